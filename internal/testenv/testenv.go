@@ -1,0 +1,105 @@
+// Package testenv gives tests the dev stack's PostgreSQL (direct) and PgBouncer (pooled)
+// endpoints and isolated schemas to work in. It is for tests only.
+//
+// The stack is the one `make test` starts (see internal/devstack). When it is not reachable a
+// test fails with the command to run; it never skips, so a green run always means the tests
+// ran against a real PostgreSQL behind a real PgBouncer.
+package testenv
+
+import (
+	"context"
+	"os"
+	"testing"
+	"time"
+
+	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/pgxpool"
+)
+
+// Defaults match internal/devstack; KAPOK_TEST_PG_URL and KAPOK_TEST_POOLER_URL override them.
+const (
+	defaultDirectURL = "postgres://postgres@127.0.0.1:54320/kapok?sslmode=disable"
+	defaultPoolerURL = "postgres://postgres@127.0.0.1:64320/kapok?sslmode=disable"
+)
+
+// DirectURL is a superuser URL straight to PostgreSQL (for DDL, LISTEN, introspection).
+func DirectURL() string { return env("KAPOK_TEST_PG_URL", defaultDirectURL) }
+
+// PoolerURL is the same database through PgBouncer in transaction mode.
+func PoolerURL() string { return env("KAPOK_TEST_POOLER_URL", defaultPoolerURL) }
+
+func env(k, def string) string {
+	if v := os.Getenv(k); v != "" {
+		return v
+	}
+	return def
+}
+
+// Conn opens a direct connection, closed when the test ends.
+func Conn(t testing.TB) *pgx.Conn {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	c, err := pgx.Connect(ctx, DirectURL())
+	if err != nil {
+		t.Fatalf("PostgreSQL is not reachable at %s: %v\nstart the dev stack with `make test` (or `go run ./cmd/kapok dev up`)", DirectURL(), err)
+	}
+	t.Cleanup(func() { c.Close(context.Background()) })
+	return c
+}
+
+// Pool opens a pgxpool through PgBouncer, closed when the test ends.
+func Pool(t testing.TB) *pgxpool.Pool {
+	t.Helper()
+	cfg, err := pgxpool.ParseConfig(PoolerURL())
+	if err != nil {
+		t.Fatal(err)
+	}
+	cfg.ConnConfig.DefaultQueryExecMode = pgx.QueryExecModeCacheDescribe
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	p, err := pgxpool.NewWithConfig(ctx, cfg)
+	if err == nil {
+		err = p.Ping(ctx)
+	}
+	if err != nil {
+		t.Fatalf("PgBouncer is not reachable at %s: %v\nstart the dev stack with `make test` (or `go run ./cmd/kapok dev up`)", PoolerURL(), err)
+	}
+	t.Cleanup(p.Close)
+	return p
+}
+
+// Exec runs sql on a direct connection and fails the test on error.
+func Exec(t testing.TB, sql string, args ...any) {
+	t.Helper()
+	c := Conn(t)
+	if _, err := c.Exec(context.Background(), sql, args...); err != nil {
+		t.Fatalf("exec %q: %v", sql, err)
+	}
+}
+
+// FreshSchema drops and recreates schema name, runs ddl in it (search_path set to it) and
+// drops it again when the test ends. Names must be unique per package, since packages'
+// tests run in parallel against one database: prefix them with the package name.
+func FreshSchema(t testing.TB, name, ddl string) {
+	t.Helper()
+	c := Conn(t)
+	ctx := context.Background()
+	q := pgx.Identifier{name}.Sanitize()
+	if _, err := c.Exec(ctx, "DROP SCHEMA IF EXISTS "+q+" CASCADE; CREATE SCHEMA "+q); err != nil {
+		t.Fatalf("create schema %s: %v", name, err)
+	}
+	if ddl != "" {
+		if _, err := c.Exec(ctx, "SET search_path TO "+q+"; "+ddl+"; RESET search_path"); err != nil {
+			t.Fatalf("ddl in schema %s: %v", name, err)
+		}
+	}
+	t.Cleanup(func() {
+		c, err := pgx.Connect(context.Background(), DirectURL())
+		if err != nil {
+			return
+		}
+		defer c.Close(context.Background())
+		_, _ = c.Exec(context.Background(), "DROP SCHEMA IF EXISTS "+q+" CASCADE")
+	})
+}
