@@ -48,6 +48,19 @@ func Conn(t testing.TB) *pgx.Conn {
 	return c
 }
 
+// ConnTo opens a connection to url, closed when the test ends.
+func ConnTo(t testing.TB, url string) *pgx.Conn {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	c, err := pgx.Connect(ctx, url)
+	if err != nil {
+		t.Fatalf("connect %s: %v", url, err)
+	}
+	t.Cleanup(func() { c.Close(context.Background()) })
+	return c
+}
+
 // Pool opens a pgxpool through PgBouncer, closed when the test ends.
 func Pool(t testing.TB) *pgxpool.Pool {
 	t.Helper()

@@ -1,0 +1,169 @@
+// Command kapok is Kapok's single binary: `serve` (the default), `dev`, `bench`, and the
+// tenant and migration commands of the admin API.
+package main
+
+import (
+	"context"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"log/slog"
+	"net"
+	"os"
+	"os/signal"
+	"strings"
+	"syscall"
+	"time"
+
+	"github.com/kapok-dev/kapok/bench"
+	"github.com/kapok-dev/kapok/control"
+	"github.com/kapok-dev/kapok/internal/devstack"
+	"github.com/kapok-dev/kapok/proxy"
+)
+
+const usage = `kapok: GraphQL and REST APIs for every tenant of a PostgreSQL database
+
+usage:
+  kapok [serve] [flags]      serve the tenants of --config (or one database with --upstream)
+  kapok dev [up|down|clean|status] [--scale small|full]
+                             a private PostgreSQL + PgBouncer under ./.kapok with the demo data
+  kapok bench run|baseline|suite|setup-tenants ...
+                             load testing (kapok bench -h)
+
+serve flags:
+`
+
+func main() {
+	os.Exit(run(os.Args[1:], os.Stdout, os.Stderr))
+}
+
+func run(args []string, stdout, stderr io.Writer) int {
+	cmd := "serve"
+	if len(args) > 0 && !strings.HasPrefix(args[0], "-") {
+		cmd, args = args[0], args[1:]
+	}
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	defer stop()
+	switch cmd {
+	case "serve":
+		return serveCommand(ctx, args, stderr)
+	case "dev":
+		return devstack.RunCLI(ctx, args, func(ctx context.Context, st *devstack.Stack) error {
+			cfg, err := loadConfig(serveFlags{config: "configs/kapok.yaml"})
+			if err != nil {
+				return err
+			}
+			return serve(ctx, cfg, newLogger(cfg.LogLevel, stderr))
+		})
+	case "bench":
+		return bench.Main(ctx, args, stdout, stderr)
+	case "help", "-h", "--help":
+		fmt.Fprint(stdout, usage)
+		newServeFlagSet(&serveFlags{}, stdout).PrintDefaults()
+		return 0
+	default:
+		fmt.Fprintf(stderr, "kapok: unknown command %q\n\n%s", cmd, usage)
+		return 2
+	}
+}
+
+type serveFlags struct {
+	config, listen, upstream, pooler, schemas, defaultTenant, logLevel string
+}
+
+func newServeFlagSet(f *serveFlags, out io.Writer) *flag.FlagSet {
+	fs := flag.NewFlagSet("serve", flag.ContinueOnError)
+	fs.SetOutput(out)
+	fs.StringVar(&f.config, "config", "", "configuration file (e.g. configs/kapok.yaml); none needed with --upstream")
+	fs.StringVar(&f.listen, "listen", "", "HTTP address (default 127.0.0.1:8080)")
+	fs.StringVar(&f.upstream, "upstream", "", "serve this database as the default tenant: postgres://user@host:port/db (a direct connection)")
+	fs.StringVar(&f.pooler, "pooler", "", "the PgBouncer in front of --upstream: postgres://user@host:port/db")
+	fs.StringVar(&f.schemas, "schemas", "", "schemas to expose with --upstream, comma-separated (default public)")
+	fs.StringVar(&f.defaultTenant, "default-tenant", "", "tenant for requests that name none")
+	fs.StringVar(&f.logLevel, "log-level", "", "debug, info, warn or error")
+	return fs
+}
+
+func serveCommand(ctx context.Context, args []string, stderr io.Writer) int {
+	var f serveFlags
+	fs := newServeFlagSet(&f, stderr)
+	if err := fs.Parse(args); err != nil {
+		return 2
+	}
+	if f.config == "" && f.upstream == "" && os.Getenv("KAPOK_UPSTREAM") == "" {
+		if _, err := os.Stat("configs/kapok.yaml"); err == nil {
+			f.config = "configs/kapok.yaml"
+		}
+	}
+	cfg, err := loadConfig(f)
+	if err != nil {
+		fmt.Fprintln(stderr, "kapok:", err)
+		return 2
+	}
+	if err := serve(ctx, cfg, newLogger(cfg.LogLevel, stderr)); err != nil {
+		fmt.Fprintln(stderr, "kapok:", err)
+		return 1
+	}
+	return 0
+}
+
+func loadConfig(f serveFlags) (*control.Config, error) {
+	cfg, err := control.LoadConfig(f.config)
+	if err != nil {
+		return nil, err
+	}
+	if f.upstream != "" || f.pooler != "" || f.schemas != "" {
+		cfg.DropIn(f.upstream, f.pooler, control.SplitList(f.schemas))
+	}
+	if f.listen != "" {
+		cfg.Listen = f.listen
+	}
+	if f.defaultTenant != "" {
+		cfg.DefaultTenant = f.defaultTenant
+	}
+	if f.logLevel != "" {
+		cfg.LogLevel = f.logLevel
+	}
+	if len(cfg.Tenants) == 0 {
+		return nil, errors.New("no tenants: give --config configs/kapok.yaml, or --upstream postgres://user@host:port/db")
+	}
+	return cfg, cfg.Normalize()
+}
+
+func newLogger(level string, w io.Writer) *slog.Logger {
+	var l slog.Level
+	if err := l.UnmarshalText([]byte(level)); err != nil || level == "" {
+		l = slog.LevelInfo
+	}
+	return slog.New(slog.NewJSONHandler(w, &slog.HandlerOptions{Level: l}))
+}
+
+// serve runs the server until ctx ends, then drains in-flight requests.
+func serve(ctx context.Context, cfg *control.Config, log *slog.Logger) error {
+	reg := control.NewRegistry(cfg, log)
+	srv, err := proxy.New(proxy.Options{Config: cfg, Registry: reg, Logger: log})
+	if err != nil {
+		return err
+	}
+	if err := reg.Start(ctx); err != nil {
+		return err
+	}
+	defer reg.Close()
+	ln, err := net.Listen("tcp", cfg.Listen)
+	if err != nil {
+		return err
+	}
+	log.Info("kapok serving", "http", "http://"+ln.Addr().String(), "tenants", len(reg.Tenants()), "default_tenant", cfg.DefaultTenant)
+	errc := make(chan error, 1)
+	go func() { errc <- srv.Serve(ln) }()
+	select {
+	case err := <-errc:
+		return err
+	case <-ctx.Done():
+	}
+	log.Info("shutting down: draining in-flight requests")
+	sctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	return srv.Shutdown(sctx)
+}

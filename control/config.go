@@ -1,0 +1,405 @@
+package control
+
+import (
+	"errors"
+	"fmt"
+	"io"
+	"net/url"
+	"os"
+	"regexp"
+	"strconv"
+	"strings"
+	"time"
+
+	"gopkg.in/yaml.v3"
+)
+
+// Config is Kapok's configuration: configs/kapok.yaml, overridden by KAPOK_* environment
+// variables and then by command-line flags.
+type Config struct {
+	// Listen is the HTTP address (default 127.0.0.1:8080).
+	Listen string `yaml:"listen"`
+	// WireListen is the Postgres wire-protocol address (default 127.0.0.1:6543).
+	WireListen string `yaml:"wire_listen"`
+	// DefaultTenant serves requests that name no tenant ("" = such requests get 404).
+	DefaultTenant string `yaml:"default_tenant"`
+	// AdminKey grants full access to every tenant and to the admin API.
+	AdminKey string `yaml:"admin_key"`
+	// Upstreams are the Postgres clusters tenants live on, by name.
+	Upstreams map[string]*Upstream `yaml:"upstreams"`
+	// Tenants served from the file (the control tables may add more).
+	Tenants []*TenantConfig `yaml:"tenants"`
+	// Pools holds process-wide pool limits.
+	Pools PoolsConfig `yaml:"pools"`
+	// Limits are the defaults for every tenant; a tenant may override them.
+	Limits Limits `yaml:"limits"`
+	// SchemaPoll is the fingerprint poll interval used when no event trigger can be installed.
+	SchemaPoll Duration `yaml:"schema_poll"`
+	// ReloadDebounce groups DDL notifications arriving close together (default 100ms).
+	ReloadDebounce Duration `yaml:"reload_debounce"`
+	// Log level: debug, info, warn, error.
+	LogLevel string `yaml:"log_level"`
+}
+
+// Upstream is one PostgreSQL cluster. URL is a direct connection (LISTEN, introspection,
+// migrations: session features PgBouncer's transaction mode does not carry); Pooler is the
+// PgBouncer in front of it that carries every request. Without Pooler, requests go direct.
+type Upstream struct {
+	URL    string `yaml:"url"`
+	Pooler string `yaml:"pooler"`
+	// ExecMode: cache_describe (default; PgBouncer < 1.21), cache_statement (direct, or
+	// PgBouncer >= 1.21 with max_prepared_statements), exec.
+	ExecMode string `yaml:"exec_mode"`
+}
+
+// TenantConfig describes one tenant.
+type TenantConfig struct {
+	Name string `yaml:"name"`
+	// Mode is "schema" (own schemas in a shared database) or "database" (own database).
+	Mode     string `yaml:"mode"`
+	Upstream string `yaml:"upstream"`
+	// Database overrides the upstream URL's database (database mode).
+	Database string `yaml:"database"`
+	// Schemas are the exposed schemas; the first is the default one.
+	Schemas []string    `yaml:"schemas"`
+	Pool    PoolConfig  `yaml:"pool"`
+	Limits  *Limits     `yaml:"limits"`
+	Auth    *AuthConfig `yaml:"auth"`
+	// AllowCIDRs restricts client addresses ("" = anyone).
+	AllowCIDRs []string `yaml:"allow_cidrs"`
+}
+
+// PoolConfig tunes a tenant's connection pool.
+type PoolConfig struct {
+	MaxConns     int32    `yaml:"max_conns"`
+	MinIdleConns int32    `yaml:"min_idle_conns"`
+	MaxInFlight  int      `yaml:"max_in_flight"`
+	QueueTimeout Duration `yaml:"queue_timeout"`
+	IdleTimeout  Duration `yaml:"idle_timeout"`
+}
+
+// PoolsConfig holds process-wide pool limits.
+type PoolsConfig struct {
+	// MaxPools caps open tenant pools; the least recently used one is closed beyond it.
+	MaxPools int `yaml:"max_pools"`
+	// IdleTimeout closes a tenant pool unused for this long.
+	IdleTimeout Duration `yaml:"idle_timeout"`
+	// MaxClients caps requests in flight across all tenants.
+	MaxClients int `yaml:"max_clients"`
+}
+
+// Limits guard against oversized or abusive requests.
+type Limits struct {
+	MaxBodyBytes     int      `yaml:"max_body_bytes"`
+	MaxQueryLength   int      `yaml:"max_query_length"`
+	MaxDepth         int      `yaml:"max_depth"`
+	MaxRootFields    int      `yaml:"max_root_fields"`
+	MaxLimit         int      `yaml:"max_limit"`
+	StatementTimeout Duration `yaml:"statement_timeout"`
+	RequestTimeout   Duration `yaml:"request_timeout"`
+	RateLimit        float64  `yaml:"rate_limit"` // requests per second, 0 = none
+	RateBurst        int      `yaml:"rate_burst"`
+}
+
+// AuthConfig holds a tenant's credentials.
+type AuthConfig struct {
+	JWTSecret   string            `yaml:"jwt_secret"`
+	JWKSURL     string            `yaml:"jwks_url"`
+	JWTAudience string            `yaml:"jwt_audience"`
+	RoleClaim   string            `yaml:"role_claim"`
+	AnonRole    string            `yaml:"anon_role"`
+	APIKeys     map[string]string `yaml:"api_keys"` // key -> role
+}
+
+// Duration is a time.Duration written as "250ms", "10s", "5m" in YAML.
+type Duration time.Duration
+
+// UnmarshalYAML accepts Go duration strings and plain integers (seconds).
+func (d *Duration) UnmarshalYAML(n *yaml.Node) error {
+	var s string
+	if err := n.Decode(&s); err != nil {
+		return err
+	}
+	if secs, err := strconv.Atoi(s); err == nil {
+		*d = Duration(time.Duration(secs) * time.Second)
+		return nil
+	}
+	v, err := time.ParseDuration(s)
+	if err != nil {
+		return fmt.Errorf("line %d: %q is not a duration (e.g. 250ms, 10s, 5m)", n.Line, s)
+	}
+	*d = Duration(v)
+	return nil
+}
+
+// D returns the time.Duration.
+func (d Duration) D() time.Duration { return time.Duration(d) }
+
+// DefaultLimits are the limits applied when neither the file nor the tenant says otherwise.
+var DefaultLimits = Limits{
+	MaxBodyBytes:     1 << 20,
+	MaxQueryLength:   64 << 10,
+	MaxDepth:         15,
+	MaxRootFields:    20,
+	MaxLimit:         10000,
+	StatementTimeout: Duration(10 * time.Second),
+	RequestTimeout:   Duration(30 * time.Second),
+}
+
+// tenantNameRE is a DNS label: tenants appear in host names and URL paths.
+var tenantNameRE = regexp.MustCompile(`^[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?$`)
+
+// ValidTenantName reports whether name is DNS-safe.
+func ValidTenantName(name string) bool { return tenantNameRE.MatchString(name) }
+
+// LoadConfig reads path ("" = no file) and applies KAPOK_* environment overrides.
+func LoadConfig(path string) (*Config, error) {
+	cfg := &Config{}
+	if path != "" {
+		b, err := os.ReadFile(path)
+		if err != nil {
+			return nil, fmt.Errorf("read config: %w", err)
+		}
+		dec := yaml.NewDecoder(strings.NewReader(string(b)))
+		dec.KnownFields(true)
+		if err := dec.Decode(cfg); err != nil && !errors.Is(err, io.EOF) {
+			return nil, fmt.Errorf("parse %s: %w", path, err)
+		}
+	}
+	applyEnv(cfg, os.Getenv)
+	return cfg, nil
+}
+
+// applyEnv applies KAPOK_LISTEN, KAPOK_WIRE_LISTEN, KAPOK_DEFAULT_TENANT, KAPOK_ADMIN_KEY,
+// KAPOK_UPSTREAM, KAPOK_POOLER, KAPOK_SCHEMAS, KAPOK_LOG_LEVEL.
+func applyEnv(cfg *Config, getenv func(string) string) {
+	set := func(dst *string, key string) {
+		if v := getenv(key); v != "" {
+			*dst = v
+		}
+	}
+	set(&cfg.Listen, "KAPOK_LISTEN")
+	set(&cfg.WireListen, "KAPOK_WIRE_LISTEN")
+	set(&cfg.DefaultTenant, "KAPOK_DEFAULT_TENANT")
+	set(&cfg.AdminKey, "KAPOK_ADMIN_KEY")
+	set(&cfg.LogLevel, "KAPOK_LOG_LEVEL")
+	up, pooler, schemas := getenv("KAPOK_UPSTREAM"), getenv("KAPOK_POOLER"), getenv("KAPOK_SCHEMAS")
+	if up != "" || pooler != "" || schemas != "" {
+		cfg.DropIn(up, pooler, splitList(schemas))
+	}
+}
+
+func splitList(s string) []string {
+	var out []string
+	for _, p := range strings.Split(s, ",") {
+		if p = strings.TrimSpace(p); p != "" {
+			out = append(out, p)
+		}
+	}
+	return out
+}
+
+// SplitList splits a comma-separated flag value.
+func SplitList(s string) []string { return splitList(s) }
+
+// DropIn makes the config serve one existing database as the default tenant "default"
+// (the `kapok serve --upstream …` case). Empty arguments keep what is configured.
+func (c *Config) DropIn(upstream, pooler string, schemas []string) {
+	if c.Upstreams == nil {
+		c.Upstreams = map[string]*Upstream{}
+	}
+	u := c.Upstreams["default"]
+	if u == nil {
+		u = &Upstream{}
+		c.Upstreams["default"] = u
+	}
+	if upstream != "" {
+		u.URL = upstream
+	}
+	if pooler != "" {
+		u.Pooler = pooler
+	}
+	var t *TenantConfig
+	for _, x := range c.Tenants {
+		if x.Name == "default" {
+			t = x
+		}
+	}
+	if t == nil {
+		t = &TenantConfig{Name: "default", Mode: "schema", Upstream: "default"}
+		c.Tenants = append(c.Tenants, t)
+	}
+	if len(schemas) > 0 {
+		t.Schemas = schemas
+	}
+	if c.DefaultTenant == "" {
+		c.DefaultTenant = "default"
+	}
+}
+
+// Normalize fills defaults and validates. It is idempotent.
+func (c *Config) Normalize() error {
+	if c.Listen == "" {
+		c.Listen = "127.0.0.1:8080"
+	}
+	if c.WireListen == "" {
+		c.WireListen = "127.0.0.1:6543"
+	}
+	if c.Pools.MaxPools == 0 {
+		c.Pools.MaxPools = 1000
+	}
+	if c.Pools.IdleTimeout == 0 {
+		c.Pools.IdleTimeout = Duration(5 * time.Minute)
+	}
+	if c.Pools.MaxClients == 0 {
+		c.Pools.MaxClients = 10000
+	}
+	if c.SchemaPoll == 0 {
+		c.SchemaPoll = Duration(2 * time.Second)
+	}
+	if c.ReloadDebounce == 0 {
+		c.ReloadDebounce = Duration(100 * time.Millisecond)
+	}
+	c.Limits = c.Limits.withDefaults(DefaultLimits)
+	for name, u := range c.Upstreams {
+		if u == nil || u.URL == "" {
+			return fmt.Errorf("upstream %q: url is required", name)
+		}
+		if _, err := url.Parse(u.URL); err != nil {
+			return fmt.Errorf("upstream %q: %w", name, err)
+		}
+		switch u.ExecMode {
+		case "":
+			u.ExecMode = "cache_describe"
+		case "cache_describe", "cache_statement", "exec":
+		default:
+			return fmt.Errorf("upstream %q: exec_mode %q is not one of cache_describe, cache_statement, exec", name, u.ExecMode)
+		}
+	}
+	seen := map[string]bool{}
+	for _, t := range c.Tenants {
+		if err := c.NormalizeTenant(t); err != nil {
+			return err
+		}
+		if seen[t.Name] {
+			return fmt.Errorf("tenant %q is defined twice", t.Name)
+		}
+		seen[t.Name] = true
+	}
+	if c.DefaultTenant != "" && !seen[c.DefaultTenant] {
+		return fmt.Errorf("default_tenant %q is not a configured tenant", c.DefaultTenant)
+	}
+	return nil
+}
+
+// NormalizeTenant fills a tenant's defaults from c and validates it.
+func (c *Config) NormalizeTenant(t *TenantConfig) error {
+	if !ValidTenantName(t.Name) {
+		return fmt.Errorf("tenant name %q is not DNS-safe (lowercase letters, digits and '-', at most 63)", t.Name)
+	}
+	switch t.Mode {
+	case "":
+		t.Mode = "schema"
+	case "schema", "database":
+	default:
+		return fmt.Errorf("tenant %q: mode %q is not schema or database", t.Name, t.Mode)
+	}
+	if t.Upstream == "" {
+		if len(c.Upstreams) == 1 {
+			for name := range c.Upstreams {
+				t.Upstream = name
+			}
+		} else {
+			t.Upstream = "default"
+		}
+	}
+	if c.Upstreams[t.Upstream] == nil {
+		return fmt.Errorf("tenant %q: upstream %q is not configured", t.Name, t.Upstream)
+	}
+	if t.Mode == "database" && t.Database == "" {
+		return fmt.Errorf("tenant %q: database mode needs `database`", t.Name)
+	}
+	if len(t.Schemas) == 0 {
+		if t.Mode == "schema" && t.Database == "" && t.Name != "default" {
+			t.Schemas = []string{t.Name}
+		} else {
+			t.Schemas = []string{"public"}
+		}
+	}
+	if t.Pool.MaxConns == 0 {
+		t.Pool.MaxConns = 10
+	}
+	if t.Pool.MaxInFlight == 0 {
+		t.Pool.MaxInFlight = 512
+	}
+	if t.Pool.QueueTimeout == 0 {
+		t.Pool.QueueTimeout = Duration(2 * time.Second)
+	}
+	if t.Pool.IdleTimeout == 0 {
+		t.Pool.IdleTimeout = c.Pools.IdleTimeout
+	}
+	var l Limits
+	if t.Limits != nil {
+		l = *t.Limits
+	}
+	l = l.withDefaults(c.Limits.withDefaults(DefaultLimits))
+	t.Limits = &l
+	return nil
+}
+
+func (l Limits) withDefaults(d Limits) Limits {
+	if l.MaxBodyBytes == 0 {
+		l.MaxBodyBytes = d.MaxBodyBytes
+	}
+	if l.MaxQueryLength == 0 {
+		l.MaxQueryLength = d.MaxQueryLength
+	}
+	if l.MaxDepth == 0 {
+		l.MaxDepth = d.MaxDepth
+	}
+	if l.MaxRootFields == 0 {
+		l.MaxRootFields = d.MaxRootFields
+	}
+	if l.MaxLimit == 0 {
+		l.MaxLimit = d.MaxLimit
+	}
+	if l.StatementTimeout == 0 {
+		l.StatementTimeout = d.StatementTimeout
+	}
+	if l.RequestTimeout == 0 {
+		l.RequestTimeout = d.RequestTimeout
+	}
+	if l.RateLimit == 0 {
+		l.RateLimit = d.RateLimit
+	}
+	if l.RateBurst == 0 {
+		l.RateBurst = d.RateBurst
+	}
+	return l
+}
+
+// DirectURL is the tenant's direct (non-pooled) connection URL.
+func (c *Config) DirectURL(t *TenantConfig) string {
+	return withDatabase(c.Upstreams[t.Upstream].URL, t.Database)
+}
+
+// PoolerURL is the URL request traffic uses: through PgBouncer when one is configured.
+func (c *Config) PoolerURL(t *TenantConfig) string {
+	u := c.Upstreams[t.Upstream]
+	if u.Pooler == "" {
+		return withDatabase(u.URL, t.Database)
+	}
+	return withDatabase(u.Pooler, t.Database)
+}
+
+func withDatabase(raw, db string) string {
+	if db == "" {
+		return raw
+	}
+	u, err := url.Parse(raw)
+	if err != nil {
+		return raw
+	}
+	u.Path = "/" + db
+	return u.String()
+}

@@ -1,0 +1,17 @@
+// Package control owns the tenant registry: tenants from configs/kapok.yaml (and, later, the
+// control tables), each tenant's current catalog snapshot, and the schema watcher that keeps
+// those snapshots current.
+//
+// Snapshots are immutable and swapped atomically: a request that took a snapshot keeps a
+// consistent catalog for its whole life, and the next request sees the new version, whose
+// hash is part of every plan-cache key, so old plans become unreachable at once.
+//
+// The watcher needs a session (LISTEN), so it uses a direct connection to each upstream
+// database, never PgBouncer. It installs, idempotently, an event trigger in a `kapok` schema
+// that NOTIFYs `kapok_schema` with the affected schema names on DDL; it also honours
+// PostgREST's `NOTIFY pgrst, 'reload schema'`. Where the trigger cannot be created (not a
+// superuser), a cheap catalog fingerprint is polled instead. A lost listener reconnects with
+// backoff and reloads every tenant of its database.
+//
+// control must not build SQL for requests or serve HTTP.
+package control

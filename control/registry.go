@@ -1,0 +1,292 @@
+package control
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"sort"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/jackc/pgx/v5/pgxpool"
+
+	"github.com/kapok-dev/kapok/planner/catalog"
+)
+
+// ErrUnknownTenant is returned for a tenant name the registry does not hold.
+var ErrUnknownTenant = errors.New("unknown tenant")
+
+// ErrNotLoaded means the tenant exists but its catalog could not be loaded yet.
+var ErrNotLoaded = errors.New("tenant schema not loaded")
+
+// Snapshot is one immutable version of a tenant's catalog.
+type Snapshot struct {
+	Catalog  *catalog.Schema
+	Version  string
+	LoadedAt time.Time
+}
+
+// Tenant is a served tenant. Config is immutable; the snapshot changes atomically.
+type Tenant struct {
+	Name      string
+	Config    *TenantConfig
+	DirectURL string
+	PoolerURL string
+	ExecMode  string
+
+	snap    atomic.Pointer[Snapshot]
+	loadErr atomic.Pointer[error]
+}
+
+// Snapshot returns the current catalog snapshot, or nil before the first load.
+func (t *Tenant) Snapshot() *Snapshot { return t.snap.Load() }
+
+// LoadError is the last load failure, nil after a successful load.
+func (t *Tenant) LoadError() error {
+	if p := t.loadErr.Load(); p != nil {
+		return *p
+	}
+	return nil
+}
+
+// Registry holds the tenants and keeps their catalogs current.
+type Registry struct {
+	cfg *Config
+	log *slog.Logger
+
+	mu       sync.Mutex
+	tenants  atomic.Pointer[map[string]*Tenant]
+	dbs      map[string]*database // by direct URL
+	onChange []func(t *Tenant, old, cur *Snapshot)
+	reloads  atomic.Int64
+}
+
+// NewRegistry builds a registry from a normalized config. Nothing connects until Start.
+func NewRegistry(cfg *Config, log *slog.Logger) *Registry {
+	if log == nil {
+		log = slog.Default()
+	}
+	r := &Registry{cfg: cfg, log: log, dbs: map[string]*database{}}
+	m := map[string]*Tenant{}
+	for _, tc := range cfg.Tenants {
+		m[tc.Name] = r.newTenant(tc)
+	}
+	r.tenants.Store(&m)
+	return r
+}
+
+func (r *Registry) newTenant(tc *TenantConfig) *Tenant {
+	return &Tenant{
+		Name:      tc.Name,
+		Config:    tc,
+		DirectURL: r.cfg.DirectURL(tc),
+		PoolerURL: r.cfg.PoolerURL(tc),
+		ExecMode:  r.cfg.Upstreams[tc.Upstream].ExecMode,
+	}
+}
+
+// Config returns the configuration the registry was built from.
+func (r *Registry) Config() *Config { return r.cfg }
+
+// OnChange registers fn to run after a tenant's snapshot changes version (or first loads).
+// Register before Start.
+func (r *Registry) OnChange(fn func(t *Tenant, old, cur *Snapshot)) {
+	r.onChange = append(r.onChange, fn)
+}
+
+// Tenant returns the named tenant or nil.
+func (r *Registry) Tenant(name string) *Tenant {
+	return (*r.tenants.Load())[name]
+}
+
+// Tenants lists tenants sorted by name.
+func (r *Registry) Tenants() []*Tenant {
+	m := *r.tenants.Load()
+	out := make([]*Tenant, 0, len(m))
+	for _, t := range m {
+		out = append(out, t)
+	}
+	sort.Slice(out, func(i, j int) bool { return out[i].Name < out[j].Name })
+	return out
+}
+
+// Reloads counts catalog loads that produced a new version.
+func (r *Registry) Reloads() int64 { return r.reloads.Load() }
+
+// Start loads every tenant's catalog and starts one watcher per upstream database. Load
+// failures do not fail Start: the tenant stays not-ready and is retried by its watcher.
+func (r *Registry) Start(ctx context.Context) error {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	var wg sync.WaitGroup
+	for _, t := range r.Tenants() {
+		db, err := r.databaseLocked(ctx, t.DirectURL)
+		if err != nil {
+			r.setErr(t, err)
+			continue
+		}
+		db.add(t)
+	}
+	// Listen first, then load: a change between the load and the LISTEN would be missed.
+	for _, db := range r.dbs {
+		db.start()
+	}
+	for _, db := range r.dbs {
+		wg.Add(1)
+		go func(db *database) {
+			defer wg.Done()
+			db.waitListening(5 * time.Second)
+			db.reloadAll(ctx)
+		}(db)
+	}
+	wg.Wait()
+	return nil
+}
+
+// databaseLocked returns the watcher of the database at url, creating it. r.mu is held.
+func (r *Registry) databaseLocked(ctx context.Context, url string) (*database, error) {
+	if db := r.dbs[url]; db != nil {
+		return db, nil
+	}
+	pcfg, err := pgxpool.ParseConfig(url)
+	if err != nil {
+		return nil, fmt.Errorf("upstream url: %w", err)
+	}
+	pcfg.MaxConns = 4
+	pcfg.MinConns = 0
+	pcfg.MaxConnIdleTime = time.Minute
+	pcfg.ConnConfig.RuntimeParams["application_name"] = "kapok-control"
+	pool, err := pgxpool.NewWithConfig(ctx, pcfg)
+	if err != nil {
+		return nil, fmt.Errorf("upstream: %w", err)
+	}
+	db := newDatabase(r, url, pool)
+	r.dbs[url] = db
+	return db, nil
+}
+
+// AddTenant starts serving a tenant (used by the admin API). It returns once its catalog is
+// loaded.
+func (r *Registry) AddTenant(ctx context.Context, tc *TenantConfig) (*Tenant, error) {
+	if err := r.cfg.NormalizeTenant(tc); err != nil {
+		return nil, err
+	}
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	old := *r.tenants.Load()
+	if _, dup := old[tc.Name]; dup {
+		return nil, fmt.Errorf("tenant %q already exists", tc.Name)
+	}
+	t := r.newTenant(tc)
+	db, err := r.databaseLocked(ctx, t.DirectURL)
+	if err != nil {
+		return nil, err
+	}
+	db.start()
+	db.waitListening(5 * time.Second)
+	db.add(t)
+	if err := db.reload(ctx, t); err != nil {
+		db.remove(t)
+		return nil, err
+	}
+	m := make(map[string]*Tenant, len(old)+1)
+	for k, v := range old {
+		m[k] = v
+	}
+	m[tc.Name] = t
+	r.tenants.Store(&m)
+	return t, nil
+}
+
+// RemoveTenant stops serving a tenant.
+func (r *Registry) RemoveTenant(name string) bool {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	old := *r.tenants.Load()
+	t, ok := old[name]
+	if !ok {
+		return false
+	}
+	m := make(map[string]*Tenant, len(old))
+	for k, v := range old {
+		if k != name {
+			m[k] = v
+		}
+	}
+	r.tenants.Store(&m)
+	if db := r.dbs[t.DirectURL]; db != nil {
+		db.remove(t)
+	}
+	return true
+}
+
+// Reload re-introspects one tenant now (admin API, tests).
+func (r *Registry) Reload(ctx context.Context, name string) error {
+	t := r.Tenant(name)
+	if t == nil {
+		return ErrUnknownTenant
+	}
+	r.mu.Lock()
+	db := r.dbs[t.DirectURL]
+	r.mu.Unlock()
+	if db == nil {
+		return ErrNotLoaded
+	}
+	return db.reload(ctx, t)
+}
+
+// Ready reports whether every tenant has a catalog and every upstream answers a ping.
+func (r *Registry) Ready(ctx context.Context) error {
+	for _, t := range r.Tenants() {
+		if t.Snapshot() == nil {
+			if err := t.LoadError(); err != nil {
+				return fmt.Errorf("tenant %s: %w", t.Name, err)
+			}
+			return fmt.Errorf("tenant %s: %w", t.Name, ErrNotLoaded)
+		}
+	}
+	r.mu.Lock()
+	dbs := make([]*database, 0, len(r.dbs))
+	for _, db := range r.dbs {
+		dbs = append(dbs, db)
+	}
+	r.mu.Unlock()
+	for _, db := range dbs {
+		if err := db.pool.Ping(ctx); err != nil {
+			return fmt.Errorf("upstream unreachable: %w", err)
+		}
+	}
+	return nil
+}
+
+// Close stops the watchers and closes their connections.
+func (r *Registry) Close() {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	for _, db := range r.dbs {
+		db.close()
+	}
+	r.dbs = map[string]*database{}
+}
+
+func (r *Registry) setErr(t *Tenant, err error) {
+	t.loadErr.Store(&err)
+}
+
+// swap installs a newly loaded catalog; it reports whether the version changed.
+func (r *Registry) swap(t *Tenant, cat *catalog.Schema) bool {
+	cur := &Snapshot{Catalog: cat, Version: cat.Version, LoadedAt: time.Now()}
+	t.loadErr.Store(nil)
+	old := t.snap.Load()
+	if old != nil && old.Version == cur.Version {
+		return false
+	}
+	t.snap.Store(cur)
+	r.reloads.Add(1)
+	for _, fn := range r.onChange {
+		fn(t, old, cur)
+	}
+	return true
+}

@@ -1,0 +1,325 @@
+package control
+
+import (
+	"context"
+	"errors"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/pgconn"
+	"github.com/jackc/pgx/v5/pgxpool"
+
+	"github.com/kapok-dev/kapok/planner/catalog"
+)
+
+// SchemaChannel is the NOTIFY channel the event trigger signals on; the payload is a
+// comma-separated list of affected schemas ("" = unknown, reload everything).
+const SchemaChannel = "kapok_schema"
+
+// pgrstChannel is PostgREST's channel; `NOTIFY pgrst, 'reload schema'` reloads everything.
+const pgrstChannel = "pgrst"
+
+// installTriggerSQL creates the DDL event trigger. It runs under an advisory lock so that
+// replicas starting together do not race, and only creates what is missing, since
+// re-creating would itself fire DDL notifications.
+const installTriggerSQL = `
+DO $install$
+BEGIN
+  PERFORM pg_advisory_xact_lock(hashtext('kapok.install_event_trigger'));
+  IF NOT EXISTS (SELECT 1 FROM pg_event_trigger WHERE evtname = 'kapok_ddl_end')
+     OR NOT EXISTS (SELECT 1 FROM pg_event_trigger WHERE evtname = 'kapok_sql_drop') THEN
+    CREATE SCHEMA IF NOT EXISTS kapok;
+    CREATE OR REPLACE FUNCTION kapok.notify_ddl_v1() RETURNS event_trigger
+    LANGUAGE plpgsql AS $fn$
+    DECLARE
+      affected text;
+    BEGIN
+      IF tg_event = 'sql_drop' THEN
+        SELECT string_agg(DISTINCT coalesce(schema_name, CASE WHEN object_type = 'schema' THEN object_identity END), ',')
+          INTO affected FROM pg_event_trigger_dropped_objects();
+      ELSE
+        SELECT string_agg(DISTINCT coalesce(schema_name, CASE WHEN object_type = 'schema' THEN object_identity END), ',')
+          INTO affected FROM pg_event_trigger_ddl_commands();
+      END IF;
+      IF affected IS NULL OR length(affected) > 7000 THEN
+        affected := '';
+      END IF;
+      PERFORM pg_notify('kapok_schema', affected);
+    END
+    $fn$;
+    DROP EVENT TRIGGER IF EXISTS kapok_ddl_end;
+    DROP EVENT TRIGGER IF EXISTS kapok_sql_drop;
+    CREATE EVENT TRIGGER kapok_ddl_end ON ddl_command_end EXECUTE FUNCTION kapok.notify_ddl_v1();
+    CREATE EVENT TRIGGER kapok_sql_drop ON sql_drop EXECUTE FUNCTION kapok.notify_ddl_v1();
+  END IF;
+END
+$install$`
+
+// database watches one upstream database and reloads the tenants that live in it.
+type database struct {
+	r    *Registry
+	url  string
+	pool *pgxpool.Pool
+
+	mu      sync.Mutex
+	tenants map[string]*Tenant
+	cancel  context.CancelFunc
+	done    chan struct{}
+	// listening is closed once the first LISTEN is active (or the watcher gave up on
+	// listening): catalogs loaded after it cannot miss a notification.
+	listening  chan struct{}
+	listenOnce sync.Once
+	// fingerprints of the poll fallback, by tenant.
+	prints map[string]string
+	// loadMu serialises loads per database, so two reloads of one tenant cannot race
+	// and swap an older catalog over a newer one.
+	loadMu sync.Mutex
+}
+
+func newDatabase(r *Registry, url string, pool *pgxpool.Pool) *database {
+	return &database{r: r, url: url, pool: pool, tenants: map[string]*Tenant{}, prints: map[string]string{},
+		listening: make(chan struct{})}
+}
+
+func (db *database) add(t *Tenant) {
+	db.mu.Lock()
+	db.tenants[t.Name] = t
+	db.mu.Unlock()
+}
+
+func (db *database) remove(t *Tenant) {
+	db.mu.Lock()
+	delete(db.tenants, t.Name)
+	db.mu.Unlock()
+}
+
+func (db *database) list() []*Tenant {
+	db.mu.Lock()
+	defer db.mu.Unlock()
+	out := make([]*Tenant, 0, len(db.tenants))
+	for _, t := range db.tenants {
+		out = append(out, t)
+	}
+	return out
+}
+
+// reload introspects one tenant and swaps its snapshot.
+func (db *database) reload(ctx context.Context, t *Tenant) error {
+	db.loadMu.Lock()
+	defer db.loadMu.Unlock()
+	ctx, cancel := context.WithTimeout(ctx, 30*time.Second)
+	defer cancel()
+	cat, err := catalog.Load(ctx, db.pool, t.Config.Schemas)
+	if err != nil {
+		db.r.setErr(t, err)
+		db.r.log.Error("schema load failed", "tenant", t.Name, "err", err)
+		return err
+	}
+	if db.r.swap(t, cat) {
+		db.r.log.Info("schema loaded", "tenant", t.Name, "version", shortVersion(cat.Version), "tables", len(cat.Tables))
+	}
+	return nil
+}
+
+func shortVersion(v string) string {
+	if len(v) > 12 {
+		return v[:12]
+	}
+	return v
+}
+
+func (db *database) reloadAll(ctx context.Context) {
+	for _, t := range db.list() {
+		_ = db.reload(ctx, t)
+	}
+}
+
+// reloadSchemas reloads the tenants exposing any of schemas; nil means all.
+func (db *database) reloadSchemas(ctx context.Context, schemas map[string]bool) {
+	for _, t := range db.list() {
+		if schemas == nil || exposesAny(t, schemas) {
+			_ = db.reload(ctx, t)
+		}
+	}
+}
+
+func exposesAny(t *Tenant, schemas map[string]bool) bool {
+	for _, s := range t.Config.Schemas {
+		if schemas[s] {
+			return true
+		}
+	}
+	return false
+}
+
+func (db *database) markListening() { db.listenOnce.Do(func() { close(db.listening) }) }
+
+// waitListening waits until the watcher listens, or at most limit.
+func (db *database) waitListening(limit time.Duration) {
+	select {
+	case <-db.listening:
+	case <-time.After(limit):
+	}
+}
+
+// start launches the watcher once.
+func (db *database) start() {
+	db.mu.Lock()
+	defer db.mu.Unlock()
+	if db.cancel != nil {
+		return
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	db.cancel = cancel
+	db.done = make(chan struct{})
+	go db.run(ctx)
+}
+
+func (db *database) close() {
+	db.mu.Lock()
+	cancel, done := db.cancel, db.done
+	db.mu.Unlock()
+	if cancel != nil {
+		cancel()
+		<-done
+	}
+	db.pool.Close()
+}
+
+// run keeps a listener alive; after a lost connection it reconnects with backoff and
+// reloads everything, since notifications sent meanwhile are lost.
+func (db *database) run(ctx context.Context) {
+	defer close(db.done)
+	backoff := 100 * time.Millisecond
+	first := true
+	for ctx.Err() == nil {
+		err := db.listen(ctx, !first)
+		if ctx.Err() != nil {
+			return
+		}
+		if errors.Is(err, errNoTrigger) {
+			db.markListening()
+			db.r.log.Warn("cannot install the DDL event trigger; polling the catalog fingerprint instead", "err", err)
+			db.poll(ctx)
+			return
+		}
+		first = false
+		db.markListening() // a failing listener must not hold up start-up
+		db.r.log.Warn("schema listener lost; reconnecting", "err", err, "backoff", backoff)
+		select {
+		case <-ctx.Done():
+			return
+		case <-time.After(backoff):
+		}
+		if backoff *= 2; backoff > 5*time.Second {
+			backoff = 5 * time.Second
+		}
+	}
+}
+
+var errNoTrigger = errors.New("no event trigger")
+
+// listen holds one LISTEN connection until it fails or ctx ends.
+func (db *database) listen(ctx context.Context, reloadFirst bool) error {
+	cfg, err := pgx.ParseConfig(db.url)
+	if err != nil {
+		return err
+	}
+	cfg.RuntimeParams["application_name"] = "kapok-listener"
+	conn, err := pgx.ConnectConfig(ctx, cfg)
+	if err != nil {
+		return err
+	}
+	defer conn.Close(context.Background())
+	if _, err := conn.Exec(ctx, installTriggerSQL); err != nil {
+		var pgErr *pgconn.PgError
+		if errors.As(err, &pgErr) && (pgErr.Code == "42501" || pgErr.Code == "2F003") {
+			return errors.Join(errNoTrigger, err)
+		}
+		return err
+	}
+	if _, err := conn.Exec(ctx, "LISTEN "+SchemaChannel+"; LISTEN "+pgrstChannel); err != nil {
+		return err
+	}
+	db.markListening()
+	if reloadFirst {
+		db.reloadSchemas(ctx, nil)
+	}
+	// A reader goroutine turns notifications into events; this goroutine debounces them,
+	// so the connection is never interrupted by a timer.
+	events := make(chan *pgconn.Notification, 64)
+	errc := make(chan error, 1)
+	go func() {
+		for {
+			n, err := conn.WaitForNotification(ctx)
+			if err != nil {
+				errc <- err
+				return
+			}
+			events <- n
+		}
+	}()
+	debounce := db.r.cfg.ReloadDebounce.D()
+	var pending map[string]bool
+	all := false
+	var timer <-chan time.Time
+	for {
+		select {
+		case err := <-errc:
+			return err
+		case n := <-events:
+			if timer == nil {
+				timer = time.After(debounce)
+				pending = map[string]bool{}
+			}
+			switch {
+			case n.Channel == pgrstChannel:
+				if n.Payload == "" || strings.Contains(n.Payload, "schema") {
+					all = true
+				}
+			case n.Payload == "":
+				all = true
+			default:
+				for _, s := range strings.Split(n.Payload, ",") {
+					pending[s] = true
+				}
+			}
+		case <-timer:
+			if all {
+				db.reloadSchemas(ctx, nil)
+			} else {
+				db.reloadSchemas(ctx, pending)
+			}
+			timer, pending, all = nil, nil, false
+		}
+	}
+}
+
+// poll is the fallback without an event trigger: one cheap fingerprint query per tenant
+// and interval, a full load only when it changed.
+func (db *database) poll(ctx context.Context) {
+	tick := time.NewTicker(db.r.cfg.SchemaPoll.D())
+	defer tick.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-tick.C:
+		}
+		for _, t := range db.list() {
+			fp, err := catalog.Fingerprint(ctx, db.pool, t.Config.Schemas)
+			if err != nil {
+				continue
+			}
+			db.mu.Lock()
+			prev := db.prints[t.Name]
+			db.prints[t.Name] = fp
+			db.mu.Unlock()
+			if prev != "" && prev != fp {
+				_ = db.reload(ctx, t)
+			}
+		}
+	}
+}

@@ -1,0 +1,183 @@
+package control
+
+import (
+	"context"
+	"net/url"
+	"testing"
+	"time"
+
+	"github.com/kapok-dev/kapok/internal/testenv"
+)
+
+// newTestRegistry serves the given schemas as tenants of the dev stack's database.
+func newTestRegistry(t *testing.T, direct string, tenants map[string]string) *Registry {
+	t.Helper()
+	cfg := &Config{Upstreams: map[string]*Upstream{"dev": {URL: direct}}}
+	for name, schema := range tenants {
+		cfg.Tenants = append(cfg.Tenants, &TenantConfig{Name: name, Schemas: []string{schema}})
+	}
+	if err := cfg.Normalize(); err != nil {
+		t.Fatal(err)
+	}
+	r := NewRegistry(cfg, nil)
+	if err := r.Start(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(r.Close)
+	if err := r.Ready(context.Background()); err != nil {
+		t.Fatalf("not ready after Start: %v", err)
+	}
+	return r
+}
+
+// waitVersion waits until tenant's version differs from old, failing after limit.
+func waitVersion(t *testing.T, r *Registry, tenant, old string, limit time.Duration) string {
+	t.Helper()
+	deadline := time.Now().Add(limit)
+	for time.Now().Before(deadline) {
+		if v := r.Tenant(tenant).Snapshot().Version; v != old {
+			return v
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+	t.Fatalf("tenant %s still at version %s after %s", tenant, old, limit)
+	return ""
+}
+
+func TestDDLChangesOnlyTheAffectedTenantsVersionWithinASecond(t *testing.T) {
+	testenv.FreshSchema(t, "control_t_a", "CREATE TABLE items (id int PRIMARY KEY)")
+	testenv.FreshSchema(t, "control_t_b", "CREATE TABLE items (id int PRIMARY KEY)")
+	r := newTestRegistry(t, testenv.DirectURL(), map[string]string{"a": "control_t_a", "b": "control_t_b"})
+	va := r.Tenant("a").Snapshot().Version
+	loadedB := r.Tenant("b").Snapshot()
+
+	testenv.Exec(t, "ALTER TABLE control_t_a.items ADD COLUMN name text")
+	va2 := waitVersion(t, r, "a", va, time.Second)
+	if r.Tenant("a").Snapshot().Catalog.Table("control_t_a", "items").Column("name") == nil {
+		t.Fatalf("new column not in the reloaded catalog (version %s)", va2)
+	}
+	time.Sleep(300 * time.Millisecond) // past the debounce: any reload of b would have happened
+	if r.Tenant("b").Snapshot() != loadedB {
+		t.Fatalf("tenant b was reloaded by DDL in tenant a's schema")
+	}
+
+}
+
+// privateDatabase creates a database only this test uses, so no other package's DDL
+// notifications reach its listener.
+func privateDatabase(t *testing.T, name string) string {
+	t.Helper()
+	admin := testenv.Conn(t)
+	ctx := context.Background()
+	if _, err := admin.Exec(ctx, "DROP DATABASE IF EXISTS "+name+" WITH (FORCE)"); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := admin.Exec(ctx, "CREATE DATABASE "+name); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() {
+		_, _ = admin.Exec(context.Background(), "DROP DATABASE IF EXISTS "+name+" WITH (FORCE)")
+	})
+	u, _ := url.Parse(testenv.DirectURL())
+	u.Path = "/" + name
+	return u.String()
+}
+
+func TestPostgRESTsReloadNotificationIsHonoured(t *testing.T) {
+	direct := privateDatabase(t, "control_t_pgrst")
+	c := testenv.ConnTo(t, direct)
+	ctx := context.Background()
+	if _, err := c.Exec(ctx, "CREATE SCHEMA app; CREATE TABLE app.items (id int PRIMARY KEY); COMMENT ON TABLE app.items IS 'before'"); err != nil {
+		t.Fatal(err)
+	}
+	r := newTestRegistry(t, direct, map[string]string{"b": "app"})
+	loaded := r.Tenant("b").Snapshot()
+	// Change the catalog behind the event trigger's back (a direct catalog update fires no
+	// DDL event), so only the pgrst notification can make Kapok see it.
+	if _, err := c.Exec(ctx, `UPDATE pg_description SET description = 'changed quietly'
+		WHERE objoid = 'app.items'::regclass AND objsubid = 0`); err != nil {
+		t.Fatal(err)
+	}
+	time.Sleep(300 * time.Millisecond)
+	if r.Tenant("b").Snapshot() != loaded {
+		t.Fatal("reloaded without any notification")
+	}
+	if _, err := c.Exec(ctx, "NOTIFY pgrst, 'reload schema'"); err != nil {
+		t.Fatal(err)
+	}
+	waitVersion(t, r, "b", loaded.Version, time.Second)
+	if got := r.Tenant("b").Snapshot().Catalog.Table("app", "items").Comment; got != "changed quietly" {
+		t.Fatalf("comment after reload = %q", got)
+	}
+}
+
+func TestTheListenerSurvivesBeingTerminated(t *testing.T) {
+	testenv.FreshSchema(t, "control_t_term", "CREATE TABLE t (id int PRIMARY KEY)")
+	r := newTestRegistry(t, testenv.DirectURL(), map[string]string{"term": "control_t_term"})
+	v := r.Tenant("term").Snapshot().Version
+	c := testenv.Conn(t)
+	ctx := context.Background()
+	var killed int
+	deadline := time.Now().Add(2 * time.Second)
+	for killed == 0 && time.Now().Before(deadline) {
+		if err := c.QueryRow(ctx, `SELECT count(pg_terminate_backend(pid)) FROM pg_stat_activity
+			WHERE application_name = 'kapok-listener' AND query ILIKE 'LISTEN%'`).Scan(&killed); err != nil {
+			t.Fatal(err)
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+	if killed == 0 {
+		t.Fatal("found no listener connection to terminate")
+	}
+	// The listener reconnects with backoff (100ms first); DDL after that must be seen.
+	time.Sleep(500 * time.Millisecond)
+	testenv.Exec(t, "ALTER TABLE control_t_term.t ADD COLUMN x int")
+	waitVersion(t, r, "term", v, 2*time.Second)
+}
+
+func TestWithoutEventTriggerRightsTheFingerprintIsPolled(t *testing.T) {
+	// A database nobody installed the trigger in, and a role that may not install it.
+	admin := testenv.Conn(t)
+	ctx := context.Background()
+	for _, q := range []string{
+		"DROP DATABASE IF EXISTS control_t_poll WITH (FORCE)",
+		"DROP ROLE IF EXISTS control_t_nosuper",
+		"CREATE ROLE control_t_nosuper LOGIN",
+		"CREATE DATABASE control_t_poll OWNER control_t_nosuper",
+	} {
+		if _, err := admin.Exec(ctx, q); err != nil {
+			t.Fatalf("%s: %v", q, err)
+		}
+	}
+	t.Cleanup(func() {
+		_, _ = admin.Exec(context.Background(), "DROP DATABASE IF EXISTS control_t_poll WITH (FORCE)")
+		_, _ = admin.Exec(context.Background(), "DROP ROLE IF EXISTS control_t_nosuper")
+	})
+	u, _ := url.Parse(testenv.DirectURL())
+	u.User = url.User("control_t_nosuper")
+	u.Path = "/control_t_poll"
+	direct := u.String()
+	{
+		r := testenv.ConnTo(t, direct)
+		if _, err := r.Exec(ctx, "CREATE SCHEMA app; CREATE TABLE app.t (id int PRIMARY KEY)"); err != nil {
+			t.Fatal(err)
+		}
+	}
+	cfg := &Config{Upstreams: map[string]*Upstream{"u": {URL: direct}}, SchemaPoll: Duration(100 * time.Millisecond)}
+	cfg.Tenants = []*TenantConfig{{Name: "poll", Schemas: []string{"app"}}}
+	if err := cfg.Normalize(); err != nil {
+		t.Fatal(err)
+	}
+	r := NewRegistry(cfg, nil)
+	if err := r.Start(ctx); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(r.Close)
+	v := r.Tenant("poll").Snapshot().Version
+	time.Sleep(300 * time.Millisecond) // the poller takes its first fingerprint
+	owner := testenv.ConnTo(t, direct)
+	if _, err := owner.Exec(ctx, "ALTER TABLE app.t ADD COLUMN y text"); err != nil {
+		t.Fatal(err)
+	}
+	waitVersion(t, r, "poll", v, 2*time.Second)
+}

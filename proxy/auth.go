@@ -1,0 +1,443 @@
+package proxy
+
+import (
+	"bytes"
+	"context"
+	"crypto/ecdsa"
+	"crypto/elliptic"
+	"crypto/rsa"
+	"crypto/subtle"
+	"crypto/x509"
+	"encoding/base64"
+	"encoding/json"
+	"encoding/pem"
+	"errors"
+	"fmt"
+	"math/big"
+	"net/http"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/golang-jwt/jwt/v5"
+	lru "github.com/hashicorp/golang-lru/v2"
+	"github.com/valyala/fasthttp"
+
+	"github.com/kapok-dev/kapok/control"
+)
+
+// principal is who a request runs as.
+type principal struct {
+	// Admin requests run with the tenant's own connection role and bypass API roles.
+	Admin bool
+	// Role is the Postgres role to SET for the request ("" = the connection's own role).
+	Role string
+	// Claims is the JWT payload (JSON), exposed to SQL as request.jwt.claims.
+	Claims []byte
+}
+
+// authError is a refused credential; status is 401 or 403.
+type authError struct {
+	status  int
+	message string
+}
+
+func (e *authError) Error() string { return e.message }
+
+var (
+	errNoCredentials = &authError{fasthttp.StatusUnauthorized, "no credentials: send an API key or a JWT (Authorization: Bearer …)"}
+	errBadKey        = &authError{fasthttp.StatusUnauthorized, "invalid API key"}
+)
+
+// tenantAuth checks a tenant's credentials. It is built once per tenant config.
+type tenantAuth struct {
+	adminKey  string
+	cfg       control.AuthConfig
+	required  bool
+	hmacKey   []byte
+	staticKey any // *rsa.PublicKey or *ecdsa.PublicKey from a PEM secret
+	jwks      *jwksCache
+	parser    *jwt.Parser
+	// verified caches tokens already checked, until they expire: a client sends the same
+	// token many times, and verifying an RS256 signature costs far more than a lookup.
+	verified *lru.Cache[string, verifiedToken]
+}
+
+type verifiedToken struct {
+	p   principal
+	exp time.Time
+}
+
+func newTenantAuth(adminKey string, ac *control.AuthConfig, httpc *http.Client) (*tenantAuth, error) {
+	a := &tenantAuth{adminKey: adminKey, required: adminKey != "" || ac != nil}
+	if ac != nil {
+		a.cfg = *ac
+	}
+	if a.cfg.RoleClaim == "" {
+		a.cfg.RoleClaim = "role"
+	}
+	methods := []string{}
+	if s := a.cfg.JWTSecret; s != "" {
+		if strings.Contains(s, "-----BEGIN") {
+			k, err := parsePublicKeyPEM([]byte(s))
+			if err != nil {
+				return nil, fmt.Errorf("jwt_secret: %w", err)
+			}
+			a.staticKey = k
+			methods = append(methods, "RS256", "RS384", "RS512", "ES256", "ES384", "ES512")
+		} else {
+			a.hmacKey = []byte(s)
+			methods = append(methods, "HS256", "HS384", "HS512")
+		}
+	}
+	if a.cfg.JWKSURL != "" {
+		a.jwks = &jwksCache{url: a.cfg.JWKSURL, client: httpc, keys: map[string]any{}}
+		methods = append(methods, "RS256", "RS384", "RS512", "ES256", "ES384", "ES512")
+	}
+	opts := []jwt.ParserOption{jwt.WithValidMethods(methods), jwt.WithLeeway(5 * time.Second)}
+	if a.cfg.JWTAudience != "" {
+		opts = append(opts, jwt.WithAudience(a.cfg.JWTAudience))
+	}
+	a.parser = jwt.NewParser(opts...)
+	a.verified, _ = lru.New[string, verifiedToken](4096)
+	return a, nil
+}
+
+// authenticate resolves the request's credentials. Order: admin key (X-Kapok-Admin-Key or
+// Hasura's x-hasura-admin-secret, or as the bearer/apikey), then the bearer token, then
+// the apikey header (supabase-js sends both: the anon key as apikey, the user's JWT as
+// bearer), then the anonymous role.
+func (a *tenantAuth) authenticate(ctx *fasthttp.RequestCtx) (principal, error) {
+	h := &ctx.Request.Header
+	if a.adminKey != "" {
+		for _, v := range [][]byte{h.Peek("X-Kapok-Admin-Key"), h.Peek("X-Hasura-Admin-Secret")} {
+			if len(v) > 0 {
+				if subtle.ConstantTimeCompare(v, []byte(a.adminKey)) == 1 {
+					return principal{Admin: true, Role: roleOverride(h)}, nil
+				}
+				return principal{}, &authError{fasthttp.StatusUnauthorized, "invalid admin key"}
+			}
+		}
+	}
+	bearer := bearerToken(h.Peek("Authorization"))
+	if len(bearer) > 0 {
+		return a.credential(bearer, h)
+	}
+	if k := h.Peek("apikey"); len(k) > 0 {
+		return a.credential(k, h)
+	}
+	if !a.required {
+		return principal{Admin: true}, nil
+	}
+	if a.cfg.AnonRole != "" {
+		return principal{Role: a.cfg.AnonRole}, nil
+	}
+	return principal{}, errNoCredentials
+}
+
+// roleOverride lets an admin act as a role, as Hasura's x-hasura-role does.
+func roleOverride(h *fasthttp.RequestHeader) string {
+	return string(h.Peek("X-Hasura-Role"))
+}
+
+func bearerToken(v []byte) []byte {
+	if len(v) > 7 && bytes.EqualFold(v[:7], []byte("bearer ")) {
+		return bytes.TrimSpace(v[7:])
+	}
+	return nil
+}
+
+// credential checks one presented secret: the admin key, an API key, or a JWT.
+func (a *tenantAuth) credential(tok []byte, h *fasthttp.RequestHeader) (principal, error) {
+	if a.adminKey != "" && subtle.ConstantTimeCompare(tok, []byte(a.adminKey)) == 1 {
+		return principal{Admin: true, Role: roleOverride(h)}, nil
+	}
+	if role, ok := a.cfg.APIKeys[string(tok)]; ok {
+		return principal{Role: role}, nil
+	}
+	if bytes.Count(tok, []byte{'.'}) != 2 {
+		return principal{}, errBadKey
+	}
+	return a.jwt(string(tok), h)
+}
+
+func (a *tenantAuth) jwt(tok string, h *fasthttp.RequestHeader) (principal, error) {
+	if v, ok := a.verified.Get(tok); ok && time.Now().Before(v.exp) {
+		return a.withRequestedRole(v.p, h)
+	}
+	if a.hmacKey == nil && a.staticKey == nil && a.jwks == nil {
+		return principal{}, &authError{fasthttp.StatusUnauthorized, "JWT authentication is not configured for this tenant"}
+	}
+	claims := jwt.MapClaims{}
+	_, err := a.parser.ParseWithClaims(tok, claims, a.key)
+	if err != nil {
+		return principal{}, &authError{fasthttp.StatusUnauthorized, jwtMessage(err)}
+	}
+	payload, err := jwtPayload(tok)
+	if err != nil {
+		return principal{}, &authError{fasthttp.StatusUnauthorized, "JWT payload is not valid JSON"}
+	}
+	p := principal{Claims: payload, Role: a.roleFromClaims(claims)}
+	if p.Role == "" {
+		p.Role = a.cfg.AnonRole
+	}
+	if p.Role == "" {
+		return principal{}, &authError{fasthttp.StatusUnauthorized, fmt.Sprintf("JWT has no %q claim and the tenant has no anonymous role", a.cfg.RoleClaim)}
+	}
+	exp := time.Now().Add(time.Hour)
+	if e, err := claims.GetExpirationTime(); err == nil && e != nil && e.Before(exp) {
+		exp = e.Time
+	}
+	a.verified.Add(tok, verifiedToken{p: p, exp: exp})
+	return a.withRequestedRole(p, h)
+}
+
+// withRequestedRole applies Hasura's x-hasura-role header: a JWT may pick any role listed in
+// its x-hasura-allowed-roles.
+func (a *tenantAuth) withRequestedRole(p principal, h *fasthttp.RequestHeader) (principal, error) {
+	want := string(h.Peek("X-Hasura-Role"))
+	if want == "" || want == p.Role {
+		return p, nil
+	}
+	var c struct {
+		Hasura struct {
+			Allowed []string `json:"x-hasura-allowed-roles"`
+		} `json:"https://hasura.io/jwt/claims"`
+	}
+	_ = json.Unmarshal(p.Claims, &c)
+	for _, r := range c.Hasura.Allowed {
+		if r == want {
+			p.Role = want
+			return p, nil
+		}
+	}
+	return principal{}, &authError{fasthttp.StatusForbidden, fmt.Sprintf("role %q is not in the JWT's x-hasura-allowed-roles", want)}
+}
+
+// roleFromClaims follows the configured claim path (dot-separated; a key containing dots,
+// like Hasura's namespace URL, is matched whole first), then Hasura's claims.
+func (a *tenantAuth) roleFromClaims(c jwt.MapClaims) string {
+	if v, ok := lookupClaim(map[string]any(c), a.cfg.RoleClaim); ok {
+		if s, ok := v.(string); ok {
+			return s
+		}
+	}
+	if ns, ok := c["https://hasura.io/jwt/claims"].(map[string]any); ok {
+		if s, ok := ns["x-hasura-default-role"].(string); ok {
+			return s
+		}
+	}
+	return ""
+}
+
+func lookupClaim(m map[string]any, path string) (any, bool) {
+	if v, ok := m[path]; ok {
+		return v, true
+	}
+	head, rest, found := strings.Cut(path, ".")
+	if !found {
+		return nil, false
+	}
+	sub, ok := m[head].(map[string]any)
+	if !ok {
+		return nil, false
+	}
+	return lookupClaim(sub, rest)
+}
+
+func jwtMessage(err error) string {
+	switch {
+	case errors.Is(err, jwt.ErrTokenExpired):
+		return "JWT expired"
+	case errors.Is(err, jwt.ErrTokenNotValidYet):
+		return "JWT not valid yet (nbf)"
+	case errors.Is(err, jwt.ErrTokenInvalidAudience):
+		return "JWT audience does not match"
+	case errors.Is(err, jwt.ErrTokenSignatureInvalid):
+		return "JWT signature is invalid"
+	case errors.Is(err, jwt.ErrTokenUnverifiable):
+		return "JWT cannot be verified: " + rootMessage(err)
+	case errors.Is(err, jwt.ErrTokenMalformed):
+		return "JWT is malformed"
+	}
+	return "invalid JWT: " + rootMessage(err)
+}
+
+func rootMessage(err error) string {
+	for {
+		u := errors.Unwrap(err)
+		if u == nil {
+			return err.Error()
+		}
+		if j, ok := err.(interface{ Unwrap() []error }); ok {
+			es := j.Unwrap()
+			return es[len(es)-1].Error()
+		}
+		err = u
+	}
+}
+
+func jwtPayload(tok string) ([]byte, error) {
+	parts := strings.Split(tok, ".")
+	b, err := base64.RawURLEncoding.DecodeString(strings.TrimRight(parts[1], "="))
+	if err != nil || !json.Valid(b) {
+		return nil, errors.New("bad payload")
+	}
+	return b, nil
+}
+
+// key picks the verification key for a token's algorithm (golang-jwt has already refused
+// algorithms not in WithValidMethods, "none" included).
+func (a *tenantAuth) key(t *jwt.Token) (any, error) {
+	switch t.Method.(type) {
+	case *jwt.SigningMethodHMAC:
+		if a.hmacKey == nil {
+			return nil, errors.New("HMAC tokens are not accepted")
+		}
+		return a.hmacKey, nil
+	case *jwt.SigningMethodRSA, *jwt.SigningMethodECDSA:
+		if a.jwks != nil {
+			kid, _ := t.Header["kid"].(string)
+			return a.jwks.key(kid)
+		}
+		if a.staticKey == nil {
+			return nil, errors.New("asymmetric tokens are not accepted")
+		}
+		return a.staticKey, nil
+	}
+	return nil, fmt.Errorf("algorithm %v is not accepted", t.Header["alg"])
+}
+
+func parsePublicKeyPEM(b []byte) (any, error) {
+	blk, _ := pem.Decode(b)
+	if blk == nil {
+		return nil, errors.New("not PEM")
+	}
+	if k, err := x509.ParsePKIXPublicKey(blk.Bytes); err == nil {
+		return k, nil
+	}
+	if c, err := x509.ParseCertificate(blk.Bytes); err == nil {
+		return c.PublicKey, nil
+	}
+	return x509.ParsePKCS1PublicKey(blk.Bytes)
+}
+
+// jwksCache fetches a JWKS document and refreshes it when a token names an unknown key id,
+// at most once a second, so key rotation is picked up without a restart.
+type jwksCache struct {
+	url    string
+	client *http.Client
+
+	mu      sync.Mutex
+	keys    map[string]any
+	fetched time.Time
+}
+
+func (c *jwksCache) key(kid string) (any, error) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if k, ok := c.keys[kid]; ok {
+		return k, nil
+	}
+	if time.Since(c.fetched) < time.Second {
+		return nil, fmt.Errorf("unknown key id %q", kid)
+	}
+	if err := c.refreshLocked(); err != nil {
+		return nil, err
+	}
+	if k, ok := c.keys[kid]; ok {
+		return k, nil
+	}
+	if kid == "" && len(c.keys) == 1 {
+		for _, k := range c.keys {
+			return k, nil
+		}
+	}
+	return nil, fmt.Errorf("unknown key id %q", kid)
+}
+
+func (c *jwksCache) refreshLocked() error {
+	c.fetched = time.Now()
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	req, err := http.NewRequestWithContext(ctx, http.MethodGet, c.url, nil)
+	if err != nil {
+		return err
+	}
+	resp, err := c.client.Do(req)
+	if err != nil {
+		return fmt.Errorf("JWKS fetch: %w", err)
+	}
+	defer resp.Body.Close()
+	if resp.StatusCode != http.StatusOK {
+		return fmt.Errorf("JWKS fetch: HTTP %d", resp.StatusCode)
+	}
+	var doc struct {
+		Keys []jwk `json:"keys"`
+	}
+	if err := json.NewDecoder(resp.Body).Decode(&doc); err != nil {
+		return fmt.Errorf("JWKS: %w", err)
+	}
+	keys := map[string]any{}
+	for _, k := range doc.Keys {
+		if pk, err := k.publicKey(); err == nil {
+			keys[k.Kid] = pk
+		}
+	}
+	c.keys = keys
+	return nil
+}
+
+type jwk struct {
+	Kty string `json:"kty"`
+	Kid string `json:"kid"`
+	N   string `json:"n"`
+	E   string `json:"e"`
+	Crv string `json:"crv"`
+	X   string `json:"x"`
+	Y   string `json:"y"`
+}
+
+func (k jwk) publicKey() (any, error) {
+	dec := func(s string) (*big.Int, error) {
+		b, err := base64.RawURLEncoding.DecodeString(strings.TrimRight(s, "="))
+		if err != nil {
+			return nil, err
+		}
+		return new(big.Int).SetBytes(b), nil
+	}
+	switch k.Kty {
+	case "RSA":
+		n, err := dec(k.N)
+		if err != nil {
+			return nil, err
+		}
+		e, err := dec(k.E)
+		if err != nil {
+			return nil, err
+		}
+		return &rsa.PublicKey{N: n, E: int(e.Int64())}, nil
+	case "EC":
+		var curve elliptic.Curve
+		switch k.Crv {
+		case "P-256":
+			curve = elliptic.P256()
+		case "P-384":
+			curve = elliptic.P384()
+		case "P-521":
+			curve = elliptic.P521()
+		default:
+			return nil, fmt.Errorf("curve %q", k.Crv)
+		}
+		x, err := dec(k.X)
+		if err != nil {
+			return nil, err
+		}
+		y, err := dec(k.Y)
+		if err != nil {
+			return nil, err
+		}
+		return &ecdsa.PublicKey{Curve: curve, X: x, Y: y}, nil
+	}
+	return nil, fmt.Errorf("key type %q", k.Kty)
+}

@@ -1,0 +1,94 @@
+package proxy
+
+import (
+	"encoding/json"
+	"strconv"
+
+	"github.com/valyala/fasthttp"
+)
+
+// appendJSONString appends s as a JSON string literal.
+func appendJSONString(dst []byte, s string) []byte {
+	b, _ := json.Marshal(s)
+	return append(dst, b...)
+}
+
+// appendJSONObject appends {"k1":"v1",...} for string pairs.
+func appendJSONObject(dst []byte, kv ...string) []byte {
+	dst = append(dst, '{')
+	for i := 0; i+1 < len(kv); i += 2 {
+		if i > 0 {
+			dst = append(dst, ',')
+		}
+		dst = appendJSONString(dst, kv[i])
+		dst = append(dst, ':')
+		dst = appendJSONString(dst, kv[i+1])
+	}
+	return append(dst, '}')
+}
+
+// appendGraphQLError appends one Hasura-shaped error object.
+func appendGraphQLError(dst []byte, code, message, path string) []byte {
+	if path == "" {
+		path = "$"
+	}
+	dst = append(dst, `{"message":`...)
+	dst = appendJSONString(dst, message)
+	dst = append(dst, `,"extensions":{"code":`...)
+	dst = appendJSONString(dst, code)
+	dst = append(dst, `,"path":`...)
+	dst = appendJSONString(dst, path)
+	return append(dst, "}}"...)
+}
+
+// writeGraphQLError answers with Hasura's error envelope.
+func writeGraphQLError(ctx *fasthttp.RequestCtx, status int, code, message string) {
+	b := append([]byte(`{"errors":[`), nil...)
+	b = appendGraphQLError(b, code, message, "$")
+	b = append(b, "]}"...)
+	ctx.SetStatusCode(status)
+	ctx.SetContentType("application/json; charset=utf-8")
+	ctx.SetBody(b)
+}
+
+// writeRESTError answers with PostgREST's error body.
+func writeRESTError(ctx *fasthttp.RequestCtx, status int, code, message string, details, hint *string) {
+	b := []byte(`{"code":`)
+	b = appendJSONString(b, code)
+	b = append(b, `,"details":`...)
+	b = appendNullableString(b, details)
+	b = append(b, `,"hint":`...)
+	b = appendNullableString(b, hint)
+	b = append(b, `,"message":`...)
+	b = appendJSONString(b, message)
+	b = append(b, '}')
+	ctx.SetStatusCode(status)
+	ctx.SetContentType("application/json; charset=utf-8")
+	ctx.SetBody(b)
+}
+
+func appendNullableString(dst []byte, s *string) []byte {
+	if s == nil {
+		return append(dst, "null"...)
+	}
+	return appendJSONString(dst, *s)
+}
+
+// writeJSONError answers with Kapok's own error body (admin API, health, unknown routes).
+func writeJSONError(ctx *fasthttp.RequestCtx, status int, code, message string) {
+	ctx.SetStatusCode(status)
+	ctx.SetContentType("application/json; charset=utf-8")
+	ctx.SetBody(appendJSONObject(nil, "error", message, "code", code))
+}
+
+// writeRouteError answers in the format of the API the request was addressed to.
+func writeRouteError(ctx *fasthttp.RequestCtx, route string, status int, code, message string) {
+	switch route {
+	case routeGraphQL:
+		writeGraphQLError(ctx, status, code, message)
+	case routeREST:
+		writeRESTError(ctx, status, "PGRST"+strconv.Itoa(status), message, nil, nil)
+	default:
+		writeJSONError(ctx, status, code, message)
+	}
+}

@@ -1,0 +1,61 @@
+package proxy
+
+import (
+	"encoding/binary"
+
+	"github.com/cespare/xxhash/v2"
+	"github.com/prometheus/client_golang/prometheus"
+
+	"github.com/kapok-dev/kapok/cache"
+	"github.com/kapok-dev/kapok/planner"
+)
+
+// planCache is the process-wide plan cache. Keys are tenant \0 schema version \0 role \0
+// shape hash [\0 v \0 name=value …]; the cache keeps the full key with each plan and
+// compares it on every hit, so a hash collision can never hand a tenant another tenant's plan.
+type planCache struct {
+	c *cache.Cache[*planner.Plan]
+}
+
+func newPlanCache(reg *prometheus.Registry) (*planCache, error) {
+	c, err := cache.New[*planner.Plan](cache.Config{MaxCost: 256 << 20, Metrics: true})
+	if err != nil {
+		return nil, err
+	}
+	reg.MustRegister(c)
+	return &planCache{c: c}, nil
+}
+
+// shapeHash hashes length-prefixed parts of a request shape (query text, operationName…).
+func shapeHash(d *xxhash.Digest, parts ...[]byte) uint64 {
+	d.Reset()
+	var l [8]byte
+	for _, p := range parts {
+		binary.LittleEndian.PutUint64(l[:], uint64(len(p)))
+		_, _ = d.Write(l[:])
+		_, _ = d.Write(p)
+	}
+	return d.Sum64()
+}
+
+// get returns the plan under key, compiling it once under concurrency on a miss.
+func (pc *planCache) get(key []byte, compile func() (*planner.Plan, error)) (*planner.Plan, error) {
+	p, _, err := pc.c.GetOrCompile(key, func() (*planner.Plan, int64, error) {
+		p, err := compile()
+		if err != nil {
+			return nil, 0, err
+		}
+		return p, planCost(p), nil
+	})
+	return p, err
+}
+
+func planCost(p *planner.Plan) int64 {
+	n := int64(256 + len(p.Data))
+	for _, s := range p.Statements {
+		n += int64(len(s.SQL) + 32*len(s.Params))
+	}
+	return n
+}
+
+func (pc *planCache) close() { pc.c.Close() }
