@@ -22,9 +22,13 @@ type apis struct {
 	plans *planCache
 
 	// gql holds the GraphQL schema of each tenant's current catalog version.
-	gqlMu   sync.Mutex
-	gql     map[string]*gqlEntry
-	gqlSF   singleflight.Group
+	gqlMu sync.Mutex
+	gql   map[string]*gqlEntry
+	gqlSF singleflight.Group
+	// run executes a request on a tenant pool; tests replace it to keep Postgres out of
+	// measurements of Kapok's own work.
+	run func(p *poolmgr.Pool, c context.Context, req *poolmgr.Request, dst []byte) ([]byte, []int, error)
+
 	guardMu sync.Mutex
 	guards  map[*control.TenantConfig]*guard
 	httpc   *http.Client
@@ -46,6 +50,7 @@ func newAPIs(s *Server) (*apis, error) {
 		gql:    map[string]*gqlEntry{},
 		guards: map[*control.TenantConfig]*guard{},
 		httpc:  &http.Client{Timeout: 5 * time.Second},
+		run:    (*poolmgr.Pool).Run,
 	}
 	a.pools = poolmgr.New(poolmgr.Config{
 		MaxPools:         s.cfg.Pools.MaxPools,
@@ -104,9 +109,8 @@ func (a *apis) guardFor(t *control.Tenant) (*guard, error) {
 // pool returns the tenant's pool, opening it on first use.
 func (a *apis) pool(t *control.Tenant) (*poolmgr.Pool, error) {
 	c := t.Config
-	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
-	defer cancel()
-	return a.pools.Get(ctx, t.Name, poolmgr.PoolConfig{
+	// Get does not connect (a pool opens connections on demand), so it needs no deadline.
+	return a.pools.Get(context.Background(), t.Name, poolmgr.PoolConfig{
 		URL:              t.PoolerURL,
 		MaxConns:         c.Pool.MaxConns,
 		MinIdleConns:     c.Pool.MinIdleConns,

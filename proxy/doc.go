@@ -7,5 +7,10 @@
 //
 // Handlers never keep a *fasthttp.RequestCtx or any byte slice it returned after they return,
 // and never pass the fasthttp ctx to pgx (it is only cancelled at shutdown): every database
-// call gets its own deadline.
+// call is bounded by the pool (queue wait, acquire timeout, request timeout).
+//
+// Allocation budget: a GraphQL request whose plan is cached costs at most 2 allocations from
+// handler entry to response bytes, Postgres excluded (TestACacheHitStaysWithinItsAllocationBudget;
+// 0 measured). Scratch space comes from a sync.Pool, the plan key is built in a reused buffer,
+// the body is scanned in place and the statement's JSON is copied once, into the response.
 package proxy

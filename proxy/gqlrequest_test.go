@@ -38,7 +38,7 @@ func TestGraphQLBodiesAreScannedWithoutDecoding(t *testing.T) {
 
 func TestMalformedGraphQLBodiesAreRefused(t *testing.T) {
 	for _, body := range []string{``, `null`, `[]`, `{"query":1}`, `{"query":"a"`, `{"query":"a"} x`, `{"variables":[1]}`,
-		`{"operationName":5}`, `[{"query":"a"},]`, `{"query":"a\u0001"}`, `{"a":tru}`, `{"a":{"b":}}`} {
+		`{"operationName":5}`, `[{"query":"a"},]`, "{\"query\":\"a\x01\"}", `{"a":tru}`, `{"a":{"b":}}`} {
 		if _, _, err := parseGraphQLBody([]byte(body), nil); err == nil {
 			t.Errorf("accepted %q", body)
 		}

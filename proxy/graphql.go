@@ -99,8 +99,9 @@ func (a *apis) graphql(ctx *fasthttp.RequestCtx, t *control.Tenant) string {
 		writeGraphQLError(ctx, fasthttp.StatusServiceUnavailable, "unexpected", "the tenant's database is unavailable")
 		return outcomeError
 	}
-	c, cancel := context.WithTimeout(context.Background(), lim.RequestTimeout.D())
-	defer cancel()
+	// No deadline here: the pool bounds every wait (QueueWait, AcquireTimeout) and every run
+	// (its request timeout), so the hot path does not pay for a timer it already has.
+	c := context.Background()
 	adm, err := pool.Admit(c)
 	if err != nil {
 		return a.graphqlRejected(ctx, err)
@@ -201,7 +202,7 @@ func (a *apis) graphqlOne(c context.Context, t *control.Tenant, snap *control.Sn
 	if plan.Kind == planner.KindQuery {
 		out = append(out, `{"data":`...)
 		var runErr error
-		out, _, runErr = pool.Run(c, &st.preq, out)
+		out, _, runErr = a.run(pool, c, &st.preq, out)
 		if runErr != nil {
 			out = out[:mark]
 			return a.appendRunError(out, runErr, plan, ctx)
@@ -210,7 +211,7 @@ func (a *apis) graphqlOne(c context.Context, t *control.Tenant, snap *control.Sn
 	}
 	// Mutations: one statement per root field; Run appends their values back to back.
 	start := len(out)
-	res, ends, runErr := pool.Run(c, &st.preq, out)
+	res, ends, runErr := a.run(pool, c, &st.preq, out)
 	if runErr != nil {
 		return a.appendRunError(res[:mark], runErr, plan, ctx)
 	}

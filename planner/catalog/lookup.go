@@ -8,12 +8,39 @@ func (s *Schema) Table(schema, name string) *Table {
 	return s.tableIndex[QualifiedName{schema, name}]
 }
 
+// Enum returns the enum type schema.name when it is defined in an exposed schema, or nil.
+func (s *Schema) Enum(schema, name string) *Enum {
+	if s.enumIndex == nil {
+		return nil
+	}
+	return s.enumIndex[QualifiedName{schema, name}]
+}
+
+// FunctionsNamed returns the overloads of schema.name (in Functions order), or nil.
+func (s *Schema) FunctionsNamed(schema, name string) []*Function {
+	var out []*Function
+	for _, f := range s.Functions {
+		if f.Schema == schema && f.Name == name {
+			out = append(out, f)
+		}
+	}
+	return out
+}
+
 // Column returns the named column, or nil.
 func (t *Table) Column(name string) *Column {
 	if t.columnIndex == nil {
 		return nil
 	}
 	return t.columnIndex[name]
+}
+
+// Relationship returns the named relationship, or nil.
+func (t *Table) Relationship(name string) *Relationship {
+	if t.relIndex == nil {
+		return nil
+	}
+	return t.relIndex[name]
 }
 
 // Index builds the lookup maps. Load calls it; tests that build a Schema by hand must too.
@@ -25,5 +52,13 @@ func (s *Schema) Index() {
 		for _, c := range t.Columns {
 			t.columnIndex[c.Name] = c
 		}
+		t.relIndex = make(map[string]*Relationship, len(t.Relationships))
+		for _, r := range t.Relationships {
+			t.relIndex[r.Name] = r
+		}
+	}
+	s.enumIndex = make(map[QualifiedName]*Enum, len(s.Enums))
+	for _, e := range s.Enums {
+		s.enumIndex[QualifiedName{e.Schema, e.Name}] = e
 	}
 }

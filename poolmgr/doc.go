@@ -1,0 +1,31 @@
+// Package poolmgr owns Kapok's connections to PostgreSQL: one pgxpool per tenant (normally
+// through PgBouncer in transaction mode), created lazily, tuned per tenant, closed when idle
+// or pushed out of the LRU and reopened on the next request; the admission limits that run
+// before any work (per-tenant in-flight cap, global cap, bounded pool wait); the Prometheus
+// collector over every live pool; and the executor that runs a compiled plan's statements
+// in one round trip and returns the raw JSON bytes Postgres built.
+//
+// The executor's interface is deliberately narrow: statements with text-format parameters
+// in, one JSON value per statement out (Pool.Run). Coalesced execution of concurrent
+// requests that share a plan can slide in behind it without touching callers.
+//
+// What it must not do: import anything of ours, build or edit SQL from request data (the
+// only SQL it writes is the fixed set_config prelude, every value a bound parameter), decode
+// or re-encode the JSON it returns, map errors to HTTP/GraphQL/REST shapes (the proxy does
+// that from the typed errors here), or hold a connection after Run returns.
+//
+// Errors and the HTTP status the proxy should give them:
+//
+//   - ErrTooManyRequests (tenant in-flight cap hit after the bounded wait): 429, with
+//     Retry-After; the tenant is over its own quota, other tenants are unaffected.
+//   - ErrServerBusy (global cap on concurrent client requests): 503 with Retry-After; the
+//     process is saturated, the request is not at fault.
+//   - ErrAcquireTimeout (no pooled connection within AcquireTimeout): 503 with Retry-After.
+//   - ErrRequestTimeout (client-side deadline; the connection is discarded): 504.
+//   - *PgError (Postgres answered with an error): mapped by SQLSTATE, e.g. 23505 → 409,
+//     57014 (statement timeout) → 504 for REST, Hasura codes for GraphQL.
+//   - ErrResultShape (a statement did not return one row with one column): 500, a bug in
+//     the compiler.
+//   - ErrUnavailable (cannot connect, network failure): 503.
+//   - ErrClosed (manager shut down): 503.
+package poolmgr

@@ -1,0 +1,465 @@
+package poolmgr
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"strconv"
+	"sync/atomic"
+	"time"
+
+	"github.com/jackc/pgx/v5/pgconn"
+	"github.com/jackc/pgx/v5/pgxpool"
+)
+
+// Pool is one tenant's connection pool and executor. Get it from Manager.Get; it stays
+// usable after the manager closes it for idleness (Run reopens transparently).
+type Pool struct {
+	m         *Manager
+	tenant    string
+	cfg       PoolConfig
+	pool      *pgxpool.Pool
+	sem       chan struct{} // tenant in-flight slots; nil = no cap
+	timeout   time.Duration // request deadline when the caller's context has none
+	stmtCache bool          // cache_statement: named statements per connection
+
+	closed     atomic.Bool
+	lastUsed   atomic.Int64 // unix nanos
+	lruTouched atomic.Int64 // unix nanos
+	inFlight   atomic.Int64
+	rejected   [len(reasons)]atomic.Uint64
+}
+
+// Tenant is the tenant the pool serves.
+func (p *Pool) Tenant() string { return p.tenant }
+
+// Config is the configuration the pool was built with.
+func (p *Pool) Config() PoolConfig { return p.cfg }
+
+// Pgx is the underlying pgxpool, for callers that need the full driver (the wire front
+// door, admin queries). Requests should go through Run: it admits, bounds and counts them.
+func (p *Pool) Pgx() *pgxpool.Pool { return p.pool }
+
+func (p *Pool) closeAsync() {
+	if p.closed.Swap(true) {
+		return
+	}
+	p.m.closing.Add(1)
+	go func() {
+		defer p.m.closing.Done()
+		p.pool.Close() // blocks until borrowed connections come back
+	}()
+}
+
+// Session is who a request runs as. Every field is applied with set_config(…, true), local
+// to the request's transaction; empty fields are sent as NULL, which resets the setting.
+type Session struct {
+	Role string // Postgres role (SET LOCAL ROLE); the pool's login role must be a member
+	// Claims is the JWT claims as JSON, readable as current_setting('request.jwt.claims',
+	// true). Empty is sent as {} so policies casting the setting to json keep working.
+	Claims  []byte
+	Method  string // request.method
+	Path    string // request.path
+	Headers []byte // JSON, request.headers
+	// StatementTimeout overrides the tenant's PoolConfig.StatementTimeout.
+	StatementTimeout time.Duration
+}
+
+// Statement is one compiled statement: SQL whose every placeholder carries an explicit cast
+// ($1::int4), and its arguments in text format (nil = SQL NULL). It must return one row with
+// one column of JSON text.
+type Statement struct {
+	SQL  string
+	Args [][]byte
+}
+
+// Request is what Run executes: its statements, in order, in one transaction.
+type Request struct {
+	Session    *Session // nil: run as the pool's login role, no request settings
+	Statements []Statement
+	// Admitted says the caller already holds an Admission from Admit for this request;
+	// otherwise Run admits (and releases) the request itself.
+	Admitted bool
+}
+
+// Admission is a request's slot under the global and tenant caps. Release it exactly once.
+type Admission struct {
+	p *Pool
+}
+
+// Admit takes the request's slots: first the global cap, then the tenant's in-flight cap,
+// each with its bounded wait. Call it before doing any work for the request (parsing,
+// compiling) and release the Admission when the response is written; or let Run do both.
+func (p *Pool) Admit(ctx context.Context) (Admission, error) {
+	m := p.m
+	if m.global != nil {
+		if waited, ok := takeSlot(ctx, m.global, m.cfg.GlobalQueueWait); !ok {
+			return Admission{}, p.reject(ctx, ReasonGlobalClients, waited)
+		}
+	}
+	if p.sem != nil {
+		if waited, ok := takeSlot(ctx, p.sem, p.cfg.QueueWait); !ok {
+			if m.global != nil {
+				<-m.global
+			}
+			return Admission{}, p.reject(ctx, ReasonTenantInFlight, waited)
+		}
+	}
+	p.inFlight.Add(1)
+	m.inFlight.Add(1)
+	p.lastUsed.Store(time.Now().UnixNano())
+	return Admission{p: p}, nil
+}
+
+// Release gives the slots back.
+func (a Admission) Release() {
+	p := a.p
+	if p == nil {
+		return
+	}
+	p.inFlight.Add(-1)
+	p.m.inFlight.Add(-1)
+	if p.sem != nil {
+		<-p.sem
+	}
+	if p.m.global != nil {
+		<-p.m.global
+	}
+}
+
+func takeSlot(ctx context.Context, sem chan struct{}, wait time.Duration) (time.Duration, bool) {
+	select {
+	case sem <- struct{}{}:
+		return 0, true
+	default:
+	}
+	if wait <= 0 {
+		return 0, false
+	}
+	start := time.Now()
+	t := time.NewTimer(wait)
+	defer t.Stop()
+	select {
+	case sem <- struct{}{}:
+		return time.Since(start), true
+	case <-t.C:
+	case <-ctx.Done():
+	}
+	return time.Since(start), false
+}
+
+func (p *Pool) reject(ctx context.Context, r Reason, waited time.Duration) error {
+	if err := ctx.Err(); err != nil {
+		return fmt.Errorf("%w: %w", ErrRequestTimeout, err)
+	}
+	for i, x := range reasons {
+		if x == r {
+			p.rejected[i].Add(1)
+			p.m.rejected[i].Add(1)
+		}
+	}
+	return &RejectedError{Tenant: p.tenant, Reason: r, Waited: waited}
+}
+
+// Run executes req in one round trip and appends each statement's JSON value to dst; ends[i]
+// is the offset in out where statement i's value ends (it starts at ends[i-1], or at len(dst)
+// for the first). A NULL value is written as null.
+//
+// With no session, no statement timeout and one statement it sends that statement alone
+// (unnamed statement, text parameters with types inferred from the casts, text result),
+// reading the value straight from the connection's buffer into dst. Otherwise it sends one
+// batch: the set_config prelude, then the statements, then a single Sync, so everything is
+// one implicit transaction: any error rolls all of it back, and the settings, all local, end
+// with it. Nothing stays on the pooled connection.
+//
+// On error out is dst unchanged (its original length) and ends is nil.
+func (p *Pool) Run(ctx context.Context, req *Request, dst []byte) (out []byte, ends []int, err error) {
+	if len(req.Statements) == 0 {
+		return dst, nil, nil
+	}
+	if _, ok := ctx.Deadline(); !ok {
+		var cancel context.CancelFunc
+		ctx, cancel = context.WithTimeout(ctx, p.timeout)
+		defer cancel()
+	}
+	if !req.Admitted {
+		a, err := p.Admit(ctx)
+		if err != nil {
+			return dst, nil, err
+		}
+		defer a.Release()
+	}
+	return p.run(ctx, req, dst, true)
+}
+
+func (p *Pool) run(ctx context.Context, req *Request, dst []byte, retry bool) ([]byte, []int, error) {
+	c, err := p.acquire(ctx)
+	if err != nil {
+		if retry && p.closed.Load() && ctx.Err() == nil {
+			// The pool was closed (idle, LRU, replaced) between Get and here.
+			np, gerr := p.m.successor(ctx, p)
+			if gerr != nil {
+				return dst, nil, gerr
+			}
+			return np.run(ctx, req, dst, false)
+		}
+		return dst, nil, err
+	}
+	defer c.Release() // pgxpool destroys the connection if it is left busy or in a transaction
+	start := len(dst)
+	timeout := p.cfg.StatementTimeout
+	if req.Session != nil && req.Session.StatementTimeout > 0 {
+		timeout = req.Session.StatementTimeout
+	}
+	var ends []int
+	if req.Session == nil && timeout <= 0 && len(req.Statements) == 1 {
+		dst, err = p.runOne(ctx, c, &req.Statements[0], dst)
+		ends = []int{len(dst)}
+	} else {
+		dst, ends, err = p.runBatch(ctx, c, req, timeout, dst)
+	}
+	if err != nil {
+		if ctx.Err() != nil {
+			var pe *PgError
+			if !errors.As(err, &pe) {
+				err = fmt.Errorf("%w: %w", ErrRequestTimeout, err)
+			}
+		}
+		return dst[:start], nil, err
+	}
+	return dst, ends, nil
+}
+
+func (p *Pool) acquire(ctx context.Context) (*pgxpool.Conn, error) {
+	actx := ctx
+	if p.cfg.AcquireTimeout > 0 {
+		var cancel context.CancelFunc
+		actx, cancel = context.WithTimeout(ctx, p.cfg.AcquireTimeout)
+		defer cancel()
+	}
+	start := time.Now()
+	c, err := p.pool.Acquire(actx)
+	if err == nil {
+		return c, nil
+	}
+	switch {
+	case p.closed.Load():
+		return nil, fmt.Errorf("%w: tenant %s: pool closed", ErrUnavailable, p.tenant)
+	case ctx.Err() != nil:
+		return nil, fmt.Errorf("%w: %w", ErrRequestTimeout, err)
+	case actx.Err() != nil:
+		return nil, p.reject(context.Background(), ReasonAcquireTimeout, time.Since(start))
+	}
+	return nil, fmt.Errorf("%w: %w", ErrUnavailable, err)
+}
+
+func (p *Pool) runOne(ctx context.Context, c *pgxpool.Conn, st *Statement, dst []byte) ([]byte, error) {
+	pg := c.Conn().PgConn()
+	var rr *pgconn.ResultReader
+	if sd, err := p.statement(ctx, pg, st.SQL); err != nil {
+		return dst, wrapPg(err, 0)
+	} else if sd != nil {
+		rr = pg.ExecStatement(ctx, sd, st.Args, nil, nil)
+	} else {
+		rr = pg.ExecParams(ctx, st.SQL, st.Args, nil, nil, nil)
+	}
+	return readValue(rr, dst, 0)
+}
+
+// prelude sets the request's role and settings, local to the transaction. Its text never
+// changes, so Postgres sees one statement shape whatever the session.
+const prelude = "SELECT set_config('role', $1::text, true), set_config('request.jwt.claims', $2::text, true), " +
+	"set_config('request.method', $3::text, true), set_config('request.path', $4::text, true), " +
+	"set_config('request.headers', $5::text, true), set_config('statement_timeout', $6::text, true)"
+
+func (p *Pool) runBatch(ctx context.Context, c *pgxpool.Conn, req *Request, timeout time.Duration, dst []byte) ([]byte, []int, error) {
+	pg := c.Conn().PgConn()
+	var b pgconn.Batch
+	idx := 0 // index of the statement whose result comes next; -1 is the prelude
+	if req.Session != nil || timeout > 0 {
+		b.ExecParams(prelude, preludeArgs(req.Session, timeout), nil, nil, nil)
+		idx = -1
+	}
+	for i := range req.Statements {
+		st := &req.Statements[i]
+		sd, err := p.statement(ctx, pg, st.SQL)
+		if err != nil {
+			return dst, nil, wrapPg(err, i)
+		}
+		if sd != nil {
+			b.ExecStatement(sd, st.Args, nil, nil)
+		} else {
+			b.ExecParams(st.SQL, st.Args, nil, nil, nil)
+		}
+	}
+	mrr := pg.ExecBatch(ctx, &b)
+	ends := make([]int, 0, len(req.Statements))
+	var firstErr error
+	for mrr.NextResult() {
+		rr := mrr.ResultReader()
+		if idx < 0 {
+			if _, err := rr.Close(); err != nil && firstErr == nil {
+				firstErr = wrapPg(err, idx)
+			}
+		} else {
+			var err error
+			dst, err = readValue(rr, dst, idx)
+			if err != nil && firstErr == nil {
+				firstErr = err
+			}
+			ends = append(ends, len(dst))
+		}
+		idx++
+	}
+	if err := mrr.Close(); err != nil && firstErr == nil {
+		firstErr = wrapPg(err, idx)
+	}
+	if firstErr == nil && len(ends) != len(req.Statements) {
+		firstErr = fmt.Errorf("%w: batch returned %d results for %d statements", ErrResultShape, len(ends), len(req.Statements))
+	}
+	return dst, ends, firstErr
+}
+
+func preludeArgs(s *Session, timeout time.Duration) [][]byte {
+	args := make([][]byte, 6)
+	if s != nil {
+		args[0] = nonEmpty(s.Role)
+		args[1] = s.Claims
+		if len(args[1]) == 0 {
+			args[1] = emptyClaims
+		}
+		args[2] = nonEmpty(s.Method)
+		args[3] = nonEmpty(s.Path)
+		args[4] = s.Headers
+	}
+	if timeout > 0 {
+		args[5] = strconv.AppendInt(make([]byte, 0, 12), timeout.Milliseconds(), 10)
+	}
+	return args
+}
+
+var emptyClaims = []byte("{}")
+
+func nonEmpty(s string) []byte {
+	if s == "" {
+		return nil
+	}
+	return []byte(s)
+}
+
+// readValue appends the single JSON value of rr to dst and closes rr.
+func readValue(rr *pgconn.ResultReader, dst []byte, stmt int) ([]byte, error) {
+	start := len(dst)
+	rows, cols := 0, 0
+	for rr.NextRow() {
+		v := rr.Values()
+		cols = len(v)
+		if rows == 0 && cols == 1 {
+			if v[0] == nil {
+				dst = append(dst, "null"...)
+			} else {
+				dst = append(dst, v[0]...) // v aliases the read buffer: this is the one copy
+			}
+		}
+		rows++
+	}
+	if _, err := rr.Close(); err != nil {
+		return dst[:start], wrapPg(err, stmt)
+	}
+	if rows != 1 || cols != 1 {
+		return dst[:start], fmt.Errorf("%w: statement %d returned %d rows of %d columns", ErrResultShape, stmt, rows, cols)
+	}
+	return dst, nil
+}
+
+func wrapPg(err error, stmt int) error {
+	var pe *pgconn.PgError
+	if errors.As(err, &pe) {
+		return &PgError{Statement: stmt, Err: pe}
+	}
+	return err
+}
+
+// maxPrepared bounds the named statements kept per connection in cache_statement mode; past
+// it, further statements run unnamed.
+const maxPrepared = 512
+
+type preparedSet map[string]*pgconn.StatementDescription
+
+// statement returns the prepared statement for sql on this connection in cache_statement
+// mode, preparing it on first use (one extra round trip per connection and plan); nil in the
+// other modes or when the connection's set is full.
+func (p *Pool) statement(ctx context.Context, pg *pgconn.PgConn, sql string) (*pgconn.StatementDescription, error) {
+	if !p.stmtCache {
+		return nil, nil
+	}
+	data := pg.CustomData()
+	set, _ := data["kapok.prepared"].(preparedSet)
+	if set == nil {
+		set = preparedSet{}
+		data["kapok.prepared"] = set
+	}
+	if sd, ok := set[sql]; ok {
+		return sd, nil
+	}
+	if len(set) >= maxPrepared {
+		return nil, nil
+	}
+	sd, err := pg.Prepare(ctx, "kapok_"+strconv.Itoa(len(set)), sql, nil)
+	if err != nil {
+		return nil, err
+	}
+	set[sql] = sd
+	return sd, nil
+}
+
+// PoolStats is a snapshot of one tenant's pool (pgxpool.Stat plus admission counters).
+type PoolStats struct {
+	Tenant                  string            `json:"tenant"`
+	AcquiredConns           int32             `json:"acquired_conns"`
+	IdleConns               int32             `json:"idle_conns"`
+	TotalConns              int32             `json:"total_conns"`
+	MaxConns                int32             `json:"max_conns"`
+	ConstructingConns       int32             `json:"constructing_conns"`
+	AcquireCount            int64             `json:"acquire_count"`
+	AcquireDuration         time.Duration     `json:"acquire_duration_ns"`
+	EmptyAcquireCount       int64             `json:"empty_acquire_count"`
+	EmptyAcquireWaitTime    time.Duration     `json:"empty_acquire_wait_ns"`
+	CanceledAcquireCount    int64             `json:"canceled_acquire_count"`
+	NewConnsCount           int64             `json:"new_conns_count"`
+	MaxLifetimeDestroyCount int64             `json:"max_lifetime_destroy_count"`
+	MaxIdleDestroyCount     int64             `json:"max_idle_destroy_count"`
+	InFlight                int64             `json:"in_flight"`
+	MaxInFlight             int               `json:"max_in_flight"`
+	Rejected                map[Reason]uint64 `json:"rejected"`
+	LastUsed                time.Time         `json:"last_used"`
+}
+
+// Stats returns a snapshot of the pool.
+func (p *Pool) Stats() PoolStats {
+	s := p.pool.Stat()
+	st := PoolStats{
+		Tenant:                  p.tenant,
+		AcquiredConns:           s.AcquiredConns(),
+		IdleConns:               s.IdleConns(),
+		TotalConns:              s.TotalConns(),
+		MaxConns:                s.MaxConns(),
+		ConstructingConns:       s.ConstructingConns(),
+		AcquireCount:            s.AcquireCount(),
+		AcquireDuration:         s.AcquireDuration(),
+		EmptyAcquireCount:       s.EmptyAcquireCount(),
+		EmptyAcquireWaitTime:    s.EmptyAcquireWaitTime(),
+		CanceledAcquireCount:    s.CanceledAcquireCount(),
+		NewConnsCount:           s.NewConnsCount(),
+		MaxLifetimeDestroyCount: s.MaxLifetimeDestroyCount(),
+		MaxIdleDestroyCount:     s.MaxIdleDestroyCount(),
+		InFlight:                p.inFlight.Load(),
+		MaxInFlight:             p.cfg.MaxInFlight,
+		Rejected:                make(map[Reason]uint64, len(reasons)),
+		LastUsed:                time.Unix(0, p.lastUsed.Load()),
+	}
+	for i, r := range reasons {
+		st.Rejected[r] = p.rejected[i].Load()
+	}
+	return st
+}
