@@ -429,6 +429,7 @@ func (k jwk) publicKey() (any, error) {
 		default:
 			return nil, fmt.Errorf("curve %q", k.Crv)
 		}
+		size := (curve.Params().BitSize + 7) / 8
 		x, err := dec(k.X)
 		if err != nil {
 			return nil, err
@@ -437,7 +438,14 @@ func (k jwk) publicKey() (any, error) {
 		if err != nil {
 			return nil, err
 		}
-		return &ecdsa.PublicKey{Curve: curve, X: x, Y: y}, nil
+		if len(x.Bytes()) > size || len(y.Bytes()) > size {
+			return nil, fmt.Errorf("EC key coordinates do not fit %s", k.Crv)
+		}
+		point := make([]byte, 1+2*size)
+		point[0] = 4 // uncompressed
+		x.FillBytes(point[1 : 1+size])
+		y.FillBytes(point[1+size:])
+		return ecdsa.ParseUncompressedPublicKey(curve, point)
 	}
 	return nil, fmt.Errorf("key type %q", k.Kty)
 }

@@ -173,5 +173,9 @@ func rsaJWK(kid string, k *rsa.PublicKey) map[string]string {
 }
 
 func ecJWK(kid string, k *ecdsa.PublicKey) map[string]string {
-	return map[string]string{"kty": "EC", "kid": kid, "crv": "P-256", "x": b64(k.X.FillBytes(make([]byte, 32))), "y": b64(k.Y.FillBytes(make([]byte, 32)))}
+	point, err := k.Bytes() // 0x04 || X || Y
+	if err != nil {
+		panic(err)
+	}
+	return map[string]string{"kty": "EC", "kid": kid, "crv": "P-256", "x": b64(point[1:33]), "y": b64(point[33:])}
 }

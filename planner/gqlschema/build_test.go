@@ -60,7 +60,7 @@ func TestHasuraStyleQueriesValidate(t *testing.T) {
 	s := buildFixture(t)
 	for _, q := range hasuraQueries {
 		t.Run(q.name, func(t *testing.T) {
-			if _, errs := gqlparser.LoadQuery(s.AST, q.query); len(errs) > 0 {
+			if _, errs := gqlparser.LoadQueryWithRules(s.AST, q.query, nil); len(errs) > 0 {
 				t.Fatalf("gqlparser: %v", errs)
 			}
 			if errs := s.Record.ValidateWithVariables(q.query, map[string]any{"id": 1}); len(errs) > 0 {

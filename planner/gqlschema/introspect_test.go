@@ -49,7 +49,7 @@ func runNode(t *testing.T, dir string, stdin []byte, args ...string) []byte {
 
 func parseOp(t *testing.T, s *Schema, q string) *ast.OperationDefinition {
 	t.Helper()
-	doc, errs := gqlparser.LoadQuery(s.AST, q)
+	doc, errs := gqlparser.LoadQueryWithRules(s.AST, q, nil)
 	if len(errs) > 0 {
 		t.Fatalf("gqlparser rejected %q: %v", q, errs)
 	}

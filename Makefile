@@ -1,0 +1,37 @@
+# Kapok. `make run` serves the demo on a private PostgreSQL + PgBouncer (./.kapok);
+# `make test` runs every test against that stack.
+.PHONY: build run test lint down clean bench
+
+GO ?= go
+STATICCHECK := honnef.co/go/tools/cmd/staticcheck@v0.8.2
+
+ifeq ($(shell command -v $(GO) 2>/dev/null),)
+$(error Go is not on PATH: install Go 1.26 or add it, e.g. export PATH=$$PATH:/usr/local/go/bin)
+endif
+
+build:
+	$(GO) build -o bin/kapok ./cmd/kapok
+
+run: build
+	./bin/kapok dev
+
+test: build
+	./bin/kapok dev up
+	$(MAKE) lint
+	$(GO) test -race -count=1 ./...
+
+lint:
+	@unformatted=$$(find . \( -name .kapok -o -name node_modules -o -name testdata \) -prune -o -name '*.go' -print0 | xargs -0 -r gofmt -l); \
+	if [ -n "$$unformatted" ]; then echo "gofmt would change:"; echo "$$unformatted"; exit 1; fi
+	$(GO) vet ./...
+	$(GO) run $(STATICCHECK) ./...
+
+down: build
+	./bin/kapok dev down
+
+clean: build
+	./bin/kapok dev clean
+	rm -rf bin
+
+bench: build
+	./bin/kapok bench suite $(if $(QUICK),--quick)

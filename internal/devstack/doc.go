@@ -1,0 +1,31 @@
+// Package devstack runs the private PostgreSQL + PgBouncer that `kapok dev`, `make run` and
+// `make test` use, and loads the demo datasets into it.
+//
+// It owns one directory (default ./.kapok):
+//
+//	pg/              the PostgreSQL cluster (initdb; 127.0.0.1:54320, no unix socket, fsync off)
+//	pg.log           PostgreSQL's log
+//	pgbouncer.ini    PgBouncer's config (127.0.0.1:64320, transaction pooling, trust + auth_query)
+//	userlist.txt     PgBouncer's auth_file (only the auth_user)
+//	pgbouncer.pid    pgbouncer.log
+//
+// Up is idempotent: it adopts whatever of the stack already runs, checks that it answers and
+// starts what is stopped. When the ports are served by the dev stack of another directory
+// (another checkout), Up uses that stack rather than fail.
+//
+// The binaries come from the machine (pg_config --bindir, else the highest
+// /usr/lib/postgresql/*/bin); when they are missing, Up installs them with apt-get as root and
+// otherwise stops with the command to run. PostgreSQL and PgBouncer refuse to run as root, so
+// as root they run as the OS user postgres; when that user cannot enter the directory (say it
+// is under /root), the stack lives in /var/tmp/kapok-<hash> and the directory becomes a link
+// to it. The ports are never 5432/6432, so a distribution's own cluster or PgBouncer does not
+// matter.
+//
+// The datasets (SQL in configs/demo) go into database kapok: the benchmark workload at a small
+// scale in schema demo (tenant demo) and a help desk in schema acme (tenant acme). A larger
+// scale goes into schema demo of database kapok_bench, so tests keep the small data. Each
+// schema's comment records what was loaded; a dataset is reloaded only when that differs.
+//
+// This package is for development and tests: it must never be part of `kapok serve`, and it
+// creates nothing in a tenant schema beyond the dataset's own tables.
+package devstack
