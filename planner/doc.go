@@ -1,0 +1,18 @@
+// Package planner is Kapok's compiler: it turns a GraphQL or REST request, checked
+// against one tenant's catalog, into a Plan of SQL statements plus the recipe to bind
+// each request's values as parameters.
+//
+// Sub-packages read in pipeline order: catalog (introspected schema model), gqlschema
+// (GraphQL names, SDL, introspection), graphql and rest (front ends: request → ir), ir
+// (the dialect-neutral tree), sqlgen (ir → SQL text). This root package holds only what
+// the proxy keeps in its plan cache and runs on every request: Plan, Statement, Param,
+// Bind and the typed Error. It does no I/O and imports nothing outside planner/.
+//
+// Cache keys: a Plan depends on the query text, the operation name and the catalog
+// version; when Plan.KeyVars is not empty it also depends on the raw JSON of those
+// variables (their values changed the SQL's shape), and the cache key must include them.
+//
+// Bind budget: binding variables allocates only for strings with JSON escapes and for
+// list variables (Postgres array literals); everything else is sliced from the request
+// body without copying.
+package planner

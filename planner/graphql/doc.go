@@ -1,0 +1,33 @@
+// Package graphql is the GraphQL front end of the planner: it parses and validates a
+// Hasura-dialect operation against a tenant's gqlschema.Schema, walks the annotated
+// gqlparser AST, lowers it to ir, and has sqlgen render it, producing a planner.Plan.
+//
+// Files: compile*.go (the walk), errors.go (Hasura-style error messages). The schema
+// itself (names, SDL, introspection) belongs to planner/gqlschema; this package never
+// derives a GraphQL name from the catalog, it looks them up there.
+//
+// Every value from the request becomes a plan parameter: literals as constants, variables
+// as variable references bound per request by planner.Plan.Bind. Variables whose value
+// changes the SQL's shape (a whole `where: $w`, `order_by: $o`, `distinct_on: $d`,
+// `_is_null: $b`, `path: $p`, `@include(if: $x)`, aggregate `columns:`) are inlined at
+// compile time and listed in Plan.KeyVars: their raw JSON belongs in the cache key.
+//
+// Operations: queries (list, _by_pk, _aggregate, <t>_stream for subscriptions) compile
+// to one statement that builds the whole data object; mutations (insert with
+// on_conflict and nested inserts through relationships, insert_one, update, update_by_pk
+// with _set/_inc/_append/_prepend/_delete_key/_delete_elem/_delete_at_path, delete,
+// delete_by_pk) compile to one statement per root field, a data-modifying CTE whose
+// response is read from the returned rows; the proxy runs them in order in one
+// transaction. update_many is refused as not-supported.
+//
+// Nulls, as Hasura v2: an explicit null comparison operand (`_eq: null`, or a variable
+// whose value is null) is a validation-failed error; `where: null`, `{}` and `_and: []`
+// match everything, `_or: []` nothing. One deliberate difference: an absent nullable
+// variable used as an operand binds SQL NULL and so matches nothing, where Hasura would
+// drop the comparison and match every row.
+//
+// Limits (DefaultLimits): query text 256 KiB, 20 000 tokens, selection depth 16, 32 root
+// fields, no cap on `limit` (MaxLimit 0). Exceeding one is a validation-failed error.
+//
+// Not done here: executing SQL, caching plans, rendering errors as JSON (the proxy does).
+package graphql

@@ -1,0 +1,174 @@
+package graphql_test
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"errors"
+	"os"
+	"testing"
+	"time"
+
+	"github.com/jackc/pgx/v5/pgconn"
+
+	"github.com/kapok-dev/kapok/internal/testenv"
+	"github.com/kapok-dev/kapok/planner"
+)
+
+// TestFixtureCatalogSnapshotIsCurrent keeps testdata/fixture_catalog.json (what the
+// database-free golden test compiles against) equal to what catalog.Load returns.
+func TestFixtureCatalogSnapshotIsCurrent(t *testing.T) {
+	cat := fixtureDB(t)
+	got, err := json.MarshalIndent(cat, "", "  ")
+	if err != nil {
+		t.Fatal(err)
+	}
+	want, err := os.ReadFile(catalogSnapshot)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !jsonEqual(got, want) {
+		t.Fatalf("%s is stale: run `go test ./planner/graphql -update` and review the diff", catalogSnapshot)
+	}
+}
+
+// TestGoldenAgainstPostgres runs every golden case's statement through PgBouncer the
+// way the executor does (pgconn ExecParams, text parameters, no OIDs) and checks the
+// exact JSON. With -update it rewrites the golden files.
+func TestGoldenAgainstPostgres(t *testing.T) {
+	fixtureDB(t)
+	pool := testenv.Pool(t)
+	ctx := context.Background()
+	conn, err := pool.Acquire(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer conn.Release()
+	pg := conn.Conn().PgConn()
+	for _, gf := range loadGolden(t) {
+		for i, c := range gf.cases {
+			t.Run(caseName(gf, i, c), func(t *testing.T) {
+				runCase(t, ctx, pg, c)
+			})
+		}
+		if *update {
+			writeGolden(t, gf)
+		}
+	}
+}
+
+// runCase compiles, binds and executes one case, checking (or, with -update,
+// recording) SQL, parameters, errors and data. Mutations run in a transaction that is
+// rolled back, so every case sees the fixture as loaded.
+func runCase(t *testing.T, ctx context.Context, pg *pgconn.PgConn, c *goldenCase) {
+	p, params, perr := compileCase(t, c)
+	if *update {
+		c.Error, c.SQL, c.Params, c.Statements, c.KeyVars, c.Data, c.PGError, c.CheckData = perr, "", nil, nil, nil, nil, "", nil
+		if perr != nil {
+			return
+		}
+		c.KeyVars = p.KeyVars
+		switch {
+		case len(p.Statements) == 0:
+			c.Data = p.Data
+			return
+		case p.Kind == planner.KindMutation:
+			c.Statements = goldenStatements(p, params)
+		default:
+			c.SQL, c.Params = p.Statements[0].SQL, textParams(params[0])
+		}
+	}
+	if perr != nil {
+		if !*update && (c.Error == nil || *perr != *c.Error) {
+			t.Fatalf("error\n got %+v\nwant %+v", perr, c.Error)
+		}
+		return
+	}
+	if len(p.Statements) == 0 {
+		return
+	}
+	var data json.RawMessage
+	var pgErr string
+	if p.Kind == planner.KindMutation {
+		if _, e := run(ctx, pg, "BEGIN", nil, false); e != "" {
+			t.Fatal(e)
+		}
+		defer run(ctx, pg, "ROLLBACK", nil, false)
+		var b bytes.Buffer
+		b.WriteByte('{')
+		for i, st := range p.Statements {
+			v, e := run(ctx, pg, st.SQL, params[i], true)
+			if e != "" {
+				pgErr = e
+				break
+			}
+			if i > 0 {
+				b.WriteByte(',')
+			}
+			k, _ := json.Marshal(st.ResponseKey)
+			b.Write(k)
+			b.WriteByte(':')
+			b.Write(v)
+		}
+		b.WriteByte('}')
+		data = b.Bytes()
+	} else {
+		data, pgErr = run(ctx, pg, p.Statements[0].SQL, params[0], true)
+	}
+	if pgErr == "" && !json.Valid(data) {
+		t.Fatalf("statement returned invalid JSON: %q", data)
+	}
+	var checkData json.RawMessage
+	if c.Check != "" && pgErr == "" {
+		cp, cparams, cerr := compileCase(t, &goldenCase{Query: c.Check})
+		if cerr != nil {
+			t.Fatalf("check query: %v", cerr)
+		}
+		var e string
+		if checkData, e = run(ctx, pg, cp.Statements[0].SQL, cparams[0], true); e != "" {
+			t.Fatalf("check query: %s", e)
+		}
+	}
+	if *update {
+		if pgErr != "" {
+			c.PGError = pgErr
+		} else {
+			c.Data, c.CheckData = data, checkData
+		}
+		return
+	}
+	if pgErr != c.PGError {
+		t.Fatalf("postgres error got %q want %q", pgErr, c.PGError)
+	}
+	if pgErr == "" && !jsonEqual(data, c.Data) {
+		t.Fatalf("data\n got %s\nwant %s", data, c.Data)
+	}
+	if c.Check != "" && !jsonEqual(checkData, c.CheckData) {
+		t.Fatalf("check data\n got %s\nwant %s", checkData, c.CheckData)
+	}
+}
+
+// run executes one statement and returns its single JSON value, or the SQLSTATE.
+func run(ctx context.Context, pg *pgconn.PgConn, sql string, params [][]byte, oneRow bool) (json.RawMessage, string) {
+	ctx, cancel := context.WithTimeout(ctx, 10*time.Second)
+	defer cancel()
+	rr := pg.ExecParams(ctx, sql, params, nil, nil, nil)
+	var out []byte
+	rows := 0
+	for rr.NextRow() {
+		out = append([]byte{}, rr.Values()[0]...)
+		rows++
+	}
+	_, err := rr.Close()
+	if err != nil {
+		var pe *pgconn.PgError
+		if errors.As(err, &pe) {
+			return nil, pe.Code + " " + pe.Message
+		}
+		return nil, "error " + err.Error()
+	}
+	if oneRow && rows != 1 {
+		return nil, "rows " + string(rune('0'+rows))
+	}
+	return out, ""
+}

@@ -1,0 +1,64 @@
+package ir
+
+// REST statements (PostgREST's dialect) answer with one envelope value
+// {"n": rows in the body, "t": total rows or null, "b": body} so the front door can
+// write Content-Range, pick 206/416 and check singular responses without decoding
+// the body. These nodes are used by planner/rest only.
+
+// RESTRead is a read whose body is Select (ShapeArray); Total asks for the count of
+// every row matching Select's filters, ignoring its limit, offset and order.
+type RESTRead struct {
+	Select *Select
+	Total  bool
+}
+
+// RESTWrite is an INSERT, UPDATE or DELETE whose input rows come from one json
+// parameter (an object or an array of objects) read as the row type of Table.
+type RESTWrite struct {
+	Op    MutationOp
+	Table Relation
+	// Columns are set from the body: the INSERT column list, or UPDATE's SET list.
+	Columns []string
+	Body    *Param
+	// OnConflict, for inserts, is the conflict target; DoNothing chooses DO NOTHING,
+	// else DO UPDATE SET every Column to the proposed value.
+	OnConflict []string
+	DoNothing  bool
+	// Where filters UPDATE and DELETE (nil: every row).
+	Where Expr
+	// Returning builds the body from the affected rows (its From is MutatedRows); nil:
+	// the body is [] and only the count is returned.
+	Returning *Select
+}
+
+// RESTCall calls a function with named arguments. Args come from request values;
+// BodyArgs, when Body is set, are read from the json object parameter Body.
+type RESTCall struct {
+	Function Relation
+	Args     []NamedArg
+	Body     *Param
+	BodyArgs []TypedName
+	// Set is true for set-returning functions, Composite when the rows have columns,
+	// Void when the function returns nothing (the body is null).
+	Set, Composite, Void bool
+	// Rows, for composite results, is the Select over the rows (From is CallRows); nil
+	// for a scalar or a set of scalars.
+	Rows *Select
+	// Total as in RESTRead, for set results.
+	Total bool
+}
+
+// NamedArg is name => Value in a call.
+type NamedArg struct {
+	Name  string
+	Value Expr
+}
+
+// TypedName is a name and a type spelled by TypeName.
+type TypedName struct {
+	Name string
+	Type string
+}
+
+// CallRows is the pseudo-relation of the rows a RESTCall's function returned.
+var CallRows = Relation{Name: "c"}

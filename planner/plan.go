@@ -1,0 +1,94 @@
+package planner
+
+// Kind is the operation type of a Plan.
+type Kind uint8
+
+const (
+	KindQuery Kind = iota
+	KindMutation
+)
+
+func (k Kind) String() string {
+	if k == KindMutation {
+		return "mutation"
+	}
+	return "query"
+}
+
+// Plan is a compiled request, immutable and shared by every request with the same
+// cache key.
+type Plan struct {
+	Kind Kind
+	// Statements run in order in one transaction (one round trip). A query has exactly
+	// one, whose JSON result is the whole data object (ResponseKey ""). A GraphQL mutation
+	// has one per root field, each filling data[ResponseKey], in order. Zero statements:
+	// Data is the answer (introspection-only operations).
+	Statements []Statement
+	// Data is the precomputed data object when there are no statements.
+	Data []byte
+	// Vars are the operation's declared variables, referenced by Param.Var.
+	Vars []Var
+	// KeyVars names the variables whose values shaped the SQL (a whole `where: $w`,
+	// `order_by: $o`, `@include(if: $x)`, ...). When not empty, the plan is valid only for
+	// requests whose variables have byte-identical raw JSON for each of these names: the
+	// cache key must hash them in, keeping an absent variable distinct from null (a
+	// declared default applies only when the variable is absent).
+	KeyVars []string
+	// Key is free for the cache to store the full key it was stored under.
+	Key []byte
+}
+
+// ValueDependent reports whether variable values are part of this plan's cache key.
+func (p *Plan) ValueDependent() bool { return len(p.KeyVars) > 0 }
+
+// Statement is one SQL statement returning one row with one json column.
+type Statement struct {
+	SQL         string
+	ResponseKey string
+	// Params lists, for each placeholder $i+1, where its value comes from.
+	Params []Param
+}
+
+// Param is the source of one placeholder's TEXT-format value.
+type Param struct {
+	// Var indexes Plan.Vars; -1 means the constant Const (nil Const = SQL NULL).
+	Var   int
+	Const []byte
+	// Type is the Postgres type the SQL casts the placeholder to (for messages).
+	Type string
+	// RejectNull refuses an explicit JSON null for the variable (Hasura v2 rejects
+	// null comparison operands); NullType names the GraphQL type in that message. An
+	// absent nullable variable still binds SQL NULL, which compares as unknown.
+	RejectNull bool
+	NullType   string
+}
+
+// ScalarKind says how a variable's JSON value is checked and turned into parameter text.
+type ScalarKind uint8
+
+const (
+	ScalarString  ScalarKind = iota // JSON string, bound as its contents
+	ScalarInt                       // 32-bit integer (GraphQL Int)
+	ScalarFloat                     // JSON number (GraphQL Float)
+	ScalarNumeric                   // JSON number or string (bigint, numeric, float8, smallint, ...)
+	ScalarBool                      // true / false
+	ScalarID                        // string or integer
+	ScalarJSON                      // any JSON value, bound as JSON text (json, jsonb)
+	ScalarEnum                      // enum value name, a JSON string
+	ScalarOther                     // input objects and anything bound only through KeyVars
+)
+
+// Var is a declared operation variable.
+type Var struct {
+	Name string
+	// TypeName is the GraphQL named type (innermost), e.g. "Int", "uuid".
+	TypeName string
+	Kind     ScalarKind
+	NonNull  bool
+	// ListDepth is the number of list wrappers (0 for a scalar); list variables bind as
+	// Postgres array literals. ElemNonNull is the innermost element's non-null flag.
+	ListDepth   int
+	ElemNonNull bool
+	// Default is the JSON of the declared default value, or nil.
+	Default []byte
+}

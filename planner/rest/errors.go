@@ -1,0 +1,100 @@
+package rest
+
+import (
+	"encoding/json"
+	"strconv"
+	"strings"
+)
+
+// Error is a request error in PostgREST's shape. The proxy writes it as
+// {"code","message","details","hint"} with Status; an empty Details or Hint is null.
+type Error struct {
+	Status  int
+	Code    string
+	Message string
+	Details string
+	Hint    string
+	// DetailsJSON, when set, replaces Details with raw JSON (PGRST201 lists candidates).
+	DetailsJSON json.RawMessage
+}
+
+func (e *Error) Error() string {
+	var b strings.Builder
+	b.WriteString(e.Code)
+	b.WriteString(": ")
+	b.WriteString(e.Message)
+	if e.Details != "" {
+		b.WriteString(" (")
+		b.WriteString(e.Details)
+		b.WriteString(")")
+	}
+	return b.String()
+}
+
+// MarshalJSON writes PostgREST's error body.
+func (e *Error) MarshalJSON() ([]byte, error) {
+	var b []byte
+	b = append(b, `{"code":`...)
+	b = strconv.AppendQuote(b, e.Code)
+	b = append(b, `,"details":`...)
+	switch {
+	case len(e.DetailsJSON) > 0:
+		b = append(b, e.DetailsJSON...)
+	case e.Details != "":
+		b = appendJSONString(b, e.Details)
+	default:
+		b = append(b, "null"...)
+	}
+	b = append(b, `,"hint":`...)
+	if e.Hint != "" {
+		b = appendJSONString(b, e.Hint)
+	} else {
+		b = append(b, "null"...)
+	}
+	b = append(b, `,"message":`...)
+	b = appendJSONString(b, e.Message)
+	return append(b, '}'), nil
+}
+
+func appendJSONString(b []byte, s string) []byte {
+	q, _ := json.Marshal(s)
+	return append(b, q...)
+}
+
+// PostgREST error codes produced by this package.
+const (
+	CodeQueryParam       = "PGRST100" // 400 failed to parse a query parameter
+	CodeInvalidRPCMethod = "PGRST101" // 405 method not allowed on rpc
+	CodeInvalidBody      = "PGRST102" // 400 empty or invalid JSON body
+	CodeInvalidRange     = "PGRST103" // 416 range not satisfiable / negative limit
+	CodeInvalidFilters   = "PGRST105" // 405 PUT filters
+	CodeSchema           = "PGRST106" // 406 schema not exposed
+	CodeMediaType        = "PGRST107" // 406 Accept / 415 Content-Type
+	CodeNotEmbedded      = "PGRST108" // 400 filter or order on a resource not embedded
+	CodePutLimit         = "PGRST114" // 400 limit/offset on PUT
+	CodeSingular         = "PGRST116" // 406 object requested, not one row
+	CodeUnsupportedVerb  = "PGRST117" // 405 unsupported HTTP method
+	CodeRelatedOrder     = "PGRST118" // 400 related order on a to-many embed
+	CodeEmbeddedFilter   = "PGRST120" // 400 bad operator on an embedded resource
+	CodePreferences      = "PGRST122" // 400 invalid preferences with handling=strict
+	CodeInvalidPath      = "PGRST125" // 404 invalid resource path
+	CodeNoRelationship   = "PGRST200" // 400 no relationship found
+	CodeAmbiguousEmbed   = "PGRST201" // 300 more than one relationship
+	CodeNoFunction       = "PGRST202" // 404 function not found
+	CodeAmbiguousRPC     = "PGRST203" // 300 overloaded function ambiguity
+	CodeColumnNotFound   = "PGRST204" // 400 column not in schema cache
+	CodeUndefinedTable   = "42P01"    // 404 relation does not exist
+	CodeUndefinedColumn  = "42703"    // 400 column does not exist
+)
+
+// parseError builds a PGRST100 error the way PostgREST renders a parsec failure:
+// message `"failed to parse <what> (<input>)" (line 1, column N)` and the parser's
+// expectation in details.
+func parseError(what, input string, pos int, details string) *Error {
+	return &Error{
+		Status:  400,
+		Code:    CodeQueryParam,
+		Message: `"failed to parse ` + what + ` (` + input + `)" (line 1, column ` + strconv.Itoa(pos+1) + `)`,
+		Details: details,
+	}
+}

@@ -1,0 +1,190 @@
+package sqlgen
+
+import (
+	"strings"
+
+	"github.com/kapok-dev/kapok/planner/ir"
+)
+
+// BuildMutation renders m as `WITH "m" AS (<dml> RETURNING *) SELECT <response>`: one
+// statement returning one json value.
+func BuildMutation(m *ir.Mutation) (Statement, error) {
+	g := &gen{slot: map[int]int{}}
+	var b strings.Builder
+	if m.Op == ir.MutInsert && len(m.Steps) > 0 {
+		g.stepsSQL(&b, m)
+		return g.finish(&b, m)
+	}
+	a := g.alias("t")
+	b.WriteString(`WITH "m" AS (`)
+	switch m.Op {
+	case ir.MutInsert:
+		g.insertSQL(&b, &ir.InsertStep{Table: m.Table, Columns: m.Columns, Values: m.Values, OnConflict: m.OnConflict}, a)
+	case ir.MutUpdate:
+		if len(m.Set) == 0 {
+			// Nothing to set: Hasura still reports the matching rows.
+			b.WriteString("SELECT " + a + ".* FROM " + relation(m.Table) + " AS " + a)
+			if m.Where != nil {
+				b.WriteString(" WHERE " + g.boolExpr(m.Where, a))
+			}
+			break
+		}
+		b.WriteString("UPDATE " + relation(m.Table) + " AS " + a + " SET ")
+		for i, s := range m.Set {
+			if i > 0 {
+				b.WriteString(", ")
+			}
+			b.WriteString(ir.QuoteIdent(s.Column) + " = " + g.scalar(s.Value, a))
+		}
+		if m.Where != nil {
+			b.WriteString(" WHERE " + g.boolExpr(m.Where, a))
+		}
+		b.WriteString(" RETURNING " + a + ".*")
+	case ir.MutDelete:
+		b.WriteString("DELETE FROM " + relation(m.Table) + " AS " + a)
+		if m.Where != nil {
+			b.WriteString(" WHERE " + g.boolExpr(m.Where, a))
+		}
+		b.WriteString(" RETURNING " + a + ".*")
+	default:
+		g.fail("mutation op %d", m.Op)
+	}
+	b.WriteString(")")
+	return g.finish(&b, m)
+}
+
+// stepsSQL renders a nested insert: one CTE per step, then "m" over the result steps.
+func (g *gen) stepsSQL(b *strings.Builder, m *ir.Mutation) {
+	g.inserted = map[ir.Relation][]string{}
+	b.WriteString("WITH ")
+	for _, st := range m.Steps {
+		if !validStepName(st.Name) {
+			g.fail("step name %q", st.Name)
+			return
+		}
+		b.WriteString(ir.QuoteIdent(st.Name) + " AS (")
+		g.insertSQL(b, st, g.alias("t"))
+		b.WriteString("), ")
+		g.inserted[st.Table] = append(g.inserted[st.Table], st.Name)
+		g.steps = append(g.steps, st.Name)
+	}
+	b.WriteString(`"m" AS (`)
+	for i, r := range m.Result {
+		if i > 0 {
+			b.WriteString(" UNION ALL ")
+		}
+		b.WriteString("SELECT * FROM " + ir.QuoteIdent(r))
+	}
+	b.WriteString(")")
+}
+
+func validStepName(s string) bool {
+	if s == "" || s == "m" {
+		return false
+	}
+	for i := 0; i < len(s); i++ {
+		if c := s[i]; !(c == '_' || c >= 'a' && c <= 'z' || c >= '0' && c <= '9') {
+			return false
+		}
+	}
+	return true
+}
+
+func (g *gen) finish(b *strings.Builder, m *ir.Mutation) (Statement, error) {
+	// The statement's one value must be JSON, never SQL NULL (a by_pk miss is null).
+	b.WriteString(" SELECT coalesce(")
+	b.WriteString(g.responseValue(m.Response))
+	b.WriteString(", 'null'::json)")
+	if g.err != nil {
+		return Statement{}, g.err
+	}
+	return Statement{SQL: b.String(), Slots: g.slots}, nil
+}
+
+func (g *gen) insertSQL(b *strings.Builder, m *ir.InsertStep, a string) {
+	if len(m.Values) == 0 {
+		b.WriteString("SELECT " + a + ".* FROM " + relation(m.Table) + " AS " + a + " WHERE false")
+		return
+	}
+	b.WriteString("INSERT INTO " + relation(m.Table) + " AS " + a)
+	if len(m.Columns) == 0 {
+		if len(m.Values) > 1 {
+			g.fail("several rows without columns")
+		}
+		b.WriteString(" DEFAULT VALUES")
+	} else {
+		b.WriteString(" (")
+		for i, c := range m.Columns {
+			if i > 0 {
+				b.WriteString(", ")
+			}
+			b.WriteString(ir.QuoteIdent(c))
+		}
+		b.WriteString(") VALUES ")
+		for r, row := range m.Values {
+			if r > 0 {
+				b.WriteString(", ")
+			}
+			if len(row) != len(m.Columns) {
+				g.fail("row %d has %d values for %d columns", r, len(row), len(m.Columns))
+			}
+			b.WriteString("(")
+			for i, v := range row {
+				if i > 0 {
+					b.WriteString(", ")
+				}
+				if v == nil {
+					b.WriteString("DEFAULT")
+				} else {
+					b.WriteString(g.scalar(v, a))
+				}
+			}
+			b.WriteString(")")
+		}
+	}
+	if oc := m.OnConflict; oc != nil {
+		b.WriteString(" ON CONFLICT ON CONSTRAINT " + ir.QuoteIdent(oc.Constraint))
+		if len(oc.UpdateColumns) == 0 {
+			b.WriteString(" DO NOTHING")
+		} else {
+			b.WriteString(" DO UPDATE SET ")
+			for i, c := range oc.UpdateColumns {
+				if i > 0 {
+					b.WriteString(", ")
+				}
+				q := ir.QuoteIdent(c)
+				b.WriteString(q + " = EXCLUDED." + q)
+			}
+			if oc.Where != nil {
+				b.WriteString(" WHERE " + g.boolExpr(oc.Where, a))
+			}
+		}
+	}
+	b.WriteString(" RETURNING " + a + ".*")
+}
+
+// responseValue renders a mutation response: no row is in scope, only the CTE.
+func (g *gen) responseValue(v ir.Value) string {
+	switch v := v.(type) {
+	case *ir.AffectedRows:
+		if len(g.steps) == 0 {
+			return `(SELECT count(*) FROM "m")`
+		}
+		parts := make([]string, len(g.steps))
+		for i, s := range g.steps {
+			parts[i] = "(SELECT count(*) FROM " + ir.QuoteIdent(s) + ")"
+		}
+		return "(" + strings.Join(parts, " + ") + ")"
+	case *ir.Literal:
+		return g.param(&v.Param)
+	case *ir.Nested:
+		return "(" + g.selectSQL(v.Select, "") + ")"
+	case *ir.Nest:
+		pairs := make([]pair, 0, len(v.Object.Fields))
+		for _, f := range v.Object.Fields {
+			pairs = append(pairs, pair{f.Name, g.responseValue(f.Value)})
+		}
+		return g.object(pairs, false)
+	}
+	return g.fail("mutation response value %T", v)
+}

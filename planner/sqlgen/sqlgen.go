@@ -1,0 +1,716 @@
+package sqlgen
+
+import (
+	"errors"
+	"fmt"
+	"strconv"
+	"strings"
+
+	"github.com/kapok-dev/kapok/planner/ir"
+)
+
+// Statement is generated SQL text and, for each placeholder $i+1, the IR slot it binds.
+type Statement struct {
+	SQL   string
+	Slots []int
+}
+
+// ErrInvalid wraps IR that cannot be rendered (a front-end bug, never user input).
+var ErrInvalid = errors.New("sqlgen: invalid IR")
+
+// maxObjectPairs is how many key/value pairs one json_build_object call takes (100 args).
+const maxObjectPairs = 50
+
+type gen struct {
+	slot   map[int]int
+	slots  []int
+	nalias int
+	err    error
+	// inserted maps a table to the nested-insert steps that added rows to it in this
+	// statement; reads of the table union them in (a statement does not see its own
+	// writes otherwise). steps lists every step, for affected_rows.
+	inserted map[ir.Relation][]string
+	steps    []string
+}
+
+// Build renders q as one statement.
+func Build(q *ir.Query) (Statement, error) {
+	g := &gen{slot: map[int]int{}}
+	var b strings.Builder
+	b.WriteString("SELECT ")
+	if q.Bare {
+		if len(q.Roots) != 1 {
+			return Statement{}, fmt.Errorf("%w: bare query with %d roots", ErrInvalid, len(q.Roots))
+		}
+		v := q.Roots[0].Value
+		if n, ok := v.(*ir.Nested); ok && n.Select.Shape != ir.ShapeObject {
+			b.WriteString(g.rootValue(v))
+		} else {
+			// The statement's one value must be JSON, never SQL NULL.
+			b.WriteString("coalesce(" + g.rootValue(v) + ", 'null'::json)")
+		}
+	} else {
+		pairs := make([]pair, 0, len(q.Roots))
+		for _, r := range q.Roots {
+			pairs = append(pairs, pair{r.Name, g.rootValue(r.Value)})
+		}
+		b.WriteString(g.object(pairs, false))
+	}
+	if g.err != nil {
+		return Statement{}, g.err
+	}
+	return Statement{SQL: b.String(), Slots: g.slots}, nil
+}
+
+func (g *gen) fail(format string, args ...any) string {
+	if g.err == nil {
+		g.err = fmt.Errorf("%w: "+format, append([]any{ErrInvalid}, args...)...)
+	}
+	return "NULL"
+}
+
+func (g *gen) alias(prefix string) string {
+	a := prefix + strconv.Itoa(g.nalias)
+	g.nalias++
+	return a
+}
+
+func (g *gen) rootValue(v ir.Value) string {
+	switch v := v.(type) {
+	case *ir.Nested:
+		if v.Select.Link != nil {
+			return g.fail("root select with a link")
+		}
+		return "(" + g.selectSQL(v.Select, "") + ")"
+	case *ir.Literal:
+		return g.param(&v.Param)
+	}
+	return g.fail("root value %T", v)
+}
+
+type pair struct {
+	key  string
+	expr string
+}
+
+// object builds a JSON object from pairs. Wide objects use row_to_json of a one-row
+// sub-select, which keeps key order; it cannot hold aggregate calls (they would belong
+// to the sub-select), so aggregate objects are limited to maxObjectPairs fields.
+func (g *gen) object(pairs []pair, aggregate bool) string {
+	var b strings.Builder
+	if len(pairs) <= maxObjectPairs {
+		b.WriteString("json_build_object(")
+		for i, p := range pairs {
+			if i > 0 {
+				b.WriteString(", ")
+			}
+			b.WriteString(quoteLiteral(p.key))
+			b.WriteString(", ")
+			b.WriteString(p.expr)
+		}
+		b.WriteString(")")
+		return b.String()
+	}
+	if aggregate {
+		return g.fail("aggregate object with %d fields (max %d)", len(pairs), maxObjectPairs)
+	}
+	x := g.alias("o")
+	b.WriteString("(SELECT row_to_json(" + x + ") FROM (SELECT ")
+	for i, p := range pairs {
+		if i > 0 {
+			b.WriteString(", ")
+		}
+		if len(p.key) > 63 {
+			return g.fail("field name longer than 63 bytes in a wide object")
+		}
+		b.WriteString(p.expr)
+		b.WriteString(" AS ")
+		b.WriteString(ir.QuoteIdent(p.key))
+	}
+	b.WriteString(") AS " + x + ")")
+	return b.String()
+}
+
+// scope is one Select being rendered: its row alias and the lateral joins its output
+// needs.
+type scope struct {
+	alias    string
+	laterals []string
+	orderCol int
+}
+
+// selectSQL renders `SELECT <json> AS "j" FROM (<rows>) tN <laterals>`; parent is the
+// alias of the parent row for a linked Select.
+func (g *gen) selectSQL(sel *ir.Select, parent string) string {
+	if sel.Output == nil {
+		return g.fail("select of %s.%s without output", sel.From.Schema, sel.From.Name)
+	}
+	sc := &scope{alias: g.alias("t")}
+	// The rows sub-select is rendered first so that aliases and parameters are
+	// numbered in reading order (filters before output).
+	var outerOrder []string
+	rows := g.rowsSQL(sel, parent, sc, &outerOrder)
+
+	var j string
+	switch sel.Shape {
+	case ir.ShapeArray:
+		j = "coalesce(json_agg(" + g.objectValue(sel.Output, sc, false, nil) + orderSuffix(outerOrder) + "), '[]'::json)"
+	case ir.ShapeObject:
+		j = g.objectValue(sel.Output, sc, false, nil)
+	case ir.ShapeAggregate:
+		j = g.objectValue(sel.Output, sc, true, outerOrder)
+	default:
+		return g.fail("shape %d", sel.Shape)
+	}
+	var b strings.Builder
+	b.WriteString("SELECT ")
+	b.WriteString(j)
+	b.WriteString(` AS "j" FROM (`)
+	b.WriteString(rows)
+	b.WriteString(") AS ")
+	b.WriteString(sc.alias)
+	for _, l := range sc.laterals {
+		b.WriteString(" ")
+		b.WriteString(l)
+	}
+	return b.String()
+}
+
+func orderSuffix(keys []string) string {
+	if len(keys) == 0 {
+		return ""
+	}
+	return " ORDER BY " + strings.Join(keys, ", ")
+}
+
+// rowsSQL renders the filtered, ordered, limited rows of sel under sc.alias, and fills
+// outerOrder with the same ordering expressed over the sub-select's output (for
+// json_agg, since a join may not keep the sub-select's order).
+func (g *gen) rowsSQL(sel *ir.Select, parent string, sc *scope, outerOrder *[]string) string {
+	a := sc.alias
+	var conds []string
+	if sel.Link != nil {
+		if parent == "" {
+			return g.fail("linked select without a parent")
+		}
+		conds = append(conds, g.linkCond(sel.Link, parent, a))
+	}
+	if sel.Where != nil {
+		conds = append(conds, g.boolExpr(sel.Where, a))
+	}
+
+	var keys, outer, extra []string
+	for _, c := range sel.DistinctOn {
+		if !hasPlainOrder(sel.OrderBy, c) {
+			k := a + "." + ir.QuoteIdent(c)
+			keys = append(keys, k)
+			outer = append(outer, k)
+		}
+	}
+	// Distinct-on columns must lead the ORDER BY: the front end checks that order_by
+	// starts with the ones it lists (Hasura's rule); the others are put first here.
+	for _, o := range sel.OrderBy {
+		var e string
+		var oe string
+		switch {
+		case o.Column != nil:
+			e = g.columnRef(o.Column, a)
+			oe = e
+			if o.Column.Cast != "" || len(o.Column.Path) > 0 {
+				// Computed keys are output columns of the rows sub-select: its ORDER BY
+				// names them, and so does json_agg's over the sub-select.
+				name := fmt.Sprintf(`"__order_%d"`, sc.orderCol)
+				sc.orderCol++
+				extra = append(extra, e+" AS "+name)
+				e, oe = name, a+"."+name
+			}
+		case o.Via != nil:
+			name := fmt.Sprintf(`"__order_%d"`, sc.orderCol)
+			sc.orderCol++
+			extra = append(extra, g.viaExpr(o.Via, a)+" AS "+name)
+			e, oe = name, a+"."+name
+		default:
+			return g.fail("order item without a key")
+		}
+		dir := " ASC"
+		if o.Descending {
+			dir = " DESC"
+		}
+		switch o.Nulls {
+		case ir.NullsFirst:
+			dir += " NULLS FIRST"
+		case ir.NullsLast:
+			dir += " NULLS LAST"
+		}
+		keys = append(keys, e+dir)
+		outer = append(outer, oe+dir)
+	}
+
+	var b strings.Builder
+	b.WriteString("SELECT ")
+	if len(sel.DistinctOn) > 0 {
+		b.WriteString("DISTINCT ON (")
+		for i, c := range sel.DistinctOn {
+			if i > 0 {
+				b.WriteString(", ")
+			}
+			b.WriteString(a + "." + ir.QuoteIdent(c))
+		}
+		b.WriteString(") ")
+	}
+	b.WriteString(a + ".*")
+	for _, e := range extra {
+		b.WriteString(", ")
+		b.WriteString(e)
+	}
+	b.WriteString(" FROM ")
+	b.WriteString(g.readRelation(sel.From))
+	b.WriteString(" AS ")
+	b.WriteString(a)
+	if len(conds) > 0 {
+		b.WriteString(" WHERE ")
+		b.WriteString(strings.Join(conds, " AND "))
+	}
+	if len(keys) > 0 {
+		b.WriteString(" ORDER BY ")
+		b.WriteString(strings.Join(keys, ", "))
+	}
+	switch {
+	case sel.Limit != nil:
+		b.WriteString(" LIMIT ")
+		b.WriteString(g.scalar(sel.Limit, a))
+	case sel.Shape == ir.ShapeObject && sel.Link != nil:
+		b.WriteString(" LIMIT 1")
+	}
+	if sel.Offset != nil {
+		b.WriteString(" OFFSET ")
+		b.WriteString(g.scalar(sel.Offset, a))
+	}
+	*outerOrder = outer
+	return b.String()
+}
+
+func hasPlainOrder(items []ir.OrderItem, col string) bool {
+	for _, o := range items {
+		if o.Column != nil && o.Column.Name == col && len(o.Column.Path) == 0 && o.Column.Cast == "" {
+			return true
+		}
+	}
+	return false
+}
+
+// linkCond correlates alias (the linked relation) with the parent row.
+func (g *gen) linkCond(l *ir.Link, parent, alias string) string {
+	if len(l.Columns) == 0 || len(l.Columns) != len(l.RemoteColumns) {
+		return g.fail("link with %d/%d columns", len(l.Columns), len(l.RemoteColumns))
+	}
+	if l.Through != nil {
+		j := g.alias("j")
+		var c []string
+		for i := range l.Columns {
+			c = append(c, j+"."+ir.QuoteIdent(l.Through.Columns[i])+" = "+parent+"."+ir.QuoteIdent(l.Columns[i]))
+		}
+		for i := range l.RemoteColumns {
+			c = append(c, j+"."+ir.QuoteIdent(l.Through.RemoteColumns[i])+" = "+alias+"."+ir.QuoteIdent(l.RemoteColumns[i]))
+		}
+		if len(l.Through.Columns) != len(l.Columns) || len(l.Through.RemoteColumns) != len(l.RemoteColumns) {
+			return g.fail("junction columns do not match the link")
+		}
+		return "EXISTS (SELECT 1 FROM " + relation(l.Through.Relation) + " AS " + j + " WHERE " + strings.Join(c, " AND ") + ")"
+	}
+	var c []string
+	for i := range l.Columns {
+		c = append(c, alias+"."+ir.QuoteIdent(l.RemoteColumns[i])+" = "+parent+"."+ir.QuoteIdent(l.Columns[i]))
+	}
+	return strings.Join(c, " AND ")
+}
+
+// viaExpr is a scalar sub-select reaching an order key through relationships.
+func (g *gen) viaExpr(v *ir.OrderVia, parent string) string {
+	if v.Link == nil {
+		return g.fail("order via without a link")
+	}
+	a := g.alias("s")
+	var val string
+	switch {
+	case v.Next != nil:
+		val = g.viaExpr(v.Next, a)
+	case v.Agg != nil:
+		val = g.aggCall(v.Agg, a)
+	case v.Column != nil:
+		val = g.columnRef(v.Column, a)
+	default:
+		return g.fail("order via without a key")
+	}
+	s := "(SELECT " + val + " FROM " + relation(v.Relation) + " AS " + a + " WHERE " + g.linkCond(v.Link, parent, a)
+	if v.Agg == nil {
+		s += " LIMIT 1"
+	}
+	return s + ")"
+}
+
+// objectValue renders an output object over the row alias of sc. In an aggregate
+// select, Agg fields are aggregate calls and Rows fields aggregate the rows with
+// rowOrder.
+func (g *gen) objectValue(o *ir.Object, sc *scope, aggregate bool, rowOrder []string) string {
+	pairs := make([]pair, 0, len(o.Fields))
+	hasAgg := false
+	spreads := map[*ir.Select]string{}
+	for _, f := range o.Fields {
+		var e string
+		switch v := f.Value.(type) {
+		case *ir.Column:
+			if aggregate {
+				return g.fail("column %q in an aggregate object", v.Name)
+			}
+			e = g.columnRef(v, sc.alias)
+		case *ir.Literal:
+			e = g.param(&v.Param)
+		case *ir.Nested:
+			if aggregate {
+				return g.fail("nested select in an aggregate object")
+			}
+			r := g.alias("r")
+			sub := g.selectSQL(v.Select, sc.alias)
+			sc.laterals = append(sc.laterals, "LEFT JOIN LATERAL ("+sub+") AS "+r+" ON true")
+			e = r + `."j"`
+		case *ir.Spread:
+			if aggregate {
+				return g.fail("spread in an aggregate object")
+			}
+			r, ok := spreads[v.Select]
+			if !ok {
+				r = g.alias("r")
+				sub := g.selectSQL(v.Select, sc.alias)
+				sc.laterals = append(sc.laterals, "LEFT JOIN LATERAL ("+sub+") AS "+r+" ON true")
+				spreads[v.Select] = r
+			}
+			e = "(" + r + `."j"->` + quoteLiteral(v.Key) + ")"
+		case *ir.Nest:
+			e = g.objectValue(v.Object, sc, aggregate, rowOrder)
+			hasAgg = hasAgg || aggregate
+		case *ir.Agg:
+			if !aggregate {
+				return g.fail("aggregate %s outside an aggregate select", v.Func)
+			}
+			e = g.aggCall(v, sc.alias)
+			hasAgg = true
+		case *ir.Rows:
+			if !aggregate {
+				return g.fail("rows outside an aggregate select")
+			}
+			e = "coalesce(json_agg(" + g.objectValue(v.Object, sc, false, nil) + orderSuffix(rowOrder) + "), '[]'::json)"
+			hasAgg = true
+		default:
+			return g.fail("output value %T", v)
+		}
+		pairs = append(pairs, pair{f.Name, e})
+	}
+	return g.object(pairs, aggregate || hasAgg)
+}
+
+var aggFuncs = map[ir.AggFunc]bool{
+	ir.AggCount: true, ir.AggSum: true, ir.AggAvg: true, ir.AggMax: true, ir.AggMin: true,
+	ir.AggStddev: true, ir.AggStddevPop: true, ir.AggStddevSamp: true,
+	ir.AggVariance: true, ir.AggVarPop: true, ir.AggVarSamp: true, ir.AggBoolAnd: true, ir.AggBoolOr: true,
+}
+
+func (g *gen) aggCall(a *ir.Agg, alias string) string {
+	if !aggFuncs[a.Func] {
+		return g.fail("aggregate function %q", a.Func)
+	}
+	var s string
+	switch {
+	case a.Func == ir.AggCount && len(a.Columns) == 0:
+		if a.Distinct {
+			return g.fail("count(distinct) without columns")
+		}
+		s = "count(*)"
+	case a.Func == ir.AggCount:
+		// count(DISTINCT (a, b)) counts distinct non-null rows of the columns; a
+		// multi-column count counts rows where every column is non-null, as Hasura does.
+		cols := make([]string, len(a.Columns))
+		for i, c := range a.Columns {
+			cols[i] = alias + "." + ir.QuoteIdent(c)
+		}
+		arg := cols[0]
+		if len(cols) > 1 {
+			arg = "(" + strings.Join(cols, ", ") + ")"
+			conds := make([]string, len(cols))
+			for i, c := range cols {
+				conds[i] = c + " IS NOT NULL"
+			}
+			filter := " FILTER (WHERE " + strings.Join(conds, " AND ") + ")"
+			if a.Distinct {
+				s = "count(DISTINCT " + arg + ")" + filter
+			} else {
+				s = "count(*)" + filter
+			}
+			break
+		}
+		if a.Distinct {
+			s = "count(DISTINCT " + arg + ")"
+		} else {
+			s = "count(" + arg + ")"
+		}
+	default:
+		if len(a.Columns) != 1 {
+			return g.fail("%s over %d columns", a.Func, len(a.Columns))
+		}
+		d := ""
+		if a.Distinct {
+			d = "DISTINCT "
+		}
+		s = string(a.Func) + "(" + d + alias + "." + ir.QuoteIdent(a.Columns[0]) + ")"
+	}
+	if a.Cast != "" {
+		s = "(" + s + ")::" + g.typ(a.Cast)
+	}
+	return s
+}
+
+func (g *gen) columnRef(c *ir.Column, alias string) string {
+	s := alias + "." + ir.QuoteIdent(c.Name)
+	for i, st := range c.Path {
+		op := "->"
+		if c.PathText && i == len(c.Path)-1 {
+			op = "->>"
+		}
+		if st.Key != nil {
+			s += op + g.param(st.Key)
+		} else {
+			s += op + strconv.Itoa(st.Index)
+		}
+	}
+	if len(c.Path) > 0 {
+		s = "(" + s + ")"
+	}
+	if c.Cast != "" {
+		s = "(" + s + ")::" + g.typ(c.Cast)
+	}
+	return s
+}
+
+func (g *gen) param(p *ir.Param) string {
+	n, ok := g.slot[p.Slot]
+	if !ok {
+		g.slots = append(g.slots, p.Slot)
+		n = len(g.slots)
+		g.slot[p.Slot] = n
+	}
+	return "$" + strconv.Itoa(n) + "::" + g.typ(p.Type)
+}
+
+// typ checks a type spelled by ir.TypeName: bare lowercase names or quoted,
+// schema-qualified names, optionally with [].
+func (g *gen) typ(t string) string {
+	if validType(t) {
+		return t
+	}
+	return g.fail("type %q", t)
+}
+
+func validType(t string) bool {
+	t = strings.TrimSuffix(t, "[]")
+	if t == "" {
+		return false
+	}
+	if t[0] != '"' {
+		for i := 0; i < len(t); i++ {
+			c := t[i]
+			if !(c == '_' || (c >= 'a' && c <= 'z') || (i > 0 && c >= '0' && c <= '9')) {
+				return false
+			}
+		}
+		return true
+	}
+	parts := 0
+	for len(t) > 0 {
+		if t[0] != '"' {
+			return false
+		}
+		i := 1
+		for ; i < len(t); i++ {
+			if t[i] == '"' {
+				if i+1 < len(t) && t[i+1] == '"' {
+					i++
+					continue
+				}
+				break
+			}
+		}
+		if i >= len(t) {
+			return false
+		}
+		t = t[i+1:]
+		parts++
+		if len(t) > 0 {
+			if t[0] != '.' || parts > 1 {
+				return false
+			}
+			t = t[1:]
+		}
+	}
+	return parts == 2
+}
+
+var funcs = map[string]bool{
+	"to_tsquery": true, "plainto_tsquery": true, "phraseto_tsquery": true, "websearch_to_tsquery": true,
+	"to_tsvector": true, "least": true, "greatest": true, "lower": true,
+}
+
+// scalar renders a value expression over the row alias.
+func (g *gen) scalar(e ir.Expr, alias string) string {
+	switch e := e.(type) {
+	case *ir.Param:
+		return g.param(e)
+	case *ir.Column:
+		return g.columnRef(e, alias)
+	case *ir.Array:
+		var b strings.Builder
+		b.WriteString("ARRAY[")
+		for i, it := range e.Items {
+			if i > 0 {
+				b.WriteString(", ")
+			}
+			b.WriteString(g.scalar(it, alias))
+		}
+		b.WriteString("]::")
+		b.WriteString(g.typ(e.Type))
+		return b.String()
+	case *ir.Func:
+		if !funcs[e.Name] {
+			return g.fail("function %q", e.Name)
+		}
+		args := make([]string, len(e.Args))
+		for i, a := range e.Args {
+			args[i] = g.scalar(a, alias)
+		}
+		return e.Name + "(" + strings.Join(args, ", ") + ")"
+	case *ir.Cast:
+		return "(" + g.scalar(e.Expr, alias) + ")::" + g.typ(e.Type)
+	case *ir.Agg:
+		return g.aggCall(e, alias)
+	case *ir.RowRef:
+		if !validStepName(e.Step) {
+			return g.fail("row reference to step %q", e.Step)
+		}
+		return "(SELECT " + ir.QuoteIdent(e.Column) + " FROM " + ir.QuoteIdent(e.Step) + ")"
+	case *ir.Related:
+		if e.Link == nil || e.Agg == nil {
+			return g.fail("related aggregate without a link")
+		}
+		a := g.alias("s")
+		s := "(SELECT " + g.aggCall(e.Agg, a) + " FROM " + relation(e.Relation) + " AS " + a + " WHERE " + g.linkCond(e.Link, alias, a)
+		if e.Where != nil {
+			s += " AND (" + g.boolExpr(e.Where, a) + ")"
+		}
+		return s + ")"
+	}
+	return "(" + g.boolExpr(e, alias) + ")"
+}
+
+var ops = map[ir.Op]bool{}
+
+func init() {
+	for _, o := range []ir.Op{ir.OpEq, ir.OpNeq, ir.OpGt, ir.OpGte, ir.OpLt, ir.OpLte, ir.OpLike,
+		ir.OpNotLike, ir.OpILike, ir.OpNotILike, ir.OpSimilar, ir.OpNotSimilar, ir.OpRegex,
+		ir.OpNotRegex, ir.OpIRegex, ir.OpNotIRegex, ir.OpDistinct, ir.OpNotDistinct, ir.OpContains,
+		ir.OpContainedIn, ir.OpOverlaps, ir.OpHasKey, ir.OpHasKeysAny, ir.OpHasKeysAll,
+		ir.OpStrictLeft, ir.OpStrictRight, ir.OpNotExtRight, ir.OpNotExtLeft, ir.OpAdjacent,
+		ir.OpTextSearch, ir.OpAdd, ir.OpConcat, ir.OpMinus, ir.OpDeletePath} {
+		ops[o] = true
+	}
+}
+
+// boolExpr renders a filter over the row alias.
+func (g *gen) boolExpr(e ir.Expr, alias string) string {
+	switch e := e.(type) {
+	case *ir.And:
+		if len(e.Exprs) == 0 {
+			return "true"
+		}
+		if len(e.Exprs) == 1 {
+			return g.boolExpr(e.Exprs[0], alias)
+		}
+		parts := make([]string, len(e.Exprs))
+		for i, x := range e.Exprs {
+			parts[i] = "(" + g.boolExpr(x, alias) + ")"
+		}
+		return strings.Join(parts, " AND ")
+	case *ir.Or:
+		if len(e.Exprs) == 0 {
+			return "false"
+		}
+		if len(e.Exprs) == 1 {
+			return g.boolExpr(e.Exprs[0], alias)
+		}
+		parts := make([]string, len(e.Exprs))
+		for i, x := range e.Exprs {
+			parts[i] = "(" + g.boolExpr(x, alias) + ")"
+		}
+		return strings.Join(parts, " OR ")
+	case *ir.Not:
+		return "NOT (" + g.boolExpr(e.Expr, alias) + ")"
+	case *ir.Bool:
+		if e.Value {
+			return "true"
+		}
+		return "false"
+	case *ir.IsNull:
+		if e.Negate {
+			return g.scalar(e.Expr, alias) + " IS NOT NULL"
+		}
+		return g.scalar(e.Expr, alias) + " IS NULL"
+	case *ir.Compare:
+		l := g.scalar(e.Left, alias)
+		r := g.scalar(e.Right, alias)
+		switch e.Op {
+		case ir.OpEqAny, ir.OpNeqAll, ir.OpLikeAny, ir.OpLikeAll, ir.OpILikeAny, ir.OpILikeAll:
+			return l + " " + string(e.Op) + " (" + r + ")"
+		}
+		if !ops[e.Op] {
+			return g.fail("operator %q", e.Op)
+		}
+		return l + " " + string(e.Op) + " " + r
+	case *ir.Exists:
+		if e.Link == nil {
+			return g.fail("exists without a link")
+		}
+		a := g.alias("e")
+		s := "EXISTS (SELECT 1 FROM " + relation(e.Relation) + " AS " + a + " WHERE " + g.linkCond(e.Link, alias, a)
+		if e.Where != nil {
+			s += " AND (" + g.boolExpr(e.Where, a) + ")"
+		}
+		return s + ")"
+	case *ir.Column, *ir.Param, *ir.Func, *ir.Cast, *ir.Related:
+		return g.scalar(e, alias)
+	}
+	return g.fail("filter %T", e)
+}
+
+// readRelation is relation, plus the rows this statement's nested-insert steps added.
+func (g *gen) readRelation(r ir.Relation) string {
+	steps := g.inserted[r]
+	if len(steps) == 0 {
+		return relation(r)
+	}
+	s := "(SELECT * FROM " + relation(r)
+	for _, st := range steps {
+		s += " UNION ALL SELECT * FROM " + ir.QuoteIdent(st)
+	}
+	return s + ")"
+}
+
+// relation names a table; a Relation without schema is a CTE of the statement
+// (ir.MutatedRows).
+func relation(r ir.Relation) string {
+	if r.Schema == "" {
+		return ir.QuoteIdent(r.Name)
+	}
+	return ir.QuoteIdent(r.Schema) + "." + ir.QuoteIdent(r.Name)
+}
+
+func quoteLiteral(s string) string {
+	return "'" + strings.ReplaceAll(s, "'", "''") + "'"
+}
