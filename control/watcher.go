@@ -71,7 +71,7 @@ type database struct {
 	// listening): catalogs loaded after it cannot miss a notification.
 	listening  chan struct{}
 	listenOnce sync.Once
-	// fingerprints of the poll fallback, by tenant.
+	// fingerprints of the poll fallback, by schema.
 	prints map[string]string
 	// loadMu serialises loads per database, so two reloads of one tenant cannot race
 	// and swap an older catalog over a newer one.
@@ -297,29 +297,42 @@ func (db *database) listen(ctx context.Context, reloadFirst bool) error {
 	}
 }
 
-// poll is the fallback without an event trigger: one cheap fingerprint query per tenant
-// and interval, a full load only when it changed.
+// poll is the fallback without an event trigger: one cheap fingerprint query per interval
+// for every schema of the database's tenants, and a full load only of the tenants whose
+// schemas changed.
 func (db *database) poll(ctx context.Context) {
 	tick := time.NewTicker(db.r.cfg.SchemaPoll.D())
 	defer tick.Stop()
-	for {
+	for first := true; ; first = false {
+		tenants := db.list()
+		var schemas []string
+		for _, t := range tenants {
+			schemas = append(schemas, t.Config.Schemas...)
+		}
+		prints, err := catalog.Fingerprints(ctx, db.pool, schemas)
+		if err == nil {
+			changed := map[string]bool{}
+			db.mu.Lock()
+			for _, s := range schemas {
+				if prev, seen := db.prints[s]; seen && prev != prints[s] {
+					changed[s] = true
+				}
+				db.prints[s] = prints[s]
+			}
+			db.mu.Unlock()
+			switch {
+			case first:
+				// A change between the initial load and this first fingerprint would go
+				// unseen: load once more now that the baseline is taken.
+				db.reloadSchemas(ctx, nil)
+			case len(changed) > 0:
+				db.reloadSchemas(ctx, changed)
+			}
+		}
 		select {
 		case <-ctx.Done():
 			return
 		case <-tick.C:
-		}
-		for _, t := range db.list() {
-			fp, err := catalog.Fingerprint(ctx, db.pool, t.Config.Schemas)
-			if err != nil {
-				continue
-			}
-			db.mu.Lock()
-			prev := db.prints[t.Name]
-			db.prints[t.Name] = fp
-			db.mu.Unlock()
-			if prev != "" && prev != fp {
-				_ = db.reload(ctx, t)
-			}
 		}
 	}
 }

@@ -245,6 +245,12 @@ func (m *Manager) newPool(tenant string, cfg PoolConfig) (*Pool, error) {
 	if cfg.MinIdleConns > 0 {
 		pc.MinIdleConns = cfg.MinIdleConns
 	}
+	// JSON built by Postgres prints timestamptz in the session time zone; answers must not
+	// depend on the server's default. PgBouncer tracks TimeZone per client, so this holds
+	// in transaction pooling too.
+	if _, ok := pc.ConnConfig.RuntimeParams["timezone"]; !ok {
+		pc.ConnConfig.RuntimeParams["timezone"] = "UTC"
+	}
 	if _, ok := pc.ConnConfig.RuntimeParams["application_name"]; !ok {
 		pc.ConnConfig.RuntimeParams["application_name"] = m.cfg.ApplicationName + "/" + tenant
 	}

@@ -467,3 +467,28 @@ func checkServerConns(t *testing.T, dsn string) {
 		}
 	}
 }
+
+func TestSessionsRunInUTCThroughPgBouncer(t *testing.T) {
+	// A database whose default zone is not UTC must still answer in UTC.
+	testenv.Exec(t, "DROP DATABASE IF EXISTS poolmgr_t_utc WITH (FORCE)")
+	testenv.Exec(t, "CREATE DATABASE poolmgr_t_utc")
+	testenv.Exec(t, "ALTER DATABASE poolmgr_t_utc SET timezone = 'America/New_York'")
+	m := New(Config{})
+	t.Cleanup(func() {
+		m.Close()
+		testenv.Exec(t, "DROP DATABASE IF EXISTS poolmgr_t_utc WITH (FORCE)")
+	})
+	url := strings.Replace(testenv.PoolerURL(), "/kapok", "/poolmgr_t_utc", 1)
+	p, err := m.Get(context.Background(), "poolmgr_t_utc", PoolConfig{URL: url, MaxConns: 1})
+	if err != nil {
+		t.Fatal(err)
+	}
+	out, _, err := p.Run(context.Background(), &Request{Statements: []Statement{{
+		SQL: "SELECT to_json('2021-01-01 00:00:00+00'::timestamptz)"}}}, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if string(out) != `"2021-01-01T00:00:00+00:00"` {
+		t.Fatalf("timestamptz printed as %s", out)
+	}
+}

@@ -55,6 +55,7 @@ func (a *apis) graphql(ctx *fasthttp.RequestCtx, t *control.Tenant) string {
 	case ctx.IsPost():
 		body := ctx.PostBody()
 		if len(body) > lim.MaxBodyBytes {
+			a.s.metrics.rejected.WithLabelValues("body_too_large").Inc()
 			writeGraphQLError(ctx, fasthttp.StatusRequestEntityTooLarge, "validation-failed", "request body too large")
 			return outcomeClientError
 		}
@@ -67,7 +68,9 @@ func (a *apis) graphql(ctx *fasthttp.RequestCtx, t *control.Tenant) string {
 		return outcomeClientError
 	}
 	if err != nil {
-		writeGraphQLError(ctx, fasthttp.StatusOK, "invalid-json", err.Error())
+		// An unreadable request is no GraphQL request at all: 400, as the GraphQL-over-HTTP
+		// spec says for application/json bodies, in the usual error envelope.
+		writeGraphQLError(ctx, fasthttp.StatusBadRequest, "invalid-json", err.Error())
 		return outcomeClientError
 	}
 	batched := len(st.reqs) > 1 || (ctx.IsPost() && firstNonSpace(ctx.PostBody()) == '[')
@@ -75,10 +78,11 @@ func (a *apis) graphql(ctx *fasthttp.RequestCtx, t *control.Tenant) string {
 		writeGraphQLError(ctx, fasthttp.StatusOK, "validation-failed", "too many operations in one batch")
 		return outcomeClientError
 	}
-	who, err := g.auth.authenticate(ctx)
+	who, err := g.authenticate(ctx)
 	if err != nil {
 		var ae *authError
 		errors.As(err, &ae)
+		a.s.metrics.rejected.WithLabelValues(ae.reason()).Inc()
 		code := "invalid-jwt"
 		if ae.status == fasthttp.StatusForbidden {
 			code = "access-denied"
@@ -160,7 +164,7 @@ func (a *apis) graphqlOne(c context.Context, t *control.Tenant, snap *control.Sn
 		if err != nil {
 			return nil, planner.Errorf("invalid-json", "$", "%s", err.Error())
 		}
-		gs, err := a.graphqlSchema(t, snap)
+		gs, err := a.graphqlSchemaFor(t, snap, who)
 		if err != nil {
 			return nil, err
 		}

@@ -103,7 +103,10 @@ func Compile(s *gqlschema.Schema, query, operationName string, variables []byte,
 	// graphql-go is the schema of record: a request it refuses is refused here too,
 	// even when gqlparser accepted it (checked after our own variable checks, whose
 	// messages are Hasura's).
-	if s.Record != nil {
+	// Its meta-schema predates __Schema.description and __Directive.isRepeatable, which the
+	// IntrospectionQuery of current GraphiQL and Apollo asks for: documents that introspect
+	// are validated by gqlparser alone, whose prelude is current.
+	if s.Record != nil && !introspects(doc) {
 		if errs := s.Record.ValidateWithVariables(query, c.anyVars); len(errs) > 0 {
 			return nil, validationf("$", "%s", errs[0].Message)
 		}
@@ -112,6 +115,38 @@ func Compile(s *gqlschema.Schema, query, operationName string, variables []byte,
 		return nil, err
 	}
 	return c.plan, nil
+}
+
+// introspects reports whether any selection of the document, fragments included, is
+// __schema or __type.
+func introspects(doc *ast.QueryDocument) bool {
+	var walk func(ast.SelectionSet) bool
+	walk = func(set ast.SelectionSet) bool {
+		for _, sel := range set {
+			switch x := sel.(type) {
+			case *ast.Field:
+				if x.Name == "__schema" || x.Name == "__type" || walk(x.SelectionSet) {
+					return true
+				}
+			case *ast.InlineFragment:
+				if walk(x.SelectionSet) {
+					return true
+				}
+			}
+		}
+		return false
+	}
+	for _, op := range doc.Operations {
+		if walk(op.SelectionSet) {
+			return true
+		}
+	}
+	for _, f := range doc.Fragments {
+		if walk(f.SelectionSet) {
+			return true
+		}
+	}
+	return false
 }
 
 func pickOperation(doc *ast.QueryDocument, name string) (*ast.OperationDefinition, error) {
