@@ -1,0 +1,206 @@
+package aispec
+
+import (
+	"errors"
+	"fmt"
+	"strings"
+
+	"github.com/kapok-dev/kapok/planner/catalog"
+	"github.com/kapok-dev/kapok/planner/gqlschema"
+)
+
+// Options say where the tenant is served and how it authenticates; the catalog does not
+// know either.
+type Options struct {
+	// Tenant is the tenant's name. Default "{tenant}".
+	Tenant string
+	// URL is the server's origin, e.g. "https://api.example.com". Default
+	// "http://127.0.0.1:8080".
+	URL string
+	// RoleClaim is the JWT claim naming the database role. Default "role".
+	RoleClaim string
+	// AnonRole is the role of requests without credentials; "" = they are refused.
+	AnonRole string
+	// OmitAdmin leaves out the admin section (migrations, reload).
+	OmitAdmin bool
+	// CompactAbove switches to short per-table sections when the tenant has more
+	// relations than this. Default 50.
+	CompactAbove int
+}
+
+// Build returns ai-spec.md for cat.
+func Build(cat *catalog.Schema, opts Options) ([]byte, error) {
+	if cat == nil {
+		return nil, errors.New("aispec: nil catalog")
+	}
+	if opts.Tenant == "" {
+		opts.Tenant = "{tenant}"
+	}
+	if opts.URL == "" {
+		opts.URL = "http://127.0.0.1:8080"
+	}
+	opts.URL = strings.TrimRight(opts.URL, "/")
+	if opts.RoleClaim == "" {
+		opts.RoleClaim = "role"
+	}
+	if opts.CompactAbove <= 0 {
+		opts.CompactAbove = 50
+	}
+	gs, err := gqlschema.Build(cat, gqlschema.Options{})
+	if err != nil {
+		return nil, fmt.Errorf("aispec: %w", err)
+	}
+	w := &writer{cat: cat, gql: gs, opts: opts, compact: len(cat.Tables) > opts.CompactAbove}
+	w.header()
+	w.auth()
+	w.conventions()
+	w.enums()
+	w.tables()
+	w.functions()
+	if !opts.OmitAdmin {
+		w.admin()
+	}
+	return []byte(w.b.String()), nil
+}
+
+type writer struct {
+	b       strings.Builder
+	cat     *catalog.Schema
+	gql     *gqlschema.Schema
+	opts    Options
+	compact bool
+}
+
+func (w *writer) p(format string, args ...any) {
+	fmt.Fprintf(&w.b, format, args...)
+	w.b.WriteByte('\n')
+}
+
+func (w *writer) defaultSchema() string {
+	if len(w.cat.Schemas) > 0 {
+		return w.cat.Schemas[0]
+	}
+	return ""
+}
+
+func (w *writer) header() {
+	t := w.opts.Tenant
+	base := w.opts.URL + "/t/" + t
+	w.p("# API of tenant `%s`", t)
+	w.p("")
+	w.p("Kapok serves this tenant's Postgres schema%s (%s) as a Hasura-compatible GraphQL API and a PostgREST-compatible REST API. "+
+		"Every request compiles to one SQL statement; row-level security and grants of the request's role apply.",
+		plural(len(w.cat.Schemas)), codeList(w.cat.Schemas))
+	w.p("")
+	w.p("| what | URL |")
+	w.p("|---|---|")
+	w.p("| GraphQL (POST `{query, variables}`) | `%s/v1/graphql` |", base)
+	w.p("| REST | `%s/rest/v1` |", base)
+	w.p("| OpenAPI 3.1 of the REST API | `%s/rest/v1/` (also `%s/swagger.json`) |", base, base)
+	w.p("| this document | `%s/ai-spec.md` |", base)
+	w.p("")
+	w.p("Shell variables used below:")
+	w.p("")
+	w.p("```sh")
+	w.p("GQL=%s/v1/graphql", base)
+	w.p("REST=%s/rest/v1", base)
+	w.p("TOKEN=<JWT or API key>")
+	w.p("```")
+	w.p("")
+}
+
+func plural(n int) string {
+	if n == 1 {
+		return ""
+	}
+	return "s"
+}
+
+func codeList(list []string) string {
+	out := make([]string, len(list))
+	for i, s := range list {
+		out[i] = "`" + s + "`"
+	}
+	return strings.Join(out, ", ")
+}
+
+func (w *writer) auth() {
+	w.p("## Authentication")
+	w.p("")
+	w.p("- `Authorization: Bearer <JWT>`: the claim `%s` names the Postgres role the request runs as; all claims are readable in SQL as `current_setting('request.jwt.claims')`.", w.opts.RoleClaim)
+	w.p("- `apikey: <key>`: a tenant API key (mapped to a role) or a JWT. supabase-js sends the anon key here and the user's JWT as the bearer.")
+	if w.opts.AnonRole != "" {
+		w.p("- No credentials: the request runs as the role `%s`.", w.opts.AnonRole)
+	} else {
+		w.p("- No credentials: refused with 401.")
+	}
+	w.p("- `X-Kapok-Admin-Key: <admin key>`: full access to every tenant and to the admin API (`/admin/v1`).")
+	w.p("")
+}
+
+func (w *writer) conventions() {
+	w.p("## Conventions")
+	w.p("")
+	def := w.defaultSchema()
+	w.p("- GraphQL: per table `<t>` (list, `where`/`order_by`/`limit`/`offset`/`distinct_on`), `<t>_by_pk`, `<t>_aggregate`; mutations `insert_<t>`, `insert_<t>_one`, `update_<t>` (`_set`, `_inc`), `update_<t>_by_pk`, `delete_<t>`, `delete_<t>_by_pk`. Tables outside `%s` are prefixed `<schema>_`. Errors come back with HTTP 200 as `{\"errors\":[{\"message\",\"extensions\":{\"code\"}}]}`.", def)
+	w.p("- REST: `GET $REST/<t>?select=cols,rel(cols)&<col>=<op>.<value>&order=<col>.desc&limit=N`; operators `eq neq gt gte lt lte like ilike match imatch in is isdistinct fts plfts phfts wfts cs cd ov sl sr nxr nxl adj`, `not.<op>`, `or=(a.eq.1,b.gt.2)`. Writes: `POST` (object or array; upsert with `Prefer: resolution=merge-duplicates`), `PATCH`/`DELETE` with filters, `PUT` by primary key. `Prefer: return=representation` returns the rows, `count=exact` the total in `Content-Range`. One object: `Accept: application/vnd.pgrst.object+json`. Errors: `{code, message, details, hint}`.")
+	if len(w.cat.Schemas) > 1 {
+		w.p("- REST reads `%s` by default; send `Accept-Profile: <schema>` (reads) or `Content-Profile: <schema>` (writes) for %s.", def, codeList(w.cat.Schemas[1:]))
+	}
+	w.p("- Column flags below: PK primary key, UQ unique, FK foreign key; `?` after a type = nullable; `= x` = default.")
+	w.p("")
+}
+
+func (w *writer) enums() {
+	if len(w.cat.Enums) == 0 {
+		return
+	}
+	w.p("## Enums")
+	w.p("")
+	for _, e := range w.cat.Enums {
+		line := "- `" + w.typeName(e.Schema+"."+e.Name) + "`: " + codeList(e.Values)
+		if e.Comment != "" {
+			line += " — " + oneLine(e.Comment)
+		}
+		w.p("%s", line)
+	}
+	w.p("")
+}
+
+// typeName drops the default schema's qualification from type names in typ (which may
+// be a default expression): the reader knows that schema.
+func (w *writer) typeName(typ string) string {
+	def := w.defaultSchema()
+	if def == "" {
+		return typ
+	}
+	prefix := def + "."
+	var b strings.Builder
+	for i := 0; i < len(typ); {
+		if strings.HasPrefix(typ[i:], prefix) && (i == 0 || !identChar(typ[i-1])) {
+			i += len(prefix)
+			continue
+		}
+		b.WriteByte(typ[i])
+		i++
+	}
+	return b.String()
+}
+
+func identChar(c byte) bool {
+	return c == '_' || c == '"' || c >= 'a' && c <= 'z' || c >= 'A' && c <= 'Z' || c >= '0' && c <= '9'
+}
+
+func oneLine(s string) string {
+	return strings.Join(strings.Fields(s), " ")
+}
+
+func firstLine(s string) string {
+	s = strings.TrimSpace(s)
+	first, _, _ := strings.Cut(s, "\n")
+	return strings.TrimSpace(first)
+}
+
+func cell(s string) string {
+	return strings.ReplaceAll(oneLine(s), "|", "\\|")
+}

@@ -1,0 +1,182 @@
+package openapi
+
+// admin adds Kapok's admin API. Its paths carry their own server (AdminBaseURL), so they
+// sit beside a tenant's REST paths in one document; a table path of the same name wins.
+func (g *generator) admin() {
+	str := func(desc string) obj { return obj{"type": "string", "description": desc} }
+	integer := func(desc string) obj { return obj{"type": "integer", "minimum": 0, "description": desc} }
+	dur := func(desc string) obj {
+		return obj{"type": "string", "description": desc + " Go duration syntax: `250ms`, `10s`, `5m`.", "examples": []string{"10s"}}
+	}
+	s := g.schemas
+	s["AdminError"] = obj{"type": "object", "required": []string{"error", "code"}, "properties": obj{
+		"error": str("What went wrong, for a person."), "code": str("Machine-readable code, e.g. `not-found`, `invalid-name`, `duplicate-tenant`, `unauthorized`."),
+		"position": obj{"type": "integer", "description": "Position in the SQL of a failing migration or statement (1-based), when Postgres reports one."},
+	}}
+	s["PoolSettings"] = obj{"type": "object", "properties": obj{
+		"max_conns": integer("Connections the tenant's pool may open."), "min_idle_conns": integer("Connections kept open while idle."),
+		"max_in_flight": integer("Requests executing at once; more wait in a queue."),
+		"queue_timeout": dur("How long a request may wait for a connection."), "idle_timeout": dur("Close the pool after this long unused."),
+	}}
+	s["Limits"] = obj{"type": "object", "properties": obj{
+		"max_body_bytes": integer("Largest request body."), "max_query_length": integer("Longest GraphQL query."),
+		"max_depth": integer("Deepest GraphQL selection."), "max_root_fields": integer("Most root fields per GraphQL operation."),
+		"max_limit": integer("Cap on `limit`."), "statement_timeout": dur("Statement timeout."), "request_timeout": dur("Request timeout."),
+		"rate_limit": obj{"type": "number", "minimum": 0, "description": "Requests per second (0: none)."}, "rate_burst": integer("Burst above the rate."),
+	}}
+	s["AuthSettings"] = obj{"type": "object", "properties": obj{
+		"jwt_secret":   obj{"type": "string", "writeOnly": true, "description": "HS256 secret for the tenant's JWTs (never returned)."},
+		"jwks_url":     str("JWKS URL for RS256/ES256 JWTs."),
+		"jwt_audience": str("Required `aud` claim."),
+		"role_claim":   obj{"type": "string", "default": "role", "description": "Claim naming the database role (a dotted path for nested claims)."},
+		"anon_role":    str("Role for requests without credentials; empty: such requests are refused."),
+		"api_keys":     obj{"type": "object", "writeOnly": true, "additionalProperties": obj{"type": "string"}, "description": "API key → database role."},
+	}}
+	s["Tenant"] = obj{"type": "object", "required": []string{"name", "mode", "schemas"}, "properties": obj{
+		"name":        obj{"type": "string", "pattern": "^[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?$", "description": "DNS-safe name; URLs are `/t/{name}/…`."},
+		"mode":        obj{"type": "string", "enum": []string{"schema", "database"}, "description": "`schema`: own schema(s) in a shared database; `database`: own database."},
+		"upstream":    str("Postgres cluster the tenant lives on."),
+		"database":    str("Database (database mode)."),
+		"schemas":     obj{"type": "array", "items": obj{"type": "string"}, "description": "Exposed schemas; the first is the default one."},
+		"pool":        ref("schemas", "PoolSettings"),
+		"limits":      ref("schemas", "Limits"),
+		"auth":        ref("schemas", "AuthSettings"),
+		"allow_cidrs": obj{"type": "array", "items": obj{"type": "string"}, "description": "Client networks allowed (empty: any)."},
+		"version":     obj{"type": "string", "readOnly": true, "description": "Hash of the current catalog."},
+	}}
+	s["TenantCreate"] = obj{"type": "object", "required": []string{"name"}, "properties": obj{
+		"name":     obj{"type": "string", "pattern": "^[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?$"},
+		"mode":     obj{"type": "string", "enum": []string{"schema", "database"}, "default": "schema"},
+		"template": str("Warm template to provision from (a template schema or database)."),
+		"pool":     ref("schemas", "PoolSettings"), "limits": ref("schemas", "Limits"), "auth": ref("schemas", "AuthSettings"),
+	}}
+	s["TenantPatch"] = obj{"type": "object", "properties": obj{
+		"pool": ref("schemas", "PoolSettings"), "limits": ref("schemas", "Limits"), "auth": ref("schemas", "AuthSettings"),
+		"allow_cidrs": obj{"type": "array", "items": obj{"type": "string"}},
+	}}
+	s["MigrationRequest"] = obj{"type": "object", "required": []string{"name", "up"}, "properties": obj{
+		"name":    str("Name of the migration, unique per tenant."),
+		"up":      str("SQL run in one transaction."),
+		"down":    str("SQL that undoes `up`; without it the migration cannot be rolled back."),
+		"dry_run": obj{"type": "boolean", "default": false, "description": "Run `up`, report the diff, roll back."},
+	}}
+	s["SchemaDiff"] = obj{"type": "object", "description": "What a migration changed in the tenant's catalog.", "properties": obj{
+		"tables_added":   obj{"type": "array", "items": obj{"type": "string"}},
+		"tables_dropped": obj{"type": "array", "items": obj{"type": "string"}},
+		"tables_changed": obj{"type": "array", "items": obj{"type": "object", "properties": obj{
+			"table":           obj{"type": "string"},
+			"columns_added":   obj{"type": "array", "items": obj{"type": "string"}},
+			"columns_dropped": obj{"type": "array", "items": obj{"type": "string"}},
+			"columns_changed": obj{"type": "array", "items": obj{"type": "string"}},
+		}}},
+		"functions_added":   obj{"type": "array", "items": obj{"type": "string"}},
+		"functions_dropped": obj{"type": "array", "items": obj{"type": "string"}},
+	}}
+	s["Migration"] = obj{"type": "object", "properties": obj{
+		"name": obj{"type": "string"}, "checksum": obj{"type": "string"}, "up": obj{"type": "string"},
+		"down":         obj{"type": []string{"string", "null"}},
+		"applied_by":   obj{"type": "string"},
+		"applied_at":   obj{"type": "string", "format": "date-time"},
+		"duration_ms":  obj{"type": "number"},
+		"outcome":      obj{"type": "string", "enum": []string{"applied", "failed", "rolled_back"}},
+		"rollbackable": obj{"type": "boolean"},
+	}}
+	s["MigrationResult"] = obj{"type": "object", "properties": obj{
+		"migration": ref("schemas", "Migration"), "diff": ref("schemas", "SchemaDiff"),
+		"dry_run": obj{"type": "boolean"}, "version": obj{"type": "string", "description": "Catalog version after the migration."},
+	}}
+	s["RollbackRequest"] = obj{"type": "object", "properties": obj{
+		"to": str("Roll back every migration applied after this one (default: the last one only)."),
+	}}
+	s["RollbackResult"] = obj{"type": "object", "properties": obj{
+		"rolled_back": obj{"type": "array", "items": obj{"type": "string"}}, "diff": ref("schemas", "SchemaDiff"),
+		"version": obj{"type": "string"},
+	}}
+	s["SQLRequest"] = obj{"type": "object", "required": []string{"sql"}, "properties": obj{
+		"sql":       str("One SQL statement, run as the tenant's owner role with the statement timeout."),
+		"params":    obj{"type": "array", "items": obj{}, "description": "Values for `$1`, `$2`…"},
+		"read_only": obj{"type": "boolean", "default": false},
+	}}
+	s["SQLResult"] = obj{"type": "object", "properties": obj{
+		"columns":       obj{"type": "array", "items": obj{"type": "string"}},
+		"rows":          obj{"type": "array", "items": obj{"type": "object"}, "description": "One JSON object per row."},
+		"rows_affected": obj{"type": "integer"},
+		"command":       obj{"type": "string", "description": "Command tag, e.g. `SELECT 3`."},
+	}}
+	s["ReloadResult"] = obj{"type": "object", "properties": obj{"version": obj{"type": "string"}, "changed": obj{"type": "boolean"}}}
+	s["TenantStats"] = obj{"type": "object", "description": "Pool, request, plan-cache and database figures.", "properties": obj{
+		"pool":       obj{"type": "object", "description": "pgxpool statistics: acquired, idle, total connections, waits, wait time."},
+		"requests":   obj{"type": "object", "description": "Request counts by API and outcome."},
+		"plan_cache": obj{"type": "object", "description": "Plan-cache hits, misses, evictions."},
+		"database":   obj{"type": "object", "description": "Size in bytes, row estimates and `pg_stat_user_tables` activity."},
+	}}
+
+	g.responses["AdminError"] = obj{"description": "Error: bad input (400), missing or wrong admin key (401), unknown tenant (404), duplicate name (409), body too large (413), SQL error (422).",
+		"content": obj{"application/json": obj{"schema": ref("schemas", "AdminError")}}}
+
+	json := func(schema any) obj { return obj{"application/json": obj{"schema": schema}} }
+	okResp := func(desc string, schema any) obj { return obj{"description": desc, "content": json(schema)} }
+	tenantParam := obj{"name": "tenant", "in": "path", "required": true, "schema": obj{"type": "string"}, "description": "Tenant name."}
+	servers := []obj{{"url": g.opts.AdminBaseURL}}
+	op := func(id, summary string, resps obj) obj {
+		resps["default"] = ref("responses", "AdminError")
+		return obj{"operationId": g.opIDs.claim("admin_" + id), "tags": []string{"admin"}, "summary": summary,
+			"security": []obj{{"adminKey": []string{}}}, "responses": resps}
+	}
+	withBody := func(o obj, schema string) obj {
+		o["requestBody"] = obj{"required": true, "content": json(ref("schemas", schema))}
+		return o
+	}
+	add := func(path string, item obj) {
+		if _, taken := g.paths[path]; taken {
+			return
+		}
+		item["servers"] = servers
+		g.paths[path] = item
+	}
+	g.tags = append(g.tags, obj{"name": "admin", "description": "Kapok's admin API: tenants, migrations, ad-hoc SQL, schema, reload, stats. Requires `X-Kapok-Admin-Key`."})
+
+	add("/tenants", obj{
+		"get": op("list_tenants", "List tenants", obj{"200": okResp("Every tenant.", obj{"type": "array", "items": ref("schemas", "Tenant")})}),
+		"post": withBody(op("create_tenant", "Create a tenant from a warm template; it serves GraphQL and REST when the call returns",
+			obj{"201": okResp("Created.", ref("schemas", "Tenant"))}), "TenantCreate"),
+	})
+	add("/tenants/{tenant}", obj{
+		"parameters": []any{tenantParam},
+		"get":        op("get_tenant", "Show a tenant", obj{"200": okResp("The tenant.", ref("schemas", "Tenant"))}),
+		"patch":      withBody(op("update_tenant", "Change a tenant's pool, limits or keys", obj{"200": okResp("The updated tenant.", ref("schemas", "Tenant"))}), "TenantPatch"),
+		"delete": func() obj {
+			o := op("delete_tenant", "Drop a tenant and everything in it, release its pool and forget its plans", obj{"204": obj{"description": "Deleted."}})
+			o["parameters"] = []any{obj{"name": "confirm", "in": "query", "required": true, "schema": obj{"type": "string"},
+				"description": "The tenant's name again, to confirm."}}
+			return o
+		}(),
+	})
+	add("/tenants/{tenant}/migrations", obj{
+		"parameters": []any{tenantParam},
+		"get":        op("list_migrations", "The tenant's migration log", obj{"200": okResp("Migrations, oldest first.", obj{"type": "array", "items": ref("schemas", "Migration")})}),
+		"post": withBody(op("apply_migration", "Run a migration in one transaction (or dry-run it) and return the schema diff",
+			obj{"200": okResp("Applied (or dry run: rolled back).", ref("schemas", "MigrationResult"))}), "MigrationRequest"),
+	})
+	add("/tenants/{tenant}/migrations/rollback", obj{
+		"parameters": []any{tenantParam},
+		"post": withBody(op("rollback_migrations", "Apply recorded `down` scripts in reverse order, in one transaction",
+			obj{"200": okResp("Rolled back.", ref("schemas", "RollbackResult"))}), "RollbackRequest"),
+	})
+	add("/tenants/{tenant}/sql", obj{
+		"parameters": []any{tenantParam},
+		"post":       withBody(op("run_sql", "Run ad-hoc SQL as the tenant's owner role", obj{"200": okResp("The result rows.", ref("schemas", "SQLResult"))}), "SQLRequest"),
+	})
+	add("/tenants/{tenant}/schema", obj{
+		"parameters": []any{tenantParam},
+		"get":        op("get_schema", "The tenant's catalog (tables, columns, keys, relationships, functions) as JSON", obj{"200": okResp("The catalog.", obj{"type": "object"})}),
+	})
+	add("/tenants/{tenant}/reload", obj{
+		"parameters": []any{tenantParam},
+		"post":       op("reload_schema", "Reload the tenant's catalog now", obj{"200": okResp("The catalog version after the reload.", ref("schemas", "ReloadResult"))}),
+	})
+	add("/tenants/{tenant}/stats", obj{
+		"parameters": []any{tenantParam},
+		"get":        op("tenant_stats", "Pool, request, plan-cache and database statistics", obj{"200": okResp("Statistics.", ref("schemas", "TenantStats"))}),
+	})
+}
