@@ -50,6 +50,15 @@ func New(opts Options) (*Server, error) {
 		return nil, err
 	}
 	s.api = api
+	// Tenants that keep idle connections get their pool now, so the first request does
+	// not pay for connecting and /metrics shows the pools from the start.
+	for _, t := range s.reg.Tenants() {
+		if t.Config.Pool.MinIdleConns > 0 {
+			if _, err := api.pool(t); err != nil {
+				s.log.Warn("tenant pool", "tenant", t.Name, "err", err)
+			}
+		}
+	}
 	s.metricsHandler = fasthttpadaptor.NewFastHTTPHandler(promhttp.HandlerFor(s.metrics.reg, promhttp.HandlerOpts{EnableOpenMetrics: true}))
 	s.http = &fasthttp.Server{
 		Handler:               s.handle,
