@@ -1,0 +1,374 @@
+package bench
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"net"
+	"regexp"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/pgxpool"
+	"github.com/valyala/fasthttp"
+)
+
+// BaselineConfig configures the raw-pgx baseline server.
+type BaselineConfig struct {
+	DSN           string        // PgBouncer (transaction pooling) URL of the benchmark database
+	DefaultTenant string        // this tenant (and requests without /t/<tenant>) reads DefaultSchema
+	DefaultSchema string        // other tenants read the schema named after them ('-' as '_')
+	MaxConns      int32         // pool size (0: pgxpool's default)
+	Timeout       time.Duration // per request
+}
+
+// Baseline answers the workload's GraphQL and REST requests with the hand-written statements
+// of the workload (queries.sql): JSON built by Postgres, one statement per request on one pgx
+// pool, the raw bytes written out. No parsing beyond finding the operation and its parameter,
+// no plan cache, no compiler: it is the limit Kapok is measured against.
+type Baseline struct {
+	cfg   BaselineConfig
+	pool  *pgxpool.Pool
+	stmts sync.Map // schema -> *baselineStatements
+}
+
+// The workload statements, schema-qualified ({s}) because search_path cannot be set through
+// PgBouncer in transaction mode. Keep Q1–Q4 in step with the workload's queries.sql.
+const (
+	sqlQ1 = `SELECT row_to_json(c) FROM (
+  SELECT id, name, email, country, created_at FROM {s}.customers WHERE id = $1::int
+) c`
+	sqlQ2 = `SELECT coalesce(json_agg(o), '[]') FROM (
+  SELECT id, status, total, created_at FROM {s}.orders
+  WHERE customer_id = $1::int ORDER BY created_at DESC LIMIT 20
+) o`
+	sqlQ3 = `SELECT coalesce(json_agg(c), '[]') FROM (
+  SELECT c.id, c.name,
+    (SELECT coalesce(json_agg(o), '[]') FROM (
+       SELECT o.id, o.total, o.created_at,
+         (SELECT coalesce(json_agg(i), '[]') FROM (
+            SELECT oi.quantity, oi.unit_price,
+                   (SELECT json_build_object('name', p.name) FROM {s}.products p WHERE p.id = oi.product_id) AS product
+            FROM {s}.order_items oi WHERE oi.order_id = o.id ORDER BY oi.id
+          ) i) AS items
+       FROM {s}.orders o WHERE o.customer_id = c.id ORDER BY o.created_at DESC LIMIT 5
+     ) o) AS orders
+  FROM {s}.customers c WHERE c.id >= $1::int ORDER BY c.id LIMIT 10
+) c`
+	sqlQ4 = `SELECT json_build_object('count', count(*), 'sum', sum(total)) FROM {s}.orders WHERE customer_id = $1::int`
+
+	sqlInsert     = `INSERT INTO {s}.bench_scratch (note, n) SELECT v->>'note', (v->>'n')::int FROM (SELECT $1::json AS v) x`
+	sqlInsertJSON = sqlInsert + ` RETURNING json_build_object('id', id)`
+	sqlUpdateJSON = `UPDATE {s}.bench_scratch SET n = ($1::json->>'n')::int, updated_at = now() WHERE id = ($1::json->>'id')::int RETURNING json_build_object('id', id, 'n', n)`
+	sqlUpdate     = `UPDATE {s}.bench_scratch SET n = ($1::json->>'n')::int, updated_at = now() WHERE id = $2::int`
+)
+
+type baselineStatements struct {
+	q1, q2, q3, q4, insert, insertJSON, updateJSON, update string
+}
+
+func statementsFor(schema string) *baselineStatements {
+	s := func(q string) string { return strings.ReplaceAll(q, "{s}", pgx.Identifier{schema}.Sanitize()) }
+	return &baselineStatements{q1: s(sqlQ1), q2: s(sqlQ2), q3: s(sqlQ3), q4: s(sqlQ4),
+		insert: s(sqlInsert), insertJSON: s(sqlInsertJSON), updateJSON: s(sqlUpdateJSON), update: s(sqlUpdate)}
+}
+
+// NewBaseline opens the pool (QueryExecModeCacheDescribe: PgBouncer 1.18 cannot keep
+// prepared statements) and checks that it connects.
+func NewBaseline(ctx context.Context, cfg BaselineConfig) (*Baseline, error) {
+	if cfg.DefaultTenant == "" {
+		cfg.DefaultTenant = "bench"
+	}
+	if cfg.DefaultSchema == "" {
+		cfg.DefaultSchema = "demo"
+	}
+	if cfg.Timeout <= 0 {
+		cfg.Timeout = 10 * time.Second
+	}
+	pc, err := pgxpool.ParseConfig(cfg.DSN)
+	if err != nil {
+		return nil, fmt.Errorf("baseline: %w", err)
+	}
+	pc.ConnConfig.DefaultQueryExecMode = pgx.QueryExecModeCacheDescribe
+	pc.ShouldPing = func(_ context.Context, p pgxpool.ShouldPingParams) bool { return p.IdleDuration > 30*time.Second }
+	if cfg.MaxConns > 0 {
+		pc.MaxConns = cfg.MaxConns
+	}
+	pool, err := pgxpool.NewWithConfig(ctx, pc)
+	if err == nil {
+		err = pool.Ping(ctx)
+	}
+	if err != nil {
+		if pool != nil {
+			pool.Close()
+		}
+		return nil, fmt.Errorf("baseline: connect %s: %w", pc.ConnConfig.Host, err)
+	}
+	return &Baseline{cfg: cfg, pool: pool}, nil
+}
+
+// Close closes the pool.
+func (b *Baseline) Close() { b.pool.Close() }
+
+var tenantName = regexp.MustCompile(`^[a-z0-9][a-z0-9_-]{0,62}$`)
+
+func (b *Baseline) statements(tenant []byte) *baselineStatements {
+	schema := b.cfg.DefaultSchema
+	if len(tenant) > 0 && string(tenant) != b.cfg.DefaultTenant {
+		if !tenantName.Match(tenant) {
+			return nil
+		}
+		schema = TenantSchema(string(tenant))
+	}
+	if st, ok := b.stmts.Load(schema); ok {
+		return st.(*baselineStatements)
+	}
+	st, _ := b.stmts.LoadOrStore(schema, statementsFor(schema))
+	return st.(*baselineStatements)
+}
+
+// Handler serves /healthz, [/t/<tenant>]/v1/graphql and [/t/<tenant>]/rest/v1/<table>.
+func (b *Baseline) Handler(ctx *fasthttp.RequestCtx) {
+	path := ctx.Path()
+	var tenant []byte
+	if rest, ok := bytes.CutPrefix(path, []byte("/t/")); ok {
+		i := bytes.IndexByte(rest, '/')
+		if i < 0 {
+			ctx.Error(`{"message":"no route"}`, fasthttp.StatusNotFound)
+			return
+		}
+		tenant, path = rest[:i], rest[i:]
+	}
+	if string(path) == "/healthz" {
+		ctx.SetBodyString("ok")
+		return
+	}
+	st := b.statements(tenant)
+	if st == nil {
+		ctx.Error(`{"message":"unknown tenant"}`, fasthttp.StatusNotFound)
+		return
+	}
+	qctx, cancel := context.WithTimeout(context.Background(), b.cfg.Timeout)
+	defer cancel()
+	ctx.SetContentType("application/json; charset=utf-8")
+	var err error
+	switch {
+	case string(path) == "/v1/graphql" && ctx.IsPost():
+		err = b.graphql(qctx, ctx, st)
+	default:
+		table, ok := bytes.CutPrefix(path, []byte("/rest/v1/"))
+		if !ok {
+			ctx.Error(`{"message":"no route"}`, fasthttp.StatusNotFound)
+			return
+		}
+		err = b.rest(qctx, ctx, st, table)
+	}
+	if err != nil {
+		ctx.Response.Reset()
+		ctx.SetContentType("application/json; charset=utf-8")
+		ctx.SetStatusCode(fasthttp.StatusInternalServerError)
+		msg, _ := json.Marshal(err.Error())
+		fmt.Fprintf(ctx, `{"errors":[{"message":%s}]}`, msg)
+	}
+}
+
+var errBadRequest = errors.New("baseline: request is not one of the workload's")
+
+func (b *Baseline) graphql(qctx context.Context, ctx *fasthttp.RequestCtx, st *baselineStatements) error {
+	body := ctx.PostBody()
+	op, _ := jsonMember(body, "operationName")
+	vars, _ := jsonMember(body, "variables")
+	intVar := func(name string) (int, error) {
+		raw, _ := jsonMember(vars, name)
+		return parseInt(raw)
+	}
+	var sql, root, name string
+	var arg any
+	switch string(op) {
+	case `"Q1"`:
+		sql, root, name = st.q1, "customers_by_pk", "id"
+	case `"Q2"`:
+		sql, root, name = st.q2, "orders", "cid"
+	case `"Q3"`:
+		sql, root, name = st.q3, "customers", "start"
+	case `"Q4"`:
+		sql, root, name = st.q4, "orders_aggregate", "cid"
+	case `"BenchInsert"`:
+		sql, root, arg = st.insertJSON, "insert_bench_scratch_one", string(vars)
+	case `"BenchUpdate"`:
+		sql, root, arg = st.updateJSON, "update_bench_scratch_by_pk", string(vars)
+	default:
+		return errBadRequest
+	}
+	if name != "" {
+		n, err := intVar(name)
+		if err != nil {
+			return err
+		}
+		arg = n
+	}
+	ctx.WriteString(`{"data":{"`)
+	ctx.WriteString(root)
+	ctx.WriteString(`":`)
+	if err := b.writeOne(qctx, ctx, sql, arg); err != nil {
+		return err
+	}
+	ctx.WriteString(`}}`)
+	return nil
+}
+
+func (b *Baseline) rest(qctx context.Context, ctx *fasthttp.RequestCtx, st *baselineStatements, table []byte) error {
+	args := ctx.QueryArgs()
+	filter := func(name, op string) (int, error) {
+		v, ok := bytes.CutPrefix(args.Peek(name), []byte(op))
+		if !ok {
+			return 0, errBadRequest
+		}
+		return parseInt(v)
+	}
+	method := string(ctx.Method())
+	switch {
+	case method == "GET" && string(table) == "customers" && bytes.HasPrefix(args.Peek("id"), []byte("eq.")):
+		id, err := filter("id", "eq.")
+		if err != nil {
+			return err
+		}
+		if !bytes.Contains(ctx.Request.Header.Peek("Accept"), []byte("vnd.pgrst.object")) {
+			ctx.WriteString("[")
+			defer ctx.WriteString("]")
+			return b.writeRows(qctx, ctx, st.q1, id, "")
+		}
+		if err := b.writeRows(qctx, ctx, st.q1, id, ""); err != nil {
+			return err
+		}
+		if len(ctx.Response.Body()) == 0 {
+			ctx.SetStatusCode(fasthttp.StatusNotAcceptable)
+			ctx.WriteString(`{"code":"PGRST116","message":"JSON object requested, multiple (or no) rows returned"}`)
+		}
+		return nil
+	case method == "GET" && string(table) == "customers":
+		start, err := filter("id", "gte.")
+		if err != nil {
+			return err
+		}
+		return b.writeOne(qctx, ctx, st.q3, start)
+	case method == "GET" && string(table) == "orders":
+		cid, err := filter("customer_id", "eq.")
+		if err != nil {
+			return err
+		}
+		if bytes.HasPrefix(args.Peek("select"), []byte("count()")) {
+			ctx.WriteString("[")
+			defer ctx.WriteString("]")
+			return b.writeOne(qctx, ctx, st.q4, cid)
+		}
+		return b.writeOne(qctx, ctx, st.q2, cid)
+	case method == "POST" && string(table) == "bench_scratch":
+		if _, err := b.pool.Exec(qctx, st.insert, string(ctx.PostBody())); err != nil {
+			return err
+		}
+		ctx.SetStatusCode(fasthttp.StatusCreated)
+		return nil
+	case method == "PATCH" && string(table) == "bench_scratch":
+		id, err := filter("id", "eq.")
+		if err != nil {
+			return err
+		}
+		if _, err := b.pool.Exec(qctx, st.update, string(ctx.PostBody()), id); err != nil {
+			return err
+		}
+		ctx.SetStatusCode(fasthttp.StatusNoContent)
+		return nil
+	}
+	return errBadRequest
+}
+
+// writeOne writes the single JSON value of sql, or null when it returns no row.
+func (b *Baseline) writeOne(qctx context.Context, ctx *fasthttp.RequestCtx, sql string, arg any) error {
+	return b.writeRows(qctx, ctx, sql, arg, "null")
+}
+
+// writeRows writes the first column of each row as is (no row: ifNone).
+func (b *Baseline) writeRows(qctx context.Context, ctx *fasthttp.RequestCtx, sql string, arg any, ifNone string) error {
+	rows, err := b.pool.Query(qctx, sql, arg)
+	if err != nil {
+		return err
+	}
+	n := 0
+	for rows.Next() {
+		if v := rows.RawValues()[0]; v != nil {
+			ctx.Write(v)
+		} else {
+			ctx.WriteString("null")
+		}
+		n++
+	}
+	rows.Close()
+	if n == 0 {
+		ctx.WriteString(ifNone)
+	}
+	return rows.Err()
+}
+
+// parseInt reads a decimal int32 without allocating.
+func parseInt(b []byte) (int, error) {
+	neg := len(b) > 0 && b[0] == '-'
+	if neg {
+		b = b[1:]
+	}
+	if len(b) == 0 || len(b) > 10 {
+		return 0, errBadRequest
+	}
+	n := 0
+	for _, c := range b {
+		if c < '0' || c > '9' {
+			return 0, errBadRequest
+		}
+		n = n*10 + int(c-'0')
+	}
+	if n > 1<<31-1 {
+		return 0, errBadRequest
+	}
+	if neg {
+		n = -n
+	}
+	return n, nil
+}
+
+func cmdBaseline(ctx context.Context, args []string, stdout, stderr io.Writer) int {
+	fs := flag.NewFlagSet("baseline", flag.ContinueOnError)
+	var cfg BaselineConfig
+	listen := fs.String("listen", "127.0.0.1:8090", "address to serve on")
+	fs.StringVar(&cfg.DSN, "db", "postgres://postgres@127.0.0.1:64320/kapok_bench?sslmode=disable", "PgBouncer URL of the benchmark database")
+	fs.StringVar(&cfg.DefaultTenant, "tenant", "bench", "tenant answered from --schema (other tenants: the schema of their name)")
+	fs.StringVar(&cfg.DefaultSchema, "schema", "demo", "schema holding the dataset for --tenant")
+	maxConns := fs.Int("pool-max-conns", 0, "pool size (0: pgxpool default, max(4, CPUs))")
+	fs.DurationVar(&cfg.Timeout, "timeout", 10*time.Second, "per-request statement timeout")
+	if code, ok := parseFlags(fs, args, stderr); !ok {
+		return code
+	}
+	cfg.MaxConns = int32(*maxConns)
+	b, err := NewBaseline(ctx, cfg)
+	if err != nil {
+		fmt.Fprintf(stderr, "kapok bench baseline: %v\n", err)
+		return 1
+	}
+	defer b.Close()
+	ln, err := net.Listen("tcp4", *listen)
+	if err != nil {
+		fmt.Fprintf(stderr, "kapok bench baseline: %v\n", err)
+		return 1
+	}
+	fmt.Fprintf(stdout, "baseline on http://%s (tenant %s = schema %s)\n", ln.Addr(), cfg.DefaultTenant, cfg.DefaultSchema)
+	if err := serveUntilDone(ctx, newServer(b.Handler), ln); err != nil && !errors.Is(err, net.ErrClosed) {
+		fmt.Fprintf(stderr, "kapok bench baseline: %v\n", err)
+		return 1
+	}
+	return 0
+}

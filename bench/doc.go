@@ -1,0 +1,20 @@
+// Package bench is Kapok's load-testing tool, `kapok bench`: it proves that performance is
+// a feature, and users run it against their own deployments.
+//
+// It owns:
+//   - the load generator (Run): fasthttp.HostClient, closed loop (N connections as fast as
+//     they go) or open loop (a fixed arrival rate, latency measured from each request's
+//     scheduled send time so a stalled server cannot hide behind a waiting client), warm-up,
+//     log-linear latency histograms (Histogram), errors by kind, a table or JSON result;
+//   - scenarios (Scenario): YAML or JSON request shapes whose {{variables}} take a value per
+//     request from a range or a list, and the embedded built-ins over the workload dataset
+//     (scenarios/: Q1–Q4 in GraphQL and REST, many tenants, writes);
+//   - the raw-pgx baseline (Baseline): the workload's hand-written statements behind the same
+//     URLs, on one pgx pool through the same PgBouncer — the limit Kapok is measured against;
+//   - the suite (`kapok bench suite`, `make bench`): Kapok and the baseline alternately on
+//     every scenario, one table of ratios, gated by thresholds.json;
+//   - setup-tenants: the multitenant scenario's schemas and their tenants config.
+//
+// It imports nothing of Kapok's own packages: it talks to Kapok over HTTP only, so it measures
+// what a client sees. Main is the entry point cmd/kapok calls for `kapok bench …`.
+package bench

@@ -1,0 +1,329 @@
+package bench
+
+import (
+	"bytes"
+	"embed"
+	"fmt"
+	"math"
+	"math/rand/v2"
+	"os"
+	"path"
+	"slices"
+	"sort"
+	"strconv"
+	"strings"
+
+	"gopkg.in/yaml.v3"
+)
+
+// Scenario describes the requests of one load test. Every `{{name}}` in a request's path,
+// header values or body is replaced per request by a value of variable name, drawn uniformly
+// from its range or list; all occurrences of a name in one request get the same value.
+type Scenario struct {
+	Name        string         `yaml:"name" json:"name"`
+	Description string         `yaml:"description,omitempty" json:"description,omitempty"`
+	Kind        string         `yaml:"kind,omitempty" json:"kind,omitempty"` // "graphql" checks 200 bodies for an "errors" member
+	Vars        map[string]Var `yaml:"vars,omitempty" json:"vars,omitempty"`
+	// One request, inline...
+	Method  string            `yaml:"method,omitempty" json:"method,omitempty"`
+	Path    string            `yaml:"path,omitempty" json:"path,omitempty"`
+	Headers map[string]string `yaml:"headers,omitempty" json:"headers,omitempty"`
+	Body    string            `yaml:"body,omitempty" json:"body,omitempty"`
+	// ...or a weighted mix.
+	Requests []RequestSpec `yaml:"requests,omitempty" json:"requests,omitempty"`
+}
+
+// RequestSpec is one request shape of a scenario.
+type RequestSpec struct {
+	Name    string            `yaml:"name,omitempty" json:"name,omitempty"`
+	Method  string            `yaml:"method,omitempty" json:"method,omitempty"`
+	Path    string            `yaml:"path,omitempty" json:"path,omitempty"`
+	Headers map[string]string `yaml:"headers,omitempty" json:"headers,omitempty"`
+	Body    string            `yaml:"body,omitempty" json:"body,omitempty"`
+	Kind    string            `yaml:"kind,omitempty" json:"kind,omitempty"`
+	Weight  int               `yaml:"weight,omitempty" json:"weight,omitempty"`
+}
+
+// Var is the value source of one variable: an inclusive integer range (optionally printed
+// through Format, e.g. "bench-t%03d") or a list of literal values. Scale marks a range whose
+// upper bound follows the dataset's scale factor.
+type Var struct {
+	Range  []int64  `yaml:"range,omitempty" json:"range,omitempty"`
+	List   []string `yaml:"list,omitempty" json:"list,omitempty"`
+	Format string   `yaml:"format,omitempty" json:"format,omitempty"`
+	Scale  bool     `yaml:"scale,omitempty" json:"scale,omitempty"`
+}
+
+//go:embed scenarios/*.yaml
+var builtinFS embed.FS
+
+// BuiltinNames lists the embedded scenarios in suite order.
+func BuiltinNames() []string {
+	ents, _ := builtinFS.ReadDir("scenarios")
+	names := make([]string, 0, len(ents))
+	for _, e := range ents {
+		names = append(names, strings.TrimSuffix(e.Name(), ".yaml"))
+	}
+	order := func(n string) string { // reads first, then many tenants, then writes
+		switch {
+		case strings.HasPrefix(n, "write"):
+			return "2" + n
+		case strings.HasPrefix(n, "multitenant"):
+			return "1" + n
+		}
+		return "0" + n
+	}
+	sort.Slice(names, func(i, j int) bool { return order(names[i]) < order(names[j]) })
+	return names
+}
+
+// LoadScenario reads a built-in scenario by name, or a YAML or JSON file by path.
+func LoadScenario(nameOrPath string) (*Scenario, error) {
+	data, err := builtinFS.ReadFile(path.Join("scenarios", nameOrPath+".yaml"))
+	if err != nil {
+		data, err = os.ReadFile(nameOrPath)
+		if err != nil {
+			return nil, fmt.Errorf("scenario %q is neither built in (%s) nor a readable file: %w",
+				nameOrPath, strings.Join(BuiltinNames(), ", "), err)
+		}
+	}
+	return ParseScenario(data)
+}
+
+// ParseScenario decodes a scenario from YAML (JSON is YAML too).
+func ParseScenario(data []byte) (*Scenario, error) {
+	var s Scenario
+	dec := yaml.NewDecoder(bytes.NewReader(data))
+	dec.KnownFields(true)
+	if err := dec.Decode(&s); err != nil {
+		return nil, fmt.Errorf("scenario: %w", err)
+	}
+	if len(s.Requests) == 0 {
+		if s.Path == "" {
+			return nil, fmt.Errorf("scenario %q: no path and no requests", s.Name)
+		}
+		s.Requests = []RequestSpec{{Method: s.Method, Path: s.Path, Headers: s.Headers, Body: s.Body}}
+		s.Method, s.Path, s.Headers, s.Body = "", "", nil, ""
+	} else if s.Path != "" || s.Method != "" || s.Body != "" || s.Headers != nil {
+		return nil, fmt.Errorf("scenario %q: give either one request inline (method, path, headers, body) or requests, not both", s.Name)
+	}
+	return &s, nil
+}
+
+// Override replaces variable name by a single value (used for --tenant and --set).
+func (s *Scenario) Override(name, value string) {
+	if s.Vars == nil {
+		s.Vars = map[string]Var{}
+	}
+	s.Vars[name] = Var{List: []string{value}}
+}
+
+// ScaleRanges multiplies the upper bound of every range marked scale by f (≥ its lower bound).
+func (s *Scenario) ScaleRanges(f float64) {
+	for k, v := range s.Vars {
+		if v.Scale && len(v.Range) == 2 && f != 1 {
+			v.Range = []int64{v.Range[0], max(v.Range[0], int64(math.Round(float64(v.Range[1])*f)))}
+			s.Vars[k] = v
+		}
+	}
+}
+
+// segment is a literal run of bytes or (lit == nil) a variable reference.
+type segment struct {
+	lit []byte
+	v   int
+}
+
+type template []segment
+
+func (t template) append(dst []byte, vals [][]byte) []byte {
+	for _, s := range t {
+		if s.lit != nil {
+			dst = append(dst, s.lit...)
+		} else {
+			dst = append(dst, vals[s.v]...)
+		}
+	}
+	return dst
+}
+
+type compiledVar struct {
+	name   string
+	lo, hi int64
+	format string
+	list   [][]byte
+}
+
+func (v *compiledVar) pick(r *rand.Rand, dst []byte) []byte {
+	if v.list != nil {
+		return v.list[r.IntN(len(v.list))]
+	}
+	n := v.lo + r.Int64N(v.hi-v.lo+1)
+	if v.format != "" {
+		return fmt.Appendf(dst[:0], v.format, n)
+	}
+	return strconv.AppendInt(dst[:0], n, 10)
+}
+
+type compiledHeader struct {
+	name  string
+	value template
+}
+
+type compiledRequest struct {
+	name    string
+	method  string
+	path    template
+	headers []compiledHeader
+	body    template
+	graphql bool
+	weight  int // cumulative
+}
+
+// compiled is a scenario ready for workers: templates split once, variables indexed.
+type compiled struct {
+	name  string
+	vars  []compiledVar
+	reqs  []compiledRequest
+	total int
+}
+
+func compileScenario(s *Scenario) (*compiled, error) {
+	c := &compiled{name: s.Name}
+	names := make([]string, 0, len(s.Vars))
+	for k := range s.Vars {
+		names = append(names, k)
+	}
+	slices.Sort(names)
+	index := map[string]int{}
+	for _, k := range names {
+		v := s.Vars[k]
+		cv := compiledVar{name: k, format: v.Format}
+		switch {
+		case len(v.List) > 0 && len(v.Range) == 0:
+			for _, x := range v.List {
+				cv.list = append(cv.list, []byte(x))
+			}
+		case len(v.Range) == 2 && len(v.List) == 0:
+			cv.lo, cv.hi = v.Range[0], v.Range[1]
+			if cv.hi < cv.lo {
+				return nil, fmt.Errorf("scenario %q: variable %s: range [%d, %d] is empty", s.Name, k, cv.lo, cv.hi)
+			}
+		default:
+			return nil, fmt.Errorf("scenario %q: variable %s needs either range: [a, b] or a non-empty list", s.Name, k)
+		}
+		index[k] = len(c.vars)
+		c.vars = append(c.vars, cv)
+	}
+	parse := func(where, text string) (template, error) {
+		var t template
+		for text != "" {
+			i := strings.Index(text, "{{")
+			if i < 0 {
+				t = append(t, segment{lit: []byte(text)})
+				break
+			}
+			if i > 0 {
+				t = append(t, segment{lit: []byte(text[:i])})
+			}
+			j := strings.Index(text[i:], "}}")
+			if j < 0 {
+				return nil, fmt.Errorf("scenario %q: %s: unclosed {{", s.Name, where)
+			}
+			name := strings.TrimSpace(text[i+2 : i+j])
+			v, ok := index[name]
+			if !ok {
+				return nil, fmt.Errorf("scenario %q: %s uses {{%s}}, which is not among its vars", s.Name, where, name)
+			}
+			t = append(t, segment{v: v})
+			text = text[i+j+2:]
+		}
+		return t, nil
+	}
+	for i, r := range s.Requests {
+		where := fmt.Sprintf("request %d", i+1)
+		cr := compiledRequest{name: r.Name, method: strings.ToUpper(r.Method), graphql: (r.Kind == "" && s.Kind == "graphql") || r.Kind == "graphql"}
+		if cr.method == "" {
+			cr.method = "GET"
+			if r.Body != "" {
+				cr.method = "POST"
+			}
+		}
+		if cr.name == "" {
+			cr.name = cr.method + " " + r.Path
+		}
+		var err error
+		if !strings.HasPrefix(r.Path, "/") {
+			return nil, fmt.Errorf("scenario %q: %s: path %q must start with /", s.Name, where, r.Path)
+		}
+		if cr.path, err = parse(where+" path", r.Path); err != nil {
+			return nil, err
+		}
+		if cr.body, err = parse(where+" body", r.Body); err != nil {
+			return nil, err
+		}
+		hn := make([]string, 0, len(r.Headers))
+		for k := range r.Headers {
+			hn = append(hn, k)
+		}
+		slices.Sort(hn)
+		for _, k := range hn {
+			t, err := parse(where+" header "+k, r.Headers[k])
+			if err != nil {
+				return nil, err
+			}
+			cr.headers = append(cr.headers, compiledHeader{name: k, value: t})
+		}
+		w := r.Weight
+		if w <= 0 {
+			w = 1
+		}
+		c.total += w
+		cr.weight = c.total
+		c.reqs = append(c.reqs, cr)
+	}
+	return c, nil
+}
+
+// requestGen renders requests of a compiled scenario; one per worker, so its buffers are reused.
+type requestGen struct {
+	c       *compiled
+	r       *rand.Rand
+	vals    [][]byte
+	scratch [][]byte
+	path    []byte
+	body    []byte
+	hdr     []byte
+}
+
+func newRequestGen(c *compiled, seed uint64) *requestGen {
+	g := &requestGen{c: c, r: rand.New(rand.NewPCG(seed, 0x6b61706f6b)), vals: make([][]byte, len(c.vars)), scratch: make([][]byte, len(c.vars))}
+	for i := range g.scratch {
+		g.scratch[i] = make([]byte, 0, 32)
+	}
+	return g
+}
+
+// next draws variable values and picks the request shape; path/body are then rendered
+// into g.path and g.body.
+func (g *requestGen) next() *compiledRequest {
+	for i := range g.c.vars {
+		g.vals[i] = g.c.vars[i].pick(g.r, g.scratch[i])
+		if g.c.vars[i].list == nil {
+			g.scratch[i] = g.vals[i]
+		}
+	}
+	req := &g.c.reqs[0]
+	if len(g.c.reqs) > 1 {
+		w := g.r.IntN(g.c.total)
+		for i := range g.c.reqs {
+			if w < g.c.reqs[i].weight {
+				req = &g.c.reqs[i]
+				break
+			}
+		}
+	}
+	g.path = req.path.append(g.path[:0], g.vals)
+	g.body = req.body.append(g.body[:0], g.vals)
+	return req
+}
