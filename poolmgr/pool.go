@@ -212,8 +212,24 @@ func (p *Pool) run(ctx context.Context, req *Request, dst []byte, retry bool) ([
 		timeout = req.Session.StatementTimeout
 	}
 	var ends []int
-	if req.Session == nil && timeout <= 0 && len(req.Statements) == 1 {
-		dst, err = p.runOne(ctx, c, &req.Statements[0], dst)
+	if req.Session == nil && len(req.Statements) == 1 {
+		// The fast path sends the statement alone. A statement timeout is then enforced
+		// from here: at the deadline pgconn cancels the query on the server, which answers
+		// 57014 as statement_timeout would, without a set_config round in every request.
+		sctx := ctx
+		if timeout > 0 {
+			var cancel context.CancelFunc
+			sctx, cancel = context.WithTimeout(ctx, timeout)
+			defer cancel()
+		}
+		dst, err = p.runOne(sctx, c, &req.Statements[0], dst)
+		if err != nil && ctx.Err() == nil && sctx.Err() != nil {
+			var pe *PgError
+			if !errors.As(err, &pe) {
+				err = &PgError{Statement: 0, Err: &pgconn.PgError{Severity: "ERROR", Code: "57014",
+					Message: "canceling statement due to statement timeout"}}
+			}
+		}
 		ends = []int{len(dst)}
 	} else {
 		dst, ends, err = p.runBatch(ctx, c, req, timeout, dst)
