@@ -25,6 +25,13 @@ type Config struct {
 	DefaultTenant string `yaml:"default_tenant"`
 	// AdminKey grants full access to every tenant and to the admin API.
 	AdminKey string `yaml:"admin_key"`
+	// AdminAllowCIDRs restricts the admin API to these client addresses (empty = anyone
+	// holding the admin key).
+	AdminAllowCIDRs []string `yaml:"admin_allow_cidrs"`
+	// ControlUpstream names the upstream whose database holds the control tables (schema
+	// kapok): tenants and migrations created through the admin API. Default: "default",
+	// else the first upstream by name.
+	ControlUpstream string `yaml:"control_upstream"`
 	// Upstreams are the Postgres clusters tenants live on, by name.
 	Upstreams map[string]*Upstream `yaml:"upstreams"`
 	// Tenants served from the file (the control tables may add more).
@@ -67,6 +74,9 @@ type TenantConfig struct {
 	Auth    *AuthConfig `yaml:"auth"`
 	// AllowCIDRs restricts client addresses ("" = anyone).
 	AllowCIDRs []string `yaml:"allow_cidrs"`
+	// Isolation is "role" (requests run as the tenant's own Postgres role, see roles.go;
+	// the default for schema mode) or "none".
+	Isolation string `yaml:"isolation"`
 }
 
 // PoolConfig tunes a tenant's connection pool.
@@ -134,6 +144,9 @@ func (d *Duration) UnmarshalYAML(n *yaml.Node) error {
 
 // D returns the time.Duration.
 func (d Duration) D() time.Duration { return time.Duration(d) }
+
+// MarshalYAML writes the duration as UnmarshalYAML reads it ("1.5s").
+func (d Duration) MarshalYAML() (any, error) { return time.Duration(d).String(), nil }
 
 // DefaultLimits are the limits applied when neither the file nor the tenant says otherwise.
 var DefaultLimits = Limits{
@@ -303,6 +316,9 @@ func (c *Config) NormalizeTenant(t *TenantConfig) error {
 	case "schema", "database":
 	default:
 		return fmt.Errorf("tenant %q: mode %q is not schema or database", t.Name, t.Mode)
+	}
+	if err := normalizeIsolation(t); err != nil {
+		return err
 	}
 	if t.Upstream == "" {
 		if len(c.Upstreams) == 1 {

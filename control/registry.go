@@ -61,7 +61,12 @@ type Registry struct {
 	dbs      map[string]*database // by direct URL
 	onChange []func(t *Tenant, old, cur *Snapshot)
 	reloads  atomic.Int64
+	// store holds the control tables once OpenStore attached them (nil: file tenants only).
+	store atomic.Pointer[Store]
 }
+
+// Store returns the control tables attached by OpenStore, or nil.
+func (r *Registry) Store() *Store { return r.store.Load() }
 
 // NewRegistry builds a registry from a normalized config. Nothing connects until Start.
 func NewRegistry(cfg *Config, log *slog.Logger) *Registry {
@@ -218,8 +223,44 @@ func (r *Registry) RemoveTenant(name string) bool {
 	r.tenants.Store(&m)
 	if db := r.dbs[t.DirectURL]; db != nil {
 		db.remove(t)
+		// A tenant's own database that no tenant lives in any more (a dropped tenant
+		// database) must not keep a listener reconnecting to it.
+		if t.Config.Database != "" && len(db.list()) == 0 {
+			delete(r.dbs, t.DirectURL)
+			go db.close()
+		}
 	}
 	return true
+}
+
+// UpdateTenant swaps the configuration of a served tenant (pool, limits, auth) and keeps
+// its catalog. The tenant's database cannot change.
+func (r *Registry) UpdateTenant(tc *TenantConfig) (*Tenant, error) {
+	if err := r.cfg.NormalizeTenant(tc); err != nil {
+		return nil, err
+	}
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	old := *r.tenants.Load()
+	prev := old[tc.Name]
+	if prev == nil {
+		return nil, ErrUnknownTenant
+	}
+	t := r.newTenant(tc)
+	if t.DirectURL != prev.DirectURL {
+		return nil, fmt.Errorf("tenant %q: its database cannot change", tc.Name)
+	}
+	t.snap.Store(prev.snap.Load())
+	if db := r.dbs[t.DirectURL]; db != nil {
+		db.add(t)
+	}
+	m := make(map[string]*Tenant, len(old))
+	for k, v := range old {
+		m[k] = v
+	}
+	m[tc.Name] = t
+	r.tenants.Store(&m)
+	return t, nil
 }
 
 // Reload re-introspects one tenant now (admin API, tests).

@@ -63,7 +63,9 @@ func (p *Plan) BindStatement(i int, variables []byte, dst [][]byte) ([][]byte, e
 		}
 		var b []byte
 		var err error
-		if v.ListDepth > 0 {
+		if prm.Rows != nil {
+			b, err = prm.Rows.bind(raw, v)
+		} else if v.ListDepth > 0 {
 			b, err = listText(raw, v, v.ListDepth)
 		} else {
 			b, err = scalarText(raw, v)

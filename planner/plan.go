@@ -34,6 +34,10 @@ type Plan struct {
 	// cache key must hash them in, keeping an absent variable distinct from null (a
 	// declared default applies only when the variable is absent).
 	KeyVars []string
+	// Shapes lists the KeyVars that a cache may key by their shape instead of their
+	// bytes (see AppendKeyVars): whole insert inputs (`objects: $objs`) bound as one
+	// JSON parameter. A cache that hashes their raw JSON stays correct, only less shared.
+	Shapes []VarShape
 	// Key is free for the cache to store the full key it was stored under.
 	Key []byte
 }
@@ -47,6 +51,12 @@ type Statement struct {
 	ResponseKey string
 	// Params lists, for each placeholder $i+1, where its value comes from.
 	Params []Param
+	// Parts > 0 marks one element of a root field whose value is a JSON array built from
+	// several statements (update_<t>_many: one UPDATE per element, so that each sees the
+	// rows the previous ones left). Part is the element's 1-based position: the statements
+	// with Part 1..Parts are consecutive, share ResponseKey, and their values, in order,
+	// make the array data[ResponseKey]. Parts == 0: the value alone fills ResponseKey.
+	Part, Parts int
 }
 
 // Param is the source of one placeholder's TEXT-format value.
@@ -61,6 +71,9 @@ type Param struct {
 	// absent nullable variable still binds SQL NULL, which compares as unknown.
 	RejectNull bool
 	NullType   string
+	// Rows, when set, binds the whole insert-input variable Var as a JSON array of
+	// objects checked against Rows (see RowsInput).
+	Rows *RowsInput
 }
 
 // ScalarKind says how a variable's JSON value is checked and turned into parameter text.

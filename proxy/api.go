@@ -66,6 +66,7 @@ func newAPIs(s *Server) (*apis, error) {
 		a.gqlMu.Lock()
 		delete(a.gql, t.Name)
 		a.gqlMu.Unlock()
+		a.ensureTenantRole(t)
 	})
 	return a, nil
 }
@@ -80,6 +81,10 @@ func (a *apis) serve(ctx *fasthttp.RequestCtx, t *control.Tenant, kind string, r
 	switch kind {
 	case routeGraphQL:
 		return a.graphql(ctx, t)
+	case routeREST:
+		return a.rest(ctx, t, rest)
+	case routeDocs:
+		return a.docs(ctx, t, rest)
 	}
 	writeRouteError(ctx, kind, fasthttp.StatusNotFound, "not-found", "no route for "+string(ctx.Method())+" "+string(ctx.Path()))
 	return outcomeClientError
@@ -87,8 +92,7 @@ func (a *apis) serve(ctx *fasthttp.RequestCtx, t *control.Tenant, kind string, r
 
 // admin serves /admin/v1/…
 func (a *apis) admin(ctx *fasthttp.RequestCtx, rest []byte) string {
-	writeJSONError(ctx, fasthttp.StatusNotFound, "not-found", "no admin route "+string(rest))
-	return outcomeClientError
+	return a.serveAdmin(ctx, rest)
 }
 
 // guardFor returns the tenant's guard, built once per tenant config.

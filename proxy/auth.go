@@ -19,6 +19,7 @@ import (
 	"sync"
 	"time"
 
+	"github.com/cespare/xxhash/v2"
 	"github.com/golang-jwt/jwt/v5"
 	lru "github.com/hashicorp/golang-lru/v2"
 	"github.com/valyala/fasthttp"
@@ -34,6 +35,9 @@ type principal struct {
 	Role string
 	// Claims is the JWT payload (JSON), exposed to SQL as request.jwt.claims.
 	Claims []byte
+	// SchemaRole is the role whose privileges shape the API's schema (introspection,
+	// validation); "" = the whole schema, for admin requests not acting as a role.
+	SchemaRole string
 }
 
 // authError is a refused credential; status is 401 or 403.
@@ -59,11 +63,14 @@ type tenantAuth struct {
 	jwks      *jwksCache
 	parser    *jwt.Parser
 	// verified caches tokens already checked, until they expire: a client sends the same
-	// token many times, and verifying an RS256 signature costs far more than a lookup.
-	verified *lru.Cache[string, verifiedToken]
+	// token many times, and verifying an RS256 signature costs far more than a lookup. It is
+	// keyed by a hash of the token, so a lookup does not copy the token out of the request;
+	// the entry keeps the token, compared in full on every hit.
+	verified *lru.Cache[uint64, verifiedToken]
 }
 
 type verifiedToken struct {
+	tok string
 	p   principal
 	exp time.Time
 }
@@ -99,7 +106,7 @@ func newTenantAuth(adminKey string, ac *control.AuthConfig, httpc *http.Client) 
 		opts = append(opts, jwt.WithAudience(a.cfg.JWTAudience))
 	}
 	a.parser = jwt.NewParser(opts...)
-	a.verified, _ = lru.New[string, verifiedToken](4096)
+	a.verified, _ = lru.New[uint64, verifiedToken](4096)
 	return a, nil
 }
 
@@ -158,13 +165,15 @@ func (a *tenantAuth) credential(tok []byte, h *fasthttp.RequestHeader) (principa
 	if bytes.Count(tok, []byte{'.'}) != 2 {
 		return principal{}, errBadKey
 	}
-	return a.jwt(string(tok), h)
+	return a.jwt(tok, h)
 }
 
-func (a *tenantAuth) jwt(tok string, h *fasthttp.RequestHeader) (principal, error) {
-	if v, ok := a.verified.Get(tok); ok && time.Now().Before(v.exp) {
+func (a *tenantAuth) jwt(raw []byte, h *fasthttp.RequestHeader) (principal, error) {
+	sum := xxhash.Sum64(raw)
+	if v, ok := a.verified.Get(sum); ok && v.tok == string(raw) && time.Now().Before(v.exp) {
 		return a.withRequestedRole(v.p, h)
 	}
+	tok := string(raw)
 	if a.hmacKey == nil && a.staticKey == nil && a.jwks == nil {
 		return principal{}, &authError{fasthttp.StatusUnauthorized, "JWT authentication is not configured for this tenant"}
 	}
@@ -188,7 +197,7 @@ func (a *tenantAuth) jwt(tok string, h *fasthttp.RequestHeader) (principal, erro
 	if e, err := claims.GetExpirationTime(); err == nil && e != nil && e.Before(exp) {
 		exp = e.Time
 	}
-	a.verified.Add(tok, verifiedToken{p: p, exp: exp})
+	a.verified.Add(sum, verifiedToken{tok: tok, p: p, exp: exp})
 	return a.withRequestedRole(p, h)
 }
 
@@ -448,4 +457,12 @@ func (k jwk) publicKey() (any, error) {
 		return ecdsa.ParseUncompressedPublicKey(curve, point)
 	}
 	return nil, fmt.Errorf("key type %q", k.Kty)
+}
+
+// reason is the kapok_rejected_requests_total label of a refused credential.
+func (e *authError) reason() string {
+	if e.status == fasthttp.StatusForbidden {
+		return "forbidden"
+	}
+	return "unauthenticated"
 }

@@ -1,6 +1,7 @@
 package proxy
 
 import (
+	"context"
 	"fmt"
 	"math"
 	"net"
@@ -8,9 +9,11 @@ import (
 	"sync"
 	"time"
 
+	"github.com/jackc/pgx/v5/pgconn"
 	"github.com/valyala/fasthttp"
 
 	"github.com/kapok-dev/kapok/control"
+	"github.com/kapok-dev/kapok/planner/gqlschema"
 )
 
 // guard is a tenant's admission state that lives in the proxy: credentials, the request
@@ -19,6 +22,37 @@ type guard struct {
 	auth    *tenantAuth
 	limiter *tokenBucket   // nil: no rate limit
 	allow   []netip.Prefix // empty: every address
+	// tenantRole is the Postgres role requests without a role of their own (admin key,
+	// open tenants) run as under isolation "role"; "" = the pool's login role.
+	tenantRole string
+	// loginRole is the pool's login role: no credential may pick it.
+	loginRole string
+
+	// roleSchemas holds the GraphQL schema of each role seen, for one catalog version.
+	schemaMu    sync.Mutex
+	schemaVer   string
+	roleSchemas map[string]*gqlschema.Schema
+}
+
+// authenticate resolves the request's principal and the Postgres role it runs as. A role
+// taken from a credential may not be one of Kapok's tenant roles, a pg_* role or the pool's
+// login role (a tenant's JWT must not reach past the tenant). Admin requests keep full API
+// access but run as the tenant role, never as the login role, under isolation "role".
+func (g *guard) authenticate(ctx *fasthttp.RequestCtx) (principal, error) {
+	p, err := g.auth.authenticate(ctx)
+	if err != nil {
+		return p, err
+	}
+	if p.Role != "" && (control.IsReservedRole(p.Role) || p.Role == g.loginRole) {
+		return principal{}, &authError{fasthttp.StatusForbidden, fmt.Sprintf("role %q may not be used by a request", p.Role)}
+	}
+	if !p.Admin || p.Role != "" {
+		p.SchemaRole = p.Role
+	}
+	if p.Admin && p.Role == "" {
+		p.Role = g.tenantRole
+	}
+	return p, nil
 }
 
 func newGuard(adminKey string, tc *control.TenantConfig, a *apis) (*guard, error) {
@@ -27,6 +61,12 @@ func newGuard(adminKey string, tc *control.TenantConfig, a *apis) (*guard, error
 		return nil, err
 	}
 	g := &guard{auth: ta}
+	if tc.Isolation == control.IsolationRole {
+		g.tenantRole = control.TenantRole(tc.Name)
+	}
+	if pc, err := pgconn.ParseConfig(a.s.cfg.PoolerURL(tc)); err == nil {
+		g.loginRole = pc.User
+	}
 	if l := tc.Limits; l != nil && l.RateLimit > 0 {
 		burst := l.RateBurst
 		if burst <= 0 {
@@ -128,4 +168,66 @@ func (a *apis) admit(ctx *fasthttp.RequestCtx, g *guard, route string) bool {
 		}
 	}
 	return true
+}
+
+// ensureTenantRole creates or refreshes the Postgres role of a tenant under isolation
+// "role" (control.EnsureTenantRole); the registry's change hook calls it on the first load
+// and on every new schema version, so tables created since get their grants. It runs on
+// the tenant's own pool (one round trip, and the pool is warm for the first request), whose
+// login role is the member that may SET the role. A failure is logged and fails closed:
+// requests cannot SET a missing role.
+func (a *apis) ensureTenantRole(t *control.Tenant) {
+	if t.Config.Isolation != control.IsolationRole {
+		return
+	}
+	pool, err := a.pool(t)
+	if err == nil {
+		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+		defer cancel()
+		_, err = control.EnsureTenantRole(ctx, pool.Pgx(), t.Config, pool.Pgx().Config().ConnConfig.User)
+	}
+	if err != nil {
+		a.s.log.Error("tenant role", "tenant", t.Name, "err", err)
+	}
+}
+
+// graphqlSchemaFor returns the GraphQL schema who sees: the whole schema of the snapshot
+// for admin requests, else the one of its role's privileges, built once per (catalog
+// version, role). Privileges are part of the catalog version, so a GRANT gives new schemas.
+func (a *apis) graphqlSchemaFor(t *control.Tenant, snap *control.Snapshot, who principal) (*gqlschema.Schema, error) {
+	if who.SchemaRole == "" {
+		return a.graphqlSchema(t, snap)
+	}
+	g, err := a.guardFor(t)
+	if err != nil {
+		return nil, err
+	}
+	// Roles the catalog does not know have PUBLIC's privileges: they share its schema, so
+	// made-up role names in tokens cannot grow the cache.
+	role := snap.Catalog.Privileges.For(who.SchemaRole).Role
+	g.schemaMu.Lock()
+	if g.schemaVer != snap.Version {
+		g.schemaVer, g.roleSchemas = snap.Version, map[string]*gqlschema.Schema{}
+	}
+	s := g.roleSchemas[role]
+	g.schemaMu.Unlock()
+	if s != nil {
+		return s, nil
+	}
+	v, err, _ := a.gqlSF.Do(t.Name+"\x00"+snap.Version+"\x00"+role, func() (any, error) {
+		s, err := gqlschema.BuildFor(snap.Catalog, role, gqlschema.Options{})
+		if err != nil {
+			return nil, err
+		}
+		g.schemaMu.Lock()
+		if g.schemaVer == snap.Version {
+			g.roleSchemas[role] = s
+		}
+		g.schemaMu.Unlock()
+		return s, nil
+	})
+	if err != nil {
+		return nil, err
+	}
+	return v.(*gqlschema.Schema), nil
 }

@@ -14,11 +14,18 @@ import (
 // shape hash [\0 v \0 name=value …]; the cache keeps the full key with each plan and
 // compares it on every hit, so a hash collision can never hand a tenant another tenant's plan.
 type planCache struct {
-	c *cache.Cache[*planner.Plan]
+	c *cache.Cache[*cachedPlan]
+}
+
+// cachedPlan is one entry of the shared cache: a GraphQL plan or a REST statement (REST
+// keys carry a marker after the shape hash, so the two never meet under one key).
+type cachedPlan struct {
+	gql  *planner.Plan
+	rest *restPlan
 }
 
 func newPlanCache(reg *prometheus.Registry) (*planCache, error) {
-	c, err := cache.New[*planner.Plan](cache.Config{MaxCost: 256 << 20, Metrics: true})
+	c, err := cache.New[*cachedPlan](cache.Config{MaxCost: 256 << 20, Metrics: true})
 	if err != nil {
 		return nil, err
 	}
@@ -40,14 +47,20 @@ func shapeHash(d *xxhash.Digest, parts ...[]byte) uint64 {
 
 // get returns the plan under key, compiling it once under concurrency on a miss.
 func (pc *planCache) get(key []byte, compile func() (*planner.Plan, error)) (*planner.Plan, error) {
-	p, _, err := pc.c.GetOrCompile(key, func() (*planner.Plan, int64, error) {
+	p, _, err := pc.c.GetOrCompile(key, func() (*cachedPlan, int64, error) {
 		p, err := compile()
 		if err != nil {
 			return nil, 0, err
 		}
-		return p, planCost(p), nil
+		return &cachedPlan{gql: p}, planCost(p), nil
 	})
-	return p, err
+	if err != nil {
+		return nil, err
+	}
+	if p.gql == nil {
+		return nil, errPlanKind
+	}
+	return p.gql, nil
 }
 
 func planCost(p *planner.Plan) int64 {

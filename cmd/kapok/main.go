@@ -30,6 +30,10 @@ usage:
                              a private PostgreSQL + PgBouncer under ./.kapok with the demo data
   kapok bench run|baseline|suite|setup-tenants ...
                              load testing (kapok bench -h)
+  kapok tenant create|list|show|delete ...
+                             manage tenants through the admin API (kapok tenant -h)
+  kapok migrate up|status|rollback --tenant T --dir migrations/
+                             versioned migrations through the admin API (kapok migrate -h)
 
 serve flags:
 `
@@ -58,6 +62,10 @@ func run(args []string, stdout, stderr io.Writer) int {
 		})
 	case "bench":
 		return bench.Main(ctx, args, stdout, stderr)
+	case "tenant":
+		return tenantCommand(ctx, args, stdout, stderr)
+	case "migrate":
+		return migrateCommand(ctx, args, stdout, stderr)
 	case "help", "-h", "--help":
 		fmt.Fprint(stdout, usage)
 		newServeFlagSet(&serveFlags{}, stdout).PrintDefaults()
@@ -150,6 +158,11 @@ func serve(ctx context.Context, cfg *control.Config, log *slog.Logger) error {
 		return err
 	}
 	defer reg.Close()
+	if st, err := control.OpenStore(ctx, reg); err != nil {
+		log.Warn("control tables unavailable: serving the config file's tenants only; the admin API cannot create tenants or migrate", "err", err)
+	} else {
+		defer st.Close()
+	}
 	ln, err := net.Listen("tcp", cfg.Listen)
 	if err != nil {
 		return err

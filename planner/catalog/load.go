@@ -253,7 +253,7 @@ func load(ctx context.Context, q Querier, schemas []string) (*Schema, error) {
 		s: &Schema{Schemas: append([]string{}, schemas...), Tables: []*Table{}, Enums: []*Enum{}, Domains: []*Domain{}}}
 	// Columns before constraints and indexes, which name them by attnum.
 	for _, step := range []func(context.Context) error{
-		l.relations, l.columns, l.constraints, l.indexes, l.enums, l.domains, l.functions, l.resolveTypes,
+		l.relations, l.columns, l.constraints, l.indexes, l.enums, l.domains, l.functions, l.resolveTypes, l.privileges,
 	} {
 		if err := step(ctx); err != nil {
 			return nil, err

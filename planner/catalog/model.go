@@ -16,6 +16,9 @@ type Schema struct {
 	Functions []*Function `json:"functions"` // sorted by (Schema, Name, argument types)
 	// Domains are the domain types defined in the exposed schemas, sorted by (Schema, Name).
 	Domains []*Domain `json:"domains"`
+	// Privileges says what each role may do with the relations (see privileges.go); nil in
+	// a model built by hand, which then grants nothing to any role.
+	Privileges *Privileges `json:"privileges,omitempty"`
 
 	tableIndex map[QualifiedName]*Table
 	enumIndex  map[QualifiedName]*Enum

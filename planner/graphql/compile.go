@@ -96,6 +96,9 @@ func Compile(s *gqlschema.Schema, query, operationName string, variables []byte,
 		constSlot: map[string]int{},
 		varSlot:   map[string]int{},
 		keyVars:   map[string]bool{},
+		rowsVars:  map[string]bool{},
+		noShape:   map[string]bool{},
+		inlined:   map[string]bool{},
 	}
 	if err := c.readVariables(variables); err != nil {
 		return nil, err
@@ -181,6 +184,13 @@ type compiler struct {
 	keyVars   map[string]bool
 	// nullChecked: variables used as comparison operands, with their GraphQL type.
 	nullChecked map[string]string
+	// shapes: whole insert-input variables (see rowsInput); rowsVars those bound as one
+	// json parameter, noShape those whose plan their shape does not determine, and
+	// inlined every variable compiled from its value.
+	shapes   []planner.VarShape
+	rowsVars map[string]bool
+	noShape  map[string]bool
+	inlined  map[string]bool
 }
 
 // readVariables declares the operation's variables in the plan and keeps the raw JSON of
@@ -379,6 +389,18 @@ func (c *compiler) finishKeyVars() {
 	sort.Strings(c.plan.KeyVars)
 	if len(c.plan.KeyVars) == 0 {
 		c.plan.KeyVars = nil
+	}
+	// A variable's shape keys the plan only when that is all the plan took from it:
+	// not when it was also compiled from its value as rows, nor used twice.
+	c.plan.Shapes = nil
+	uses := map[string]int{}
+	for _, s := range c.shapes {
+		uses[s.Var]++
+	}
+	for _, s := range c.shapes {
+		if uses[s.Var] == 1 && c.keyVars[s.Var] && !c.noShape[s.Var] && !(c.rowsVars[s.Var] && c.inlined[s.Var]) {
+			c.plan.Shapes = append(c.plan.Shapes, s)
+		}
 	}
 }
 

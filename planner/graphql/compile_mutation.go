@@ -3,6 +3,7 @@ package graphql
 import (
 	"sort"
 	"strconv"
+	"strings"
 
 	"github.com/vektah/gqlparser/v2/ast"
 
@@ -26,6 +27,9 @@ func (c *compiler) mutation() error {
 		key string
 		m   *ir.Mutation
 		q   *ir.Query
+		// many: the field's value is the array of the results of ms, in order.
+		many bool
+		ms   []*ir.Mutation
 	}
 	var stmts []pending
 	for _, of := range fields {
@@ -39,6 +43,19 @@ func (c *compiler) mutation() error {
 		rf := c.s.MutationField(f.Name)
 		if rf == nil {
 			return validationf(path, "field '%s' not found in type: 'mutation_root'", f.Name)
+		}
+		if rf.Kind == gqlschema.RootUpdateMany {
+			ms, err := c.updateMany(rf.Table, of, path)
+			if err != nil {
+				return err
+			}
+			if len(ms) == 0 {
+				q := &ir.Query{Bare: true, Roots: []ir.Root{{Value: &ir.Literal{Param: *c.constParam("json", []byte(`[]`), false)}}}}
+				stmts = append(stmts, pending{key: of.key, q: q})
+				continue
+			}
+			stmts = append(stmts, pending{key: of.key, many: true, ms: ms})
+			continue
 		}
 		m, err := c.mutationField(rf, of, path)
 		if err != nil {
@@ -54,13 +71,66 @@ func (c *compiler) mutation() error {
 			}
 			continue
 		}
-		st, err := sqlgen.BuildMutation(s.m)
-		if err != nil {
-			return planner.Errorf(planner.CodeUnexpected, "$", "%v", err)
+		if !s.many {
+			s.ms = []*ir.Mutation{s.m}
 		}
-		c.plan.Statements = append(c.plan.Statements, planner.Statement{SQL: st.SQL, ResponseKey: s.key, Params: c.paramsOf(st.Slots)})
+		for i, m := range s.ms {
+			st, err := sqlgen.BuildMutation(m)
+			if err != nil {
+				return planner.Errorf(planner.CodeUnexpected, "$", "%v", err)
+			}
+			ps := planner.Statement{SQL: st.SQL, ResponseKey: s.key, Params: c.paramsOf(st.Slots)}
+			if s.many {
+				ps.Part, ps.Parts = i+1, len(s.ms)
+			}
+			c.plan.Statements = append(c.plan.Statements, ps)
+		}
 	}
 	return nil
+}
+
+// updateMany compiles update_<t>_many: one UPDATE per element of updates, each its own
+// statement. One statement cannot do it: the data-modifying CTEs of one statement all
+// see the same snapshot, so a second update of a row would not see the first (and
+// Postgres modifies a row at most once per statement).
+func (c *compiler) updateMany(t *gqlschema.Table, of *outField, path string) ([]*ir.Mutation, error) {
+	f := of.fields[0]
+	apath := path + ".args.updates"
+	a := f.Arguments.ForName("updates")
+	if a == nil {
+		return nil, validationf(path+".args", "missing required field 'updates'")
+	}
+	v, err := c.structural(a.Value)
+	if err != nil {
+		return nil, err
+	}
+	var ms []*ir.Mutation
+	for i, it := range items(v) {
+		ipath := apath + "[" + strconv.Itoa(i) + "]"
+		it, err := c.structural(it)
+		if err != nil {
+			return nil, err
+		}
+		if isNull(it) || it.Kind != ast.ObjectValue {
+			return nil, validationf(ipath, "expected an object for type '%s'", t.Names.Updates)
+		}
+		args := make(ast.ArgumentList, 0, len(it.Children))
+		for _, ch := range it.Children {
+			args = append(args, &ast.Argument{Name: ch.Name, Value: ch.Value})
+		}
+		m := &ir.Mutation{Op: ir.MutUpdate, Table: relationOf(t)}
+		if err := c.updateSet(t, m, args, ipath); err != nil {
+			return nil, err
+		}
+		if m.Where, err = c.mutationWhere(t, args, ipath); err != nil {
+			return nil, err
+		}
+		if m.Response, err = c.mutationResponse(t, of, path); err != nil {
+			return nil, err
+		}
+		ms = append(ms, m)
+	}
+	return ms, nil
 }
 
 func (c *compiler) mutationField(rf *gqlschema.RootField, of *outField, path string) (*ir.Mutation, error) {
@@ -73,14 +143,24 @@ func (c *compiler) mutationField(rf *gqlschema.RootField, of *outField, path str
 	case gqlschema.RootInsert, gqlschema.RootInsertOne:
 		m.Op = ir.MutInsert
 		var objs []*ast.Value
-		if a := f.Arguments.ForName("objects"); a != nil {
+		input := f.Arguments.ForName("objects")
+		if input == nil {
+			input = f.Arguments.ForName("object")
+		}
+		rows, err := c.rowsInput(t, input)
+		if err != nil {
+			return nil, err
+		}
+		if rows != nil {
+			m.Columns, m.Rows = rows.cols, rows.param
+		} else if a := f.Arguments.ForName("objects"); a != nil {
 			v, err := c.structural(a.Value)
 			if err != nil {
 				return nil, err
 			}
 			objs = items(v)
 		}
-		if a := f.Arguments.ForName("object"); a != nil {
+		if a := f.Arguments.ForName("object"); a != nil && rows == nil {
 			objs = []*ast.Value{a.Value}
 		}
 		var oc *ir.OnConflict
@@ -89,7 +169,9 @@ func (c *compiler) mutationField(rf *gqlschema.RootField, of *outField, path str
 				return nil, err
 			}
 		}
-		if err := c.insertRows(t, m, objs, oc, apath+".objects"); err != nil {
+		if rows != nil {
+			m.OnConflict = oc
+		} else if err := c.insertRows(t, m, objs, oc, apath+".objects"); err != nil {
 			return nil, err
 		}
 	case gqlschema.RootUpdate, gqlschema.RootUpdateByPK:
@@ -547,4 +629,93 @@ func (c *compiler) mutationResponse(t *gqlschema.Table, of *outField, path strin
 		obj.Fields = append(obj.Fields, ir.Field{Name: sub.key, Value: v})
 	}
 	return &ir.Nest{Object: obj}, nil
+}
+
+// jsonRows is a whole insert-input variable bound as one json parameter.
+type jsonRows struct {
+	cols  []string
+	param *ir.Param
+}
+
+// rowsInput binds `objects: $objs` / `object: $obj` as one json parameter when the
+// value is of shape planner.ShapeRows: the plan then depends on the objects' keys
+// only, not on their values or number (Plan.Shapes tells the cache). Otherwise it
+// returns nil and the caller compiles the value itself (a key variable).
+func (c *compiler) rowsInput(t *gqlschema.Table, a *ast.Argument) (*jsonRows, error) {
+	if a == nil || a.Value == nil || a.Value.Kind != ast.Variable {
+		return nil, nil
+	}
+	name := a.Value.Raw
+	vi, ok := c.varIdx[name]
+	if !ok {
+		return nil, nil
+	}
+	var nested []string
+	if ti := c.s.Type(t.Names.InsertInput); ti != nil {
+		for n, ref := range ti.Fields {
+			if ref.Kind == gqlschema.FieldObjectRel || ref.Kind == gqlschema.FieldArrayRel {
+				nested = append(nested, n)
+			}
+		}
+	}
+	sort.Strings(nested)
+	c.shapes = append(c.shapes, planner.VarShape{Var: name, Nested: nested})
+	raw, present := c.rawVars[name]
+	if !present {
+		raw = c.plan.Vars[vi].Default
+	}
+	kind, keys := planner.InputKeys(raw, nested)
+	if kind != planner.ShapeRows {
+		return nil, nil
+	}
+	c.keyVars[name] = true
+	rows := &planner.RowsInput{Keys: keys, Checks: make([]planner.Var, len(keys))}
+	var cols []string
+	for i, k := range keys {
+		ref := c.s.Field(t.Names.InsertInput, k)
+		if ref == nil {
+			return nil, validationf("$.variableValues."+name, "field '%s' not found in type: '%s'", k, t.Names.InsertInput)
+		}
+		switch ref.Kind {
+		case gqlschema.FieldColumn:
+			rows.Checks[i] = c.inputCheck(k, ref.Column.InputType)
+			cols = append(cols, ref.Column.Name)
+		case gqlschema.FieldObjectRel, gqlschema.FieldArrayRel:
+			rows.Checks[i] = planner.Var{Name: k, Kind: planner.ScalarOther}
+		default:
+			return nil, validationf("$.variableValues."+name, "field '%s' cannot be inserted", k)
+		}
+	}
+	if len(cols) == 0 {
+		// Only null relationships: the rows are compiled from the value, whose number
+		// of objects the shape does not tell.
+		c.noShape[name] = true
+		return nil, nil
+	}
+	c.rowsVars[name] = true
+	slot := len(c.params)
+	c.params = append(c.params, planner.Param{Var: vi, Type: "json", Rows: rows})
+	return &jsonRows{cols: cols, param: &ir.Param{Slot: slot, Type: "json"}}, nil
+}
+
+// inputCheck is the variable-like check of a value of GraphQL input type typ ("Int",
+// "[String!]").
+func (c *compiler) inputCheck(name, typ string) planner.Var {
+	v := planner.Var{Name: name}
+	for strings.HasPrefix(typ, "[") {
+		v.ListDepth++
+		typ = strings.TrimSuffix(typ, "!")
+		typ = strings.TrimSuffix(typ[1:], "]")
+	}
+	if strings.HasSuffix(typ, "!") {
+		typ = strings.TrimSuffix(typ, "!")
+		if v.ListDepth > 0 {
+			v.ElemNonNull = true
+		} else {
+			v.NonNull = true
+		}
+	}
+	v.TypeName = typ
+	v.Kind = c.scalarKind(typ)
+	return v
 }

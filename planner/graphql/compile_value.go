@@ -21,6 +21,7 @@ func (c *compiler) structural(v *ast.Value) (*ast.Value, error) {
 	}
 	name := v.Raw
 	c.keyVars[name] = true
+	c.inlined[name] = true
 	raw, ok := c.rawVars[name]
 	if !ok {
 		if v.VariableDefinition != nil && v.VariableDefinition.DefaultValue != nil {

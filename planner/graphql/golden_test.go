@@ -35,6 +35,8 @@ type goldenCase struct {
 	CheckData json.RawMessage `json:"checkData,omitempty"`
 	// KeyVars are the variables that must be part of the cache key.
 	KeyVars []string `json:"keyVars,omitempty"`
+	// Shapes are the key variables a cache may key by shape (Plan.Shapes).
+	Shapes []planner.VarShape `json:"shapes,omitempty"`
 	// Data is the data object the statement returns on the fixture (checked by the
 	// integration test), or the precomputed data of an introspection-only plan.
 	Data json.RawMessage `json:"data,omitempty"`
@@ -44,7 +46,10 @@ type goldenCase struct {
 }
 
 type goldenStatement struct {
-	Key    string    `json:"key"`
+	Key string `json:"key"`
+	// Part/Parts: one element of an array-valued root field (Statement.Part/Parts).
+	Part   int       `json:"part,omitempty"`
+	Parts  int       `json:"parts,omitempty"`
 	SQL    string    `json:"sql"`
 	Params []*string `json:"params"`
 }
@@ -163,6 +168,9 @@ func TestGoldenSQL(t *testing.T) {
 					for _, st := range p.Statements {
 						assertNoLiterals(t, c, st.SQL)
 					}
+					if g, w := jsonString(p.Shapes), jsonString(c.Shapes); g != w {
+						t.Errorf("shapes got %s want %s", g, w)
+					}
 					return
 				}
 				sql := ""
@@ -193,7 +201,7 @@ func TestGoldenSQL(t *testing.T) {
 func goldenStatements(p *planner.Plan, params [][][]byte) []goldenStatement {
 	out := make([]goldenStatement, len(p.Statements))
 	for i, st := range p.Statements {
-		out[i] = goldenStatement{Key: st.ResponseKey, SQL: st.SQL, Params: textParams(params[i])}
+		out[i] = goldenStatement{Key: st.ResponseKey, Part: st.Part, Parts: st.Parts, SQL: st.SQL, Params: textParams(params[i])}
 	}
 	return out
 }

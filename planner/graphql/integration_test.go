@@ -63,11 +63,11 @@ func TestGoldenAgainstPostgres(t *testing.T) {
 func runCase(t *testing.T, ctx context.Context, pg *pgconn.PgConn, c *goldenCase) {
 	p, params, perr := compileCase(t, c)
 	if *update {
-		c.Error, c.SQL, c.Params, c.Statements, c.KeyVars, c.Data, c.PGError, c.CheckData = perr, "", nil, nil, nil, nil, "", nil
+		c.Error, c.SQL, c.Params, c.Statements, c.KeyVars, c.Shapes, c.Data, c.PGError, c.CheckData = perr, "", nil, nil, nil, nil, nil, "", nil
 		if perr != nil {
 			return
 		}
-		c.KeyVars = p.KeyVars
+		c.KeyVars, c.Shapes = p.KeyVars, p.Shapes
 		switch {
 		case len(p.Statements) == 0:
 			c.Data = p.Data
@@ -102,13 +102,22 @@ func runCase(t *testing.T, ctx context.Context, pg *pgconn.PgConn, c *goldenCase
 				pgErr = e
 				break
 			}
+			// The composition the proxy does: Part/Parts statements make one array.
 			if i > 0 {
 				b.WriteByte(',')
 			}
-			k, _ := json.Marshal(st.ResponseKey)
-			b.Write(k)
-			b.WriteByte(':')
+			if st.Part <= 1 {
+				k, _ := json.Marshal(st.ResponseKey)
+				b.Write(k)
+				b.WriteByte(':')
+			}
+			if st.Part == 1 {
+				b.WriteByte('[')
+			}
 			b.Write(v)
+			if st.Parts > 0 && st.Part == st.Parts {
+				b.WriteByte(']')
+			}
 		}
 		b.WriteByte('}')
 		data = b.Bytes()

@@ -15,8 +15,10 @@ type Mutation struct {
 	Op    MutationOp
 	Table Relation
 	// Insert: Columns and one Values row per object (nil item: DEFAULT).
-	Columns    []string
-	Values     [][]Expr
+	Columns []string
+	Values  [][]Expr
+	// Rows: see InsertStep.Rows.
+	Rows       *Param
 	OnConflict *OnConflict
 	// Steps, when set, replace Columns/Values/OnConflict for inserts through
 	// relationships: every step is a CTE, run in order; the rows of the Result steps
@@ -72,6 +74,9 @@ type InsertStep struct {
 	Columns    []string
 	Values     [][]Expr // nil item: DEFAULT
 	OnConflict *OnConflict
+	// Rows, when set, replaces Values: a json parameter holding an array of objects that
+	// all have exactly the keys Columns, read through the table's row type, in order.
+	Rows *Param
 }
 
 // RowRef is a column of the one row an earlier InsertStep inserted.

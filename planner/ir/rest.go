@@ -7,9 +7,17 @@ package ir
 
 // RESTRead is a read whose body is Select (ShapeArray); Total asks for the count of
 // every row matching Select's filters, ignoring its limit, offset and order.
+//
+// Grouped reads (PostgREST's aggregates) output one object per group: Select's Output
+// mixes Columns (the grouping keys) and Aggs, and its order, limit and offset apply to
+// the groups.
 type RESTRead struct {
-	Select *Select
-	Total  bool
+	Select  *Select
+	Total   bool
+	Grouped bool
+	// CSV makes the body text/csv: a header line of the output's names, then one line
+	// per row of its Column values as Postgres prints them (no embeds).
+	CSV bool
 }
 
 // RESTWrite is an INSERT, UPDATE or DELETE whose input rows come from one json
@@ -24,12 +32,27 @@ type RESTWrite struct {
 	// else DO UPDATE SET every Column to the proposed value.
 	OnConflict []string
 	DoNothing  bool
+	// MissingDefault (inserts, Prefer: missing=default) gives a Column absent from a
+	// row of the body its default instead of NULL: Defaults[i] is the default of
+	// Columns[i], an SQL expression read from the catalog (pg_get_expr, never request
+	// text); "" means NULL, or the next value of the column's sequence when
+	// Identity[i] is set.
+	MissingDefault bool
+	Defaults       []string
+	Identity       []bool
 	// Where filters UPDATE and DELETE (nil: every row).
 	Where Expr
 	// Returning builds the body from the affected rows (its From is MutatedRows); nil:
 	// the body is [] and only the count is returned.
 	Returning *Select
+	// Singular fails the statement, undoing the write, unless exactly one row was
+	// affected: the error is SQLSTATE 42704 on the setting SingularSetting + the count.
+	Singular bool
 }
+
+// SingularSetting prefixes the unknown setting a Singular write reads to fail: the error
+// message names it followed by the number of affected rows.
+const SingularSetting = "kapok.singular_rows."
 
 // RESTCall calls a function with named arguments. Args come from request values;
 // BodyArgs, when Body is set, are read from the json object parameter Body.

@@ -37,6 +37,9 @@ type Statement struct {
 	Representation bool
 	// PrimaryKey is the target table's key (Location headers of inserts).
 	PrimaryKey []string
+	// Location is set when the body holds the inserted rows' primary keys, for the
+	// Location header of return=headers-only; the body itself is not sent.
+	Location bool
 }
 
 // Compile resolves req against the tenant catalog and compiles it. body is read on a
@@ -57,7 +60,21 @@ func Compile(cat *catalog.Schema, req *ApiRequest, body []byte) (*Statement, err
 		}
 		l.consts = p.Consts
 		sel := p.Query.Roots[0].Value.(*ir.Nested).Select
-		stmt, err = sqlgen.BuildRESTRead(&ir.RESTRead{Select: sel, Total: req.Prefer.Count != ""})
+		grouped := hasAgg(sel.Output)
+		if grouped {
+			if err := checkGrouped(sel.Output); err != nil {
+				return nil, err
+			}
+		}
+		csv := req.Accept == MediaCSV
+		if csv {
+			for _, f := range sel.Output.Fields {
+				if _, ok := f.Value.(*ir.Column); !ok {
+					return nil, notLowered("text/csv with embeds, spreads or aggregates")
+				}
+			}
+		}
+		stmt, err = sqlgen.BuildRESTRead(&ir.RESTRead{Select: sel, Total: req.Prefer.Count != "", Grouped: grouped, CSV: csv})
 		if err != nil {
 			return nil, err
 		}
@@ -73,7 +90,8 @@ func Compile(cat *catalog.Schema, req *ApiRequest, body []byte) (*Statement, err
 		if err != nil {
 			return nil, err
 		}
-		st.Representation = w.Returning != nil
+		st.Representation = req.Prefer.Return == "representation"
+		st.Location = !st.Representation && w.Returning != nil
 		if stmt, err = sqlgen.BuildRESTWrite(w); err != nil {
 			return nil, err
 		}
@@ -162,7 +180,8 @@ func columnNotFound(t *catalog.Table, name string) *Error {
 // write lowers POST, PATCH, PUT and DELETE on table t.
 func (l *lowering) write(t *catalog.Table, body []byte) (*ir.RESTWrite, error) {
 	req := l.req
-	w := &ir.RESTWrite{Table: ir.Relation{Schema: t.Schema, Name: t.Name}, Body: &ir.Param{Slot: SourceBody, Type: "json"}}
+	w := &ir.RESTWrite{Table: ir.Relation{Schema: t.Schema, Name: t.Name}, Body: &ir.Param{Slot: SourceBody, Type: "json"},
+		Singular: req.Accept == MediaObject}
 	if req.Action != ActionDelete {
 		cols := req.Columns
 		if !req.HasColumns {
@@ -188,6 +207,14 @@ func (l *lowering) write(t *catalog.Table, body []byte) (*ir.RESTWrite, error) {
 	switch req.Action {
 	case ActionInsert:
 		w.Op = ir.MutInsert
+		if req.Prefer.Missing == "default" {
+			w.MissingDefault = true
+			for _, name := range w.Columns {
+				c := t.Column(name)
+				w.Defaults = append(w.Defaults, c.Default)
+				w.Identity = append(w.Identity, c.IsIdentity)
+			}
+		}
 		if req.Prefer.Resolution != "" {
 			w.OnConflict = req.OnConflict
 			if len(w.OnConflict) == 0 {
@@ -211,11 +238,18 @@ func (l *lowering) write(t *catalog.Table, body []byte) (*ir.RESTWrite, error) {
 		w.Op = ir.MutDelete
 		w.Where = sel.Where
 	}
-	if req.Prefer.Return == "representation" {
+	switch {
+	case req.Prefer.Return == "representation":
 		ret := *sel
 		ret.From = ir.MutatedRows
 		ret.Where, ret.Limit, ret.Offset = nil, nil, nil
 		w.Returning = &ret
+	case req.Prefer.Return == "headers-only" && req.Action == ActionInsert && len(t.PrimaryKey) > 0:
+		key := &ir.Object{}
+		for _, k := range t.PrimaryKey {
+			key.Fields = append(key.Fields, ir.Field{Name: k, Value: &ir.Column{Name: k}})
+		}
+		w.Returning = &ir.Select{From: ir.MutatedRows, Output: key}
 	}
 	return w, nil
 }
@@ -305,6 +339,8 @@ func (l *lowering) call(schema string, body []byte) (*ir.RESTCall, error) {
 		for _, o := range f.OutColumns {
 			rowTable.Columns = append(rowTable.Columns, &catalog.Column{Name: o.Name, Type: o.Type, TypeName: o.TypeName, TypeSchema: o.TypeSchema, IsArray: o.IsArray})
 		}
+		// A throwaway schema indexes the result's columns for lookups.
+		(&catalog.Schema{Tables: []*catalog.Table{rowTable}}).Index()
 	}
 	if rowTable != nil {
 		c.Composite = true
@@ -366,4 +402,27 @@ func sortedCopy(s []string) []string {
 		}
 	}
 	return out
+}
+
+// hasAgg reports whether a root output holds aggregates: the read is then grouped by
+// its plain columns.
+func hasAgg(o *ir.Object) bool {
+	for _, f := range o.Fields {
+		if _, ok := f.Value.(*ir.Agg); ok {
+			return true
+		}
+	}
+	return false
+}
+
+// checkGrouped refuses grouped outputs that hold more than columns and aggregates.
+func checkGrouped(o *ir.Object) error {
+	for _, f := range o.Fields {
+		switch f.Value.(type) {
+		case *ir.Agg, *ir.Column:
+		default:
+			return notLowered("aggregates next to embeds or spreads")
+		}
+	}
+	return nil
 }

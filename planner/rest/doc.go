@@ -13,6 +13,11 @@
 //     reused with no parsing. AppendBodyKeys adds a write body's key set to the key.
 //   - Plan resolves an ApiRequest against a catalog.Schema (tables, columns, foreign-key
 //     embedding) and lowers reads to planner/ir.
+//   - Compile turns any request (reads, grouped aggregates, CSV, POST/PATCH/PUT/DELETE,
+//     rpc calls) into the one statement the proxy runs: it returns the envelope
+//     {"n":rows,"t":total|null,"b":body}, so the proxy writes Content-Range, 206/416 and
+//     singular responses without decoding the body. Write bodies bind as one json
+//     parameter; a Statement's Sources say where each placeholder's text comes from.
 //
 // Malformed input yields an *Error carrying PostgREST's code, message, details, hint
 // and HTTP status; the proxy writes it. The package does no I/O, holds no mutable

@@ -75,6 +75,7 @@ const (
 	CodeSingular         = "PGRST116" // 406 object requested, not one row
 	CodeUnsupportedVerb  = "PGRST117" // 405 unsupported HTTP method
 	CodeRelatedOrder     = "PGRST118" // 400 related order on a to-many embed
+	CodeSpreadToMany     = "PGRST119" // 400 spread of a to-many relationship
 	CodeEmbeddedFilter   = "PGRST120" // 400 bad operator on an embedded resource
 	CodePreferences      = "PGRST122" // 400 invalid preferences with handling=strict
 	CodeInvalidPath      = "PGRST125" // 404 invalid resource path

@@ -29,8 +29,9 @@ func (p *ReadPlan) AppendArgs(dst, values [][]byte) [][]byte {
 	return append(append(dst, values...), p.Consts...)
 }
 
-// ErrNotLowered is returned (wrapped) for requests the IR cannot express yet:
-// mutations, RPC, aggregates, spreads and some quantified operators.
+// ErrNotLowered is returned (wrapped) for requests the IR cannot express yet: Plan
+// lowers reads only (Compile handles writes and calls); aggregates inside embeds or
+// next to them, and some quantified operators, are not lowered at all.
 var ErrNotLowered = errors.New("rest: request not lowered to IR yet")
 
 // Plan resolves a read request against the tenant catalog and lowers it to IR.
@@ -156,7 +157,19 @@ func (l *lowering) selectFor(t *catalog.Table, items []SelectItem, path []string
 				continue
 			}
 			if it.Agg != "" {
-				return nil, notLowered("aggregate " + it.Agg + "()")
+				if len(path) > 0 || len(it.Field.JSON) > 0 || it.Cast != "" {
+					return nil, notLowered("aggregate " + it.Agg + "() on an embed, a JSON path or a cast input")
+				}
+				if t.Column(it.Field.Name) == nil {
+					return nil, undefinedColumn(t, it.Field.Name)
+				}
+				name := it.Alias
+				if name == "" {
+					name = it.Agg
+				}
+				sel.Output.Fields = append(sel.Output.Fields, ir.Field{Name: name,
+					Value: &ir.Agg{Func: ir.AggFunc(it.Agg), Columns: []string{it.Field.Name}, Cast: castType(it.AggCast)}})
+				continue
 			}
 			col, _, err := l.column(t, it.Field, castType(it.Cast))
 			if err != nil {
@@ -164,9 +177,34 @@ func (l *lowering) selectFor(t *catalog.Table, items []SelectItem, path []string
 			}
 			sel.Output.Fields = append(sel.Output.Fields, ir.Field{Name: fieldKey(it), Value: col})
 		case SelectCount:
-			return nil, notLowered("count()")
+			if len(path) > 0 {
+				return nil, notLowered("count() on an embed")
+			}
+			name := it.Alias
+			if name == "" {
+				name = "count"
+			}
+			sel.Output.Fields = append(sel.Output.Fields, ir.Field{Name: name, Value: &ir.Agg{Func: ir.AggCount, Cast: castType(it.CountCast)}})
 		case SelectSpread:
-			return nil, notLowered("spread ...rel()")
+			rel, rerr := l.resolve(t, it.Relation, it.Hint)
+			if rerr != nil {
+				return nil, rerr
+			}
+			if !rel.toOne {
+				return nil, &Error{Status: 400, Code: CodeSpreadToMany,
+					Message: "A spread operation on '" + it.Relation + "' is not possible",
+					Details: "'" + t.Name + "' and '" + it.Relation + "' do not form a many-to-one or one-to-one relationship"}
+			}
+			target := l.cat.Table(rel.target.Schema, rel.target.Name)
+			child, err := l.selectFor(target, it.Children, append(append([]string(nil), path...), it.Relation))
+			if err != nil {
+				return nil, err
+			}
+			child.Link, child.Shape = rel.link, ir.ShapeObject
+			embeds[it.Relation] = &embedInfo{rel: rel, sel: child}
+			for _, f := range child.Output.Fields {
+				sel.Output.Fields = append(sel.Output.Fields, ir.Field{Name: f.Name, Value: &ir.Spread{Select: child, Key: f.Name}})
+			}
 		case SelectEmbed:
 			rel, rerr := l.resolve(t, it.Relation, it.Hint)
 			if rerr != nil {

@@ -33,6 +33,9 @@ INSERT INTO articles VALUES
 INSERT INTO tags VALUES (1, 'go'), (2, 'db'), (3, 'web');
 INSERT INTO article_tags VALUES (1, 1), (1, 3), (2, 2);
 INSERT INTO profiles VALUES (1, 'writes');
+CREATE FUNCTION add(a int4, b int4) RETURNS int4 LANGUAGE sql IMMUTABLE AS 'SELECT a + b';
+CREATE FUNCTION by_author(author int4) RETURNS SETOF articles LANGUAGE sql STABLE
+  AS 'SELECT * FROM rest_t_plan.articles WHERE author_id = author';
 `
 
 func testCatalog() *catalog.Schema {
@@ -61,7 +64,16 @@ func testCatalog() *catalog.Schema {
 	}
 	profiles := tbl("profiles", []string{"author_id"}, c("author_id", "int4"), c("bio", "text"))
 	profiles.ForeignKeys = []*catalog.ForeignKey{fk("profiles_author_id_fkey", []string{"author_id"}, "authors", []string{"id"})}
-	s := &catalog.Schema{Schemas: []string{testSchema}, Tables: []*catalog.Table{at, articles, authors, profiles, tags}}
+	arg := func(name string) *catalog.FunctionArg {
+		return &catalog.FunctionArg{Name: name, Type: "integer", TypeName: "int4", TypeSchema: "pg_catalog", Mode: "i"}
+	}
+	funcs := []*catalog.Function{
+		{Schema: testSchema, Name: "add", Args: []*catalog.FunctionArg{arg("a"), arg("b")}, ReturnType: "integer",
+			ReturnTypeName: "int4", ReturnTypeSchema: "pg_catalog", Volatility: "i"},
+		{Schema: testSchema, Name: "by_author", Args: []*catalog.FunctionArg{arg("author")}, ReturnTypeName: "articles",
+			ReturnTypeSchema: testSchema, ReturnsSet: true, ReturnsRelation: &catalog.QualifiedName{Schema: testSchema, Name: "articles"}, Volatility: "s"},
+	}
+	s := &catalog.Schema{Schemas: []string{testSchema}, Tables: []*catalog.Table{at, articles, authors, profiles, tags}, Functions: funcs}
 	s.Index()
 	return s
 }
@@ -72,6 +84,7 @@ type planCase struct {
 	Path    string            `json:"path"`
 	Query   string            `json:"query"`
 	Headers map[string]string `json:"headers,omitempty"`
+	Body    string            `json:"body,omitempty"`
 	SQL     string            `json:"sql,omitempty"`
 	Params  []string          `json:"params,omitempty"`
 	Error   *planError        `json:"error,omitempty"`
@@ -85,28 +98,37 @@ type planError struct {
 	Hint    string          `json:"hint,omitempty"`
 }
 
-func runPlanCase(c planCase) planCase {
-	out := c
-	out.SQL, out.Params, out.Error = "", nil, nil
+func caseHeaders(c planCase) hdrs {
 	h := hdrs{}
 	for k, v := range c.Headers {
 		h[k] = []string{v}
 	}
-	fail := func(err error) planCase {
-		var e *Error
-		if !errors.As(err, &e) {
-			out.Error = &planError{Code: "untyped", Message: err.Error()}
-			return out
-		}
-		out.Error = &planError{Status: e.Status, Code: e.Code, Message: e.Message, Hint: e.Hint}
-		switch {
-		case len(e.DetailsJSON) > 0:
-			out.Error.Details = e.DetailsJSON
-		case e.Details != "":
-			out.Error.Details, _ = json.Marshal(e.Details)
-		}
+	return h
+}
+
+// failedCase records err as the case's expected error.
+func failedCase(out planCase, err error) planCase {
+	out.SQL, out.Params = "", nil
+	var e *Error
+	if !errors.As(err, &e) {
+		out.Error = &planError{Code: "untyped", Message: err.Error()}
 		return out
 	}
+	out.Error = &planError{Status: e.Status, Code: e.Code, Message: e.Message, Hint: e.Hint}
+	switch {
+	case len(e.DetailsJSON) > 0:
+		out.Error.Details = e.DetailsJSON
+	case e.Details != "":
+		out.Error.Details, _ = json.Marshal(e.Details)
+	}
+	return out
+}
+
+func runPlanCase(c planCase) planCase {
+	out := c
+	out.SQL, out.Params, out.Error = "", nil, nil
+	h := caseHeaders(c)
+	fail := func(err error) planCase { return failedCase(out, err) }
 	req, err := ParseRequest(c.Method, c.Path, []byte(c.Query), h)
 	if err != nil {
 		return fail(err)
@@ -129,8 +151,35 @@ func runPlanCase(c planCase) planCase {
 	return out
 }
 
-func TestPlanCases(t *testing.T) {
-	file := filepath.Join("testdata", "plan_cases.json")
+// runCompileCase compiles a case to the statement the proxy runs (envelope, writes,
+// calls); the body binds as the json parameter.
+func runCompileCase(c planCase) planCase {
+	out := c
+	out.SQL, out.Params, out.Error = "", nil, nil
+	h := caseHeaders(c)
+	req, err := ParseRequest(c.Method, c.Path, []byte(c.Query), h)
+	if err != nil {
+		return failedCase(out, err)
+	}
+	st, err := Compile(testCatalog(), req, []byte(c.Body))
+	if err != nil {
+		return failedCase(out, err)
+	}
+	var s Shaper
+	_, vals := s.Shape([]byte(c.Method), []byte(c.Path), []byte(c.Query), h, nil, nil)
+	out.SQL = st.SQL
+	for _, a := range st.AppendArgs(nil, vals, []byte(c.Body)) {
+		out.Params = append(out.Params, string(a))
+	}
+	return out
+}
+
+func TestPlanCases(t *testing.T) { runGolden(t, "plan_cases.json", runPlanCase) }
+
+func TestCompileCases(t *testing.T) { runGolden(t, "compile_cases.json", runCompileCase) }
+
+func runGolden(t *testing.T, name string, run func(planCase) planCase) {
+	file := filepath.Join("testdata", name)
 	raw, err := os.ReadFile(file)
 	if err != nil {
 		t.Fatal(err)
@@ -142,7 +191,7 @@ func TestPlanCases(t *testing.T) {
 	var got []planCase
 	changed := false
 	for _, c := range cases {
-		g := runPlanCase(c)
+		g := run(c)
 		got = append(got, g)
 		a, _ := json.Marshal(c)
 		b, _ := json.Marshal(g)
@@ -170,7 +219,7 @@ func TestPlanCases(t *testing.T) {
 			t.Fatal(err)
 		}
 		if !*update {
-			t.Logf("wrote %s; review it, then accept with: go test ./planner/rest -run TestPlanCases -update", target)
+			t.Logf("wrote %s; review it, then accept with: go test ./planner/rest -run %s -update", target, t.Name())
 		}
 	}
 }

@@ -19,7 +19,7 @@ func BuildMutation(m *ir.Mutation) (Statement, error) {
 	b.WriteString(`WITH "m" AS (`)
 	switch m.Op {
 	case ir.MutInsert:
-		g.insertSQL(&b, &ir.InsertStep{Table: m.Table, Columns: m.Columns, Values: m.Values, OnConflict: m.OnConflict}, a)
+		g.insertSQL(&b, &ir.InsertStep{Table: m.Table, Columns: m.Columns, Values: m.Values, Rows: m.Rows, OnConflict: m.OnConflict}, a)
 	case ir.MutUpdate:
 		if len(m.Set) == 0 {
 			// Nothing to set: Hasura still reports the matching rows.
@@ -102,6 +102,10 @@ func (g *gen) finish(b *strings.Builder, m *ir.Mutation) (Statement, error) {
 }
 
 func (g *gen) insertSQL(b *strings.Builder, m *ir.InsertStep, a string) {
+	if m.Rows != nil {
+		g.insertRowsSQL(b, m, a)
+		return
+	}
 	if len(m.Values) == 0 {
 		b.WriteString("SELECT " + a + ".* FROM " + relation(m.Table) + " AS " + a + " WHERE false")
 		return
@@ -142,6 +146,39 @@ func (g *gen) insertSQL(b *strings.Builder, m *ir.InsertStep, a string) {
 			b.WriteString(")")
 		}
 	}
+	g.onConflictSQL(b, m, a)
+}
+
+// insertRowsSQL renders an insert of the objects of one json array parameter:
+// json_populate_recordset converts each key as the column's type input would (JSON
+// arrays become SQL arrays, json/jsonb columns keep the value), in array order. Only
+// the listed columns are inserted, so the others get their defaults.
+func (g *gen) insertRowsSQL(b *strings.Builder, m *ir.InsertStep, a string) {
+	if len(m.Columns) == 0 {
+		g.fail("json rows without columns")
+		return
+	}
+	r := g.alias("r")
+	rel := relation(m.Table)
+	b.WriteString("INSERT INTO " + rel + " AS " + a + " (")
+	for i, c := range m.Columns {
+		if i > 0 {
+			b.WriteString(", ")
+		}
+		b.WriteString(ir.QuoteIdent(c))
+	}
+	b.WriteString(") SELECT ")
+	for i, c := range m.Columns {
+		if i > 0 {
+			b.WriteString(", ")
+		}
+		b.WriteString(r + "." + ir.QuoteIdent(c))
+	}
+	b.WriteString(" FROM json_populate_recordset(NULL::" + rel + ", " + g.param(m.Rows) + ") AS " + r)
+	g.onConflictSQL(b, m, a)
+}
+
+func (g *gen) onConflictSQL(b *strings.Builder, m *ir.InsertStep, a string) {
 	if oc := m.OnConflict; oc != nil {
 		b.WriteString(" ON CONFLICT ON CONSTRAINT " + ir.QuoteIdent(oc.Constraint))
 		if len(oc.UpdateColumns) == 0 {

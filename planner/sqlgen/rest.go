@@ -12,8 +12,92 @@ import (
 func BuildRESTRead(r *ir.RESTRead) (Statement, error) {
 	g := &gen{slot: map[int]int{}}
 	var b strings.Builder
-	g.envelope(&b, r.Select, r.Total)
+	switch {
+	case r.CSV:
+		g.csvEnvelope(&b, r.Select, r.Total)
+	case r.Grouped:
+		g.groupedEnvelope(&b, r.Select)
+	default:
+		g.envelope(&b, r.Select, r.Total)
+	}
 	return g.done(&b)
+}
+
+// groupedEnvelope renders a grouped read: the filtered rows, grouped by the output's
+// columns, one object per group. The total is the number of groups.
+func (g *gen) groupedEnvelope(b *strings.Builder, sel *ir.Select) {
+	if sel.Link != nil || sel.Output == nil {
+		g.fail("grouped read over a linked or output-less select")
+		return
+	}
+	rows := *sel
+	rows.OrderBy, rows.Limit, rows.Offset = nil, nil, nil
+	sc := &scope{alias: g.alias("t")}
+	var ignored []string
+	from := g.rowsSQL(&rows, "", sc, &ignored)
+	var cols, keys []string
+	pairs := make([]pair, 0, len(sel.Output.Fields))
+	for i, f := range sel.Output.Fields {
+		name := fmt.Sprintf(`"g%d"`, i)
+		var e string
+		switch v := f.Value.(type) {
+		case *ir.Column:
+			e = g.columnRef(v, sc.alias)
+			keys = append(keys, e)
+		case *ir.Agg:
+			e = g.aggCall(v, sc.alias)
+		default:
+			g.fail("grouped output %T", v)
+			return
+		}
+		cols = append(cols, e+" AS "+name)
+		pairs = append(pairs, pair{f.Name, "g." + name})
+	}
+	group := ""
+	if len(keys) > 0 {
+		group = " GROUP BY " + strings.Join(keys, ", ")
+	}
+	var order, inner []string
+	for _, o := range sel.OrderBy {
+		if o.Column == nil {
+			g.fail("grouped order through a relation")
+			return
+		}
+		k := ""
+		for i, f := range sel.Output.Fields {
+			if c, ok := f.Value.(*ir.Column); ok && c.Name == o.Column.Name && len(c.Path) == 0 && c.Cast == "" {
+				k = fmt.Sprintf(`"g%d"`, i)
+			}
+		}
+		if k == "" {
+			g.fail("grouped order on %q, which is not a grouping column", o.Column.Name)
+			return
+		}
+		if o.Descending {
+			k += " DESC"
+		}
+		switch o.Nulls {
+		case ir.NullsFirst:
+			k += " NULLS FIRST"
+		case ir.NullsLast:
+			k += " NULLS LAST"
+		}
+		inner = append(inner, k)
+		order = append(order, "g."+k)
+	}
+	page := ""
+	if len(inner) > 0 {
+		page = " ORDER BY " + strings.Join(inner, ", ")
+	}
+	if sel.Limit != nil {
+		page += " LIMIT " + g.scalar(sel.Limit, "")
+	}
+	if sel.Offset != nil {
+		page += " OFFSET " + g.scalar(sel.Offset, "")
+	}
+	b.WriteString(`SELECT '{"n":' || r."n" || ',"t":' || r."n" || ',"b":' || r."j"::text || '}' FROM (SELECT coalesce(json_agg(`)
+	b.WriteString(g.object(pairs, false) + orderSuffix(order) + `), '[]'::json) AS "j", count(*) AS "n" FROM (SELECT `)
+	b.WriteString(strings.Join(cols, ", ") + " FROM (" + from + ") AS " + sc.alias + group + page + ") AS g) AS r")
 }
 
 // BuildRESTWrite renders a REST write as `WITH "m" AS (<dml> RETURNING *)` and the
@@ -22,6 +106,7 @@ func BuildRESTWrite(w *ir.RESTWrite) (Statement, error) {
 	g := &gen{slot: map[int]int{}}
 	var b strings.Builder
 	a := g.alias("t")
+	returning := true
 	b.WriteString(`WITH "m" AS (`)
 	switch w.Op {
 	case ir.MutInsert:
@@ -29,9 +114,29 @@ func BuildRESTWrite(w *ir.RESTWrite) (Statement, error) {
 		b.WriteString("INSERT INTO " + relation(w.Table) + " AS " + a + " (")
 		g.columnList(&b, w.Columns, "")
 		b.WriteString(") SELECT ")
-		g.columnList(&b, w.Columns, "x.")
-		b.WriteString(" FROM json_populate_recordset(NULL::" + relation(w.Table) + ", CASE WHEN json_typeof(" +
-			body + ") = 'array' THEN " + body + " ELSE json_build_array(" + body + ") END) AS x")
+		rows := "CASE WHEN json_typeof(" + body + ") = 'array' THEN " + body + " ELSE json_build_array(" + body + ") END"
+		if w.MissingDefault {
+			if len(w.Defaults) != len(w.Columns) {
+				g.fail("missing=default without a default per column")
+			}
+			for i, c := range w.Columns {
+				if i > 0 {
+					b.WriteString(", ")
+				}
+				d := "NULL"
+				switch {
+				case i < len(w.Defaults) && w.Defaults[i] != "":
+					d = w.Defaults[i]
+				case i < len(w.Identity) && w.Identity[i]:
+					d = "nextval(pg_get_serial_sequence(" + quoteLiteral(relation(w.Table)) + ", " + quoteLiteral(c) + "))"
+				}
+				b.WriteString("CASE WHEN e.j::jsonb ? " + quoteLiteral(c) + " THEN x." + ir.QuoteIdent(c) + " ELSE " + d + " END")
+			}
+			b.WriteString(" FROM json_array_elements(" + rows + ") AS e(j), LATERAL json_populate_record(NULL::" + relation(w.Table) + ", e.j) AS x")
+		} else {
+			g.columnList(&b, w.Columns, "x.")
+			b.WriteString(" FROM json_populate_recordset(NULL::" + relation(w.Table) + ", " + rows + ") AS x")
+		}
 		if len(w.OnConflict) > 0 {
 			b.WriteString(" ON CONFLICT (")
 			g.columnList(&b, w.OnConflict, "")
@@ -52,6 +157,7 @@ func BuildRESTWrite(w *ir.RESTWrite) (Statement, error) {
 		if len(w.Columns) == 0 {
 			// Nothing to set: no row is affected.
 			b.WriteString("SELECT " + a + ".* FROM " + relation(w.Table) + " AS " + a + " WHERE false")
+			returning = false
 			break
 		}
 		b.WriteString("UPDATE " + relation(w.Table) + " AS " + a + " SET ")
@@ -73,16 +179,25 @@ func BuildRESTWrite(w *ir.RESTWrite) (Statement, error) {
 	default:
 		g.fail("rest write op %d", w.Op)
 	}
-	if !strings.HasSuffix(b.String(), "WHERE false") {
+	if returning {
 		b.WriteString(" RETURNING " + a + ".*")
 	}
 	b.WriteString(") ")
 	if w.Returning == nil {
-		b.WriteString(`SELECT '{"n":' || count(*) || ',"t":null,"b":[]}' FROM "m"`)
+		b.WriteString(`SELECT ` + singular(w.Singular, `count(*)`, `'{"n":' || count(*) || ',"t":null,"b":[]}'`) + ` FROM "m"`)
 	} else {
-		g.envelope(&b, w.Returning, false)
+		g.envelopeOf(&b, w.Returning, false, w.Singular)
 	}
 	return g.done(&b)
+}
+
+// singular wraps the envelope expression so that a row count n other than 1 fails the
+// statement (see ir.RESTWrite.Singular).
+func singular(on bool, n, env string) string {
+	if !on {
+		return env
+	}
+	return "CASE WHEN " + n + " = 1 THEN " + env + " ELSE current_setting(" + quoteLiteral(ir.SingularSetting) + " || " + n + ") END"
 }
 
 // BuildRESTCall renders a function call: `WITH "c" AS (SELECT * FROM fn(…))` and the
@@ -166,6 +281,10 @@ func (g *gen) done(b *strings.Builder) (Statement, error) {
 // envelope renders `SELECT '{"n":' || n || ',"t":' || total || ',"b":' || body || '}'`
 // over the rows of sel (a root Select: no Link).
 func (g *gen) envelope(b *strings.Builder, sel *ir.Select, total bool) {
+	g.envelopeOf(b, sel, total, false)
+}
+
+func (g *gen) envelopeOf(b *strings.Builder, sel *ir.Select, total, one bool) {
 	if sel.Link != nil || sel.Output == nil {
 		g.fail("rest envelope over a linked or output-less select")
 		return
@@ -174,18 +293,60 @@ func (g *gen) envelope(b *strings.Builder, sel *ir.Select, total bool) {
 	var outerOrder []string
 	rows := g.rowsSQL(sel, "", sc, &outerOrder)
 	obj := g.objectValue(sel.Output, sc, false, nil)
-	t := "'null'"
-	if total {
-		all := *sel
-		all.Limit, all.Offset, all.OrderBy = nil, nil, nil
-		tc := &scope{alias: g.alias("t")}
-		var ignored []string
-		t = "(SELECT count(*) FROM (" + g.rowsSQL(&all, "", tc, &ignored) + ") AS " + tc.alias + ")::text"
-	}
-	b.WriteString(`SELECT '{"n":' || r."n" || ',"t":' || ` + t + ` || ',"b":' || r."j"::text || '}' FROM (SELECT coalesce(json_agg(`)
+	t := g.total(sel, total)
+	b.WriteString(`SELECT ` + singular(one, `r."n"`, `'{"n":' || r."n" || ',"t":' || `+t+` || ',"b":' || r."j"::text || '}'`) + ` FROM (SELECT coalesce(json_agg(`)
 	b.WriteString(obj + orderSuffix(outerOrder) + `), '[]'::json) AS "j", count(*) AS "n" FROM (` + rows + ") AS " + sc.alias)
 	for _, l := range sc.laterals {
 		b.WriteString(" " + l)
 	}
 	b.WriteString(") AS r")
+}
+
+// csvEnvelope renders a read whose body is CSV text: the header line, then a line per
+// row; a value holding a comma, quote or line break is quoted, NULL is empty.
+func (g *gen) csvEnvelope(b *strings.Builder, sel *ir.Select, total bool) {
+	if sel.Link != nil || sel.Output == nil {
+		g.fail("csv over a linked or output-less select")
+		return
+	}
+	sc := &scope{alias: g.alias("t")}
+	var outerOrder []string
+	rows := g.rowsSQL(sel, "", sc, &outerOrder)
+	var header, line []string
+	for _, f := range sel.Output.Fields {
+		c, ok := f.Value.(*ir.Column)
+		if !ok {
+			g.fail("csv output %T", f.Value)
+			return
+		}
+		header = append(header, csvQuote(f.Name))
+		v := "(" + g.columnRef(c, sc.alias) + ")::text"
+		line = append(line, "coalesce(CASE WHEN "+v+` ~ '[",\r\n]' THEN '"' || replace(`+v+`, '"', '""') || '"' ELSE `+v+" END, '')")
+	}
+	t := g.total(sel, total)
+	head := quoteLiteral(strings.Join(header, ","))
+	body := head + " || coalesce(E'\\n' || string_agg(" + strings.Join(line, " || ',' || ") + ", E'\\n'" + orderSuffix(outerOrder) + "), '')"
+	b.WriteString(`SELECT '{"n":' || r."n" || ',"t":' || ` + t + ` || ',"b":' || r."c" || '}' FROM (SELECT ` + body +
+		` AS "c", count(*) AS "n" FROM (` + rows + ") AS " + sc.alias + ") AS r")
+}
+
+// csvQuote quotes a header name the way values are quoted.
+func csvQuote(s string) string {
+	if strings.ContainsAny(s, "\",\r\n") {
+		return `"` + strings.ReplaceAll(s, `"`, `""`) + `"`
+	}
+	return s
+}
+
+// total renders the text of the number of rows sel's filters match, ignoring its order,
+// limit and offset, or 'null' when not asked for.
+func (g *gen) total(sel *ir.Select, want bool) string {
+	if !want {
+		return "'null'"
+	}
+	all := *sel
+	all.Limit, all.Offset, all.OrderBy = nil, nil, nil
+	tc := &scope{alias: g.alias("t")}
+	var ignored []string
+	return "(SELECT count(*) FROM (" + g.rowsSQL(&all, "", tc, &ignored) + ") AS " + tc.alias + ")::text"
 }

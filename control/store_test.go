@@ -1,0 +1,267 @@
+package control
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"os"
+	"sort"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/jackc/pgx/v5"
+
+	"github.com/kapok-dev/kapok/internal/testenv"
+	"github.com/kapok-dev/kapok/planner/catalog"
+)
+
+// openTestStore serves no file tenants and attaches the control tables.
+func openTestStore(t testing.TB) (*Registry, *Store) {
+	t.Helper()
+	cfg := &Config{Upstreams: map[string]*Upstream{"dev": {URL: testenv.DirectURL(), Pooler: testenv.PoolerURL()}}}
+	if err := cfg.Normalize(); err != nil {
+		t.Fatal(err)
+	}
+	r := NewRegistry(cfg, nil)
+	if err := r.Start(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(r.Close)
+	s, err := OpenStore(context.Background(), r)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(s.Close)
+	if err := s.WarmTemplates(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	return r, s
+}
+
+// testTenantName makes base unique to this test process, so that two runs of the package at
+// once do not share tenants.
+func testTenantName(base string) string { return fmt.Sprintf("%s-%d", base, os.Getpid()) }
+
+// dropTestTenant removes whatever a test tenant left behind, now and when the test ends.
+func dropTestTenant(t testing.TB, name string) {
+	t.Helper()
+	obj := strings.ReplaceAll(name, "-", "_")
+	role := pgx.Identifier{TenantRole(name)}.Sanitize()
+	drop := func() {
+		c, err := pgx.Connect(context.Background(), testenv.DirectURL())
+		if err != nil {
+			return
+		}
+		defer c.Close(context.Background())
+		ctx := context.Background()
+		for _, q := range []string{
+			"DELETE FROM kapok.tenants WHERE name = '" + name + "'",
+			"DELETE FROM kapok.migrations WHERE tenant = '" + name + "'",
+			"SELECT pg_notify('kapok_tenants', '" + name + "')",
+			"DROP SCHEMA IF EXISTS " + obj + " CASCADE",
+			"DROP DATABASE IF EXISTS " + obj + " WITH (FORCE)",
+			"DO $$ BEGIN IF EXISTS (SELECT 1 FROM pg_roles WHERE rolname = '" + TenantRole(name) + "') THEN DROP OWNED BY " + role + "; DROP ROLE " + role + "; END IF; END $$",
+		} {
+			_, _ = c.Exec(ctx, q)
+		}
+	}
+	drop()
+	t.Cleanup(drop)
+}
+
+func TestTemplateCloneCarriesTablesIndexesFunctionsPoliciesAndSeedRows(t *testing.T) {
+	r, s := openTestStore(t)
+	name := testTenantName("control-t-adm-clone")
+	schema := strings.ReplaceAll(name, "-", "_")
+	dropTestTenant(t, name)
+	created, err := s.CreateTenant(context.Background(), &CreateTenant{Name: name})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Logf("schema tenant: provision %s, served after %s", created.Provision, created.Total)
+	tn := r.Tenant(name)
+	if tn == nil || tn.Snapshot() == nil {
+		t.Fatal("tenant not served after CreateTenant")
+	}
+	var tmpl, clone string
+	c := testenv.Conn(t)
+	// Everything but the schema name must match the template schema.
+	describe := `SELECT string_agg(x, E'\n' ORDER BY x) FROM (
+  SELECT 'index ' || indexname || ' ' || replace(indexdef, $1 || '.', '') FROM pg_indexes WHERE schemaname = $1
+  UNION ALL SELECT 'policy ' || policyname || ' ' || qual FROM pg_policies WHERE schemaname = $1
+  UNION ALL SELECT 'function ' || p.proname || ' ' || pg_get_function_arguments(p.oid) FROM pg_proc p JOIN pg_namespace n ON n.oid = p.pronamespace WHERE n.nspname = $1
+  UNION ALL SELECT 'rls ' || relname || ' ' || relrowsecurity FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace WHERE n.nspname = $1 AND relkind = 'r'
+) d(x)`
+	if err := c.QueryRow(context.Background(), describe, "kapok_template_default").Scan(&tmpl); err != nil {
+		t.Fatal(err)
+	}
+	if err := c.QueryRow(context.Background(), describe, schema).Scan(&clone); err != nil {
+		t.Fatal(err)
+	}
+	if tmpl != clone || !strings.Contains(clone, "policy todos_by_owner") || !strings.Contains(clone, "function open_todos") {
+		t.Fatalf("clone differs from the template:\n%s\n---\n%s", tmpl, clone)
+	}
+	var n int
+	if err := c.QueryRow(context.Background(), "SELECT count(*) FROM "+schema+".open_todos(1)").Scan(&n); err != nil || n != 2 {
+		t.Fatalf("seed rows through the cloned function: %d, %v", n, err)
+	}
+	// Identity sequences continue after the seed rows.
+	if err := c.QueryRow(context.Background(), "INSERT INTO "+schema+".todos (profile_id, title) VALUES (1, 'x') RETURNING id").Scan(&n); err != nil || n != 3 {
+		t.Fatalf("next id %d, %v", n, err)
+	}
+	tmplCat, err := catalog.Load(context.Background(), c, []string{"kapok_template_default"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got, want := len(tn.Snapshot().Catalog.Tables), len(tmplCat.Tables); got != want {
+		t.Fatalf("served %d tables, the template has %d", got, want)
+	}
+	if err := s.DeleteTenant(context.Background(), name); err != nil {
+		t.Fatal(err)
+	}
+	if r.Tenant(name) != nil {
+		t.Fatal("deleted tenant still served")
+	}
+	var left int
+	_ = c.QueryRow(context.Background(), "SELECT count(*) FROM pg_namespace WHERE nspname = $1", schema).Scan(&left)
+	var roles int
+	_ = c.QueryRow(context.Background(), "SELECT count(*) FROM pg_roles WHERE rolname = $1", TenantRole(name)).Scan(&roles)
+	if left+roles != 0 {
+		t.Fatalf("schema (%d) or role (%d) left after delete", left, roles)
+	}
+}
+
+func TestTwoRegistriesOnOneControlDatabaseAgreeWithinASecond(t *testing.T) {
+	_, a := openTestStore(t)
+	rb, _ := openTestStore(t)
+	name := testTenantName("control-t-adm-shared")
+	dropTestTenant(t, name)
+	if _, err := a.CreateTenant(context.Background(), &CreateTenant{Name: name, Mode: "database"}); err != nil {
+		t.Fatal(err)
+	}
+	start := time.Now()
+	for rb.Tenant(name) == nil || rb.Tenant(name).Snapshot() == nil {
+		if time.Since(start) > time.Second {
+			t.Fatal("the second registry does not serve the new tenant within a second")
+		}
+		time.Sleep(5 * time.Millisecond)
+	}
+	t.Logf("second registry serves it %s after the create call returned", time.Since(start))
+	if err := a.DeleteTenant(context.Background(), name); err != nil {
+		t.Fatal(err)
+	}
+	start = time.Now()
+	for rb.Tenant(name) != nil {
+		if time.Since(start) > time.Second {
+			t.Fatal("the second registry still serves the deleted tenant after a second")
+		}
+		time.Sleep(5 * time.Millisecond)
+	}
+}
+
+func TestCreateTenantRefusesBadRequests(t *testing.T) {
+	_, s := openTestStore(t)
+	cases := []struct {
+		name string
+		req  CreateTenant
+		want error
+	}{
+		{"a name with capitals", CreateTenant{Name: "Control"}, ErrInvalid},
+		{"a name with an underscore", CreateTenant{Name: "control_t"}, ErrInvalid},
+		{"a name ending in a dash", CreateTenant{Name: "control-"}, ErrInvalid},
+		{"an unknown mode", CreateTenant{Name: "control-t-adm-x", Mode: "cluster"}, ErrInvalid},
+		{"a schema named like a system schema", CreateTenant{Name: "control-t-adm-x", Schema: "pg_x"}, ErrInvalid},
+		{"an unknown template", CreateTenant{Name: "control-t-adm-x", Template: "nope"}, ErrInvalid},
+		{"a pool section with an unknown key", CreateTenant{Name: "control-t-adm-x", Pool: []byte(`{"conns":1}`)}, ErrInvalid},
+	}
+	for _, c := range cases {
+		t.Run(c.name, func(t *testing.T) {
+			if _, err := s.CreateTenant(context.Background(), &c.req); !errors.Is(err, c.want) {
+				t.Fatalf("got %v, want %v", err, c.want)
+			}
+		})
+	}
+}
+
+func TestDiffNamesAddedChangedAndDroppedTablesAndColumns(t *testing.T) {
+	col := func(name, typ string, nullable bool) *catalog.Column {
+		return &catalog.Column{Name: name, Type: typ, Nullable: nullable}
+	}
+	before := &catalog.Schema{Tables: []*catalog.Table{
+		{Schema: "s", Name: "a", Columns: []*catalog.Column{col("id", "integer", false), col("x", "text", true), col("gone", "text", true)}},
+		{Schema: "s", Name: "old", Columns: []*catalog.Column{col("id", "integer", false)}},
+	}}
+	after := &catalog.Schema{Tables: []*catalog.Table{
+		{Schema: "s", Name: "a", Columns: []*catalog.Column{col("id", "integer", false), col("x", "text", false), col("y", "integer", true)}},
+		{Schema: "s", Name: "new", Columns: []*catalog.Column{col("id", "integer", false)}},
+	}}
+	before.Index()
+	after.Index()
+	d := Diff(before, after)
+	got := fmt.Sprintf("added %v dropped %v cols+ %s.%s cols- %s.%s changed %s.%s nullable %v->%v",
+		d.TablesAdded, d.TablesDropped, d.ColumnsAdded[0].Table, d.ColumnsAdded[0].Column,
+		d.ColumnsDropped[0].Table, d.ColumnsDropped[0].Column, d.ColumnsChanged[0].Table, d.ColumnsChanged[0].Column,
+		d.ColumnsChanged[0].Before.Nullable, d.ColumnsChanged[0].Nullable)
+	want := "added [s.new] dropped [s.old] cols+ s.a.y cols- s.a.gone changed s.a.x nullable true->false"
+	if got != want {
+		t.Fatalf("got  %s\nwant %s", got, want)
+	}
+	if d := Diff(after, after); !d.Empty() {
+		t.Fatalf("diff of a catalog with itself: %+v", d)
+	}
+}
+
+func TestSQLErrorsCarryLineAndColumn(t *testing.T) {
+	c := testenv.Conn(t)
+	sql := "SELECT 1;\nSELECT nope FROM\n  pg_class"
+	_, err := c.Exec(context.Background(), sql)
+	var se *SQLError
+	if !errors.As(sqlError(err, sql), &se) || se.Line != 2 || se.Column != 8 || se.Code != "42703" {
+		t.Fatalf("got %#v", sqlError(err, sql))
+	}
+}
+
+// BenchmarkCreateTenant measures tenant creation from the warm template, up to the tenant
+// being served (catalog loaded), in both modes; it reports the median and p99.
+func BenchmarkCreateTenant(b *testing.B) {
+	_, s := openTestStore(b)
+	for _, mode := range []string{"schema", "database"} {
+		b.Run(mode, func(b *testing.B) {
+			var total, prov []time.Duration
+			for i := 0; i < b.N; i++ {
+				name := testTenantName(fmt.Sprintf("control-t-adm-bench-%s-%d", mode[:2], i))
+				b.StopTimer()
+				dropTestTenant(b, name)
+				b.StartTimer()
+				c, err := s.CreateTenant(context.Background(), &CreateTenant{Name: name, Mode: mode})
+				if err != nil {
+					b.Fatal(err)
+				}
+				b.StopTimer()
+				total, prov = append(total, c.Total), append(prov, c.Provision)
+				if err := s.DeleteTenant(context.Background(), name); err != nil {
+					b.Fatal(err)
+				}
+				b.StartTimer()
+			}
+			b.ReportMetric(ms(quantile(total, 0.5)), "median-ms")
+			b.ReportMetric(ms(quantile(total, 0.99)), "p99-ms")
+			b.ReportMetric(ms(quantile(prov, 0.5)), "provision-median-ms")
+			b.ReportMetric(ms(quantile(prov, 0.99)), "provision-p99-ms")
+		})
+	}
+}
+
+func quantile(ds []time.Duration, q float64) time.Duration {
+	s := append([]time.Duration(nil), ds...)
+	sort.Slice(s, func(i, j int) bool { return s[i] < s[j] })
+	i := int(q*float64(len(s))+0.5) - 1
+	if i < 0 {
+		i = 0
+	}
+	if i >= len(s) {
+		i = len(s) - 1
+	}
+	return s[i]
+}
