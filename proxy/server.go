@@ -227,3 +227,9 @@ func (s *Server) readyz(ctx *fasthttp.RequestCtx) string {
 	ctx.SetBodyString(`{"status":"ready"}`)
 	return outcomeOK
 }
+
+// AttachStore lets the server follow tenants of the control tables: a tenant removed by
+// any replica has its pool closed here at once, not at the next idle sweep.
+func (s *Server) AttachStore(st *control.Store) {
+	st.OnRemove(s.api.pools.Remove)
+}

@@ -161,6 +161,7 @@ func serve(ctx context.Context, cfg *control.Config, log *slog.Logger) error {
 	if st, err := control.OpenStore(ctx, reg); err != nil {
 		log.Warn("control tables unavailable: serving the config file's tenants only; the admin API cannot create tenants or migrate", "err", err)
 	} else {
+		srv.AttachStore(st)
 		defer st.Close()
 	}
 	ln, err := net.Listen("tcp", cfg.Listen)
