@@ -30,9 +30,10 @@ type Plan struct {
 	Vars []Var
 	// KeyVars names the variables whose values shaped the SQL (a whole `where: $w`,
 	// `order_by: $o`, `@include(if: $x)`, ...). When not empty, the plan is valid only for
-	// requests whose variables have byte-identical raw JSON for each of these names: the
-	// cache key must hash them in, keeping an absent variable distinct from null (a
-	// declared default applies only when the variable is absent).
+	// requests whose variables have byte-identical raw JSON for each of these names (or,
+	// for those in Shapes, the same shape): the cache key must hash them in, keeping an
+	// absent variable distinct from null (a declared default applies only when the
+	// variable is absent). AppendKeyVars does exactly that.
 	KeyVars []string
 	// Shapes lists the KeyVars that a cache may key by their shape instead of their
 	// bytes (see AppendKeyVars): whole insert inputs (`objects: $objs`) bound as one

@@ -161,7 +161,8 @@ func (p *Plan) AppendKeyVars(dst, variables []byte) []byte {
 
 // RowsInput describes a parameter bound from a whole insert-input variable of kind
 // ShapeRows: the value becomes a JSON array of its objects (one object is wrapped), after
-// checking that every object has exactly Keys and that each value fits its column.
+// checking that every object has exactly Keys and that each value fits its column. The
+// objects are rewritten without insignificant whitespace; values keep their spelling.
 type RowsInput struct {
 	// Keys are sorted; Checks[i] checks the values of Keys[i] like a variable of that
 	// type. A Check of Kind ScalarOther accepts only null (an unused relationship).
@@ -181,6 +182,7 @@ func (r *RowsInput) bind(raw []byte, v *Var) ([]byte, error) {
 			return Errorf(CodeValidationFailed, path, "expected an object for type %q, but found %s", v.TypeName, jsonKindName(obj))
 		}
 		n := 0
+		out = append(out, '{')
 		err := eachField(obj, func(k, val []byte) error {
 			key, err := unquote(k)
 			if err != nil {
@@ -190,11 +192,26 @@ func (r *RowsInput) bind(raw []byte, v *Var) ([]byte, error) {
 			if j == len(r.Keys) || r.Keys[j] != string(key) {
 				return Errorf(CodeUnexpected, path, "the plan expects the keys %v", r.Keys)
 			}
+			if n > 0 {
+				out = append(out, ',')
+			}
 			n++
+			out = append(out, k...)
+			out = append(out, ':')
+			c := &r.Checks[j]
+			// GraphQL coerces a single value to a one-element list; json_populate_record
+			// would instead read a string as an array literal.
+			wrap := c.ListDepth > 0 && !isNull(val) && val[0] != '['
+			if wrap {
+				out = append(out, '[')
+			}
+			out = append(out, val...)
+			if wrap {
+				out = append(out, ']')
+			}
 			if isNull(val) {
 				return nil
 			}
-			c := &r.Checks[j]
 			var cerr error
 			switch {
 			case c.Kind == ScalarOther:
@@ -215,6 +232,7 @@ func (r *RowsInput) bind(raw []byte, v *Var) ([]byte, error) {
 		if n != len(r.Keys) {
 			return Errorf(CodeUnexpected, path, "the plan expects the keys %v", r.Keys)
 		}
+		out = append(out, '}')
 		return nil
 	}
 	i := skipWS(raw, 0)
@@ -223,17 +241,13 @@ func (r *RowsInput) bind(raw []byte, v *Var) ([]byte, error) {
 			if idx > 0 {
 				out = append(out, ',')
 			}
-			out = append(out, el...)
 			return check(idx, el)
 		})
 		if err != nil {
 			return nil, err
 		}
-	} else {
-		if err := check(-1, raw[i:]); err != nil {
-			return nil, err
-		}
-		out = append(out, raw[i:]...)
+	} else if err := check(-1, raw[i:]); err != nil {
+		return nil, err
 	}
 	return append(out, ']'), nil
 }

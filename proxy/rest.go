@@ -83,8 +83,21 @@ func (a *apis) rest(ctx *fasthttp.RequestCtx, t *control.Tenant, path []byte) st
 	if snap == nil {
 		return outcome
 	}
+	// Admission comes before any work for the request, compiling included.
+	pool, err := a.pool(t)
+	if err != nil {
+		a.s.log.Error("tenant pool", "tenant", t.Name, "err", err)
+		writeRESTError(ctx, fasthttp.StatusServiceUnavailable, "PGRST000", "the tenant's database is unavailable", nil, nil)
+		return outcomeError
+	}
+	c := context.Background()
+	adm, err := pool.Admit(c)
+	if err != nil {
+		return a.restRejected(ctx, err)
+	}
+	defer adm.Release()
+
 	method := ctx.Method()
-	var err error
 	h := &ctx.Request.Header
 	rawQuery := ctx.URI().QueryString()
 	st.key = cache.AppendKey(st.key[:0], t.Name, snap.Version, who.Role, 0)
@@ -139,19 +152,6 @@ func (a *apis) rest(ctx *fasthttp.RequestCtx, t *control.Tenant, path []byte) st
 		}
 		return outcomeOK
 	}
-
-	pool, err := a.pool(t)
-	if err != nil {
-		a.s.log.Error("tenant pool", "tenant", t.Name, "err", err)
-		writeRESTError(ctx, fasthttp.StatusServiceUnavailable, "PGRST000", "the tenant's database is unavailable", nil, nil)
-		return outcomeError
-	}
-	c := context.Background()
-	adm, err := pool.Admit(c)
-	if err != nil {
-		return a.restRejected(ctx, err)
-	}
-	defer adm.Release()
 
 	s := pl.st
 	st.args = s.AppendArgs(st.args[:0], st.vals, body)

@@ -11,6 +11,9 @@
 // changes the SQL's shape (a whole `where: $w`, `order_by: $o`, `distinct_on: $d`,
 // `_is_null: $b`, `path: $p`, `@include(if: $x)`, aggregate `columns:`) are inlined at
 // compile time and listed in Plan.KeyVars: their raw JSON belongs in the cache key.
+// A whole insert input (`objects: $objs`, `object: $obj`) whose objects all have the
+// same keys binds as one json parameter read by json_populate_recordset; the plan then
+// depends on those keys only, and Plan.Shapes tells the cache to key it by them.
 //
 // Operations: queries (list, _by_pk, _aggregate, <t>_stream for subscriptions) compile
 // to one statement that builds the whole data object; mutations (insert with
@@ -18,7 +21,10 @@
 // with _set/_inc/_append/_prepend/_delete_key/_delete_elem/_delete_at_path, delete,
 // delete_by_pk) compile to one statement per root field, a data-modifying CTE whose
 // response is read from the returned rows; the proxy runs them in order in one
-// transaction. update_many is refused as not-supported.
+// transaction. update_many compiles to one statement per element of `updates`, marked
+// with Statement.Part/Parts so the proxy makes their values one array: each update must
+// see the rows the previous ones left, which the CTEs of one statement cannot (they
+// share one snapshot and modify a row at most once). An empty `updates` is [].
 //
 // Nulls, as Hasura v2: an explicit null comparison operand (`_eq: null`, or a variable
 // whose value is null) is a validation-failed error; `where: null`, `{}` and `_and: []`

@@ -23,6 +23,8 @@ func FuzzCompile(f *testing.F) {
 		{`{ articles(order_by: [{author: {name: desc}}], distinct_on: author_id) { id } }`, ``},
 		{`{ __type(name: "authors") { name fields { name } } }`, ``},
 		{`query ($ids: [Int!]) { tags(where: {id: {_in: $ids}}) { name } }`, `{"ids": [1, 2]}`},
+		{`mutation ($objs: [tags_insert_input!]!) { insert_tags(objects: $objs) { affected_rows } }`, `{"objs": [{"name": "a"}, {"name": "b"}]}`},
+		{`mutation ($u: [articles_updates!]!) { update_articles_many(updates: $u) { affected_rows } }`, `{"u": [{"where": {"id": {"_eq": 1}}, "_inc": {"views": 1}}]}`},
 	} {
 		f.Add(seed.q, seed.v)
 	}

@@ -181,3 +181,53 @@ func run(ctx context.Context, pg *pgconn.PgConn, sql string, params [][]byte, on
 	}
 	return out, ""
 }
+
+// TestOneInsertPlanServesEveryValueWithTheSameKeys compiles an insert of a whole
+// objects variable once, then binds and runs it with other values and other numbers of
+// objects: the plan's cache key (Plan.AppendKeyVars) is the same for all of them, and a
+// value with other keys gets another key and is refused by the plan.
+func TestOneInsertPlanServesEveryValueWithTheSameKeys(t *testing.T) {
+	fixtureDB(t)
+	pool := testenv.Pool(t)
+	ctx := context.Background()
+	conn, err := pool.Acquire(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer conn.Release()
+	pg := conn.Conn().PgConn()
+	const q = `mutation ($objs: [tags_insert_input!]!) { insert_tags(objects: $objs) { returning { id name } } }`
+	first := []byte(`{"objs": [{"name": "p1", "id": 101}]}`)
+	p, _, perr := compileCase(t, &goldenCase{Query: q, Variables: first})
+	if perr != nil {
+		t.Fatal(perr)
+	}
+	key := string(p.AppendKeyVars(nil, first))
+	for _, c := range []struct{ vars, want string }{
+		{`{"objs": [{"id": 102, "name": "p2"}, {"name": "p3", "id": 103}]}`, `{"returning" : [{"id" : 102, "name" : "p2"}, {"id" : 103, "name" : "p3"}]}`},
+		{`{"objs": {"id": 104, "name": "p4 \"q\""}}`, `{"returning" : [{"id" : 104, "name" : "p4 \"q\""}]}`},
+	} {
+		if k := string(p.AppendKeyVars(nil, []byte(c.vars))); k != key {
+			t.Fatalf("%s: cache key %q, want %q", c.vars, k, key)
+		}
+		params, err := p.BindStatement(0, []byte(c.vars), nil)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if _, e := run(ctx, pg, "BEGIN", nil, false); e != "" {
+			t.Fatal(e)
+		}
+		got, e := run(ctx, pg, p.Statements[0].SQL, params, true)
+		run(ctx, pg, "ROLLBACK", nil, false)
+		if e != "" || string(got) != c.want {
+			t.Fatalf("%s: got %s %s, want %s", c.vars, got, e, c.want)
+		}
+	}
+	other := []byte(`{"objs": [{"name": "p5"}]}`)
+	if string(p.AppendKeyVars(nil, other)) == key {
+		t.Fatal("other keys must make another cache key")
+	}
+	if _, err := p.BindStatement(0, other, nil); err == nil {
+		t.Fatal("a plan compiled for other keys bound the value")
+	}
+}

@@ -49,6 +49,11 @@ func Compile(cat *catalog.Schema, req *ApiRequest, body []byte) (*Statement, err
 	if err != nil {
 		return nil, err
 	}
+	if req.Action != ActionCall && len(req.RPCArgs) > 0 {
+		// On a table a parameter is a filter: one without an operator does not parse.
+		a := req.RPCArgs[0]
+		return nil, parseError("filter", a.Value.Text, 0, "unexpected \""+firstRune(a.Value.Text)+"\" expecting an operator")
+	}
 	st := &Statement{Action: req.Action, Schema: schema, Table: req.Target, Prefer: req.Prefer, Accept: req.Accept}
 	l := &lowering{cat: cat, schema: schema, req: req, next: req.NumValues}
 	var stmt sqlgen.Statement
@@ -425,4 +430,11 @@ func checkGrouped(o *ir.Object) error {
 		}
 	}
 	return nil
+}
+
+func firstRune(s string) string {
+	for _, r := range s {
+		return string(r)
+	}
+	return ""
 }
