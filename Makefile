@@ -3,6 +3,8 @@
 .PHONY: build run test lint down clean bench
 
 GO ?= go
+# Build this module alone, whatever go.work a parent directory holds.
+export GOWORK := off
 STATICCHECK := honnef.co/go/tools/cmd/staticcheck@v0.8.2
 
 ifeq ($(shell command -v $(GO) 2>/dev/null),)
