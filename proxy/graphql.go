@@ -174,7 +174,7 @@ func (a *apis) graphqlOne(c context.Context, t *control.Tenant, snap *control.Sn
 	}
 	plan, err := a.plans.get(st.key, compile)
 	if err == nil && plan.ValueDependent() {
-		st.key = appendKeyVars(st.key, plan.KeyVars, r.Variables)
+		st.key = plan.AppendKeyVars(st.key, r.Variables)
 		plan, err = a.plans.get(st.key, compile)
 	}
 	if err != nil {
@@ -226,61 +226,21 @@ func (a *apis) graphqlOne(c context.Context, t *control.Tenant, snap *control.Sn
 		if i > 0 {
 			out = append(out, ',')
 		}
-		out = appendJSONString(out, s.ResponseKey)
-		out = append(out, ':')
+		// Statements with Part 1..Parts make one array-valued root field (update_<t>_many).
+		if s.Part <= 1 {
+			out = appendJSONString(out, s.ResponseKey)
+			out = append(out, ':')
+		}
+		if s.Part == 1 {
+			out = append(out, '[')
+		}
 		out = append(out, vals[prev:ends[i]-start]...)
+		if s.Parts > 0 && s.Part == s.Parts {
+			out = append(out, ']')
+		}
 		prev = ends[i] - start
 	}
 	return append(out, "}}"...), outcomeOK
-}
-
-// appendKeyVars extends a plan key with the raw JSON of the variables that shape the SQL.
-func appendKeyVars(key []byte, names []string, vars []byte) []byte {
-	key = append(key, 0, 'v')
-	for _, n := range names {
-		key = append(key, 0)
-		key = append(key, n...)
-		key = append(key, '=')
-		key = append(key, rawJSONField(vars, n)...)
-	}
-	return key
-}
-
-// rawJSONField returns the raw JSON value of key in the object obj, or nil.
-func rawJSONField(obj []byte, key string) []byte {
-	i := skipWS(obj, 0)
-	if i >= len(obj) || obj[i] != '{' {
-		return nil
-	}
-	i = skipWS(obj, i+1)
-	for i < len(obj) && obj[i] == '"' {
-		ks, ke, esc, err := scanString(obj, i)
-		if err != nil {
-			return nil
-		}
-		i = skipWS(obj, ke+1)
-		if i >= len(obj) || obj[i] != ':' {
-			return nil
-		}
-		i = skipWS(obj, i+1)
-		ve, err := skipValue(obj, i, 0)
-		if err != nil {
-			return nil
-		}
-		k := obj[ks:ke]
-		if esc {
-			s, _ := jsonStringContents(k, true)
-			k = []byte(s)
-		}
-		if string(k) == key {
-			return obj[i:ve]
-		}
-		i = skipWS(obj, ve)
-		if i < len(obj) && obj[i] == ',' {
-			i = skipWS(obj, i+1)
-		}
-	}
-	return nil
 }
 
 func graphQLFromQueryString(ctx *fasthttp.RequestCtx, dst []gqlRequest) ([]gqlRequest, error) {
