@@ -85,6 +85,10 @@ type TenantEntry struct {
 	Schemas      []string
 	Database     string
 	PoolMaxConns int // 0: the server's default
+	// Isolation is the tenant's isolation mode: "login" for a hot tenant (its pool logs in
+	// as the tenant's role: no per-request SET ROLE), "role" for many small tenants (they
+	// share the pooler's server connections, one SET ROLE per request).
+	Isolation string
 }
 
 // TenantsConfig renders entries as the `tenants:` list of Kapok's config file.
@@ -93,6 +97,9 @@ func TenantsConfig(entries []TenantEntry) []byte {
 	b.WriteString("tenants:\n")
 	for _, e := range entries {
 		fmt.Fprintf(&b, "  - name: %s\n    mode: schema\n    schemas: [%s]\n    database: %s\n", e.Name, strings.Join(e.Schemas, ", "), e.Database)
+		if e.Isolation != "" {
+			fmt.Fprintf(&b, "    isolation: %s\n", e.Isolation)
+		}
 		if e.PoolMaxConns > 0 {
 			fmt.Fprintf(&b, "    pool: {max_conns: %d}\n", e.PoolMaxConns)
 		}
@@ -208,10 +215,10 @@ func setupTenants(ctx context.Context, dsn, mainTenant, mainSchema string, names
 	db := conn.Config().Database
 	var entries []TenantEntry
 	if mainTenant != "" {
-		entries = append(entries, TenantEntry{Name: mainTenant, Schemas: []string{mainSchema}, Database: db})
+		entries = append(entries, TenantEntry{Name: mainTenant, Schemas: []string{mainSchema}, Database: db, Isolation: "login"})
 	}
 	for i, n := range names {
-		entries = append(entries, TenantEntry{Name: n, Schemas: []string{schemas[i]}, Database: db})
+		entries = append(entries, TenantEntry{Name: n, Schemas: []string{schemas[i]}, Database: db, Isolation: "role"})
 	}
 	return TenantsConfig(entries), nil
 }

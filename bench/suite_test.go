@@ -120,8 +120,8 @@ func TestKapokConfigNamesEveryTenant(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	for _, want := range []string{"  - name: bench\n    mode: schema\n    schemas: [demo]\n    database: kapok_bench\n    pool: {max_conns: 8}\n",
-		"  - name: bench-t002\n    mode: schema\n    schemas: [bench_t002]\n    database: kapok_bench\n", "listen: 127.0.0.1:1\n"} {
+	for _, want := range []string{"  - name: bench\n    mode: schema\n    schemas: [demo]\n    database: kapok_bench\n    isolation: login\n    pool: {max_conns: 8}\n",
+		"  - name: bench-t002\n    mode: schema\n    schemas: [bench_t002]\n    database: kapok_bench\n    isolation: role\n", "listen: 127.0.0.1:1\n"} {
 		if !strings.Contains(string(cfg), want) {
 			t.Errorf("config lacks %q:\n%s", want, cfg)
 		}

@@ -74,8 +74,9 @@ type TenantConfig struct {
 	Auth    *AuthConfig `yaml:"auth"`
 	// AllowCIDRs restricts client addresses ("" = anyone).
 	AllowCIDRs []string `yaml:"allow_cidrs"`
-	// Isolation is "role" (requests run as the tenant's own Postgres role, see roles.go;
-	// the default for schema mode) or "none".
+	// Isolation is "role" (requests run as the tenant's own Postgres role, set per request;
+	// the default for schema mode), "login" (the pool logs in as that role: no per-request
+	// SET ROLE) or "none". See roles.go.
 	Isolation string `yaml:"isolation"`
 }
 
@@ -239,7 +240,9 @@ func (c *Config) DropIn(upstream, pooler string, schemas []string) {
 		}
 	}
 	if t == nil {
-		t = &TenantConfig{Name: "default", Mode: "schema", Upstream: "default"}
+		// One database served as one tenant: there is no other tenant to keep it from, and
+		// the user may not be allowed to create roles.
+		t = &TenantConfig{Name: "default", Mode: "schema", Upstream: "default", Isolation: IsolationNone}
 		c.Tenants = append(c.Tenants, t)
 	}
 	if len(schemas) > 0 {
@@ -400,7 +403,22 @@ func (c *Config) DirectURL(t *TenantConfig) string {
 }
 
 // PoolerURL is the URL request traffic uses: through PgBouncer when one is configured.
+// Under IsolationLogin it logs in as the tenant's own role.
 func (c *Config) PoolerURL(t *TenantConfig) string {
+	raw := c.LoginURL(t)
+	if t.Isolation != IsolationLogin {
+		return raw
+	}
+	u, err := url.Parse(raw)
+	if err != nil {
+		return raw
+	}
+	u.User = url.User(TenantRole(t.Name))
+	return u.String()
+}
+
+// LoginURL is the pooler URL with the upstream's own login role, whatever the isolation.
+func (c *Config) LoginURL(t *TenantConfig) string {
 	u := c.Upstreams[t.Upstream]
 	if u.Pooler == "" {
 		return withDatabase(u.URL, t.Database)

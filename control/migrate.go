@@ -289,7 +289,7 @@ func runScript(ctx context.Context, tx pgx.Tx, sql string) error {
 // takes the same lock), which would otherwise race DDL on the same catalog rows.
 func (s *Store) lockTenant(ctx context.Context, tx pgx.Tx, t *Tenant) error {
 	_, err := tx.Exec(ctx, "SELECT pg_advisory_xact_lock(hashtext('kapok.migrate:' || $1::text))", t.Name)
-	if err == nil && t.Config.Isolation == IsolationRole {
+	if err == nil && t.Config.UsesTenantRole() {
 		_, err = tx.Exec(ctx, "SELECT pg_advisory_xact_lock(hashtext('kapok tenant role ' || $1))", TenantRole(t.Name))
 	}
 	return err
@@ -298,11 +298,11 @@ func (s *Store) lockTenant(ctx context.Context, tx pgx.Tx, t *Tenant) error {
 // grantTenantRole gives the tenant's role its privileges on what tx created, inside tx, so
 // the catalog a migration reports is the one served (privileges are part of its version).
 func (s *Store) grantTenantRole(ctx context.Context, tx pgx.Tx, tc *TenantConfig) error {
-	if tc.Isolation != IsolationRole {
+	if !tc.UsesTenantRole() {
 		return nil
 	}
 	member := ""
-	if pc, err := pgconn.ParseConfig(s.reg.cfg.PoolerURL(tc)); err == nil {
+	if pc, err := pgconn.ParseConfig(s.reg.cfg.LoginURL(tc)); err == nil {
 		member = pc.User
 	}
 	_, err := EnsureTenantRole(ctx, tx, tc, member)

@@ -429,7 +429,7 @@ func (s *Store) dropObjects(ctx context.Context, tc *TenantConfig) error {
 		if _, err := tx.Exec(ctx, "DROP SCHEMA IF EXISTS "+pgx.Identifier{tc.Schemas[0]}.Sanitize()+" CASCADE"); err != nil {
 			return err
 		}
-		if tc.Isolation != IsolationRole {
+		if !tc.UsesTenantRole() {
 			return nil
 		}
 		_, err := tx.Exec(ctx, `DO $drop$ BEGIN

@@ -22,7 +22,19 @@ const (
 	// IsolationNone runs such requests as the pool's login role. It is the default for
 	// database-mode tenants, which the database boundary already isolates.
 	IsolationNone = "none"
+	// IsolationLogin is IsolationRole without the per-request SET ROLE: the tenant's pool
+	// logs in as the tenant's role itself (which then has LOGIN), so requests without a role
+	// of their own are sent bare, on the fastest path. It needs a pooler that lets the role
+	// log in (the dev stack's PgBouncer trusts its local roles). JWT and API-key roles must be
+	// granted to the tenant's role (EnsureTenantRole grants the configured anon and API-key
+	// roles when they exist).
+	IsolationLogin = "login"
 )
+
+// UsesTenantRole reports whether requests of the tenant run as its own Postgres role.
+func (t *TenantConfig) UsesTenantRole() bool {
+	return t.Isolation == IsolationRole || t.Isolation == IsolationLogin
+}
 
 func normalizeIsolation(t *TenantConfig) error {
 	switch t.Isolation {
@@ -31,9 +43,9 @@ func normalizeIsolation(t *TenantConfig) error {
 		if t.Mode == "schema" {
 			t.Isolation = IsolationRole
 		}
-	case IsolationRole, IsolationNone:
+	case IsolationRole, IsolationNone, IsolationLogin:
 	default:
-		return fmt.Errorf("tenant %q: isolation %q is not role or none", t.Name, t.Isolation)
+		return fmt.Errorf("tenant %q: isolation %q is not role, login or none", t.Name, t.Isolation)
 	}
 	return nil
 }
@@ -83,7 +95,18 @@ type RoleExecer interface {
 // call on every schema change.
 func EnsureTenantRole(ctx context.Context, db RoleExecer, tc *TenantConfig, member string) (string, error) {
 	role := TenantRole(tc.Name)
-	script, err := tenantRoleScript(role, member, tc.Schemas)
+	var grantees []string
+	if tc.Isolation == IsolationLogin && tc.Auth != nil {
+		// The pool is the tenant's role: it must be able to SET ROLE to the tenant's
+		// configured API roles.
+		if tc.Auth.AnonRole != "" {
+			grantees = append(grantees, tc.Auth.AnonRole)
+		}
+		for _, r := range tc.Auth.APIKeys {
+			grantees = append(grantees, r)
+		}
+	}
+	script, err := tenantRoleScript(role, member, tc.Isolation == IsolationLogin, grantees, tc.Schemas)
 	if err != nil {
 		return role, err
 	}
@@ -95,13 +118,21 @@ func EnsureTenantRole(ctx context.Context, db RoleExecer, tc *TenantConfig, memb
 
 // tenantRoleScript is a DO block: its names are embedded as quoted literals (a DO block
 // takes no parameters) and quoted again as identifiers by format('%I').
-func tenantRoleScript(role, member string, schemas []string) (string, error) {
+func tenantRoleScript(role, member string, login bool, apiRoles, schemas []string) (string, error) {
 	const tag = "$kapok_role$"
 	lits := make([]string, len(schemas))
 	for i, s := range schemas {
 		lits[i] = scriptLiteral(s)
 	}
-	for _, v := range append([]string{role, member}, schemas...) {
+	apiLits := make([]string, len(apiRoles))
+	for i, r := range apiRoles {
+		apiLits[i] = scriptLiteral(r)
+	}
+	loginLit := "false"
+	if login {
+		loginLit = "true"
+	}
+	for _, v := range append(append([]string{role, member}, apiRoles...), schemas...) {
 		if strings.Contains(v, tag) {
 			return "", fmt.Errorf("tenant role %s: name %q cannot be used", role, v)
 		}
@@ -110,6 +141,7 @@ func tenantRoleScript(role, member string, schemas []string) (string, error) {
 DECLARE
   r text := ` + scriptLiteral(role) + `;
   m text := ` + scriptLiteral(member) + `;
+  login bool := ` + loginLit + `;
   s text;
 BEGIN
   PERFORM pg_advisory_xact_lock(hashtext('kapok tenant role ' || r));
@@ -120,9 +152,18 @@ BEGIN
       EXECUTE format('CREATE ROLE %I NOLOGIN NOINHERIT', r);
     END;
   END IF;
-  IF m <> '' AND NOT pg_has_role(m, r, 'MEMBER') THEN
+  IF login AND NOT (SELECT rolcanlogin FROM pg_roles WHERE rolname = r) THEN
+    EXECUTE format('ALTER ROLE %I LOGIN', r);
+  END IF;
+  IF m <> '' AND m <> r AND NOT pg_has_role(m, r, 'MEMBER') THEN
     EXECUTE format('GRANT %I TO %I', r, m);
   END IF;
+  FOREACH s IN ARRAY ARRAY[` + strings.Join(append(apiLits, "NULL"), ", ") + `]::text[] LOOP
+    CONTINUE WHEN s IS NULL OR NOT EXISTS (SELECT 1 FROM pg_roles WHERE rolname = s);
+    IF NOT pg_has_role(r, s, 'MEMBER') THEN
+      EXECUTE format('GRANT %I TO %I', s, r);
+    END IF;
+  END LOOP;
   FOREACH s IN ARRAY ARRAY[` + strings.Join(lits, ", ") + `]::text[] LOOP
     CONTINUE WHEN NOT EXISTS (SELECT 1 FROM pg_namespace WHERE nspname = s);
     EXECUTE format('GRANT USAGE ON SCHEMA %I TO %I', s, r);

@@ -9,6 +9,7 @@ import (
 	"sync"
 	"time"
 
+	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgconn"
 	"github.com/valyala/fasthttp"
 
@@ -64,7 +65,7 @@ func newGuard(adminKey string, tc *control.TenantConfig, a *apis) (*guard, error
 	if tc.Isolation == control.IsolationRole {
 		g.tenantRole = control.TenantRole(tc.Name)
 	}
-	if pc, err := pgconn.ParseConfig(a.s.cfg.PoolerURL(tc)); err == nil {
+	if pc, err := pgconn.ParseConfig(a.s.cfg.LoginURL(tc)); err == nil {
 		g.loginRole = pc.User
 	}
 	if l := tc.Limits; l != nil && l.RateLimit > 0 {
@@ -177,14 +178,21 @@ func (a *apis) admit(ctx *fasthttp.RequestCtx, g *guard, route string) bool {
 // login role is the member that may SET the role. A failure is logged and fails closed:
 // requests cannot SET a missing role.
 func (a *apis) ensureTenantRole(t *control.Tenant) {
-	if t.Config.Isolation != control.IsolationRole {
+	if !t.Config.UsesTenantRole() {
 		return
 	}
-	pool, err := a.pool(t)
+	// A direct connection as the upstream's own role: under IsolationLogin the tenant's
+	// pool logs in as the very role this creates.
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	member := ""
+	if pc, err := pgconn.ParseConfig(a.s.cfg.LoginURL(t.Config)); err == nil {
+		member = pc.User
+	}
+	conn, err := pgx.Connect(ctx, t.DirectURL)
 	if err == nil {
-		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
-		defer cancel()
-		_, err = control.EnsureTenantRole(ctx, pool.Pgx(), t.Config, pool.Pgx().Config().ConnConfig.User)
+		_, err = control.EnsureTenantRole(ctx, conn, t.Config, member)
+		conn.Close(context.Background())
 	}
 	if err != nil {
 		a.s.log.Error("tenant role", "tenant", t.Name, "err", err)
