@@ -263,6 +263,13 @@ func graphQLFromQueryString(ctx *fasthttp.RequestCtx, dst []gqlRequest) ([]gqlRe
 }
 
 func (a *apis) graphqlRejected(ctx *fasthttp.RequestCtx, err error) string {
+	writeGraphQLError(ctx, a.rejected(ctx, err), "too-many-requests", rejectionMessage(err))
+	return outcomeRejected
+}
+
+// rejected counts an admission refusal, sets Retry-After and gives its status: 429 for the
+// tenant's own in-flight cap, 503 when the server or the pool is the bottleneck.
+func (a *apis) rejected(ctx *fasthttp.RequestCtx, err error) int {
 	status := fasthttp.StatusServiceUnavailable
 	reason := "busy"
 	var rej *poolmgr.RejectedError
@@ -274,8 +281,7 @@ func (a *apis) graphqlRejected(ctx *fasthttp.RequestCtx, err error) string {
 	}
 	a.s.metrics.rejected.WithLabelValues(reason).Inc()
 	ctx.Response.Header.Set("Retry-After", "1")
-	writeGraphQLError(ctx, status, "too-many-requests", rejectionMessage(err))
-	return outcomeRejected
+	return status
 }
 
 func rejectionMessage(err error) string {

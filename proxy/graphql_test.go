@@ -4,13 +4,13 @@ import (
 	"bytes"
 	"encoding/json"
 	"net/url"
-	"os"
 	"os/exec"
 	"path/filepath"
 	"strings"
 	"testing"
 
 	"github.com/kapok-dev/kapok/control"
+	"github.com/kapok-dev/kapok/internal/testenv"
 )
 
 func TestGraphQLOverHTTP(t *testing.T) {
@@ -119,22 +119,7 @@ func TestIntrospectionSatisfiesGraphQLJS(t *testing.T) {
 }
 
 func graphqlJSDir(t *testing.T) string {
-	t.Helper()
-	dir, err := filepath.Abs(filepath.Join("testdata", "graphql-js"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	if _, err := exec.LookPath("node"); err != nil {
-		t.Fatalf("node is required for the graphql-js client check: %v", err)
-	}
-	if _, err := os.Stat(filepath.Join(dir, "node_modules", "graphql")); err != nil {
-		cmd := exec.Command("npm", "ci", "--no-audit", "--no-fund")
-		cmd.Dir = dir
-		if out, err := cmd.CombinedOutput(); err != nil {
-			t.Fatalf("npm ci in %s: %v\n%s", dir, err, out)
-		}
-	}
-	return dir
+	return testenv.NodeDir(t, filepath.Join("testdata", "graphql-js"), "graphql")
 }
 
 func node(t *testing.T, dir string, stdin []byte, args ...string) []byte {

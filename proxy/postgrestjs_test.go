@@ -24,17 +24,7 @@ func TestPostgrestJS(t *testing.T) {
 	if err != nil {
 		t.Fatal("node is required for the postgrest-js suite: ", err)
 	}
-	dir, err := filepath.Abs(filepath.Join("testdata", "postgrest-js"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	if _, err := os.Stat(filepath.Join(dir, "node_modules", "@supabase", "postgrest-js")); err != nil {
-		cmd := exec.Command("npm", "ci", "--no-audit", "--no-fund")
-		cmd.Dir = dir
-		if out, err := cmd.CombinedOutput(); err != nil {
-			t.Fatalf("npm ci: %v\n%s", err, out)
-		}
-	}
+	dir := testenv.NodeDir(t, filepath.Join("testdata", "postgrest-js"), filepath.Join("@supabase", "postgrest-js"))
 
 	schema := "rest_t_js"
 	testenv.FreshSchema(t, schema, restFixtureDDL)

@@ -571,18 +571,7 @@ func (a *apis) restFailure(ctx *fasthttp.RequestCtx, err error) string {
 }
 
 func (a *apis) restRejected(ctx *fasthttp.RequestCtx, err error) string {
-	status := fasthttp.StatusServiceUnavailable
-	reason := "busy"
-	var rej *poolmgr.RejectedError
-	if errors.As(err, &rej) {
-		reason = string(rej.Reason)
-		if rej.Reason == poolmgr.ReasonTenantInFlight {
-			status = fasthttp.StatusTooManyRequests
-		}
-	}
-	a.s.metrics.rejected.WithLabelValues(reason).Inc()
-	ctx.Response.Header.Set("Retry-After", "1")
-	writeRESTError(ctx, status, "PGRST003", rejectionMessage(err), nil, nil)
+	writeRESTError(ctx, a.rejected(ctx, err), "PGRST003", rejectionMessage(err), nil, nil)
 	return outcomeRejected
 }
 

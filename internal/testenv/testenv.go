@@ -9,6 +9,9 @@ package testenv
 import (
 	"context"
 	"os"
+	"os/exec"
+	"path/filepath"
+	"sync"
 	"testing"
 	"time"
 
@@ -115,4 +118,32 @@ func FreshSchema(t testing.TB, name, ddl string) {
 		defer c.Close(context.Background())
 		_, _ = c.Exec(context.Background(), "DROP SCHEMA IF EXISTS "+q+" CASCADE")
 	})
+}
+
+var npmMu sync.Mutex
+
+// NodeDir prepares a directory of JavaScript test tooling (package.json + package-lock.json
+// committed, node_modules not): it runs `npm ci` when node_modules lacks module, and fails
+// the test when node or npm is missing, since these checks are part of the suite.
+func NodeDir(t testing.TB, dir, module string) string {
+	t.Helper()
+	abs, err := filepath.Abs(dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, tool := range []string{"node", "npm"} {
+		if _, err := exec.LookPath(tool); err != nil {
+			t.Fatalf("%s is required for the JavaScript client checks: %v", tool, err)
+		}
+	}
+	npmMu.Lock()
+	defer npmMu.Unlock()
+	if _, err := os.Stat(filepath.Join(abs, "node_modules", module)); err != nil {
+		cmd := exec.Command("npm", "ci", "--no-audit", "--no-fund")
+		cmd.Dir = abs
+		if out, err := cmd.CombinedOutput(); err != nil {
+			t.Fatalf("npm ci in %s: %v\n%s", abs, err, out)
+		}
+	}
+	return abs
 }

@@ -4,11 +4,11 @@ import (
 	"bytes"
 	"encoding/json"
 	"errors"
-	"os"
 	"os/exec"
 	"path/filepath"
 	"testing"
 
+	"github.com/kapok-dev/kapok/internal/testenv"
 	"github.com/vektah/gqlparser/v2"
 	"github.com/vektah/gqlparser/v2/ast"
 )
@@ -17,21 +17,7 @@ import (
 // the reference check is part of the suite, so a machine without it fails.
 func jsDir(t *testing.T) string {
 	t.Helper()
-	dir, err := filepath.Abs(filepath.Join("testdata", "js"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	if _, err := exec.LookPath("node"); err != nil {
-		t.Fatalf("node is required to check introspection with graphql-js: %v", err)
-	}
-	if _, err := os.Stat(filepath.Join(dir, "node_modules", "graphql")); err != nil {
-		cmd := exec.Command("npm", "ci", "--no-audit", "--no-fund")
-		cmd.Dir = dir
-		if out, err := cmd.CombinedOutput(); err != nil {
-			t.Fatalf("npm ci in %s: %v\n%s", dir, err, out)
-		}
-	}
-	return dir
+	return testenv.NodeDir(t, filepath.Join("testdata", "js"), "graphql")
 }
 
 func runNode(t *testing.T, dir string, stdin []byte, args ...string) []byte {

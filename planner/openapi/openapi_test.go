@@ -229,20 +229,7 @@ func assertCovers(t *testing.T, cat *catalog.Schema, doc []byte) {
 // required: without it the test fails.
 func runCheck(t *testing.T, args ...string) []byte {
 	t.Helper()
-	dir, err := filepath.Abs("testdata/js")
-	if err != nil {
-		t.Fatal(err)
-	}
-	if _, err := exec.LookPath("node"); err != nil {
-		t.Fatalf("node is required to validate the OpenAPI documents (install Node.js and npm): %v", err)
-	}
-	if _, err := os.Stat(filepath.Join(dir, "node_modules", "@apidevtools", "swagger-parser")); err != nil {
-		cmd := exec.Command("npm", "ci", "--no-audit", "--no-fund")
-		cmd.Dir = dir
-		if out, err := cmd.CombinedOutput(); err != nil {
-			t.Fatalf("npm ci in %s: %v\n%s", dir, err, out)
-		}
-	}
+	dir := testenv.NodeDir(t, "testdata/js", filepath.Join("@apidevtools", "swagger-parser"))
 	cmd := exec.Command("node", append([]string{"check.js"}, args...)...)
 	cmd.Dir = dir
 	var stderr bytes.Buffer
