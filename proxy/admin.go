@@ -10,11 +10,13 @@ import (
 	"net"
 	"sort"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/valyala/fasthttp"
 
 	"github.com/kapok-dev/kapok/control"
+	"github.com/kapok-dev/kapok/planner/openapi"
 )
 
 // adminMaxBody caps admin request bodies (migrations included).
@@ -33,6 +35,10 @@ type adminCall struct {
 
 // serveAdmin serves /admin/v1/… : rest is the path after /admin/v1.
 func (a *apis) serveAdmin(ctx *fasthttp.RequestCtx, rest []byte) string {
+	if string(rest) == "/openapi.json" && (ctx.IsGet() || ctx.IsHead()) {
+		// The API's own description is public, as PostgREST's root document is.
+		return a.adminOpenAPI(ctx)
+	}
 	if status, code, msg := a.adminAuthorized(ctx); status != 0 {
 		writeJSONError(ctx, status, code, msg)
 		return outcomeRejected
@@ -429,4 +435,25 @@ func (call *adminCall) stats(t *control.Tenant) int {
 		out["database"] = db
 	}
 	return call.reply(fasthttp.StatusOK, out)
+}
+
+var (
+	adminDocOnce sync.Once
+	adminDoc     []byte
+	adminDocErr  error
+)
+
+// adminOpenAPI serves the OpenAPI 3.1 document of the admin API, built once.
+func (a *apis) adminOpenAPI(ctx *fasthttp.RequestCtx) string {
+	adminDocOnce.Do(func() {
+		adminDoc, adminDocErr = openapi.Build(nil, openapi.Options{AdminPaths: true})
+	})
+	if adminDocErr != nil {
+		a.s.log.Error("admin openapi", "err", adminDocErr)
+		writeJSONError(ctx, fasthttp.StatusInternalServerError, "unexpected", "the admin API's description could not be built")
+		return outcomeError
+	}
+	ctx.SetContentType("application/openapi+json; charset=utf-8")
+	ctx.SetBody(adminDoc)
+	return outcomeOK
 }

@@ -15,6 +15,7 @@ import (
 	"github.com/kapok-dev/kapok/cache"
 	"github.com/kapok-dev/kapok/control"
 	"github.com/kapok-dev/kapok/planner/aispec"
+	"github.com/kapok-dev/kapok/planner/catalog"
 	"github.com/kapok-dev/kapok/planner/ir"
 	"github.com/kapok-dev/kapok/planner/openapi"
 	"github.com/kapok-dev/kapok/planner/rest"
@@ -124,7 +125,7 @@ func (a *apis) rest(ctx *fasthttp.RequestCtx, t *control.Tenant, path []byte) st
 			if t.Config.Auth != nil {
 				opts.AnonRole = t.Config.Auth.AnonRole
 			}
-			doc, err := openapi.Build(snap.Catalog, opts)
+			doc, err := openapi.Build(docCatalog(snap, who), opts)
 			if err != nil {
 				return nil, err
 			}
@@ -246,9 +247,9 @@ func (a *apis) docs(ctx *fasthttp.RequestCtx, t *control.Tenant, path []byte) st
 			if t.Config.Auth != nil {
 				opts.RoleClaim = t.Config.Auth.RoleClaim
 			}
-			doc, err = aispec.Build(snap.Catalog, opts)
+			doc, err = aispec.Build(docCatalog(snap, who), opts)
 		} else {
-			doc, err = openapi.Build(snap.Catalog, openapi.Options{BaseURL: prefix + string(prefixREST), AnonRole: anon})
+			doc, err = openapi.Build(docCatalog(snap, who), openapi.Options{BaseURL: prefix + string(prefixREST), AnonRole: anon})
 		}
 		if err != nil {
 			return nil, err
@@ -690,4 +691,15 @@ func (pc *planCache) getREST(key []byte, compile func() (*restPlan, error)) (*re
 		return nil, errPlanKind
 	}
 	return p.rest, nil
+}
+
+// docCatalog is what a caller's documents describe: everything for the admin, else only what
+// the caller's role may use, as PostgREST's OpenAPI follows privileges. Requests themselves
+// compile against the whole catalog, so a table the role may not use answers 401/403 from
+// Postgres, as in PostgREST, rather than 404.
+func docCatalog(snap *control.Snapshot, who principal) *catalog.Schema {
+	if who.SchemaRole == "" {
+		return snap.Catalog
+	}
+	return snap.Catalog.VisibleTo(who.SchemaRole)
 }

@@ -377,7 +377,16 @@ func (l *lowering) filter(t *catalog.Table, f Field, e OpExpr) (ir.Expr, error) 
 			args = append(args, l.constParam(e.Lang, "regconfig"))
 		}
 		args = append(args, &ir.Param{Slot: e.Value.Slot, Type: "text"})
-		x = &ir.Compare{Left: col, Op: ir.OpTextSearch, Right: &ir.Func{Name: ftsFuncs[e.Op], Args: args}}
+		// A text column is searched through to_tsvector, in the same configuration.
+		var left ir.Expr = col
+		if typ != "tsvector" {
+			vargs := []ir.Expr{}
+			if e.Lang != "" {
+				vargs = append(vargs, l.constParam(e.Lang, "regconfig"))
+			}
+			left = &ir.Func{Name: "to_tsvector", Args: append(vargs, col)}
+		}
+		x = &ir.Compare{Left: left, Op: ir.OpTextSearch, Right: &ir.Func{Name: ftsFuncs[e.Op], Args: args}}
 	case e.Quant != QuantNone:
 		var op ir.Op
 		switch {
