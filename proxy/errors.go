@@ -2,7 +2,6 @@ package proxy
 
 import (
 	"encoding/json"
-	"strconv"
 
 	"github.com/valyala/fasthttp"
 )
@@ -87,7 +86,9 @@ func writeRouteError(ctx *fasthttp.RequestCtx, route string, status int, code, m
 	case routeGraphQL:
 		writeGraphQLError(ctx, status, code, message)
 	case routeREST:
-		writeRESTError(ctx, status, "PGRST"+strconv.Itoa(status), message, nil, nil)
+		// Kapok's own refusals (unknown tenant, rate limit, …) keep their code: no PostgREST
+		// code means the same thing, and clients key on the status.
+		writeRESTError(ctx, status, code, message, nil, nil)
 	default:
 		writeJSONError(ctx, status, code, message)
 	}
