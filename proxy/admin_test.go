@@ -62,8 +62,8 @@ func decodeBody(t *testing.T, r response) map[string]any {
 	return m
 }
 
-// testTenantName makes base unique to this test process, so that two runs of the package at
-// once (two engineers, two terminals) do not share tenants.
+// testTenantName makes base unique to this test process, so that two runs of the package
+// at once (two terminals, or CI beside a developer) do not share tenants.
 func testTenantName(base string) string { return fmt.Sprintf("%s-%d", base, os.Getpid()) }
 
 // objectName is the schema or database a tenant gets by default.
