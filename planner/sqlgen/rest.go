@@ -275,7 +275,7 @@ func (g *gen) done(b *strings.Builder) (Statement, error) {
 	if g.err != nil {
 		return Statement{}, g.err
 	}
-	return Statement{SQL: b.String(), Slots: g.slots}, nil
+	return Statement{SQL: columnLists(b.String()), Slots: g.slots}, nil
 }
 
 // envelope renders `SELECT '{"n":' || n || ',"t":' || total || ',"b":' || body || '}'`

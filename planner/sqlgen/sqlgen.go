@@ -59,7 +59,7 @@ func Build(q *ir.Query) (Statement, error) {
 	if g.err != nil {
 		return Statement{}, g.err
 	}
-	return Statement{SQL: b.String(), Slots: g.slots}, nil
+	return Statement{SQL: columnLists(b.String()), Slots: g.slots}, nil
 }
 
 func (g *gen) fail(format string, args ...any) string {
@@ -258,7 +258,10 @@ func (g *gen) rowsSQL(sel *ir.Select, parent string, sc *scope, outerOrder *[]st
 		}
 		b.WriteString(") ")
 	}
-	b.WriteString(a + ".*")
+	// The column list is filled in once the whole statement is written (see columnLists):
+	// only the columns the statement reads, so a role with column grants can run it and
+	// rows stay narrow.
+	b.WriteString(columnsMarker(a))
 	for _, e := range extra {
 		b.WriteString(", ")
 		b.WriteString(e)
