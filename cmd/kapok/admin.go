@@ -470,7 +470,8 @@ func migrateCommand(ctx context.Context, args []string, stdout, stderr io.Writer
 	switch sub {
 	case "up", "status":
 		files, err := readMigrations(dir)
-		if err != nil {
+		if err != nil && !(sub == "status" && errors.Is(err, os.ErrNotExist)) {
+			// status without a migrations directory still lists what the tenant's log holds
 			fmt.Fprintln(stderr, "kapok:", err)
 			return exitUsage
 		}
