@@ -63,12 +63,15 @@ func New(cfg Config) *Manager {
 	}
 	// The callback runs after lru releases its own lock but still inside our mu.
 	m.pools, _ = lru.NewWithEvict(cfg.MaxPools, func(tenant string, p *Pool) {
-		m.live.CompareAndDelete(tenant, p)
 		reason := m.evictReason
 		m.evictReason = evictLRU
 		m.evictions[reason].Add(1)
 		m.cfg.Logger.Info("poolmgr: closing tenant pool", "tenant", tenant, "reason", evictReasonNames[reason])
+		// Closed and counted before it leaves the live map: whoever sees it gone sees it
+		// closed too, and a Get that still finds it open a new one (CompareAndDelete
+		// leaves that one in place).
 		p.closeAsync()
+		m.live.CompareAndDelete(tenant, p)
 	})
 	if cfg.IdleTimeout > 0 {
 		go m.sweep()
