@@ -285,6 +285,20 @@ func runScript(ctx context.Context, tx pgx.Tx, sql string) error {
 	return nil
 }
 
+// beginChange prepares tx for a change to the tenant's schema: it takes the tenant's
+// locks, loads the catalog as it is before the change (for the diff) and points
+// search_path at the tenant's default schema.
+func (s *Store) beginChange(ctx context.Context, tx pgx.Tx, t *Tenant) (*catalog.Schema, error) {
+	if err := s.lockTenant(ctx, tx, t); err != nil {
+		return nil, err
+	}
+	before, err := catalog.Load(ctx, tx, t.Config.Schemas)
+	if err != nil {
+		return nil, err
+	}
+	return before, setSearchPath(ctx, tx, t)
+}
+
 // lockTenant serialises the tenant's migrations, and its role grants (EnsureTenantRole
 // takes the same lock), which would otherwise race DDL on the same catalog rows.
 func (s *Store) lockTenant(ctx context.Context, tx pgx.Tx, t *Tenant) error {
@@ -321,14 +335,8 @@ func (s *Store) Migrate(ctx context.Context, t *Tenant, m *Migration) (*Migratio
 	res := &MigrationResult{Name: m.Name, Checksum: checksum(m.Up, m.Down), DryRun: m.DryRun}
 	var runErr error
 	err := s.tenantTx(ctx, t, pgx.TxOptions{}, func(tx pgx.Tx) error {
-		if err := s.lockTenant(ctx, tx, t); err != nil {
-			return err
-		}
-		before, err := catalog.Load(ctx, tx, t.Config.Schemas)
+		before, err := s.beginChange(ctx, tx, t)
 		if err != nil {
-			return err
-		}
-		if err := setSearchPath(ctx, tx, t); err != nil {
 			return err
 		}
 		start := time.Now()
@@ -458,14 +466,8 @@ func (s *Store) Rollback(ctx context.Context, t *Tenant, to *int64) (*MigrationR
 	}
 	res := &MigrationResult{}
 	err = s.tenantTx(ctx, t, pgx.TxOptions{}, func(tx pgx.Tx) error {
-		if err := s.lockTenant(ctx, tx, t); err != nil {
-			return err
-		}
-		before, err := catalog.Load(ctx, tx, t.Config.Schemas)
+		before, err := s.beginChange(ctx, tx, t)
 		if err != nil {
-			return err
-		}
-		if err := setSearchPath(ctx, tx, t); err != nil {
 			return err
 		}
 		start := time.Now()

@@ -382,16 +382,7 @@ func provisionErr(err error, kind, name string) error {
 }
 
 func (s *Store) insertRow(ctx context.Context, tc *TenantConfig, tmpl string) error {
-	pool, _ := EncodeSection(tc.Pool)
-	limits, _ := EncodeSection(tc.Limits)
-	auth := json.RawMessage("{}")
-	if tc.Auth != nil {
-		auth, _ = EncodeSection(tc.Auth)
-	}
-	cidrs := tc.AllowCIDRs
-	if cidrs == nil {
-		cidrs = []string{}
-	}
+	pool, limits, auth, cidrs := tenantRowSections(tc)
 	return pgx.BeginFunc(ctx, s.db, func(tx pgx.Tx) error {
 		tag, err := tx.Exec(ctx, `INSERT INTO kapok.tenants (name, mode, upstream, database, schemas, template, pool, limits, auth, allow_cidrs)
 VALUES ($1, $2, $3, $4, $5, $6, $7::text::jsonb, $8::text::jsonb, $9::text::jsonb, $10) ON CONFLICT (name) DO NOTHING`,

@@ -652,16 +652,7 @@ func (s *Store) UpdateTenant(ctx context.Context, name string, p *TenantPatch) (
 	if err := s.reg.cfg.NormalizeTenant(&tc); err != nil {
 		return nil, fmt.Errorf("%w: %s", ErrInvalid, err)
 	}
-	pool, _ := EncodeSection(tc.Pool)
-	limits, _ := EncodeSection(tc.Limits)
-	auth := json.RawMessage("{}")
-	if tc.Auth != nil {
-		auth, _ = EncodeSection(tc.Auth)
-	}
-	cidrs := tc.AllowCIDRs
-	if cidrs == nil {
-		cidrs = []string{}
-	}
+	pool, limits, auth, cidrs := tenantRowSections(&tc)
 	s.syncMu.Lock()
 	defer s.syncMu.Unlock()
 	var rev int64
@@ -688,4 +679,20 @@ func (s *Store) UpdateTenant(ctx context.Context, name string, p *TenantPatch) (
 	s.managed[name] = rev
 	s.runUpdate(nt)
 	return nt, nil
+}
+
+// tenantRowSections encodes the parts of a tenant's config that kapok.tenants keeps as
+// JSON, and its allowed CIDRs as a non-null array.
+func tenantRowSections(tc *TenantConfig) (pool, limits, auth json.RawMessage, cidrs []string) {
+	pool, _ = EncodeSection(tc.Pool)
+	limits, _ = EncodeSection(tc.Limits)
+	auth = json.RawMessage("{}")
+	if tc.Auth != nil {
+		auth, _ = EncodeSection(tc.Auth)
+	}
+	cidrs = tc.AllowCIDRs
+	if cidrs == nil {
+		cidrs = []string{}
+	}
+	return pool, limits, auth, cidrs
 }
