@@ -1,5 +1,7 @@
 package planner
 
+import "github.com/kapok-dev/kapok/planner/ir"
+
 // Kind is the operation type of a Plan.
 type Kind uint8
 
@@ -20,7 +22,8 @@ func (k Kind) String() string {
 type Plan struct {
 	Kind Kind
 	// Statements run in order in one transaction (one round trip). A query has exactly
-	// one, whose JSON result is the whole data object (ResponseKey ""). A GraphQL mutation
+	// one: its JSON result is the whole data object (ResponseKey ""), or, with one root
+	// field, that field's value (ResponseKey its response key). A GraphQL mutation
 	// has one per root field, each filling data[ResponseKey], in order. Zero statements:
 	// Data is the answer (introspection-only operations).
 	Statements []Statement
@@ -52,6 +55,9 @@ type Statement struct {
 	ResponseKey string
 	// Params lists, for each placeholder $i+1, where its value comes from.
 	Params []Param
+	// Result is ir.ResultValue, or how the executor gathers the statement's rows into its
+	// value (a query's one root field).
+	Result ir.Result
 	// Parts > 0 marks one element of a root field whose value is a JSON array built from
 	// several statements (update_<t>_many: one UPDATE per element, so that each sees the
 	// rows the previous ones left). Part is the element's 1-based position: the statements

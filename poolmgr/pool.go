@@ -67,11 +67,24 @@ type Session struct {
 
 // Statement is one compiled statement: SQL whose every placeholder carries an explicit cast
 // ($1::int4), and its arguments in text format (nil = SQL NULL). It must return one row with
-// one column of JSON text.
+// one column of JSON text, or, as Result says, rows of one column that Run gathers.
 type Statement struct {
-	SQL  string
-	Args [][]byte
+	SQL    string
+	Args   [][]byte
+	Result Result
 }
+
+// Result says how a statement hands back its value. Other than ResultValue the statement
+// returns one JSON value per row, and Run assembles them, which spares Postgres an
+// aggregate. The values are those of planner/ir.Result.
+type Result uint8
+
+const (
+	ResultValue    Result = iota // one row of one column: the value itself
+	ResultEnvelope               // any rows; the value is the REST envelope `<n>,,[<rows>]`
+	ResultArray                  // any rows; the value is their JSON array
+	ResultOne                    // zero or one row; the value is that row's, or null
+)
 
 // Request is what Run executes: its statements, in order, in one transaction.
 type Request struct {
@@ -279,7 +292,14 @@ func (p *Pool) runOne(ctx context.Context, c *pgxpool.Conn, st *Statement, dst [
 	} else {
 		rr = pg.ExecParams(ctx, st.SQL, st.Args, nil, nil, nil)
 	}
-	return readValue(rr, dst, 0)
+	return readResult(rr, dst, 0, st.Result)
+}
+
+func readResult(rr *pgconn.ResultReader, dst []byte, stmt int, r Result) ([]byte, error) {
+	if r == ResultValue {
+		return readValue(rr, dst, stmt)
+	}
+	return readRows(rr, dst, stmt, r)
 }
 
 // prelude sets the request's role and settings, local to the transaction. Its text never
@@ -319,7 +339,7 @@ func (p *Pool) runBatch(ctx context.Context, c *pgxpool.Conn, req *Request, time
 			}
 		} else {
 			var err error
-			dst, err = readValue(rr, dst, idx)
+			dst, err = readResult(rr, dst, idx, req.Statements[idx].Result)
 			if err != nil && firstErr == nil {
 				firstErr = err
 			}
@@ -385,6 +405,55 @@ func readValue(rr *pgconn.ResultReader, dst []byte, stmt int) ([]byte, error) {
 	if rows != 1 || cols != 1 {
 		return dst[:start], fmt.Errorf("%w: statement %d returned %d rows of %d columns", ErrResultShape, stmt, rows, cols)
 	}
+	return dst, nil
+}
+
+// readRows gathers the rows of a statement whose Result is not ResultValue into dst. For
+// ResultEnvelope the count goes in front once known, by moving the array (one memmove).
+func readRows(rr *pgconn.ResultReader, dst []byte, stmt int, r Result) ([]byte, error) {
+	start := len(dst)
+	if r != ResultOne {
+		dst = append(dst, '[')
+	}
+	rows := 0
+	for rr.NextRow() {
+		v := rr.Values()
+		if len(v) != 1 || (r == ResultOne && rows > 0) {
+			_, _ = rr.Close()
+			return dst[:start], fmt.Errorf("%w: statement %d returned more than one row or column", ErrResultShape, stmt)
+		}
+		if rows > 0 {
+			dst = append(dst, ',')
+		}
+		if v[0] == nil {
+			dst = append(dst, "null"...)
+		} else {
+			dst = append(dst, v[0]...)
+		}
+		rows++
+	}
+	if _, err := rr.Close(); err != nil {
+		return dst[:start], wrapPg(err, stmt)
+	}
+	switch r {
+	case ResultOne:
+		if rows == 0 {
+			dst = append(dst, "null"...)
+		}
+		return dst, nil
+	case ResultArray:
+		return append(dst, ']'), nil
+	case ResultEnvelope:
+	default:
+		return dst[:start], fmt.Errorf("%w: statement %d: unknown result kind %d", ErrResultShape, stmt, r)
+	}
+	dst = append(dst, ']')
+	var num [24]byte
+	prefix := append(strconv.AppendInt(num[:0], int64(rows), 10), ',', ',')
+	n := len(prefix)
+	dst = append(dst, prefix...) // grow by len(prefix)
+	copy(dst[start+n:], dst[start:len(dst)-n])
+	copy(dst[start:], prefix)
 	return dst, nil
 }
 

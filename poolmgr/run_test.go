@@ -51,6 +51,53 @@ func TestRun(t *testing.T) {
 		}
 	})
 
+	t.Run("a rows statement gathers its rows behind their count", func(t *testing.T) {
+		const sql = `SELECT v FROM (VALUES (1, '{"a":1}'::json), (2, NULL), (3, '"x"')) AS r(i, v) WHERE i <= $1::int4 ORDER BY i`
+		for _, c := range []struct{ n, want string }{
+			{"3", `keep3,,[{"a":1},null,"x"]`},
+			{"1", `keep1,,[{"a":1}]`},
+			{"0", `keep0,,[]`},
+		} {
+			out, ends, err := p.Run(ctx, &Request{Statements: []Statement{{SQL: sql, Args: [][]byte{[]byte(c.n)}, Result: ResultEnvelope}}}, []byte("keep"))
+			if err != nil {
+				t.Fatal(err)
+			}
+			if string(out) != c.want || len(ends) != 1 || ends[0] != len(out) {
+				t.Fatalf("got %s %v, want %s", out, ends, c.want)
+			}
+		}
+		// In a batch (a session prelude), next to a one-value statement.
+		out, ends, err := p.Run(ctx, &Request{Session: &Session{Role: ""}, Statements: []Statement{
+			{SQL: sql, Args: [][]byte{[]byte("2")}, Result: ResultEnvelope}, stmt(`SELECT '[1]'::json`),
+		}}, nil)
+		if err != nil || string(out) != `2,,[{"a":1},null][1]` || fmt.Sprint(ends) != "[17 20]" {
+			t.Fatalf("batch: got %s %v %v", out, ends, err)
+		}
+		for _, c := range []struct {
+			r       Result
+			n, want string
+		}{
+			{ResultArray, "3", `keep[{"a":1},null,"x"]`},
+			{ResultArray, "0", `keep[]`},
+			{ResultOne, "1", `keep{"a":1}`},
+			{ResultOne, "0", `keepnull`},
+		} {
+			out, _, err := p.Run(ctx, &Request{Statements: []Statement{{SQL: sql, Args: [][]byte{[]byte(c.n)}, Result: c.r}}}, []byte("keep"))
+			if err != nil || string(out) != c.want {
+				t.Fatalf("result %d, %s rows: got %s %v, want %s", c.r, c.n, out, err, c.want)
+			}
+		}
+		out, _, err = p.Run(ctx, &Request{Statements: []Statement{{SQL: sql, Args: [][]byte{[]byte("2")}, Result: ResultOne}}}, []byte("keep"))
+		if !errors.Is(err, ErrResultShape) || string(out) != "keep" {
+			t.Fatalf("two rows for one: got %q %v", out, err)
+		}
+		// Two columns is a shape error, and dst is left as it was.
+		out, ends, err = p.Run(ctx, &Request{Statements: []Statement{{SQL: `SELECT 1, 2`, Result: ResultArray}}}, []byte("keep"))
+		if !errors.Is(err, ErrResultShape) || string(out) != "keep" || ends != nil {
+			t.Fatalf("two columns: got %q %v %v", out, ends, err)
+		}
+	})
+
 	t.Run("a statement with no row is a shape error and leaves dst alone", func(t *testing.T) {
 		out, ends, err := p.Run(ctx, &Request{Statements: []Statement{stmt(`SELECT '1'::json WHERE false`)}}, []byte("keep"))
 		if !errors.Is(err, ErrResultShape) || string(out) != "keep" || ends != nil {

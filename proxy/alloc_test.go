@@ -17,7 +17,7 @@ var fakeEnds = make([]int, 1)
 
 // fakeResult stands in for Postgres: it appends a fixed JSON value.
 func fakeResult(_ *poolmgr.Pool, _ context.Context, req *poolmgr.Request, dst []byte) ([]byte, []int, error) {
-	dst = append(dst, `{"customers_by_pk":{"id":1}}`...)
+	dst = append(dst, `{"id":1}`...) // the one root field's value: the proxy writes its key
 	fakeEnds[0] = len(dst)
 	return dst, fakeEnds, nil
 }

@@ -195,7 +195,8 @@ func (a *apis) graphqlOne(c context.Context, t *control.Tenant, snap *control.Sn
 			return appendGraphQLFailure(out, err, a), outcomeClientError
 		}
 		st.args = append(st.args[:n], bound...)
-		st.stmts = append(st.stmts, poolmgr.Statement{SQL: plan.Statements[i].SQL, Args: st.args[n:len(st.args):len(st.args)]})
+		st.stmts = append(st.stmts, poolmgr.Statement{SQL: plan.Statements[i].SQL, Args: st.args[n:len(st.args):len(st.args)],
+			Result: poolmgr.Result(plan.Statements[i].Result)})
 	}
 	st.preq = poolmgr.Request{Statements: st.stmts, Admitted: true}
 	if !who.Admin || who.Role != "" {
@@ -204,12 +205,21 @@ func (a *apis) graphqlOne(c context.Context, t *control.Tenant, snap *control.Sn
 	}
 	mark := len(out)
 	if plan.Kind == planner.KindQuery {
+		key := plan.Statements[0].ResponseKey
 		out = append(out, `{"data":`...)
+		if key != "" {
+			out = append(out, '{')
+			out = appendJSONString(out, key)
+			out = append(out, ':')
+		}
 		var runErr error
 		out, _, runErr = a.run(pool, c, &st.preq, out)
 		if runErr != nil {
 			out = out[:mark]
 			return a.appendRunError(out, runErr, plan, ctx)
+		}
+		if key != "" {
+			out = append(out, '}')
 		}
 		return append(out, '}'), outcomeOK
 	}

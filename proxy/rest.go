@@ -156,7 +156,7 @@ func (a *apis) rest(ctx *fasthttp.RequestCtx, t *control.Tenant, path []byte) st
 
 	s := pl.st
 	st.args = s.AppendArgs(st.args[:0], st.vals, body)
-	st.stmts[0] = poolmgr.Statement{SQL: s.SQL, Args: st.args}
+	st.stmts[0] = poolmgr.Statement{SQL: s.SQL, Args: st.args, Result: poolmgr.Result(s.Result)}
 	st.preq = poolmgr.Request{Statements: st.stmts[:], Admitted: true}
 	if !who.Admin || who.Role != "" {
 		st.headers = appendHeadersJSON(st.headers[:0], h)
@@ -294,29 +294,21 @@ type envelope struct {
 	body  []byte
 }
 
-// splitEnvelope reads `{"n":N,"t":T|null,"b":BODY}` as the statements write it.
+// splitEnvelope reads `N,T,BODY` as the statements write it (T empty: not counted).
 func splitEnvelope(out []byte) (envelope, bool) {
 	var e envelope
-	const pn, pt, pb = `{"n":`, `,"t":`, `,"b":`
-	if !bytes.HasPrefix(out, []byte(pn)) || len(out) < len(pn)+len(pt)+len(pb)+2 || out[len(out)-1] != '}' {
-		return e, false
-	}
-	i := len(pn)
 	var ok bool
-	if e.n, i, ok = readInt(out, i); !ok || !bytes.HasPrefix(out[i:], []byte(pt)) {
+	i := 0
+	if e.n, i, ok = readInt(out, i); !ok || i >= len(out) || out[i] != ',' {
 		return e, false
 	}
-	i += len(pt)
-	if bytes.HasPrefix(out[i:], []byte("null")) {
+	i++
+	if i < len(out) && out[i] == ',' {
 		e.total = -1
-		i += 4
-	} else if e.total, i, ok = readInt(out, i); !ok {
+	} else if e.total, i, ok = readInt(out, i); !ok || i >= len(out) || out[i] != ',' {
 		return e, false
 	}
-	if !bytes.HasPrefix(out[i:], []byte(pb)) {
-		return e, false
-	}
-	e.body = out[i+len(pb) : len(out)-1]
+	e.body = out[i+1:]
 	return e, true
 }
 

@@ -20,7 +20,7 @@ var restFakeEnds = make([]int, 1)
 
 // restFakeResult stands in for Postgres: it appends a fixed envelope.
 func restFakeResult(_ *poolmgr.Pool, _ context.Context, req *poolmgr.Request, dst []byte) ([]byte, []int, error) {
-	dst = append(dst, `{"n":1,"t":3,"b":[{"id":1,"name":"Ada"}]}`...)
+	dst = append(dst, `1,3,[{"id":1,"name":"Ada"}]`...)
 	restFakeEnds[0] = len(dst)
 	return dst, restFakeEnds, nil
 }

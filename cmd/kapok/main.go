@@ -10,6 +10,8 @@ import (
 	"io"
 	"log/slog"
 	"net"
+	"net/http"
+	"net/http/pprof"
 	"os"
 	"os/signal"
 	"strings"
@@ -78,6 +80,7 @@ func run(args []string, stdout, stderr io.Writer) int {
 
 type serveFlags struct {
 	config, listen, upstream, pooler, schemas, defaultTenant, logLevel string
+	pprof                                                              string
 }
 
 func newServeFlagSet(f *serveFlags, out io.Writer) *flag.FlagSet {
@@ -90,6 +93,7 @@ func newServeFlagSet(f *serveFlags, out io.Writer) *flag.FlagSet {
 	fs.StringVar(&f.schemas, "schemas", "", "schemas to expose with --upstream, comma-separated (default public)")
 	fs.StringVar(&f.defaultTenant, "default-tenant", "", "tenant for requests that name none")
 	fs.StringVar(&f.logLevel, "log-level", "", "debug, info, warn or error")
+	fs.StringVar(&f.pprof, "pprof", "", "also serve net/http/pprof on this address (e.g. 127.0.0.1:6060); off by default")
 	return fs
 }
 
@@ -109,7 +113,16 @@ func serveCommand(ctx context.Context, args []string, stderr io.Writer) int {
 		fmt.Fprintln(stderr, "kapok:", err)
 		return 2
 	}
-	if err := serve(ctx, cfg, newLogger(cfg.LogLevel, stderr)); err != nil {
+	log := newLogger(cfg.LogLevel, stderr)
+	if f.pprof != "" {
+		stop, err := servePprof(f.pprof, log)
+		if err != nil {
+			fmt.Fprintln(stderr, "kapok: --pprof:", err)
+			return 2
+		}
+		defer stop()
+	}
+	if err := serve(ctx, cfg, log); err != nil {
 		fmt.Fprintln(stderr, "kapok:", err)
 		return 1
 	}
@@ -180,4 +193,23 @@ func serve(ctx context.Context, cfg *control.Config, log *slog.Logger) error {
 	sctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
 	return srv.Shutdown(sctx)
+}
+
+// servePprof serves the runtime profiles on a listener of their own, apart from the API:
+// profiling stays off the public address and out of the request path.
+func servePprof(addr string, log *slog.Logger) (stop func(), err error) {
+	ln, err := net.Listen("tcp", addr)
+	if err != nil {
+		return nil, err
+	}
+	mux := http.NewServeMux()
+	mux.HandleFunc("/debug/pprof/", pprof.Index)
+	mux.HandleFunc("/debug/pprof/cmdline", pprof.Cmdline)
+	mux.HandleFunc("/debug/pprof/profile", pprof.Profile)
+	mux.HandleFunc("/debug/pprof/symbol", pprof.Symbol)
+	mux.HandleFunc("/debug/pprof/trace", pprof.Trace)
+	hs := &http.Server{Handler: mux, ReadHeaderTimeout: 10 * time.Second}
+	go func() { _ = hs.Serve(ln) }()
+	log.Info("pprof serving", "http", "http://"+ln.Addr().String()+"/debug/pprof/")
+	return func() { _ = hs.Close() }, nil
 }

@@ -353,6 +353,12 @@ func (c *compiler) operation() error {
 		c.plan.Data = c.staticData(q)
 		return nil
 	}
+	if len(q.Roots) == 1 {
+		// One root field: the statement returns its value (or rows), and the front door
+		// writes {"data":{"<key>": …}} around it.
+		q.Bare, q.Rows = true, true
+		return c.addStatement(q, q.Roots[0].Name)
+	}
 	return c.addStatement(q, "")
 }
 
@@ -409,7 +415,7 @@ func (c *compiler) addStatement(q *ir.Query, key string) error {
 	if err != nil {
 		return planner.Errorf(planner.CodeUnexpected, "$", "%v", err)
 	}
-	c.plan.Statements = append(c.plan.Statements, planner.Statement{SQL: st.SQL, ResponseKey: key, Params: c.paramsOf(st.Slots)})
+	c.plan.Statements = append(c.plan.Statements, planner.Statement{SQL: st.SQL, ResponseKey: key, Params: c.paramsOf(st.Slots), Result: st.Result})
 	return nil
 }
 

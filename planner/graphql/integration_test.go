@@ -5,6 +5,7 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
+	"fmt"
 	"os"
 	"testing"
 	"time"
@@ -13,6 +14,7 @@ import (
 
 	"github.com/kapok-dev/kapok/internal/testenv"
 	"github.com/kapok-dev/kapok/planner"
+	"github.com/kapok-dev/kapok/planner/ir"
 )
 
 // TestFixtureCatalogSnapshotIsCurrent keeps testdata/fixture_catalog.json (what the
@@ -122,7 +124,7 @@ func runCase(t *testing.T, ctx context.Context, pg *pgconn.PgConn, c *goldenCase
 		b.WriteByte('}')
 		data = b.Bytes()
 	} else {
-		data, pgErr = run(ctx, pg, p.Statements[0].SQL, params[0], true)
+		data, pgErr = runQuery(ctx, pg, &p.Statements[0], params[0])
 	}
 	if pgErr == "" && !json.Valid(data) {
 		t.Fatalf("statement returned invalid JSON: %q", data)
@@ -134,7 +136,7 @@ func runCase(t *testing.T, ctx context.Context, pg *pgconn.PgConn, c *goldenCase
 			t.Fatalf("check query: %v", cerr)
 		}
 		var e string
-		if checkData, e = run(ctx, pg, cp.Statements[0].SQL, cparams[0], true); e != "" {
+		if checkData, e = runQuery(ctx, pg, &cp.Statements[0], cparams[0]); e != "" {
 			t.Fatalf("check query: %s", e)
 		}
 	}
@@ -155,6 +157,51 @@ func runCase(t *testing.T, ctx context.Context, pg *pgconn.PgConn, c *goldenCase
 	if c.Check != "" && !jsonEqual(checkData, c.CheckData) {
 		t.Fatalf("check data\n got %s\nwant %s", checkData, c.CheckData)
 	}
+}
+
+// runQuery executes a query's statement and returns the data object the proxy writes:
+// the statement's value, or its rows gathered as st.Result says, under st.ResponseKey.
+func runQuery(ctx context.Context, pg *pgconn.PgConn, st *planner.Statement, params [][]byte) (json.RawMessage, string) {
+	ctx, cancel := context.WithTimeout(ctx, 10*time.Second)
+	defer cancel()
+	rr := pg.ExecParams(ctx, st.SQL, params, nil, nil, nil)
+	var rows [][]byte
+	for rr.NextRow() {
+		rows = append(rows, append([]byte{}, rr.Values()[0]...))
+	}
+	if _, err := rr.Close(); err != nil {
+		var pe *pgconn.PgError
+		if errors.As(err, &pe) {
+			return nil, pe.Code + " " + pe.Message
+		}
+		return nil, "error " + err.Error()
+	}
+	var v []byte
+	switch st.Result {
+	case ir.ResultValue:
+		if len(rows) != 1 {
+			return nil, fmt.Sprintf("rows %d", len(rows))
+		}
+		v = rows[0]
+	case ir.ResultArray:
+		v = append(append([]byte("["), bytes.Join(rows, []byte(","))...), ']')
+	case ir.ResultOne:
+		switch len(rows) {
+		case 0:
+			v = []byte("null")
+		case 1:
+			v = rows[0]
+		default:
+			return nil, fmt.Sprintf("rows %d", len(rows))
+		}
+	default:
+		return nil, fmt.Sprintf("result kind %d", st.Result)
+	}
+	if st.ResponseKey == "" {
+		return v, ""
+	}
+	k, _ := json.Marshal(st.ResponseKey)
+	return json.RawMessage(`{` + string(k) + `:` + string(v) + `}`), ""
 }
 
 // run executes one statement and returns its single JSON value, or the SQLSTATE.
@@ -204,8 +251,8 @@ func TestOneInsertPlanServesEveryValueWithTheSameKeys(t *testing.T) {
 	}
 	key := string(p.AppendKeyVars(nil, first))
 	for _, c := range []struct{ vars, want string }{
-		{`{"objs": [{"id": 102, "name": "p2"}, {"name": "p3", "id": 103}]}`, `{"returning" : [{"id" : 102, "name" : "p2"}, {"id" : 103, "name" : "p3"}]}`},
-		{`{"objs": {"id": 104, "name": "p4 \"q\""}}`, `{"returning" : [{"id" : 104, "name" : "p4 \"q\""}]}`},
+		{`{"objs": [{"id": 102, "name": "p2"}, {"name": "p3", "id": 103}]}`, "{\"returning\" : [{\"id\":102,\"name\":\"p2\"}, \n {\"id\":103,\"name\":\"p3\"}]}"},
+		{`{"objs": {"id": 104, "name": "p4 \"q\""}}`, `{"returning" : [{"id":104,"name":"p4 \"q\""}]}`},
 	} {
 		if k := string(p.AppendKeyVars(nil, []byte(c.vars))); k != key {
 			t.Fatalf("%s: cache key %q, want %q", c.vars, k, key)

@@ -301,11 +301,26 @@ func (*Agg) expr()     {}
 
 // Query is a whole read request: several root fields built into one JSON object, in
 // order. With Bare set, Roots holds one root whose value is the statement's result
-// itself (REST responses are not wrapped in an object).
+// itself (REST responses are not wrapped in an object). With Rows also set, the
+// statement may return that root's rows, one JSON value each, for the executor to
+// gather (see Result).
 type Query struct {
 	Roots []Root
 	Bare  bool
+	Rows  bool
 }
+
+// Result says how a statement hands back its value. Other than ResultValue, the statement
+// returns one JSON value per row and the executor assembles them, which spares Postgres
+// an aggregate (poolmgr.Result has the same values).
+type Result uint8
+
+const (
+	ResultValue    Result = iota // one row of one column: the value itself
+	ResultEnvelope               // one object per row; the value is the REST envelope `<n>,,[<rows>]`
+	ResultArray                  // one value per row; the value is their JSON array
+	ResultOne                    // zero or one row; the value is that row's, or null
+)
 
 // Root is one key of the response's data object.
 type Root struct {

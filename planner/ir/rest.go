@@ -1,7 +1,7 @@
 package ir
 
 // REST statements (PostgREST's dialect) answer with one envelope value
-// {"n": rows in the body, "t": total rows or null, "b": body} so the front door can
+// `<rows in the body>,<total rows or nothing>,<body>` so the front door can
 // write Content-Range, pick 206/416 and check singular responses without decoding
 // the body. These nodes are used by planner/rest only.
 

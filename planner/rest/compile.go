@@ -13,11 +13,14 @@ import (
 const SourceBody = -1
 
 // Statement is a request compiled to one SQL statement. The statement returns the
-// envelope `{"n":<rows in b>,"t":<total or null>,"b":<body>}` as its one value, with
-// n and t as plain integers (or null) in that order, so the front door can split it
-// without decoding the body.
+// envelope `<rows in body>,<total>,<body>` as its one value, the two counts plain
+// integers (the total empty when not counted), so the front door can split it without
+// decoding the body.
 type Statement struct {
 	SQL string
+	// Result is ir.ResultEnvelope when the statement returns one object per row, which
+	// the executor gathers into the envelope; ir.ResultValue otherwise.
+	Result ir.Result
 	// Sources says, for each placeholder $i+1, where its text comes from: s >= 0 is the
 	// request's value s, SourceBody the body, s <= -2 is Consts[-s-2].
 	Sources []int
@@ -114,7 +117,7 @@ func Compile(cat *catalog.Schema, req *ApiRequest, body []byte) (*Statement, err
 	default:
 		return nil, notLowered("action")
 	}
-	st.SQL = stmt.SQL
+	st.SQL, st.Result = stmt.SQL, stmt.Result
 	st.Consts = l.consts
 	st.Sources = make([]int, len(stmt.Slots))
 	for i, s := range stmt.Slots {

@@ -15,7 +15,7 @@
 //     embedding) and lowers reads to planner/ir.
 //   - Compile turns any request (reads, grouped aggregates, CSV, POST/PATCH/PUT/DELETE,
 //     rpc calls) into the one statement the proxy runs: it returns the envelope
-//     {"n":rows,"t":total|null,"b":body}, so the proxy writes Content-Range, 206/416 and
+//     `rows,total,body` (total empty when not counted), so the proxy writes Content-Range, 206/416 and
 //     singular responses without decoding the body. Write bodies bind as one json
 //     parameter; a Statement's Sources say where each placeholder's text comes from.
 //

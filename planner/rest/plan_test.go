@@ -10,6 +10,7 @@ import (
 	"testing"
 
 	"github.com/kapok-dev/kapok/planner/catalog"
+	"github.com/kapok-dev/kapok/planner/ir"
 	"github.com/kapok-dev/kapok/planner/sqlgen"
 )
 
@@ -86,6 +87,7 @@ type planCase struct {
 	Headers map[string]string `json:"headers,omitempty"`
 	Body    string            `json:"body,omitempty"`
 	SQL     string            `json:"sql,omitempty"`
+	Rows    bool              `json:"rows,omitempty"` // one object per row: the executor builds the envelope
 	Params  []string          `json:"params,omitempty"`
 	Error   *planError        `json:"error,omitempty"`
 }
@@ -126,7 +128,7 @@ func failedCase(out planCase, err error) planCase {
 
 func runPlanCase(c planCase) planCase {
 	out := c
-	out.SQL, out.Params, out.Error = "", nil, nil
+	out.SQL, out.Rows, out.Params, out.Error = "", false, nil, nil
 	h := caseHeaders(c)
 	fail := func(err error) planCase { return failedCase(out, err) }
 	req, err := ParseRequest(c.Method, c.Path, []byte(c.Query), h)
@@ -155,7 +157,7 @@ func runPlanCase(c planCase) planCase {
 // calls); the body binds as the json parameter.
 func runCompileCase(c planCase) planCase {
 	out := c
-	out.SQL, out.Params, out.Error = "", nil, nil
+	out.SQL, out.Rows, out.Params, out.Error = "", false, nil, nil
 	h := caseHeaders(c)
 	req, err := ParseRequest(c.Method, c.Path, []byte(c.Query), h)
 	if err != nil {
@@ -167,7 +169,7 @@ func runCompileCase(c planCase) planCase {
 	}
 	var s Shaper
 	_, vals := s.Shape([]byte(c.Method), []byte(c.Path), []byte(c.Query), h, nil, nil)
-	out.SQL = st.SQL
+	out.SQL, out.Rows = st.SQL, st.Result == ir.ResultEnvelope
 	for _, a := range st.AppendArgs(nil, vals, []byte(c.Body)) {
 		out.Params = append(out.Params, string(a))
 	}

@@ -8,7 +8,7 @@ import (
 )
 
 // BuildRESTRead renders a REST read as one statement returning the envelope
-// {"n":…,"t":…,"b":…} as text (see ir.RESTRead).
+// `<rows>,<total>,<body>` as text (see ir.RESTRead).
 func BuildRESTRead(r *ir.RESTRead) (Statement, error) {
 	g := &gen{slot: map[int]int{}}
 	var b strings.Builder
@@ -17,10 +17,34 @@ func BuildRESTRead(r *ir.RESTRead) (Statement, error) {
 		g.csvEnvelope(&b, r.Select, r.Total)
 	case r.Grouped:
 		g.groupedEnvelope(&b, r.Select)
+	case !r.Total && g.objectRows(&b, r.Select):
+		st, err := g.done(&b)
+		st.Result = ir.ResultEnvelope
+		return st, err
 	default:
 		g.envelope(&b, r.Select, r.Total)
 	}
 	return g.done(&b)
+}
+
+// objectRows renders `SELECT row_to_json(oN) FROM (<row sub-select>) AS oN`: one object
+// per row, in order, for the executor to gather. It writes nothing and returns false when
+// the output cannot be a row sub-select (see rowsObject).
+func (g *gen) objectRows(b *strings.Builder, sel *ir.Select) bool {
+	if sel.Link != nil || sel.Output == nil || !columnKeys(sel.Output) {
+		return false
+	}
+	sc := &scope{alias: g.alias("t")}
+	var outerOrder []string
+	rows := g.rowsSQL(sel, "", sc, &outerOrder)
+	pairs, hasAgg := g.objectPairs(sel.Output, sc, false, nil)
+	o, ok := g.rowsObject(pairs, hasAgg, rows, sc, outerOrder)
+	if !ok {
+		g.fail("row objects for an output whose keys fit columns")
+		return true
+	}
+	b.WriteString("SELECT row_to_json(" + o.alias + ") FROM " + o.from)
+	return true
 }
 
 // groupedEnvelope renders a grouped read: the filtered rows, grouped by the output's
@@ -95,9 +119,8 @@ func (g *gen) groupedEnvelope(b *strings.Builder, sel *ir.Select) {
 	if sel.Offset != nil {
 		page += " OFFSET " + g.scalar(sel.Offset, "")
 	}
-	b.WriteString(`SELECT '{"n":' || r."n" || ',"t":' || r."n" || ',"b":' || r."j"::text || '}' FROM (SELECT coalesce(json_agg(`)
-	b.WriteString(g.object(pairs, false) + orderSuffix(order) + `), '[]'::json) AS "j", count(*) AS "n" FROM (SELECT `)
-	b.WriteString(strings.Join(cols, ", ") + " FROM (" + from + ") AS " + sc.alias + group + page + ") AS g) AS r")
+	b.WriteString(`SELECT ` + envelopeSQL(`count(*)`, `count(*)`, `coalesce(json_agg(`+g.object(pairs, false)+orderSuffix(order)+`), '[]'::json)`) + ` FROM (SELECT `)
+	b.WriteString(strings.Join(cols, ", ") + " FROM (" + from + ") AS " + sc.alias + group + page + ") AS g")
 }
 
 // BuildRESTWrite renders a REST write as `WITH "m" AS (<dml> RETURNING *)` and the
@@ -184,7 +207,7 @@ func BuildRESTWrite(w *ir.RESTWrite) (Statement, error) {
 	}
 	b.WriteString(") ")
 	if w.Returning == nil {
-		b.WriteString(`SELECT ` + singular(w.Singular, `count(*)`, `'{"n":' || count(*) || ',"t":null,"b":[]}'`) + ` FROM "m"`)
+		b.WriteString(`SELECT ` + singular(w.Singular, `count(*)`, envelopeSQL(`count(*)`, `NULL`, `'[]'`)) + ` FROM "m"`)
 	} else {
 		g.envelopeOf(&b, w.Returning, false, w.Singular)
 	}
@@ -234,7 +257,7 @@ func BuildRESTCall(c *ir.RESTCall) (Statement, error) {
 	call.WriteString(")")
 	switch {
 	case c.Void:
-		b.WriteString(`SELECT '{"n":1,"t":null,"b":null}' FROM (SELECT ` + call.String() + from + `) AS v`)
+		b.WriteString(`SELECT '1,,null' FROM (SELECT ` + call.String() + from + `) AS v`)
 	case c.Composite:
 		b.WriteString(`WITH "c" AS (SELECT y.* FROM` + strings.TrimPrefix(from, " FROM") + sep(from) + "LATERAL " + call.String() + " AS y) ")
 		if c.Rows == nil {
@@ -242,15 +265,15 @@ func BuildRESTCall(c *ir.RESTCall) (Statement, error) {
 		}
 		if !c.Set {
 			// A single composite value is an object, not an array.
-			b.WriteString(`SELECT '{"n":' || count(*) || ',"t":null,"b":' || coalesce((SELECT to_json(c) FROM "c" AS c LIMIT 1), 'null'::json)::text || '}' FROM "c"`)
+			b.WriteString(`SELECT ` + envelopeSQL(`count(*)`, `NULL`, `coalesce((SELECT to_json(c) FROM "c" AS c LIMIT 1), 'null'::json)`) + ` FROM "c"`)
 			break
 		}
 		g.envelope(&b, c.Rows, c.Total)
 	case c.Set:
 		b.WriteString(`WITH "c" AS (SELECT y AS "v" FROM` + strings.TrimPrefix(from, " FROM") + sep(from) + "LATERAL " + call.String() + " AS y) ")
-		b.WriteString(`SELECT '{"n":' || count(*) || ',"t":null,"b":' || coalesce(json_agg(c."v"), '[]'::json)::text || '}' FROM "c" AS c`)
+		b.WriteString(`SELECT ` + envelopeSQL(`count(*)`, `NULL`, `coalesce(json_agg(c."v"), '[]'::json)`) + ` FROM "c" AS c`)
 	default:
-		b.WriteString(`SELECT '{"n":1,"t":null,"b":' || coalesce(to_json(` + call.String() + `), 'null'::json)::text || '}'` + from)
+		b.WriteString(`SELECT ` + envelopeSQL(`1`, `NULL`, `coalesce(to_json(`+call.String()+`), 'null'::json)`) + from)
 	}
 	return g.done(&b)
 }
@@ -278,8 +301,8 @@ func (g *gen) done(b *strings.Builder) (Statement, error) {
 	return Statement{SQL: columnLists(b.String()), Slots: g.slots}, nil
 }
 
-// envelope renders `SELECT '{"n":' || n || ',"t":' || total || ',"b":' || body || '}'`
-// over the rows of sel (a root Select: no Link).
+// envelope renders `SELECT concat(n, ',', total, ',', body)` over the rows of sel (a
+// root Select: no Link).
 func (g *gen) envelope(b *strings.Builder, sel *ir.Select, total bool) {
 	g.envelopeOf(b, sel, total, false)
 }
@@ -292,14 +315,22 @@ func (g *gen) envelopeOf(b *strings.Builder, sel *ir.Select, total, one bool) {
 	sc := &scope{alias: g.alias("t")}
 	var outerOrder []string
 	rows := g.rowsSQL(sel, "", sc, &outerOrder)
-	obj := g.objectValue(sel.Output, sc, false, nil)
+	pairs, hasAgg := g.objectPairs(sel.Output, sc, false, nil)
 	t := g.total(sel, total)
-	b.WriteString(`SELECT ` + singular(one, `r."n"`, `'{"n":' || r."n" || ',"t":' || `+t+` || ',"b":' || r."j"::text || '}'`) + ` FROM (SELECT coalesce(json_agg(`)
-	b.WriteString(obj + orderSuffix(outerOrder) + `), '[]'::json) AS "j", count(*) AS "n" FROM (` + rows + ") AS " + sc.alias)
-	for _, l := range sc.laterals {
-		b.WriteString(" " + l)
+	var body, from string
+	if o, ok := g.rowsObject(pairs, hasAgg, rows, sc, outerOrder); ok {
+		body, from = "json_agg("+o.alias+")", o.from
+	} else {
+		body, from = "json_agg("+g.object(pairs, hasAgg)+orderSuffix(outerOrder)+")", fromRows(rows, sc)
 	}
-	b.WriteString(") AS r")
+	b.WriteString(`SELECT ` + singular(one, `count(*)`, envelopeSQL(`count(*)`, t, `coalesce(`+body+`, '[]'::json)`)) + ` FROM ` + from)
+}
+
+// envelopeSQL is the statement's one value: `<rows>,<total>,<body>`, the total empty
+// when unknown (NULL). concat() writes the numbers without the per-call output-function
+// lookups of text || bigint.
+func envelopeSQL(n, total, body string) string {
+	return "concat(" + n + ", ',', " + total + ", ',', " + body + ")"
 }
 
 // csvEnvelope renders a read whose body is CSV text: the header line, then a line per
@@ -326,8 +357,7 @@ func (g *gen) csvEnvelope(b *strings.Builder, sel *ir.Select, total bool) {
 	t := g.total(sel, total)
 	head := quoteLiteral(strings.Join(header, ","))
 	body := head + " || coalesce(E'\\n' || string_agg(" + strings.Join(line, " || ',' || ") + ", E'\\n'" + orderSuffix(outerOrder) + "), '')"
-	b.WriteString(`SELECT '{"n":' || r."n" || ',"t":' || ` + t + ` || ',"b":' || r."c" || '}' FROM (SELECT ` + body +
-		` AS "c", count(*) AS "n" FROM (` + rows + ") AS " + sc.alias + ") AS r")
+	b.WriteString(`SELECT ` + envelopeSQL(`count(*)`, t, body) + ` FROM (` + rows + ") AS " + sc.alias)
 }
 
 // csvQuote quotes a header name the way values are quoted.
@@ -338,15 +368,15 @@ func csvQuote(s string) string {
 	return s
 }
 
-// total renders the text of the number of rows sel's filters match, ignoring its order,
-// limit and offset, or 'null' when not asked for.
+// total renders the number of rows sel's filters match, ignoring its order, limit and
+// offset, or NULL when not asked for.
 func (g *gen) total(sel *ir.Select, want bool) string {
 	if !want {
-		return "'null'"
+		return "NULL"
 	}
 	all := *sel
 	all.Limit, all.Offset, all.OrderBy = nil, nil, nil
 	tc := &scope{alias: g.alias("t")}
 	var ignored []string
-	return "(SELECT count(*) FROM (" + g.rowsSQL(&all, "", tc, &ignored) + ") AS " + tc.alias + ")::text"
+	return "(SELECT count(*) FROM (" + g.rowsSQL(&all, "", tc, &ignored) + ") AS " + tc.alias + ")"
 }

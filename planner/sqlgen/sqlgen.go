@@ -13,6 +13,8 @@ import (
 type Statement struct {
 	SQL   string
 	Slots []int
+	// Result says whether the statement returns its value, or rows the executor gathers.
+	Result ir.Result
 }
 
 // ErrInvalid wraps IR that cannot be rendered (a front-end bug, never user input).
@@ -37,6 +39,13 @@ type gen struct {
 func Build(q *ir.Query) (Statement, error) {
 	g := &gen{slot: map[int]int{}}
 	var b strings.Builder
+	if q.Bare && len(q.Roots) == 1 {
+		if n, ok := q.Roots[0].Value.(*ir.Nested); ok && n.Select.Link == nil {
+			if st, ok := g.bareSelect(n.Select, q.Rows); ok {
+				return st, g.err
+			}
+		}
+	}
 	b.WriteString("SELECT ")
 	if q.Bare {
 		if len(q.Roots) != 1 {
@@ -60,6 +69,39 @@ func Build(q *ir.Query) (Statement, error) {
 		return Statement{}, g.err
 	}
 	return Statement{SQL: columnLists(b.String()), Slots: g.slots}, nil
+}
+
+// bareSelect renders a bare root select as the statement itself, not as a sub-select of
+// one: with rows allowed, its row objects (ResultArray, or ResultOne for an object);
+// otherwise an array or aggregate, which always make one row. ok is false for what it
+// does not cover (an object without rows: no row must still give null).
+func (g *gen) bareSelect(sel *ir.Select, rows bool) (st Statement, ok bool) {
+	var b strings.Builder
+	switch {
+	case rows && (sel.Shape == ir.ShapeArray || sel.Shape == ir.ShapeObject) && sel.Output != nil && columnKeys(sel.Output):
+		sc := &scope{alias: g.alias("t")}
+		var outerOrder []string
+		from := g.rowsSQL(sel, "", sc, &outerOrder)
+		pairs, hasAgg := g.objectPairs(sel.Output, sc, false, nil)
+		o, ok := g.rowsObject(pairs, hasAgg, from, sc, outerOrder)
+		if !ok {
+			g.fail("row objects for an output whose keys fit columns")
+		}
+		b.WriteString("SELECT row_to_json(" + o.alias + ") FROM " + o.from)
+		st.Result = ir.ResultArray
+		if sel.Shape == ir.ShapeObject {
+			st.Result = ir.ResultOne
+		}
+	case sel.Shape == ir.ShapeArray || sel.Shape == ir.ShapeAggregate:
+		b.WriteString(g.selectSQL(sel, ""))
+	default:
+		return Statement{}, false
+	}
+	if g.err != nil {
+		return Statement{}, true
+	}
+	st.SQL, st.Slots = columnLists(b.String()), g.slots
+	return st, true
 }
 
 func (g *gen) fail(format string, args ...any) string {
@@ -139,8 +181,10 @@ type scope struct {
 	orderCol int
 }
 
-// selectSQL renders `SELECT <json> AS "j" FROM (<rows>) tN <laterals>`; parent is the
-// alias of the parent row for a linked Select.
+// selectSQL renders `SELECT <json> AS "j" FROM …` for sel; parent is the alias of the
+// parent row for a linked Select. Arrays and objects are built from a row sub-select
+// whose columns are the output's keys (see rowsObject); aggregates and outputs that
+// cannot be columns use json_build_object over the rows.
 func (g *gen) selectSQL(sel *ir.Select, parent string) string {
 	if sel.Output == nil {
 		return g.fail("select of %s.%s without output", sel.From.Schema, sel.From.Name)
@@ -151,21 +195,52 @@ func (g *gen) selectSQL(sel *ir.Select, parent string) string {
 	var outerOrder []string
 	rows := g.rowsSQL(sel, parent, sc, &outerOrder)
 
-	var j string
-	switch sel.Shape {
-	case ir.ShapeArray:
-		j = "coalesce(json_agg(" + g.objectValue(sel.Output, sc, false, nil) + orderSuffix(outerOrder) + "), '[]'::json)"
-	case ir.ShapeObject:
-		j = g.objectValue(sel.Output, sc, false, nil)
-	case ir.ShapeAggregate:
-		j = g.objectValue(sel.Output, sc, true, outerOrder)
-	default:
+	if sel.Shape == ir.ShapeArray || sel.Shape == ir.ShapeObject {
+		pairs, hasAgg := g.objectPairs(sel.Output, sc, false, nil)
+		if o, ok := g.rowsObject(pairs, hasAgg, rows, sc, outerOrder); ok {
+			if sel.Shape == ir.ShapeArray {
+				return "SELECT coalesce(json_agg(" + o.alias + `), '[]'::json) AS "j" FROM ` + o.from
+			}
+			return "SELECT row_to_json(" + o.alias + `) AS "j" FROM ` + o.from
+		}
+		j := g.object(pairs, hasAgg)
+		if sel.Shape == ir.ShapeArray {
+			j = "coalesce(json_agg(" + j + orderSuffix(outerOrder) + "), '[]'::json)"
+		}
+		return "SELECT " + j + ` AS "j" FROM ` + fromRows(rows, sc)
+	}
+	if sel.Shape != ir.ShapeAggregate {
 		return g.fail("shape %d", sel.Shape)
 	}
+	j := g.objectValue(sel.Output, sc, true, outerOrder)
+	return "SELECT " + j + ` AS "j" FROM ` + fromRows(rows, sc)
+}
+
+// columnKey tells whether an output key can name a column: 1 to 63 bytes, Postgres'
+// identifier limit (a longer alias would be cut, and the key with it).
+func columnKey(k string) bool { return k != "" && len(k) <= 63 }
+
+// columnKeys tells whether a non-aggregate output can be a row sub-select (rowsObject).
+func columnKeys(o *ir.Object) bool {
+	if len(o.Fields) == 0 {
+		return false
+	}
+	for _, f := range o.Fields {
+		switch f.Value.(type) {
+		case *ir.Agg, *ir.Rows:
+			return false
+		}
+		if !columnKey(f.Name) {
+			return false
+		}
+	}
+	return true
+}
+
+// fromRows is `(<rows>) AS tN <laterals>`.
+func fromRows(rows string, sc *scope) string {
 	var b strings.Builder
-	b.WriteString("SELECT ")
-	b.WriteString(j)
-	b.WriteString(` AS "j" FROM (`)
+	b.WriteString("(")
 	b.WriteString(rows)
 	b.WriteString(") AS ")
 	b.WriteString(sc.alias)
@@ -174,6 +249,48 @@ func (g *gen) selectSQL(sel *ir.Select, parent string) string {
 		b.WriteString(l)
 	}
 	return b.String()
+}
+
+// rowObjects is a row sub-select whose columns are an output object's keys, in order:
+// from is `(SELECT <expr> AS "<key>", … FROM (<rows>) AS tN <laterals> ORDER BY …) AS oN`.
+type rowObjects struct {
+	alias, from string
+}
+
+// rowsObject turns pairs into a row sub-select, so that the statement builds each object
+// with row_to_json (or json_agg) over the sub-select: Postgres does that with one cached
+// row descriptor, where json_build_object works out every argument's type on each call,
+// and an array keeps the rows' order without sorting them again in the aggregate. Keys
+// must fit a column name (63 bytes); otherwise ok is false and json_build_object is used.
+func (g *gen) rowsObject(pairs []pair, hasAgg bool, rows string, sc *scope, order []string) (rowObjects, bool) {
+	if hasAgg || len(pairs) == 0 {
+		return rowObjects{}, false
+	}
+	for _, p := range pairs {
+		if !columnKey(p.key) {
+			return rowObjects{}, false
+		}
+	}
+	o := g.alias("o")
+	var b strings.Builder
+	b.WriteString("(SELECT ")
+	for i, p := range pairs {
+		if i > 0 {
+			b.WriteString(", ")
+		}
+		b.WriteString(p.expr)
+		b.WriteString(" AS ")
+		b.WriteString(ir.QuoteIdent(p.key))
+	}
+	b.WriteString(" FROM ")
+	b.WriteString(fromRows(rows, sc))
+	// The rows sub-select is ordered already and lateral joins keep that order, so
+	// Postgres sees the input sorted and adds no Sort node; the aggregate reads rows in
+	// the sub-select's order.
+	b.WriteString(orderSuffix(order))
+	b.WriteString(") AS ")
+	b.WriteString(o)
+	return rowObjects{alias: o, from: b.String()}, true
 }
 
 func orderSuffix(keys []string) string {
@@ -356,22 +473,33 @@ func (g *gen) viaExpr(v *ir.OrderVia, parent string) string {
 // select, Agg fields are aggregate calls and Rows fields aggregate the rows with
 // rowOrder.
 func (g *gen) objectValue(o *ir.Object, sc *scope, aggregate bool, rowOrder []string) string {
-	pairs := make([]pair, 0, len(o.Fields))
-	hasAgg := false
+	pairs, hasAgg := g.objectPairs(o, sc, aggregate, rowOrder)
+	if g.err != nil {
+		return "NULL"
+	}
+	return g.object(pairs, aggregate || hasAgg)
+}
+
+// objectPairs renders the key/value pairs of an output object (see objectValue); hasAgg
+// tells whether a value is an aggregate call.
+func (g *gen) objectPairs(o *ir.Object, sc *scope, aggregate bool, rowOrder []string) (pairs []pair, hasAgg bool) {
+	pairs = make([]pair, 0, len(o.Fields))
 	spreads := map[*ir.Select]string{}
 	for _, f := range o.Fields {
 		var e string
 		switch v := f.Value.(type) {
 		case *ir.Column:
 			if aggregate {
-				return g.fail("column %q in an aggregate object", v.Name)
+				g.fail("column %q in an aggregate object", v.Name)
+				return nil, false
 			}
 			e = g.columnRef(v, sc.alias)
 		case *ir.Literal:
 			e = g.param(&v.Param)
 		case *ir.Nested:
 			if aggregate {
-				return g.fail("nested select in an aggregate object")
+				g.fail("nested select in an aggregate object")
+				return nil, false
 			}
 			r := g.alias("r")
 			sub := g.selectSQL(v.Select, sc.alias)
@@ -379,7 +507,8 @@ func (g *gen) objectValue(o *ir.Object, sc *scope, aggregate bool, rowOrder []st
 			e = r + `."j"`
 		case *ir.Spread:
 			if aggregate {
-				return g.fail("spread in an aggregate object")
+				g.fail("spread in an aggregate object")
+				return nil, false
 			}
 			r, ok := spreads[v.Select]
 			if !ok {
@@ -394,22 +523,25 @@ func (g *gen) objectValue(o *ir.Object, sc *scope, aggregate bool, rowOrder []st
 			hasAgg = hasAgg || aggregate
 		case *ir.Agg:
 			if !aggregate {
-				return g.fail("aggregate %s outside an aggregate select", v.Func)
+				g.fail("aggregate %s outside an aggregate select", v.Func)
+				return nil, false
 			}
 			e = g.aggCall(v, sc.alias)
 			hasAgg = true
 		case *ir.Rows:
 			if !aggregate {
-				return g.fail("rows outside an aggregate select")
+				g.fail("rows outside an aggregate select")
+				return nil, false
 			}
 			e = "coalesce(json_agg(" + g.objectValue(v.Object, sc, false, nil) + orderSuffix(rowOrder) + "), '[]'::json)"
 			hasAgg = true
 		default:
-			return g.fail("output value %T", v)
+			g.fail("output value %T", v)
+			return nil, false
 		}
 		pairs = append(pairs, pair{f.Name, e})
 	}
-	return g.object(pairs, aggregate || hasAgg)
+	return pairs, hasAgg
 }
 
 var aggFuncs = map[ir.AggFunc]bool{
