@@ -84,6 +84,7 @@ const (
 	ResultEnvelope               // any rows; the value is the REST envelope `<n>,,[<rows>]`
 	ResultArray                  // any rows; the value is their JSON array
 	ResultOne                    // zero or one row; the value is that row's, or null
+	ResultCount                  // a command; the value is the REST envelope `<rows affected>,,[]`
 )
 
 // Request is what Run executes: its statements, in order, in one transaction.
@@ -296,8 +297,18 @@ func (p *Pool) runOne(ctx context.Context, c *pgxpool.Conn, st *Statement, dst [
 }
 
 func readResult(rr *pgconn.ResultReader, dst []byte, stmt int, r Result) ([]byte, error) {
-	if r == ResultValue {
+	switch r {
+	case ResultValue:
 		return readValue(rr, dst, stmt)
+	case ResultCount:
+		for rr.NextRow() {
+		}
+		tag, err := rr.Close()
+		if err != nil {
+			return dst, wrapPg(err, stmt)
+		}
+		dst = strconv.AppendInt(dst, tag.RowsAffected(), 10)
+		return append(dst, ",,[]"...), nil
 	}
 	return readRows(rr, dst, stmt, r)
 }

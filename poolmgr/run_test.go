@@ -87,6 +87,11 @@ func TestRun(t *testing.T) {
 				t.Fatalf("result %d, %s rows: got %s %v, want %s", c.r, c.n, out, err, c.want)
 			}
 		}
+		// A command's envelope holds the rows its tag reports.
+		out, _, err = p.Run(ctx, &Request{Statements: []Statement{{SQL: `SELECT 1 FROM generate_series(1, $1::int4)`, Args: [][]byte{[]byte("4")}, Result: ResultCount}}}, []byte("keep"))
+		if err != nil || string(out) != `keep4,,[]` {
+			t.Fatalf("count: got %s %v", out, err)
+		}
 		out, _, err = p.Run(ctx, &Request{Statements: []Statement{{SQL: sql, Args: [][]byte{[]byte("2")}, Result: ResultOne}}}, []byte("keep"))
 		if !errors.Is(err, ErrResultShape) || string(out) != "keep" {
 			t.Fatalf("two rows for one: got %q %v", out, err)

@@ -139,6 +139,7 @@ func (c *compiler) rootSelect(rf *gqlschema.RootField, of *outField, path string
 		}
 		sel.Shape = ir.ShapeArray
 		sel.Output, err = c.rowObject(t, of, path, 1)
+		c.capLimit(sel)
 		return sel, err
 	case gqlschema.RootSelectAggregate:
 		sel, err := c.selectArgs(t, f.Arguments, path)
@@ -147,6 +148,7 @@ func (c *compiler) rootSelect(rf *gqlschema.RootField, of *outField, path string
 		}
 		sel.Shape = ir.ShapeAggregate
 		sel.Output, err = c.aggregateObject(t, of, path, 1)
+		c.capLimit(sel)
 		return sel, err
 	case gqlschema.RootSelectByPK:
 		sel := &ir.Select{From: relationOf(t), Shape: ir.ShapeObject}
@@ -210,20 +212,43 @@ func (c *compiler) selectArgs(t *gqlschema.Table, args ast.ArgumentList, path st
 			return nil, err
 		}
 	}
-	if c.lim.MaxLimit > 0 {
-		lim := c.constParam("int4", []byte(strconv.Itoa(c.lim.MaxLimit)), false)
-		if sel.Limit == nil {
-			sel.Limit = lim
-		} else {
-			sel.Limit = &ir.Func{Name: "least", Args: []ir.Expr{sel.Limit, lim}}
-		}
-	}
 	if a := args.ForName("offset"); a != nil && !isNull(a.Value) {
 		if sel.Offset, err = c.leaf(a.Value, "int4", false); err != nil {
 			return nil, err
 		}
 	}
 	return sel, nil
+}
+
+// capLimit applies the tenant's MaxLimit to a list's rows. An aggregate is capped only
+// when it returns its nodes: its count and sums are over every matching row.
+func (c *compiler) capLimit(sel *ir.Select) {
+	if c.lim.MaxLimit <= 0 || (sel.Shape == ir.ShapeAggregate && !hasRows(sel.Output)) {
+		return
+	}
+	lim := c.constParam("int4", []byte(strconv.Itoa(c.lim.MaxLimit)), false)
+	if sel.Limit == nil {
+		sel.Limit = lim
+	} else {
+		sel.Limit = &ir.Func{Name: "least", Args: []ir.Expr{sel.Limit, lim}}
+	}
+}
+
+func hasRows(o *ir.Object) bool {
+	if o == nil {
+		return false
+	}
+	for _, f := range o.Fields {
+		switch v := f.Value.(type) {
+		case *ir.Rows:
+			return true
+		case *ir.Nest:
+			if hasRows(v.Object) {
+				return true
+			}
+		}
+	}
+	return false
 }
 
 // checkDistinctPrefix applies Hasura's rule: with both distinct_on and order_by, the
@@ -318,6 +343,7 @@ func (c *compiler) rowObject(t *gqlschema.Table, of *outField, path string, dept
 			if sel.Output, err = c.rowObject(r.Remote, sub, fpath, depth+1); err != nil {
 				return nil, err
 			}
+			c.capLimit(sel)
 			v = &ir.Nested{Select: sel}
 		case gqlschema.FieldArrayRelAggregate:
 			r := ref.Rel
@@ -329,6 +355,7 @@ func (c *compiler) rowObject(t *gqlschema.Table, of *outField, path string, dept
 			if sel.Output, err = c.aggregateObject(r.Remote, sub, fpath, depth+1); err != nil {
 				return nil, err
 			}
+			c.capLimit(sel)
 			v = &ir.Nested{Select: sel}
 		default:
 			return nil, validationf(fpath, "field '%s' cannot be selected here", f.Name)

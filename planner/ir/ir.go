@@ -320,6 +320,7 @@ const (
 	ResultEnvelope               // one object per row; the value is the REST envelope `<n>,,[<rows>]`
 	ResultArray                  // one value per row; the value is their JSON array
 	ResultOne                    // zero or one row; the value is that row's, or null
+	ResultCount                  // no rows; the value is the REST envelope `<rows affected>,,[]`
 )
 
 // Root is one key of the response's data object.

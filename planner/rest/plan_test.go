@@ -87,9 +87,11 @@ type planCase struct {
 	Headers map[string]string `json:"headers,omitempty"`
 	Body    string            `json:"body,omitempty"`
 	SQL     string            `json:"sql,omitempty"`
-	Rows    bool              `json:"rows,omitempty"` // one object per row: the executor builds the envelope
-	Params  []string          `json:"params,omitempty"`
-	Error   *planError        `json:"error,omitempty"`
+	// Result says how the executor turns the statement's rows into the envelope:
+	// "rows" (one object per row), "count" (a command: its row count), "" (the value).
+	Result string     `json:"result,omitempty"`
+	Params []string   `json:"params,omitempty"`
+	Error  *planError `json:"error,omitempty"`
 }
 
 type planError struct {
@@ -128,7 +130,7 @@ func failedCase(out planCase, err error) planCase {
 
 func runPlanCase(c planCase) planCase {
 	out := c
-	out.SQL, out.Rows, out.Params, out.Error = "", false, nil, nil
+	out.SQL, out.Result, out.Params, out.Error = "", "", nil, nil
 	h := caseHeaders(c)
 	fail := func(err error) planCase { return failedCase(out, err) }
 	req, err := ParseRequest(c.Method, c.Path, []byte(c.Query), h)
@@ -157,7 +159,7 @@ func runPlanCase(c planCase) planCase {
 // calls); the body binds as the json parameter.
 func runCompileCase(c planCase) planCase {
 	out := c
-	out.SQL, out.Rows, out.Params, out.Error = "", false, nil, nil
+	out.SQL, out.Result, out.Params, out.Error = "", "", nil, nil
 	h := caseHeaders(c)
 	req, err := ParseRequest(c.Method, c.Path, []byte(c.Query), h)
 	if err != nil {
@@ -169,7 +171,7 @@ func runCompileCase(c planCase) planCase {
 	}
 	var s Shaper
 	_, vals := s.Shape([]byte(c.Method), []byte(c.Path), []byte(c.Query), h, nil, nil)
-	out.SQL, out.Rows = st.SQL, st.Result == ir.ResultEnvelope
+	out.SQL, out.Result = st.SQL, map[ir.Result]string{ir.ResultEnvelope: "rows", ir.ResultCount: "count"}[st.Result]
 	for _, a := range st.AppendArgs(nil, vals, []byte(c.Body)) {
 		out.Params = append(out.Params, string(a))
 	}

@@ -16,7 +16,11 @@ func BuildRESTRead(r *ir.RESTRead) (Statement, error) {
 	case r.CSV:
 		g.csvEnvelope(&b, r.Select, r.Total)
 	case r.Grouped:
-		g.groupedEnvelope(&b, r.Select)
+		if g.groupedEnvelope(&b, r.Select, !r.Total) {
+			st, err := g.done(&b)
+			st.Result = ir.ResultEnvelope
+			return st, err
+		}
 	case !r.Total && g.objectRows(&b, r.Select):
 		st, err := g.done(&b)
 		st.Result = ir.ResultEnvelope
@@ -48,18 +52,20 @@ func (g *gen) objectRows(b *strings.Builder, sel *ir.Select) bool {
 }
 
 // groupedEnvelope renders a grouped read: the filtered rows, grouped by the output's
-// columns, one object per group. The total is the number of groups.
-func (g *gen) groupedEnvelope(b *strings.Builder, sel *ir.Select) {
+// columns, one object per group. The total is the number of groups. With rows allowed
+// and keys that fit column names, the statement returns one object per group instead
+// (ir.ResultEnvelope) and rows is true.
+func (g *gen) groupedEnvelope(b *strings.Builder, sel *ir.Select, perRow bool) bool {
 	if sel.Link != nil || sel.Output == nil {
 		g.fail("grouped read over a linked or output-less select")
-		return
+		return false
 	}
 	rows := *sel
 	rows.OrderBy, rows.Limit, rows.Offset = nil, nil, nil
 	sc := &scope{alias: g.alias("t")}
 	var ignored []string
 	from := g.rowsSQL(&rows, "", sc, &ignored)
-	var cols, keys []string
+	var cols, keys, exprs []string
 	pairs := make([]pair, 0, len(sel.Output.Fields))
 	for i, f := range sel.Output.Fields {
 		name := fmt.Sprintf(`"g%d"`, i)
@@ -72,55 +78,83 @@ func (g *gen) groupedEnvelope(b *strings.Builder, sel *ir.Select) {
 			e = g.aggCall(v, sc.alias)
 		default:
 			g.fail("grouped output %T", v)
-			return
+			return false
 		}
 		cols = append(cols, e+" AS "+name)
+		exprs = append(exprs, e)
 		pairs = append(pairs, pair{f.Name, "g." + name})
 	}
 	group := ""
 	if len(keys) > 0 {
 		group = " GROUP BY " + strings.Join(keys, ", ")
 	}
-	var order, inner []string
+	var order, inner, direct []string
 	for _, o := range sel.OrderBy {
 		if o.Column == nil {
 			g.fail("grouped order through a relation")
-			return
+			return false
 		}
-		k := ""
+		k, d := "", ""
 		for i, f := range sel.Output.Fields {
 			if c, ok := f.Value.(*ir.Column); ok && c.Name == o.Column.Name && len(c.Path) == 0 && c.Cast == "" {
-				k = fmt.Sprintf(`"g%d"`, i)
+				k, d = fmt.Sprintf(`"g%d"`, i), exprs[i]
 			}
 		}
 		if k == "" {
 			g.fail("grouped order on %q, which is not a grouping column", o.Column.Name)
-			return
+			return false
 		}
+		dir := ""
 		if o.Descending {
-			k += " DESC"
+			dir = " DESC"
 		}
 		switch o.Nulls {
 		case ir.NullsFirst:
-			k += " NULLS FIRST"
+			dir += " NULLS FIRST"
 		case ir.NullsLast:
-			k += " NULLS LAST"
+			dir += " NULLS LAST"
 		}
-		inner = append(inner, k)
-		order = append(order, "g."+k)
+		inner = append(inner, k+dir)
+		order = append(order, "g."+k+dir)
+		direct = append(direct, d+dir)
 	}
-	page := ""
-	if len(inner) > 0 {
-		page = " ORDER BY " + strings.Join(inner, ", ")
-	}
+	var limits string
 	if sel.Limit != nil {
-		page += " LIMIT " + g.scalar(sel.Limit, "")
+		limits += " LIMIT " + g.scalar(sel.Limit, "")
 	}
 	if sel.Offset != nil {
-		page += " OFFSET " + g.scalar(sel.Offset, "")
+		limits += " OFFSET " + g.scalar(sel.Offset, "")
 	}
-	b.WriteString(`SELECT ` + envelopeSQL(`count(*)`, `count(*)`, `coalesce(json_agg(`+g.object(pairs, false)+orderSuffix(order)+`), '[]'::json)`) + ` FROM (SELECT `)
-	b.WriteString(strings.Join(cols, ", ") + " FROM (" + from + ") AS " + sc.alias + group + page + ") AS g")
+	page := orderSuffix(inner) + limits
+	if marker := columnsMarker(sc.alias); perRow && pairKeysFit(pairs) && !sc.computed && strings.Count(from, marker) == 1 {
+		// One level: the groups' columns, named by the output's keys, are the rows
+		// sub-select's own list.
+		var list strings.Builder
+		for i, p := range pairs {
+			if i > 0 {
+				list.WriteString(", ")
+			}
+			list.WriteString(exprs[i] + " AS " + ir.QuoteIdent(p.key))
+		}
+		o := g.alias("o")
+		b.WriteString("SELECT row_to_json(" + o + ") FROM (" + strings.Replace(from, marker, list.String(), 1) + group + orderSuffix(direct) + limits + ") AS " + o)
+		return true
+	}
+	groups := "(SELECT " + strings.Join(cols, ", ") + " FROM (" + from + ") AS " + sc.alias + group + page + ") AS g"
+	if perRow && pairKeysFit(pairs) {
+		o := g.alias("o")
+		b.WriteString("SELECT row_to_json(" + o + ") FROM (SELECT ")
+		for i, p := range pairs {
+			if i > 0 {
+				b.WriteString(", ")
+			}
+			b.WriteString(p.expr + " AS " + ir.QuoteIdent(p.key))
+		}
+		b.WriteString(" FROM " + groups + orderSuffix(order) + ") AS " + o)
+		return true
+	}
+	b.WriteString(`SELECT ` + envelopeSQL(`count(*)`, `count(*)`, `coalesce(json_agg(`+g.object(pairs, false)+orderSuffix(order)+`), '[]'::json)`) + ` FROM ` + groups)
+	return false
 }
 
 // BuildRESTWrite renders a REST write as `WITH "m" AS (<dml> RETURNING *)` and the
@@ -130,7 +164,6 @@ func BuildRESTWrite(w *ir.RESTWrite) (Statement, error) {
 	var b strings.Builder
 	a := g.alias("t")
 	returning := true
-	b.WriteString(`WITH "m" AS (`)
 	switch w.Op {
 	case ir.MutInsert:
 		body := g.param(w.Body)
@@ -202,6 +235,15 @@ func BuildRESTWrite(w *ir.RESTWrite) (Statement, error) {
 	default:
 		g.fail("rest write op %d", w.Op)
 	}
+	if w.Returning == nil && !w.Singular {
+		// Only the count is wanted: the statement alone, whose command tag has it.
+		st, err := g.done(&b)
+		st.Result = ir.ResultCount
+		return st, err
+	}
+	dml := b.String()
+	b.Reset()
+	b.WriteString(`WITH "m" AS (` + dml)
 	if returning {
 		b.WriteString(" RETURNING " + a + ".*")
 	}

@@ -179,6 +179,11 @@ type scope struct {
 	alias    string
 	laterals []string
 	orderCol int
+	// paged: the rows sub-select orders, limits or skips rows; computed: it has
+	// DISTINCT ON or computed order columns; subqueries: the output holds sub-selects.
+	// They decide whether the output can be written into the rows sub-select itself
+	// (see rowsObject).
+	paged, computed, subqueries bool
 }
 
 // selectSQL renders `SELECT <json> AS "j" FROM …` for sel; parent is the alias of the
@@ -213,12 +218,38 @@ func (g *gen) selectSQL(sel *ir.Select, parent string) string {
 		return g.fail("shape %d", sel.Shape)
 	}
 	j := g.objectValue(sel.Output, sc, true, outerOrder)
+	if flat, ok := flatRows(rows, sc); ok {
+		return "SELECT " + j + ` AS "j" ` + flat
+	}
 	return "SELECT " + j + ` AS "j" FROM ` + fromRows(rows, sc)
+}
+
+// flatRows turns a rows sub-select that only filters (`SELECT <columns> FROM rel AS tN
+// WHERE …`) into the FROM and WHERE clauses an aggregate can read directly, sparing
+// Postgres a sub-select to plan. ok is false when the rows are ordered, limited,
+// computed or joined.
+func flatRows(rows string, sc *scope) (string, bool) {
+	head := "SELECT " + columnsMarker(sc.alias) + " FROM "
+	if sc.paged || sc.computed || len(sc.laterals) > 0 || !strings.HasPrefix(rows, head) ||
+		strings.Count(rows, columnsMarker(sc.alias)) != 1 {
+		return "", false
+	}
+	return rows[len(head)-len("FROM "):], true
 }
 
 // columnKey tells whether an output key can name a column: 1 to 63 bytes, Postgres'
 // identifier limit (a longer alias would be cut, and the key with it).
 func columnKey(k string) bool { return k != "" && len(k) <= 63 }
+
+// pairKeysFit tells whether pairs are some and their keys can all name columns.
+func pairKeysFit(pairs []pair) bool {
+	for _, p := range pairs {
+		if !columnKey(p.key) {
+			return false
+		}
+	}
+	return len(pairs) > 0
+}
 
 // columnKeys tells whether a non-aggregate output can be a row sub-select (rowsObject).
 func columnKeys(o *ir.Object) bool {
@@ -263,13 +294,8 @@ type rowObjects struct {
 // and an array keeps the rows' order without sorting them again in the aggregate. Keys
 // must fit a column name (63 bytes); otherwise ok is false and json_build_object is used.
 func (g *gen) rowsObject(pairs []pair, hasAgg bool, rows string, sc *scope, order []string) (rowObjects, bool) {
-	if hasAgg || len(pairs) == 0 {
+	if hasAgg || !pairKeysFit(pairs) {
 		return rowObjects{}, false
-	}
-	for _, p := range pairs {
-		if !columnKey(p.key) {
-			return rowObjects{}, false
-		}
 	}
 	o := g.alias("o")
 	var b strings.Builder
@@ -281,6 +307,15 @@ func (g *gen) rowsObject(pairs []pair, hasAgg bool, rows string, sc *scope, orde
 		b.WriteString(p.expr)
 		b.WriteString(" AS ")
 		b.WriteString(ir.QuoteIdent(p.key))
+	}
+	if len(sc.laterals) == 0 && !sc.computed && (!sc.paged || !sc.subqueries) {
+		// One level: the output's columns are the rows sub-select's own list. Sub-selects
+		// in the output stay above a sub-select that orders or limits, so that they run
+		// for the rows kept only.
+		marker := columnsMarker(sc.alias)
+		if strings.Count(rows, marker) == 1 {
+			return rowObjects{alias: o, from: "(" + strings.Replace(rows, marker, b.String()[len("(SELECT "):], 1) + ") AS " + o}, true
+		}
 	}
 	b.WriteString(" FROM ")
 	b.WriteString(fromRows(rows, sc))
@@ -407,6 +442,8 @@ func (g *gen) rowsSQL(sel *ir.Select, parent string, sc *scope, outerOrder *[]st
 		b.WriteString(g.scalar(sel.Offset, a))
 	}
 	*outerOrder = outer
+	sc.paged = len(keys) > 0 || sel.Limit != nil || sel.Offset != nil || (sel.Shape == ir.ShapeObject && sel.Link != nil)
+	sc.computed = len(extra) > 0 || len(sel.DistinctOn) > 0
 	return b.String()
 }
 
@@ -501,10 +538,10 @@ func (g *gen) objectPairs(o *ir.Object, sc *scope, aggregate bool, rowOrder []st
 				g.fail("nested select in an aggregate object")
 				return nil, false
 			}
-			r := g.alias("r")
-			sub := g.selectSQL(v.Select, sc.alias)
-			sc.laterals = append(sc.laterals, "LEFT JOIN LATERAL ("+sub+") AS "+r+" ON true")
-			e = r + `."j"`
+			// A scalar sub-select: it makes one row (an aggregate, or an object limited
+			// to one row) or none (null).
+			e = "(" + g.selectSQL(v.Select, sc.alias) + ")"
+			sc.subqueries = true
 		case *ir.Spread:
 			if aggregate {
 				g.fail("spread in an aggregate object")

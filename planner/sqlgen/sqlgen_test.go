@@ -28,7 +28,7 @@ func TestBuild(t *testing.T) {
 			}},
 			Limit: &ir.Param{Slot: 2, Type: "int4"},
 		}}}}},
-		sql:   `SELECT coalesce(json_agg(o1), '[]'::json) AS "j" FROM (SELECT t0."id" AS "id" FROM (SELECT t0."id" FROM "public"."authors" AS t0 WHERE (t0."id" = $1::int4) OR (t0."id" > $1::int4) LIMIT $2::int4) AS t0) AS o1`,
+		sql:   `SELECT coalesce(json_agg(o1), '[]'::json) AS "j" FROM (SELECT t0."id" AS "id" FROM "public"."authors" AS t0 WHERE (t0."id" = $1::int4) OR (t0."id" > $1::int4) LIMIT $2::int4) AS o1`,
 		slots: []int{7, 2},
 	}, {
 		name: "a many-to-many link goes through the junction",
@@ -41,14 +41,14 @@ func TestBuild(t *testing.T) {
 				Output: &ir.Object{Fields: []ir.Field{{Name: "name", Value: &ir.Column{Name: "name"}}}},
 			}}}}},
 		}}}}},
-		sql: `SELECT json_build_object('a', (SELECT row_to_json(o5) AS "j" FROM (SELECT r1."j" AS "tags" FROM (SELECT t0."id" FROM "public"."authors" AS t0) AS t0 LEFT JOIN LATERAL (SELECT coalesce(json_agg(o4), '[]'::json) AS "j" FROM (SELECT t2."name" AS "name" FROM (SELECT t2."name", t2."id" FROM "public"."tags" AS t2 WHERE EXISTS (SELECT 1 FROM "public"."author_tags" AS j3 WHERE j3."author_id" = t0."id" AND j3."tag_id" = t2."id")) AS t2) AS o4) AS r1 ON true) AS o5))`,
+		sql: `SELECT json_build_object('a', (SELECT row_to_json(o4) AS "j" FROM (SELECT (SELECT coalesce(json_agg(o3), '[]'::json) AS "j" FROM (SELECT t1."name" AS "name" FROM "public"."tags" AS t1 WHERE EXISTS (SELECT 1 FROM "public"."author_tags" AS j2 WHERE j2."author_id" = t0."id" AND j2."tag_id" = t1."id")) AS o3) AS "tags" FROM "public"."authors" AS t0) AS o4))`,
 	}, {
 		name: "JSON path keys are parameters and casts are checked type names",
 		q: &ir.Query{Bare: true, Roots: []ir.Root{{Value: &ir.Nested{Select: &ir.Select{
 			From: authors, Shape: ir.ShapeArray,
 			Output: &ir.Object{Fields: []ir.Field{{Name: "city", Value: &ir.Column{Name: "profile", Path: []ir.PathStep{{Key: &ir.Param{Slot: 0, Type: "text"}}, {Index: 2}}, PathText: true, Cast: ir.TypeName("app", "Mood", false)}}}},
 		}}}}},
-		sql:   `SELECT coalesce(json_agg(o1), '[]'::json) AS "j" FROM (SELECT ((t0."profile"->$1::text->>2))::"app"."Mood" AS "city" FROM (SELECT t0."profile" FROM "public"."authors" AS t0) AS t0) AS o1`,
+		sql:   `SELECT coalesce(json_agg(o1), '[]'::json) AS "j" FROM (SELECT ((t0."profile"->$1::text->>2))::"app"."Mood" AS "city" FROM "public"."authors" AS t0) AS o1`,
 		slots: []int{0},
 	}}
 	for _, c := range cases {
@@ -120,7 +120,7 @@ func TestSpreadSharesOneLateralJoin(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	want := `SELECT coalesce(json_agg(o4), '[]'::json) AS "j" FROM (SELECT t0."title" AS "title", (r1."j"->'name') AS "name", (r1."j"->'email') AS "email" FROM (SELECT t0."title", t0."author_id" FROM "public"."articles" AS t0) AS t0 LEFT JOIN LATERAL (SELECT row_to_json(o3) AS "j" FROM (SELECT t2."name" AS "name", t2."email" AS "email" FROM (SELECT t2."name", t2."email", t2."id" FROM "public"."authors" AS t2 WHERE t2."id" = t0."author_id" LIMIT 1) AS t2) AS o3) AS r1 ON true) AS o4`
+	want := `SELECT coalesce(json_agg(o4), '[]'::json) AS "j" FROM (SELECT t0."title" AS "title", (r1."j"->'name') AS "name", (r1."j"->'email') AS "email" FROM (SELECT t0."title", t0."author_id" FROM "public"."articles" AS t0) AS t0 LEFT JOIN LATERAL (SELECT row_to_json(o3) AS "j" FROM (SELECT t2."name" AS "name", t2."email" AS "email" FROM "public"."authors" AS t2 WHERE t2."id" = t0."author_id" LIMIT 1) AS o3) AS r1 ON true) AS o4`
 	if st.SQL != want {
 		t.Fatalf("sql\n got %s\nwant %s", st.SQL, want)
 	}
