@@ -26,6 +26,12 @@ type BaselineConfig struct {
 	DefaultSchema string        // other tenants read the schema named after them ('-' as '_')
 	MaxConns      int32         // pool size (0: pgxpool's default)
 	Timeout       time.Duration // per request
+	// TenantRole, when set, is the Postgres role of the other tenants (fmt verb %s: the
+	// tenant's name): each of their requests first switches to it, local to its
+	// transaction, in the same round trip. That is what any backend serving many
+	// tenants from one pool must do to keep them apart, and what Kapok does for tenants
+	// with isolation: role, so both sides of the multitenant scenario pay for it.
+	TenantRole string
 }
 
 // Baseline answers the workload's GraphQL and REST requests with the hand-written statements
@@ -61,7 +67,8 @@ const (
      ) o) AS orders
   FROM {s}.customers c WHERE c.id >= $1::int ORDER BY c.id LIMIT 10
 ) c`
-	sqlQ4 = `SELECT json_build_object('count', count(*), 'sum', sum(total)) FROM {s}.orders WHERE customer_id = $1::int`
+	sqlSetRole = `SELECT set_config('role', $1::text, true)`
+	sqlQ4      = `SELECT json_build_object('count', count(*), 'sum', sum(total)) FROM {s}.orders WHERE customer_id = $1::int`
 
 	sqlInsert     = `INSERT INTO {s}.bench_scratch (note, n) SELECT v->>'note', (v->>'n')::int FROM (SELECT $1::json AS v) x`
 	sqlInsertJSON = sqlInsert + ` RETURNING json_build_object('id', id)`
@@ -71,6 +78,7 @@ const (
 
 type baselineStatements struct {
 	q1, q2, q3, q4, insert, insertJSON, updateJSON, update string
+	role                                                   string // switched to before each statement, when set
 }
 
 func statementsFor(schema string) *baselineStatements {
@@ -129,7 +137,11 @@ func (b *Baseline) statements(tenant []byte) *baselineStatements {
 	if st, ok := b.stmts.Load(schema); ok {
 		return st.(*baselineStatements)
 	}
-	st, _ := b.stmts.LoadOrStore(schema, statementsFor(schema))
+	fresh := statementsFor(schema)
+	if b.cfg.TenantRole != "" && schema != b.cfg.DefaultSchema {
+		fresh.role = fmt.Sprintf(b.cfg.TenantRole, tenant)
+	}
+	st, _ := b.stmts.LoadOrStore(schema, fresh)
 	return st.(*baselineStatements)
 }
 
@@ -216,7 +228,7 @@ func (b *Baseline) graphql(qctx context.Context, ctx *fasthttp.RequestCtx, st *b
 	ctx.WriteString(`{"data":{"`)
 	ctx.WriteString(root)
 	ctx.WriteString(`":`)
-	if err := b.writeOne(qctx, ctx, sql, arg); err != nil {
+	if err := b.writeOne(qctx, ctx, st, sql, arg); err != nil {
 		return err
 	}
 	ctx.WriteString(`}}`)
@@ -242,9 +254,9 @@ func (b *Baseline) rest(qctx context.Context, ctx *fasthttp.RequestCtx, st *base
 		if !bytes.Contains(ctx.Request.Header.Peek("Accept"), []byte("vnd.pgrst.object")) {
 			ctx.WriteString("[")
 			defer ctx.WriteString("]")
-			return b.writeRows(qctx, ctx, st.q1, id, "")
+			return b.writeRows(qctx, ctx, st, st.q1, id, "")
 		}
-		if err := b.writeRows(qctx, ctx, st.q1, id, ""); err != nil {
+		if err := b.writeRows(qctx, ctx, st, st.q1, id, ""); err != nil {
 			return err
 		}
 		if len(ctx.Response.Body()) == 0 {
@@ -257,7 +269,7 @@ func (b *Baseline) rest(qctx context.Context, ctx *fasthttp.RequestCtx, st *base
 		if err != nil {
 			return err
 		}
-		return b.writeOne(qctx, ctx, st.q3, start)
+		return b.writeOne(qctx, ctx, st, st.q3, start)
 	case method == "GET" && string(table) == "orders":
 		cid, err := filter("customer_id", "eq.")
 		if err != nil {
@@ -266,11 +278,11 @@ func (b *Baseline) rest(qctx context.Context, ctx *fasthttp.RequestCtx, st *base
 		if bytes.HasPrefix(args.Peek("select"), []byte("count()")) {
 			ctx.WriteString("[")
 			defer ctx.WriteString("]")
-			return b.writeOne(qctx, ctx, st.q4, cid)
+			return b.writeOne(qctx, ctx, st, st.q4, cid)
 		}
-		return b.writeOne(qctx, ctx, st.q2, cid)
+		return b.writeOne(qctx, ctx, st, st.q2, cid)
 	case method == "POST" && string(table) == "bench_scratch":
-		if _, err := b.pool.Exec(qctx, st.insert, string(ctx.PostBody())); err != nil {
+		if err := b.exec(qctx, st, st.insert, string(ctx.PostBody())); err != nil {
 			return err
 		}
 		ctx.SetStatusCode(fasthttp.StatusCreated)
@@ -280,7 +292,7 @@ func (b *Baseline) rest(qctx context.Context, ctx *fasthttp.RequestCtx, st *base
 		if err != nil {
 			return err
 		}
-		if _, err := b.pool.Exec(qctx, st.update, string(ctx.PostBody()), id); err != nil {
+		if err := b.exec(qctx, st, st.update, string(ctx.PostBody()), id); err != nil {
 			return err
 		}
 		ctx.SetStatusCode(fasthttp.StatusNoContent)
@@ -289,16 +301,45 @@ func (b *Baseline) rest(qctx context.Context, ctx *fasthttp.RequestCtx, st *base
 	return errBadRequest
 }
 
+// exec runs a statement that returns no rows (after the tenant's role switch, if any).
+func (b *Baseline) exec(qctx context.Context, st *baselineStatements, sql string, args ...any) error {
+	if st.role == "" {
+		_, err := b.pool.Exec(qctx, sql, args...)
+		return err
+	}
+	var batch pgx.Batch
+	batch.Queue(sqlSetRole, st.role)
+	batch.Queue(sql, args...)
+	return b.pool.SendBatch(qctx, &batch).Close()
+}
+
 // writeOne writes the single JSON value of sql, or null when it returns no row.
-func (b *Baseline) writeOne(qctx context.Context, ctx *fasthttp.RequestCtx, sql string, arg any) error {
-	return b.writeRows(qctx, ctx, sql, arg, "null")
+func (b *Baseline) writeOne(qctx context.Context, ctx *fasthttp.RequestCtx, st *baselineStatements, sql string, arg any) error {
+	return b.writeRows(qctx, ctx, st, sql, arg, "null")
 }
 
 // writeRows writes the first column of each row as is (no row: ifNone).
-func (b *Baseline) writeRows(qctx context.Context, ctx *fasthttp.RequestCtx, sql string, arg any, ifNone string) error {
-	rows, err := b.pool.Query(qctx, sql, arg)
-	if err != nil {
-		return err
+func (b *Baseline) writeRows(qctx context.Context, ctx *fasthttp.RequestCtx, st *baselineStatements, sql string, arg any, ifNone string) error {
+	var rows pgx.Rows
+	if st.role != "" {
+		// The role switch and the statement: one round trip, one implicit transaction.
+		var batch pgx.Batch
+		batch.Queue(sqlSetRole, st.role)
+		batch.Queue(sql, arg)
+		br := b.pool.SendBatch(qctx, &batch)
+		defer br.Close()
+		if _, err := br.Exec(); err != nil {
+			return err
+		}
+		var err error
+		if rows, err = br.Query(); err != nil {
+			return err
+		}
+	} else {
+		var err error
+		if rows, err = b.pool.Query(qctx, sql, arg); err != nil {
+			return err
+		}
 	}
 	n := 0
 	for rows.Next() {
@@ -350,6 +391,7 @@ func cmdBaseline(ctx context.Context, args []string, stdout, stderr io.Writer) i
 	fs.StringVar(&cfg.DefaultSchema, "schema", "demo", "schema holding the dataset for --tenant")
 	maxConns := fs.Int("pool-max-conns", 0, "pool size (0: pgxpool default, max(4, CPUs))")
 	fs.DurationVar(&cfg.Timeout, "timeout", 10*time.Second, "per-request statement timeout")
+	fs.StringVar(&cfg.TenantRole, "tenant-role", "", "switch to this role (%s: the tenant) before each statement of the tenants other than --tenant, as Kapok's isolation: role does (empty: no switch)")
 	if code, ok := parseFlags(fs, args, stderr); !ok {
 		return code
 	}

@@ -55,6 +55,10 @@ func LoadThresholds(path string) (Thresholds, error) {
 // benchTenantPrefix names the multitenant scenario's tenants (its tenant variable's format).
 const benchTenantPrefix = "bench-t"
 
+// benchTenantRole is the role Kapok gives those tenants (isolation: role, see kapokConfig):
+// the baseline switches to it too, so that both sides pay for keeping tenants apart.
+const benchTenantRole = "kapok_t_%s"
+
 // SuiteRow compares Kapok and the baseline on one scenario, over all rounds.
 type SuiteRow struct {
 	Scenario  string  `json:"scenario"`
@@ -194,7 +198,7 @@ func cmdSuite(ctx context.Context, args []string, stdout, stderr io.Writer) int 
 	fs.StringVar(&o.baselineURL, "baseline", "", "URL of a running baseline (default: serve one in-process)")
 	fs.StringVar(&o.kapokCmd, "kapok-cmd", "./bin/kapok serve --config {config} --listen {listen}", "command starting Kapok; {config} is the generated config file, {listen} its address")
 	fs.StringVar(&o.kapokListen, "kapok-listen", "127.0.0.1:18080", "address for the Kapok the suite starts")
-	fs.StringVar(&o.baselineCmd, "baseline-cmd", "{self} bench baseline --listen {listen} --db {db} --schema {schema} --pool-max-conns {pool}",
+	fs.StringVar(&o.baselineCmd, "baseline-cmd", "{self} bench baseline --listen {listen} --db {db} --schema {schema} --pool-max-conns {pool} --tenant-role {role}",
 		"command starting the baseline as a process of its own, like Kapok ({self}: this executable); empty: serve it in-process")
 	fs.StringVar(&o.baselineListen, "baseline-listen", "127.0.0.1:18090", "address for the baseline the suite starts")
 	fs.StringVar(&o.devUp, "dev-up", "./bin/kapok dev up --scale full", "command bringing the stack up with the full dataset (skipped when its program is missing; ignored by --quick, which runs it without --scale)")
@@ -281,7 +285,8 @@ func runSuite(ctx context.Context, o suiteOptions, stdout, stderr io.Writer) (in
 		defer stopBaseline()
 		o.baselineURL = url
 	default:
-		b, err := NewBaseline(ctx, BaselineConfig{DSN: o.poolerDSN, DefaultTenant: "bench", DefaultSchema: mainSchema, MaxConns: int32(o.poolMaxConns)})
+		b, err := NewBaseline(ctx, BaselineConfig{DSN: o.poolerDSN, DefaultTenant: "bench", DefaultSchema: mainSchema, MaxConns: int32(o.poolMaxConns),
+			TenantRole: benchTenantRole})
 		if err != nil {
 			return 1, err
 		}
@@ -510,7 +515,7 @@ func startBaseline(ctx context.Context, o suiteOptions, mainSchema string, logf 
 		return nil, "", err
 	}
 	line := strings.NewReplacer("{self}", self, "{listen}", o.baselineListen, "{db}", o.poolerDSN, "{schema}", mainSchema,
-		"{pool}", fmt.Sprint(o.poolMaxConns)).Replace(o.baselineCmd)
+		"{pool}", fmt.Sprint(o.poolMaxConns), "{role}", benchTenantRole).Replace(o.baselineCmd)
 	url = "http://" + o.baselineListen
 	stop, err = startProcess(ctx, "the baseline", line, url, logf)
 	return stop, url, err

@@ -27,7 +27,8 @@ type Config struct {
 	// Default 30s; when a tenant has a StatementTimeout, its StatementTimeout + QueueWait +
 	// AcquireTimeout + 1s is used instead.
 	RequestTimeout time.Duration
-	// ApplicationName prefixes the application_name of every connection: "<prefix>/<tenant>".
+	// ApplicationName prefixes the application_name of every connection: "<prefix>/<tenant>",
+	// or "<prefix>" for pools with SharedLogin.
 	// Default "kapok".
 	ApplicationName string
 	// Logger receives pool lifecycle events. Default slog.Default().
@@ -93,6 +94,11 @@ type PoolConfig struct {
 	// URL is the DSN, normally the PgBouncer endpoint of the tenant's upstream. Parsed with
 	// pgxpool.ParseConfig, so pool_* and other DSN knobs apply unless overridden below.
 	URL string
+	// SharedLogin says other tenants log in with the same URL (they switch role per
+	// request): their connections then carry the same application_name, the manager's
+	// prefix alone. PgBouncer hands one server connection to clients of every such tenant,
+	// and would otherwise send a SET application_name before most of their transactions.
+	SharedLogin bool
 	// MaxConns caps the pool's connections (0 = the DSN's pool_max_conns or pgx's default).
 	MaxConns int32
 	// MinIdleConns keeps this many idle connections ready (0 = none, so an idle tenant

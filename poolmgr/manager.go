@@ -256,6 +256,9 @@ func (m *Manager) newPool(tenant string, cfg PoolConfig) (*Pool, error) {
 	}
 	if _, ok := pc.ConnConfig.RuntimeParams["application_name"]; !ok {
 		pc.ConnConfig.RuntimeParams["application_name"] = m.cfg.ApplicationName + "/" + tenant
+		if cfg.SharedLogin {
+			pc.ConnConfig.RuntimeParams["application_name"] = m.cfg.ApplicationName
+		}
 	}
 	// pgxpool pings any connection idle over 1 s before handing it out: one more round trip
 	// on most requests of a quiet tenant. Only do it after a real pause.

@@ -191,7 +191,11 @@ func (p *Pool) Run(ctx context.Context, req *Request, dst []byte) (out []byte, e
 	if len(req.Statements) == 0 {
 		return dst, nil, nil
 	}
-	if _, ok := ctx.Deadline(); !ok {
+	// Without a deadline of the caller's, the request gets one, unless it is the fast path
+	// (admitted, one statement, no session) under both an acquire and a statement timeout:
+	// they bound every wait of it already, and a timer less per request counts.
+	bounded := req.Admitted && req.Session == nil && len(req.Statements) == 1 && p.cfg.AcquireTimeout > 0 && p.cfg.StatementTimeout > 0
+	if _, ok := ctx.Deadline(); !ok && !bounded {
 		var cancel context.CancelFunc
 		ctx, cancel = context.WithTimeout(ctx, p.timeout)
 		defer cancel()

@@ -116,6 +116,7 @@ func (a *apis) pool(t *control.Tenant) (*poolmgr.Pool, error) {
 	// Get does not connect (a pool opens connections on demand), so it needs no deadline.
 	return a.pools.Get(context.Background(), t.Name, poolmgr.PoolConfig{
 		URL:              t.PoolerURL,
+		SharedLogin:      c.Isolation != control.IsolationLogin,
 		MaxConns:         c.Pool.MaxConns,
 		MinIdleConns:     c.Pool.MinIdleConns,
 		MaxInFlight:      c.Pool.MaxInFlight,

@@ -104,6 +104,9 @@ func (a *apis) rest(ctx *fasthttp.RequestCtx, t *control.Tenant, path []byte) st
 	st.key = cache.AppendKey(st.key[:0], t.Name, snap.Version, who.Role, 0)
 	st.key = append(st.key, restKeyMark...)
 	st.key, st.vals = st.shaper.Shape(method, res, rawQuery, h, st.key, st.vals[:0])
+	if (string(method) == fasthttp.MethodPost || string(method) == fasthttp.MethodPut) && rest.BodyIsObject(body) {
+		st.key = append(st.key, 0, 'O') // an insert of one object reads it as a record, not a set
+	}
 	if restBodyShapesSQL(method, res, rawQuery) {
 		st.key = append(st.key, 0, 'B')
 		if st.key, err = rest.AppendBodyKeys(st.key, body); err != nil {

@@ -194,6 +194,14 @@ func TestRESTWrites(t *testing.T) {
 		{name: "a singular insert of one row returns the object", method: "POST", path: "/tags?select=name", body: `{"id":40,"name":"one"}`,
 			headers: []string{"Accept: application/vnd.pgrst.object+json", "Prefer: return=representation"}, status: 201, want: `{"name":"one"}`},
 		{name: "DELETE without return is 204", method: "DELETE", path: "/tags?id=in.(4,5)", status: 204},
+		// One object and an array of objects with the same keys take two plans.
+		{name: "an object insert counts its row", method: "POST", path: "/tags?columns=id,name", body: `{"id":50,"name":"o"}`,
+			status: 201, wantHeaders: map[string]string{"Content-Range": "*/*"}},
+		{name: "then an array insert of the same keys inserts every element", method: "POST", path: "/tags?columns=id,name",
+			body: `[{"id":51,"name":"p"},{"id":52,"name":"q"}]`, status: 201},
+		{name: "and an object again", method: "POST", path: "/tags?columns=id,name", body: ` {"id":53,"name":"r"}`, status: 201},
+		{name: "all of them are there", method: "GET", path: "/tags?select=id&id=gte.50&order=id", status: 200,
+			want: `[{"id":50},{"id":51},{"id":52},{"id":53}]`},
 	})
 }
 

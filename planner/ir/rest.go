@@ -38,6 +38,10 @@ type RESTWrite struct {
 	// text); "" means NULL, or the next value of the column's sequence when
 	// Identity[i] is set.
 	MissingDefault bool
+	// BodyObject says the body is one JSON object, not an array of them: an insert reads
+	// it with json_populate_record. The plan is then valid for object bodies only (the
+	// front door keys plans by the body's kind).
+	BodyObject bool
 	Defaults       []string
 	Identity       []bool
 	// Where filters UPDATE and DELETE (nil: every row).

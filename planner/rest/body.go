@@ -1,5 +1,12 @@
 package rest
 
+// BodyIsObject tells whether a write body is one JSON object (not an array): the
+// statement of an insert depends on it, so the plan cache key must too.
+func BodyIsObject(body []byte) bool {
+	i := skipJSONSpace(body, 0)
+	return i < len(body) && body[i] == '{'
+}
+
 // AppendBodyKeys appends the top-level keys of a JSON body (an object, or the first
 // object of an array) to a shape key, as written (quoted), separated by ','. The
 // handler folds them into the plan-cache key of POST/PATCH/PUT requests without

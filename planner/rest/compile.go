@@ -189,7 +189,7 @@ func columnNotFound(t *catalog.Table, name string) *Error {
 func (l *lowering) write(t *catalog.Table, body []byte) (*ir.RESTWrite, error) {
 	req := l.req
 	w := &ir.RESTWrite{Table: ir.Relation{Schema: t.Schema, Name: t.Name}, Body: &ir.Param{Slot: SourceBody, Type: "json"},
-		Singular: req.Accept == MediaObject}
+		Singular: req.Accept == MediaObject, BodyObject: BodyIsObject(body)}
 	if req.Action != ActionDelete {
 		cols := req.Columns
 		if !req.HasColumns {

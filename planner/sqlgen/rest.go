@@ -189,6 +189,9 @@ func BuildRESTWrite(w *ir.RESTWrite) (Statement, error) {
 				b.WriteString("CASE WHEN e.j::jsonb ? " + quoteLiteral(c) + " THEN x." + ir.QuoteIdent(c) + " ELSE " + d + " END")
 			}
 			b.WriteString(" FROM json_array_elements(" + rows + ") AS e(j), LATERAL json_populate_record(NULL::" + relation(w.Table) + ", e.j) AS x")
+		} else if w.BodyObject {
+			g.columnList(&b, w.Columns, "x.")
+			b.WriteString(" FROM json_populate_record(NULL::" + relation(w.Table) + ", " + body + ") AS x")
 		} else {
 			g.columnList(&b, w.Columns, "x.")
 			b.WriteString(" FROM json_populate_recordset(NULL::" + relation(w.Table) + ", " + rows + ") AS x")
