@@ -42,8 +42,8 @@ type RESTWrite struct {
 	// it with json_populate_record. The plan is then valid for object bodies only (the
 	// front door keys plans by the body's kind).
 	BodyObject bool
-	Defaults       []string
-	Identity       []bool
+	Defaults   []string
+	Identity   []bool
 	// Where filters UPDATE and DELETE (nil: every row).
 	Where Expr
 	// Returning builds the body from the affected rows (its From is MutatedRows); nil:
