@@ -23,6 +23,8 @@ test: build
 	$(GO) test -race -count=1 ./...
 	@# Allocation budgets, which the race detector would distort, once more without it.
 	$(GO) test -count=1 -run 'Alloc' ./...
+	@# The performance gate: Kapok against the raw-pgx baseline, every ratio over its threshold.
+	$(MAKE) bench QUICK=1
 
 lint:
 	@unformatted=$$(find . \( -name .kapok -o -name node_modules -o -name testdata \) -prune -o -name '*.go' -print0 | xargs -0 -r gofmt -l); \

@@ -54,6 +54,31 @@ func TestSuiteGate(t *testing.T) {
 			t.Errorf("exit %d\n%s%s", code, out, errOut)
 		}
 	})
+	t.Run("a scenario under its threshold is measured again, then judged on every round", func(t *testing.T) {
+		code, out, errOut := runGate(t, slow, fast, thresholdsFile(t, `{"default": 0.8}`), "--json", "--scenarios", "q1-graphql")
+		var rep struct {
+			Pass bool `json:"pass"`
+			Rows []struct {
+				Kapok struct {
+					Rounds []float64 `json:"rounds_rps"`
+				} `json:"kapok"`
+				Baseline struct {
+					Rounds []float64 `json:"rounds_rps"`
+				} `json:"baseline"`
+			} `json:"rows"`
+		}
+		if err := json.Unmarshal([]byte(out), &rep); err != nil {
+			t.Fatalf("%v\n%s", err, out)
+		}
+		if code != 1 || rep.Pass || len(rep.Rows) != 1 || len(rep.Rows[0].Kapok.Rounds) != 4 || len(rep.Rows[0].Baseline.Rounds) != 4 ||
+			!strings.Contains(errOut, "measuring 2 rounds more") {
+			t.Errorf("exit %d report %+v\n%s", code, rep, errOut)
+		}
+		code, _, errOut = runGate(t, slow, fast, thresholdsFile(t, `{"default": 0.8}`), "--scenarios", "q1-graphql", "--confirm=false")
+		if code != 1 || strings.Contains(errOut, "rounds more") {
+			t.Errorf("--confirm=false: exit %d\n%s", code, errOut)
+		}
+	})
 	t.Run("a per-scenario override lets that scenario pass", func(t *testing.T) {
 		code, out, errOut := runGate(t, slow, fast, thresholdsFile(t, `{"default": 0.8, "scenarios": {"q1-graphql": 0, "q2-rest": 0}}`))
 		if code != 0 {
