@@ -12,6 +12,7 @@ import (
 	"sort"
 	"strconv"
 	"strings"
+	"time"
 
 	"gopkg.in/yaml.v3"
 )
@@ -31,6 +32,15 @@ type Scenario struct {
 	Body    string            `yaml:"body,omitempty" json:"body,omitempty"`
 	// ...or a weighted mix.
 	Requests []RequestSpec `yaml:"requests,omitempty" json:"requests,omitempty"`
+	// Warmup is the least warm-up the suite gives the scenario (a Go duration, e.g. 3s):
+	// traffic over many tenants first opens their pools and compiles their plans.
+	Warmup string `yaml:"warmup,omitempty" json:"warmup,omitempty"`
+}
+
+// MinWarmup is Warmup parsed (0 when unset or malformed; Validate reports the latter).
+func (s *Scenario) MinWarmup() time.Duration {
+	d, _ := time.ParseDuration(s.Warmup)
+	return d
 }
 
 // RequestSpec is one request shape of a scenario.
@@ -190,6 +200,11 @@ type compiled struct {
 
 func compileScenario(s *Scenario) (*compiled, error) {
 	c := &compiled{name: s.Name}
+	if s.Warmup != "" {
+		if d, err := time.ParseDuration(s.Warmup); err != nil || d < 0 {
+			return nil, fmt.Errorf("scenario %s: warmup %q is not a duration like 3s", s.Name, s.Warmup)
+		}
+	}
 	names := make([]string, 0, len(s.Vars))
 	for k := range s.Vars {
 		names = append(names, k)

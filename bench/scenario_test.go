@@ -94,6 +94,7 @@ func TestBadScenariosAreRejectedWithTheReason(t *testing.T) {
 		{"no request at all", "name: x", "no path"},
 		{"both inline and a mix", "name: x\npath: /\nrequests: [{path: /}]", "not both"},
 		{"an unclosed brace", "name: x\npath: /{{a", "unclosed"},
+		{"a warm-up that is not a duration", "name: x\npath: /\nwarmup: 3", "not a duration"},
 	} {
 		t.Run(c.name, func(t *testing.T) {
 			s, err := ParseScenario([]byte(c.yaml))

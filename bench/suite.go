@@ -345,7 +345,7 @@ func runSuite(ctx context.Context, o suiteOptions, stdout, stderr io.Writer) (in
 		}
 		for _, t := range targets { // warm both first: plan caches, pools, the OS page cache
 			wcfg := cfg
-			wcfg.Target, wcfg.Duration, wcfg.Warmup = t.url, o.warmup, 0
+			wcfg.Target, wcfg.Duration, wcfg.Warmup = t.url, max(o.warmup, s.MinWarmup()), 0
 			if _, err := Run(ctx, wcfg, s); err != nil {
 				return 1, err
 			}
