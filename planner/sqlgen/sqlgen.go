@@ -78,16 +78,7 @@ func Build(q *ir.Query) (Statement, error) {
 func (g *gen) bareSelect(sel *ir.Select, rows bool) (st Statement, ok bool) {
 	var b strings.Builder
 	switch {
-	case rows && (sel.Shape == ir.ShapeArray || sel.Shape == ir.ShapeObject) && sel.Output != nil && columnKeys(sel.Output):
-		sc := &scope{alias: g.alias("t")}
-		var outerOrder []string
-		from := g.rowsSQL(sel, "", sc, &outerOrder)
-		pairs, hasAgg := g.objectPairs(sel.Output, sc, false, nil)
-		o, ok := g.rowsObject(pairs, hasAgg, from, sc, outerOrder)
-		if !ok {
-			g.fail("row objects for an output whose keys fit columns")
-		}
-		b.WriteString("SELECT row_to_json(" + o.alias + ") FROM " + o.from)
+	case rows && (sel.Shape == ir.ShapeArray || sel.Shape == ir.ShapeObject) && g.objectRows(&b, sel):
 		st.Result = ir.ResultArray
 		if sel.Shape == ir.ShapeObject {
 			st.Result = ir.ResultOne
