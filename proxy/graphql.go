@@ -11,6 +11,7 @@ import (
 
 	"github.com/kapok-dev/kapok/cache"
 	"github.com/kapok-dev/kapok/control"
+	"github.com/kapok-dev/kapok/internal/jsonx"
 	"github.com/kapok-dev/kapok/planner"
 	"github.com/kapok-dev/kapok/planner/graphql"
 	"github.com/kapok-dev/kapok/poolmgr"
@@ -209,7 +210,7 @@ func (a *apis) graphqlOne(c context.Context, t *control.Tenant, snap *control.Sn
 		out = append(out, `{"data":`...)
 		if key != "" {
 			out = append(out, '{')
-			out = appendJSONString(out, key)
+			out = jsonx.AppendString(out, key)
 			out = append(out, ':')
 		}
 		var runErr error
@@ -238,7 +239,7 @@ func (a *apis) graphqlOne(c context.Context, t *control.Tenant, snap *control.Sn
 		}
 		// Statements with Part 1..Parts make one array-valued root field (update_<t>_many).
 		if s.Part <= 1 {
-			out = appendJSONString(out, s.ResponseKey)
+			out = jsonx.AppendString(out, s.ResponseKey)
 			out = append(out, ':')
 		}
 		if s.Part == 1 {

@@ -3,10 +3,11 @@ package gqlschema
 import (
 	"errors"
 	"fmt"
-	"unicode/utf8"
 
 	"github.com/graph-gophers/graphql-go/introspection"
 	"github.com/vektah/gqlparser/v2/ast"
+
+	"github.com/kapok-dev/kapok/internal/jsonx"
 )
 
 // ErrNotIntrospection is returned by Introspect for a root field that is not
@@ -65,7 +66,7 @@ func (s *Schema) Introspect(op *ast.OperationDefinition, fields ast.SelectionSet
 		if i > 0 {
 			dst = append(dst, ',')
 		}
-		dst = appendJSONString(dst, g.key)
+		dst = jsonx.AppendString(dst, g.key)
 		dst = append(dst, ':')
 		if dst, err = s.introspectGroup(w, g, root, dst); err != nil {
 			return dst, err
@@ -86,7 +87,7 @@ func (s *Schema) IntrospectField(op ast.Operation, f *ast.Field, vars map[string
 func (s *Schema) introspectGroup(w *walker, g *group, root string, dst []byte) ([]byte, error) {
 	switch g.field.Name {
 	case "__typename":
-		return appendJSONString(dst, root), nil
+		return jsonx.AppendString(dst, root), nil
 	case "__schema":
 		return w.schema(dst, g.sel)
 	case "__type":
@@ -238,10 +239,10 @@ func (w *walker) object(dst []byte, sel ast.SelectionSet, typeName string, field
 		if i > 0 {
 			dst = append(dst, ',')
 		}
-		dst = appendJSONString(dst, g.key)
+		dst = jsonx.AppendString(dst, g.key)
 		dst = append(dst, ':')
 		if g.field.Name == "__typename" {
-			dst = appendJSONString(dst, typeName)
+			dst = jsonx.AppendString(dst, typeName)
 			continue
 		}
 		if dst, err = field(dst, g); err != nil {
@@ -283,7 +284,7 @@ func (w *walker) typ(dst []byte, t *introspection.Type, sel ast.SelectionSet) ([
 	return w.object(dst, sel, "__Type", func(dst []byte, g *group) ([]byte, error) {
 		switch g.field.Name {
 		case "kind":
-			return appendJSONString(dst, t.Kind()), nil
+			return jsonx.AppendString(dst, t.Kind()), nil
 		case "name":
 			return appendOptString(dst, t.Name()), nil
 		case "description":
@@ -344,7 +345,7 @@ func (w *walker) fieldDef(dst []byte, f *introspection.Field, sel ast.SelectionS
 	return w.object(dst, sel, "__Field", func(dst []byte, g *group) ([]byte, error) {
 		switch g.field.Name {
 		case "name":
-			return appendJSONString(dst, f.Name()), nil
+			return jsonx.AppendString(dst, f.Name()), nil
 		case "description":
 			return appendOptString(dst, f.Description()), nil
 		case "args":
@@ -368,7 +369,7 @@ func (w *walker) inputValue(dst []byte, v *introspection.InputValue, sel ast.Sel
 	return w.object(dst, sel, "__InputValue", func(dst []byte, g *group) ([]byte, error) {
 		switch g.field.Name {
 		case "name":
-			return appendJSONString(dst, v.Name()), nil
+			return jsonx.AppendString(dst, v.Name()), nil
 		case "description":
 			return appendOptString(dst, v.Description()), nil
 		case "type":
@@ -388,7 +389,7 @@ func (w *walker) enumValue(dst []byte, v *introspection.EnumValue, sel ast.Selec
 	return w.object(dst, sel, "__EnumValue", func(dst []byte, g *group) ([]byte, error) {
 		switch g.field.Name {
 		case "name":
-			return appendJSONString(dst, v.Name()), nil
+			return jsonx.AppendString(dst, v.Name()), nil
 		case "description":
 			return appendOptString(dst, v.Description()), nil
 		case "isDeprecated":
@@ -404,11 +405,11 @@ func (w *walker) directive(dst []byte, d *introspection.Directive, sel ast.Selec
 	return w.object(dst, sel, "__Directive", func(dst []byte, g *group) ([]byte, error) {
 		switch g.field.Name {
 		case "name":
-			return appendJSONString(dst, d.Name()), nil
+			return jsonx.AppendString(dst, d.Name()), nil
 		case "description":
 			return appendOptString(dst, d.Description()), nil
 		case "locations":
-			return list(dst, d.Locations(), func(dst []byte, l string) ([]byte, error) { return appendJSONString(dst, l), nil })
+			return list(dst, d.Locations(), func(dst []byte, l string) ([]byte, error) { return jsonx.AppendString(dst, l), nil })
 		case "args":
 			args, err := w.deprecatedArg(g.field)
 			if err != nil {
@@ -451,40 +452,5 @@ func appendOptString(dst []byte, s *string) []byte {
 	if s == nil {
 		return append(dst, "null"...)
 	}
-	return appendJSONString(dst, *s)
-}
-
-// appendJSONString appends s as a JSON string; invalid UTF-8 becomes U+FFFD.
-func appendJSONString(dst []byte, s string) []byte {
-	const hex = "0123456789abcdef"
-	dst = append(dst, '"')
-	for i := 0; i < len(s); {
-		c := s[i]
-		if c < utf8.RuneSelf {
-			switch {
-			case c == '"' || c == '\\':
-				dst = append(dst, '\\', c)
-			case c == '\n':
-				dst = append(dst, '\\', 'n')
-			case c == '\r':
-				dst = append(dst, '\\', 'r')
-			case c == '\t':
-				dst = append(dst, '\\', 't')
-			case c < 0x20:
-				dst = append(dst, '\\', 'u', '0', '0', hex[c>>4], hex[c&0xf])
-			default:
-				dst = append(dst, c)
-			}
-			i++
-			continue
-		}
-		r, size := utf8.DecodeRuneInString(s[i:])
-		if r == utf8.RuneError && size == 1 {
-			dst = append(dst, `\ufffd`...)
-		} else {
-			dst = append(dst, s[i:i+size]...)
-		}
-		i += size
-	}
-	return append(dst, '"')
+	return jsonx.AppendString(dst, *s)
 }

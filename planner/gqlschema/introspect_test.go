@@ -148,17 +148,3 @@ func TestIntrospectionOfMixedOperationGoesFieldByField(t *testing.T) {
 		t.Fatalf("got  %s\nwant %s", got, want)
 	}
 }
-
-func TestJSONStringEscaping(t *testing.T) {
-	for _, in := range []string{"plain", "quote\" back\\slash", "nl\n tab\t cr\r nul\x00 del\x7f", "é ü 日本", "bad\xffutf8", "\u2028"} {
-		got := appendJSONString(nil, in)
-		var back string
-		if err := json.Unmarshal(got, &back); err != nil {
-			t.Fatalf("%q -> %s: %v", in, got, err)
-		}
-		want := string(bytes.ToValidUTF8([]byte(in), []byte("\uFFFD")))
-		if back != want {
-			t.Fatalf("%q round-tripped to %q", in, back)
-		}
-	}
-}
