@@ -133,23 +133,9 @@ func (c *compiler) rootSelect(rf *gqlschema.RootField, of *outField, path string
 	t := rf.Table
 	switch rf.Kind {
 	case gqlschema.RootSelect:
-		sel, err := c.selectArgs(t, f.Arguments, path)
-		if err != nil {
-			return nil, err
-		}
-		sel.Shape = ir.ShapeArray
-		sel.Output, err = c.rowObject(t, of, path, 1)
-		c.capLimit(sel)
-		return sel, err
+		return c.listSelect(t, of, path, 1, ir.ShapeArray, nil)
 	case gqlschema.RootSelectAggregate:
-		sel, err := c.selectArgs(t, f.Arguments, path)
-		if err != nil {
-			return nil, err
-		}
-		sel.Shape = ir.ShapeAggregate
-		sel.Output, err = c.aggregateObject(t, of, path, 1)
-		c.capLimit(sel)
-		return sel, err
+		return c.listSelect(t, of, path, 1, ir.ShapeAggregate, nil)
 	case gqlschema.RootSelectByPK:
 		sel := &ir.Select{From: relationOf(t), Shape: ir.ShapeObject}
 		var conds []ir.Expr
@@ -217,6 +203,26 @@ func (c *compiler) selectArgs(t *gqlschema.Table, args ast.ArgumentList, path st
 			return nil, err
 		}
 	}
+	return sel, nil
+}
+
+// listSelect compiles a list of table t, or its aggregate (shape), as the field of of
+// asks: its arguments, its output at depth, the row cap; link ties it to a parent row.
+func (c *compiler) listSelect(t *gqlschema.Table, of *outField, path string, depth int, shape ir.Shape, link *ir.Link) (*ir.Select, error) {
+	sel, err := c.selectArgs(t, of.fields[0].Arguments, path)
+	if err != nil {
+		return nil, err
+	}
+	sel.Shape, sel.Link = shape, link
+	if shape == ir.ShapeAggregate {
+		sel.Output, err = c.aggregateObject(t, of, path, depth)
+	} else {
+		sel.Output, err = c.rowObject(t, of, path, depth)
+	}
+	if err != nil {
+		return nil, err
+	}
+	c.capLimit(sel)
 	return sel, nil
 }
 
@@ -333,29 +339,15 @@ func (c *compiler) rowObject(t *gqlschema.Table, of *outField, path string, dept
 				return nil, err
 			}
 			v = &ir.Nested{Select: &ir.Select{From: relationOf(r.Remote), Shape: ir.ShapeObject, Link: linkOf(r), Output: out}}
-		case gqlschema.FieldArrayRel:
-			r := ref.Rel
-			sel, err := c.selectArgs(r.Remote, f.Arguments, fpath)
+		case gqlschema.FieldArrayRel, gqlschema.FieldArrayRelAggregate:
+			shape := ir.ShapeArray
+			if ref.Kind == gqlschema.FieldArrayRelAggregate {
+				shape = ir.ShapeAggregate
+			}
+			sel, err := c.listSelect(ref.Rel.Remote, sub, fpath, depth+1, shape, linkOf(ref.Rel))
 			if err != nil {
 				return nil, err
 			}
-			sel.Shape, sel.Link = ir.ShapeArray, linkOf(r)
-			if sel.Output, err = c.rowObject(r.Remote, sub, fpath, depth+1); err != nil {
-				return nil, err
-			}
-			c.capLimit(sel)
-			v = &ir.Nested{Select: sel}
-		case gqlschema.FieldArrayRelAggregate:
-			r := ref.Rel
-			sel, err := c.selectArgs(r.Remote, f.Arguments, fpath)
-			if err != nil {
-				return nil, err
-			}
-			sel.Shape, sel.Link = ir.ShapeAggregate, linkOf(r)
-			if sel.Output, err = c.aggregateObject(r.Remote, sub, fpath, depth+1); err != nil {
-				return nil, err
-			}
-			c.capLimit(sel)
 			v = &ir.Nested{Select: sel}
 		default:
 			return nil, validationf(fpath, "field '%s' cannot be selected here", f.Name)
