@@ -11,6 +11,16 @@ const markerByte = '\x00'
 
 func columnsMarker(alias string) string { return string(markerByte) + alias + string(markerByte) }
 
+// withColumns writes list as the select list of the rows sub-select of alias, in place of
+// its marker; ok is false unless the marker stands in rows exactly once.
+func withColumns(rows, alias, list string) (string, bool) {
+	marker := columnsMarker(alias)
+	if strings.Count(rows, marker) != 1 {
+		return "", false
+	}
+	return strings.Replace(rows, marker, list, 1), true
+}
+
 // columnLists replaces each row sub-select's marker with the columns the statement reads
 // through its alias: every `tN."col"` outside string literals. The alias names both the
 // relation inside the sub-select and the sub-select itself, so a column read anywhere

@@ -52,9 +52,9 @@ func (g *gen) objectRows(b *strings.Builder, sel *ir.Select) bool {
 }
 
 // groupedEnvelope renders a grouped read: the filtered rows, grouped by the output's
-// columns, one object per group. The total is the number of groups. With rows allowed
-// and keys that fit column names, the statement returns one object per group instead
-// (ir.ResultEnvelope) and rows is true.
+// columns, one object per group. The total is the number of groups. With perRow and keys
+// that fit column names, the statement returns one object per group instead
+// (ir.ResultEnvelope) and groupedEnvelope returns true.
 func (g *gen) groupedEnvelope(b *strings.Builder, sel *ir.Select, perRow bool) bool {
 	if sel.Link != nil || sel.Output == nil {
 		g.fail("grouped read over a linked or output-less select")
@@ -126,7 +126,7 @@ func (g *gen) groupedEnvelope(b *strings.Builder, sel *ir.Select, perRow bool) b
 		limits += " OFFSET " + g.scalar(sel.Offset, "")
 	}
 	page := orderSuffix(inner) + limits
-	if marker := columnsMarker(sc.alias); perRow && pairKeysFit(pairs) && !sc.computed && strings.Count(from, marker) == 1 {
+	if perRow && pairKeysFit(pairs) && !sc.computed {
 		// One level: the groups' columns, named by the output's keys, are the rows
 		// sub-select's own list.
 		var list strings.Builder
@@ -136,23 +136,13 @@ func (g *gen) groupedEnvelope(b *strings.Builder, sel *ir.Select, perRow bool) b
 			}
 			list.WriteString(exprs[i] + " AS " + ir.QuoteIdent(p.key))
 		}
-		o := g.alias("o")
-		b.WriteString("SELECT row_to_json(" + o + ") FROM (" + strings.Replace(from, marker, list.String(), 1) + group + orderSuffix(direct) + limits + ") AS " + o)
-		return true
+		if groups, ok := withColumns(from, sc.alias, list.String()); ok {
+			o := g.alias("o")
+			b.WriteString("SELECT row_to_json(" + o + ") FROM (" + groups + group + orderSuffix(direct) + limits + ") AS " + o)
+			return true
+		}
 	}
 	groups := "(SELECT " + strings.Join(cols, ", ") + " FROM (" + from + ") AS " + sc.alias + group + page + ") AS g"
-	if perRow && pairKeysFit(pairs) {
-		o := g.alias("o")
-		b.WriteString("SELECT row_to_json(" + o + ") FROM (SELECT ")
-		for i, p := range pairs {
-			if i > 0 {
-				b.WriteString(", ")
-			}
-			b.WriteString(p.expr + " AS " + ir.QuoteIdent(p.key))
-		}
-		b.WriteString(" FROM " + groups + orderSuffix(order) + ") AS " + o)
-		return true
-	}
 	b.WriteString(`SELECT ` + envelopeSQL(`count(*)`, `count(*)`, `coalesce(json_agg(`+g.object(pairs, false)+orderSuffix(order)+`), '[]'::json)`) + ` FROM ` + groups)
 	return false
 }

@@ -303,9 +303,8 @@ func (g *gen) rowsObject(pairs []pair, hasAgg bool, rows string, sc *scope, orde
 		// One level: the output's columns are the rows sub-select's own list. Sub-selects
 		// in the output stay above a sub-select that orders or limits, so that they run
 		// for the rows kept only.
-		marker := columnsMarker(sc.alias)
-		if strings.Count(rows, marker) == 1 {
-			return rowObjects{alias: o, from: "(" + strings.Replace(rows, marker, b.String()[len("(SELECT "):], 1) + ") AS " + o}, true
+		if merged, ok := withColumns(rows, sc.alias, b.String()[len("(SELECT "):]); ok {
+			return rowObjects{alias: o, from: "(" + merged + ") AS " + o}, true
 		}
 	}
 	b.WriteString(" FROM ")
