@@ -530,9 +530,15 @@ func (c *compiler) onConflict(t *gqlschema.Table, v *ast.Value, path string) (*i
 	return oc, nil
 }
 
-// updateSet reads _set, _inc and the jsonb operators into assignments.
+// updateOps are the update operators in the order Hasura lists them.
+var updateOps = [...]string{"_set", "_inc", "_prepend", "_append", "_delete_key", "_delete_elem", "_delete_at_path"}
+
+// updateSet reads _set, _inc and the jsonb operators into assignments. At least one
+// operator must be given, as in Hasura; an empty one (`_set: {}`) is allowed and
+// leaves m.Set empty, which updates no row.
 func (c *compiler) updateSet(t *gqlschema.Table, m *ir.Mutation, args ast.ArgumentList, path string) error {
 	seen := map[string]string{}
+	given := false
 	for _, a := range args {
 		op := a.Name
 		switch op {
@@ -547,6 +553,7 @@ func (c *compiler) updateSet(t *gqlschema.Table, m *ir.Mutation, args ast.Argume
 		if isNull(v) {
 			continue
 		}
+		given = true
 		for _, ch := range v.Children {
 			cpath := path + "." + op + "." + ch.Name
 			col := t.Column(ch.Name)
@@ -597,6 +604,15 @@ func (c *compiler) updateSet(t *gqlschema.Table, m *ir.Mutation, args ast.Argume
 			}
 			m.Set = append(m.Set, ir.Assignment{Column: col.Name, Value: e})
 		}
+	}
+	if !given {
+		var allowed []string
+		for _, op := range updateOps {
+			if c.s.Field(t.Names.Updates, op) != nil {
+				allowed = append(allowed, op)
+			}
+		}
+		return validationf(path, "at least any one of %s is expected", strings.Join(allowed, ", "))
 	}
 	return nil
 }

@@ -35,12 +35,18 @@ func (c *compiler) collect(set ast.SelectionSet) ([]*outField, error) {
 	idx := map[string]int{}
 	var walk func(ast.SelectionSet) error
 	walk = func(set ast.SelectionSet) error {
+		if err := c.tick(); err != nil {
+			return err
+		}
 		for _, sel := range set {
 			switch s := sel.(type) {
 			case *ast.Field:
 				ok, err := c.included(s.Directives)
-				if err != nil || !ok {
+				if err != nil {
 					return err
+				}
+				if !ok {
+					continue
 				}
 				key := s.Alias
 				if key == "" {

@@ -53,12 +53,21 @@ func (c *compiler) boolExp(t *gqlschema.Table, v *ast.Value, path string) (ir.Ex
 				e = &ir.Or{Exprs: parts}
 			}
 		case gqlschema.FieldNot:
-			p, err := c.boolExp(t, ch.Value, cpath)
+			nv, err := c.structural(ch.Value)
+			if err != nil {
+				return nil, err
+			}
+			if isNull(nv) {
+				continue
+			}
+			p, err := c.boolExp(t, nv, cpath)
 			if err != nil {
 				return nil, err
 			}
 			if p == nil {
-				continue
+				// An empty expression ({}, or only empty parts) is true, so its negation
+				// matches no row.
+				p = &ir.Bool{Value: true}
 			}
 			e = &ir.Not{Expr: p}
 		case gqlschema.FieldColumn:

@@ -9,7 +9,9 @@
 // row_to_json over a one-row sub-select. Identifiers are always quoted, aliases are
 // numbered in walk order so the text is deterministic, and every value is a parameter
 // `$n::type`: sqlgen renumbers the front end's slots in order of first use and reports
-// that order in Statement.Slots.
+// that order in Statement.Slots. A filter is always rendered as one operand: every
+// group of AND/OR operands comes back parenthesised, so a filter joined to a link, an
+// EXISTS or another condition cannot spill over to other rows.
 //
 // sqlgen reads only the IR: no catalog lookups, no request text, no I/O.
 package sqlgen

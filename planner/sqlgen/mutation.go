@@ -22,11 +22,8 @@ func BuildMutation(m *ir.Mutation) (Statement, error) {
 		g.insertSQL(&b, &ir.InsertStep{Table: m.Table, Columns: m.Columns, Values: m.Values, Rows: m.Rows, OnConflict: m.OnConflict}, a)
 	case ir.MutUpdate:
 		if len(m.Set) == 0 {
-			// Nothing to set: Hasura still reports the matching rows.
-			b.WriteString("SELECT " + a + ".* FROM " + relation(m.Table) + " AS " + a)
-			if m.Where != nil {
-				b.WriteString(" WHERE " + g.boolExpr(m.Where, a))
-			}
+			// Nothing to set (`_set: {}`): like Hasura, no row is updated or returned.
+			b.WriteString("SELECT " + a + ".* FROM " + relation(m.Table) + " AS " + a + " WHERE false")
 			break
 		}
 		b.WriteString("UPDATE " + relation(m.Table) + " AS " + a + " SET ")
@@ -37,13 +34,13 @@ func BuildMutation(m *ir.Mutation) (Statement, error) {
 			b.WriteString(ir.QuoteIdent(s.Column) + " = " + g.scalar(s.Value, a))
 		}
 		if m.Where != nil {
-			b.WriteString(" WHERE " + g.boolExpr(m.Where, a))
+			b.WriteString(" WHERE " + g.conjunction(m.Where, a))
 		}
 		b.WriteString(" RETURNING " + a + ".*")
 	case ir.MutDelete:
 		b.WriteString("DELETE FROM " + relation(m.Table) + " AS " + a)
 		if m.Where != nil {
-			b.WriteString(" WHERE " + g.boolExpr(m.Where, a))
+			b.WriteString(" WHERE " + g.conjunction(m.Where, a))
 		}
 		b.WriteString(" RETURNING " + a + ".*")
 	default:
@@ -193,7 +190,7 @@ func (g *gen) onConflictSQL(b *strings.Builder, m *ir.InsertStep, a string) {
 				b.WriteString(q + " = EXCLUDED." + q)
 			}
 			if oc.Where != nil {
-				b.WriteString(" WHERE " + g.boolExpr(oc.Where, a))
+				b.WriteString(" WHERE " + g.conjunction(oc.Where, a))
 			}
 		}
 	}

@@ -218,12 +218,12 @@ func BuildRESTWrite(w *ir.RESTWrite) (Statement, error) {
 		}
 		b.WriteString(" FROM json_populate_record(NULL::" + relation(w.Table) + ", " + g.param(w.Body) + ") AS x")
 		if w.Where != nil {
-			b.WriteString(" WHERE " + g.boolExpr(w.Where, a))
+			b.WriteString(" WHERE " + g.conjunction(w.Where, a))
 		}
 	case ir.MutDelete:
 		b.WriteString("DELETE FROM " + relation(w.Table) + " AS " + a)
 		if w.Where != nil {
-			b.WriteString(" WHERE " + g.boolExpr(w.Where, a))
+			b.WriteString(" WHERE " + g.conjunction(w.Where, a))
 		}
 	default:
 		g.fail("rest write op %d", w.Op)

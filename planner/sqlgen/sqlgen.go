@@ -338,7 +338,7 @@ func (g *gen) rowsSQL(sel *ir.Select, parent string, sc *scope, outerOrder *[]st
 		conds = append(conds, g.linkCond(sel.Link, parent, a))
 	}
 	if sel.Where != nil {
-		conds = append(conds, g.boolExpr(sel.Where, a))
+		conds = append(conds, g.conjunction(sel.Where, a))
 	}
 
 	var keys, outer, extra []string
@@ -765,11 +765,11 @@ func (g *gen) scalar(e ir.Expr, alias string) string {
 		a := g.alias("s")
 		s := "(SELECT " + g.aggCall(e.Agg, a) + " FROM " + relation(e.Relation) + " AS " + a + " WHERE " + g.linkCond(e.Link, alias, a)
 		if e.Where != nil {
-			s += " AND (" + g.boolExpr(e.Where, a) + ")"
+			s += " AND " + g.operand(e.Where, a)
 		}
 		return s + ")"
 	}
-	return "(" + g.boolExpr(e, alias) + ")"
+	return g.operand(e, alias)
 }
 
 var ops = map[ir.Op]bool{}
@@ -785,35 +785,18 @@ func init() {
 	}
 }
 
-// boolExpr renders a filter over the row alias.
+// boolExpr renders a filter over the row alias. Its result is always one operand that
+// binds tighter than AND and OR: a group of several operands comes back parenthesised,
+// so a caller may join it with other conditions (a link, an EXISTS) without
+// changing its meaning — `link AND a OR b` would match b under every parent.
 func (g *gen) boolExpr(e ir.Expr, alias string) string {
 	switch e := e.(type) {
 	case *ir.And:
-		if len(e.Exprs) == 0 {
-			return "true"
-		}
-		if len(e.Exprs) == 1 {
-			return g.boolExpr(e.Exprs[0], alias)
-		}
-		parts := make([]string, len(e.Exprs))
-		for i, x := range e.Exprs {
-			parts[i] = "(" + g.boolExpr(x, alias) + ")"
-		}
-		return strings.Join(parts, " AND ")
+		return g.group(e.Exprs, " AND ", "true", alias, true)
 	case *ir.Or:
-		if len(e.Exprs) == 0 {
-			return "false"
-		}
-		if len(e.Exprs) == 1 {
-			return g.boolExpr(e.Exprs[0], alias)
-		}
-		parts := make([]string, len(e.Exprs))
-		for i, x := range e.Exprs {
-			parts[i] = "(" + g.boolExpr(x, alias) + ")"
-		}
-		return strings.Join(parts, " OR ")
+		return g.group(e.Exprs, " OR ", "false", alias, true)
 	case *ir.Not:
-		return "NOT (" + g.boolExpr(e.Expr, alias) + ")"
+		return "NOT " + g.operand(e.Expr, alias)
 	case *ir.Bool:
 		if e.Value {
 			return "true"
@@ -842,13 +825,68 @@ func (g *gen) boolExpr(e ir.Expr, alias string) string {
 		a := g.alias("e")
 		s := "EXISTS (SELECT 1 FROM " + relation(e.Relation) + " AS " + a + " WHERE " + g.linkCond(e.Link, alias, a)
 		if e.Where != nil {
-			s += " AND (" + g.boolExpr(e.Where, a) + ")"
+			s += " AND " + g.operand(e.Where, a)
 		}
 		return s + ")"
 	case *ir.Column, *ir.Param, *ir.Func, *ir.Cast, *ir.Related:
 		return g.scalar(e, alias)
 	}
 	return g.fail("filter %T", e)
+}
+
+// group renders operands joined by op ("true" or "false" when there are none) as one
+// parenthesised operand (without the outer parentheses unless wrap); each operand is
+// parenthesised unless it is a group already.
+func (g *gen) group(es []ir.Expr, op, empty, alias string, wrap bool) string {
+	switch len(es) {
+	case 0:
+		return empty
+	case 1:
+		return g.boolExpr(es[0], alias)
+	}
+	var b strings.Builder
+	if wrap {
+		b.WriteByte('(')
+	}
+	for i, x := range es {
+		if i > 0 {
+			b.WriteString(op)
+		}
+		b.WriteString(g.operand(x, alias))
+	}
+	if wrap {
+		b.WriteByte(')')
+	}
+	return b.String()
+}
+
+// conjunction renders a filter as a WHERE clause: like boolExpr, but a top-level AND
+// is left without its outer parentheses, which ANDing it with more conditions does not
+// need.
+func (g *gen) conjunction(e ir.Expr, alias string) string {
+	if a, ok := e.(*ir.And); ok {
+		return g.group(a.Exprs, " AND ", "true", alias, false)
+	}
+	return g.boolExpr(e, alias)
+}
+
+// operand is boolExpr in parentheses unless it has them already.
+func (g *gen) operand(e ir.Expr, alias string) string {
+	if isGroup(e) {
+		return g.boolExpr(e, alias)
+	}
+	return "(" + g.boolExpr(e, alias) + ")"
+}
+
+// isGroup tells whether boolExpr renders e as a parenthesised group already.
+func isGroup(e ir.Expr) bool {
+	switch e := e.(type) {
+	case *ir.And:
+		return len(e.Exprs) > 1 || len(e.Exprs) == 1 && isGroup(e.Exprs[0])
+	case *ir.Or:
+		return len(e.Exprs) > 1 || len(e.Exprs) == 1 && isGroup(e.Exprs[0])
+	}
+	return false
 }
 
 // readRelation is relation, plus the rows this statement's nested-insert steps added.

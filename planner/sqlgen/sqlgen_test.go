@@ -28,7 +28,7 @@ func TestBuild(t *testing.T) {
 			}},
 			Limit: &ir.Param{Slot: 2, Type: "int4"},
 		}}}}},
-		sql:   `SELECT coalesce(json_agg(o1), '[]'::json) AS "j" FROM (SELECT t0."id" AS "id" FROM "public"."authors" AS t0 WHERE (t0."id" = $1::int4) OR (t0."id" > $1::int4) LIMIT $2::int4) AS o1`,
+		sql:   `SELECT coalesce(json_agg(o1), '[]'::json) AS "j" FROM (SELECT t0."id" AS "id" FROM "public"."authors" AS t0 WHERE ((t0."id" = $1::int4) OR (t0."id" > $1::int4)) LIMIT $2::int4) AS o1`,
 		slots: []int{7, 2},
 	}, {
 		name: "a many-to-many link goes through the junction",
