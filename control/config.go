@@ -106,6 +106,8 @@ type Limits struct {
 	MaxDepth         int      `yaml:"max_depth"`
 	MaxRootFields    int      `yaml:"max_root_fields"`
 	MaxLimit         int      `yaml:"max_limit"`
+	MaxFields        int      `yaml:"max_fields"` // GraphQL fields once fragments are expanded
+	MaxCost          int64    `yaml:"max_cost"`   // estimated row objects of a read: each list's limit (else max_limit) per parent row
 	StatementTimeout Duration `yaml:"statement_timeout"`
 	RequestTimeout   Duration `yaml:"request_timeout"`
 	RateLimit        float64  `yaml:"rate_limit"` // requests per second, 0 = none
@@ -156,6 +158,8 @@ var DefaultLimits = Limits{
 	MaxDepth:         15,
 	MaxRootFields:    20,
 	MaxLimit:         10000,
+	MaxFields:        10000,
+	MaxCost:          1_000_000_000,
 	StatementTimeout: Duration(10 * time.Second),
 	RequestTimeout:   Duration(30 * time.Second),
 }
@@ -381,6 +385,12 @@ func (l Limits) withDefaults(d Limits) Limits {
 	}
 	if l.MaxLimit == 0 {
 		l.MaxLimit = d.MaxLimit
+	}
+	if l.MaxFields == 0 {
+		l.MaxFields = d.MaxFields
+	}
+	if l.MaxCost == 0 {
+		l.MaxCost = d.MaxCost
 	}
 	if l.StatementTimeout == 0 {
 		l.StatementTimeout = d.StatementTimeout

@@ -6,6 +6,7 @@ import (
 	"sort"
 	"strconv"
 	"strings"
+	"time"
 
 	"github.com/vektah/gqlparser/v2/ast"
 	"github.com/vektah/gqlparser/v2/gqlerror"
@@ -29,11 +30,20 @@ type Limits struct {
 	// MaxLimit caps every list's row count: `limit: n` becomes least(n, MaxLimit) and a
 	// list without limit gets LIMIT MaxLimit. Zero: no cap (Hasura's behaviour).
 	MaxLimit int
+	// MaxFields caps the fields of the document once fragments are expanded, and
+	// MaxRepeats the copies of one response key in one selection set; both are counted
+	// before the document is validated (see checkSize).
+	MaxFields  int `json:",omitempty"`
+	MaxRepeats int `json:",omitempty"`
+	// MaxCost caps a query's estimated row objects (see checkCost). Zero: no cap.
+	MaxCost int64 `json:",omitempty"`
+	// Deadline, when set, stops a compilation still running at that time.
+	Deadline time.Time `json:"-"`
 }
 
 // DefaultLimits are the limits used for zero fields.
 func DefaultLimits() Limits {
-	return Limits{MaxQueryBytes: 256 << 10, MaxTokens: 20000, MaxDepth: 16, MaxRootFields: 32}
+	return Limits{MaxQueryBytes: 256 << 10, MaxTokens: 20000, MaxDepth: 16, MaxRootFields: 32, MaxFields: 10000, MaxRepeats: 100}
 }
 
 func (l Limits) withDefaults() Limits {
@@ -49,6 +59,12 @@ func (l Limits) withDefaults() Limits {
 	}
 	if l.MaxRootFields <= 0 {
 		l.MaxRootFields = d.MaxRootFields
+	}
+	if l.MaxFields <= 0 {
+		l.MaxFields = d.MaxFields
+	}
+	if l.MaxRepeats <= 0 {
+		l.MaxRepeats = d.MaxRepeats
 	}
 	return l
 }
@@ -76,6 +92,9 @@ func Compile(s *gqlschema.Schema, query, operationName string, variables []byte,
 		}
 		return nil, validationf("$.query", "%s", msg)
 	}
+	if err := checkSize(doc, lim); err != nil {
+		return nil, err
+	}
 	if errs := validator.ValidateWithRules(s.AST, doc, nil); len(errs) > 0 {
 		e := fromGQLError(errs[0])
 		if locs := errs[0].Locations; len(locs) > 0 {
@@ -84,6 +103,9 @@ func Compile(s *gqlschema.Schema, query, operationName string, variables []byte,
 			}
 		}
 		return nil, e
+	}
+	if err := expired(lim); err != nil {
+		return nil, err
 	}
 	op, oerr := pickOperation(doc, operationName)
 	if oerr != nil {
@@ -113,6 +135,9 @@ func Compile(s *gqlschema.Schema, query, operationName string, variables []byte,
 		if errs := s.Record.ValidateWithVariables(query, c.anyVars); len(errs) > 0 {
 			return nil, validationf("$", "%s", errs[0].Message)
 		}
+	}
+	if err := expired(lim); err != nil {
+		return nil, err
 	}
 	if err := c.operation(); err != nil {
 		return nil, err
@@ -191,6 +216,7 @@ type compiler struct {
 	rowsVars map[string]bool
 	noShape  map[string]bool
 	inlined  map[string]bool
+	ticks    int
 }
 
 // readVariables declares the operation's variables in the plan and keeps the raw JSON of
@@ -349,6 +375,9 @@ func (c *compiler) operation() error {
 		q.Roots = append(q.Roots, ir.Root{Name: of.key, Value: v})
 	}
 	c.finishKeyVars()
+	if err := c.checkCost(q); err != nil {
+		return err
+	}
 	if !sqlNeeded {
 		c.plan.Data = c.staticData(q)
 		return nil

@@ -33,7 +33,11 @@
 // drop the comparison and match every row.
 //
 // Limits (DefaultLimits): query text 256 KiB, 20 000 tokens, selection depth 16, 32 root
-// fields, no cap on `limit` (MaxLimit 0). Exceeding one is a validation-failed error.
+// fields, 10 000 fields once fragments are expanded and 100 copies of one response key in
+// one selection set (both counted over the fragment graph before validation, limits.go),
+// no cap on `limit` (MaxLimit 0) nor on the estimated cost (MaxCost 0: the rows each list
+// may build, multiplied down the nesting). Exceeding one is a validation-failed error.
+// A compilation still running at Limits.Deadline stops with an error.
 //
 // Not done here: executing SQL, caching plans, rendering errors as JSON (the proxy does).
 package graphql

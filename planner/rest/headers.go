@@ -241,7 +241,7 @@ func parseContentType(h HeaderGetter, action Action) (MediaType, *Error) {
 }
 
 // rangeHeader splits `[items=]lower-[upper]` into digit strings; ok false when the
-// header is absent or malformed (PostgREST then ignores it).
+// header is absent or malformed (see rangeMalformed).
 func rangeHeader(v []byte) (lower, upper []byte, ok bool) {
 	v = bytes.TrimSpace(v)
 	if bytes.HasPrefix(v, []byte("items=")) {
@@ -256,6 +256,17 @@ func rangeHeader(v []byte) (lower, upper []byte, ok bool) {
 		return nil, nil, false
 	}
 	return lower, upper, true
+}
+
+// rangeMalformed reports a Range header that is present but not lower-[upper]. PostgREST
+// ignores it and answers every row; Kapok refuses it, so a client never takes the whole
+// table for the page it asked for.
+func rangeMalformed(v []byte) bool {
+	if len(bytes.TrimSpace(v)) == 0 {
+		return false
+	}
+	_, _, ok := rangeHeader(v)
+	return !ok
 }
 
 func allDigits(b []byte) bool {

@@ -99,7 +99,13 @@ func parseRequest(method, path string, rawQuery []byte, h HeaderGetter) (*ApiReq
 						Message: "Requested range not satisfiable",
 						Details: "Limit should be greater than or equal to zero."}
 				}
-				continue // PostgREST ignores what does not read as a number
+				// PostgREST drops a limit or offset it cannot read and answers every row;
+				// a client that asked for a page must learn that it did not get one.
+				what := "limit"
+				if kind == kindOffset {
+					what = "offset"
+				}
+				return nil, parseError(what+" parameter", value, 0, what+" must be a non-negative integer")
 			}
 			v := &Value{Slot: next(), Text: value}
 			rg := r.rangeAt(splitPath(name))
@@ -135,7 +141,12 @@ func parseRequest(method, path string, rawQuery []byte, h HeaderGetter) (*ApiReq
 	}
 
 	if rangeApplies(method) {
-		if lo, up, ok := rangeHeader(firstHeader(h, HeaderRange)); ok {
+		raw := firstHeader(h, HeaderRange)
+		lo, up, ok := rangeHeader(raw)
+		if !ok && rangeMalformed(raw) {
+			return nil, parseError("Range header", string(raw), 0, "a Range header is lower-upper or lower-, with non-negative integers (items=0-9, 10-)")
+		}
+		if ok {
 			if len(up) > 0 && atoi(lo) > atoi(up) {
 				return nil, &Error{Status: 416, Code: CodeInvalidRange,
 					Message: "Requested range not satisfiable",

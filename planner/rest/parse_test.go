@@ -285,9 +285,11 @@ func TestOrderLimitOffsetAndColumns(t *testing.T) {
 	if !r.HasColumns || !reflect.DeepEqual(r.Columns, []string{"source", "publication_date", "figure"}) || !reflect.DeepEqual(r.OnConflict, []string{"id", "name"}) {
 		t.Fatalf("columns %+v on_conflict %+v", r.Columns, r.OnConflict)
 	}
-	r = mustParse(t, "GET", "/t", "limit=abc&offset=x", nil)
-	if len(r.Ranges) != 0 {
-		t.Fatalf("non-numeric limit must be ignored: %+v", r.Ranges)
+	for _, q := range []string{"limit=abc", "offset=x", "offset=-1", "limit=1.5", "orders.limit=", "limit=99999999999999999999"} {
+		_, err := ParseRequest("GET", "/t", []byte(q), nil)
+		if e, ok := err.(*Error); !ok || e.Code != "PGRST100" || e.Status != 400 {
+			t.Fatalf("%s must be refused with PGRST100, got %v", q, err)
+		}
 	}
 	_, err := ParseRequest("GET", "/t", []byte("limit=-1"), nil)
 	if e, ok := err.(*Error); !ok || e.Code != "PGRST103" || e.Status != 416 {
@@ -359,8 +361,8 @@ func TestHeaders(t *testing.T) {
 	if r := mustParse(t, "GET", "/t", "", hdrs{"Range": {"5-"}}); r.HeaderRange.Offset.Text != "5" || r.HeaderRange.Limit != nil {
 		t.Fatalf("open range %+v", r.HeaderRange)
 	}
-	if r := mustParse(t, "GET", "/t", "", hdrs{"Range": {"abc"}}); r.HeaderRange != nil {
-		t.Fatalf("malformed range must be ignored")
+	if r := mustParse(t, "POST", "/t", "", hdrs{"Range": {"abc"}}); r.HeaderRange != nil {
+		t.Fatalf("a Range header on a write must be ignored")
 	}
 	if r := mustParse(t, "GET", "/t", "", hdrs{"Accept": {"application/geo+json;q=1, application/json;q=0.5"}}); r.Accept != MediaJSON {
 		t.Fatalf("quality fallback %v", r.Accept)
@@ -373,6 +375,9 @@ func TestHeaders(t *testing.T) {
 		msg    string
 	}{
 		{"GET", hdrs{"Range": {"10-5"}}, "PGRST103", 416, "Requested range not satisfiable"},
+		{"GET", hdrs{"Range": {"abc"}}, "PGRST100", 400, `"failed to parse Range header (abc)" (line 1, column 1)`},
+		{"GET", hdrs{"Range": {"-3"}}, "PGRST100", 400, `"failed to parse Range header (-3)" (line 1, column 1)`},
+		{"HEAD", hdrs{"Range": {"items=1-x"}}, "PGRST100", 400, `"failed to parse Range header (items=1-x)" (line 1, column 1)`},
 		{"GET", hdrs{"Accept": {"application/geo+json"}}, "PGRST107", 406, "None of these media types are available: application/geo+json"},
 		{"POST", hdrs{"Content-Type": {"application/xml"}}, "PGRST107", 415, "Content-Type not acceptable: application/xml"},
 		{"GET", hdrs{"Prefer": {"handling=strict, foo=bar"}}, "PGRST122", 400, "Invalid preferences given with handling=strict"},

@@ -167,11 +167,19 @@ func (l *lowering) selectFor(t *catalog.Table, items []SelectItem, path []string
 				if name == "" {
 					name = it.Agg
 				}
+				cast, err := l.castType(it.AggCast)
+				if err != nil {
+					return nil, err
+				}
 				sel.Output.Fields = append(sel.Output.Fields, ir.Field{Name: name,
-					Value: &ir.Agg{Func: ir.AggFunc(it.Agg), Columns: []string{it.Field.Name}, Cast: castType(it.AggCast)}})
+					Value: &ir.Agg{Func: ir.AggFunc(it.Agg), Columns: []string{it.Field.Name}, Cast: cast}})
 				continue
 			}
-			col, _, err := l.column(t, it.Field, castType(it.Cast))
+			cast, err := l.castType(it.Cast)
+			if err != nil {
+				return nil, err
+			}
+			col, _, err := l.column(t, it.Field, cast)
 			if err != nil {
 				return nil, err
 			}
@@ -184,7 +192,11 @@ func (l *lowering) selectFor(t *catalog.Table, items []SelectItem, path []string
 			if name == "" {
 				name = "count"
 			}
-			sel.Output.Fields = append(sel.Output.Fields, ir.Field{Name: name, Value: &ir.Agg{Func: ir.AggCount, Cast: castType(it.CountCast)}})
+			cast, err := l.castType(it.CountCast)
+			if err != nil {
+				return nil, err
+			}
+			sel.Output.Fields = append(sel.Output.Fields, ir.Field{Name: name, Value: &ir.Agg{Func: ir.AggCount, Cast: cast}})
 		case SelectSpread:
 			rel, rerr := l.resolve(t, it.Relation, it.Hint)
 			if rerr != nil {
@@ -332,15 +344,6 @@ func (l *lowering) selectFor(t *catalog.Table, items []SelectItem, path []string
 type embedInfo struct {
 	rel *resolved
 	sel *ir.Select
-}
-
-// castType spells a select cast for the IR: lower-case builtin names only.
-func castType(c string) string {
-	c = strings.ToLower(strings.TrimSpace(c))
-	if c == "" {
-		return ""
-	}
-	return ir.TypeName("", c, false)
 }
 
 var simpleOps = map[Operator]ir.Op{

@@ -81,7 +81,12 @@ func (s *Shaper) Shape(method, path, rawQuery []byte, h HeaderGetter, dst []byte
 		}
 	}
 	if rangeApplies(bstr(method)) {
-		if lo, up, ok := rangeHeader(firstHeader(h, HeaderRange)); ok {
+		raw := firstHeader(h, HeaderRange)
+		if rangeMalformed(raw) {
+			s.key = append(s.key, "\x00R:"...)
+			s.verbatim(bstr(raw))
+		}
+		if lo, up, ok := rangeHeader(raw); ok {
 			s.key = append(s.key, "\x00R:"...)
 			if len(up) > 0 && atoi(lo) > atoi(up) {
 				s.key = append(s.key, '!')
@@ -123,7 +128,13 @@ func (s *Shaper) header(h HeaderGetter, name, tag string) {
 
 // value adds a placeholder for v, which must already live in s.sc or in the request.
 func (s *Shaper) value(v string) {
-	s.vals = append(s.vals, unsafe.Slice(unsafe.StringData(v), len(v)))
+	b := unsafe.Slice(unsafe.StringData(v), len(v))
+	if b == nil {
+		// An empty value unescaped from quotes ("") has no data pointer; a nil slice
+		// would bind as NULL, not as the empty string.
+		b = []byte{}
+	}
+	s.vals = append(s.vals, b)
 	s.key = append(s.key, '$')
 	s.key = strconv.AppendInt(s.key, int64(len(s.vals)-s.base), 10)
 }
