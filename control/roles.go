@@ -7,27 +7,39 @@ import (
 	"fmt"
 	"strings"
 
+	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgconn"
 )
 
 // Isolation modes of a tenant (TenantConfig.Isolation).
+//
+// Whatever the mode, a request that names a role (JWT claim or x-hasura-default-role,
+// X-Hasura-Role, an API key's role, the anonymous role) runs as that role only if it is one
+// of the tenant's usable roles (LoadRequestRoles): a role granted to the tenant's role (to the
+// pool's login role under IsolationNone) that is not reserved (IsReservedRole) and can never
+// become a superuser, bypass row-level security, create roles or act as a predefined pg_* or
+// another Kapok tenant role. Anything else, existing or not, is refused the same way.
 const (
 	// IsolationRole runs every request of the tenant that has no role of its own (admin
 	// key, open tenants) as the tenant's Postgres role, which holds privileges on the
 	// tenant's schemas only: a statement naming another tenant's table fails in Postgres
 	// even if the compiler were ever made to write it. Requests with a JWT or API-key role
 	// run as that role, one of the tenant's own roles, whose grants are the tenant's
-	// business (grant them USAGE and table privileges on the tenant's schemas only).
+	// business (grant them USAGE and table privileges on the tenant's schemas only, and
+	// grant the role itself to the tenant's role: GRANT app_user TO "kapok_t_<tenant>";
+	// EnsureTenantRole does it for the configured anonymous and API-key roles).
 	IsolationRole = "role"
 	// IsolationNone runs such requests as the pool's login role. It is the default for
-	// database-mode tenants, which the database boundary already isolates.
+	// database-mode tenants, which the database boundary already isolates, and for
+	// `kapok serve --upstream`. A login role that is a superuser, or may become one, is never
+	// used for requests: the tenant is then served as under IsolationRole (see
+	// NeedsTenantRole), its role created by that superuser.
 	IsolationNone = "none"
 	// IsolationLogin is IsolationRole without the per-request SET ROLE: the tenant's pool
 	// logs in as the tenant's role itself (which then has LOGIN), so requests without a role
 	// of their own are sent bare, on the fastest path. It needs a pooler that lets the role
 	// log in (the dev stack's PgBouncer trusts its local roles). JWT and API-key roles must be
-	// granted to the tenant's role (EnsureTenantRole grants the configured anon and API-key
-	// roles when they exist).
+	// granted to the tenant's role, as under IsolationRole.
 	IsolationLogin = "login"
 )
 
@@ -67,10 +79,110 @@ func TenantRole(tenant string) string {
 	return tenantRolePrefix + tenant[:keep] + "_" + hex.EncodeToString(h[:6])
 }
 
-// IsReservedRole reports whether role may not be taken from a credential (JWT claim, API
-// key, x-hasura-role): Kapok's tenant roles and Postgres's predefined pg_* roles.
+// IsReservedRole reports whether role may never be taken from a credential (JWT claim, API
+// key, X-Hasura-Role), whatever is granted: Kapok's tenant roles, Postgres's predefined
+// pg_* roles, and the words that set_config('role', …) or SQL read as something other than
+// a role name ("none" is RESET ROLE: the request would run as the pool's login role). The
+// words are matched in any case, as SQL would after case folding.
 func IsReservedRole(role string) bool {
-	return strings.HasPrefix(role, tenantRolePrefix) || strings.HasPrefix(role, "pg_")
+	if role == "" || hasPrefixFold(role, tenantRolePrefix) || hasPrefixFold(role, "pg_") {
+		return true
+	}
+	for _, w := range [...]string{"none", "default", "public", "current_user", "session_user", "current_role"} {
+		if strings.EqualFold(role, w) {
+			return true
+		}
+	}
+	return false
+}
+
+func hasPrefixFold(s, prefix string) bool {
+	return len(s) >= len(prefix) && strings.EqualFold(s[:len(prefix)], prefix)
+}
+
+// reachesPastTenant is true for a pg_roles row x that no request role may be, or be a
+// member of (a member can SET ROLE to it, from an RPC function for instance): a superuser,
+// a role that bypasses row-level security or creates roles (and so can grant itself any
+// other), Postgres's predefined roles (reading every table, server files, signalling other
+// tenants' backends) and Kapok's tenant roles (another tenant's, or the tenant's own, which
+// bypasses its row-level security).
+const reachesPastTenant = `(x.rolsuper OR x.rolbypassrls OR x.rolcreaterole OR x.rolname LIKE 'pg\_%' OR x.rolname LIKE 'kapok\_t\_%')`
+
+// RoleQuerier reads: *pgx.Conn, *pgxpool.Pool and pgx.Tx have it.
+type RoleQuerier interface {
+	Query(ctx context.Context, sql string, args ...any) (pgx.Rows, error)
+}
+
+// NeedsTenantRole reports whether the tenant's requests must run as its own role
+// (TenantRole): always under IsolationRole and IsolationLogin, and under IsolationNone when
+// the pool's login role is a superuser or a member of one, which no request may run as.
+func NeedsTenantRole(ctx context.Context, db RoleQuerier, tc *TenantConfig, login string) (bool, error) {
+	if tc.UsesTenantRole() {
+		return true, nil
+	}
+	rows, err := db.Query(ctx, `SELECT EXISTS (SELECT 1 FROM pg_catalog.pg_roles l, pg_catalog.pg_roles x
+WHERE l.rolname = $1::text AND x.rolsuper AND pg_catalog.pg_has_role(l.oid, x.oid, 'MEMBER'))`, login)
+	if err != nil {
+		return true, fmt.Errorf("login role %s: %w", login, err)
+	}
+	super, err := pgx.CollectExactlyOneRow(rows, pgx.RowTo[bool])
+	if err != nil {
+		return true, fmt.Errorf("login role %s: %w", login, err)
+	}
+	return super, nil
+}
+
+// RequestRoles is what a tenant's requests may run as.
+type RequestRoles struct {
+	// Default is the role of requests without one of their own (admin key, open tenants):
+	// the tenant's role, or "" for the pool's login role (IsolationLogin, where the login is
+	// the tenant's role, and IsolationNone with an unprivileged login).
+	Default string
+	// Usable are the roles a credential may name.
+	Usable map[string]struct{}
+}
+
+// LoadRequestRoles reads the tenant's RequestRoles. login is the pool's login role under
+// IsolationRole and IsolationNone (the upstream's own role under IsolationLogin); it is
+// never usable. Call it after EnsureTenantRole, which grants the configured roles.
+//
+// Usable roles are those granted, directly or through other roles, to the tenant's role
+// (to login under IsolationNone when login is not privileged), minus reserved names and
+// any role that is, or is a member of, a role reachesPastTenant describes. A role that does
+// not exist is simply not in the set.
+func LoadRequestRoles(ctx context.Context, db RoleQuerier, tc *TenantConfig, login string) (*RequestRoles, error) {
+	need, err := NeedsTenantRole(ctx, db, tc, login)
+	if err != nil {
+		return nil, err
+	}
+	rr := &RequestRoles{Usable: map[string]struct{}{}}
+	base := login
+	if need {
+		base = TenantRole(tc.Name)
+		if tc.Isolation != IsolationLogin {
+			rr.Default = base
+		}
+	}
+	// A superuser base would be a member of every role: it makes nothing usable.
+	rows, err := db.Query(ctx, `SELECT r.rolname::text
+FROM pg_catalog.pg_roles b
+JOIN pg_catalog.pg_roles r ON r.oid <> b.oid AND pg_catalog.pg_has_role(b.oid, r.oid, 'MEMBER')
+WHERE b.rolname = $1::text AND NOT b.rolsuper
+  AND NOT EXISTS (SELECT 1 FROM pg_catalog.pg_roles x
+    WHERE `+reachesPastTenant+` AND pg_catalog.pg_has_role(r.oid, x.oid, 'MEMBER'))`, base)
+	if err != nil {
+		return nil, fmt.Errorf("roles of %s: %w", base, err)
+	}
+	names, err := pgx.CollectRows(rows, pgx.RowTo[string])
+	if err != nil {
+		return nil, fmt.Errorf("roles of %s: %w", base, err)
+	}
+	for _, n := range names {
+		if !IsReservedRole(n) && n != login {
+			rr.Usable[n] = struct{}{}
+		}
+	}
+	return rr, nil
 }
 
 // RoleExecer runs SQL: *pgx.Conn, *pgxpool.Pool (a PgBouncer in transaction mode is
@@ -86,6 +198,12 @@ type RoleExecer interface {
 // the connected role. member (the pool's login role) is made a member, so it can SET ROLE.
 // Schemas that do not exist yet are skipped; call again when they appear.
 //
+// The tenant's configured anonymous and API-key roles are granted to the tenant's role, so
+// they are usable (LoadRequestRoles) and, under IsolationLogin, the pool can SET them. Roles
+// that do not exist yet, reserved names and roles that reach past the tenant
+// (reachesPastTenant, which includes any member of the tenant's role) are skipped: a
+// tenant's configuration cannot make its role a member of a superuser.
+//
 // The role gets BYPASSRLS when the connected role may give it (a superuser): it stands for
 // the tenant itself, as the admin key does, while JWT roles stay subject to the tenant's
 // row-level security policies. Nothing is granted outside the tenant's schemas.
@@ -96,14 +214,14 @@ type RoleExecer interface {
 func EnsureTenantRole(ctx context.Context, db RoleExecer, tc *TenantConfig, member string) (string, error) {
 	role := TenantRole(tc.Name)
 	var grantees []string
-	if tc.Isolation == IsolationLogin && tc.Auth != nil {
-		// The pool is the tenant's role: it must be able to SET ROLE to the tenant's
-		// configured API roles.
-		if tc.Auth.AnonRole != "" {
-			grantees = append(grantees, tc.Auth.AnonRole)
+	if tc.Auth != nil {
+		if r := tc.Auth.AnonRole; !IsReservedRole(r) {
+			grantees = append(grantees, r)
 		}
 		for _, r := range tc.Auth.APIKeys {
-			grantees = append(grantees, r)
+			if !IsReservedRole(r) {
+				grantees = append(grantees, r)
+			}
 		}
 	}
 	script, err := tenantRoleScript(role, member, tc.Isolation == IsolationLogin, grantees, tc.Schemas)
@@ -160,6 +278,7 @@ BEGIN
   END IF;
   FOREACH s IN ARRAY ARRAY[` + strings.Join(append(apiLits, "NULL"), ", ") + `]::text[] LOOP
     CONTINUE WHEN s IS NULL OR NOT EXISTS (SELECT 1 FROM pg_roles WHERE rolname = s);
+    CONTINUE WHEN EXISTS (SELECT 1 FROM pg_roles x WHERE ` + reachesPastTenant + ` AND pg_has_role(s, x.oid, 'MEMBER'));
     IF NOT pg_has_role(r, s, 'MEMBER') THEN
       EXECUTE format('GRANT %I TO %I', s, r);
     END IF;

@@ -3,6 +3,7 @@ package control
 import (
 	"context"
 	"errors"
+	"sort"
 	"strings"
 	"sync"
 	"testing"
@@ -51,13 +52,16 @@ func TestTenantRoleNamesStayDistinctWithinPostgresLimit(t *testing.T) {
 	if TenantRole("shop-1") != "kapok_t_shop-1" {
 		t.Fatalf("short name: %q", TenantRole("shop-1"))
 	}
-	for _, r := range []string{"kapok_t_other", "pg_read_all_data"} {
+	for _, r := range []string{"kapok_t_other", "KAPOK_T_other", "pg_read_all_data", "PG_x", "", "none", "NONE", "None",
+		"default", "public", "current_user", "session_user", "current_role"} {
 		if !IsReservedRole(r) {
-			t.Errorf("%s is not reserved", r)
+			t.Errorf("%q is not reserved", r)
 		}
 	}
-	if IsReservedRole("authenticated") {
-		t.Error("authenticated is reserved")
+	for _, r := range []string{"authenticated", "anon", "nonexistent", "pgx_user", "kapok_admin"} {
+		if IsReservedRole(r) {
+			t.Errorf("%q is reserved", r)
+		}
 	}
 }
 
@@ -142,4 +146,104 @@ func TestATenantRoleReachesOnlyItsOwnSchemas(t *testing.T) {
 	if login || !bypass {
 		t.Errorf("role %s: login %v, bypassrls %v; want no login, bypassrls (created by a superuser)", role, login, bypass)
 	}
+}
+
+// The roles are cluster-wide: created idempotently, never dropped. Membership:
+// rr_user -> rr_nested; rr_sneaky -> rr_bypass (BYPASSRLS); rr_reader -> pg_read_all_data.
+const requestRolesSQL = `
+DO $$
+DECLARE r text;
+BEGIN
+  FOREACH r IN ARRAY ARRAY['control_t_rr_user', 'control_t_rr_nested', 'control_t_rr_anon', 'control_t_rr_key',
+    'control_t_rr_sneaky', 'control_t_rr_reader', 'control_t_rr_stranger'] LOOP
+    IF NOT EXISTS (SELECT 1 FROM pg_roles WHERE rolname = r) THEN EXECUTE format('CREATE ROLE %I NOLOGIN', r); END IF;
+  END LOOP;
+  IF NOT EXISTS (SELECT 1 FROM pg_roles WHERE rolname = 'control_t_rr_bypass') THEN CREATE ROLE control_t_rr_bypass NOLOGIN BYPASSRLS; END IF;
+  IF NOT EXISTS (SELECT 1 FROM pg_roles WHERE rolname = 'control_t_rr_creator') THEN CREATE ROLE control_t_rr_creator NOLOGIN CREATEROLE; END IF;
+END $$;
+GRANT control_t_rr_nested TO control_t_rr_user;
+GRANT control_t_rr_bypass TO control_t_rr_sneaky;
+GRANT pg_read_all_data TO control_t_rr_reader;
+`
+
+func TestRequestRolesAreTheGrantedUnprivilegedOnes(t *testing.T) {
+	ctx := context.Background()
+	conn := testenv.Conn(t)
+	testenv.Exec(t, requestRolesSQL)
+	tc := &TenantConfig{Name: "control-t-rr", Isolation: IsolationRole, Auth: &AuthConfig{AnonRole: "control_t_rr_anon",
+		APIKeys: map[string]string{"k1": "control_t_rr_key", "k2": "control_t_rr_sneaky", "k3": "postgres", "k4": "none", "k5": "kapok_t_demo"}}}
+	role, err := EnsureTenantRole(ctx, conn, tc, "postgres")
+	if err != nil {
+		t.Fatal(err)
+	}
+	testenv.Exec(t, `GRANT control_t_rr_user, control_t_rr_bypass, control_t_rr_creator, control_t_rr_reader TO "`+role+`"`)
+
+	t.Run("configured roles are granted to the tenant's role, privileged ones never", func(t *testing.T) {
+		for r, want := range map[string]bool{"control_t_rr_anon": true, "control_t_rr_key": true,
+			"control_t_rr_sneaky": false, "postgres": false, "kapok_t_demo": false} {
+			var got bool
+			if err := conn.QueryRow(ctx, "SELECT pg_has_role($1, $2, 'MEMBER')", role, r).Scan(&got); err != nil {
+				t.Fatal(err)
+			}
+			if got != want {
+				t.Errorf("%s granted to %s: %v, want %v", r, role, got, want)
+			}
+		}
+	})
+	t.Run("usable roles are the granted ones that cannot reach past the tenant", func(t *testing.T) {
+		rr, err := LoadRequestRoles(ctx, conn, tc, "postgres")
+		if err != nil {
+			t.Fatal(err)
+		}
+		if rr.Default != role {
+			t.Errorf("default role %q, want %q", rr.Default, role)
+		}
+		if got, want := usableList(rr), "control_t_rr_anon,control_t_rr_key,control_t_rr_nested,control_t_rr_user"; got != want {
+			t.Errorf("usable %s, want %s", got, want)
+		}
+	})
+	t.Run("under isolation login requests without a role run as the pool's login", func(t *testing.T) {
+		lc := *tc
+		lc.Isolation = IsolationLogin
+		rr, err := LoadRequestRoles(ctx, conn, &lc, "postgres")
+		if err != nil || rr.Default != "" || len(rr.Usable) != 4 {
+			t.Fatalf("%+v %v", rr, err)
+		}
+	})
+	t.Run("under isolation none a superuser login is replaced by the tenant's role", func(t *testing.T) {
+		nc := *tc
+		nc.Isolation = IsolationNone
+		rr, err := LoadRequestRoles(ctx, conn, &nc, "postgres")
+		if err != nil || rr.Default != role || len(rr.Usable) != 4 {
+			t.Fatalf("%+v %v", rr, err)
+		}
+	})
+	t.Run("under isolation none an unprivileged login serves as itself, with the roles granted to it", func(t *testing.T) {
+		nc := *tc
+		nc.Isolation = IsolationNone
+		rr, err := LoadRequestRoles(ctx, conn, &nc, "control_t_rr_user")
+		if err != nil {
+			t.Fatal(err)
+		}
+		if rr.Default != "" || usableList(rr) != "control_t_rr_nested" {
+			t.Fatalf("default %q, usable %s", rr.Default, usableList(rr))
+		}
+	})
+	t.Run("a login role that does not exist makes nothing usable", func(t *testing.T) {
+		nc := *tc
+		nc.Isolation = IsolationNone
+		rr, err := LoadRequestRoles(ctx, conn, &nc, "control_t_rr_missing")
+		if err != nil || rr.Default != "" || len(rr.Usable) != 0 {
+			t.Fatalf("%+v %v", rr, err)
+		}
+	})
+}
+
+func usableList(rr *RequestRoles) string {
+	var names []string
+	for n := range rr.Usable {
+		names = append(names, n)
+	}
+	sort.Strings(names)
+	return strings.Join(names, ",")
 }

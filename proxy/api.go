@@ -66,7 +66,7 @@ func newAPIs(s *Server) (*apis, error) {
 		a.gqlMu.Lock()
 		delete(a.gql, t.Name)
 		a.gqlMu.Unlock()
-		a.ensureTenantRole(t)
+		a.refreshTenantRoles(t, old == nil)
 	})
 	return a, nil
 }

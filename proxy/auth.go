@@ -32,6 +32,8 @@ type principal struct {
 	// Admin requests run with the tenant's own connection role and bypass API roles.
 	Admin bool
 	// Role is the Postgres role to SET for the request ("" = the connection's own role).
+	// Taken from a credential, it is only a candidate: guard.authenticate refuses it unless
+	// it is one of the tenant's usable roles.
 	Role string
 	// Claims is the JWT payload (JSON), exposed to SQL as request.jwt.claims.
 	Claims []byte
@@ -142,7 +144,8 @@ func (a *tenantAuth) authenticate(ctx *fasthttp.RequestCtx) (principal, error) {
 	return principal{}, errNoCredentials
 }
 
-// roleOverride lets an admin act as a role, as Hasura's x-hasura-role does.
+// roleOverride lets an admin act as a role, as Hasura's x-hasura-role does; the role is
+// checked like any credential's (guard.authenticate).
 func roleOverride(h *fasthttp.RequestHeader) string {
 	return string(h.Peek("X-Hasura-Role"))
 }
@@ -202,7 +205,7 @@ func (a *tenantAuth) jwt(raw []byte, h *fasthttp.RequestHeader) (principal, erro
 }
 
 // withRequestedRole applies Hasura's x-hasura-role header: a JWT may pick any role listed in
-// its x-hasura-allowed-roles.
+// its x-hasura-allowed-roles that the tenant may use (guard.authenticate checks it).
 func (a *tenantAuth) withRequestedRole(p principal, h *fasthttp.RequestHeader) (principal, error) {
 	want := string(h.Peek("X-Hasura-Role"))
 	if want == "" || want == p.Role {

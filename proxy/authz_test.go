@@ -29,6 +29,9 @@ EXCEPTION WHEN duplicate_object OR unique_violation THEN NULL; END$$;
 DO $$BEGIN
   CREATE ROLE auth_t_colreader NOLOGIN;
 EXCEPTION WHEN duplicate_object OR unique_violation THEN NULL; END$$;
+DO $$BEGIN
+  CREATE ROLE auth_t_nobody NOLOGIN;
+EXCEPTION WHEN duplicate_object OR unique_violation THEN NULL; END$$;
 `
 
 // authDDL is a tenant whose notes are protected by row-level security keyed on the JWT's
@@ -61,6 +64,9 @@ func authTenants(t testing.TB, mutate func(*control.Config)) *testServer {
 	testenv.FreshSchema(t, "auth_t_a", authDDL+authGrants("auth_t_a"))
 	testenv.FreshSchema(t, "auth_t_b", authDDL+authGrants("auth_t_b")+
 		`; UPDATE notes SET body = 'tenant-b ' || body`)
+	for _, tenant := range []string{"auth-t-a", "auth-t-b"} {
+		grantTenantRoles(t, tenant, "auth_t_user", "auth_t_reader", "auth_t_colreader", "auth_t_nobody")
+	}
 	cfg := &control.Config{AdminKey: "auth-t-admin", Tenants: []*control.TenantConfig{
 		{Name: "auth-t-a", Schemas: []string{"auth_t_a"}, Auth: &control.AuthConfig{JWTSecret: authSecret, JWTAudience: "app"}},
 		{Name: "auth-t-b", Schemas: []string{"auth_t_b"}, Auth: &control.AuthConfig{JWTSecret: authSecret + "-b", JWTAudience: "app"}},

@@ -22,6 +22,7 @@ func TestARoleWithColumnGrantsQueriesItsColumns(t *testing.T) {
 		INSERT INTO people VALUES (1, 'ada', 100), (2, 'bob', 200);
 		GRANT USAGE ON SCHEMA proxy_t_cols TO proxy_t_col_reader;
 		GRANT SELECT (id, name) ON people TO proxy_t_col_reader;`)
+	grantTenantRoles(t, "cols", "proxy_t_col_reader")
 	ts := startServer(t, &control.Config{Tenants: []*control.TenantConfig{
 		{Name: "cols", Schemas: []string{"proxy_t_cols"}, Auth: &control.AuthConfig{JWTSecret: secret}},
 	}})

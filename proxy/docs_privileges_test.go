@@ -20,6 +20,7 @@ func TestOpenAPIFollowsTheCallersPrivileges(t *testing.T) {
 		CREATE TABLE hidden (id int PRIMARY KEY);
 		GRANT USAGE ON SCHEMA proxy_t_docs TO proxy_t_docs_reader;
 		GRANT SELECT ON visible TO proxy_t_docs_reader;`)
+	grantTenantRoles(t, "docs", "proxy_t_docs_reader")
 	ts := startServer(t, &control.Config{AdminKey: "k", Tenants: []*control.TenantConfig{
 		{Name: "docs", Schemas: []string{"proxy_t_docs"}, Auth: &control.AuthConfig{JWTSecret: secret}},
 	}})

@@ -7,6 +7,7 @@ import (
 	"net"
 	"net/netip"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/jackc/pgx/v5"
@@ -18,16 +19,15 @@ import (
 )
 
 // guard is a tenant's admission state that lives in the proxy: credentials, the request
-// rate limit and the client address allow-list. It is built once per tenant config.
+// rate limit, the client address allow-list and the roles requests may run as. It is built
+// once per tenant config.
 type guard struct {
 	auth    *tenantAuth
 	limiter *tokenBucket   // nil: no rate limit
 	allow   []netip.Prefix // empty: every address
-	// tenantRole is the Postgres role requests without a role of their own (admin key,
-	// open tenants) run as under isolation "role"; "" = the pool's login role.
-	tenantRole string
 	// loginRole is the pool's login role: no credential may pick it.
 	loginRole string
+	roles     requestRoles
 
 	// roleSchemas holds the GraphQL schema of each role seen, for one catalog version.
 	schemaMu    sync.Mutex
@@ -35,25 +35,121 @@ type guard struct {
 	roleSchemas map[string]*gqlschema.Schema
 }
 
+// errRoleRefused answers every role a request may not run as, whether the role exists or
+// not, so the answer tells a caller nothing about which roles exist.
+var errRoleRefused = &authError{fasthttp.StatusForbidden, "the request's role may not be used with this tenant"}
+
 // authenticate resolves the request's principal and the Postgres role it runs as. A role
-// taken from a credential may not be one of Kapok's tenant roles, a pg_* role or the pool's
-// login role (a tenant's JWT must not reach past the tenant). Admin requests keep full API
-// access but run as the tenant role, never as the login role, under isolation "role".
+// taken from a credential must be one of the tenant's usable roles (control.LoadRequestRoles):
+// a token must not reach past the tenant, nor reset the role to the pool's login with
+// "none". Admin requests keep full API access and run as the tenant's default role.
 func (g *guard) authenticate(ctx *fasthttp.RequestCtx) (principal, error) {
 	p, err := g.auth.authenticate(ctx)
 	if err != nil {
 		return p, err
 	}
-	if p.Role != "" && (control.IsReservedRole(p.Role) || p.Role == g.loginRole) {
-		return principal{}, &authError{fasthttp.StatusForbidden, fmt.Sprintf("role %q may not be used by a request", p.Role)}
-	}
-	if !p.Admin || p.Role != "" {
-		p.SchemaRole = p.Role
-	}
 	if p.Admin && p.Role == "" {
-		p.Role = g.tenantRole
+		p.Role = g.roles.defaultRole()
+		return p, nil
 	}
+	if p.Role == g.loginRole || !g.roles.usable(p.Role) {
+		return principal{}, errRoleRefused
+	}
+	p.SchemaRole = p.Role
 	return p, nil
+}
+
+// requestRoles holds a tenant's control.RequestRoles, loaded off the request path when
+// the tenant's catalog loads or changes (apis.refreshTenantRoles), and again as requests
+// use it: GRANT and REVOKE of a role are no schema change. A request naming a role the set
+// lacks (granted since?) reloads it at once, at most every rolesRetry; see usable for age.
+type requestRoles struct {
+	cur atomic.Pointer[loadedRoles]
+	// static is the default role when it does not depend on the database.
+	static   string
+	isStatic bool
+	load     func(context.Context) (*control.RequestRoles, error)
+
+	mu         sync.Mutex
+	tried      time.Time // last load attempt, under mu
+	refreshing atomic.Bool
+}
+
+type loadedRoles struct {
+	*control.RequestRoles
+	at time.Time
+}
+
+const (
+	rolesMaxAge = 10 * time.Second
+	rolesRetry  = time.Second
+)
+
+func (r *requestRoles) set(rr *control.RequestRoles) {
+	r.cur.Store(&loadedRoles{RequestRoles: rr, at: time.Now()})
+}
+
+// defaultRole is the role of requests without one of their own. Under isolation "none"
+// it depends on whether the login role is a superuser; until that is known, it is the
+// tenant's role, which fails closed if it does not exist.
+func (r *requestRoles) defaultRole() string {
+	if r.isStatic {
+		return r.static
+	}
+	cur := r.cur.Load()
+	if cur == nil {
+		cur = r.reload()
+	}
+	if cur == nil {
+		return r.static
+	}
+	return cur.Default
+}
+
+// usable reports whether a credential may name role. A set older than rolesMaxAge is
+// reloaded first, so a revoked role is refused within rolesMaxAge; under steady traffic the
+// set is refreshed in the background before that, and no request waits.
+func (r *requestRoles) usable(role string) bool {
+	if control.IsReservedRole(role) {
+		return false
+	}
+	cur := r.cur.Load()
+	if cur != nil {
+		if _, ok := cur.Usable[role]; ok {
+			age := time.Since(cur.at)
+			if age <= rolesMaxAge {
+				if age > rolesMaxAge/2 && r.refreshing.CompareAndSwap(false, true) {
+					go func() {
+						defer r.refreshing.Store(false)
+						r.reload()
+					}()
+				}
+				return true
+			}
+		}
+	}
+	if cur = r.reload(); cur == nil {
+		return false
+	}
+	_, ok := cur.Usable[role]
+	return ok
+}
+
+// reload loads the roles unless a load was tried less than rolesRetry ago, and returns the
+// current ones (nil if never loaded). Concurrent callers wait for one load.
+func (r *requestRoles) reload() *loadedRoles {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	if time.Since(r.tried) < rolesRetry || r.load == nil {
+		return r.cur.Load()
+	}
+	r.tried = time.Now()
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	if rr, err := r.load(ctx); err == nil {
+		r.set(rr)
+	}
+	return r.cur.Load()
 }
 
 func newGuard(adminKey string, tc *control.TenantConfig, a *apis) (*guard, error) {
@@ -62,11 +158,28 @@ func newGuard(adminKey string, tc *control.TenantConfig, a *apis) (*guard, error
 		return nil, err
 	}
 	g := &guard{auth: ta}
-	if tc.Isolation == control.IsolationRole {
-		g.tenantRole = control.TenantRole(tc.Name)
-	}
 	if pc, err := pgconn.ParseConfig(a.s.cfg.LoginURL(tc)); err == nil {
 		g.loginRole = pc.User
+	}
+	switch tc.Isolation {
+	case control.IsolationRole:
+		g.roles.static, g.roles.isStatic = control.TenantRole(tc.Name), true
+	case control.IsolationLogin:
+		g.roles.isStatic = true
+	default:
+		g.roles.static = control.TenantRole(tc.Name)
+	}
+	name, login := tc.Name, g.loginRole
+	g.roles.load = func(ctx context.Context) (*control.RequestRoles, error) {
+		t := a.s.reg.Tenant(name)
+		if t == nil || t.Config != tc {
+			return nil, control.ErrUnknownTenant
+		}
+		p, err := a.pool(t)
+		if err != nil {
+			return nil, err
+		}
+		return control.LoadRequestRoles(ctx, p.Pgx(), tc, login)
 	}
 	if l := tc.Limits; l != nil && l.RateLimit > 0 {
 		burst := l.RateBurst
@@ -171,18 +284,14 @@ func (a *apis) admit(ctx *fasthttp.RequestCtx, g *guard, route string) bool {
 	return true
 }
 
-// ensureTenantRole creates or refreshes the Postgres role of a tenant under isolation
-// "role" (control.EnsureTenantRole); the registry's change hook calls it on the first load
-// and on every new schema version, so tables created since get their grants. It runs on
-// the tenant's own pool (one round trip, and the pool is warm for the first request), whose
-// login role is the member that may SET the role. A failure is logged and fails closed:
-// requests cannot SET a missing role.
-func (a *apis) ensureTenantRole(t *control.Tenant) {
-	if !t.Config.UsesTenantRole() {
-		return
-	}
-	// A direct connection as the upstream's own role: under IsolationLogin the tenant's
-	// pool logs in as the very role this creates.
+// refreshTenantRoles creates or refreshes the Postgres role of a tenant that needs one
+// (control.NeedsTenantRole: isolation "role" and "login", and "none" when the login role is
+// a superuser) and reloads the roles its requests may run as. The registry's change hook
+// calls it on the first load and on every new schema version, so tables created since get
+// their grants. It uses a direct connection as the upstream's own role: under isolation
+// "login" the tenant's pool logs in as the very role this creates. A failure is logged and
+// fails closed: requests cannot SET a missing role, nor name a role not loaded.
+func (a *apis) refreshTenantRoles(t *control.Tenant, first bool) {
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 	defer cancel()
 	member := ""
@@ -190,12 +299,29 @@ func (a *apis) ensureTenantRole(t *control.Tenant) {
 		member = pc.User
 	}
 	conn, err := pgx.Connect(ctx, t.DirectURL)
-	if err == nil {
+	if err != nil {
+		a.s.log.Error("tenant role", "tenant", t.Name, "err", err)
+		return
+	}
+	defer conn.Close(context.Background())
+	need, err := control.NeedsTenantRole(ctx, conn, t.Config, member)
+	if err == nil && need {
+		if first && !t.Config.UsesTenantRole() {
+			a.s.log.Info("the login role is a superuser: the tenant's requests run as its own role instead",
+				"tenant", t.Name, "login", member, "role", control.TenantRole(t.Name))
+		}
 		_, err = control.EnsureTenantRole(ctx, conn, t.Config, member)
-		conn.Close(context.Background())
+	}
+	var rr *control.RequestRoles
+	if err == nil {
+		rr, err = control.LoadRequestRoles(ctx, conn, t.Config, member)
 	}
 	if err != nil {
 		a.s.log.Error("tenant role", "tenant", t.Name, "err", err)
+		return
+	}
+	if g, err := a.guardFor(t); err == nil {
+		g.roles.set(rr)
 	}
 }
 

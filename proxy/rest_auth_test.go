@@ -36,6 +36,7 @@ const restSecret = "rest-t-secret-rest-t-secret-0123456789"
 func TestRESTRunsAsThePrincipal(t *testing.T) {
 	testenv.Exec(t, restRolesSQL)
 	testenv.FreshSchema(t, "rest_t_auth", restAuthDDL)
+	grantTenantRoles(t, "sec", "rest_t_user")
 	ts := startServer(t, &control.Config{DefaultTenant: "sec", Tenants: []*control.TenantConfig{
 		{Name: "sec", Schemas: []string{"rest_t_auth"}, Auth: &control.AuthConfig{JWTSecret: restSecret, AnonRole: "rest_t_anon"}},
 	}})
