@@ -20,12 +20,16 @@
 //     Retry-After; the tenant is over its own quota, other tenants are unaffected.
 //   - ErrServerBusy (global cap on concurrent client requests): 503 with Retry-After; the
 //     process is saturated, the request is not at fault.
-//   - ErrAcquireTimeout (no pooled connection within AcquireTimeout): 503 with Retry-After.
+//   - ErrAcquireTimeout (no pooled connection within AcquireTimeout): 504 with Retry-After,
+//     as PostgREST answers its pool's acquisition timeout (PGRST003).
 //   - ErrRequestTimeout (client-side deadline; the connection is discarded): 504.
 //   - *PgError (Postgres answered with an error): mapped by SQLSTATE, e.g. 23505 → 409,
 //     57014 (statement timeout) → 504 for REST, Hasura codes for GraphQL.
 //   - ErrResultShape (a statement did not return one row with one column): 500, a bug in
 //     the compiler.
-//   - ErrUnavailable (cannot connect, network failure): 503.
+//   - *UnavailableError, matching ErrUnavailable (cannot connect, login refused, too many
+//     connections, the connection reset or closed, 08xxx, 57P01, any FATAL): 503 with
+//     Retry-After; the request is not at fault. After a broken connection Run drops the
+//     pool's idle ones, which most likely broke with it, so the next request connects anew.
 //   - ErrClosed (manager shut down): 503.
 package poolmgr

@@ -211,17 +211,37 @@ func (p *Pool) Run(ctx context.Context, req *Request, dst []byte) (out []byte, e
 }
 
 func (p *Pool) run(ctx context.Context, req *Request, dst []byte, retry bool) ([]byte, []int, error) {
+	start := len(dst)
+	out, ends, broken, err := p.attempt(ctx, req, dst)
+	if err == nil {
+		return out, ends, nil
+	}
+	if retry && p.closed.Load() && ctx.Err() == nil && errors.Is(err, ErrUnavailable) {
+		// The pool was closed (idle, LRU, replaced) between Get and here.
+		np, gerr := p.m.successor(ctx, p)
+		if gerr != nil {
+			return dst[:start], nil, gerr
+		}
+		return np.run(ctx, req, dst[:start], false)
+	}
+	if broken {
+		// The network under the pool broke (a pooler restarted, a connection reset): the
+		// pool's idle connections most likely share the fate of this one. Drop them now,
+		// or each would fail one more request before the pool learns.
+		p.pool.Reset()
+	}
+	// The request is not run again: a write that failed may still have reached the server,
+	// and a mutation must not apply twice. (pgconn's SafeToRetry holds only for a connection
+	// closed before use, which pgxpool never hands out.) The caller answers 503.
+	return dst[:start], nil, err
+}
+
+// attempt runs req once on one connection. broken reports a connection that died without
+// the server saying why (reset, EOF): the network, not the session, failed.
+func (p *Pool) attempt(ctx context.Context, req *Request, dst []byte) (out []byte, ends []int, broken bool, err error) {
 	c, err := p.acquire(ctx)
 	if err != nil {
-		if retry && p.closed.Load() && ctx.Err() == nil {
-			// The pool was closed (idle, LRU, replaced) between Get and here.
-			np, gerr := p.m.successor(ctx, p)
-			if gerr != nil {
-				return dst, nil, gerr
-			}
-			return np.run(ctx, req, dst, false)
-		}
-		return dst, nil, err
+		return dst, nil, false, err
 	}
 	defer c.Release() // pgxpool destroys the connection if it is left busy or in a transaction
 	start := len(dst)
@@ -229,7 +249,6 @@ func (p *Pool) run(ctx context.Context, req *Request, dst []byte, retry bool) ([
 	if req.Session != nil && req.Session.StatementTimeout > 0 {
 		timeout = req.Session.StatementTimeout
 	}
-	var ends []int
 	if req.Session == nil && len(req.Statements) == 1 {
 		// The fast path sends the statement alone. A statement timeout is then enforced
 		// from here: at the deadline pgconn cancels the query on the server, which answers
@@ -252,16 +271,22 @@ func (p *Pool) run(ctx context.Context, req *Request, dst []byte, retry bool) ([
 	} else {
 		dst, ends, err = p.runBatch(ctx, c, req, timeout, dst)
 	}
-	if err != nil {
-		if ctx.Err() != nil {
-			var pe *PgError
-			if !errors.As(err, &pe) {
-				err = fmt.Errorf("%w: %w", ErrRequestTimeout, err)
-			}
-		}
-		return dst[:start], nil, err
+	if err == nil {
+		return dst, ends, false, nil
 	}
-	return dst, ends, nil
+	if ctx.Err() != nil {
+		var pe *PgError
+		if !errors.As(err, &pe) {
+			err = fmt.Errorf("%w: %w", ErrRequestTimeout, err)
+		}
+		return dst[:start], nil, false, err
+	}
+	closed := c.Conn().PgConn().IsClosed()
+	if ue, ok := asUnavailable(p.tenant, err, closed, false); ok {
+		var pe *pgconn.PgError
+		return dst[:start], nil, closed && !errors.As(err, &pe), ue
+	}
+	return dst[:start], nil, false, err
 }
 
 func (p *Pool) acquire(ctx context.Context) (*pgxpool.Conn, error) {
@@ -284,7 +309,10 @@ func (p *Pool) acquire(ctx context.Context) (*pgxpool.Conn, error) {
 	case actx.Err() != nil:
 		return nil, p.reject(context.Background(), ReasonAcquireTimeout, time.Since(start))
 	}
-	return nil, fmt.Errorf("%w: %w", ErrUnavailable, err)
+	if ue, ok := asUnavailable(p.tenant, err, true, true); ok {
+		return nil, ue
+	}
+	return nil, &UnavailableError{Tenant: p.tenant, Connect: true, Err: err}
 }
 
 func (p *Pool) runOne(ctx context.Context, c *pgxpool.Conn, st *Statement, dst []byte) ([]byte, error) {

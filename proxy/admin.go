@@ -75,12 +75,7 @@ func (a *apis) adminAuthorized(ctx *fasthttp.RequestCtx) (int, string, string) {
 		a.s.metrics.rejected.WithLabelValues("ip_not_allowed").Inc()
 		return fasthttp.StatusForbidden, "access-denied", "this client address may not use the admin API (admin_allow_cidrs)"
 	}
-	key := ctx.Request.Header.Peek("X-Kapok-Admin-Key")
-	if len(key) == 0 {
-		if auth := ctx.Request.Header.Peek("Authorization"); len(auth) > 7 && strings.EqualFold(string(auth[:7]), "bearer ") {
-			key = bytes.TrimSpace(auth[7:])
-		}
-	}
+	key := adminKeyOf(&ctx.Request.Header)
 	if len(key) == 0 {
 		return fasthttp.StatusUnauthorized, "access-denied", "missing admin key: send X-Kapok-Admin-Key: <key> or Authorization: Bearer <key>"
 	}

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"strings"
 	"sync"
+	"time"
 
 	"github.com/cespare/xxhash/v2"
 	"github.com/valyala/fasthttp"
@@ -57,7 +58,7 @@ func (a *apis) graphql(ctx *fasthttp.RequestCtx, t *control.Tenant) string {
 		body := ctx.PostBody()
 		if len(body) > lim.MaxBodyBytes {
 			a.s.metrics.rejected.WithLabelValues("body_too_large").Inc()
-			writeGraphQLError(ctx, fasthttp.StatusRequestEntityTooLarge, "validation-failed", "request body too large")
+			writeBodyTooLarge(ctx, routeGraphQL, lim.MaxBodyBytes)
 			return outcomeClientError
 		}
 		st.reqs, _, err = parseGraphQLBody(body, st.reqs[:0])
@@ -95,13 +96,15 @@ func (a *apis) graphql(ctx *fasthttp.RequestCtx, t *control.Tenant) string {
 	}
 	snap := t.Snapshot()
 	if snap == nil {
-		writeGraphQLError(ctx, fasthttp.StatusServiceUnavailable, "unexpected", "the tenant's schema is not loaded yet")
+		retryAfter(ctx)
+		writeGraphQLError(ctx, fasthttp.StatusServiceUnavailable, gqlCodeUnavailable, msgNoSchema)
 		return outcomeError
 	}
 	pool, err := a.pool(t)
 	if err != nil {
 		a.s.log.Error("tenant pool", "tenant", t.Name, "err", err)
-		writeGraphQLError(ctx, fasthttp.StatusServiceUnavailable, "unexpected", "the tenant's database is unavailable")
+		retryAfter(ctx)
+		writeGraphQLError(ctx, fasthttp.StatusServiceUnavailable, gqlCodeUnavailable, msgConnection)
 		return outcomeError
 	}
 	// No deadline here: the pool bounds every wait (QueueWait, AcquireTimeout) and every run
@@ -127,12 +130,11 @@ func (a *apis) graphql(ctx *fasthttp.RequestCtx, t *control.Tenant) string {
 		if oc != outcomeOK {
 			outcome = oc
 		}
-		if oc == outcomeRejected && !batched {
-			return outcome
-		}
 	}
 	if batched {
 		out = append(out, ']')
+		// One status cannot speak for every operation: each carries its own errors.
+		ctx.SetStatusCode(fasthttp.StatusOK)
 	}
 	ctx.SetContentType("application/json; charset=utf-8")
 	ctx.Response.SetBody(out)
@@ -171,6 +173,7 @@ func (a *apis) graphqlOne(c context.Context, t *control.Tenant, snap *control.Sn
 		}
 		return graphql.Compile(gs, q, op, r.Variables, graphql.Limits{
 			MaxQueryBytes: lim.MaxQueryLength, MaxDepth: lim.MaxDepth, MaxRootFields: lim.MaxRootFields, MaxLimit: lim.MaxLimit,
+			MaxFields: lim.MaxFields, MaxCost: lim.MaxCost, Deadline: time.Now().Add(lim.RequestTimeout.D()),
 		})
 	}
 	plan, err := a.plans.get(st.key, compile)
@@ -307,11 +310,24 @@ func rejectionMessage(err error) string {
 	return "request timed out"
 }
 
-// appendRunError maps an execution failure to Hasura's error shape.
+// appendRunError maps an execution failure to Hasura's error shape. A failure that is not
+// the request's (the database out of reach, the pool's wait timed out, admission refused)
+// also sets the response's status and Retry-After; a batch resets the status to 200.
 func (a *apis) appendRunError(out []byte, err error, plan *planner.Plan, ctx *fasthttp.RequestCtx) ([]byte, string) {
+	if f, ok := dbFaultOf(err); ok {
+		var rej *poolmgr.RejectedError
+		if errors.As(err, &rej) {
+			a.s.metrics.rejected.WithLabelValues(string(rej.Reason)).Inc()
+		} else {
+			a.s.log.Warn("graphql execution: database unavailable", "err", err)
+		}
+		retryAfter(ctx)
+		ctx.SetStatusCode(f.status)
+		return appendGraphQLErrors(out, gqlCodeUnavailable, graphQLFaultMessage(f), "$"), outcomeError
+	}
 	var rej *poolmgr.RejectedError
 	if errors.As(err, &rej) {
-		a.s.metrics.rejected.WithLabelValues(string(rej.Reason)).Inc()
+		ctx.SetStatusCode(a.rejected(ctx, err))
 		return appendGraphQLErrors(out, "too-many-requests", rejectionMessage(err), "$"), outcomeRejected
 	}
 	var pe *poolmgr.PgError

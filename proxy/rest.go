@@ -77,7 +77,8 @@ func (a *apis) rest(ctx *fasthttp.RequestCtx, t *control.Tenant, path []byte) st
 	}
 	body := ctx.PostBody()
 	if len(body) > t.Config.Limits.MaxBodyBytes {
-		writeRESTError(ctx, fasthttp.StatusRequestEntityTooLarge, "PGRST413", "request body too large", nil, nil)
+		a.s.metrics.rejected.WithLabelValues("body_too_large").Inc()
+		writeBodyTooLarge(ctx, routeREST, t.Config.Limits.MaxBodyBytes)
 		return outcomeClientError
 	}
 	who, snap, outcome := a.restPrelude(ctx, t)
@@ -88,7 +89,7 @@ func (a *apis) rest(ctx *fasthttp.RequestCtx, t *control.Tenant, path []byte) st
 	pool, err := a.pool(t)
 	if err != nil {
 		a.s.log.Error("tenant pool", "tenant", t.Name, "err", err)
-		writeRESTError(ctx, fasthttp.StatusServiceUnavailable, "PGRST000", "the tenant's database is unavailable", nil, nil)
+		writeRESTFault(ctx, dbFault{status: fasthttp.StatusServiceUnavailable, code: "PGRST000", message: msgConnection})
 		return outcomeError
 	}
 	c := context.Background()
@@ -209,7 +210,7 @@ func (a *apis) restPrelude(ctx *fasthttp.RequestCtx, t *control.Tenant) (princip
 	}
 	snap := t.Snapshot()
 	if snap == nil {
-		writeRESTError(ctx, fasthttp.StatusServiceUnavailable, "PGRST002", "the tenant's schema is not loaded yet", nil, nil)
+		writeRESTFault(ctx, dbFault{status: fasthttp.StatusServiceUnavailable, code: "PGRST002", message: msgNoSchema})
 		return principal{}, nil, outcomeError
 	}
 	return who, snap, outcomeOK
@@ -573,6 +574,16 @@ func (a *apis) restRejected(ctx *fasthttp.RequestCtx, err error) string {
 
 // restRunError maps an execution failure to PostgREST's status and body.
 func (a *apis) restRunError(ctx *fasthttp.RequestCtx, err error, anon bool) string {
+	if f, ok := dbFaultOf(err); ok {
+		var rej *poolmgr.RejectedError
+		if errors.As(err, &rej) {
+			a.s.metrics.rejected.WithLabelValues(string(rej.Reason)).Inc()
+		} else {
+			a.s.log.Warn("rest execution: database unavailable", "err", err)
+		}
+		writeRESTFault(ctx, f)
+		return outcomeError
+	}
 	var rej *poolmgr.RejectedError
 	if errors.As(err, &rej) {
 		return a.restRejected(ctx, err)

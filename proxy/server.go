@@ -3,10 +3,12 @@ package proxy
 import (
 	"bytes"
 	"context"
+	"errors"
 	"fmt"
 	"log/slog"
 	"net"
 	"runtime/debug"
+	"sync"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus/promhttp"
@@ -25,6 +27,8 @@ type Server struct {
 	http           *fasthttp.Server
 	metricsHandler fasthttp.RequestHandler
 	api            *apis
+	// chunked holds, per request header, the 413 a chunked body would get (see headerReceived).
+	chunked sync.Map
 }
 
 // Options carries what the server needs besides its config.
@@ -67,7 +71,9 @@ func New(opts Options) (*Server, error) {
 		ReadTimeout:           30 * time.Second,
 		WriteTimeout:          30 * time.Second,
 		IdleTimeout:           90 * time.Second,
-		MaxRequestBodySize:    maxBody(s.cfg),
+		MaxRequestBodySize:    preAuthMaxBody, // HeaderReceived gives every request with a body its own limit
+		HeaderReceived:        s.headerReceived,
+		ErrorHandler:          s.requestError,
 		NoDefaultServerHeader: true,
 		NoDefaultDate:         true,
 		CloseOnShutdown:       true,
@@ -76,26 +82,21 @@ func New(opts Options) (*Server, error) {
 	return s, nil
 }
 
-// maxBody is the largest body any tenant accepts; per-tenant limits are checked in handlers.
-func maxBody(cfg *control.Config) int {
-	m := cfg.Limits.MaxBodyBytes
-	for _, t := range cfg.Tenants {
-		if t.Limits != nil && t.Limits.MaxBodyBytes > m {
-			m = t.Limits.MaxBodyBytes
-		}
-	}
-	if m < 64<<20 {
-		m = 64 << 20 // the admin API and bulk inserts may exceed a tenant's limit; handlers enforce theirs
-	}
-	return m
-}
-
 type slogPrintf struct{ l *slog.Logger }
 
-func (p slogPrintf) Printf(format string, args ...any) { p.l.Warn(fmt.Sprintf(format, args...)) }
+func (p slogPrintf) Printf(format string, args ...any) {
+	for _, a := range args {
+		if err, ok := a.(error); ok && errors.Is(err, fasthttp.ErrBodyTooLarge) {
+			return // answered 413 and counted in kapok_rejected_total; a log line each would let clients flood the log
+		}
+	}
+	p.l.Warn(fmt.Sprintf(format, args...))
+}
 
 // Serve serves on ln until Shutdown.
-func (s *Server) Serve(ln net.Listener) error { return s.http.Serve(ln) }
+func (s *Server) Serve(ln net.Listener) error {
+	return s.http.Serve(lingerListener{Listener: ln, maxWait: s.http.ReadTimeout})
+}
 
 // Shutdown stops accepting connections and waits for in-flight requests to finish.
 func (s *Server) Shutdown(ctx context.Context) error {
@@ -146,19 +147,9 @@ func (s *Server) dispatch(ctx *fasthttp.RequestCtx) (string, string) {
 	case bytes.HasPrefix(path, prefixAdmin):
 		return routeAdmin, s.api.admin(ctx, path[len(prefixAdmin):])
 	}
-	var tenantName []byte
-	rest := path
-	if bytes.HasPrefix(path, prefixT) {
-		p := path[len(prefixT):]
-		i := bytes.IndexByte(p, '/')
-		if i < 0 {
-			tenantName, rest = p, nil
-		} else {
-			tenantName, rest = p[:i], p[i:]
-		}
-	}
+	tenantName, rest := splitTenantPath(path)
 	kind := routeKind(rest)
-	t := s.resolveTenant(ctx, tenantName)
+	t := s.resolveTenant(&ctx.Request.Header, ctx.Host(), tenantName)
 	if t == nil {
 		name := string(tenantName)
 		if name == "" {
@@ -194,16 +185,29 @@ func routeKind(rest []byte) string {
 	return routeOther
 }
 
+// splitTenantPath splits /t/{tenant}/rest into the tenant's name and the rest; a path
+// without the prefix names no tenant (nil) and is all rest.
+func splitTenantPath(path []byte) (tenantName, rest []byte) {
+	if !bytes.HasPrefix(path, prefixT) {
+		return nil, path
+	}
+	p := path[len(prefixT):]
+	if i := bytes.IndexByte(p, '/'); i >= 0 {
+		return p[:i], p[i:]
+	}
+	return p, nil
+}
+
 // resolveTenant applies DESIGN.md's order: path prefix, X-Kapok-Tenant, the first label of
-// Host when it names a tenant, the default tenant.
-func (s *Server) resolveTenant(ctx *fasthttp.RequestCtx, fromPath []byte) *control.Tenant {
+// Host when it names a tenant, the default tenant. It needs only the request's header, so
+// the body limit can be chosen before the body is read.
+func (s *Server) resolveTenant(h *fasthttp.RequestHeader, host, fromPath []byte) *control.Tenant {
 	if fromPath != nil {
 		return s.reg.Tenant(string(fromPath))
 	}
-	if h := ctx.Request.Header.Peek("X-Kapok-Tenant"); len(h) > 0 {
-		return s.reg.Tenant(string(h))
+	if v := h.Peek("X-Kapok-Tenant"); len(v) > 0 {
+		return s.reg.Tenant(string(v))
 	}
-	host := ctx.Host()
 	if i := bytes.IndexByte(host, '.'); i > 0 {
 		if t := s.reg.Tenant(string(host[:i])); t != nil {
 			return t
@@ -229,7 +233,9 @@ func (s *Server) readyz(ctx *fasthttp.RequestCtx) string {
 }
 
 // AttachStore lets the server follow tenants of the control tables: a tenant removed by
-// any replica has its pool closed here at once, not at the next idle sweep.
+// any replica has its pool closed here at once, not at the next idle sweep, and a tenant
+// whose configuration changed gets its new anonymous and API-key roles granted.
 func (s *Server) AttachStore(st *control.Store) {
 	st.OnRemove(s.api.pools.Remove)
+	st.OnUpdate(func(t *control.Tenant) { s.api.refreshTenantRoles(t, false) })
 }

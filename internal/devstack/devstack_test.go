@@ -14,6 +14,7 @@ import (
 	"time"
 
 	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/pgconn"
 
 	"github.com/kapok-dev/kapok/internal/testenv"
 )
@@ -277,6 +278,48 @@ func TestAFreshStackStartsStopsRestartsAndIsWiped(t *testing.T) {
 	up("PgBouncer stopped")
 	if !strings.Contains(out.String(), "PostgreSQL  running") || !strings.Contains(out.String(), "PgBouncer   started") {
 		t.Errorf("Up after PgBouncer stopped should reuse PostgreSQL and start PgBouncer")
+	}
+
+	// A stack made by an older Kapok has PgBouncer's default login retry (15 s): Up rewrites
+	// the file and the running PgBouncer takes the new settings without a restart.
+	ini := filepath.Join(st.Dir, "pgbouncer.ini")
+	data, err := os.ReadFile(ini)
+	if err != nil || !strings.Contains(string(data), "server_login_retry = 1\n") {
+		t.Fatalf("pgbouncer.ini lacks server_login_retry = 1 (%v):\n%s", err, data)
+	}
+	if err := os.WriteFile(ini, []byte(strings.Replace(string(data), "server_login_retry = 1\n", "", 1)), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	if err := reloadPgBouncer(ctx, layout{dir: st.Dir, poolerPort: o.PoolerPort}); err != nil {
+		t.Fatal(err)
+	}
+	showRetry := func() string {
+		t.Helper()
+		c, err := pgconn.Connect(ctx, strings.Replace(st.PoolerURL, "/"+Database+"?", "/pgbouncer?", 1))
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer c.Close(ctx)
+		res, err := c.Exec(ctx, "SHOW CONFIG").ReadAll()
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, row := range res[0].Rows {
+			if string(row[0]) == "server_login_retry" {
+				return string(row[1])
+			}
+		}
+		return ""
+	}
+	if got := showRetry(); got != "15" {
+		t.Fatalf("with the old file PgBouncer's server_login_retry is %q, want the default 15", got)
+	}
+	up("old pgbouncer.ini")
+	if !strings.Contains(out.String(), "config reloaded") {
+		t.Errorf("Up over an outdated pgbouncer.ini should reload PgBouncer")
+	}
+	if got := showRetry(); got != "1" {
+		t.Errorf("after Up PgBouncer's server_login_retry is %q, want 1", got)
 	}
 
 	if err := Down(dir); err != nil {

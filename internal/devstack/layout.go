@@ -61,7 +61,11 @@ log_min_messages = warning
 }
 
 // pgbouncerINI is PgBouncer's config. auth_type trust with auth_user/auth_query lets roles
-// created later (tenant roles) log in without editing userlist.txt.
+// created later (tenant roles) log in without editing userlist.txt. server_login_retry = 1
+// (default 15) makes PgBouncer try the server again one second after a failed login, so a
+// restarted PostgreSQL serves again within a second of accepting connections rather than
+// fifteen; server_connect_timeout bounds a connect to a server that does not answer.
+// A changed file is reloaded into a running PgBouncer by upPgBouncer.
 func (l layout) pgbouncerINI() string {
 	return fmt.Sprintf(`[databases]
 * = host=127.0.0.1 port=%d
@@ -83,6 +87,8 @@ ignore_startup_parameters = extra_float_digits,options
 pidfile = %s
 logfile = %s
 server_reset_query =
+server_login_retry = 1
+server_connect_timeout = 5
 `, l.pgPort, l.poolerPort, l.userlist(), superuser, superuser, l.poolerPID(), l.poolerLog())
 }
 

@@ -1,0 +1,130 @@
+package poolmgr
+
+import (
+	"errors"
+	"net"
+	"sync/atomic"
+	"syscall"
+	"testing"
+
+	"github.com/kapok-dev/kapok/internal/testenv"
+)
+
+// breakableConns wraps connections so that a test can make the next read of any of them
+// fail as a reset would, and close the socket under the driver.
+type breakableConns struct{ armed atomic.Bool }
+
+func (b *breakableConns) wrap(c net.Conn) net.Conn { return &breakableConn{Conn: c, b: b} }
+
+type breakableConn struct {
+	net.Conn
+	b *breakableConns
+}
+
+func (c *breakableConn) Read(p []byte) (int, error) {
+	if c.b.armed.CompareAndSwap(true, false) {
+		_ = c.Conn.Close()
+		return 0, &net.OpError{Op: "read", Net: "tcp", Err: syscall.ECONNRESET}
+	}
+	return c.Conn.Read(p)
+}
+
+func TestRunReportsAnUnreachableDatabaseAsUnavailable(t *testing.T) {
+	setupRoles(t)
+	ctx := ctx5s(t)
+	m := newManager(t, Config{})
+	one := &Request{Statements: []Statement{stmt(`SELECT to_json($1::int4)`, "7")}}
+
+	t.Run("a refused connection is a connect failure", func(t *testing.T) {
+		ln, err := net.Listen("tcp", "127.0.0.1:0")
+		if err != nil {
+			t.Fatal(err)
+		}
+		addr := ln.Addr().String()
+		_ = ln.Close()
+		p, err := m.Get(ctx, "poolmgr_t_refused", PoolConfig{URL: "postgres://kapok@" + addr + "/kapok?connect_timeout=2", MaxConns: 1})
+		if err != nil {
+			t.Fatal(err)
+		}
+		_, _, err = p.Run(ctx, one, nil)
+		var ue *UnavailableError
+		if !errors.As(err, &ue) || !ue.Connect || !errors.Is(err, ErrUnavailable) {
+			t.Fatalf("got %v (%T), want an UnavailableError with Connect", err, err)
+		}
+		if r := ue.Reason(); r != "connection refused" {
+			t.Errorf("reason %q, want %q (no address, no user name)", r, "connection refused")
+		}
+	})
+
+	t.Run("the server ending the session (57P01) is a lost connection, and the next request succeeds", func(t *testing.T) {
+		p, err := m.Get(ctx, "poolmgr_t_57p01", PoolConfig{URL: asUser(t, testenv.DirectURL(), loginRole), MaxConns: 1})
+		if err != nil {
+			t.Fatal(err)
+		}
+		_, _, err = p.Run(ctx, &Request{Statements: []Statement{stmt(`SELECT to_json(pg_terminate_backend(pg_backend_pid()))`)}}, nil)
+		var ue *UnavailableError
+		if !errors.As(err, &ue) || ue.Connect || ue.SQLState != "57P01" {
+			t.Fatalf("got %v (%T), want an UnavailableError with SQLSTATE 57P01", err, err)
+		}
+		if r := ue.Reason(); r != "the server is shutting down (SQLSTATE 57P01)" {
+			t.Errorf("reason %q", r)
+		}
+		var pe *PgError
+		if errors.As(err, &pe) && !errors.As(err, &ue) {
+			t.Fatal("a session ended by the server must not look like the statement's own error")
+		}
+		out, _, err := p.Run(ctx, one, nil)
+		if err != nil || string(out) != "7" {
+			t.Fatalf("after the session ended: %q, %v", out, err)
+		}
+	})
+
+	t.Run("a reset connection is a lost connection and drops the pool's idle connections", func(t *testing.T) {
+		var b breakableConns
+		m := newManager(t, Config{})
+		m.wrapConn = b.wrap
+		p, err := m.Get(ctx, "poolmgr_t_reset", PoolConfig{URL: asUser(t, testenv.PoolerURL(), loginRole), MaxConns: 3})
+		if err != nil {
+			t.Fatal(err)
+		}
+		// Three requests at once leave three idle connections behind.
+		slow := &Request{Statements: []Statement{stmt(`SELECT to_json(pg_sleep(0.1))`)}}
+		errs := make(chan error, 3)
+		for range 3 {
+			go func() { _, _, err := p.Run(ctx, slow, nil); errs <- err }()
+		}
+		for range 3 {
+			if err := <-errs; err != nil {
+				t.Fatal(err)
+			}
+		}
+		if n := p.Stats().IdleConns; n != 3 {
+			t.Fatalf("%d idle connections, want 3", n)
+		}
+		b.armed.Store(true)
+		_, _, err = p.Run(ctx, one, nil)
+		var ue *UnavailableError
+		if !errors.As(err, &ue) || ue.Connect || ue.Reason() != "connection reset by peer" {
+			t.Fatalf("got %v (%T), want a lost connection (reset)", err, err)
+		}
+		if n := p.Stats().IdleConns; n != 0 {
+			t.Errorf("%d idle connections left after a reset, want them dropped", n)
+		}
+		out, _, err := p.Run(ctx, one, nil)
+		if err != nil || string(out) != "7" {
+			t.Fatalf("after the reset: %q, %v", out, err)
+		}
+	})
+
+	t.Run("a statement's own error stays a PgError", func(t *testing.T) {
+		p, err := m.Get(ctx, "poolmgr_t_own", PoolConfig{URL: asUser(t, testenv.PoolerURL(), loginRole), MaxConns: 1})
+		if err != nil {
+			t.Fatal(err)
+		}
+		_, _, err = p.Run(ctx, &Request{Statements: []Statement{stmt(`SELECT to_json(1/0)`)}}, nil)
+		var pe *PgError
+		if !errors.As(err, &pe) || pe.SQLState() != "22012" || errors.Is(err, ErrUnavailable) {
+			t.Fatalf("got %v (%T), want the 22012 PgError", err, err)
+		}
+	})
+}
