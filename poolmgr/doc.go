@@ -32,4 +32,6 @@
 //     Retry-After; the request is not at fault. After a broken connection Run drops the
 //     pool's idle ones, which most likely broke with it, so the next request connects anew.
 //   - ErrClosed (manager shut down): 503.
+//   - ErrSessionRole (a Session.Role of "none", which Postgres reads as RESET ROLE): 500, a
+//     bug in the caller, which checks roles before it runs anything.
 package poolmgr

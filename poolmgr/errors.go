@@ -24,6 +24,10 @@ var (
 	// ErrUnavailable matches every failure to reach the database or to keep talking to it
 	// (see UnavailableError), and a pool closed under a request.
 	ErrUnavailable = errors.New("poolmgr: database unavailable")
+	// ErrSessionRole is a Session.Role that set_config('role', …) would not switch to but
+	// reset to the login role ("none"; "default" too): refused before anything is sent. The
+	// proxy never passes one (it checks roles against the tenant's); this is a second fence.
+	ErrSessionRole = errors.New("poolmgr: session role would reset the role")
 )
 
 // Reason says why a request was rejected before it reached Postgres; it is also the value

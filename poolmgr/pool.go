@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"strconv"
+	"strings"
 	"sync/atomic"
 	"time"
 
@@ -190,6 +191,9 @@ func (p *Pool) reject(ctx context.Context, r Reason, waited time.Duration) error
 func (p *Pool) Run(ctx context.Context, req *Request, dst []byte) (out []byte, ends []int, err error) {
 	if len(req.Statements) == 0 {
 		return dst, nil, nil
+	}
+	if req.Session != nil && resetsRole(req.Session.Role) {
+		return dst, nil, ErrSessionRole
 	}
 	// Without a deadline of the caller's, the request gets one, unless it is the fast path
 	// (admitted, one statement, no session) under both an acquire and a statement timeout:
@@ -397,6 +401,14 @@ func (p *Pool) runBatch(ctx context.Context, c *pgxpool.Conn, req *Request, time
 		firstErr = fmt.Errorf("%w: batch returned %d results for %d statements", ErrResultShape, len(ends), len(req.Statements))
 	}
 	return dst, ends, firstErr
+}
+
+// resetsRole reports whether set_config('role', role, true) would reset the session's
+// role to the login role instead of switching to a role of that name: PostgreSQL reads
+// "none" as RESET ROLE. Other spellings ("NONE", "default") name roles that cannot exist
+// unquoted; they are refused too rather than trusted to stay so.
+func resetsRole(role string) bool {
+	return strings.EqualFold(role, "none") || strings.EqualFold(role, "default")
 }
 
 func preludeArgs(s *Session, timeout time.Duration) [][]byte {

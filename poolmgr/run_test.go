@@ -544,3 +544,27 @@ func TestSessionsRunInUTCThroughPgBouncer(t *testing.T) {
 		t.Fatalf("timestamptz printed as %s", out)
 	}
 }
+
+// set_config('role', 'none', true) is RESET ROLE: the statement would run as the pool's
+// login role, past every RLS policy of the role the request was meant to have.
+func TestASessionRoleThatWouldResetTheRoleIsRefused(t *testing.T) {
+	setupRoles(t)
+	m := newManager(t, Config{})
+	p, err := m.Get(ctx5s(t), "poolmgr_t_reset", PoolConfig{URL: asUser(t, testenv.PoolerURL(), loginRole), MaxConns: 1})
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, role := range []string{"none", "NONE", "None", "default", "DEFAULT"} {
+		t.Run(role, func(t *testing.T) {
+			req := Request{Statements: []Statement{stmt(`SELECT to_json(current_user)`)}, Session: &Session{Role: role}}
+			out, _, err := p.Run(ctx5s(t), &req, nil)
+			if !errors.Is(err, ErrSessionRole) {
+				t.Fatalf("got %s, %v; want ErrSessionRole", out, err)
+			}
+		})
+	}
+	req := Request{Statements: []Statement{stmt(`SELECT to_json(current_user)`)}, Session: &Session{Role: role1}}
+	if out, _, err := p.Run(ctx5s(t), &req, nil); err != nil || string(out) != `"`+role1+`"` {
+		t.Fatalf("a granted role: got %s, %v", out, err)
+	}
+}
