@@ -1,0 +1,299 @@
+package difftest
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"io"
+	"log/slog"
+	"math"
+	"math/rand/v2"
+	"net"
+	"os"
+	"strconv"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/valyala/fasthttp"
+	"github.com/valyala/fasthttp/fasthttputil"
+
+	"github.com/kapok-dev/kapok/control"
+	"github.com/kapok-dev/kapok/internal/testenv"
+	"github.com/kapok-dev/kapok/proxy"
+)
+
+// The seed of CI runs; KAPOK_DIFFTEST_SEED picks another one (or "random").
+const defaultSeed = 20260601
+
+const (
+	defaultCases = 6000
+	workers      = 8
+	schemaName   = "difftest_fixture"
+	tenantName   = "difftest"
+)
+
+// kapok is an in-process Kapok on an in-memory listener serving the fixture's tenant.
+type kapok struct {
+	c *fasthttp.Client
+}
+
+func startKapok(t *testing.T) *kapok {
+	t.Helper()
+	cfg := &control.Config{
+		Upstreams: map[string]*control.Upstream{"dev": {URL: testenv.DirectURL(), Pooler: testenv.PoolerURL()}},
+		Tenants: []*control.TenantConfig{{Name: tenantName, Schemas: []string{schemaName}, Pool: control.PoolConfig{MaxConns: workers},
+			// Nested lists without limits are the point here, not the cost guard.
+			Limits: &control.Limits{MaxCost: math.MaxInt64 / 4}}},
+	}
+	if err := cfg.Normalize(); err != nil {
+		t.Fatal(err)
+	}
+	log := slog.New(slog.NewTextHandler(io.Discard, nil))
+	reg := control.NewRegistry(cfg, log)
+	srv, err := proxy.New(proxy.Options{Config: cfg, Registry: reg, Logger: log})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := reg.Start(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	ln := fasthttputil.NewInmemoryListener()
+	go func() { _ = srv.Serve(ln) }()
+	t.Cleanup(func() {
+		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+		defer cancel()
+		_ = srv.Shutdown(ctx)
+		reg.Close()
+	})
+	return &kapok{c: &fasthttp.Client{Dial: func(string) (net.Conn, error) { return ln.Dial() }, MaxConnsPerHost: 64}}
+}
+
+// ask sends req and returns Kapok's answer (GraphQL's data, REST's body), or an error that
+// says what came back instead.
+func (k *kapok) ask(req *Request) (any, error) {
+	hreq, resp := fasthttp.AcquireRequest(), fasthttp.AcquireResponse()
+	defer fasthttp.ReleaseRequest(hreq)
+	defer fasthttp.ReleaseResponse(resp)
+	if req.REST {
+		_, path := REST(req)
+		hreq.SetRequestURI("http://kapok.test/t/" + tenantName + "/rest/v1" + path)
+	} else {
+		q, vars := GraphQL(req)
+		body, _ := json.Marshal(map[string]any{"query": q, "variables": vars})
+		hreq.SetRequestURI("http://kapok.test/t/" + tenantName + "/v1/graphql")
+		hreq.Header.SetMethod("POST")
+		hreq.Header.SetContentType("application/json")
+		hreq.SetBody(body)
+	}
+	if err := k.c.DoTimeout(hreq, resp, 30*time.Second); err != nil {
+		return nil, err
+	}
+	if resp.StatusCode() != 200 {
+		return nil, fmt.Errorf("status %d: %s", resp.StatusCode(), resp.Body())
+	}
+	v, err := Decode(resp.Body())
+	if err != nil {
+		return nil, fmt.Errorf("not JSON (%v): %q", err, resp.Body())
+	}
+	if req.REST {
+		return v, nil
+	}
+	m, _ := v.(map[string]any)
+	if m == nil || m["errors"] != nil || m["data"] == nil {
+		return nil, fmt.Errorf("no data: %s", resp.Body())
+	}
+	return m["data"], nil
+}
+
+// check returns "" when Kapok answers req as the oracle does.
+func (k *kapok) check(o *Oracle, req *Request) string {
+	got, err := k.ask(req)
+	if err != nil {
+		return err.Error()
+	}
+	return Diff(o.Answer(req), got)
+}
+
+func envInt(t *testing.T, name string, def uint64) uint64 {
+	s := os.Getenv(name)
+	switch s {
+	case "":
+		return def
+	case "random":
+		return rand.Uint64() % 1_000_000_000
+	}
+	n, err := strconv.ParseUint(s, 10, 64)
+	if err != nil {
+		t.Fatalf("%s=%q: %v", name, s, err)
+	}
+	return n
+}
+
+// openBugs lists the Kapok bugs the generator steers around until they are fixed; an
+// empty Avoid{} is the goal. KAPOK_DIFFTEST_AVOID=none generates them anyway, to check a fix.
+var openBugs = Avoid{}
+
+// caseRequest draws case i of seed: even cases are GraphQL, odd ones REST.
+func caseRequest(db *DB, seed uint64, i int, avoid Avoid) *Request {
+	g := NewGenerator(db, rand.New(rand.NewPCG(seed, uint64(i))))
+	g.Avoid = avoid
+	if i%2 == 1 {
+		return g.REST()
+	}
+	return g.GraphQL()
+}
+
+func describe(req *Request) string {
+	if req.REST {
+		readable, _ := REST(req)
+		return "GET /rest/v1" + readable
+	}
+	q, vars := GraphQL(req)
+	s := q
+	if vars != nil {
+		b, _ := json.Marshal(vars)
+		s += "\nvariables: " + string(b)
+	}
+	return s
+}
+
+// TestKapokAnswersAsTheOracle sends thousands of random GraphQL and REST reads to Kapok
+// and checks each answer against the oracle's. KAPOK_DIFFTEST_SEED (a number or "random"),
+// KAPOK_DIFFTEST_CASES and KAPOK_DIFFTEST_CASE (one case alone) reproduce a run.
+func TestKapokAnswersAsTheOracle(t *testing.T) {
+	seed := envInt(t, "KAPOK_DIFFTEST_SEED", defaultSeed)
+	cases := int(envInt(t, "KAPOK_DIFFTEST_CASES", defaultCases))
+	first, last := 0, cases
+	if s := os.Getenv("KAPOK_DIFFTEST_CASE"); s != "" {
+		n, err := strconv.Atoi(s)
+		if err != nil {
+			t.Fatalf("KAPOK_DIFFTEST_CASE=%q: %v", s, err)
+		}
+		first, last = n, n+1
+	}
+	avoid := openBugs
+	if os.Getenv("KAPOK_DIFFTEST_AVOID") == "none" {
+		avoid = Avoid{}
+	}
+	t.Logf("seed %d, cases %d..%d (KAPOK_DIFFTEST_SEED=%d reproduces this run), steering around open bugs: %+v", seed, first, last-1, seed, avoid)
+
+	testenv.FreshSchema(t, schemaName, FixtureDDL+";\n"+FixtureInserts(seed))
+	db, err := Load(context.Background(), testenv.Conn(t), schemaName)
+	if err != nil {
+		t.Fatal(err)
+	}
+	oracle := NewOracle(db)
+	k := startKapok(t)
+
+	type failure struct {
+		i   int
+		req *Request
+		msg string
+	}
+	var (
+		mu       sync.Mutex
+		failures []failure
+		next     atomic.Int64
+		ran      atomic.Int64
+		empty    atomic.Int64 // cases whose answer holds no row at all
+		objects  atomic.Int64
+	)
+	next.Store(int64(first))
+	start := time.Now()
+	var wg sync.WaitGroup
+	for w := 0; w < workers; w++ {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for {
+				i := int(next.Add(1) - 1)
+				if i >= last {
+					return
+				}
+				req := caseRequest(db, seed, i, avoid)
+				ran.Add(1)
+				n := countObjects(oracle.Answer(req))
+				objects.Add(int64(n))
+				if n <= len(req.Roots) && !req.REST || n == 0 {
+					empty.Add(1)
+				}
+				if msg := k.check(oracle, req); msg != "" {
+					mu.Lock()
+					failures = append(failures, failure{i, req, msg})
+					mu.Unlock()
+				}
+			}
+		}()
+	}
+	wg.Wait()
+	t.Logf("%d cases in %v, %d failed; %d objects in the answers, %d answers without a row",
+		ran.Load(), time.Since(start).Round(time.Millisecond), len(failures), objects.Load(), empty.Load())
+
+	// Shrink a few failures, and only one per kind of first difference, so that a single
+	// bug does not bury the others.
+	const shown = 8
+	seen := map[string]bool{}
+	reported := 0
+	for _, f := range failures {
+		kind := failureKind(f.msg)
+		if seen[kind] || reported == shown {
+			continue
+		}
+		seen[kind] = true
+		reported++
+		small := Shrink(f.req, func(r *Request) bool { return k.check(oracle, r) != "" }, 400)
+		got, err := k.ask(small)
+		gotText := Show(got)
+		if err != nil {
+			gotText = err.Error()
+		}
+		t.Errorf("case %d of seed %d fails (KAPOK_DIFFTEST_SEED=%d KAPOK_DIFFTEST_CASE=%d):\n%s\nfirst difference: %s\n\nshrunk to:\n%s\nwant: %s\ngot:  %s\ndifference: %s",
+			f.i, seed, seed, f.i, describe(f.req), f.msg, describe(small), Show(oracle.Answer(small)), gotText, k.check(oracle, small))
+	}
+	if len(failures) > reported {
+		t.Errorf("%d more failing cases not shown", len(failures)-reported)
+	}
+}
+
+// failureKind keeps the shape of a difference without its indexes and values.
+func failureKind(msg string) string {
+	var b strings.Builder
+	skip := false
+	for _, r := range msg {
+		switch {
+		case r == '[':
+			skip = true
+		case r == ']':
+			skip = false
+		case !skip && (r < '0' || r > '9'):
+			b.WriteRune(r)
+		}
+	}
+	s := b.String()
+	if i := strings.Index(s, ": want"); i >= 0 {
+		s = s[:i]
+	}
+	if len(s) > 60 {
+		s = s[:60]
+	}
+	return s
+}
+
+func countObjects(v any) int {
+	n := 0
+	switch x := v.(type) {
+	case map[string]any:
+		n++
+		for _, e := range x {
+			n += countObjects(e)
+		}
+	case []any:
+		for _, e := range x {
+			n += countObjects(e)
+		}
+	}
+	return n
+}

@@ -1,0 +1,124 @@
+package difftest
+
+// Request is one generated read, in terms both dialects render and the oracle evaluates.
+type Request struct {
+	REST  bool
+	Roots []*Query // GraphQL: one or more root fields; REST: exactly one
+}
+
+// Query is a list of rows of one table: a root field, a nested relationship or an embed.
+type Query struct {
+	Alias  string // GraphQL response key; "" means the field name
+	Table  string
+	Rel    *Rel // set for a relationship or embed
+	ByPK   *int64
+	Agg    *AggSel // GraphQL <table>_aggregate: the aggregate block (Sel is then its nodes)
+	Where  Expr
+	Order  []OrderKey
+	Limit  int // -1: none
+	Offset int // 0: none
+	// DistinctOn columns lead Order (Hasura's rule).
+	DistinctOn []string
+	Inner      bool // REST !inner
+	Star       bool // REST select=*
+	Sel        []*Field
+}
+
+// Field is one selected field.
+type Field struct {
+	Alias string // "" means Name
+	Col   string
+	Sub   *Query // relationship (or, in GraphQL, its _aggregate when Sub.Agg is set)
+	// Skipped fields carry @include(if: false) or @skip(if: true) (Dir names which, Var
+	// whether the condition is a variable); the oracle leaves them out.
+	Skipped bool
+	Dir     string // "", "include" or "skip"
+	DirVar  bool
+}
+
+// AggSel is a GraphQL aggregate selection.
+type AggSel struct {
+	Count    bool
+	CountCol string // count(columns: c) when set
+	Funcs    map[string][]string
+	Nodes    bool
+}
+
+// OrderKey is one order_by key: a column, a column of an object relationship, or the row
+// count of an array relationship.
+type OrderKey struct {
+	Col   string
+	Rel   *Rel // object relationship (Col of it) or array relationship (count)
+	Desc  bool
+	Nulls int // 0 default, 1 first, 2 last
+}
+
+// Expr is a boolean expression over one row.
+type Expr interface{ isExpr() }
+
+type (
+	// And is written as {a: …, b: …} in GraphQL when Implicit (its arguments then name
+	// distinct columns or relationships), else as _and.
+	And struct {
+		Args     []Expr
+		Implicit bool
+	}
+	Or  struct{ Args []Expr }
+	Not struct{ Arg Expr }
+	// Cmp compares a column with a literal (Val) or a list (Vals, for in/nin).
+	Cmp struct {
+		Col  string
+		Op   string // eq neq gt gte lt lte like nlike ilike nilike in nin isnull notnull istrue isfalse
+		Val  any
+		Vals []any
+		Var  bool // GraphQL: sent as a variable
+	}
+	// Exists holds when some row of Rel satisfies Where (GraphQL relationship filters).
+	Exists struct {
+		Rel   *Rel
+		Where Expr
+	}
+)
+
+func (And) isExpr()    {}
+func (Or) isExpr()     {}
+func (Not) isExpr()    {}
+func (Cmp) isExpr()    {}
+func (Exists) isExpr() {}
+
+func (q *Query) key() string {
+	if q.Alias != "" {
+		return q.Alias
+	}
+	return q.fieldName(false)
+}
+
+func (q *Query) fieldName(rest bool) string {
+	if rest {
+		if q.Rel != nil {
+			return q.Rel.RESTKey
+		}
+		return q.Table
+	}
+	name := q.Table
+	if q.Rel != nil {
+		name = q.Rel.Name
+	}
+	switch {
+	case q.ByPK != nil:
+		return name + "_by_pk"
+	case q.Agg != nil:
+		return name + "_aggregate"
+	}
+	return name
+}
+
+func (f *Field) key(rest bool) string {
+	if f.Alias != "" {
+		return f.Alias
+	}
+	if f.Sub != nil {
+		return f.Sub.fieldName(rest)
+	}
+	return f.Col
+}
