@@ -13,6 +13,9 @@
 // superuser), a cheap catalog fingerprint is polled instead. A lost listener reconnects with
 // backoff and reloads every tenant of its database.
 //
+// Reading a catalog is catalogload's (control/catalogload); control decides when, and with
+// which connection.
+//
 // It also owns tenants' Postgres roles (roles.go): the role each tenant runs as, its grants,
 // and which roles the tenant's requests may name (LoadRequestRoles), read when the proxy
 // refreshes them, never per request.

@@ -13,6 +13,7 @@ import (
 	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgconn"
 
+	"github.com/kapok-dev/kapok/control/catalogload"
 	"github.com/kapok-dev/kapok/planner/catalog"
 )
 
@@ -292,7 +293,7 @@ func (s *Store) beginChange(ctx context.Context, tx pgx.Tx, t *Tenant) (*catalog
 	if err := s.lockTenant(ctx, tx, t); err != nil {
 		return nil, err
 	}
-	before, err := catalog.Load(ctx, tx, t.Config.Schemas)
+	before, err := catalogload.Load(ctx, tx, t.Config.Schemas)
 	if err != nil {
 		return nil, err
 	}
@@ -348,7 +349,7 @@ func (s *Store) Migrate(ctx context.Context, t *Tenant, m *Migration) (*Migratio
 		if err := s.grantTenantRole(ctx, tx, t.Config); err != nil {
 			return err
 		}
-		after, err := catalog.Load(ctx, tx, t.Config.Schemas)
+		after, err := catalogload.Load(ctx, tx, t.Config.Schemas)
 		if err != nil {
 			return err
 		}
@@ -483,7 +484,7 @@ func (s *Store) Rollback(ctx context.Context, t *Tenant, to *int64) (*MigrationR
 			ids = append(ids, r.ID)
 		}
 		res.DurationMS = ms(time.Since(start))
-		after, err := catalog.Load(ctx, tx, t.Config.Schemas)
+		after, err := catalogload.Load(ctx, tx, t.Config.Schemas)
 		if err != nil {
 			return err
 		}

@@ -12,6 +12,7 @@ import (
 
 	"github.com/jackc/pgx/v5"
 
+	"github.com/kapok-dev/kapok/control/catalogload"
 	"github.com/kapok-dev/kapok/internal/testenv"
 	"github.com/kapok-dev/kapok/planner/catalog"
 )
@@ -110,7 +111,7 @@ func TestTemplateCloneCarriesTablesIndexesFunctionsPoliciesAndSeedRows(t *testin
 	if err := c.QueryRow(context.Background(), "INSERT INTO "+schema+".todos (profile_id, title) VALUES (1, 'x') RETURNING id").Scan(&n); err != nil || n != 3 {
 		t.Fatalf("next id %d, %v", n, err)
 	}
-	tmplCat, err := catalog.Load(context.Background(), c, []string{"kapok_template_default"})
+	tmplCat, err := catalogload.Load(context.Background(), c, []string{"kapok_template_default"})
 	if err != nil {
 		t.Fatal(err)
 	}

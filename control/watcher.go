@@ -11,7 +11,7 @@ import (
 	"github.com/jackc/pgx/v5/pgconn"
 	"github.com/jackc/pgx/v5/pgxpool"
 
-	"github.com/kapok-dev/kapok/planner/catalog"
+	"github.com/kapok-dev/kapok/control/catalogload"
 )
 
 // SchemaChannel is the NOTIFY channel the event trigger signals on; the payload is a
@@ -111,7 +111,7 @@ func (db *database) reload(ctx context.Context, t *Tenant) error {
 	defer db.loadMu.Unlock()
 	ctx, cancel := context.WithTimeout(ctx, 30*time.Second)
 	defer cancel()
-	cat, err := catalog.Load(ctx, db.pool, t.Config.Schemas)
+	cat, err := catalogload.Load(ctx, db.pool, t.Config.Schemas)
 	if err != nil {
 		db.r.setErr(t, err)
 		db.r.log.Error("schema load failed", "tenant", t.Name, "err", err)
@@ -309,7 +309,7 @@ func (db *database) poll(ctx context.Context) {
 		for _, t := range tenants {
 			schemas = append(schemas, t.Config.Schemas...)
 		}
-		prints, err := catalog.Fingerprints(ctx, db.pool, schemas)
+		prints, err := catalogload.Fingerprints(ctx, db.pool, schemas)
 		if err == nil {
 			changed := map[string]bool{}
 			db.mu.Lock()

@@ -2,11 +2,14 @@
 // against one tenant's catalog, into a Plan of SQL statements plus the recipe to bind
 // each request's values as parameters.
 //
-// Sub-packages read in pipeline order: catalog (introspected schema model), gqlschema
-// (GraphQL names, SDL, introspection), graphql and rest (front ends: request → ir), ir
-// (the dialect-neutral tree), sqlgen (ir → SQL text). This root package holds only what
-// the proxy keeps in its plan cache and runs on every request: Plan, Statement, Param,
-// Bind and the typed Error. It does no I/O and imports nothing outside planner/.
+// Sub-packages read in pipeline order: catalog (the schema model, which
+// control/catalogload reads from PostgreSQL), gqlschema (GraphQL names, SDL,
+// introspection), graphql and rest (front ends: request → ir), ir (the dialect-neutral
+// tree), sqlgen (ir → SQL text). This root package holds only what the proxy keeps in its
+// plan cache and runs on every request: Plan, Statement, Param, Bind and the typed Error.
+// It does no I/O and imports nothing outside planner/. No package under planner/ imports
+// a database driver or, apart from internal/jsonx, anything of Kapok's outside planner/:
+// arrows point into planner, never out of it.
 //
 // Cache keys: a Plan depends on the query text, the operation name and the catalog
 // version; when Plan.KeyVars is not empty it also depends on the raw JSON of those

@@ -10,6 +10,7 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/kapok-dev/kapok/control/catalogload"
 	"github.com/kapok-dev/kapok/internal/testenv"
 	"github.com/kapok-dev/kapok/planner/catalog"
 )
@@ -57,9 +58,9 @@ func loadShop(t *testing.T) *catalog.Schema {
 	}
 	testenv.FreshSchema(t, "aispec_t_shop", string(ddl))
 	testenv.FreshSchema(t, "aispec_t_billing", billingDDL)
-	cat, err := catalog.Load(context.Background(), testenv.Conn(t), []string{"aispec_t_shop", "aispec_t_billing"})
+	cat, err := catalogload.Load(context.Background(), testenv.Conn(t), []string{"aispec_t_shop", "aispec_t_billing"})
 	if err != nil {
-		t.Fatalf("catalog.Load: %v", err)
+		t.Fatalf("catalogload.Load: %v", err)
 	}
 	return cat
 }

@@ -43,7 +43,7 @@ func (t *Table) Relationship(name string) *Relationship {
 	return t.relIndex[name]
 }
 
-// Index builds the lookup maps. Load calls it; tests that build a Schema by hand must too.
+// Index builds the lookup maps. Finish calls it; tests that build a Schema by hand must too.
 func (s *Schema) Index() {
 	s.tableIndex = make(map[QualifiedName]*Table, len(s.Tables))
 	for _, t := range s.Tables {

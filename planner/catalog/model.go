@@ -1,7 +1,8 @@
 package catalog
 
-// Schema is the immutable model of one tenant's exposed schemas. It is built once by
-// Load and then only read; every slice and map in it must be treated as read-only.
+// Schema is the immutable model of one tenant's exposed schemas. It is built once by a
+// loader (control/catalogload), finished by Finish, and then only read; every slice and map
+// in it must be treated as read-only.
 //
 // The JSON encoding (snake_case field names, OIDs left out) is what the admin API serves
 // as GET /schema, and its canonical form is what Version hashes (see version.go).
@@ -80,8 +81,8 @@ type Column struct {
 	Name     string `json:"name"`
 	Position int    `json:"position"` // attnum
 	// Type is the column's type as format_type prints it, e.g. "integer",
-	// "character varying(20)", "text[]", "public.mood". Load runs with search_path set to
-	// pg_catalog only, so every type outside pg_catalog is schema-qualified.
+	// "character varying(20)", "text[]", "public.mood". The loader runs with search_path set
+	// to pg_catalog only, so every type outside pg_catalog is schema-qualified.
 	Type string `json:"type"`
 	// TypeName is the base type's name without modifiers or array brackets
 	// (for a domain: the domain's base type), e.g. "int4", "varchar", "text", "mood".

@@ -1,12 +1,5 @@
 package catalog
 
-import (
-	"context"
-	"sort"
-
-	"github.com/jackc/pgx/v5"
-)
-
 // Privileges says what each role may do with the exposed relations. It is part of the
 // model, so of Version: a GRANT or REVOKE gives a new version, and every schema built per
 // role from the old one becomes unreachable, like the plans compiled against it.
@@ -100,80 +93,6 @@ func (p *Privileges) buildIndex() {
 			r.index[QualifiedName{t.Schema, t.Name}] = t
 		}
 	}
-}
-
-// privilegesSQL evaluates, in one query, every privilege of every relevant role (see
-// Privileges) on every exposed relation and its columns. OID 0 is the PUBLIC pseudo-role.
-// The OID forms of has_*_privilege answer NULL (or false) for an object or role dropped
-// while Load runs instead of failing it.
-const privilegesSQL = `
-WITH RECURSIVE rel AS (
-  SELECT c.oid, c.relowner, c.relacl, c.relnamespace AS nsp
-  FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace
-  WHERE n.nspname = ANY($1) AND c.relkind IN ('r', 'v', 'm', 'f', 'p')
-),
-grantee(oid) AS (
-  SELECT (aclexplode(coalesce(relacl, acldefault('r', relowner)))).grantee FROM rel
-  UNION
-  SELECT (aclexplode(a.attacl)).grantee
-  FROM pg_attribute a JOIN rel ON rel.oid = a.attrelid
-  WHERE a.attacl IS NOT NULL AND a.attnum > 0 AND NOT a.attisdropped
-),
-member(oid) AS (
-  SELECT g.oid FROM grantee g JOIN pg_roles r ON r.oid = g.oid WHERE r.rolname NOT LIKE 'kapok\_t\_%'
-  UNION
-  SELECT m.member FROM pg_auth_members m JOIN member ON m.roleid = member.oid
-),
-who(oid, name) AS (
-  SELECT r.oid, r.rolname::text FROM member JOIN pg_roles r ON r.oid = member.oid
-  UNION ALL SELECT 0, 'public'
-)
-SELECT who.name, rel.oid, coalesce(has_table_privilege(who.oid, rel.oid, 'DELETE'), false),
-  coalesce(array_agg(a.attname::text ORDER BY a.attnum) FILTER (WHERE has_column_privilege(who.oid, rel.oid, a.attnum, 'SELECT')), '{}'),
-  coalesce(array_agg(a.attname::text ORDER BY a.attnum) FILTER (WHERE has_column_privilege(who.oid, rel.oid, a.attnum, 'INSERT')), '{}'),
-  coalesce(array_agg(a.attname::text ORDER BY a.attnum) FILTER (WHERE has_column_privilege(who.oid, rel.oid, a.attnum, 'UPDATE')), '{}')
-FROM who CROSS JOIN rel
-JOIN pg_attribute a ON a.attrelid = rel.oid AND a.attnum > 0 AND NOT a.attisdropped
-WHERE coalesce(has_schema_privilege(who.oid, rel.nsp, 'USAGE'), false)
-GROUP BY who.oid, who.name, rel.oid, rel.nsp`
-
-// privileges loads Privileges; it runs after relations.
-func (l *loader) privileges(ctx context.Context) error {
-	byRole := map[string]*RolePrivileges{}
-	err := each(ctx, l.q, "privileges", privilegesSQL, l.schemas, func(r pgx.Rows) error {
-		var role string
-		var rel uint32
-		tp := &TablePrivileges{}
-		if err := r.Scan(&role, &rel, &tp.Delete, &tp.Select, &tp.Insert, &tp.Update); err != nil {
-			return err
-		}
-		t := l.byOID[rel]
-		if t == nil || (len(tp.Select) == 0 && len(tp.Insert) == 0 && len(tp.Update) == 0 && !tp.Delete) {
-			return nil
-		}
-		tp.Schema, tp.Name = t.Schema, t.Name
-		rp := byRole[role]
-		if rp == nil {
-			rp = &RolePrivileges{Role: role, Tables: []*TablePrivileges{}}
-			byRole[role] = rp
-		}
-		rp.Tables = append(rp.Tables, tp)
-		return nil
-	})
-	if err != nil {
-		return err
-	}
-	p := &Privileges{Roles: make([]*RolePrivileges, 0, len(byRole))}
-	for _, rp := range byRole {
-		sort.Slice(rp.Tables, func(i, j int) bool {
-			return lessQN(rp.Tables[i].Schema, rp.Tables[i].Name, rp.Tables[j].Schema, rp.Tables[j].Name)
-		})
-		p.Roles = append(p.Roles, rp)
-	}
-	sort.Slice(p.Roles, func(i, j int) bool { return p.Roles[i].Role < p.Roles[j].Role })
-	p.buildIndex()
-	l.s.Privileges = p
-	return nil
 }
 
 // VisibleTo returns the part of s that role may use, as a catalog of its own (same

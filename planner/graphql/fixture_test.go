@@ -12,6 +12,7 @@ import (
 
 	"github.com/jackc/pgx/v5"
 
+	"github.com/kapok-dev/kapok/control/catalogload"
 	"github.com/kapok-dev/kapok/internal/testenv"
 	"github.com/kapok-dev/kapok/planner/catalog"
 	"github.com/kapok-dev/kapok/planner/gqlschema"
@@ -74,7 +75,7 @@ func fixtureDB(t testing.TB) *catalog.Schema {
 			fixture.err = err
 			return
 		}
-		fixture.cat, fixture.err = catalog.Load(ctx, c, []string{fixtureSchema})
+		fixture.cat, fixture.err = catalogload.Load(ctx, c, []string{fixtureSchema})
 	})
 	if fixture.err != nil {
 		t.Fatalf("fixture database: %v\nstart the dev stack with `make test` (or `go run ./cmd/kapok dev up`)", fixture.err)

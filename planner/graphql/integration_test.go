@@ -18,7 +18,7 @@ import (
 )
 
 // TestFixtureCatalogSnapshotIsCurrent keeps testdata/fixture_catalog.json (what the
-// database-free golden test compiles against) equal to what catalog.Load returns.
+// database-free golden test compiles against) equal to what catalogload.Load returns.
 func TestFixtureCatalogSnapshotIsCurrent(t *testing.T) {
 	cat := fixtureDB(t)
 	got, err := json.MarshalIndent(cat, "", "  ")

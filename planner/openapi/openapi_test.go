@@ -13,6 +13,7 @@ import (
 
 	"github.com/jackc/pgx/v5"
 
+	"github.com/kapok-dev/kapok/control/catalogload"
 	"github.com/kapok-dev/kapok/internal/testenv"
 	"github.com/kapok-dev/kapok/planner/catalog"
 )
@@ -25,9 +26,9 @@ const shopSchema = "openapi_t_shop"
 func loadSchema(t *testing.T, name, ddl string) *catalog.Schema {
 	t.Helper()
 	testenv.FreshSchema(t, name, ddl)
-	cat, err := catalog.Load(context.Background(), testenv.Conn(t), []string{name})
+	cat, err := catalogload.Load(context.Background(), testenv.Conn(t), []string{name})
 	if err != nil {
-		t.Fatalf("catalog.Load: %v", err)
+		t.Fatalf("catalogload.Load: %v", err)
 	}
 	return cat
 }
@@ -297,7 +298,7 @@ CREATE FUNCTION "odd fn"(x integer) RETURNS integer LANGUAGE sql IMMUTABLE AS $$
 CREATE FUNCTION over(a integer) RETURNS integer LANGUAGE sql IMMUTABLE AS $$ SELECT a $$;
 CREATE FUNCTION over(b text) RETURNS text LANGUAGE sql IMMUTABLE AS $$ SELECT b $$;
 INSERT INTO "odd/{name}" VALUES (1, 'x', NULL, 'abc');`)
-	cat, err := catalog.Load(context.Background(), testenv.Conn(t), []string{"openapi_t_two_a", "openapi_t_two_b"})
+	cat, err := catalogload.Load(context.Background(), testenv.Conn(t), []string{"openapi_t_two_a", "openapi_t_two_b"})
 	if err != nil {
 		t.Fatal(err)
 	}

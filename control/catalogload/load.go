@@ -1,4 +1,4 @@
-package catalog
+package catalogload
 
 import (
 	"context"
@@ -6,6 +6,8 @@ import (
 	"sort"
 
 	"github.com/jackc/pgx/v5"
+
+	"github.com/kapok-dev/kapok/planner/catalog"
 )
 
 // Querier runs a query. *pgx.Conn, *pgxpool.Conn, *pgxpool.Pool and pgx.Tx satisfy it.
@@ -31,14 +33,15 @@ type LoadError struct {
 func (e *LoadError) Error() string { return "catalog: load " + e.Step + ": " + e.Err.Error() }
 func (e *LoadError) Unwrap() error { return e.Err }
 
-// Load introspects the given schemas into an immutable Schema with its Version set and its
-// lookup maps built. Objects outside schemas are invisible, except as the types of
-// columns and arguments; foreign keys to relations outside them are dropped.
-func Load(ctx context.Context, q Querier, schemas []string) (*Schema, error) {
+// Load introspects the given schemas into an immutable catalog.Schema, finished (see
+// catalog.Schema.Finish): sorted, with its relationships, lookup maps and Version. Objects
+// outside schemas are invisible, except as the types of columns and arguments; foreign
+// keys to relations outside them are dropped.
+func Load(ctx context.Context, q Querier, schemas []string) (*catalog.Schema, error) {
 	if schemas == nil {
 		schemas = []string{}
 	}
-	var s *Schema
+	var s *catalog.Schema
 	err := inSnapshot(ctx, q, func(q Querier) error {
 		var err error
 		s, err = load(ctx, q, schemas)
@@ -47,8 +50,7 @@ func Load(ctx context.Context, q Querier, schemas []string) (*Schema, error) {
 	if err != nil {
 		return nil, err
 	}
-	s.Version = computeVersion(s)
-	s.Index()
+	s.Finish()
 	return s, nil
 }
 
@@ -86,8 +88,8 @@ func inSnapshot(ctx context.Context, q Querier, f func(Querier) error) error {
 }
 
 // Every query below filters on nspname = ANY($1) and returns rows in no particular
-// order: sorting happens in Go (byte order), so the result does not depend on the
-// database's collation.
+// order: catalog.Schema.Finish sorts in Go (byte order), so the result does not depend on
+// the database's collation.
 
 const relationsSQL = `
 SELECT c.oid, n.nspname::text, c.relname::text, c.relkind::text,
@@ -210,8 +212,8 @@ FROM ty
 JOIN pg_type t ON t.oid = ty.oid
 JOIN pg_namespace n ON n.oid = t.typnamespace`
 
-var relKinds = map[string]TableKind{
-	"r": KindTable, "v": KindView, "m": KindMaterializedView, "f": KindForeignTable, "p": KindPartitionedTable,
+var relKinds = map[string]catalog.TableKind{
+	"r": catalog.KindTable, "v": catalog.KindView, "m": catalog.KindMaterializedView, "f": catalog.KindForeignTable, "p": catalog.KindPartitionedTable,
 }
 
 // Bits of pg_relation_is_updatable's result (1 << CmdType).
@@ -225,8 +227,8 @@ const (
 type loader struct {
 	q       Querier
 	schemas []string
-	s       *Schema
-	byOID   map[uint32]*Table
+	s       *catalog.Schema
+	byOID   map[uint32]*catalog.Table
 	// Types are resolved last, from one query over every type the other steps met.
 	cols  []rawColumn
 	fns   []*rawFunction
@@ -235,12 +237,12 @@ type loader struct {
 
 // rawColumn keeps what resolving the column's type needs until the types are loaded.
 type rawColumn struct {
-	col     *Column
+	col     *catalog.Column
 	typeOID uint32
 }
 
 type rawFunction struct {
-	fn      *Function
+	fn      *catalog.Function
 	argOIDs []uint32
 	modes   []string
 	names   []string
@@ -248,9 +250,9 @@ type rawFunction struct {
 	retOID  uint32
 }
 
-func load(ctx context.Context, q Querier, schemas []string) (*Schema, error) {
-	l := &loader{q: q, schemas: schemas, byOID: map[uint32]*Table{},
-		s: &Schema{Schemas: append([]string{}, schemas...), Tables: []*Table{}, Enums: []*Enum{}, Domains: []*Domain{}}}
+func load(ctx context.Context, q Querier, schemas []string) (*catalog.Schema, error) {
+	l := &loader{q: q, schemas: schemas, byOID: map[uint32]*catalog.Table{},
+		s: &catalog.Schema{Schemas: append([]string{}, schemas...), Tables: []*catalog.Table{}, Enums: []*catalog.Enum{}, Domains: []*catalog.Domain{}}}
 	// Columns before constraints and indexes, which name them by attnum.
 	for _, step := range []func(context.Context) error{
 		l.relations, l.columns, l.constraints, l.indexes, l.enums, l.domains, l.functions, l.resolveTypes, l.privileges,
@@ -259,14 +261,12 @@ func load(ctx context.Context, q Querier, schemas []string) (*Schema, error) {
 			return nil, err
 		}
 	}
-	l.s.sort()
-	deriveRelationships(l.s.Tables)
 	return l.s, nil
 }
 
 func (l *loader) relations(ctx context.Context) error {
 	return each(ctx, l.q, "relations", relationsSQL, l.schemas, func(r pgx.Rows) error {
-		t := &Table{}
+		t := &catalog.Table{}
 		var kind, parentSchema, parentName string
 		var mask int32
 		if err := r.Scan(&t.OID, &t.Schema, &t.Name, &kind, &t.Comment, &mask, &parentSchema, &parentName); err != nil {
@@ -275,10 +275,10 @@ func (l *loader) relations(ctx context.Context) error {
 		t.Kind = relKinds[kind]
 		t.Insertable, t.Updatable, t.Deletable = mask&insertableBit != 0, mask&updatableBit != 0, mask&deletableBit != 0
 		if parentName != "" {
-			t.PartitionOf = &QualifiedName{parentSchema, parentName}
+			t.PartitionOf = &catalog.QualifiedName{Schema: parentSchema, Name: parentName}
 		}
-		t.Columns, t.PrimaryKey = []*Column{}, []string{}
-		t.Uniques, t.ForeignKeys, t.Indexes = []*UniqueConstraint{}, []*ForeignKey{}, []*Index{}
+		t.Columns, t.PrimaryKey = []*catalog.Column{}, []string{}
+		t.Uniques, t.ForeignKeys, t.Indexes = []*catalog.UniqueConstraint{}, []*catalog.ForeignKey{}, []*catalog.Index{}
 		l.byOID[t.OID] = t
 		l.s.Tables = append(l.s.Tables, t)
 		return nil
@@ -287,7 +287,7 @@ func (l *loader) relations(ctx context.Context) error {
 
 func (l *loader) columns(ctx context.Context) error {
 	err := each(ctx, l.q, "columns", columnsSQL, l.schemas, func(r pgx.Rows) error {
-		c := &Column{}
+		c := &catalog.Column{}
 		var rel uint32
 		var notNull, updatable bool
 		var identity, generated, expr string
@@ -319,9 +319,9 @@ func (l *loader) columns(ctx context.Context) error {
 
 func (l *loader) constraints(ctx context.Context) error {
 	type rawFK struct {
-		t       *Table
-		fk      *ForeignKey
-		ref     *Table
+		t       *catalog.Table
+		fk      *catalog.ForeignKey
+		ref     *catalog.Table
 		refNums []int16
 	}
 	var fks []rawFK
@@ -344,10 +344,10 @@ func (l *loader) constraints(ctx context.Context) error {
 		case "p":
 			t.PrimaryKey, t.PrimaryKeyName = cols, name
 		case "u":
-			t.Uniques = append(t.Uniques, &UniqueConstraint{Name: name, Columns: cols})
+			t.Uniques = append(t.Uniques, &catalog.UniqueConstraint{Name: name, Columns: cols})
 		case "f":
 			if ref := l.byOID[refRel]; ref != nil { // else it references a relation outside the exposed schemas
-				fks = append(fks, rawFK{t, &ForeignKey{Name: name, Columns: cols, RefSchema: ref.Schema, RefTable: ref.Name,
+				fks = append(fks, rawFK{t, &catalog.ForeignKey{Name: name, Columns: cols, RefSchema: ref.Schema, RefTable: ref.Name,
 					OnDelete: onDelete, OnUpdate: onUpdate}, ref, refNums})
 			}
 		}
@@ -369,7 +369,7 @@ func (l *loader) constraints(ctx context.Context) error {
 
 func (l *loader) indexes(ctx context.Context) error {
 	return each(ctx, l.q, "indexes", indexesSQL, l.schemas, func(r pgx.Rows) error {
-		ix := &Index{}
+		ix := &catalog.Index{}
 		var rel uint32
 		var nKey int
 		var nums []int16
@@ -408,7 +408,7 @@ func (l *loader) indexes(ctx context.Context) error {
 
 func (l *loader) enums(ctx context.Context) error {
 	return each(ctx, l.q, "enums", enumsSQL, l.schemas, func(r pgx.Rows) error {
-		e := &Enum{}
+		e := &catalog.Enum{}
 		if err := r.Scan(&e.Schema, &e.Name, &e.Values, &e.Comment); err != nil {
 			return err
 		}
@@ -419,7 +419,7 @@ func (l *loader) enums(ctx context.Context) error {
 
 func (l *loader) domains(ctx context.Context) error {
 	return each(ctx, l.q, "domains", domainsSQL, l.schemas, func(r pgx.Rows) error {
-		d := &Domain{}
+		d := &catalog.Domain{}
 		if err := r.Scan(&d.Schema, &d.Name, &d.BaseType, &d.NotNull, &d.Default, &d.Checks, &d.Comment); err != nil {
 			return err
 		}
@@ -433,7 +433,7 @@ func (l *loader) domains(ctx context.Context) error {
 
 func (l *loader) functions(ctx context.Context) error {
 	return each(ctx, l.q, "functions", functionsSQL, l.schemas, func(r pgx.Rows) error {
-		f := &rawFunction{fn: &Function{}}
+		f := &rawFunction{fn: &catalog.Function{}}
 		if err := r.Scan(&f.fn.OID, &f.fn.Schema, &f.fn.Name, &f.fn.IdentityArgs, &f.argOIDs, &f.modes, &f.names,
 			&f.dflts, &f.retOID, &f.fn.ReturnsSet, &f.fn.Volatility, &f.fn.Strict, &f.fn.SecurityDefiner,
 			&f.fn.Language, &f.fn.DefinitionHash, &f.fn.Comment); err != nil {
@@ -490,7 +490,7 @@ func (l *loader) resolveTypes(ctx context.Context) error {
 			c.HasDefault = true
 		}
 	}
-	l.s.Functions = make([]*Function, 0, len(l.fns))
+	l.s.Functions = make([]*catalog.Function, 0, len(l.fns))
 	for _, f := range l.fns {
 		if err := f.build(l.types, l.byOID); err != nil {
 			return &LoadError{Step: "functions", Err: err}
@@ -501,7 +501,7 @@ func (l *loader) resolveTypes(ctx context.Context) error {
 }
 
 // columnNames names the attnums of t's columns (sorted by attnum by then).
-func columnNames(t *Table, nums []int16) ([]string, error) {
+func columnNames(t *catalog.Table, nums []int16) ([]string, error) {
 	names := make([]string, len(nums))
 	for i, num := range nums {
 		c := columnByNum(t, num)
@@ -513,7 +513,7 @@ func columnNames(t *Table, nums []int16) ([]string, error) {
 	return names, nil
 }
 
-func columnByNum(t *Table, num int16) *Column {
+func columnByNum(t *catalog.Table, num int16) *catalog.Column {
 	cs := t.Columns
 	// Without dropped columns, attnum n is at index n-1.
 	if i := int(num) - 1; i >= 0 && i < len(cs) && cs[i].Position == int(num) {
@@ -527,16 +527,16 @@ func columnByNum(t *Table, num int16) *Column {
 	return nil
 }
 
-func (f *rawFunction) build(types map[uint32]*pgType, relations map[uint32]*Table) error {
+func (f *rawFunction) build(types map[uint32]*pgType, relations map[uint32]*catalog.Table) error {
 	fn := f.fn
-	fn.Args = []*FunctionArg{}
+	fn.Args = []*catalog.FunctionArg{}
 	for i, oid := range f.argOIDs {
 		mode := "i"
 		if i < len(f.modes) {
 			mode = f.modes[i]
 		}
 		rt := resolveType(types, oid)
-		a := &FunctionArg{Type: rt.formatted, TypeName: rt.base.name, TypeSchema: rt.base.schema,
+		a := &catalog.FunctionArg{Type: rt.formatted, TypeName: rt.base.name, TypeSchema: rt.base.schema,
 			IsArray: rt.isArray, Category: rt.base.category, Mode: mode}
 		if i < len(f.names) {
 			a.Name = f.names[i]
@@ -569,7 +569,7 @@ func (f *rawFunction) build(types map[uint32]*pgType, relations map[uint32]*Tabl
 	}
 	if !rt.isArray && rt.base.relid != 0 {
 		if t := relations[rt.base.relid]; t != nil {
-			fn.ReturnsRelation = &QualifiedName{t.Schema, t.Name}
+			fn.ReturnsRelation = &catalog.QualifiedName{Schema: t.Schema, Name: t.Name}
 		}
 	}
 	return nil
@@ -593,7 +593,7 @@ type resolvedType struct {
 	base          *pgType // after unwrapping domains and the array
 	isArray       bool
 	elemFormatted string
-	domain        *QualifiedName
+	domain        *catalog.QualifiedName
 	// notNull and hasDefault come from the domains the type itself is (not those of an
 	// array's element): a column of such a domain cannot be NULL or gets its default.
 	notNull, hasDefault bool
@@ -612,7 +612,7 @@ func resolveType(types map[uint32]*pgType, oid uint32) resolvedType {
 	unwrap := func(t *pgType) *pgType {
 		for i := 0; t.typtype == "d" && i < 32; i++ {
 			if rt.domain == nil {
-				rt.domain = &QualifiedName{t.schema, t.name}
+				rt.domain = &catalog.QualifiedName{Schema: t.schema, Name: t.name}
 			}
 			t = get(t.base)
 		}
@@ -634,37 +634,6 @@ func resolveType(types map[uint32]*pgType, oid uint32) resolvedType {
 	}
 	rt.base = t
 	return rt
-}
-
-func (s *Schema) sort() {
-	sort.Slice(s.Tables, func(i, j int) bool {
-		return lessQN(s.Tables[i].Schema, s.Tables[i].Name, s.Tables[j].Schema, s.Tables[j].Name)
-	})
-	for _, t := range s.Tables {
-		sort.Slice(t.Uniques, func(i, j int) bool { return t.Uniques[i].Name < t.Uniques[j].Name })
-		sort.Slice(t.ForeignKeys, func(i, j int) bool { return t.ForeignKeys[i].Name < t.ForeignKeys[j].Name })
-		sort.Slice(t.Indexes, func(i, j int) bool { return t.Indexes[i].Name < t.Indexes[j].Name })
-	}
-	sort.Slice(s.Enums, func(i, j int) bool {
-		return lessQN(s.Enums[i].Schema, s.Enums[i].Name, s.Enums[j].Schema, s.Enums[j].Name)
-	})
-	sort.Slice(s.Domains, func(i, j int) bool {
-		return lessQN(s.Domains[i].Schema, s.Domains[i].Name, s.Domains[j].Schema, s.Domains[j].Name)
-	})
-	sort.Slice(s.Functions, func(i, j int) bool {
-		a, b := s.Functions[i], s.Functions[j]
-		if a.Schema != b.Schema || a.Name != b.Name {
-			return lessQN(a.Schema, a.Name, b.Schema, b.Name)
-		}
-		return a.IdentityArgs < b.IdentityArgs
-	})
-}
-
-func lessQN(s1, n1, s2, n2 string) bool {
-	if s1 != s2 {
-		return s1 < s2
-	}
-	return n1 < n2
 }
 
 // each runs one introspection query with arg as $1 and calls f for every row.

@@ -1,4 +1,4 @@
-package catalog
+package catalogload
 
 import (
 	"context"
@@ -6,6 +6,7 @@ import (
 	"testing"
 
 	"github.com/kapok-dev/kapok/internal/testenv"
+	"github.com/kapok-dev/kapok/planner/catalog"
 )
 
 // Roles are cluster-wide: created idempotently, never dropped (other runs may use them).
@@ -42,7 +43,7 @@ func TestPrivilegesAreLoadedPerRole(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	str := func(tp *TablePrivileges) string {
+	str := func(tp *catalog.TablePrivileges) string {
 		if tp == nil {
 			return "none"
 		}
@@ -106,7 +107,7 @@ func TestPrivilegesAreLoadedPerRole(t *testing.T) {
 	})
 }
 
-func names(s *Schema) []string {
+func names(s *catalog.Schema) []string {
 	var out []string
 	for _, t := range s.Tables {
 		out = append(out, t.Name)

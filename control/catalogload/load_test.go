@@ -1,4 +1,4 @@
-package catalog
+package catalogload
 
 import (
 	"bytes"
@@ -12,6 +12,7 @@ import (
 	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgxpool"
 	"github.com/kapok-dev/kapok/internal/testenv"
+	"github.com/kapok-dev/kapok/planner/catalog"
 )
 
 // Load takes what callers have at hand: a connection, a pooled connection, a pool or a
@@ -222,7 +223,7 @@ func TestVersionIsStableAndTracksChanges(t *testing.T) {
 	ctx := context.Background()
 	createFixture(t)
 	conn := testenv.Conn(t)
-	load := func() *Schema {
+	load := func() *catalog.Schema {
 		t.Helper()
 		s, err := Load(ctx, conn, exposed)
 		if err != nil {
@@ -395,12 +396,12 @@ func compareGolden(t *testing.T, name string, got []byte) {
 	}
 	want, err := os.ReadFile(path)
 	if err != nil {
-		t.Fatalf("%v (run `go test ./planner/catalog/ -run %s -update` and review the file)", err, t.Name())
+		t.Fatalf("%v (run `go test ./control/catalogload/ -run %s -update` and review the file)", err, t.Name())
 	}
 	if !bytes.Equal(got, want) {
-		aside := filepath.Join(os.TempDir(), "catalog-"+name)
+		aside := filepath.Join(os.TempDir(), "catalogload-"+name)
 		_ = os.WriteFile(aside, got, 0o644)
-		t.Errorf("model differs from %s; got written to %s:\n  diff %s %s\naccept after review with `go test ./planner/catalog/ -run %s -update`",
+		t.Errorf("model differs from %s; got written to %s:\n  diff %s %s\naccept after review with `go test ./control/catalogload/ -run %s -update`",
 			path, aside, path, aside, t.Name())
 	}
 }

@@ -1,4 +1,4 @@
-package catalog
+package catalogload
 
 import (
 	"context"
@@ -12,7 +12,7 @@ import (
 // BenchmarkLoad1000Tables loads a schema of 1,000 tables, each with a primary key, a
 // foreign key, an index and a comment:
 //
-//	go test -run x -bench Load1000 -benchmem ./planner/catalog/
+//	go test -run x -bench Load1000 -benchmem ./control/catalogload/
 func BenchmarkLoad1000Tables(b *testing.B) {
 	const schema = "catalog_t_bench1000"
 	var ddl strings.Builder
