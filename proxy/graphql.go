@@ -315,12 +315,7 @@ func rejectionMessage(err error) string {
 // also sets the response's status and Retry-After; a batch resets the status to 200.
 func (a *apis) appendRunError(out []byte, err error, plan *planner.Plan, ctx *fasthttp.RequestCtx) ([]byte, string) {
 	if f, ok := dbFaultOf(err); ok {
-		var rej *poolmgr.RejectedError
-		if errors.As(err, &rej) {
-			a.s.metrics.rejected.WithLabelValues(string(rej.Reason)).Inc()
-		} else {
-			a.s.log.Warn("graphql execution: database unavailable", "err", err)
-		}
+		a.noteFault("graphql", err)
 		retryAfter(ctx)
 		ctx.SetStatusCode(f.status)
 		return appendGraphQLErrors(out, gqlCodeUnavailable, graphQLFaultMessage(f), "$"), outcomeError

@@ -575,12 +575,7 @@ func (a *apis) restRejected(ctx *fasthttp.RequestCtx, err error) string {
 // restRunError maps an execution failure to PostgREST's status and body.
 func (a *apis) restRunError(ctx *fasthttp.RequestCtx, err error, anon bool) string {
 	if f, ok := dbFaultOf(err); ok {
-		var rej *poolmgr.RejectedError
-		if errors.As(err, &rej) {
-			a.s.metrics.rejected.WithLabelValues(string(rej.Reason)).Inc()
-		} else {
-			a.s.log.Warn("rest execution: database unavailable", "err", err)
-		}
+		a.noteFault("rest", err)
 		writeRESTFault(ctx, f)
 		return outcomeError
 	}

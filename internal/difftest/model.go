@@ -1,6 +1,7 @@
 package difftest
 
 import (
+	"cmp"
 	"math/big"
 	"time"
 )
@@ -81,25 +82,11 @@ func (db *DB) index() {
 func compare(a, b any) int {
 	switch x := a.(type) {
 	case int64:
-		y := b.(int64)
-		switch {
-		case x < y:
-			return -1
-		case x > y:
-			return 1
-		}
-		return 0
+		return cmp.Compare(x, b.(int64))
 	case *big.Rat:
 		return x.Cmp(b.(*big.Rat))
 	case string:
-		y := b.(string)
-		switch {
-		case x < y:
-			return -1
-		case x > y:
-			return 1
-		}
-		return 0
+		return cmp.Compare(x, b.(string))
 	case Date:
 		y := b.(Date)
 		switch {

@@ -345,7 +345,7 @@ func (o *Oracle) eval(e Expr, table string, r Row) tv {
 		}
 		return tFalse
 	case Cmp:
-		return cmp(e, r[e.Col])
+		return evalCmp(e, r[e.Col])
 	}
 	panic("difftest: unknown expression")
 }
@@ -357,7 +357,7 @@ func truth(b bool) tv {
 	return tFalse
 }
 
-func cmp(e Cmp, v any) tv {
+func evalCmp(e Cmp, v any) tv {
 	switch e.Op {
 	case "isnull":
 		return truth(v == nil)
