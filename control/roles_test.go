@@ -155,7 +155,7 @@ DO $$
 DECLARE r text;
 BEGIN
   FOREACH r IN ARRAY ARRAY['control_t_rr_user', 'control_t_rr_nested', 'control_t_rr_anon', 'control_t_rr_key',
-    'control_t_rr_sneaky', 'control_t_rr_reader', 'control_t_rr_stranger'] LOOP
+    'control_t_rr_sneaky', 'control_t_rr_reader', 'control_t_rr_stranger', 'kapok_t_control_t_rr_other'] LOOP
     IF NOT EXISTS (SELECT 1 FROM pg_roles WHERE rolname = r) THEN EXECUTE format('CREATE ROLE %I NOLOGIN', r); END IF;
   END LOOP;
   IF NOT EXISTS (SELECT 1 FROM pg_roles WHERE rolname = 'control_t_rr_bypass') THEN CREATE ROLE control_t_rr_bypass NOLOGIN BYPASSRLS; END IF;
@@ -171,7 +171,7 @@ func TestRequestRolesAreTheGrantedUnprivilegedOnes(t *testing.T) {
 	conn := testenv.Conn(t)
 	testenv.Exec(t, requestRolesSQL)
 	tc := &TenantConfig{Name: "control-t-rr", Isolation: IsolationRole, Auth: &AuthConfig{AnonRole: "control_t_rr_anon",
-		APIKeys: map[string]string{"k1": "control_t_rr_key", "k2": "control_t_rr_sneaky", "k3": "postgres", "k4": "none", "k5": "kapok_t_demo"}}}
+		APIKeys: map[string]string{"k1": "control_t_rr_key", "k2": "control_t_rr_sneaky", "k3": "postgres", "k4": "none", "k5": "kapok_t_control_t_rr_other"}}}
 	role, err := EnsureTenantRole(ctx, conn, tc, "postgres")
 	if err != nil {
 		t.Fatal(err)
@@ -180,7 +180,7 @@ func TestRequestRolesAreTheGrantedUnprivilegedOnes(t *testing.T) {
 
 	t.Run("configured roles are granted to the tenant's role, privileged ones never", func(t *testing.T) {
 		for r, want := range map[string]bool{"control_t_rr_anon": true, "control_t_rr_key": true,
-			"control_t_rr_sneaky": false, "postgres": false, "kapok_t_demo": false} {
+			"control_t_rr_sneaky": false, "postgres": false, "kapok_t_control_t_rr_other": false} {
 			var got bool
 			if err := conn.QueryRow(ctx, "SELECT pg_has_role($1, $2, 'MEMBER')", role, r).Scan(&got); err != nil {
 				t.Fatal(err)
