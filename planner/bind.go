@@ -13,18 +13,10 @@ var (
 	textFalse = []byte("false")
 )
 
-// Bind converts a request's variables (a JSON object, or empty / null) into the TEXT
-// parameters of Statements[0], appending to dst[:0]. Values are checked against their
+// BindStatement converts a request's variables (a JSON object, or empty / null) into the
+// TEXT parameters of statement i, appending to dst[:0]. Values are checked against their
 // declared GraphQL types; a mismatch is a validation-failed *Error. Returned slices may
 // alias variables: keep variables alive and unmodified until the statement has run.
-func (p *Plan) Bind(variables []byte, dst [][]byte) ([][]byte, error) {
-	if len(p.Statements) == 0 {
-		return dst[:0], nil
-	}
-	return p.BindStatement(0, variables, dst)
-}
-
-// BindStatement is Bind for statement i (mutations have one statement per root field).
 func (p *Plan) BindStatement(i int, variables []byte, dst [][]byte) ([][]byte, error) {
 	st := &p.Statements[i]
 	dst = dst[:0]

@@ -28,7 +28,7 @@ func TestBindConvertsJSONToTextParameters(t *testing.T) {
 	}
 	params = append(params, planner.Param{Var: -1, Const: []byte("const")})
 	p := plan(vars, params...)
-	got, err := p.Bind([]byte(`{"i": -2147483648, "s": "a\"b\u00e9\n", "n": "12.50", "b": false, "j": {"x": [1, "y"]},
+	got, err := p.BindStatement(0, []byte(`{"i": -2147483648, "s": "a\"b\u00e9\n", "n": "12.50", "b": false, "j": {"x": [1, "y"]},
 		"l": ["p\"q", null, "r\\s"], "z": null}`), nil)
 	if err != nil {
 		t.Fatal(err)
@@ -62,7 +62,7 @@ func TestBindRejectsValuesOfTheWrongType(t *testing.T) {
 		"broken JSON":               {planner.Var{Name: "x", TypeName: "Int", Kind: planner.ScalarInt}, `{"x": 1`},
 	} {
 		t.Run(name, func(t *testing.T) {
-			_, err := plan([]planner.Var{c.v}, planner.Param{Var: 0}).Bind([]byte(c.vars), nil)
+			_, err := plan([]planner.Var{c.v}, planner.Param{Var: 0}).BindStatement(0, []byte(c.vars), nil)
 			var pe *planner.Error
 			if !errors.As(err, &pe) {
 				t.Fatalf("got %v, want a *planner.Error", err)
@@ -81,6 +81,6 @@ func FuzzBind(f *testing.F) {
 	}
 	p := plan(vars, planner.Param{Var: 0}, planner.Param{Var: 1}, planner.Param{Var: 2})
 	f.Fuzz(func(t *testing.T, b []byte) {
-		_, _ = p.Bind(b, nil)
+		_, _ = p.BindStatement(0, b, nil)
 	})
 }

@@ -1,6 +1,6 @@
 package planner
 
-import "github.com/kapok-dev/kapok/planner/ir"
+import "github.com/kapok-dev/kapok/internal/statement"
 
 // Kind is the operation type of a Plan.
 type Kind uint8
@@ -17,8 +17,8 @@ func (k Kind) String() string {
 	return "query"
 }
 
-// Plan is a compiled request, immutable and shared by every request with the same
-// cache key.
+// Plan is a compiled GraphQL operation, immutable and shared by every request with the
+// same cache key; it is the GraphQL front end's Executable.
 type Plan struct {
 	Kind Kind
 	// Statements run in order in one transaction (one round trip). A query has exactly
@@ -55,9 +55,9 @@ type Statement struct {
 	ResponseKey string
 	// Params lists, for each placeholder $i+1, where its value comes from.
 	Params []Param
-	// Result is ir.ResultValue, or how the executor gathers the statement's rows into its
+	// Result is statement.Value, or how the executor gathers the statement's rows into its
 	// value (a query's one root field).
-	Result ir.Result
+	Result statement.Result
 	// Parts > 0 marks one element of a root field whose value is a JSON array built from
 	// several statements (update_<t>_many: one UPDATE per element, so that each sees the
 	// rows the previous ones left). Part is the element's 1-based position: the statements

@@ -85,14 +85,14 @@ func TestRowsInputBindsOneJSONArrayAndChecksEveryValue(t *testing.T) {
 	}
 	p := plan([]planner.Var{{Name: "objs", TypeName: "t_insert_input", Kind: planner.ScalarOther, ListDepth: 1, NonNull: true}},
 		planner.Param{Var: 0, Type: "json", Rows: rows})
-	got, err := p.Bind([]byte(`{"objs": [{"id": 1, "name": "a\"", "rel": null, "tags": ["x"]}, {"tags": null, "rel": null, "name": null, "id": 2}]}`), nil)
+	got, err := p.BindStatement(0, []byte(`{"objs": [{"id": 1, "name": "a\"", "rel": null, "tags": ["x"]}, {"tags": null, "rel": null, "name": null, "id": 2}]}`), nil)
 	if err != nil {
 		t.Fatal(err)
 	}
 	if want := `[{"id":1,"name":"a\"","rel":null,"tags":["x"]},{"tags":null,"rel":null,"name":null,"id":2}]`; string(got[0]) != want {
 		t.Fatalf("got %s\nwant %s", got[0], want)
 	}
-	got, err = p.Bind([]byte(`{"objs": {"id": 1, "name": "a", "rel": null, "tags": "{x,y}"}}`), nil)
+	got, err = p.BindStatement(0, []byte(`{"objs": {"id": 1, "name": "a", "rel": null, "tags": "{x,y}"}}`), nil)
 	if err != nil || !bytes.Equal(got[0], []byte(`[{"id":1,"name":"a","rel":null,"tags":["{x,y}"]}]`)) {
 		t.Fatalf("one object: %s, %v", got, err)
 	}
@@ -106,7 +106,7 @@ func TestRowsInputBindsOneJSONArrayAndChecksEveryValue(t *testing.T) {
 		{`{"objs": null}`, planner.CodeValidationFailed, "$"},
 	}
 	for _, b := range bad {
-		_, err := p.Bind([]byte(b.vars), nil)
+		_, err := p.BindStatement(0, []byte(b.vars), nil)
 		var pe *planner.Error
 		if !errors.As(err, &pe) || pe.Code != b.code || pe.Path != b.path {
 			t.Errorf("%s: got %v, want %s at %s", b.vars, err, b.code, b.path)
@@ -126,6 +126,6 @@ func FuzzAppendKeyVars(f *testing.F) {
 	bp := plan(p.Vars, planner.Param{Var: 0, Type: "json", Rows: rows})
 	f.Fuzz(func(t *testing.T, vars []byte) {
 		p.AppendKeyVars(nil, vars)
-		_, _ = bp.Bind(vars, nil)
+		_, _ = bp.BindStatement(0, vars, nil)
 	})
 }

@@ -4,6 +4,7 @@ import (
 	"context"
 	"testing"
 
+	"github.com/kapok-dev/kapok/internal/statement"
 	"github.com/kapok-dev/kapok/internal/testenv"
 )
 
@@ -16,13 +17,13 @@ func BenchmarkRun(b *testing.B) {
 		if err != nil {
 			b.Fatal(err)
 		}
-		one := Statement{SQL: `SELECT json_build_object('id', $1::int4)`, Args: [][]byte{[]byte("42")}}
+		one := statement.Statement{SQL: `SELECT json_build_object('id', $1::int4)`, Args: [][]byte{[]byte("42")}}
 		for _, tc := range []struct {
 			name string
 			req  Request
 		}{
-			{"no session", Request{Statements: []Statement{one}}},
-			{"session", Request{Session: &Session{Role: "postgres", Claims: []byte(`{"sub":"u1","role":"postgres"}`), Method: "POST", Path: "/v1/graphql"}, Statements: []Statement{one}}},
+			{"no session", Request{Statements: []statement.Statement{one}}},
+			{"session", Request{Session: &Session{Role: "postgres", Claims: []byte(`{"sub":"u1","role":"postgres"}`), Method: "POST", Path: "/v1/graphql"}, Statements: []statement.Statement{one}}},
 		} {
 			b.Run(target.name+"/"+tc.name, func(b *testing.B) {
 				ctx := context.Background()

@@ -86,6 +86,9 @@ func (e *PgError) Unwrap() error { return e.Err }
 // SQLState is the five-character SQLSTATE code, e.g. "23505".
 func (e *PgError) SQLState() string { return e.Err.Code }
 
+// StatementIndex is Statement: the failing statement's index, -1 for the prelude.
+func (e *PgError) StatementIndex() int { return e.Statement }
+
 // Message is the primary human-readable message.
 func (e *PgError) Message() string { return e.Err.Message }
 

@@ -13,6 +13,7 @@ import (
 
 	"github.com/jackc/pgx/v5"
 
+	"github.com/kapok-dev/kapok/internal/statement"
 	"github.com/kapok-dev/kapok/internal/testenv"
 )
 
@@ -70,8 +71,8 @@ func ctx5s(t testing.TB) context.Context {
 	return ctx
 }
 
-func stmt(sql string, args ...string) Statement {
-	s := Statement{SQL: sql}
+func stmt(sql string, args ...string) statement.Statement {
+	s := statement.Statement{SQL: sql}
 	for _, a := range args {
 		s.Args = append(s.Args, []byte(a))
 	}

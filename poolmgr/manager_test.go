@@ -10,6 +10,7 @@ import (
 
 	"github.com/prometheus/client_golang/prometheus"
 
+	"github.com/kapok-dev/kapok/internal/statement"
 	"github.com/kapok-dev/kapok/internal/testenv"
 )
 
@@ -48,7 +49,7 @@ func TestPoolNeverExceedsMaxConns(t *testing.T) {
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
-			if _, _, err := p.Run(ctx, &Request{Statements: []Statement{stmt(`SELECT to_json(pg_sleep(0.02))`)}}, nil); err != nil {
+			if _, _, err := p.Run(ctx, &Request{Statements: []statement.Statement{stmt(`SELECT to_json(pg_sleep(0.02))`)}}, nil); err != nil {
 				failed.Add(1)
 				t.Error(err)
 			}
@@ -74,7 +75,7 @@ func TestPoolNeverExceedsMaxConns(t *testing.T) {
 
 func TestAdmission(t *testing.T) {
 	ctx := ctx5s(t)
-	slow := &Request{Statements: []Statement{stmt(`SELECT to_json(pg_sleep(0.5))`)}}
+	slow := &Request{Statements: []statement.Statement{stmt(`SELECT to_json(pg_sleep(0.5))`)}}
 
 	t.Run("a request over the tenant's in-flight cap is rejected after the bounded wait", func(t *testing.T) {
 		m := newManager(t, Config{})
@@ -89,7 +90,7 @@ func TestAdmission(t *testing.T) {
 		}
 		waitFor(t, func() bool { return p.Stats().InFlight == 2 })
 		start := time.Now()
-		_, _, err = p.Run(ctx, &Request{Statements: []Statement{stmt(`SELECT '1'::json`)}}, nil)
+		_, _, err = p.Run(ctx, &Request{Statements: []statement.Statement{stmt(`SELECT '1'::json`)}}, nil)
 		var re *RejectedError
 		if !errors.Is(err, ErrTooManyRequests) || !errors.As(err, &re) || re.Reason != ReasonTenantInFlight || re.Tenant != "poolmgr_t_inflight" {
 			t.Fatalf("got %v", err)
@@ -101,7 +102,7 @@ func TestAdmission(t *testing.T) {
 			t.Fatalf("rejected counter %d", got)
 		}
 		wg.Wait()
-		if _, _, err := p.Run(ctx, &Request{Statements: []Statement{stmt(`SELECT '1'::json`)}}, nil); err != nil {
+		if _, _, err := p.Run(ctx, &Request{Statements: []statement.Statement{stmt(`SELECT '1'::json`)}}, nil); err != nil {
 			t.Fatalf("after the slow requests: %v", err)
 		}
 	})
@@ -114,7 +115,7 @@ func TestAdmission(t *testing.T) {
 			t.Fatal(err)
 		}
 		time.AfterFunc(50*time.Millisecond, a.Release)
-		if _, _, err := p.Run(ctx, &Request{Statements: []Statement{stmt(`SELECT '1'::json`)}}, nil); err != nil {
+		if _, _, err := p.Run(ctx, &Request{Statements: []statement.Statement{stmt(`SELECT '1'::json`)}}, nil); err != nil {
 			t.Fatal(err)
 		}
 	})
@@ -144,7 +145,7 @@ func TestAdmission(t *testing.T) {
 		done := make(chan struct{})
 		go func() { defer close(done); _, _, _ = p.Run(ctx, slow, nil) }()
 		waitFor(t, func() bool { return p.Stats().AcquiredConns == 1 })
-		_, _, err := p.Run(ctx, &Request{Statements: []Statement{stmt(`SELECT '1'::json`)}}, nil)
+		_, _, err := p.Run(ctx, &Request{Statements: []statement.Statement{stmt(`SELECT '1'::json`)}}, nil)
 		var re *RejectedError
 		if !errors.Is(err, ErrAcquireTimeout) || !errors.As(err, &re) || re.Reason != ReasonAcquireTimeout {
 			t.Fatalf("got %v", err)
@@ -161,7 +162,7 @@ func TestAdmission(t *testing.T) {
 		if !errors.Is(err, ErrRequestTimeout) {
 			t.Fatalf("got %v", err)
 		}
-		if _, _, err := p.Run(ctx, &Request{Statements: []Statement{stmt(`SELECT '1'::json`)}}, nil); err != nil {
+		if _, _, err := p.Run(ctx, &Request{Statements: []statement.Statement{stmt(`SELECT '1'::json`)}}, nil); err != nil {
 			t.Fatal(err)
 		}
 		if n := p.Stats().NewConnsCount; n != 2 {
@@ -178,7 +179,7 @@ func TestIdlePoolIsClosedAndReopened(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	one := &Request{Statements: []Statement{stmt(`SELECT '1'::json`)}}
+	one := &Request{Statements: []statement.Statement{stmt(`SELECT '1'::json`)}}
 	if _, _, err := p.Run(ctx, one, nil); err != nil {
 		t.Fatal(err)
 	}
@@ -207,7 +208,7 @@ func TestLRUClosesLeastRecentlyUsedPool(t *testing.T) {
 	if !a.closed.Load() || len(m.Tenants()) != 2 || m.evictions[evictLRU].Load() != 1 {
 		t.Fatalf("tenants %v, a closed %v", m.Tenants(), a.closed.Load())
 	}
-	if _, _, err := a.Run(ctx, &Request{Statements: []Statement{stmt(`SELECT '1'::json`)}}, nil); err != nil {
+	if _, _, err := a.Run(ctx, &Request{Statements: []statement.Statement{stmt(`SELECT '1'::json`)}}, nil); err != nil {
 		t.Fatalf("a request racing the eviction was not retried: %v", err)
 	}
 }
@@ -226,7 +227,7 @@ func TestConfigChangeReplacesPool(t *testing.T) {
 		t.Fatalf("pool not replaced: %v", err)
 	}
 	// A request still holding the old pool runs on the new one and leaves its config alone.
-	if _, _, err := p1.Run(ctx, &Request{Statements: []Statement{stmt(`SELECT '1'::json`)}}, nil); err != nil {
+	if _, _, err := p1.Run(ctx, &Request{Statements: []statement.Statement{stmt(`SELECT '1'::json`)}}, nil); err != nil {
 		t.Fatal(err)
 	}
 	if cur, _ := m.Stats("poolmgr_t_cfg"); cur.MaxConns != 3 {
@@ -267,7 +268,7 @@ func TestMetrics(t *testing.T) {
 	reg.MustRegister(m)
 	ctx := ctx5s(t)
 	p, _ := m.Get(ctx, "poolmgr_t_metrics", PoolConfig{URL: testenv.PoolerURL(), MaxConns: 3, MaxInFlight: 7})
-	if _, _, err := p.Run(ctx, &Request{Statements: []Statement{stmt(`SELECT '1'::json`)}}, nil); err != nil {
+	if _, _, err := p.Run(ctx, &Request{Statements: []statement.Statement{stmt(`SELECT '1'::json`)}}, nil); err != nil {
 		t.Fatal(err)
 	}
 	families, err := reg.Gather()
@@ -308,7 +309,7 @@ func TestCloseWaitsForInFlightRequests(t *testing.T) {
 	p, _ := m.Get(ctx, "poolmgr_t_close", PoolConfig{URL: testenv.PoolerURL(), MaxConns: 1})
 	done := make(chan error, 1)
 	go func() {
-		_, _, err := p.Run(ctx, &Request{Statements: []Statement{stmt(`SELECT to_json(pg_sleep(0.2))`)}}, nil)
+		_, _, err := p.Run(ctx, &Request{Statements: []statement.Statement{stmt(`SELECT to_json(pg_sleep(0.2))`)}}, nil)
 		done <- err
 	}()
 	waitFor(t, func() bool { return p.Stats().AcquiredConns == 1 })

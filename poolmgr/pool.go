@@ -11,6 +11,8 @@ import (
 
 	"github.com/jackc/pgx/v5/pgconn"
 	"github.com/jackc/pgx/v5/pgxpool"
+
+	"github.com/kapok-dev/kapok/internal/statement"
 )
 
 // Pool is one tenant's connection pool and executor. Get it from Manager.Get; it stays
@@ -66,32 +68,10 @@ type Session struct {
 	StatementTimeout time.Duration
 }
 
-// Statement is one compiled statement: SQL whose every placeholder carries an explicit cast
-// ($1::int4), and its arguments in text format (nil = SQL NULL). It must return one row with
-// one column of JSON text, or, as Result says, rows of one column that Run gathers.
-type Statement struct {
-	SQL    string
-	Args   [][]byte
-	Result Result
-}
-
-// Result says how a statement hands back its value. Other than ResultValue the statement
-// returns one JSON value per row, and Run assembles them, which spares Postgres an
-// aggregate. The values are those of planner/ir.Result.
-type Result uint8
-
-const (
-	ResultValue    Result = iota // one row of one column: the value itself
-	ResultEnvelope               // any rows; the value is the REST envelope `<n>,,[<rows>]`
-	ResultArray                  // any rows; the value is their JSON array
-	ResultOne                    // zero or one row; the value is that row's, or null
-	ResultCount                  // a command; the value is the REST envelope `<rows affected>,,[]`
-)
-
 // Request is what Run executes: its statements, in order, in one transaction.
 type Request struct {
 	Session    *Session // nil: run as the pool's login role, no request settings
-	Statements []Statement
+	Statements []statement.Statement
 	// Admitted says the caller already holds an Admission from Admit for this request;
 	// otherwise Run admits (and releases) the request itself.
 	Admitted bool
@@ -319,7 +299,7 @@ func (p *Pool) acquire(ctx context.Context) (*pgxpool.Conn, error) {
 	return nil, &UnavailableError{Tenant: p.tenant, Connect: true, Err: err}
 }
 
-func (p *Pool) runOne(ctx context.Context, c *pgxpool.Conn, st *Statement, dst []byte) ([]byte, error) {
+func (p *Pool) runOne(ctx context.Context, c *pgxpool.Conn, st *statement.Statement, dst []byte) ([]byte, error) {
 	pg := c.Conn().PgConn()
 	var rr *pgconn.ResultReader
 	if sd, err := p.statement(ctx, pg, st.SQL); err != nil {
@@ -332,21 +312,30 @@ func (p *Pool) runOne(ctx context.Context, c *pgxpool.Conn, st *Statement, dst [
 	return readResult(rr, dst, 0, st.Result)
 }
 
-func readResult(rr *pgconn.ResultReader, dst []byte, stmt int, r Result) ([]byte, error) {
-	switch r {
-	case ResultValue:
-		return readValue(rr, dst, stmt)
-	case ResultCount:
-		for rr.NextRow() {
+// readResult gathers the rows of statement stmt into its value, appended to dst, and
+// closes rr.
+func readResult(rr *pgconn.ResultReader, dst []byte, stmt int, r statement.Result) ([]byte, error) {
+	start := len(dst)
+	var g statement.Gatherer
+	dst = g.Begin(r, dst)
+	var shapeErr error
+	for rr.NextRow() {
+		if shapeErr == nil {
+			// v aliases the read buffer: Row's append is the one copy.
+			dst, shapeErr = g.Row(dst, rr.Values())
 		}
-		tag, err := rr.Close()
-		if err != nil {
-			return dst, wrapPg(err, stmt)
-		}
-		dst = strconv.AppendInt(dst, tag.RowsAffected(), 10)
-		return append(dst, ",,[]"...), nil
 	}
-	return readRows(rr, dst, stmt, r)
+	tag, err := rr.Close()
+	if err != nil {
+		return dst[:start], wrapPg(err, stmt)
+	}
+	if shapeErr == nil {
+		dst, shapeErr = g.End(dst, tag.RowsAffected())
+	}
+	if shapeErr != nil {
+		return dst[:start], fmt.Errorf("%w: statement %d: %w", ErrResultShape, stmt, shapeErr)
+	}
+	return dst, nil
 }
 
 // prelude sets the request's role and settings, local to the transaction. Its text never
@@ -436,80 +425,6 @@ func nonEmpty(s string) []byte {
 		return nil
 	}
 	return []byte(s)
-}
-
-// readValue appends the single JSON value of rr to dst and closes rr.
-func readValue(rr *pgconn.ResultReader, dst []byte, stmt int) ([]byte, error) {
-	start := len(dst)
-	rows, cols := 0, 0
-	for rr.NextRow() {
-		v := rr.Values()
-		cols = len(v)
-		if rows == 0 && cols == 1 {
-			if v[0] == nil {
-				dst = append(dst, "null"...)
-			} else {
-				dst = append(dst, v[0]...) // v aliases the read buffer: this is the one copy
-			}
-		}
-		rows++
-	}
-	if _, err := rr.Close(); err != nil {
-		return dst[:start], wrapPg(err, stmt)
-	}
-	if rows != 1 || cols != 1 {
-		return dst[:start], fmt.Errorf("%w: statement %d returned %d rows of %d columns", ErrResultShape, stmt, rows, cols)
-	}
-	return dst, nil
-}
-
-// readRows gathers the rows of a statement whose Result is not ResultValue into dst. For
-// ResultEnvelope the count goes in front once known, by moving the array (one memmove).
-func readRows(rr *pgconn.ResultReader, dst []byte, stmt int, r Result) ([]byte, error) {
-	start := len(dst)
-	if r != ResultOne {
-		dst = append(dst, '[')
-	}
-	rows := 0
-	for rr.NextRow() {
-		v := rr.Values()
-		if len(v) != 1 || (r == ResultOne && rows > 0) {
-			_, _ = rr.Close()
-			return dst[:start], fmt.Errorf("%w: statement %d returned more than one row or column", ErrResultShape, stmt)
-		}
-		if rows > 0 {
-			dst = append(dst, ',')
-		}
-		if v[0] == nil {
-			dst = append(dst, "null"...)
-		} else {
-			dst = append(dst, v[0]...)
-		}
-		rows++
-	}
-	if _, err := rr.Close(); err != nil {
-		return dst[:start], wrapPg(err, stmt)
-	}
-	switch r {
-	case ResultOne:
-		if rows == 0 {
-			dst = append(dst, "null"...)
-		}
-		return dst, nil
-	case ResultArray:
-		return append(dst, ']'), nil
-	case ResultEnvelope:
-	default:
-		return dst[:start], fmt.Errorf("%w: statement %d: unknown result kind %d", ErrResultShape, stmt, r)
-	}
-	dst = append(dst, ']')
-	var num [24]byte
-	prefix := append(strconv.AppendInt(num[:0], int64(rows), 10), ',', ',')
-	n := len(prefix)
-	dst = append(dst, prefix...) // grow by len(prefix)
-	copy(dst[start+n:], dst[start:len(dst)-n])
-	copy(dst[start:], prefix)
-	return dst, nil
 }
 
 func wrapPg(err error, stmt int) error {

@@ -11,6 +11,7 @@ import (
 
 	"github.com/jackc/pgx/v5/pgconn"
 
+	"github.com/kapok-dev/kapok/internal/statement"
 	"github.com/kapok-dev/kapok/internal/testenv"
 )
 
@@ -23,7 +24,7 @@ func TestRun(t *testing.T) {
 	ctx := ctx5s(t)
 
 	t.Run("one statement appends its value to dst", func(t *testing.T) {
-		out, ends, err := p.Run(ctx, &Request{Statements: []Statement{{
+		out, ends, err := p.Run(ctx, &Request{Statements: []statement.Statement{{
 			SQL:  `SELECT json_build_object('n', $1::int4, 's', $2::text, 'null', $3::text)`,
 			Args: [][]byte{[]byte("42"), []byte("héllo"), nil},
 		}}}, []byte(`{"data":`))
@@ -40,7 +41,7 @@ func TestRun(t *testing.T) {
 	})
 
 	t.Run("several statements fill one value each", func(t *testing.T) {
-		out, ends, err := p.Run(ctx, &Request{Statements: []Statement{
+		out, ends, err := p.Run(ctx, &Request{Statements: []statement.Statement{
 			stmt(`SELECT '[1]'::json`), stmt(`SELECT NULL::json`), stmt(`SELECT to_json($1::text)`, "x"),
 		}}, nil)
 		if err != nil {
@@ -58,7 +59,7 @@ func TestRun(t *testing.T) {
 			{"1", `keep1,,[{"a":1}]`},
 			{"0", `keep0,,[]`},
 		} {
-			out, ends, err := p.Run(ctx, &Request{Statements: []Statement{{SQL: sql, Args: [][]byte{[]byte(c.n)}, Result: ResultEnvelope}}}, []byte("keep"))
+			out, ends, err := p.Run(ctx, &Request{Statements: []statement.Statement{{SQL: sql, Args: [][]byte{[]byte(c.n)}, Result: statement.Envelope}}}, []byte("keep"))
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -67,51 +68,51 @@ func TestRun(t *testing.T) {
 			}
 		}
 		// In a batch (a session prelude), next to a one-value statement.
-		out, ends, err := p.Run(ctx, &Request{Session: &Session{Role: ""}, Statements: []Statement{
-			{SQL: sql, Args: [][]byte{[]byte("2")}, Result: ResultEnvelope}, stmt(`SELECT '[1]'::json`),
+		out, ends, err := p.Run(ctx, &Request{Session: &Session{Role: ""}, Statements: []statement.Statement{
+			{SQL: sql, Args: [][]byte{[]byte("2")}, Result: statement.Envelope}, stmt(`SELECT '[1]'::json`),
 		}}, nil)
 		if err != nil || string(out) != `2,,[{"a":1},null][1]` || fmt.Sprint(ends) != "[17 20]" {
 			t.Fatalf("batch: got %s %v %v", out, ends, err)
 		}
 		for _, c := range []struct {
-			r       Result
+			r       statement.Result
 			n, want string
 		}{
-			{ResultArray, "3", `keep[{"a":1},null,"x"]`},
-			{ResultArray, "0", `keep[]`},
-			{ResultOne, "1", `keep{"a":1}`},
-			{ResultOne, "0", `keepnull`},
+			{statement.Array, "3", `keep[{"a":1},null,"x"]`},
+			{statement.Array, "0", `keep[]`},
+			{statement.One, "1", `keep{"a":1}`},
+			{statement.One, "0", `keepnull`},
 		} {
-			out, _, err := p.Run(ctx, &Request{Statements: []Statement{{SQL: sql, Args: [][]byte{[]byte(c.n)}, Result: c.r}}}, []byte("keep"))
+			out, _, err := p.Run(ctx, &Request{Statements: []statement.Statement{{SQL: sql, Args: [][]byte{[]byte(c.n)}, Result: c.r}}}, []byte("keep"))
 			if err != nil || string(out) != c.want {
 				t.Fatalf("result %d, %s rows: got %s %v, want %s", c.r, c.n, out, err, c.want)
 			}
 		}
 		// A command's envelope holds the rows its tag reports.
-		out, _, err = p.Run(ctx, &Request{Statements: []Statement{{SQL: `SELECT 1 FROM generate_series(1, $1::int4)`, Args: [][]byte{[]byte("4")}, Result: ResultCount}}}, []byte("keep"))
+		out, _, err = p.Run(ctx, &Request{Statements: []statement.Statement{{SQL: `SELECT 1 FROM generate_series(1, $1::int4)`, Args: [][]byte{[]byte("4")}, Result: statement.Count}}}, []byte("keep"))
 		if err != nil || string(out) != `keep4,,[]` {
 			t.Fatalf("count: got %s %v", out, err)
 		}
-		out, _, err = p.Run(ctx, &Request{Statements: []Statement{{SQL: sql, Args: [][]byte{[]byte("2")}, Result: ResultOne}}}, []byte("keep"))
+		out, _, err = p.Run(ctx, &Request{Statements: []statement.Statement{{SQL: sql, Args: [][]byte{[]byte("2")}, Result: statement.One}}}, []byte("keep"))
 		if !errors.Is(err, ErrResultShape) || string(out) != "keep" {
 			t.Fatalf("two rows for one: got %q %v", out, err)
 		}
 		// Two columns is a shape error, and dst is left as it was.
-		out, ends, err = p.Run(ctx, &Request{Statements: []Statement{{SQL: `SELECT 1, 2`, Result: ResultArray}}}, []byte("keep"))
+		out, ends, err = p.Run(ctx, &Request{Statements: []statement.Statement{{SQL: `SELECT 1, 2`, Result: statement.Array}}}, []byte("keep"))
 		if !errors.Is(err, ErrResultShape) || string(out) != "keep" || ends != nil {
 			t.Fatalf("two columns: got %q %v %v", out, ends, err)
 		}
 	})
 
 	t.Run("a statement with no row is a shape error and leaves dst alone", func(t *testing.T) {
-		out, ends, err := p.Run(ctx, &Request{Statements: []Statement{stmt(`SELECT '1'::json WHERE false`)}}, []byte("keep"))
+		out, ends, err := p.Run(ctx, &Request{Statements: []statement.Statement{stmt(`SELECT '1'::json WHERE false`)}}, []byte("keep"))
 		if !errors.Is(err, ErrResultShape) || string(out) != "keep" || ends != nil {
 			t.Fatalf("got %q %v %v", out, ends, err)
 		}
 	})
 
 	t.Run("a statement with two columns is a shape error", func(t *testing.T) {
-		_, _, err := p.Run(ctx, &Request{Statements: []Statement{stmt(`SELECT '1'::json, '2'::json`)}}, nil)
+		_, _, err := p.Run(ctx, &Request{Statements: []statement.Statement{stmt(`SELECT '1'::json, '2'::json`)}}, nil)
 		if !errors.Is(err, ErrResultShape) {
 			t.Fatalf("got %v", err)
 		}
@@ -120,7 +121,7 @@ func TestRun(t *testing.T) {
 	t.Run("a session sets role, claims and request settings for the statement only", func(t *testing.T) {
 		out, _, err := p.Run(ctx, &Request{
 			Session: &Session{Role: "postgres", Claims: []byte(`{"sub":"u1","role":"postgres"}`), Method: "POST", Path: "/rest/v1/x", Headers: []byte(`{"h":"v"}`), StatementTimeout: 1500 * time.Millisecond},
-			Statements: []Statement{stmt(`SELECT json_build_object('sub', current_setting('request.jwt.claims', true)::json->>'sub',
+			Statements: []statement.Statement{stmt(`SELECT json_build_object('sub', current_setting('request.jwt.claims', true)::json->>'sub',
 				'method', current_setting('request.method', true), 'path', current_setting('request.path', true),
 				'h', current_setting('request.headers', true)::json->>'h', 'timeout', current_setting('statement_timeout'))`)},
 		}, nil)
@@ -145,10 +146,10 @@ func TestRunMapsPostgresErrors(t *testing.T) {
 	insert := `WITH i AS (INSERT INTO poolmgr_t_errors.item VALUES ($1::int4, $2::text) RETURNING id) SELECT json_agg(id) FROM i`
 
 	t.Run("a unique violation gives 23505 and the constraint name", func(t *testing.T) {
-		if _, _, err := p.Run(ctx, &Request{Statements: []Statement{stmt(insert, "1", "a")}}, nil); err != nil {
+		if _, _, err := p.Run(ctx, &Request{Statements: []statement.Statement{stmt(insert, "1", "a")}}, nil); err != nil {
 			t.Fatal(err)
 		}
-		_, _, err := p.Run(ctx, &Request{Statements: []Statement{stmt(insert, "2", "a")}}, nil)
+		_, _, err := p.Run(ctx, &Request{Statements: []statement.Statement{stmt(insert, "2", "a")}}, nil)
 		var pe *PgError
 		if !errors.As(err, &pe) {
 			t.Fatalf("want *PgError, got %T %v", err, err)
@@ -164,7 +165,7 @@ func TestRunMapsPostgresErrors(t *testing.T) {
 	})
 
 	t.Run("a syntax error carries its position", func(t *testing.T) {
-		_, _, err := p.Run(ctx, &Request{Statements: []Statement{stmt(`SELECT json_build_object(1 2)`)}}, nil)
+		_, _, err := p.Run(ctx, &Request{Statements: []statement.Statement{stmt(`SELECT json_build_object(1 2)`)}}, nil)
 		var pe *PgError
 		if !errors.As(err, &pe) || pe.SQLState() != "42601" || pe.Position() != 28 {
 			t.Fatalf("got %v (position %d)", err, pe.Position())
@@ -172,7 +173,7 @@ func TestRunMapsPostgresErrors(t *testing.T) {
 	})
 
 	t.Run("a failing second statement reports its index", func(t *testing.T) {
-		_, _, err := p.Run(ctx, &Request{Statements: []Statement{stmt(`SELECT '1'::json`), stmt(`SELECT to_json(1/0)`)}}, nil)
+		_, _, err := p.Run(ctx, &Request{Statements: []statement.Statement{stmt(`SELECT '1'::json`), stmt(`SELECT to_json(1/0)`)}}, nil)
 		var pe *PgError
 		if !errors.As(err, &pe) || pe.SQLState() != "22012" || pe.Statement != 1 {
 			t.Fatalf("got %v", err)
@@ -180,7 +181,7 @@ func TestRunMapsPostgresErrors(t *testing.T) {
 	})
 
 	t.Run("an unknown role fails in the prelude", func(t *testing.T) {
-		_, _, err := p.Run(ctx, &Request{Session: &Session{Role: "poolmgr_t_no_such_role"}, Statements: []Statement{stmt(`SELECT '1'::json`)}}, nil)
+		_, _, err := p.Run(ctx, &Request{Session: &Session{Role: "poolmgr_t_no_such_role"}, Statements: []statement.Statement{stmt(`SELECT '1'::json`)}}, nil)
 		var pe *PgError
 		if !errors.As(err, &pe) || pe.Statement != -1 || pe.SQLState() != "22023" {
 			t.Fatalf("got %v", err)
@@ -192,7 +193,7 @@ func TestRunMapsPostgresErrors(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		_, _, err = p2.Run(ctx, &Request{Statements: []Statement{stmt(`SELECT to_json(pg_sleep(2))`)}}, nil)
+		_, _, err = p2.Run(ctx, &Request{Statements: []statement.Statement{stmt(`SELECT to_json(pg_sleep(2))`)}}, nil)
 		var pe *PgError
 		if !errors.As(err, &pe) || pe.SQLState() != "57014" {
 			t.Fatalf("got %v", err)
@@ -218,7 +219,7 @@ func TestBatchIsOneTransaction(t *testing.T) {
 	ctx := ctx5s(t)
 
 	t.Run("an error in the last statement undoes the first statement's write", func(t *testing.T) {
-		_, _, err := p.Run(ctx, &Request{Statements: []Statement{stmt(insert, "1"), stmt(insert, "2"), stmt(`SELECT to_json(1/0)`)}}, nil)
+		_, _, err := p.Run(ctx, &Request{Statements: []statement.Statement{stmt(insert, "1"), stmt(insert, "2"), stmt(`SELECT to_json(1/0)`)}}, nil)
 		if err == nil {
 			t.Fatal("want an error")
 		}
@@ -228,7 +229,7 @@ func TestBatchIsOneTransaction(t *testing.T) {
 	})
 
 	t.Run("with a session the prelude and the writes roll back together", func(t *testing.T) {
-		_, _, err := p.Run(ctx, &Request{Session: &Session{Role: "postgres"}, Statements: []Statement{stmt(insert, "1"), stmt(insert, "1")}}, nil)
+		_, _, err := p.Run(ctx, &Request{Session: &Session{Role: "postgres"}, Statements: []statement.Statement{stmt(insert, "1"), stmt(insert, "1")}}, nil)
 		var pe *PgError
 		if !errors.As(err, &pe) || pe.SQLState() != "23505" || pe.Statement != 1 {
 			t.Fatalf("got %v", err)
@@ -239,7 +240,7 @@ func TestBatchIsOneTransaction(t *testing.T) {
 	})
 
 	t.Run("a successful batch commits every statement", func(t *testing.T) {
-		out, _, err := p.Run(ctx, &Request{Session: &Session{Role: "postgres"}, Statements: []Statement{stmt(insert, "1"), stmt(insert, "2")}}, nil)
+		out, _, err := p.Run(ctx, &Request{Session: &Session{Role: "postgres"}, Statements: []statement.Statement{stmt(insert, "1"), stmt(insert, "2")}}, nil)
 		if err != nil || string(out) != "[1][2]" {
 			t.Fatalf("got %s %v", out, err)
 		}
@@ -249,7 +250,7 @@ func TestBatchIsOneTransaction(t *testing.T) {
 	})
 
 	t.Run("the next request on the same connection is clean", func(t *testing.T) {
-		out, _, err := p.Run(ctx, &Request{Statements: []Statement{stmt(`SELECT to_json(current_setting('request.jwt.claims', true))`)}}, nil)
+		out, _, err := p.Run(ctx, &Request{Statements: []statement.Statement{stmt(`SELECT to_json(current_setting('request.jwt.claims', true))`)}}, nil)
 		if err != nil || (string(out) != `""` && string(out) != "null") {
 			t.Fatalf("got %s %v", out, err)
 		}
@@ -270,11 +271,11 @@ func TestOneRoundTripPerRequest(t *testing.T) {
 		name string
 		req  Request
 	}{
-		{"one statement without a session", Request{Statements: []Statement{stmt(`SELECT to_json($1::int4)`, "1")}}},
-		{"one statement with a session", Request{Session: session, Statements: []Statement{stmt(`SELECT to_json($1::int4)`, "1")}}},
-		{"three statements with a session", Request{Session: session, Statements: []Statement{stmt(`SELECT '1'::json`), stmt(`SELECT '2'::json`), stmt(`SELECT '3'::json`)}}},
-		{"three statements without a session", Request{Statements: []Statement{stmt(`SELECT '1'::json`), stmt(`SELECT '2'::json`), stmt(`SELECT '3'::json`)}}},
-		{"a failing request", Request{Session: session, Statements: []Statement{stmt(`SELECT to_json(1/0)`)}}},
+		{"one statement without a session", Request{Statements: []statement.Statement{stmt(`SELECT to_json($1::int4)`, "1")}}},
+		{"one statement with a session", Request{Session: session, Statements: []statement.Statement{stmt(`SELECT to_json($1::int4)`, "1")}}},
+		{"three statements with a session", Request{Session: session, Statements: []statement.Statement{stmt(`SELECT '1'::json`), stmt(`SELECT '2'::json`), stmt(`SELECT '3'::json`)}}},
+		{"three statements without a session", Request{Statements: []statement.Statement{stmt(`SELECT '1'::json`), stmt(`SELECT '2'::json`), stmt(`SELECT '3'::json`)}}},
+		{"a failing request", Request{Session: session, Statements: []statement.Statement{stmt(`SELECT to_json(1/0)`)}}},
 	}
 	// Warm the connection so dialling and authentication are not counted.
 	if _, _, err := p.Run(ctx, &cases[0].req, nil); err != nil {
@@ -318,8 +319,8 @@ func TestCacheStatementModePreparesOncePerConnection(t *testing.T) {
 	ctx := ctx5s(t)
 	for i, wantRT := range []int64{2, 1, 1} {
 		for _, req := range []*Request{
-			{Statements: []Statement{stmt(`SELECT to_json($1::int4 + 0)`, fmt.Sprint(i))}},
-			{Session: &Session{Role: "postgres"}, Statements: []Statement{stmt(`SELECT to_json($1::int4 + 1)`, fmt.Sprint(i))}},
+			{Statements: []statement.Statement{stmt(`SELECT to_json($1::int4 + 0)`, fmt.Sprint(i))}},
+			{Session: &Session{Role: "postgres"}, Statements: []statement.Statement{stmt(`SELECT to_json($1::int4 + 1)`, fmt.Sprint(i))}},
 		} {
 			before := rt.n.Load()
 			out, _, err := p.Run(ctx, req, nil)
@@ -344,10 +345,10 @@ func TestDirtyConnectionIsDestroyed(t *testing.T) {
 	}
 	ctx := ctx5s(t)
 	// A statement that leaves a transaction open (the compiler never emits one).
-	if _, _, err := p.Run(ctx, &Request{Statements: []Statement{stmt(`BEGIN`)}}, nil); !errors.Is(err, ErrResultShape) {
+	if _, _, err := p.Run(ctx, &Request{Statements: []statement.Statement{stmt(`BEGIN`)}}, nil); !errors.Is(err, ErrResultShape) {
 		t.Fatalf("got %v", err)
 	}
-	if _, _, err := p.Run(ctx, &Request{Statements: []Statement{stmt(`SELECT '1'::json`)}}, nil); err != nil {
+	if _, _, err := p.Run(ctx, &Request{Statements: []statement.Statement{stmt(`SELECT '1'::json`)}}, nil); err != nil {
 		t.Fatal(err)
 	}
 	if n := p.Stats().NewConnsCount; n != 2 {
@@ -389,7 +390,7 @@ func TestNoLeftoverSessionState(t *testing.T) {
 					defer wg.Done()
 					var buf []byte
 					for i := w; i < total; i += workers {
-						req := Request{Statements: []Statement{query}}
+						req := Request{Statements: []statement.Statement{query}}
 						wantUser, wantSub, wantT := loginRole, "", "0"
 						switch i % 5 {
 						case 0: // no session
@@ -401,7 +402,7 @@ func TestNoLeftoverSessionState(t *testing.T) {
 							req.Session = &Session{Role: role2, StatementTimeout: 250 * time.Millisecond}
 						case 4: // fails after setting everything
 							req.Session = &Session{Role: role1, Claims: []byte(`{"sub":"boom"}`), StatementTimeout: time.Second}
-							req.Statements = []Statement{query, stmt(`SELECT to_json(1/0)`)}
+							req.Statements = []statement.Statement{query, stmt(`SELECT to_json(1/0)`)}
 						}
 						var err error
 						buf, _, err = p.Run(ctx, &req, buf[:0])
@@ -535,7 +536,7 @@ func TestSessionsRunInUTCThroughPgBouncer(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	out, _, err := p.Run(context.Background(), &Request{Statements: []Statement{{
+	out, _, err := p.Run(context.Background(), &Request{Statements: []statement.Statement{{
 		SQL: "SELECT to_json('2021-01-01 00:00:00+00'::timestamptz)"}}}, nil)
 	if err != nil {
 		t.Fatal(err)
@@ -556,14 +557,14 @@ func TestASessionRoleThatWouldResetTheRoleIsRefused(t *testing.T) {
 	}
 	for _, role := range []string{"none", "NONE", "None", "default", "DEFAULT"} {
 		t.Run(role, func(t *testing.T) {
-			req := Request{Statements: []Statement{stmt(`SELECT to_json(current_user)`)}, Session: &Session{Role: role}}
+			req := Request{Statements: []statement.Statement{stmt(`SELECT to_json(current_user)`)}, Session: &Session{Role: role}}
 			out, _, err := p.Run(ctx5s(t), &req, nil)
 			if !errors.Is(err, ErrSessionRole) {
 				t.Fatalf("got %s, %v; want ErrSessionRole", out, err)
 			}
 		})
 	}
-	req := Request{Statements: []Statement{stmt(`SELECT to_json(current_user)`)}, Session: &Session{Role: role1}}
+	req := Request{Statements: []statement.Statement{stmt(`SELECT to_json(current_user)`)}, Session: &Session{Role: role1}}
 	if out, _, err := p.Run(ctx5s(t), &req, nil); err != nil || string(out) != `"`+role1+`"` {
 		t.Fatalf("a granted role: got %s, %v", out, err)
 	}

@@ -7,6 +7,7 @@ import (
 	"syscall"
 	"testing"
 
+	"github.com/kapok-dev/kapok/internal/statement"
 	"github.com/kapok-dev/kapok/internal/testenv"
 )
 
@@ -33,7 +34,7 @@ func TestRunReportsAnUnreachableDatabaseAsUnavailable(t *testing.T) {
 	setupRoles(t)
 	ctx := ctx5s(t)
 	m := newManager(t, Config{})
-	one := &Request{Statements: []Statement{stmt(`SELECT to_json($1::int4)`, "7")}}
+	one := &Request{Statements: []statement.Statement{stmt(`SELECT to_json($1::int4)`, "7")}}
 
 	t.Run("a refused connection is a connect failure", func(t *testing.T) {
 		ln, err := net.Listen("tcp", "127.0.0.1:0")
@@ -61,7 +62,7 @@ func TestRunReportsAnUnreachableDatabaseAsUnavailable(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		_, _, err = p.Run(ctx, &Request{Statements: []Statement{stmt(`SELECT to_json(pg_terminate_backend(pg_backend_pid()))`)}}, nil)
+		_, _, err = p.Run(ctx, &Request{Statements: []statement.Statement{stmt(`SELECT to_json(pg_terminate_backend(pg_backend_pid()))`)}}, nil)
 		var ue *UnavailableError
 		if !errors.As(err, &ue) || ue.Connect || ue.SQLState != "57P01" {
 			t.Fatalf("got %v (%T), want an UnavailableError with SQLSTATE 57P01", err, err)
@@ -88,7 +89,7 @@ func TestRunReportsAnUnreachableDatabaseAsUnavailable(t *testing.T) {
 			t.Fatal(err)
 		}
 		// Three requests at once leave three idle connections behind.
-		slow := &Request{Statements: []Statement{stmt(`SELECT to_json(pg_sleep(0.1))`)}}
+		slow := &Request{Statements: []statement.Statement{stmt(`SELECT to_json(pg_sleep(0.1))`)}}
 		errs := make(chan error, 3)
 		for range 3 {
 			go func() { _, _, err := p.Run(ctx, slow, nil); errs <- err }()
@@ -121,7 +122,7 @@ func TestRunReportsAnUnreachableDatabaseAsUnavailable(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		_, _, err = p.Run(ctx, &Request{Statements: []Statement{stmt(`SELECT to_json(1/0)`)}}, nil)
+		_, _, err = p.Run(ctx, &Request{Statements: []statement.Statement{stmt(`SELECT to_json(1/0)`)}}, nil)
 		var pe *PgError
 		if !errors.As(err, &pe) || pe.SQLState() != "22012" || errors.Is(err, ErrUnavailable) {
 			t.Fatalf("got %v (%T), want the 22012 PgError", err, err)

@@ -7,10 +7,8 @@ import (
 	"time"
 
 	"github.com/valyala/fasthttp"
-	"golang.org/x/sync/singleflight"
 
 	"github.com/kapok-dev/kapok/control"
-	"github.com/kapok-dev/kapok/planner/gqlschema"
 	"github.com/kapok-dev/kapok/poolmgr"
 )
 
@@ -21,10 +19,7 @@ type apis struct {
 	pools *poolmgr.Manager
 	plans *planCache
 
-	// gql holds the GraphQL schema of each tenant's current catalog version.
-	gqlMu sync.Mutex
-	gql   map[string]*gqlEntry
-	gqlSF singleflight.Group
+	schemas *schemaCache
 	// run executes a request on a tenant pool; tests replace it to keep Postgres out of
 	// measurements of Kapok's own work.
 	run func(p *poolmgr.Pool, c context.Context, req *poolmgr.Request, dst []byte) ([]byte, []int, error)
@@ -34,23 +29,18 @@ type apis struct {
 	httpc   *http.Client
 }
 
-type gqlEntry struct {
-	version string
-	schema  *gqlschema.Schema
-}
-
 func newAPIs(s *Server) (*apis, error) {
 	pc, err := newPlanCache(s.metrics.reg)
 	if err != nil {
 		return nil, err
 	}
 	a := &apis{
-		s:      s,
-		plans:  pc,
-		gql:    map[string]*gqlEntry{},
-		guards: map[*control.TenantConfig]*guard{},
-		httpc:  &http.Client{Timeout: 5 * time.Second},
-		run:    (*poolmgr.Pool).Run,
+		s:       s,
+		plans:   pc,
+		schemas: newSchemaCache(),
+		guards:  map[*control.TenantConfig]*guard{},
+		httpc:   &http.Client{Timeout: 5 * time.Second},
+		run:     (*poolmgr.Pool).Run,
 	}
 	a.pools = poolmgr.New(poolmgr.Config{
 		MaxPools:         s.cfg.Pools.MaxPools,
@@ -62,10 +52,8 @@ func newAPIs(s *Server) (*apis, error) {
 	s.metrics.reg.MustRegister(a.pools)
 	s.reg.OnChange(func(t *control.Tenant, old, cur *control.Snapshot) {
 		// Plans of the old version are unreachable (the version is in every key); the
-		// GraphQL schema is rebuilt on the next request.
-		a.gqlMu.Lock()
-		delete(a.gql, t.Name)
-		a.gqlMu.Unlock()
+		// GraphQL schemas are rebuilt on the next request.
+		a.schemas.drop(t)
 		a.refreshTenantRoles(t, old == nil)
 	})
 	return a, nil
@@ -125,31 +113,4 @@ func (a *apis) pool(t *control.Tenant) (*poolmgr.Pool, error) {
 		StatementTimeout: c.Limits.StatementTimeout.D(),
 		ExecMode:         poolmgr.ExecMode(t.ExecMode),
 	})
-}
-
-// graphqlSchema returns the GraphQL schema of snapshot snap of tenant t, building it once
-// per version.
-func (a *apis) graphqlSchema(t *control.Tenant, snap *control.Snapshot) (*gqlschema.Schema, error) {
-	a.gqlMu.Lock()
-	e := a.gql[t.Name]
-	a.gqlMu.Unlock()
-	if e != nil && e.version == snap.Version {
-		return e.schema, nil
-	}
-	v, err, _ := a.gqlSF.Do(t.Name+"\x00"+snap.Version, func() (any, error) {
-		s, err := gqlschema.Build(snap.Catalog, gqlschema.Options{})
-		if err != nil {
-			return nil, err
-		}
-		a.gqlMu.Lock()
-		if cur := t.Snapshot(); cur != nil && cur.Version == snap.Version {
-			a.gql[t.Name] = &gqlEntry{version: snap.Version, schema: s}
-		}
-		a.gqlMu.Unlock()
-		return s, nil
-	})
-	if err != nil {
-		return nil, err
-	}
-	return v.(*gqlschema.Schema), nil
 }

@@ -12,7 +12,6 @@ import (
 
 	"github.com/kapok-dev/kapok/cache"
 	"github.com/kapok-dev/kapok/control"
-	"github.com/kapok-dev/kapok/internal/jsonx"
 	"github.com/kapok-dev/kapok/planner"
 	"github.com/kapok-dev/kapok/planner/graphql"
 	"github.com/kapok-dev/kapok/poolmgr"
@@ -21,17 +20,13 @@ import (
 // gqlState is the per-request scratch space of the GraphQL handler, pooled so the
 // cache-hit path allocates almost nothing.
 type gqlState struct {
-	reqs  []gqlRequest
-	args  [][]byte
-	out   []byte
-	key   []byte
-	hash  xxhash.Digest
-	stmts []poolmgr.Statement
-	sess  poolmgr.Session
-	preq  poolmgr.Request
+	x    exchange
+	reqs []gqlRequest
+	out  []byte // a batch's array of responses
+	hash xxhash.Digest
 }
 
-var gqlStates = sync.Pool{New: func() any { return &gqlState{out: make([]byte, 0, 4096)} }}
+var gqlStates = sync.Pool{New: func() any { return &gqlState{x: exchange{buf: make([]byte, 0, 4096)}} }}
 
 // maxBatch caps the operations of one batched request.
 const maxBatch = 32
@@ -39,7 +34,7 @@ const maxBatch = 32
 func (a *apis) graphql(ctx *fasthttp.RequestCtx, t *control.Tenant) string {
 	st := gqlStates.Get().(*gqlState)
 	defer func() {
-		if cap(st.out) <= 1<<20 {
+		if cap(st.x.buf) <= 1<<20 && cap(st.x.w.Scratch) <= 1<<20 && cap(st.out) <= 1<<20 {
 			gqlStates.Put(st)
 		}
 	}()
@@ -100,6 +95,8 @@ func (a *apis) graphql(ctx *fasthttp.RequestCtx, t *control.Tenant) string {
 		writeGraphQLError(ctx, fasthttp.StatusServiceUnavailable, gqlCodeUnavailable, msgNoSchema)
 		return outcomeError
 	}
+	x := &st.x
+	x.reset()
 	pool, err := a.pool(t)
 	if err != nil {
 		a.s.log.Error("tenant pool", "tenant", t.Name, "err", err)
@@ -107,38 +104,38 @@ func (a *apis) graphql(ctx *fasthttp.RequestCtx, t *control.Tenant) string {
 		writeGraphQLError(ctx, fasthttp.StatusServiceUnavailable, gqlCodeUnavailable, msgConnection)
 		return outcomeError
 	}
-	// No deadline here: the pool bounds every wait (QueueWait, AcquireTimeout) and every run
-	// (its request timeout), so the hot path does not pay for a timer it already has.
-	c := context.Background()
-	adm, err := pool.Admit(c)
+	adm, err := pool.Admit(context.Background())
 	if err != nil {
-		return a.graphqlRejected(ctx, err)
+		return a.writeRefusal(ctx, x, graphqlDoor{}, err)
 	}
 	defer adm.Release()
-
-	out := st.out[:0]
-	if batched {
-		out = append(out, '[')
+	x.pool = pool
+	x.session = !who.Admin || who.Role != ""
+	if x.session {
+		x.sess = poolmgr.Session{Role: who.Role, Claims: who.Claims, Method: "POST", Path: string(ctx.Path())}
 	}
+	if !batched {
+		outcome := a.graphqlOne(t, snap, who, &st.reqs[0], st)
+		writeResponse(ctx, &x.w)
+		return outcome
+	}
+	// One status cannot speak for every operation of a batch: each carries its own errors.
+	out := append(st.out[:0], '[')
 	outcome := outcomeOK
 	for i := range st.reqs {
 		if i > 0 {
 			out = append(out, ',')
 		}
-		var oc string
-		out, oc = a.graphqlOne(c, t, snap, who, pool, &st.reqs[i], st, out, ctx)
-		if oc != outcomeOK {
+		x.reset()
+		if oc := a.graphqlOne(t, snap, who, &st.reqs[i], st); oc != outcomeOK {
 			outcome = oc
 		}
+		out = append(out, x.w.Body...)
 	}
-	if batched {
-		out = append(out, ']')
-		// One status cannot speak for every operation: each carries its own errors.
-		ctx.SetStatusCode(fasthttp.StatusOK)
-	}
+	st.out = append(out, ']')
+	ctx.SetStatusCode(fasthttp.StatusOK)
 	ctx.SetContentType("application/json; charset=utf-8")
-	ctx.Response.SetBody(out)
-	st.out = out
+	ctx.Response.SetBody(st.out)
 	return outcome
 }
 
@@ -150,15 +147,17 @@ func firstNonSpace(b []byte) byte {
 	return 0
 }
 
-// graphqlOne runs one operation and appends its response object to out.
-func (a *apis) graphqlOne(c context.Context, t *control.Tenant, snap *control.Snapshot, who principal,
-	pool *poolmgr.Pool, r *gqlRequest, st *gqlState, out []byte, ctx *fasthttp.RequestCtx) ([]byte, string) {
+// graphqlOne answers one operation into st.x.w.
+func (a *apis) graphqlOne(t *control.Tenant, snap *control.Snapshot, who principal, r *gqlRequest, st *gqlState) string {
+	x := &st.x
 	if len(r.Query) == 0 {
-		return appendGraphQLErrors(out, "validation-failed", "the request has no query", "$"), outcomeClientError
+		planner.WriteGraphQLError(&x.w, fasthttp.StatusOK, "validation-failed", "the request has no query", "$")
+		return outcomeClientError
 	}
 	lim := t.Config.Limits
-	st.key = cache.AppendKey(st.key[:0], t.Name, snap.Version, who.Role, shapeHash(&st.hash, r.Query, r.OperationName))
-	compile := func() (*planner.Plan, error) {
+	x.key = cache.AppendKey(x.key[:0], t.Name, snap.Version, who.Role, shapeHash(&st.hash, r.Query, r.OperationName))
+	x.in.Variables = r.Variables
+	return a.execute(x, graphqlDoor{}, func() (planner.Executable, error) {
 		q, err := r.queryText()
 		if err != nil {
 			return nil, planner.Errorf("invalid-json", "$", "%s", err.Error())
@@ -167,7 +166,7 @@ func (a *apis) graphqlOne(c context.Context, t *control.Tenant, snap *control.Sn
 		if err != nil {
 			return nil, planner.Errorf("invalid-json", "$", "%s", err.Error())
 		}
-		gs, err := a.graphqlSchemaFor(t, snap, who)
+		gs, err := a.schemas.get(t, snap, who.SchemaRole)
 		if err != nil {
 			return nil, err
 		}
@@ -175,86 +174,7 @@ func (a *apis) graphqlOne(c context.Context, t *control.Tenant, snap *control.Sn
 			MaxQueryBytes: lim.MaxQueryLength, MaxDepth: lim.MaxDepth, MaxRootFields: lim.MaxRootFields, MaxLimit: lim.MaxLimit,
 			MaxFields: lim.MaxFields, MaxCost: lim.MaxCost, Deadline: time.Now().Add(lim.RequestTimeout.D()),
 		})
-	}
-	plan, err := a.plans.get(st.key, compile)
-	if err == nil && plan.ValueDependent() {
-		st.key = plan.AppendKeyVars(st.key, r.Variables)
-		plan, err = a.plans.get(st.key, compile)
-	}
-	if err != nil {
-		return appendGraphQLFailure(out, err, a), outcomeClientError
-	}
-	if len(plan.Statements) == 0 {
-		out = append(out, `{"data":`...)
-		out = append(out, plan.Data...)
-		return append(out, '}'), outcomeOK
-	}
-	// Bind every statement's arguments into one flat slice the statements point into.
-	st.args, st.stmts = st.args[:0], st.stmts[:0]
-	for i := range plan.Statements {
-		n := len(st.args)
-		var bound [][]byte
-		bound, err = plan.BindStatement(i, r.Variables, st.args[n:n])
-		if err != nil {
-			return appendGraphQLFailure(out, err, a), outcomeClientError
-		}
-		st.args = append(st.args[:n], bound...)
-		st.stmts = append(st.stmts, poolmgr.Statement{SQL: plan.Statements[i].SQL, Args: st.args[n:len(st.args):len(st.args)],
-			Result: poolmgr.Result(plan.Statements[i].Result)})
-	}
-	st.preq = poolmgr.Request{Statements: st.stmts, Admitted: true}
-	if !who.Admin || who.Role != "" {
-		st.sess = poolmgr.Session{Role: who.Role, Claims: who.Claims, Method: "POST", Path: string(ctx.Path())}
-		st.preq.Session = &st.sess
-	}
-	mark := len(out)
-	if plan.Kind == planner.KindQuery {
-		key := plan.Statements[0].ResponseKey
-		out = append(out, `{"data":`...)
-		if key != "" {
-			out = append(out, '{')
-			out = jsonx.AppendString(out, key)
-			out = append(out, ':')
-		}
-		var runErr error
-		out, _, runErr = a.run(pool, c, &st.preq, out)
-		if runErr != nil {
-			out = out[:mark]
-			return a.appendRunError(out, runErr, plan, ctx)
-		}
-		if key != "" {
-			out = append(out, '}')
-		}
-		return append(out, '}'), outcomeOK
-	}
-	// Mutations: one statement per root field; Run appends their values back to back.
-	start := len(out)
-	res, ends, runErr := a.run(pool, c, &st.preq, out)
-	if runErr != nil {
-		return a.appendRunError(res[:mark], runErr, plan, ctx)
-	}
-	vals := append([]byte(nil), res[start:]...)
-	out = append(res[:start], `{"data":{`...)
-	prev := 0
-	for i, s := range plan.Statements {
-		if i > 0 {
-			out = append(out, ',')
-		}
-		// Statements with Part 1..Parts make one array-valued root field (update_<t>_many).
-		if s.Part <= 1 {
-			out = jsonx.AppendString(out, s.ResponseKey)
-			out = append(out, ':')
-		}
-		if s.Part == 1 {
-			out = append(out, '[')
-		}
-		out = append(out, vals[prev:ends[i]-start]...)
-		if s.Parts > 0 && s.Part == s.Parts {
-			out = append(out, ']')
-		}
-		prev = ends[i] - start
-	}
-	return append(out, "}}"...), outcomeOK
+	})
 }
 
 func graphQLFromQueryString(ctx *fasthttp.RequestCtx, dst []gqlRequest) ([]gqlRequest, error) {
@@ -274,115 +194,4 @@ func graphQLFromQueryString(ctx *fasthttp.RequestCtx, dst []gqlRequest) ([]gqlRe
 		r.Variables = v
 	}
 	return append(dst, r), nil
-}
-
-func (a *apis) graphqlRejected(ctx *fasthttp.RequestCtx, err error) string {
-	writeGraphQLError(ctx, a.rejected(ctx, err), "too-many-requests", rejectionMessage(err))
-	return outcomeRejected
-}
-
-// rejected counts an admission refusal, sets Retry-After and gives its status: 429 for the
-// tenant's own in-flight cap, 503 when the server or the pool is the bottleneck.
-func (a *apis) rejected(ctx *fasthttp.RequestCtx, err error) int {
-	status := fasthttp.StatusServiceUnavailable
-	reason := "busy"
-	var rej *poolmgr.RejectedError
-	if errors.As(err, &rej) {
-		reason = string(rej.Reason)
-		if rej.Reason == poolmgr.ReasonTenantInFlight {
-			status = fasthttp.StatusTooManyRequests
-		}
-	}
-	a.s.metrics.rejected.WithLabelValues(reason).Inc()
-	ctx.Response.Header.Set("Retry-After", "1")
-	return status
-}
-
-func rejectionMessage(err error) string {
-	switch {
-	case errors.Is(err, poolmgr.ErrTooManyRequests):
-		return "too many requests in flight for this tenant; retry later"
-	case errors.Is(err, poolmgr.ErrServerBusy):
-		return "the server is at its request limit; retry later"
-	case errors.Is(err, poolmgr.ErrAcquireTimeout):
-		return "timed out waiting for a database connection; retry later"
-	}
-	return "request timed out"
-}
-
-// appendRunError maps an execution failure to Hasura's error shape. A failure that is not
-// the request's (the database out of reach, the pool's wait timed out, admission refused)
-// also sets the response's status and Retry-After; a batch resets the status to 200.
-func (a *apis) appendRunError(out []byte, err error, plan *planner.Plan, ctx *fasthttp.RequestCtx) ([]byte, string) {
-	if f, ok := dbFaultOf(err); ok {
-		a.noteFault("graphql", err)
-		retryAfter(ctx)
-		ctx.SetStatusCode(f.status)
-		return appendGraphQLErrors(out, gqlCodeUnavailable, graphQLFaultMessage(f), "$"), outcomeError
-	}
-	var rej *poolmgr.RejectedError
-	if errors.As(err, &rej) {
-		ctx.SetStatusCode(a.rejected(ctx, err))
-		return appendGraphQLErrors(out, "too-many-requests", rejectionMessage(err), "$"), outcomeRejected
-	}
-	var pe *poolmgr.PgError
-	if errors.As(err, &pe) {
-		path := "$"
-		if plan.Kind == planner.KindMutation && pe.Statement >= 0 && pe.Statement < len(plan.Statements) {
-			path = "$.selectionSet." + plan.Statements[pe.Statement].ResponseKey
-		}
-		code, msg := hasuraPgError(pe)
-		return appendGraphQLErrors(out, code, msg, path), outcomeClientError
-	}
-	if errors.Is(err, poolmgr.ErrRequestTimeout) || errors.Is(err, context.DeadlineExceeded) {
-		return appendGraphQLErrors(out, "unexpected", "request timed out", "$"), outcomeError
-	}
-	a.s.log.Error("graphql execution", "err", err)
-	return appendGraphQLErrors(out, "unexpected", "database query error", "$"), outcomeError
-}
-
-// hasuraPgError gives Hasura's code and message for a Postgres error. The message comes
-// from the statement's own error, which names only the tenant's objects.
-func hasuraPgError(pe *poolmgr.PgError) (code, message string) {
-	state, msg := pe.SQLState(), pe.Message()
-	switch {
-	case state == "23505":
-		return "constraint-violation", "Uniqueness violation. " + msg
-	case state == "23503":
-		return "constraint-violation", "Foreign key violation. " + msg
-	case state == "23502":
-		return "constraint-violation", "Not-NULL violation. " + msg
-	case state == "23514":
-		return "constraint-violation", "Check constraint violation. " + msg
-	case state == "23P01":
-		return "constraint-violation", "Exclusion violation. " + msg
-	case strings.HasPrefix(state, "23"):
-		return "constraint-violation", msg
-	case strings.HasPrefix(state, "22"):
-		return "data-exception", msg
-	case state == "42501":
-		return "permission-error", msg
-	case state == "57014":
-		return "unexpected", "the query was cancelled: " + msg
-	case state == "P0001":
-		return "unexpected", msg
-	case state == "40001", state == "40P01":
-		return "unexpected", msg
-	}
-	return "unexpected", "database query error"
-}
-
-func appendGraphQLErrors(out []byte, code, message, path string) []byte {
-	out = append(out, `{"errors":[`...)
-	out = appendGraphQLError(out, code, message, path)
-	return append(out, "]}"...)
-}
-
-func appendGraphQLFailure(out []byte, err error, a *apis) []byte {
-	var pe *planner.Error
-	if errors.As(err, &pe) {
-		return appendGraphQLErrors(out, pe.Code, pe.Message, pe.Path)
-	}
-	a.s.log.Error("graphql compile", "err", err)
-	return appendGraphQLErrors(out, "unexpected", "internal error compiling the query", "$")
 }

@@ -15,7 +15,6 @@ import (
 	"github.com/valyala/fasthttp"
 
 	"github.com/kapok-dev/kapok/control"
-	"github.com/kapok-dev/kapok/planner/gqlschema"
 )
 
 // guard is a tenant's admission state that lives in the proxy: credentials, the request
@@ -28,11 +27,6 @@ type guard struct {
 	// loginRole is the pool's login role: no credential may pick it.
 	loginRole string
 	roles     requestRoles
-
-	// roleSchemas holds the GraphQL schema of each role seen, for one catalog version.
-	schemaMu    sync.Mutex
-	schemaVer   string
-	roleSchemas map[string]*gqlschema.Schema
 }
 
 // errRoleRefused answers every role a request may not run as, whether the role exists or
@@ -323,45 +317,4 @@ func (a *apis) refreshTenantRoles(t *control.Tenant, first bool) {
 	if g, err := a.guardFor(t); err == nil {
 		g.roles.set(rr)
 	}
-}
-
-// graphqlSchemaFor returns the GraphQL schema who sees: the whole schema of the snapshot
-// for admin requests, else the one of its role's privileges, built once per (catalog
-// version, role). Privileges are part of the catalog version, so a GRANT gives new schemas.
-func (a *apis) graphqlSchemaFor(t *control.Tenant, snap *control.Snapshot, who principal) (*gqlschema.Schema, error) {
-	if who.SchemaRole == "" {
-		return a.graphqlSchema(t, snap)
-	}
-	g, err := a.guardFor(t)
-	if err != nil {
-		return nil, err
-	}
-	// Roles the catalog does not know have PUBLIC's privileges: they share its schema, so
-	// made-up role names in tokens cannot grow the cache.
-	role := snap.Catalog.Privileges.For(who.SchemaRole).Role
-	g.schemaMu.Lock()
-	if g.schemaVer != snap.Version {
-		g.schemaVer, g.roleSchemas = snap.Version, map[string]*gqlschema.Schema{}
-	}
-	s := g.roleSchemas[role]
-	g.schemaMu.Unlock()
-	if s != nil {
-		return s, nil
-	}
-	v, err, _ := a.gqlSF.Do(t.Name+"\x00"+snap.Version+"\x00"+role, func() (any, error) {
-		s, err := gqlschema.BuildFor(snap.Catalog, role, gqlschema.Options{})
-		if err != nil {
-			return nil, err
-		}
-		g.schemaMu.Lock()
-		if g.schemaVer == snap.Version {
-			g.roleSchemas[role] = s
-		}
-		g.schemaMu.Unlock()
-		return s, nil
-	})
-	if err != nil {
-		return nil, err
-	}
-	return v.(*gqlschema.Schema), nil
 }

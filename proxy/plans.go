@@ -10,22 +10,17 @@ import (
 	"github.com/kapok-dev/kapok/planner"
 )
 
-// planCache is the process-wide plan cache. Keys are tenant \0 schema version \0 role \0
-// shape hash [\0 v \0 name=value …]; the cache keeps the full key with each plan and
-// compares it on every hit, so a hash collision can never hand a tenant another tenant's plan.
+// planCache is the process-wide plan cache of every API's plans. Keys are tenant \0 schema
+// version \0 role \0 shape hash, then the API's own parts (REST and document keys carry a
+// marker, so no two APIs meet under one key); the cache keeps the full key with each plan
+// and compares it on every hit, so a hash collision can never hand a tenant another
+// tenant's plan.
 type planCache struct {
-	c *cache.Cache[*cachedPlan]
-}
-
-// cachedPlan is one entry of the shared cache: a GraphQL plan or a REST statement (REST
-// keys carry a marker after the shape hash, so the two never meet under one key).
-type cachedPlan struct {
-	gql  *planner.Plan
-	rest *restPlan
+	c *cache.Cache[planner.Executable]
 }
 
 func newPlanCache(reg *prometheus.Registry) (*planCache, error) {
-	c, err := cache.New[*cachedPlan](cache.Config{MaxCost: 256 << 20, Metrics: true})
+	c, err := cache.New[planner.Executable](cache.Config{MaxCost: 256 << 20, Metrics: true})
 	if err != nil {
 		return nil, err
 	}
@@ -46,29 +41,15 @@ func shapeHash(d *xxhash.Digest, parts ...[]byte) uint64 {
 }
 
 // get returns the plan under key, compiling it once under concurrency on a miss.
-func (pc *planCache) get(key []byte, compile func() (*planner.Plan, error)) (*planner.Plan, error) {
-	p, _, err := pc.c.GetOrCompile(key, func() (*cachedPlan, int64, error) {
+func (pc *planCache) get(key []byte, compile func() (planner.Executable, error)) (planner.Executable, error) {
+	p, _, err := pc.c.GetOrCompile(key, func() (planner.Executable, int64, error) {
 		p, err := compile()
 		if err != nil {
 			return nil, 0, err
 		}
-		return &cachedPlan{gql: p}, planCost(p), nil
+		return p, p.Size(), nil
 	})
-	if err != nil {
-		return nil, err
-	}
-	if p.gql == nil {
-		return nil, errPlanKind
-	}
-	return p.gql, nil
-}
-
-func planCost(p *planner.Plan) int64 {
-	n := int64(256 + len(p.Data))
-	for _, s := range p.Statements {
-		n += int64(len(s.SQL) + 32*len(s.Params))
-	}
-	return n
+	return p, err
 }
 
 func (pc *planCache) close() { pc.c.Close() }

@@ -31,7 +31,7 @@ func BenchmarkBindQ3(b *testing.B) {
 	dst := make([][]byte, 0, 8)
 	b.ReportAllocs()
 	for b.Loop() {
-		if dst, err = p.Bind(vars, dst); err != nil {
+		if dst, err = p.BindStatement(0, vars, dst); err != nil {
 			b.Fatal(err)
 		}
 	}
@@ -49,7 +49,7 @@ func TestBindAllocatesNothingForScalars(t *testing.T) {
 	vars := []byte(`{"start": 12345, "name": "Ada", "j": {"a": [1, 2]}, "b": true}`)
 	dst := make([][]byte, 0, 8)
 	allocs := testing.AllocsPerRun(100, func() {
-		if dst, err = p.Bind(vars, dst); err != nil {
+		if dst, err = p.BindStatement(0, vars, dst); err != nil {
 			t.Fatal(err)
 		}
 	})

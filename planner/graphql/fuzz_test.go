@@ -41,7 +41,7 @@ func FuzzCompile(f *testing.F) {
 			}
 			return
 		}
-		_, _ = p.Bind([]byte(vars), nil)
+		_ = p.Bind(&planner.Input{Variables: []byte(vars)}, &planner.Batch{})
 		for _, st := range p.Statements {
 			for _, lit := range queryStrings(query) {
 				if len(lit) >= 6 && !gqlschema.ValidName(lit) && strings.Contains(st.SQL, lit) {

@@ -12,9 +12,9 @@ import (
 
 	"github.com/jackc/pgx/v5/pgconn"
 
+	"github.com/kapok-dev/kapok/internal/statement"
 	"github.com/kapok-dev/kapok/internal/testenv"
 	"github.com/kapok-dev/kapok/planner"
-	"github.com/kapok-dev/kapok/planner/ir"
 )
 
 // TestFixtureCatalogSnapshotIsCurrent keeps testdata/fixture_catalog.json (what the
@@ -178,14 +178,14 @@ func runQuery(ctx context.Context, pg *pgconn.PgConn, st *planner.Statement, par
 	}
 	var v []byte
 	switch st.Result {
-	case ir.ResultValue:
+	case statement.Value:
 		if len(rows) != 1 {
 			return nil, fmt.Sprintf("rows %d", len(rows))
 		}
 		v = rows[0]
-	case ir.ResultArray:
+	case statement.Array:
 		v = append(append([]byte("["), bytes.Join(rows, []byte(","))...), ']')
-	case ir.ResultOne:
+	case statement.One:
 		switch len(rows) {
 		case 0:
 			v = []byte("null")

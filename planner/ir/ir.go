@@ -310,19 +310,6 @@ type Query struct {
 	Rows  bool
 }
 
-// Result says how a statement hands back its value. Other than ResultValue, the statement
-// returns one JSON value per row and the executor assembles them, which spares Postgres
-// an aggregate (poolmgr.Result has the same values).
-type Result uint8
-
-const (
-	ResultValue    Result = iota // one row of one column: the value itself
-	ResultEnvelope               // one object per row; the value is the REST envelope `<n>,,[<rows>]`
-	ResultArray                  // one value per row; the value is their JSON array
-	ResultOne                    // zero or one row; the value is that row's, or null
-	ResultCount                  // no rows; the value is the REST envelope `<rows affected>,,[]`
-)
-
 // Root is one key of the response's data object.
 type Root struct {
 	Name  string

@@ -4,6 +4,7 @@ import (
 	"encoding/json"
 	"strings"
 
+	"github.com/kapok-dev/kapok/internal/statement"
 	"github.com/kapok-dev/kapok/planner/catalog"
 	"github.com/kapok-dev/kapok/planner/ir"
 	"github.com/kapok-dev/kapok/planner/sqlgen"
@@ -18,9 +19,9 @@ const SourceBody = -1
 // decoding the body.
 type Statement struct {
 	SQL string
-	// Result is ir.ResultEnvelope when the statement returns one object per row, which
-	// the executor gathers into the envelope; ir.ResultValue otherwise.
-	Result ir.Result
+	// Result is statement.Envelope when the statement returns one object per row, which
+	// the executor gathers into the envelope; statement.Value otherwise.
+	Result statement.Result
 	// Sources says, for each placeholder $i+1, where its text comes from: s >= 0 is the
 	// request's value s, SourceBody the body, s <= -2 is Consts[-s-2].
 	Sources []int
@@ -43,89 +44,56 @@ type Statement struct {
 	// Location is set when the body holds the inserted rows' primary keys, for the
 	// Location header of return=headers-only; the body itself is not sent.
 	Location bool
+	// Offset is the request value that holds the root offset, for Content-Range; -1: none.
+	Offset int
 }
 
-// Compile resolves req against the tenant catalog and compiles it. body is read on a
-// compile only, for its key set (writes without ?columns=, POST rpc arguments).
+// Compile resolves req against the tenant catalog, plans it (Plan) and writes its
+// statement. body is read on a compile only, for its key set.
 func Compile(cat *catalog.Schema, req *ApiRequest, body []byte) (*Statement, error) {
-	schema, err := req.ResolveSchema(cat.Schemas)
+	ap, err := Plan(cat, req, body)
 	if err != nil {
 		return nil, err
 	}
-	if req.Action != ActionCall && len(req.RPCArgs) > 0 {
-		// On a table a parameter is a filter: one without an operator does not parse.
-		a := req.RPCArgs[0]
-		return nil, parseError("filter", a.Value.Text, 0, "unexpected \""+firstRune(a.Value.Text)+"\" expecting an operator")
-	}
-	st := &Statement{Action: req.Action, Schema: schema, Table: req.Target, Prefer: req.Prefer, Accept: req.Accept}
-	l := &lowering{cat: cat, schema: schema, req: req, next: req.NumValues}
+	st := &Statement{Action: req.Action, Table: req.Target, Prefer: req.Prefer, Accept: req.Accept, Offset: -1}
 	var stmt sqlgen.Statement
-	switch req.Action {
-	case ActionRead:
-		p, err := Plan(cat, req)
-		if err != nil {
-			return nil, err
-		}
-		l.consts = p.Consts
-		sel := p.Query.Roots[0].Value.(*ir.Nested).Select
-		grouped := hasAgg(sel.Output)
-		if grouped {
-			if err := checkGrouped(sel.Output); err != nil {
-				return nil, err
-			}
-		}
-		csv := req.Accept == MediaCSV
-		if csv {
-			for _, f := range sel.Output.Fields {
-				if _, ok := f.Value.(*ir.Column); !ok {
-					return nil, notLowered("text/csv with embeds, spreads or aggregates")
-				}
-			}
-		}
-		stmt, err = sqlgen.BuildRESTRead(&ir.RESTRead{Select: sel, Total: req.Prefer.Count != "", Grouped: grouped, CSV: csv})
-		if err != nil {
+	switch p := ap.(type) {
+	case *ReadPlan:
+		if stmt, err = sqlgen.BuildRESTRead(p.Read); err != nil {
 			return nil, err
 		}
 		st.Representation = true
-	case ActionInsert, ActionUpdate, ActionUpsert, ActionDelete:
-		t := cat.Table(schema, req.Target)
-		if t == nil {
-			return nil, &Error{Status: 404, Code: CodeUndefinedTable,
-				Message: `relation "` + schema + `.` + req.Target + `" does not exist`}
+		if rg := req.RootRange(); rg != nil && rg.Offset != nil {
+			st.Offset = rg.Offset.Slot
+		} else if req.HeaderRange != nil && rg == nil {
+			st.Offset = req.HeaderRange.Offset.Slot
 		}
-		st.PrimaryKey = t.PrimaryKey
-		w, err := l.write(t, body)
-		if err != nil {
-			return nil, err
-		}
+	case *MutatePlan:
+		st.PrimaryKey = p.Table.PrimaryKey
 		st.Representation = req.Prefer.Return == "representation"
-		st.Location = !st.Representation && w.Returning != nil
-		if stmt, err = sqlgen.BuildRESTWrite(w); err != nil {
+		st.Location = !st.Representation && p.Write.Returning != nil
+		if stmt, err = sqlgen.BuildRESTWrite(p.Write); err != nil {
 			return nil, err
 		}
-	case ActionCall:
-		c, err := l.call(schema, body)
-		if err != nil {
-			return nil, err
-		}
-		st.Scalar = !c.Set
-		st.Void = c.Void
+	case *CallPlan:
+		st.Scalar = !p.Call.Set
+		st.Void = p.Call.Void
 		st.Representation = true
-		if stmt, err = sqlgen.BuildRESTCall(c); err != nil {
+		if stmt, err = sqlgen.BuildRESTCall(p.Call); err != nil {
 			return nil, err
 		}
-	default:
-		return nil, notLowered("action")
 	}
+	sl := ap.slots()
+	st.Schema = sl.Schema
 	st.SQL, st.Result = stmt.SQL, stmt.Result
-	st.Consts = l.consts
+	st.Consts = sl.Consts
 	st.Sources = make([]int, len(stmt.Slots))
 	for i, s := range stmt.Slots {
 		switch {
-		case s == SourceBody, s < req.NumValues:
+		case s == SourceBody, s < sl.NumValues:
 			st.Sources[i] = s
 		default:
-			st.Sources[i] = -2 - (s - req.NumValues)
+			st.Sources[i] = -2 - (s - sl.NumValues)
 		}
 	}
 	return st, nil

@@ -4,6 +4,9 @@ import (
 	"encoding/json"
 	"strconv"
 	"strings"
+
+	"github.com/kapok-dev/kapok/internal/jsonx"
+	"github.com/kapok-dev/kapok/planner"
 )
 
 // Error is a request error in PostgREST's shape. The proxy writes it as
@@ -32,33 +35,38 @@ func (e *Error) Error() string {
 }
 
 // MarshalJSON writes PostgREST's error body.
-func (e *Error) MarshalJSON() ([]byte, error) {
-	var b []byte
+func (e *Error) MarshalJSON() ([]byte, error) { return e.AppendJSON(nil), nil }
+
+// AppendJSON appends PostgREST's error body {"code","details","hint","message"}.
+func (e *Error) AppendJSON(b []byte) []byte {
 	b = append(b, `{"code":`...)
-	b = strconv.AppendQuote(b, e.Code)
+	b = jsonx.AppendString(b, e.Code)
 	b = append(b, `,"details":`...)
 	switch {
 	case len(e.DetailsJSON) > 0:
 		b = append(b, e.DetailsJSON...)
 	case e.Details != "":
-		b = appendJSONString(b, e.Details)
+		b = jsonx.AppendString(b, e.Details)
 	default:
 		b = append(b, "null"...)
 	}
 	b = append(b, `,"hint":`...)
 	if e.Hint != "" {
-		b = appendJSONString(b, e.Hint)
+		b = jsonx.AppendString(b, e.Hint)
 	} else {
 		b = append(b, "null"...)
 	}
 	b = append(b, `,"message":`...)
-	b = appendJSONString(b, e.Message)
-	return append(b, '}'), nil
+	b = jsonx.AppendString(b, e.Message)
+	return append(b, '}')
 }
 
-func appendJSONString(b []byte, s string) []byte {
-	q, _ := json.Marshal(s)
-	return append(b, q...)
+// WriteError answers w with e, as PostgREST does.
+func WriteError(w *planner.Response, e *Error) {
+	w.Status, w.ContentType = e.Status, contentTypeJSON
+	start := len(w.Scratch)
+	w.Scratch = e.AppendJSON(w.Scratch)
+	w.Body = w.Scratch[start:]
 }
 
 // PostgREST error codes produced by this package.

@@ -3,7 +3,6 @@ package rest
 import (
 	"encoding/json"
 	"errors"
-	"fmt"
 	"strconv"
 	"strings"
 
@@ -11,44 +10,109 @@ import (
 	"github.com/kapok-dev/kapok/planner/ir"
 )
 
-// ReadPlan is a GET/HEAD request lowered to IR.
-//
-// IR parameter slots below NumValues are the request's values (the Shaper's values,
-// in order); slots from NumValues on hold Consts, text that sits in the shape key
-// (JSON path keys, text search configurations) but must still reach SQL as a bound
-// parameter. AppendArgs builds the full slot list on a cache hit.
-type ReadPlan struct {
-	Query     *ir.Query
-	Schema    string
+// ActionPlan is a REST request lowered to IR, one kind per action as PostgREST plans
+// them: *ReadPlan (GET and HEAD of a table or view), *MutatePlan (POST, PATCH, PUT and
+// DELETE of a table) and *CallPlan (rpc/<function>). Compile turns any of them into a
+// Statement.
+type ActionPlan interface {
+	slots() *Slots
+}
+
+// Slots is how a plan's IR parameter slots map to a request: slots below NumValues are
+// the request's values (the Shaper's values, in order), ir.Param slot SourceBody is the
+// body, and slots from NumValues on hold Consts, text that sits in the shape key (JSON
+// path keys, text search configurations) but must still reach SQL as a bound parameter.
+type Slots struct {
+	Schema    string // the exposed schema the request addressed
 	NumValues int
 	Consts    [][]byte
 }
 
-// AppendArgs appends the text of every IR slot, given the request's values, to dst.
-func (p *ReadPlan) AppendArgs(dst, values [][]byte) [][]byte {
-	return append(append(dst, values...), p.Consts...)
+func (s *Slots) slots() *Slots { return s }
+
+// AppendArgs appends the text of every IR slot but the body's, given the request's
+// values, to dst.
+func (s *Slots) AppendArgs(dst, values [][]byte) [][]byte {
+	return append(append(dst, values...), s.Consts...)
 }
 
-// ErrNotLowered is returned (wrapped) for requests the IR cannot express yet: Plan
-// lowers reads only (Compile handles writes and calls); aggregates inside embeds or
-// next to them, and some quantified operators, are not lowered at all.
+// ReadPlan reads a table or view.
+type ReadPlan struct {
+	Slots
+	// Query is the read as a bare query: one root, the selected rows.
+	Query *ir.Query
+	// Read is the statement's form: the rows inside the envelope, with counts.
+	Read *ir.RESTRead
+}
+
+// MutatePlan inserts, updates, upserts or deletes rows of a table.
+type MutatePlan struct {
+	Slots
+	Write *ir.RESTWrite
+	Table *catalog.Table
+}
+
+// CallPlan calls a function.
+type CallPlan struct {
+	Slots
+	Call *ir.RESTCall
+}
+
+// ErrNotLowered is returned (wrapped) for requests the IR cannot express yet: aggregates
+// inside embeds or next to them, CSV with embeds, and some quantified operators.
 var ErrNotLowered = errors.New("rest: request not lowered to IR yet")
 
-// Plan resolves a read request against the tenant catalog and lowers it to IR.
-func Plan(cat *catalog.Schema, req *ApiRequest) (*ReadPlan, error) {
+// Plan resolves a request against the tenant catalog and lowers it to IR. body is read
+// for its key set only (writes without ?columns=, POST rpc arguments).
+func Plan(cat *catalog.Schema, req *ApiRequest, body []byte) (ActionPlan, error) {
 	schema, err := req.ResolveSchema(cat.Schemas)
 	if err != nil {
 		return nil, err
 	}
-	if req.Action != ActionRead {
-		return nil, fmt.Errorf("%w: %s %s", ErrNotLowered, req.Method, req.Target)
-	}
-	t := cat.Table(schema, req.Target)
-	if t == nil {
-		return nil, &Error{Status: 404, Code: CodeUndefinedTable,
-			Message: `relation "` + schema + `.` + req.Target + `" does not exist`}
+	if req.Action != ActionCall && len(req.RPCArgs) > 0 {
+		// On a table a parameter is a filter: one without an operator does not parse.
+		a := req.RPCArgs[0]
+		return nil, parseError("filter", a.Value.Text, 0, "unexpected \""+firstRune(a.Value.Text)+"\" expecting an operator")
 	}
 	l := &lowering{cat: cat, schema: schema, req: req, next: req.NumValues}
+	switch req.Action {
+	case ActionRead:
+		return l.read()
+	case ActionInsert, ActionUpdate, ActionUpsert, ActionDelete:
+		t := cat.Table(schema, req.Target)
+		if t == nil {
+			return nil, undefinedTable(schema, req.Target)
+		}
+		w, err := l.write(t, body)
+		if err != nil {
+			return nil, err
+		}
+		return &MutatePlan{Slots: l.slots(), Write: w, Table: t}, nil
+	case ActionCall:
+		c, err := l.call(schema, body)
+		if err != nil {
+			return nil, err
+		}
+		return &CallPlan{Slots: l.slots(), Call: c}, nil
+	}
+	return nil, notLowered("action")
+}
+
+func undefinedTable(schema, name string) *Error {
+	return &Error{Status: 404, Code: CodeUndefinedTable, Message: `relation "` + schema + `.` + name + `" does not exist`}
+}
+
+func (l *lowering) slots() Slots {
+	return Slots{Schema: l.schema, NumValues: l.req.NumValues, Consts: l.consts}
+}
+
+// read lowers GET and HEAD of a table or view.
+func (l *lowering) read() (*ReadPlan, error) {
+	req := l.req
+	t := l.cat.Table(l.schema, req.Target)
+	if t == nil {
+		return nil, undefinedTable(l.schema, req.Target)
+	}
 	sel, err := l.selectFor(t, req.Select, nil)
 	if err != nil {
 		return nil, err
@@ -67,8 +131,23 @@ func Plan(cat *catalog.Schema, req *ApiRequest) (*ReadPlan, error) {
 			sel.Limit = &ir.Param{Slot: hr.Limit.Slot, Type: "int8"}
 		}
 	}
-	q := &ir.Query{Bare: true, Roots: []ir.Root{{Name: req.Target, Value: &ir.Nested{Select: sel}}}}
-	return &ReadPlan{Query: q, Schema: schema, NumValues: req.NumValues, Consts: l.consts}, nil
+	grouped := hasAgg(sel.Output)
+	if grouped {
+		if err := checkGrouped(sel.Output); err != nil {
+			return nil, err
+		}
+	}
+	csv := req.Accept == MediaCSV
+	if csv {
+		for _, f := range sel.Output.Fields {
+			if _, ok := f.Value.(*ir.Column); !ok {
+				return nil, notLowered("text/csv with embeds, spreads or aggregates")
+			}
+		}
+	}
+	return &ReadPlan{Slots: l.slots(),
+		Query: &ir.Query{Bare: true, Roots: []ir.Root{{Name: req.Target, Value: &ir.Nested{Select: sel}}}},
+		Read:  &ir.RESTRead{Select: sel, Total: req.Prefer.Count != "", Grouped: grouped, CSV: csv}}, nil
 }
 
 type lowering struct {

@@ -5,12 +5,13 @@ import (
 	"encoding/json"
 	"errors"
 	"flag"
+	"fmt"
 	"os"
 	"path/filepath"
 	"testing"
 
+	"github.com/kapok-dev/kapok/internal/statement"
 	"github.com/kapok-dev/kapok/planner/catalog"
-	"github.com/kapok-dev/kapok/planner/ir"
 	"github.com/kapok-dev/kapok/planner/sqlgen"
 )
 
@@ -137,7 +138,7 @@ func runPlanCase(c planCase) planCase {
 	if err != nil {
 		return fail(err)
 	}
-	p, err := Plan(testCatalog(), req)
+	p, err := planRead(testCatalog(), req)
 	if err != nil {
 		return fail(err)
 	}
@@ -171,7 +172,7 @@ func runCompileCase(c planCase) planCase {
 	}
 	var s Shaper
 	_, vals := s.Shape([]byte(c.Method), []byte(c.Path), []byte(c.Query), h, nil, nil)
-	out.SQL, out.Result = st.SQL, map[ir.Result]string{ir.ResultEnvelope: "rows", ir.ResultCount: "count"}[st.Result]
+	out.SQL, out.Result = st.SQL, map[statement.Result]string{statement.Envelope: "rows", statement.Count: "count"}[st.Result]
 	for _, a := range st.AppendArgs(nil, vals, []byte(c.Body)) {
 		out.Params = append(out.Params, string(a))
 	}
@@ -226,4 +227,17 @@ func runGolden(t *testing.T, name string, run func(planCase) planCase) {
 			t.Logf("wrote %s; review it, then accept with: go test ./planner/rest -run %s -update", target, t.Name())
 		}
 	}
+}
+
+// planRead plans a read request; any other action is an error.
+func planRead(cat *catalog.Schema, req *ApiRequest) (*ReadPlan, error) {
+	ap, err := Plan(cat, req, nil)
+	if err != nil {
+		return nil, err
+	}
+	p, ok := ap.(*ReadPlan)
+	if !ok {
+		return nil, fmt.Errorf("%w: %s %s is not a read", ErrNotLowered, req.Method, req.Target)
+	}
+	return p, nil
 }

@@ -185,7 +185,7 @@ func TestCacheHitDoesNotAllocate(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	p, err := Plan(testCatalog(), req)
+	p, err := planRead(testCatalog(), req)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -213,7 +213,7 @@ func BenchmarkCacheHit(b *testing.B) {
 	if err != nil {
 		b.Fatal(err)
 	}
-	p, err := Plan(testCatalog(), req)
+	p, err := planRead(testCatalog(), req)
 	if err != nil {
 		b.Fatal(err)
 	}

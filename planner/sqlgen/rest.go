@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"strings"
 
+	"github.com/kapok-dev/kapok/internal/statement"
 	"github.com/kapok-dev/kapok/planner/ir"
 )
 
@@ -18,12 +19,12 @@ func BuildRESTRead(r *ir.RESTRead) (Statement, error) {
 	case r.Grouped:
 		if g.groupedEnvelope(&b, r.Select, !r.Total) {
 			st, err := g.done(&b)
-			st.Result = ir.ResultEnvelope
+			st.Result = statement.Envelope
 			return st, err
 		}
 	case !r.Total && g.objectRows(&b, r.Select):
 		st, err := g.done(&b)
-		st.Result = ir.ResultEnvelope
+		st.Result = statement.Envelope
 		return st, err
 	default:
 		g.envelope(&b, r.Select, r.Total)
@@ -54,7 +55,7 @@ func (g *gen) objectRows(b *strings.Builder, sel *ir.Select) bool {
 // groupedEnvelope renders a grouped read: the filtered rows, grouped by the output's
 // columns, one object per group. The total is the number of groups. With perRow and keys
 // that fit column names, the statement returns one object per group instead
-// (ir.ResultEnvelope) and groupedEnvelope returns true.
+// (statement.Envelope) and groupedEnvelope returns true.
 func (g *gen) groupedEnvelope(b *strings.Builder, sel *ir.Select, perRow bool) bool {
 	if sel.Link != nil || sel.Output == nil {
 		g.fail("grouped read over a linked or output-less select")
@@ -231,7 +232,7 @@ func BuildRESTWrite(w *ir.RESTWrite) (Statement, error) {
 	if w.Returning == nil && !w.Singular {
 		// Only the count is wanted: the statement alone, whose command tag has it.
 		st, err := g.done(&b)
-		st.Result = ir.ResultCount
+		st.Result = statement.Count
 		return st, err
 	}
 	dml := b.String()

@@ -6,6 +6,7 @@ import (
 	"strconv"
 	"strings"
 
+	"github.com/kapok-dev/kapok/internal/statement"
 	"github.com/kapok-dev/kapok/planner/ir"
 )
 
@@ -14,7 +15,7 @@ type Statement struct {
 	SQL   string
 	Slots []int
 	// Result says whether the statement returns its value, or rows the executor gathers.
-	Result ir.Result
+	Result statement.Result
 }
 
 // ErrInvalid wraps IR that cannot be rendered (a front-end bug, never user input).
@@ -79,9 +80,9 @@ func (g *gen) bareSelect(sel *ir.Select, rows bool) (st Statement, ok bool) {
 	var b strings.Builder
 	switch {
 	case rows && (sel.Shape == ir.ShapeArray || sel.Shape == ir.ShapeObject) && g.objectRows(&b, sel):
-		st.Result = ir.ResultArray
+		st.Result = statement.Array
 		if sel.Shape == ir.ShapeObject {
-			st.Result = ir.ResultOne
+			st.Result = statement.One
 		}
 	case sel.Shape == ir.ShapeArray || sel.Shape == ir.ShapeAggregate:
 		b.WriteString(g.selectSQL(sel, ""))

@@ -1,0 +1,288 @@
+package rest
+
+import (
+	"bytes"
+	"encoding/json"
+	"errors"
+	"net/url"
+	"strconv"
+	"strings"
+
+	"github.com/kapok-dev/kapok/internal/statement"
+	"github.com/kapok-dev/kapok/planner"
+	"github.com/kapok-dev/kapok/planner/ir"
+)
+
+// A Statement is the REST front end's Executable: one statement whose value is the
+// envelope `N,T,BODY` (statement.EnvelopeValue), answered as PostgREST answers: the body
+// as it is, Content-Range from the counts, the status and Preference-Applied from the
+// action and the Prefer header, 406 for a singular response that is not one row.
+
+const contentTypeJSON = "application/json; charset=utf-8"
+
+// AppendKey implements planner.Executable: the shape key is complete.
+func (s *Statement) AppendKey(key []byte, _ *planner.Input) ([]byte, bool) { return key, false }
+
+// Bind implements planner.Executable.
+func (s *Statement) Bind(in *planner.Input, b *planner.Batch) error {
+	n := len(b.Args)
+	b.Args = s.AppendArgs(b.Args, in.Values, in.Body)
+	b.Add(s.SQL, s.Result, n)
+	return nil
+}
+
+// Begin implements planner.Executable: the envelope is the statement's whole value.
+func (s *Statement) Begin(_ *planner.Input, buf []byte) []byte { return buf }
+
+// Size implements planner.Executable.
+func (s *Statement) Size() int64 { return int64(256 + len(s.SQL) + 16*len(s.Sources)) }
+
+// Respond implements planner.Executable.
+func (s *Statement) Respond(in *planner.Input, buf []byte, ends []int, w *planner.Response) error {
+	if len(ends) != 1 {
+		return errEnvelope
+	}
+	env, ok := statement.SplitEnvelope(buf[:ends[0]])
+	if !ok {
+		return errEnvelope
+	}
+	body := env.Body
+	singular := s.Accept == MediaObject
+	if singular && !s.Scalar && (s.Representation || s.Action == ActionRead) {
+		if env.N != 1 {
+			WriteError(w, singularError(strconv.FormatInt(env.N, 10)))
+			return nil
+		}
+		body = stripArray(body)
+	}
+	var lower int64
+	if s.Offset >= 0 && s.Offset < len(in.Values) {
+		for _, c := range in.Values[s.Offset] {
+			if c < '0' || c > '9' || lower > 1e17 {
+				break
+			}
+			lower = lower*10 + int64(c-'0')
+		}
+	}
+	status := 200
+	switch s.Action {
+	case ActionRead, ActionCall:
+		if !s.Scalar {
+			if env.Total >= 0 && env.N == 0 && lower > 0 && lower >= env.Total {
+				WriteError(w, &Error{Status: 416, Code: CodeInvalidRange, Message: "Requested range not satisfiable",
+					Details: "An offset of " + strconv.FormatInt(lower, 10) + " was requested, but there are only " +
+						strconv.FormatInt(env.Total, 10) + " rows."})
+				w.SetHeader("Content-Range", append(append(w.Scratch[len(w.Scratch):], "*/"...), strconv.FormatInt(env.Total, 10)...))
+				return nil
+			}
+			w.SetHeader("Content-Range", appendContentRange(w.Scratch[len(w.Scratch):], lower, env.N, env.Total))
+			if env.Total >= 0 && (lower > 0 || lower+env.N < env.Total) {
+				status = 206
+			}
+		}
+		if s.Void {
+			w.Status = 204
+			return nil
+		}
+	default:
+		if s.Prefer.Count != "" {
+			// Every affected row is in the statement's result.
+			env.Total = env.N
+		}
+		cr := append(w.Scratch[len(w.Scratch):], "*/"...)
+		if s.Action != ActionInsert && env.N > 0 {
+			cr = append(strconv.AppendInt(append(cr[:0], "0-"...), env.N-1, 10), '/')
+		}
+		if env.Total < 0 {
+			cr = append(cr, '*')
+		} else {
+			cr = strconv.AppendInt(cr, env.Total, 10)
+		}
+		w.SetHeader("Content-Range", cr)
+		if s.Action == ActionInsert {
+			status = 201
+		}
+		if applied := s.applied(); applied != "" {
+			w.SetHeader("Preference-Applied", []byte(applied))
+		}
+		if s.Location {
+			if loc := locationHeader(s.Table, s.PrimaryKey, body); loc != "" {
+				w.SetHeader("Location", []byte(loc))
+			}
+		}
+		if !s.Representation {
+			if status != 201 {
+				status = 204
+			}
+			w.Status = status
+			return nil
+		}
+	}
+	w.Status = status
+	switch {
+	case singular && !s.Scalar:
+		w.ContentType = "application/vnd.pgrst.object+json; charset=utf-8"
+	case s.Accept == MediaCSV && s.Action == ActionRead:
+		w.ContentType = "text/csv; charset=utf-8"
+	default:
+		w.ContentType = contentTypeJSON
+	}
+	if !in.Head {
+		w.Body = body
+	}
+	return nil
+}
+
+var errEnvelope = errors.New("rest: the statement's value is not an envelope")
+
+// applied is the Preference-Applied header of a write: the preferences it honoured.
+func (s *Statement) applied() string {
+	var parts []string
+	if s.Prefer.Return != "" {
+		parts = append(parts, "return="+s.Prefer.Return)
+	}
+	if s.Prefer.Resolution != "" && s.Action == ActionInsert {
+		parts = append(parts, "resolution="+s.Prefer.Resolution)
+	}
+	if s.Prefer.Missing == "default" && s.Action == ActionInsert {
+		parts = append(parts, "missing=default")
+	}
+	if s.Prefer.Count != "" {
+		parts = append(parts, "count="+s.Prefer.Count)
+	}
+	return strings.Join(parts, ", ")
+}
+
+// Fail implements planner.Executable: a statement's database error with PostgREST's status.
+func (s *Statement) Fail(in *planner.Input, err error, w *planner.Response) bool {
+	var re *Error
+	if errors.As(err, &re) {
+		WriteError(w, re)
+		return true
+	}
+	var se planner.StatementError
+	if !errors.As(err, &se) {
+		return false
+	}
+	state := se.SQLState()
+	if n, ok := singularRows(state, se.Message()); ok {
+		WriteError(w, singularError(n))
+		return true
+	}
+	WriteError(w, &Error{Status: StatusOf(state, in.Anonymous), Code: state, Message: se.Message(), Details: se.Detail(), Hint: se.Hint()})
+	return true
+}
+
+func singularError(rows string) *Error {
+	return &Error{Status: 406, Code: CodeSingular, Message: "JSON object requested, multiple (or no) rows returned",
+		Details: "The result contains " + rows + " rows"}
+}
+
+// singularRows recognises the failure a singular write raises when it did not affect
+// exactly one row (the write is undone), and returns the row count it names.
+func singularRows(state, msg string) (string, bool) {
+	if state != "42704" {
+		return "", false
+	}
+	i := strings.Index(msg, ir.SingularSetting)
+	if i < 0 {
+		return "", false
+	}
+	n := msg[i+len(ir.SingularSetting):]
+	j := 0
+	for j < len(n) && n[j] >= '0' && n[j] <= '9' {
+		j++
+	}
+	return n[:j], j > 0
+}
+
+// StatusOf is PostgREST's HTTP status for a SQLSTATE; anonymous turns a permission error
+// into 401, asking for credentials.
+func StatusOf(state string, anonymous bool) int {
+	switch state {
+	case "23503", "23505", "23P01":
+		return 409
+	case "42P01", "42883":
+		return 404
+	case "42501":
+		if anonymous {
+			return 401
+		}
+		return 403
+	case "25006":
+		return 405
+	case "P0001":
+		return 400
+	case "53400", "57014", "40001", "40P01":
+		return 500
+	}
+	switch {
+	case strings.HasPrefix(state, "08"):
+		return 503
+	case strings.HasPrefix(state, "22"), strings.HasPrefix(state, "23"), strings.HasPrefix(state, "42"):
+		return 400
+	case strings.HasPrefix(state, "53"), strings.HasPrefix(state, "54"):
+		return 503
+	case strings.HasPrefix(state, "P0"):
+		return 500
+	}
+	return 500
+}
+
+// locationHeader builds `/table?pk=eq.value` from the first row of rows (the inserted
+// keys), relative to the API root like PostgREST's.
+func locationHeader(table string, pk []string, rows []byte) string {
+	var keys []map[string]any
+	dec := json.NewDecoder(bytes.NewReader(rows))
+	dec.UseNumber()
+	if dec.Decode(&keys) != nil || len(keys) == 0 {
+		return ""
+	}
+	var b strings.Builder
+	b.WriteString("/" + table)
+	for i, k := range pk {
+		v := keys[0][k]
+		var text string
+		switch v := v.(type) {
+		case string:
+			text = v
+		case nil:
+			text = "null"
+		default:
+			t, _ := json.Marshal(v)
+			text = string(t)
+		}
+		if i == 0 {
+			b.WriteByte('?')
+		} else {
+			b.WriteByte('&')
+		}
+		b.WriteString(url.QueryEscape(k) + "=" + url.QueryEscape("eq."+text))
+	}
+	return b.String()
+}
+
+// appendContentRange writes `lower-upper/total`, `*/total` for no rows, `*` for an
+// unknown total.
+func appendContentRange(dst []byte, lower, n, total int64) []byte {
+	if n == 0 {
+		dst = append(dst, '*')
+	} else {
+		dst = strconv.AppendInt(dst, lower, 10)
+		dst = append(dst, '-')
+		dst = strconv.AppendInt(dst, lower+n-1, 10)
+	}
+	dst = append(dst, '/')
+	if total < 0 {
+		return append(dst, '*')
+	}
+	return strconv.AppendInt(dst, total, 10)
+}
+
+// stripArray turns `[x]` into `x`.
+func stripArray(b []byte) []byte {
+	if len(b) >= 2 && b[0] == '[' && b[len(b)-1] == ']' {
+		return b[1 : len(b)-1]
+	}
+	return b
+}
