@@ -6,10 +6,11 @@
 // in one round trip and returns the raw JSON bytes Postgres built.
 //
 // The executor's interface is deliberately narrow: statements with text-format parameters
-// in, one JSON value per statement out (Pool.Run). Coalesced execution of concurrent
+// in, one JSON value per statement out (Pool.Run), gathered from the statement's rows as its
+// Result says (internal/statement, the contract it shares with the planner). Coalesced execution of concurrent
 // requests that share a plan can slide in behind it without touching callers.
 //
-// What it must not do: import anything of ours, build or edit SQL from request data (the
+// What it must not do: import anything of ours but internal/statement, build or edit SQL from request data (the
 // only SQL it writes is the fixed set_config prelude, every value a bound parameter), decode
 // or re-encode the JSON it returns, map errors to HTTP/GraphQL/REST shapes (the proxy does
 // that from the typed errors here), or hold a connection after Run returns.

@@ -1,9 +1,16 @@
 // Package proxy is Kapok's HTTP front door: the fasthttp server, routing, tenant resolution,
 // the GraphQL, REST and admin handlers, health endpoints and /metrics.
 //
-// It is the one place that maps typed errors from the planner, the pools and the registry to
-// each dialect's error format. It never builds SQL text: plans come from the planner, values
-// are bound by the plan, and bytes from Postgres are written to the socket as they are.
+// Every plan runs through one function, apis.execute: key → plan cache → AppendKey → Bind →
+// Begin → poolmgr → Respond. It never knows which dialect produced the plan
+// (planner.Executable): the plan binds the request's values, shapes the response (the GraphQL
+// envelope, REST's status, Content-Range and singular answers) and answers the request's own
+// errors. The proxy owns what no plan can answer, through each API's door (graphqlDoor,
+// restDoor): requests that do not compile, refusals, database faults, timeouts. It never
+// builds SQL text and never decodes the bytes Postgres returns.
+//
+// GraphQL schemas are cached once per (tenant, catalog version, role) (schemaCache); plans,
+// of every API, in one cache keyed by (tenant, version, role, request shape).
 //
 // A request's body limit is chosen from its header before the body is read (the tenant's
 // max_body_bytes, the admin API's, a small one for everything unauthenticated), so no
@@ -18,6 +25,7 @@
 //
 // Allocation budget: a GraphQL request whose plan is cached costs at most 2 allocations from
 // handler entry to response bytes, Postgres excluded (TestACacheHitStaysWithinItsAllocationBudget;
-// 0 measured). Scratch space comes from a sync.Pool, the plan key is built in a reused buffer,
-// the body is scanned in place and the statement's JSON is copied once, into the response.
+// 0 measured). Scratch space (an exchange) comes from a sync.Pool, the plan key is built in a
+// reused buffer, the body is scanned in place and the statement's JSON is copied once, into
+// the response.
 package proxy

@@ -12,14 +12,18 @@
 //     of a request bind to the slots recorded in its ApiRequest, so a cached plan is
 //     reused with no parsing. AppendBodyKeys adds a write body's key set to the key.
 //   - Plan resolves an ApiRequest against a catalog.Schema (tables, columns, foreign-key
-//     embedding) and lowers reads to planner/ir.
-//   - Compile turns any request (reads, grouped aggregates, CSV, POST/PATCH/PUT/DELETE,
-//     rpc calls) into the one statement the proxy runs: it returns the envelope
-//     `rows,total,body` (total empty when not counted), so the proxy writes Content-Range, 206/416 and
-//     singular responses without decoding the body. Write bodies bind as one json
-//     parameter; a Statement's Sources say where each placeholder's text comes from.
+//     embedding) and lowers it to planner/ir as one plan kind per action, as PostgREST
+//     plans them: ReadPlan (GET/HEAD, grouped aggregates, CSV), MutatePlan
+//     (POST/PATCH/PUT/DELETE) and CallPlan (rpc).
+//   - Compile writes any plan's one statement (SQL from planner/sqlgen) as a Statement, the
+//     front end's planner.Executable: the statement returns the envelope `rows,total,body`
+//     (internal/statement; total empty when not counted), from which Respond writes the
+//     status, Content-Range, 206/416, Preference-Applied, Location and singular answers
+//     without decoding the body, and Fail answers database errors with PostgREST's status.
+//     Write bodies bind as one json parameter; a Statement's Sources say where each
+//     placeholder's text comes from.
 //
-// Malformed input yields an *Error carrying PostgREST's code, message, details, hint
-// and HTTP status; the proxy writes it. The package does no I/O, holds no mutable
-// state, and never writes SQL text: SQL comes from planner/sqlgen.
+// Malformed input yields an *Error carrying PostgREST's code, message, details, hint and
+// HTTP status (WriteError writes it). The package does no I/O, holds no mutable state,
+// and never writes SQL text: SQL comes from planner/sqlgen.
 package rest
