@@ -6,6 +6,8 @@ import (
 	"github.com/valyala/fasthttp"
 
 	"github.com/kapok-dev/kapok/internal/jsonx"
+	"github.com/kapok-dev/kapok/planner"
+	"github.com/kapok-dev/kapok/planner/rest"
 	"github.com/kapok-dev/kapok/poolmgr"
 )
 
@@ -23,51 +25,25 @@ func appendJSONObject(dst []byte, kv ...string) []byte {
 	return append(dst, '}')
 }
 
-// appendGraphQLError appends one Hasura-shaped error object.
-func appendGraphQLError(dst []byte, code, message, path string) []byte {
-	if path == "" {
-		path = "$"
-	}
-	dst = append(dst, `{"message":`...)
-	dst = jsonx.AppendString(dst, message)
-	dst = append(dst, `,"extensions":{"code":`...)
-	dst = jsonx.AppendString(dst, code)
-	dst = append(dst, `,"path":`...)
-	dst = jsonx.AppendString(dst, path)
-	return append(dst, "}}"...)
-}
-
 // writeGraphQLError answers with Hasura's error envelope.
 func writeGraphQLError(ctx *fasthttp.RequestCtx, status int, code, message string) {
-	b := append([]byte(`{"errors":[`), nil...)
-	b = appendGraphQLError(b, code, message, "$")
-	b = append(b, "]}"...)
 	ctx.SetStatusCode(status)
 	ctx.SetContentType("application/json; charset=utf-8")
-	ctx.SetBody(b)
+	ctx.SetBody(planner.AppendGraphQLErrors(nil, code, message, "$"))
 }
 
 // writeRESTError answers with PostgREST's error body.
 func writeRESTError(ctx *fasthttp.RequestCtx, status int, code, message string, details, hint *string) {
-	b := []byte(`{"code":`)
-	b = jsonx.AppendString(b, code)
-	b = append(b, `,"details":`...)
-	b = appendNullableString(b, details)
-	b = append(b, `,"hint":`...)
-	b = appendNullableString(b, hint)
-	b = append(b, `,"message":`...)
-	b = jsonx.AppendString(b, message)
-	b = append(b, '}')
+	e := rest.Error{Status: status, Code: code, Message: message}
+	if details != nil {
+		e.Details = *details
+	}
+	if hint != nil {
+		e.Hint = *hint
+	}
 	ctx.SetStatusCode(status)
 	ctx.SetContentType("application/json; charset=utf-8")
-	ctx.SetBody(b)
-}
-
-func appendNullableString(dst []byte, s *string) []byte {
-	if s == nil {
-		return append(dst, "null"...)
-	}
-	return jsonx.AppendString(dst, *s)
+	ctx.SetBody(e.AppendJSON(nil))
 }
 
 // writeJSONError answers with Kapok's own error body (admin API, health, unknown routes).
