@@ -131,6 +131,9 @@ func (a *apis) graphql(ctx *fasthttp.RequestCtx, t *control.Tenant) string {
 			outcome = oc
 		}
 		out = append(out, x.w.Body...)
+		for _, h := range x.w.Headers { // Retry-After of an operation the database could not serve
+			ctx.Response.Header.SetBytesV(h.Name, h.Value)
+		}
 	}
 	st.out = append(out, ']')
 	ctx.SetStatusCode(fasthttp.StatusOK)
