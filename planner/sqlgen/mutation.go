@@ -95,7 +95,7 @@ func (g *gen) finish(b *strings.Builder, m *ir.Mutation) (Statement, error) {
 	if g.err != nil {
 		return Statement{}, g.err
 	}
-	return Statement{SQL: columnLists(b.String()), Slots: g.slots}, nil
+	return Statement{SQL: b.String(), Slots: g.slots}, nil
 }
 
 func (g *gen) insertSQL(b *strings.Builder, m *ir.InsertStep, a string) {

@@ -136,13 +136,11 @@ func (g *gen) groupedEnvelope(b *strings.Builder, sel *ir.Select, perRow bool) b
 			}
 			list.WriteString(exprs[i] + " AS " + ir.QuoteIdent(p.key))
 		}
-		if groups, ok := withColumns(from, sc.alias, list.String()); ok {
-			o := g.alias("o")
-			b.WriteString("SELECT row_to_json(" + o + ") FROM (" + groups + group + orderSuffix(direct) + limits + ") AS " + o)
-			return true
-		}
+		o := g.alias("o")
+		b.WriteString("SELECT row_to_json(" + o + ") FROM (" + from.with(list.String()) + group + orderSuffix(direct) + limits + ") AS " + o)
+		return true
 	}
-	groups := "(SELECT " + strings.Join(cols, ", ") + " FROM (" + from + ") AS " + sc.alias + group + page + ") AS g"
+	groups := "(SELECT " + strings.Join(cols, ", ") + " FROM (" + from.sql() + ") AS " + sc.alias + group + page + ") AS g"
 	b.WriteString(`SELECT ` + envelopeSQL(`count(*)`, `count(*)`, `coalesce(json_agg(`+g.object(pairs, false)+orderSuffix(order)+`), '[]'::json)`) + ` FROM ` + groups)
 	return false
 }
@@ -333,7 +331,7 @@ func (g *gen) done(b *strings.Builder) (Statement, error) {
 	if g.err != nil {
 		return Statement{}, g.err
 	}
-	return Statement{SQL: columnLists(b.String()), Slots: g.slots}, nil
+	return Statement{SQL: b.String(), Slots: g.slots}, nil
 }
 
 // envelope renders `SELECT concat(n, ',', total, ',', body)` over the rows of sel (a
@@ -392,7 +390,7 @@ func (g *gen) csvEnvelope(b *strings.Builder, sel *ir.Select, total bool) {
 	t := g.total(sel, total)
 	head := quoteLiteral(strings.Join(header, ","))
 	body := head + " || coalesce(E'\\n' || string_agg(" + strings.Join(line, " || ',' || ") + ", E'\\n'" + orderSuffix(outerOrder) + "), '')"
-	b.WriteString(`SELECT ` + envelopeSQL(`count(*)`, t, body) + ` FROM (` + rows + ") AS " + sc.alias)
+	b.WriteString(`SELECT ` + envelopeSQL(`count(*)`, t, body) + ` FROM (` + rows.sql() + ") AS " + sc.alias)
 }
 
 // csvQuote quotes a header name the way values are quoted.
@@ -413,5 +411,14 @@ func (g *gen) total(sel *ir.Select, want bool) string {
 	all.Limit, all.Offset, all.OrderBy = nil, nil, nil
 	tc := &scope{alias: g.alias("t")}
 	var ignored []string
-	return "(SELECT count(*) FROM (" + g.rowsSQL(&all, "", tc, &ignored) + ") AS " + tc.alias + ")"
+	rows := g.rowsSQL(&all, "", tc, &ignored)
+	if flat, ok := flatRows(rows, tc); ok {
+		return "(SELECT count(*) " + flat + ")"
+	}
+	// Only distinct rows are counted; DISTINCT ON needs a select list.
+	rows.columns = rows.columns[:0]
+	for _, c := range sel.DistinctOn {
+		rows.columns = append(rows.columns, tc.alias+"."+ir.QuoteIdent(c))
+	}
+	return "(SELECT count(*) FROM (" + rows.sql() + ") AS " + tc.alias + ")"
 }

@@ -68,7 +68,7 @@ func Build(q *ir.Query) (Statement, error) {
 	if g.err != nil {
 		return Statement{}, g.err
 	}
-	return Statement{SQL: columnLists(b.String()), Slots: g.slots}, nil
+	return Statement{SQL: b.String(), Slots: g.slots}, nil
 }
 
 // bareSelect renders a bare root select as the statement itself, not as a sub-select of
@@ -91,7 +91,7 @@ func (g *gen) bareSelect(sel *ir.Select, rows bool) (st Statement, ok bool) {
 	if g.err != nil {
 		return Statement{}, true
 	}
-	st.SQL, st.Slots = columnLists(b.String()), g.slots
+	st.SQL, st.Slots = b.String(), g.slots
 	return st, true
 }
 
@@ -219,13 +219,11 @@ func (g *gen) selectSQL(sel *ir.Select, parent string) string {
 // WHERE …`) into the FROM and WHERE clauses an aggregate can read directly, sparing
 // Postgres a sub-select to plan. ok is false when the rows are ordered, limited,
 // computed or joined.
-func flatRows(rows string, sc *scope) (string, bool) {
-	head := "SELECT " + columnsMarker(sc.alias) + " FROM "
-	if sc.paged || sc.computed || len(sc.laterals) > 0 || !strings.HasPrefix(rows, head) ||
-		strings.Count(rows, columnsMarker(sc.alias)) != 1 {
+func flatRows(rows *rowSet, sc *scope) (string, bool) {
+	if sc.paged || sc.computed || len(sc.laterals) > 0 {
 		return "", false
 	}
-	return rows[len(head)-len("FROM "):], true
+	return rows.from[1:], true
 }
 
 // columnKey tells whether an output key can name a column: 1 to 63 bytes, Postgres'
@@ -260,10 +258,10 @@ func columnKeys(o *ir.Object) bool {
 }
 
 // fromRows is `(<rows>) AS tN <laterals>`.
-func fromRows(rows string, sc *scope) string {
+func fromRows(rows *rowSet, sc *scope) string {
 	var b strings.Builder
 	b.WriteString("(")
-	b.WriteString(rows)
+	b.WriteString(rows.sql())
 	b.WriteString(") AS ")
 	b.WriteString(sc.alias)
 	for _, l := range sc.laterals {
@@ -284,7 +282,7 @@ type rowObjects struct {
 // row descriptor, where json_build_object works out every argument's type on each call,
 // and an array keeps the rows' order without sorting them again in the aggregate. Keys
 // must fit a column name (63 bytes); otherwise ok is false and json_build_object is used.
-func (g *gen) rowsObject(pairs []pair, hasAgg bool, rows string, sc *scope, order []string) (rowObjects, bool) {
+func (g *gen) rowsObject(pairs []pair, hasAgg bool, rows *rowSet, sc *scope, order []string) (rowObjects, bool) {
 	if hasAgg || !pairKeysFit(pairs) {
 		return rowObjects{}, false
 	}
@@ -303,9 +301,7 @@ func (g *gen) rowsObject(pairs []pair, hasAgg bool, rows string, sc *scope, orde
 		// One level: the output's columns are the rows sub-select's own list. Sub-selects
 		// in the output stay above a sub-select that orders or limits, so that they run
 		// for the rows kept only.
-		if merged, ok := withColumns(rows, sc.alias, b.String()[len("(SELECT "):]); ok {
-			return rowObjects{alias: o, from: "(" + merged + ") AS " + o}, true
-		}
+		return rowObjects{alias: o, from: "(" + rows.with(b.String()[len("(SELECT "):]) + ") AS " + o}, true
 	}
 	b.WriteString(" FROM ")
 	b.WriteString(fromRows(rows, sc))
@@ -328,12 +324,14 @@ func orderSuffix(keys []string) string {
 // rowsSQL renders the filtered, ordered, limited rows of sel under sc.alias, and fills
 // outerOrder with the same ordering expressed over the sub-select's output (for
 // json_agg, since a join may not keep the sub-select's order).
-func (g *gen) rowsSQL(sel *ir.Select, parent string, sc *scope, outerOrder *[]string) string {
+func (g *gen) rowsSQL(sel *ir.Select, parent string, sc *scope, outerOrder *[]string) *rowSet {
 	a := sc.alias
+	r := &rowSet{alias: a, columns: readColumns(sel, a)}
 	var conds []string
 	if sel.Link != nil {
 		if parent == "" {
-			return g.fail("linked select without a parent")
+			g.fail("linked select without a parent")
+			return r
 		}
 		conds = append(conds, g.linkCond(sel.Link, parent, a))
 	}
@@ -341,7 +339,7 @@ func (g *gen) rowsSQL(sel *ir.Select, parent string, sc *scope, outerOrder *[]st
 		conds = append(conds, g.conjunction(sel.Where, a))
 	}
 
-	var keys, outer, extra []string
+	var keys, outer []string
 	for _, c := range sel.DistinctOn {
 		if !hasPlainOrder(sel.OrderBy, c) {
 			k := a + "." + ir.QuoteIdent(c)
@@ -358,56 +356,35 @@ func (g *gen) rowsSQL(sel *ir.Select, parent string, sc *scope, outerOrder *[]st
 		case o.Column != nil:
 			e = g.columnRef(o.Column, a)
 			oe = e
-			if o.Column.Cast != "" || len(o.Column.Path) > 0 {
+			if !plainColumn(o.Column) {
 				// Computed keys are output columns of the rows sub-select: its ORDER BY
 				// names them, and so does json_agg's over the sub-select.
 				name := fmt.Sprintf(`"__order_%d"`, sc.orderCol)
 				sc.orderCol++
-				extra = append(extra, e+" AS "+name)
+				r.computed = append(r.computed, e+" AS "+name)
 				e, oe = name, a+"."+name
 			}
 		case o.Via != nil:
 			name := fmt.Sprintf(`"__order_%d"`, sc.orderCol)
 			sc.orderCol++
-			extra = append(extra, g.viaExpr(o.Via, a)+" AS "+name)
+			r.computed = append(r.computed, g.viaExpr(o.Via, a)+" AS "+name)
 			e, oe = name, a+"."+name
 		default:
-			return g.fail("order item without a key")
+			g.fail("order item without a key")
+			return r
 		}
-		dir := " ASC"
-		if o.Descending {
-			dir = " DESC"
-		}
-		switch o.Nulls {
-		case ir.NullsFirst:
-			dir += " NULLS FIRST"
-		case ir.NullsLast:
-			dir += " NULLS LAST"
-		}
-		keys = append(keys, e+dir)
-		outer = append(outer, oe+dir)
+		keys = append(keys, orderKey(e, o))
+		outer = append(outer, orderKey(oe, o))
 	}
 
-	var b strings.Builder
-	b.WriteString("SELECT ")
 	if len(sel.DistinctOn) > 0 {
-		b.WriteString("DISTINCT ON (")
+		cols := make([]string, len(sel.DistinctOn))
 		for i, c := range sel.DistinctOn {
-			if i > 0 {
-				b.WriteString(", ")
-			}
-			b.WriteString(a + "." + ir.QuoteIdent(c))
+			cols[i] = a + "." + ir.QuoteIdent(c)
 		}
-		b.WriteString(") ")
+		r.distinct = "DISTINCT ON (" + strings.Join(cols, ", ") + ") "
 	}
-	// The column list is filled in once the whole statement is written (see columnLists):
-	// only the columns the statement reads, so a role with column grants can run it and
-	// rows stay narrow.
-	b.WriteString(columnsMarker(a))
-	for _, e := range extra {
-		b.WriteString(", ")
-		b.WriteString(e)
-	}
+	var b strings.Builder
 	b.WriteString(" FROM ")
 	b.WriteString(g.readRelation(sel.From))
 	b.WriteString(" AS ")
@@ -416,10 +393,7 @@ func (g *gen) rowsSQL(sel *ir.Select, parent string, sc *scope, outerOrder *[]st
 		b.WriteString(" WHERE ")
 		b.WriteString(strings.Join(conds, " AND "))
 	}
-	if len(keys) > 0 {
-		b.WriteString(" ORDER BY ")
-		b.WriteString(strings.Join(keys, ", "))
-	}
+	b.WriteString(orderSuffix(keys))
 	switch {
 	case sel.Limit != nil:
 		b.WriteString(" LIMIT ")
@@ -431,15 +405,32 @@ func (g *gen) rowsSQL(sel *ir.Select, parent string, sc *scope, outerOrder *[]st
 		b.WriteString(" OFFSET ")
 		b.WriteString(g.scalar(sel.Offset, a))
 	}
+	r.from = b.String()
 	*outerOrder = outer
 	sc.paged = len(keys) > 0 || sel.Limit != nil || sel.Offset != nil || (sel.Shape == ir.ShapeObject && sel.Link != nil)
-	sc.computed = len(extra) > 0 || len(sel.DistinctOn) > 0
-	return b.String()
+	sc.computed = len(r.computed) > 0 || len(sel.DistinctOn) > 0
+	return r
+}
+
+// orderKey is one ORDER BY key: the expression e with o's direction and NULLs placement.
+func orderKey(e string, o ir.OrderItem) string {
+	if o.Descending {
+		e += " DESC"
+	} else {
+		e += " ASC"
+	}
+	switch o.Nulls {
+	case ir.NullsFirst:
+		e += " NULLS FIRST"
+	case ir.NullsLast:
+		e += " NULLS LAST"
+	}
+	return e
 }
 
 func hasPlainOrder(items []ir.OrderItem, col string) bool {
 	for _, o := range items {
-		if o.Column != nil && o.Column.Name == col && len(o.Column.Path) == 0 && o.Column.Cast == "" {
+		if plainColumn(o.Column) && o.Column.Name == col {
 			return true
 		}
 	}
