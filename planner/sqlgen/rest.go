@@ -104,19 +104,9 @@ func (g *gen) groupedEnvelope(b *strings.Builder, sel *ir.Select, perRow bool) b
 			g.fail("grouped order on %q, which is not a grouping column", o.Column.Name)
 			return false
 		}
-		dir := ""
-		if o.Descending {
-			dir = " DESC"
-		}
-		switch o.Nulls {
-		case ir.NullsFirst:
-			dir += " NULLS FIRST"
-		case ir.NullsLast:
-			dir += " NULLS LAST"
-		}
-		inner = append(inner, k+dir)
-		order = append(order, "g."+k+dir)
-		direct = append(direct, d+dir)
+		inner = append(inner, orderKey(k, o))
+		order = append(order, orderKey("g."+k, o))
+		direct = append(direct, orderKey(d, o))
 	}
 	var limits string
 	if sel.Limit != nil {
@@ -141,7 +131,7 @@ func (g *gen) groupedEnvelope(b *strings.Builder, sel *ir.Select, perRow bool) b
 		return true
 	}
 	groups := "(SELECT " + strings.Join(cols, ", ") + " FROM (" + from.sql() + ") AS " + sc.alias + group + page + ") AS g"
-	b.WriteString(`SELECT ` + envelopeSQL(`count(*)`, `count(*)`, `coalesce(json_agg(`+g.object(pairs, false)+orderSuffix(order)+`), '[]'::json)`) + ` FROM ` + groups)
+	b.WriteString(`SELECT ` + envelopeSQL(`count(*)`, `count(*)`, jsonArray(g.object(pairs, false), order)) + ` FROM ` + groups)
 	return false
 }
 
@@ -304,7 +294,7 @@ func BuildRESTCall(c *ir.RESTCall) (Statement, error) {
 		g.envelope(&b, c.Rows, c.Total)
 	case c.Set:
 		b.WriteString(`WITH "c" AS (SELECT y AS "v" FROM` + strings.TrimPrefix(from, " FROM") + sep(from) + "LATERAL " + call.String() + " AS y) ")
-		b.WriteString(`SELECT ` + envelopeSQL(`count(*)`, `NULL`, `coalesce(json_agg(c."v"), '[]'::json)`) + ` FROM "c" AS c`)
+		b.WriteString(`SELECT ` + envelopeSQL(`count(*)`, `NULL`, jsonArray(`c."v"`, nil)) + ` FROM "c" AS c`)
 	default:
 		b.WriteString(`SELECT ` + envelopeSQL(`1`, `NULL`, `coalesce(to_json(`+call.String()+`), 'null'::json)`) + from)
 	}
@@ -352,11 +342,11 @@ func (g *gen) envelopeOf(b *strings.Builder, sel *ir.Select, total, one bool) {
 	t := g.total(sel, total)
 	var body, from string
 	if o, ok := g.rowsObject(pairs, hasAgg, rows, sc, outerOrder); ok {
-		body, from = "json_agg("+o.alias+")", o.from
+		body, from = jsonArray(o.alias, nil), o.from
 	} else {
-		body, from = "json_agg("+g.object(pairs, hasAgg)+orderSuffix(outerOrder)+")", fromRows(rows, sc)
+		body, from = jsonArray(g.object(pairs, hasAgg), outerOrder), fromRows(rows, sc)
 	}
-	b.WriteString(`SELECT ` + singular(one, `count(*)`, envelopeSQL(`count(*)`, t, `coalesce(`+body+`, '[]'::json)`)) + ` FROM ` + from)
+	b.WriteString(`SELECT ` + singular(one, `count(*)`, envelopeSQL(`count(*)`, t, body)) + ` FROM ` + from)
 }
 
 // envelopeSQL is the statement's one value: `<rows>,<total>,<body>`, the total empty

@@ -195,13 +195,13 @@ func (g *gen) selectSQL(sel *ir.Select, parent string) string {
 		pairs, hasAgg := g.objectPairs(sel.Output, sc, false, nil)
 		if o, ok := g.rowsObject(pairs, hasAgg, rows, sc, outerOrder); ok {
 			if sel.Shape == ir.ShapeArray {
-				return "SELECT coalesce(json_agg(" + o.alias + `), '[]'::json) AS "j" FROM ` + o.from
+				return "SELECT " + jsonArray(o.alias, nil) + ` AS "j" FROM ` + o.from
 			}
 			return "SELECT row_to_json(" + o.alias + `) AS "j" FROM ` + o.from
 		}
 		j := g.object(pairs, hasAgg)
 		if sel.Shape == ir.ShapeArray {
-			j = "coalesce(json_agg(" + j + orderSuffix(outerOrder) + "), '[]'::json)"
+			j = jsonArray(j, outerOrder)
 		}
 		return "SELECT " + j + ` AS "j" FROM ` + fromRows(rows, sc)
 	}
@@ -314,6 +314,13 @@ func (g *gen) rowsObject(pairs []pair, hasAgg bool, rows *rowSet, sc *scope, ord
 	return rowObjects{alias: o, from: b.String()}, true
 }
 
+// jsonArray aggregates elem over the rows in order (keys, when the input's order is not
+// enough) into a JSON array, [] when there are no rows.
+func jsonArray(elem string, keys []string) string {
+	return "coalesce(json_agg(" + elem + orderSuffix(keys) + "), '[]'::json)"
+}
+
+// orderSuffix is " ORDER BY <keys>", or nothing without keys.
 func orderSuffix(keys []string) string {
 	if len(keys) == 0 {
 		return ""
@@ -551,7 +558,7 @@ func (g *gen) objectPairs(o *ir.Object, sc *scope, aggregate bool, rowOrder []st
 				g.fail("rows outside an aggregate select")
 				return nil, false
 			}
-			e = "coalesce(json_agg(" + g.objectValue(v.Object, sc, false, nil) + orderSuffix(rowOrder) + "), '[]'::json)"
+			e = jsonArray(g.objectValue(v.Object, sc, false, nil), rowOrder)
 			hasAgg = true
 		default:
 			g.fail("output value %T", v)
