@@ -13,5 +13,9 @@
 // group of AND/OR operands comes back parenthesised, so a filter joined to a link, an
 // EXISTS or another condition cannot spill over to other rows.
 //
+// Cases: sqlgen_cases_test.go builds IR trees in Go; the SQL each renders to is kept in
+// testdata/<topic>.sql and every case is prepared and run on testdata/fixture.sql, so a
+// change to the SQL reads as a diff of those files (`go test ./planner/sqlgen -update`).
+//
 // sqlgen reads only the IR: no catalog lookups, no request text, no I/O.
 package sqlgen
