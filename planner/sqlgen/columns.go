@@ -41,7 +41,7 @@ func (r *rowSet) with(list string) string {
 // readColumns lists, once each and in reading order, the columns of sel's relation that
 // the statement reads from outside the rows sub-select: the output's columns, aggregate
 // arguments and the parent columns of nested links, then the plain ORDER BY and DISTINCT
-// ON keys that json_agg's ORDER BY repeats over the sub-select. Filters and computed
+// ON keys that the array's ORDER BY repeats over the sub-select. Filters and computed
 // order keys are evaluated inside the sub-select and need no column of it. Only what is
 // read is listed, so a role with column grants can run the statement and rows stay
 // narrow.

@@ -41,8 +41,8 @@ func (g *gen) objectRows(b *strings.Builder, sel *ir.Select) bool {
 	sc := &scope{alias: g.alias("t")}
 	var outerOrder []string
 	rows := g.rowsSQL(sel, "", sc, &outerOrder)
-	pairs, hasAgg := g.objectPairs(sel.Output, sc, false, nil)
-	o, ok := g.rowsObject(pairs, hasAgg, rows, sc, outerOrder)
+	pairs := g.objectPairs(sel.Output, sc, false, nil)
+	o, ok := g.rowsObject(pairs, rows, sc, outerOrder)
 	if !ok {
 		g.fail("row objects for an output whose keys fit columns")
 		return true
@@ -82,7 +82,7 @@ func (g *gen) groupedEnvelope(b *strings.Builder, sel *ir.Select, perRow bool) b
 		}
 		cols = append(cols, e+" AS "+name)
 		exprs = append(exprs, e)
-		pairs = append(pairs, pair{f.Name, "g." + name})
+		pairs = append(pairs, pair{key: f.Name, expr: "g." + name})
 	}
 	group := ""
 	if len(keys) > 0 {
@@ -131,7 +131,19 @@ func (g *gen) groupedEnvelope(b *strings.Builder, sel *ir.Select, perRow bool) b
 		return true
 	}
 	groups := "(SELECT " + strings.Join(cols, ", ") + " FROM (" + from.sql() + ") AS " + sc.alias + group + page + ") AS g"
-	b.WriteString(`SELECT ` + envelopeSQL(`count(*)`, `count(*)`, jsonArray(g.object(pairs, false), order)) + ` FROM ` + groups)
+	elem := ""
+	if pairKeysFit(pairs) {
+		// Each group's object is a lateral row named by the output's keys.
+		elem = g.alias("n")
+		list := make([]string, len(pairs))
+		for i, p := range pairs {
+			list[i] = p.expr + " AS " + ir.QuoteIdent(p.key)
+		}
+		groups += " CROSS JOIN LATERAL (SELECT " + strings.Join(list, ", ") + ") AS " + elem
+	} else {
+		elem = jsonObject(pairs)
+	}
+	b.WriteString(`SELECT ` + envelopeSQL(`count(*)`, `count(*)`, jsonArray(elem, order)) + ` FROM ` + groups)
 	return false
 }
 
@@ -294,7 +306,7 @@ func BuildRESTCall(c *ir.RESTCall) (Statement, error) {
 		g.envelope(&b, c.Rows, c.Total)
 	case c.Set:
 		b.WriteString(`WITH "c" AS (SELECT y AS "v" FROM` + strings.TrimPrefix(from, " FROM") + sep(from) + "LATERAL " + call.String() + " AS y) ")
-		b.WriteString(`SELECT ` + envelopeSQL(`count(*)`, `NULL`, jsonArray(`c."v"`, nil)) + ` FROM "c" AS c`)
+		b.WriteString(`SELECT ` + envelopeSQL(`count(*)`, `NULL`, jsonArray(`to_json(c."v")`, nil)) + ` FROM "c" AS c`)
 	default:
 		b.WriteString(`SELECT ` + envelopeSQL(`1`, `NULL`, `coalesce(to_json(`+call.String()+`), 'null'::json)`) + from)
 	}
@@ -338,13 +350,13 @@ func (g *gen) envelopeOf(b *strings.Builder, sel *ir.Select, total, one bool) {
 	sc := &scope{alias: g.alias("t")}
 	var outerOrder []string
 	rows := g.rowsSQL(sel, "", sc, &outerOrder)
-	pairs, hasAgg := g.objectPairs(sel.Output, sc, false, nil)
+	pairs := g.objectPairs(sel.Output, sc, false, nil)
 	t := g.total(sel, total)
 	var body, from string
-	if o, ok := g.rowsObject(pairs, hasAgg, rows, sc, outerOrder); ok {
+	if o, ok := g.rowsObject(pairs, rows, sc, outerOrder); ok {
 		body, from = jsonArray(o.alias, nil), o.from
 	} else {
-		body, from = jsonArray(g.object(pairs, hasAgg), outerOrder), fromRows(rows, sc)
+		body, from = jsonArray(jsonObject(pairs), outerOrder), fromRows(rows, sc)
 	}
 	b.WriteString(`SELECT ` + singular(one, `count(*)`, envelopeSQL(`count(*)`, t, body)) + ` FROM ` + from)
 }

@@ -20,9 +20,6 @@ type Statement struct {
 // ErrInvalid wraps IR that cannot be rendered (a front-end bug, never user input).
 var ErrInvalid = errors.New("sqlgen: invalid IR")
 
-// maxObjectPairs is how many key/value pairs one json_build_object call takes (100 args).
-const maxObjectPairs = 50
-
 type gen struct {
 	slot   map[int]int
 	slots  []int
@@ -53,17 +50,20 @@ func Build(q *ir.Query) (Statement, error) {
 		}
 		v := q.Roots[0].Value
 		if n, ok := v.(*ir.Nested); ok && n.Select.Shape != ir.ShapeObject {
-			b.WriteString(g.rootValue(v))
+			b.WriteString(g.rootValue(v).expr)
 		} else {
 			// The statement's one value must be JSON, never SQL NULL.
-			b.WriteString("coalesce(" + g.rootValue(v) + ", 'null'::json)")
+			b.WriteString("coalesce(" + g.rootValue(v).expr + ", 'null'::json)")
 		}
 	} else {
+		// The statement's value is read as text, so the object of the roots stays text.
 		pairs := make([]pair, 0, len(q.Roots))
 		for _, r := range q.Roots {
-			pairs = append(pairs, pair{r.Name, g.rootValue(r.Value)})
+			p := g.rootValue(r.Value)
+			p.key = r.Name
+			pairs = append(pairs, p)
 		}
-		b.WriteString(g.object(pairs, false))
+		b.WriteString(concatObject(pairs))
 	}
 	if g.err != nil {
 		return Statement{}, g.err
@@ -84,7 +84,7 @@ func (g *gen) bareSelect(sel *ir.Select, rows bool) (st Statement, ok bool) {
 			st.Result = ir.ResultOne
 		}
 	case sel.Shape == ir.ShapeArray || sel.Shape == ir.ShapeAggregate:
-		b.WriteString(g.selectSQL(sel, ""))
+		b.WriteString(g.selectSQL(sel, "", true))
 	default:
 		return Statement{}, false
 	}
@@ -108,60 +108,26 @@ func (g *gen) alias(prefix string) string {
 	return a
 }
 
-func (g *gen) rootValue(v ir.Value) string {
+// rootValue renders a root's value as a pair without its key.
+func (g *gen) rootValue(v ir.Value) pair {
 	switch v := v.(type) {
 	case *ir.Nested:
 		if v.Select.Link != nil {
-			return g.fail("root select with a link")
+			return pair{expr: g.fail("root select with a link")}
 		}
-		return "(" + g.selectSQL(v.Select, "") + ")"
+		return g.selectValue(v.Select, "", true)
 	case *ir.Literal:
-		return g.param(&v.Param)
+		return g.literal(&v.Param)
 	}
-	return g.fail("root value %T", v)
+	return pair{expr: g.fail("root value %T", v)}
 }
 
-type pair struct {
-	key  string
-	expr string
-}
-
-// object builds a JSON object from pairs. Wide objects use row_to_json of a one-row
-// sub-select, which keeps key order; it cannot hold aggregate calls (they would belong
-// to the sub-select), so aggregate objects are limited to maxObjectPairs fields.
-func (g *gen) object(pairs []pair, aggregate bool) string {
-	var b strings.Builder
-	if len(pairs) <= maxObjectPairs {
-		b.WriteString("json_build_object(")
-		for i, p := range pairs {
-			if i > 0 {
-				b.WriteString(", ")
-			}
-			b.WriteString(quoteLiteral(p.key))
-			b.WriteString(", ")
-			b.WriteString(p.expr)
-		}
-		b.WriteString(")")
-		return b.String()
+// literal is a parameter's value: json parameters are JSON already.
+func (g *gen) literal(p *ir.Param) pair {
+	if p.Type == "json" {
+		return pair{expr: g.param(p), kind: kindJSON}
 	}
-	if aggregate {
-		return g.fail("aggregate object with %d fields (max %d)", len(pairs), maxObjectPairs)
-	}
-	x := g.alias("o")
-	b.WriteString("(SELECT row_to_json(" + x + ") FROM (SELECT ")
-	for i, p := range pairs {
-		if i > 0 {
-			b.WriteString(", ")
-		}
-		if len(p.key) > 63 {
-			return g.fail("field name longer than 63 bytes in a wide object")
-		}
-		b.WriteString(p.expr)
-		b.WriteString(" AS ")
-		b.WriteString(ir.QuoteIdent(p.key))
-	}
-	b.WriteString(") AS " + x + ")")
-	return b.String()
+	return pair{expr: g.param(p)}
 }
 
 // scope is one Select being rendered: its row alias and the lateral joins its output
@@ -177,13 +143,31 @@ type scope struct {
 	paged, computed, subqueries bool
 }
 
-// selectSQL renders `SELECT <json> AS "j" FROM …` for sel; parent is the alias of the
-// parent row for a linked Select. Arrays and objects are built from a row sub-select
-// whose columns are the output's keys (see rowsObject); aggregates and outputs that
-// cannot be columns use json_build_object over the rows.
-func (g *gen) selectSQL(sel *ir.Select, parent string) string {
+// selectSQL renders `SELECT <json> AS "j" …` for sel; parent is the alias of the
+// parent row for a linked Select. With text, an aggregate's object may stay JSON text
+// (kindText) for a reader that takes the value as it is.
+func (g *gen) selectSQL(sel *ir.Select, parent string, text bool) string {
+	v, from := g.selectParts(sel, parent, text)
+	return "SELECT " + v.expr + ` AS "j"` + from
+}
+
+// selectValue renders sel as a value: an array is an expression of its own, anything
+// else a scalar sub-select (one row, or none: null).
+func (g *gen) selectValue(sel *ir.Select, parent string, text bool) pair {
+	v, from := g.selectParts(sel, parent, text)
+	if from == "" {
+		return v
+	}
+	return pair{expr: "(SELECT " + v.expr + ` AS "j"` + from + ")", kind: v.kind}
+}
+
+// selectParts renders sel's JSON value and the ` FROM …` clause it reads, "" when the
+// value needs none. Arrays and objects are built from a row sub-select whose columns are
+// the output's keys (see rowsObject); aggregates and outputs whose keys cannot be
+// columns are concatObject over the rows.
+func (g *gen) selectParts(sel *ir.Select, parent string, text bool) (pair, string) {
 	if sel.Output == nil {
-		return g.fail("select of %s.%s without output", sel.From.Schema, sel.From.Name)
+		return pair{expr: g.fail("select of %s.%s without output", sel.From.Schema, sel.From.Name)}, ""
 	}
 	sc := &scope{alias: g.alias("t")}
 	// The rows sub-select is rendered first so that aliases and parameters are
@@ -192,27 +176,30 @@ func (g *gen) selectSQL(sel *ir.Select, parent string) string {
 	rows := g.rowsSQL(sel, parent, sc, &outerOrder)
 
 	if sel.Shape == ir.ShapeArray || sel.Shape == ir.ShapeObject {
-		pairs, hasAgg := g.objectPairs(sel.Output, sc, false, nil)
-		if o, ok := g.rowsObject(pairs, hasAgg, rows, sc, outerOrder); ok {
+		pairs := g.objectPairs(sel.Output, sc, false, nil)
+		if o, ok := g.rowsObject(pairs, rows, sc, outerOrder); ok {
 			if sel.Shape == ir.ShapeArray {
-				return "SELECT " + jsonArray(o.alias, nil) + ` AS "j" FROM ` + o.from
+				return pair{expr: arrayOf("SELECT " + o.alias + " FROM " + o.from), kind: kindJSON, notNull: true}, ""
 			}
-			return "SELECT row_to_json(" + o.alias + `) AS "j" FROM ` + o.from
+			return pair{expr: "row_to_json(" + o.alias + ")", kind: kindJSON}, " FROM " + o.from
 		}
-		j := g.object(pairs, hasAgg)
+		j := jsonObject(pairs)
 		if sel.Shape == ir.ShapeArray {
-			j = jsonArray(j, outerOrder)
+			return pair{expr: arrayOf("SELECT " + j + " FROM " + fromRows(rows, sc) + orderSuffix(outerOrder)), kind: kindJSON, notNull: true}, ""
 		}
-		return "SELECT " + j + ` AS "j" FROM ` + fromRows(rows, sc)
+		return pair{expr: j, kind: kindJSON}, " FROM " + fromRows(rows, sc)
 	}
 	if sel.Shape != ir.ShapeAggregate {
-		return g.fail("shape %d", sel.Shape)
+		return pair{expr: g.fail("shape %d", sel.Shape)}, ""
 	}
-	j := g.objectValue(sel.Output, sc, true, outerOrder)
+	j := pair{expr: concatObject(g.objectPairs(sel.Output, sc, true, outerOrder)), kind: kindText, notNull: true}
+	if !text {
+		j = pair{expr: j.column(), kind: kindJSON, notNull: true}
+	}
 	if flat, ok := flatRows(rows, sc); ok {
-		return "SELECT " + j + ` AS "j" ` + flat
+		return j, " " + flat
 	}
-	return "SELECT " + j + ` AS "j" FROM ` + fromRows(rows, sc)
+	return j, " FROM " + fromRows(rows, sc)
 }
 
 // flatRows turns a rows sub-select that only filters (`SELECT <columns> FROM rel AS tN
@@ -278,12 +265,12 @@ type rowObjects struct {
 }
 
 // rowsObject turns pairs into a row sub-select, so that the statement builds each object
-// with row_to_json (or json_agg) over the sub-select: Postgres does that with one cached
-// row descriptor, where json_build_object works out every argument's type on each call,
-// and an array keeps the rows' order without sorting them again in the aggregate. Keys
-// must fit a column name (63 bytes); otherwise ok is false and json_build_object is used.
-func (g *gen) rowsObject(pairs []pair, hasAgg bool, rows *rowSet, sc *scope, order []string) (rowObjects, bool) {
-	if hasAgg || !pairKeysFit(pairs) {
+// with row_to_json (or an array of its rows) over the sub-select: Postgres does that with
+// one cached row descriptor and writes compact JSON, and an array keeps the rows' order
+// without sorting them again. Keys must fit a column name (63 bytes); otherwise ok is
+// false and concatObject is used.
+func (g *gen) rowsObject(pairs []pair, rows *rowSet, sc *scope, order []string) (rowObjects, bool) {
+	if !pairKeysFit(pairs) {
 		return rowObjects{}, false
 	}
 	o := g.alias("o")
@@ -293,7 +280,7 @@ func (g *gen) rowsObject(pairs []pair, hasAgg bool, rows *rowSet, sc *scope, ord
 		if i > 0 {
 			b.WriteString(", ")
 		}
-		b.WriteString(p.expr)
+		b.WriteString(p.column())
 		b.WriteString(" AS ")
 		b.WriteString(ir.QuoteIdent(p.key))
 	}
@@ -314,12 +301,6 @@ func (g *gen) rowsObject(pairs []pair, hasAgg bool, rows *rowSet, sc *scope, ord
 	return rowObjects{alias: o, from: b.String()}, true
 }
 
-// jsonArray aggregates elem over the rows in order (keys, when the input's order is not
-// enough) into a JSON array, [] when there are no rows.
-func jsonArray(elem string, keys []string) string {
-	return "coalesce(json_agg(" + elem + orderSuffix(keys) + "), '[]'::json)"
-}
-
 // orderSuffix is " ORDER BY <keys>", or nothing without keys.
 func orderSuffix(keys []string) string {
 	if len(keys) == 0 {
@@ -330,7 +311,7 @@ func orderSuffix(keys []string) string {
 
 // rowsSQL renders the filtered, ordered, limited rows of sel under sc.alias, and fills
 // outerOrder with the same ordering expressed over the sub-select's output (for
-// json_agg, since a join may not keep the sub-select's order).
+// the array or aggregate above it, since a join may not keep the sub-select's order).
 func (g *gen) rowsSQL(sel *ir.Select, parent string, sc *scope, outerOrder *[]string) *rowSet {
 	a := sc.alias
 	r := &rowSet{alias: a, columns: readColumns(sel, a)}
@@ -365,7 +346,7 @@ func (g *gen) rowsSQL(sel *ir.Select, parent string, sc *scope, outerOrder *[]st
 			oe = e
 			if !plainColumn(o.Column) {
 				// Computed keys are output columns of the rows sub-select: its ORDER BY
-				// names them, and so does json_agg's over the sub-select.
+				// names them, and so does the ORDER BY over the sub-select.
 				name := fmt.Sprintf(`"__order_%d"`, sc.orderCol)
 				sc.orderCol++
 				r.computed = append(r.computed, e+" AS "+name)
@@ -494,79 +475,86 @@ func (g *gen) viaExpr(v *ir.OrderVia, parent string) string {
 	return s + ")"
 }
 
-// objectValue renders an output object over the row alias of sc. In an aggregate
-// select, Agg fields are aggregate calls and Rows fields aggregate the rows with
-// rowOrder.
-func (g *gen) objectValue(o *ir.Object, sc *scope, aggregate bool, rowOrder []string) string {
-	pairs, hasAgg := g.objectPairs(o, sc, aggregate, rowOrder)
-	if g.err != nil {
-		return "NULL"
-	}
-	return g.object(pairs, aggregate || hasAgg)
-}
-
-// objectPairs renders the key/value pairs of an output object (see objectValue); hasAgg
-// tells whether a value is an aggregate call.
-func (g *gen) objectPairs(o *ir.Object, sc *scope, aggregate bool, rowOrder []string) (pairs []pair, hasAgg bool) {
-	pairs = make([]pair, 0, len(o.Fields))
+// objectPairs renders the key/value pairs of an output object over the row alias of sc.
+// In an aggregate select, Agg fields are aggregate calls and Rows fields aggregate the
+// rows in rowOrder; objects nested in it are JSON text.
+func (g *gen) objectPairs(o *ir.Object, sc *scope, aggregate bool, rowOrder []string) []pair {
+	pairs := make([]pair, 0, len(o.Fields))
 	spreads := map[*ir.Select]string{}
 	for _, f := range o.Fields {
-		var e string
+		var p pair
 		switch v := f.Value.(type) {
 		case *ir.Column:
 			if aggregate {
 				g.fail("column %q in an aggregate object", v.Name)
-				return nil, false
+				return nil
 			}
-			e = g.columnRef(v, sc.alias)
+			p = pair{expr: g.columnRef(v, sc.alias)}
 		case *ir.Literal:
-			e = g.param(&v.Param)
+			p = g.literal(&v.Param)
 		case *ir.Nested:
 			if aggregate {
 				g.fail("nested select in an aggregate object")
-				return nil, false
+				return nil
 			}
-			// A scalar sub-select: it makes one row (an aggregate, or an object limited
-			// to one row) or none (null).
-			e = "(" + g.selectSQL(v.Select, sc.alias) + ")"
+			// One row (an aggregate, or an object limited to one row) or none (null).
+			p = g.selectValue(v.Select, sc.alias, false)
 			sc.subqueries = true
 		case *ir.Spread:
 			if aggregate {
 				g.fail("spread in an aggregate object")
-				return nil, false
+				return nil
 			}
 			r, ok := spreads[v.Select]
 			if !ok {
 				r = g.alias("r")
-				sub := g.selectSQL(v.Select, sc.alias)
+				sub := g.selectSQL(v.Select, sc.alias, false)
 				sc.laterals = append(sc.laterals, "LEFT JOIN LATERAL ("+sub+") AS "+r+" ON true")
 				spreads[v.Select] = r
 			}
-			e = "(" + r + `."j"->` + quoteLiteral(v.Key) + ")"
+			p = pair{expr: "(" + r + `."j"->` + quoteLiteral(v.Key) + ")", kind: kindJSON}
 		case *ir.Nest:
-			e = g.objectValue(v.Object, sc, aggregate, rowOrder)
-			hasAgg = hasAgg || aggregate
+			p = objectPair(g.objectPairs(v.Object, sc, aggregate, rowOrder))
 		case *ir.Agg:
 			if !aggregate {
 				g.fail("aggregate %s outside an aggregate select", v.Func)
-				return nil, false
+				return nil
 			}
-			e = g.aggCall(v, sc.alias)
-			hasAgg = true
+			p = pair{expr: g.aggCall(v, sc.alias)}
+			if v.Func == ir.AggCount && v.Cast == "" {
+				p.kind = kindCount
+			}
 		case *ir.Rows:
 			if !aggregate {
 				g.fail("rows outside an aggregate select")
-				return nil, false
+				return nil
 			}
-			e = jsonArray(g.objectValue(v.Object, sc, false, nil), rowOrder)
-			hasAgg = true
+			p = pair{expr: jsonArray(g.rowElement(v.Object, sc), rowOrder), kind: kindJSON, notNull: true}
 		default:
 			g.fail("output value %T", v)
-			return nil, false
+			return nil
 		}
-		pairs = append(pairs, pair{f.Name, e})
+		p.key = f.Name
+		pairs = append(pairs, p)
 	}
-	return pairs, hasAgg
+	return pairs
+}
+
+// rowElement is the JSON object of one row of sc for an aggregate to gather: a lateral
+// row whose columns are the object's keys, or the object as json when the keys cannot be
+// columns.
+func (g *gen) rowElement(o *ir.Object, sc *scope) string {
+	pairs := g.objectPairs(o, sc, false, nil)
+	if !pairKeysFit(pairs) {
+		return jsonObject(pairs)
+	}
+	n := g.alias("n")
+	cols := make([]string, len(pairs))
+	for i, p := range pairs {
+		cols[i] = p.column() + " AS " + ir.QuoteIdent(p.key)
+	}
+	sc.laterals = append(sc.laterals, "CROSS JOIN LATERAL (SELECT "+strings.Join(cols, ", ")+") AS "+n)
+	return n
 }
 
 var aggFuncs = map[ir.AggFunc]bool{

@@ -1,6 +1,7 @@
 package sqlgen_test
 
 import (
+	"fmt"
 	"strings"
 
 	"github.com/kapok-dev/kapok/planner/ir"
@@ -169,6 +170,16 @@ var sqlCases = []sqlCase{
 			field("articles_aggregate", &ir.Nested{Select: &ir.Select{From: articlesT, Shape: ir.ShapeAggregate, Link: byAuthor,
 				Output: object(field("aggregate", &ir.Nest{Object: object(field("count", &ir.Agg{Func: ir.AggCount}))}))}}),
 		)}),
+	)},
+
+	{"aggregate", "an aggregate object wider than one concat call nests the calls", query(
+		root("articles_aggregate", &ir.Select{From: articlesT, Shape: ir.ShapeAggregate, Output: func() *ir.Object {
+			o := &ir.Object{}
+			for i := range 60 {
+				o.Fields = append(o.Fields, field(fmt.Sprintf("max_%d", i), &ir.Agg{Func: ir.AggMax, Columns: []string{"rating"}}))
+			}
+			return o
+		}()}),
 	)},
 
 	// where: filters are parameters, groups are parenthesised.

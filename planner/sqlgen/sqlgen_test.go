@@ -36,7 +36,7 @@ func TestIdentifiersAreQuoted(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	for _, want := range []string{`'it''s'`, `"we""ird"."Tab le"`, `t0."c""ol"`} {
+	for _, want := range []string{`'{"it''s":'`, `"we""ird"."Tab le"`, `t0."c""ol"`} {
 		if !strings.Contains(st.SQL, want) {
 			t.Errorf("missing %s in %s", want, st.SQL)
 		}
