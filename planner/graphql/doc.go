@@ -39,5 +39,9 @@
 // may build, multiplied down the nesting). Exceeding one is a validation-failed error.
 // A compilation still running at Limits.Deadline stops with an error.
 //
+// Golden cases: testdata/graphql_*.json, one file per topic, each case a request with the
+// SQL, parameters and data it must give on testdata/fixture.sql (loaded into a schema of
+// its own); `go test ./planner/graphql -update` rewrites them after a reviewed change.
+//
 // Not done here: executing SQL, caching plans, rendering errors as JSON (the proxy does).
 package graphql

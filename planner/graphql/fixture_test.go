@@ -18,14 +18,14 @@ import (
 	"github.com/kapok-dev/kapok/planner/gqlschema"
 )
 
-var update = flag.Bool("update", false, "rewrite planner/testdata golden files (after review)")
+var update = flag.Bool("update", false, "rewrite testdata golden files (after review)")
 
 // fixtureSchema is the Postgres schema the fixture lives in; it is the default schema,
 // so its tables are unprefixed in GraphQL.
 const fixtureSchema = "graphql_t_fixture"
 
 var (
-	testdataDir     = filepath.Join("..", "testdata")
+	testdataDir     = "testdata"
 	catalogSnapshot = filepath.Join(testdataDir, "fixture_catalog.json")
 )
 

@@ -15,7 +15,7 @@ import (
 	"github.com/kapok-dev/kapok/planner/graphql"
 )
 
-// goldenCase is one Vitess-style case of planner/testdata/graphql_*.json.
+// goldenCase is one Vitess-style case of testdata/graphql_*.json.
 type goldenCase struct {
 	Comment       string          `json:"comment"`
 	Query         string          `json:"query"`
@@ -194,7 +194,7 @@ func TestGoldenSQL(t *testing.T) {
 		}
 	}
 	if t.Failed() {
-		t.Log("if the new output is right: go test ./planner/graphql -update, then review `git diff planner/testdata`")
+		t.Log("if the new output is right: go test ./planner/graphql -update, then review `git diff planner/graphql/testdata`")
 	}
 }
 

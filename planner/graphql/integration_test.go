@@ -129,6 +129,9 @@ func runCase(t *testing.T, ctx context.Context, pg *pgconn.PgConn, c *goldenCase
 	if pgErr == "" && !json.Valid(data) {
 		t.Fatalf("statement returned invalid JSON: %q", data)
 	}
+	if pgErr == "" && !compactStructure(data) {
+		t.Fatalf("statement returned JSON with the spacing of json_build_object or json_agg: %s", data)
+	}
 	var checkData json.RawMessage
 	if c.Check != "" && pgErr == "" {
 		cp, cparams, cerr := compileCase(t, &goldenCase{Query: c.Check})
@@ -251,8 +254,8 @@ func TestOneInsertPlanServesEveryValueWithTheSameKeys(t *testing.T) {
 	}
 	key := string(p.AppendKeyVars(nil, first))
 	for _, c := range []struct{ vars, want string }{
-		{`{"objs": [{"id": 102, "name": "p2"}, {"name": "p3", "id": 103}]}`, "{\"returning\" : [{\"id\":102,\"name\":\"p2\"}, \n {\"id\":103,\"name\":\"p3\"}]}"},
-		{`{"objs": {"id": 104, "name": "p4 \"q\""}}`, `{"returning" : [{"id":104,"name":"p4 \"q\""}]}`},
+		{`{"objs": [{"id": 102, "name": "p2"}, {"name": "p3", "id": 103}]}`, `{"returning":[{"id":102,"name":"p2"},{"id":103,"name":"p3"}]}`},
+		{`{"objs": {"id": 104, "name": "p4 \"q\""}}`, `{"returning":[{"id":104,"name":"p4 \"q\""}]}`},
 	} {
 		if k := string(p.AppendKeyVars(nil, []byte(c.vars))); k != key {
 			t.Fatalf("%s: cache key %q, want %q", c.vars, k, key)
@@ -276,5 +279,39 @@ func TestOneInsertPlanServesEveryValueWithTheSameKeys(t *testing.T) {
 	}
 	if _, err := p.BindStatement(0, other, nil); err == nil {
 		t.Fatal("a plan compiled for other keys bound the value")
+	}
+}
+
+// compactStructure tells whether data is free of the spacing json_build_object
+// (`"k" : v`) and json_agg (", \n ") write between keys and elements outside strings.
+// The text of a stored json or jsonb value (`{"a": 1}`) is Postgres' own and allowed.
+func compactStructure(data []byte) bool {
+	inString := false
+	for i := 0; i < len(data); i++ {
+		switch c := data[i]; {
+		case inString && c == '\\':
+			i++
+		case c == '"':
+			inString = !inString
+			if !inString && bytes.HasPrefix(data[i+1:], []byte(" : ")) {
+				return false
+			}
+		case !inString && c == ',' && bytes.HasPrefix(data[i+1:], []byte(" \n ")):
+			return false
+		}
+	}
+	return true
+}
+
+func TestCompactStructureSpotsBuilderSpacing(t *testing.T) {
+	for in, want := range map[string]bool{
+		`{"a":[{"b":1},{"c":"x : y"}],"j":{"k": [1, 2]}}`: true,
+		`{"count" : 13}`:            false,
+		"[{\"a\":1}, \n {\"a\":2}]": false,
+		`{"s":"\", \n "}`:           true,
+	} {
+		if got := compactStructure([]byte(in)); got != want {
+			t.Errorf("compactStructure(%s) = %v, want %v", in, got, want)
+		}
 	}
 }

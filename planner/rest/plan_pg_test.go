@@ -36,8 +36,8 @@ func TestPlanCasesRunOnPostgres(t *testing.T) {
 	defer conn.Release()
 	pg := conn.Conn().PgConn()
 	want := map[string]string{
-		"many-to-many through the junction table":                            "[{\"title\":\"Go rest\",\"tags\":[{\"name\":\"go\"}, \n {\"name\":\"web\"}]}, \n {\"title\":\"SQL\",\"tags\":[{\"name\":\"db\"}]}, \n {\"title\":\"More Go\",\"tags\":[]}]",
-		"inner join filters parents by the embedded filter":                  "[{\"name\":\"Ann\",\"articles\":[{\"title\":\"Go rest\"}]}, \n {\"name\":\"Bob\",\"articles\":[{\"title\":\"More Go\"}]}]",
+		"many-to-many through the junction table":                            `[{"title":"Go rest","tags":[{"name":"go"},{"name":"web"}]},{"title":"SQL","tags":[{"name":"db"}]},{"title":"More Go","tags":[]}]`,
+		"inner join filters parents by the embedded filter":                  `[{"name":"Ann","articles":[{"title":"Go rest"}]},{"name":"Bob","articles":[{"title":"More Go"}]}]`,
 		"JSON path select and filter, full-text search with a configuration": `[{"id":1,"color":"red"}]`,
 		"embedded resource null filter":                                      `[{"name":"Ann","profiles":{"bio":"writes"}}]`,
 		// REST statements: the envelope the proxy splits.

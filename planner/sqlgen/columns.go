@@ -2,116 +2,112 @@ package sqlgen
 
 import (
 	"strings"
+
+	"github.com/kapok-dev/kapok/planner/ir"
 )
 
-// Row sub-selects (`SELECT <columns> FROM rel AS tN …`) are written before the expressions
-// that read them, so their column lists start as markers and are filled in by columnLists
-// once the statement is complete.
-const markerByte = '\x00'
-
-func columnsMarker(alias string) string { return string(markerByte) + alias + string(markerByte) }
-
-// withColumns writes list as the select list of the rows sub-select of alias, in place of
-// its marker; ok is false unless the marker stands in rows exactly once.
-func withColumns(rows, alias, list string) (string, bool) {
-	marker := columnsMarker(alias)
-	if strings.Count(rows, marker) != 1 {
-		return "", false
-	}
-	return strings.Replace(rows, marker, list, 1), true
+// rowSet is the rows sub-select of a Select, kept in parts until its select list is
+// chosen: `SELECT [DISTINCT ON (…)] <list>[, <computed>] FROM rel AS tN WHERE … ORDER BY
+// … LIMIT …`. The list is the columns the statement reads through tN from outside the
+// sub-select (columns), the output itself when the sub-select builds it (see
+// rowsObject), or nothing when the rows are only counted.
+type rowSet struct {
+	alias    string
+	distinct string   // "DISTINCT ON (…) " or ""
+	columns  []string // qualified, quoted columns of the relation
+	computed []string // `<expr> AS "__order_N"` keys of the ORDER BY
+	from     string   // " FROM …" to the end
 }
 
-// columnLists replaces each row sub-select's marker with the columns the statement reads
-// through its alias: every `tN."col"` outside string literals. The alias names both the
-// relation inside the sub-select and the sub-select itself, so a column read anywhere
-// under that alias is a column of the relation; computed columns of the sub-select (whose
-// names start with "__") are already in its list and are left out.
-func columnLists(sql string) string {
-	if strings.IndexByte(sql, markerByte) < 0 {
-		return sql
-	}
-	used := map[string][]string{}
-	seen := map[string]bool{}
-	inString := false
-	for i := 0; i < len(sql); i++ {
-		c := sql[i]
-		if c == '\'' {
-			inString = !inString // '' inside a literal toggles twice
-			continue
-		}
-		if inString || c != '.' || i+1 >= len(sql) || sql[i+1] != '"' {
-			continue
-		}
-		// An alias is a letter followed by digits, right before the dot.
-		j := i
-		for j > 0 && sql[j-1] >= '0' && sql[j-1] <= '9' {
-			j--
-		}
-		if j == i || j == 0 || !isAliasLetter(sql[j-1]) || (j >= 2 && isIdentByte(sql[j-2])) {
-			continue
-		}
-		alias := sql[j-1 : i]
-		end, name := quotedIdent(sql, i+1)
-		if end < 0 {
-			continue
-		}
-		i = end - 1
-		if strings.HasPrefix(name, "__") {
-			continue
-		}
-		key := alias + "\x00" + name
-		if !seen[key] {
-			seen[key] = true
-			used[alias] = append(used[alias], quoteIdentText(name))
-		}
-	}
+// sql is the sub-select with its own column list.
+func (r *rowSet) sql() string { return r.with(strings.Join(r.columns, ", ")) }
+
+// with is the sub-select with list as its select list, followed by its computed columns.
+func (r *rowSet) with(list string) string {
 	var b strings.Builder
-	for {
-		k := strings.IndexByte(sql, markerByte)
-		if k < 0 {
-			b.WriteString(sql)
-			return b.String()
+	b.WriteString("SELECT ")
+	b.WriteString(r.distinct)
+	b.WriteString(list)
+	for i, c := range r.computed {
+		if i > 0 || list != "" {
+			b.WriteString(", ")
 		}
-		e := strings.IndexByte(sql[k+1:], markerByte)
-		alias := sql[k+1 : k+1+e]
-		rest := sql[k+2+e:]
-		b.WriteString(sql[:k])
-		cols := used[alias]
-		for n, c := range cols {
-			if n > 0 {
-				b.WriteString(", ")
+		b.WriteString(c)
+	}
+	b.WriteString(r.from)
+	return b.String()
+}
+
+// readColumns lists, once each and in reading order, the columns of sel's relation that
+// the statement reads from outside the rows sub-select: the output's columns, aggregate
+// arguments and the parent columns of nested links, then the plain ORDER BY and DISTINCT
+// ON keys that the array's ORDER BY repeats over the sub-select. Filters and computed
+// order keys are evaluated inside the sub-select and need no column of it. Only what is
+// read is listed, so a role with column grants can run the statement and rows stay
+// narrow.
+func readColumns(sel *ir.Select, alias string) []string {
+	c := columnSet{alias: alias}
+	if sel.Output != nil {
+		c.object(sel.Output)
+	}
+	for _, d := range sel.DistinctOn {
+		c.add(d)
+	}
+	for _, o := range sel.OrderBy {
+		if plainColumn(o.Column) {
+			c.add(o.Column.Name)
+		}
+	}
+	return c.list
+}
+
+type columnSet struct {
+	alias string
+	seen  map[string]bool
+	list  []string
+}
+
+func (c *columnSet) add(name string) {
+	if c.seen[name] {
+		return
+	}
+	if c.seen == nil {
+		c.seen = map[string]bool{}
+	}
+	c.seen[name] = true
+	c.list = append(c.list, c.alias+"."+ir.QuoteIdent(name))
+}
+
+func (c *columnSet) object(o *ir.Object) {
+	for _, f := range o.Fields {
+		switch v := f.Value.(type) {
+		case *ir.Column:
+			c.add(v.Name)
+		case *ir.Agg:
+			for _, n := range v.Columns {
+				c.add(n)
 			}
-			b.WriteString(alias + "." + c)
+		case *ir.Nest:
+			c.object(v.Object)
+		case *ir.Rows:
+			c.object(v.Object)
+		case *ir.Nested:
+			c.link(v.Select.Link)
+		case *ir.Spread:
+			c.link(v.Select.Link)
 		}
-		if len(cols) == 0 {
-			rest = strings.TrimPrefix(rest, ", ")
-		}
-		sql = rest
 	}
 }
 
-func isAliasLetter(c byte) bool { return c >= 'a' && c <= 'z' }
-
-func isIdentByte(c byte) bool {
-	return c == '_' || c == '"' || c >= 'a' && c <= 'z' || c >= 'A' && c <= 'Z' || c >= '0' && c <= '9'
-}
-
-// quotedIdent reads the quoted identifier starting at sql[i] == '"'; it returns the index
-// after it and its unquoted name, or -1.
-func quotedIdent(sql string, i int) (int, string) {
-	var name strings.Builder
-	for j := i + 1; j < len(sql); j++ {
-		if sql[j] == '"' {
-			if j+1 < len(sql) && sql[j+1] == '"' {
-				name.WriteByte('"')
-				j++
-				continue
-			}
-			return j + 1, name.String()
-		}
-		name.WriteByte(sql[j])
+func (c *columnSet) link(l *ir.Link) {
+	if l == nil {
+		return
 	}
-	return -1, ""
+	for _, n := range l.Columns {
+		c.add(n)
+	}
 }
 
-func quoteIdentText(name string) string { return `"` + strings.ReplaceAll(name, `"`, `""`) + `"` }
+// plainColumn tells whether an order key is a bare column, which the rows sub-select
+// lists, rather than a computed key it outputs as "__order_N".
+func plainColumn(c *ir.Column) bool { return c != nil && c.Cast == "" && len(c.Path) == 0 }

@@ -88,14 +88,21 @@ func validStepName(s string) bool {
 }
 
 func (g *gen) finish(b *strings.Builder, m *ir.Mutation) (Statement, error) {
-	// The statement's one value must be JSON, never SQL NULL (a by_pk miss is null).
-	b.WriteString(" SELECT coalesce(")
-	b.WriteString(g.responseValue(m.Response))
-	b.WriteString(", 'null'::json)")
+	// The statement's one value must be JSON, never SQL NULL (a by_pk miss is null); it is
+	// read as text, so an object of the response stays text.
+	b.WriteString(" SELECT ")
+	switch r := g.responseValue(m.Response); r.kind {
+	case kindText, kindCount:
+		b.WriteString(r.expr)
+	case kindScalar:
+		b.WriteString("coalesce(to_json(" + r.expr + "), 'null'::json)")
+	default:
+		b.WriteString("coalesce(" + r.expr + ", 'null'::json)")
+	}
 	if g.err != nil {
 		return Statement{}, g.err
 	}
-	return Statement{SQL: columnLists(b.String()), Slots: g.slots}, nil
+	return Statement{SQL: b.String(), Slots: g.slots}, nil
 }
 
 func (g *gen) insertSQL(b *strings.Builder, m *ir.InsertStep, a string) {
@@ -198,27 +205,29 @@ func (g *gen) onConflictSQL(b *strings.Builder, m *ir.InsertStep, a string) {
 }
 
 // responseValue renders a mutation response: no row is in scope, only the CTE.
-func (g *gen) responseValue(v ir.Value) string {
+func (g *gen) responseValue(v ir.Value) pair {
 	switch v := v.(type) {
 	case *ir.AffectedRows:
 		if len(g.steps) == 0 {
-			return `(SELECT count(*) FROM "m")`
+			return pair{expr: `(SELECT count(*) FROM "m")`, kind: kindCount}
 		}
 		parts := make([]string, len(g.steps))
 		for i, s := range g.steps {
 			parts[i] = "(SELECT count(*) FROM " + ir.QuoteIdent(s) + ")"
 		}
-		return "(" + strings.Join(parts, " + ") + ")"
+		return pair{expr: "(" + strings.Join(parts, " + ") + ")", kind: kindCount}
 	case *ir.Literal:
-		return g.param(&v.Param)
+		return g.literal(&v.Param)
 	case *ir.Nested:
-		return "(" + g.selectSQL(v.Select, "") + ")"
+		return g.selectValue(v.Select, "", false)
 	case *ir.Nest:
 		pairs := make([]pair, 0, len(v.Object.Fields))
 		for _, f := range v.Object.Fields {
-			pairs = append(pairs, pair{f.Name, g.responseValue(f.Value)})
+			p := g.responseValue(f.Value)
+			p.key = f.Name
+			pairs = append(pairs, p)
 		}
-		return g.object(pairs, false)
+		return objectPair(pairs)
 	}
-	return g.fail("mutation response value %T", v)
+	return pair{expr: g.fail("mutation response value %T", v)}
 }

@@ -42,8 +42,8 @@ func (g *gen) objectRows(b *strings.Builder, sel *ir.Select) bool {
 	sc := &scope{alias: g.alias("t")}
 	var outerOrder []string
 	rows := g.rowsSQL(sel, "", sc, &outerOrder)
-	pairs, hasAgg := g.objectPairs(sel.Output, sc, false, nil)
-	o, ok := g.rowsObject(pairs, hasAgg, rows, sc, outerOrder)
+	pairs := g.objectPairs(sel.Output, sc, false, nil)
+	o, ok := g.rowsObject(pairs, rows, sc, outerOrder)
 	if !ok {
 		g.fail("row objects for an output whose keys fit columns")
 		return true
@@ -83,7 +83,7 @@ func (g *gen) groupedEnvelope(b *strings.Builder, sel *ir.Select, perRow bool) b
 		}
 		cols = append(cols, e+" AS "+name)
 		exprs = append(exprs, e)
-		pairs = append(pairs, pair{f.Name, "g." + name})
+		pairs = append(pairs, pair{key: f.Name, expr: "g." + name})
 	}
 	group := ""
 	if len(keys) > 0 {
@@ -105,19 +105,9 @@ func (g *gen) groupedEnvelope(b *strings.Builder, sel *ir.Select, perRow bool) b
 			g.fail("grouped order on %q, which is not a grouping column", o.Column.Name)
 			return false
 		}
-		dir := ""
-		if o.Descending {
-			dir = " DESC"
-		}
-		switch o.Nulls {
-		case ir.NullsFirst:
-			dir += " NULLS FIRST"
-		case ir.NullsLast:
-			dir += " NULLS LAST"
-		}
-		inner = append(inner, k+dir)
-		order = append(order, "g."+k+dir)
-		direct = append(direct, d+dir)
+		inner = append(inner, orderKey(k, o))
+		order = append(order, orderKey("g."+k, o))
+		direct = append(direct, orderKey(d, o))
 	}
 	var limits string
 	if sel.Limit != nil {
@@ -137,14 +127,24 @@ func (g *gen) groupedEnvelope(b *strings.Builder, sel *ir.Select, perRow bool) b
 			}
 			list.WriteString(exprs[i] + " AS " + ir.QuoteIdent(p.key))
 		}
-		if groups, ok := withColumns(from, sc.alias, list.String()); ok {
-			o := g.alias("o")
-			b.WriteString("SELECT row_to_json(" + o + ") FROM (" + groups + group + orderSuffix(direct) + limits + ") AS " + o)
-			return true
-		}
+		o := g.alias("o")
+		b.WriteString("SELECT row_to_json(" + o + ") FROM (" + from.with(list.String()) + group + orderSuffix(direct) + limits + ") AS " + o)
+		return true
 	}
-	groups := "(SELECT " + strings.Join(cols, ", ") + " FROM (" + from + ") AS " + sc.alias + group + page + ") AS g"
-	b.WriteString(`SELECT ` + envelopeSQL(`count(*)`, `count(*)`, `coalesce(json_agg(`+g.object(pairs, false)+orderSuffix(order)+`), '[]'::json)`) + ` FROM ` + groups)
+	groups := "(SELECT " + strings.Join(cols, ", ") + " FROM (" + from.sql() + ") AS " + sc.alias + group + page + ") AS g"
+	elem := ""
+	if pairKeysFit(pairs) {
+		// Each group's object is a lateral row named by the output's keys.
+		elem = g.alias("n")
+		list := make([]string, len(pairs))
+		for i, p := range pairs {
+			list[i] = p.expr + " AS " + ir.QuoteIdent(p.key)
+		}
+		groups += " CROSS JOIN LATERAL (SELECT " + strings.Join(list, ", ") + ") AS " + elem
+	} else {
+		elem = jsonObject(pairs)
+	}
+	b.WriteString(`SELECT ` + envelopeSQL(`count(*)`, `count(*)`, jsonArray(elem, order)) + ` FROM ` + groups)
 	return false
 }
 
@@ -307,7 +307,7 @@ func BuildRESTCall(c *ir.RESTCall) (Statement, error) {
 		g.envelope(&b, c.Rows, c.Total)
 	case c.Set:
 		b.WriteString(`WITH "c" AS (SELECT y AS "v" FROM` + strings.TrimPrefix(from, " FROM") + sep(from) + "LATERAL " + call.String() + " AS y) ")
-		b.WriteString(`SELECT ` + envelopeSQL(`count(*)`, `NULL`, `coalesce(json_agg(c."v"), '[]'::json)`) + ` FROM "c" AS c`)
+		b.WriteString(`SELECT ` + envelopeSQL(`count(*)`, `NULL`, jsonArray(`to_json(c."v")`, nil)) + ` FROM "c" AS c`)
 	default:
 		b.WriteString(`SELECT ` + envelopeSQL(`1`, `NULL`, `coalesce(to_json(`+call.String()+`), 'null'::json)`) + from)
 	}
@@ -334,7 +334,7 @@ func (g *gen) done(b *strings.Builder) (Statement, error) {
 	if g.err != nil {
 		return Statement{}, g.err
 	}
-	return Statement{SQL: columnLists(b.String()), Slots: g.slots}, nil
+	return Statement{SQL: b.String(), Slots: g.slots}, nil
 }
 
 // envelope renders `SELECT concat(n, ',', total, ',', body)` over the rows of sel (a
@@ -351,15 +351,15 @@ func (g *gen) envelopeOf(b *strings.Builder, sel *ir.Select, total, one bool) {
 	sc := &scope{alias: g.alias("t")}
 	var outerOrder []string
 	rows := g.rowsSQL(sel, "", sc, &outerOrder)
-	pairs, hasAgg := g.objectPairs(sel.Output, sc, false, nil)
+	pairs := g.objectPairs(sel.Output, sc, false, nil)
 	t := g.total(sel, total)
 	var body, from string
-	if o, ok := g.rowsObject(pairs, hasAgg, rows, sc, outerOrder); ok {
-		body, from = "json_agg("+o.alias+")", o.from
+	if o, ok := g.rowsObject(pairs, rows, sc, outerOrder); ok {
+		body, from = jsonArray(o.alias, nil), o.from
 	} else {
-		body, from = "json_agg("+g.object(pairs, hasAgg)+orderSuffix(outerOrder)+")", fromRows(rows, sc)
+		body, from = jsonArray(jsonObject(pairs), outerOrder), fromRows(rows, sc)
 	}
-	b.WriteString(`SELECT ` + singular(one, `count(*)`, envelopeSQL(`count(*)`, t, `coalesce(`+body+`, '[]'::json)`)) + ` FROM ` + from)
+	b.WriteString(`SELECT ` + singular(one, `count(*)`, envelopeSQL(`count(*)`, t, body)) + ` FROM ` + from)
 }
 
 // envelopeSQL is the statement's one value: `<rows>,<total>,<body>`, the total empty
@@ -393,7 +393,7 @@ func (g *gen) csvEnvelope(b *strings.Builder, sel *ir.Select, total bool) {
 	t := g.total(sel, total)
 	head := quoteLiteral(strings.Join(header, ","))
 	body := head + " || coalesce(E'\\n' || string_agg(" + strings.Join(line, " || ',' || ") + ", E'\\n'" + orderSuffix(outerOrder) + "), '')"
-	b.WriteString(`SELECT ` + envelopeSQL(`count(*)`, t, body) + ` FROM (` + rows + ") AS " + sc.alias)
+	b.WriteString(`SELECT ` + envelopeSQL(`count(*)`, t, body) + ` FROM (` + rows.sql() + ") AS " + sc.alias)
 }
 
 // csvQuote quotes a header name the way values are quoted.
@@ -414,5 +414,14 @@ func (g *gen) total(sel *ir.Select, want bool) string {
 	all.Limit, all.Offset, all.OrderBy = nil, nil, nil
 	tc := &scope{alias: g.alias("t")}
 	var ignored []string
-	return "(SELECT count(*) FROM (" + g.rowsSQL(&all, "", tc, &ignored) + ") AS " + tc.alias + ")"
+	rows := g.rowsSQL(&all, "", tc, &ignored)
+	if flat, ok := flatRows(rows, tc); ok {
+		return "(SELECT count(*) " + flat + ")"
+	}
+	// Only distinct rows are counted; DISTINCT ON needs a select list.
+	rows.columns = rows.columns[:0]
+	for _, c := range sel.DistinctOn {
+		rows.columns = append(rows.columns, tc.alias+"."+ir.QuoteIdent(c))
+	}
+	return "(SELECT count(*) FROM (" + rows.sql() + ") AS " + tc.alias + ")"
 }

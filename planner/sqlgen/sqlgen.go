@@ -21,9 +21,6 @@ type Statement struct {
 // ErrInvalid wraps IR that cannot be rendered (a front-end bug, never user input).
 var ErrInvalid = errors.New("sqlgen: invalid IR")
 
-// maxObjectPairs is how many key/value pairs one json_build_object call takes (100 args).
-const maxObjectPairs = 50
-
 type gen struct {
 	slot   map[int]int
 	slots  []int
@@ -54,22 +51,25 @@ func Build(q *ir.Query) (Statement, error) {
 		}
 		v := q.Roots[0].Value
 		if n, ok := v.(*ir.Nested); ok && n.Select.Shape != ir.ShapeObject {
-			b.WriteString(g.rootValue(v))
+			b.WriteString(g.rootValue(v).expr)
 		} else {
 			// The statement's one value must be JSON, never SQL NULL.
-			b.WriteString("coalesce(" + g.rootValue(v) + ", 'null'::json)")
+			b.WriteString("coalesce(" + g.rootValue(v).expr + ", 'null'::json)")
 		}
 	} else {
+		// The statement's value is read as text, so the object of the roots stays text.
 		pairs := make([]pair, 0, len(q.Roots))
 		for _, r := range q.Roots {
-			pairs = append(pairs, pair{r.Name, g.rootValue(r.Value)})
+			p := g.rootValue(r.Value)
+			p.key = r.Name
+			pairs = append(pairs, p)
 		}
-		b.WriteString(g.object(pairs, false))
+		b.WriteString(concatObject(pairs))
 	}
 	if g.err != nil {
 		return Statement{}, g.err
 	}
-	return Statement{SQL: columnLists(b.String()), Slots: g.slots}, nil
+	return Statement{SQL: b.String(), Slots: g.slots}, nil
 }
 
 // bareSelect renders a bare root select as the statement itself, not as a sub-select of
@@ -85,14 +85,14 @@ func (g *gen) bareSelect(sel *ir.Select, rows bool) (st Statement, ok bool) {
 			st.Result = statement.One
 		}
 	case sel.Shape == ir.ShapeArray || sel.Shape == ir.ShapeAggregate:
-		b.WriteString(g.selectSQL(sel, ""))
+		b.WriteString(g.selectSQL(sel, "", true))
 	default:
 		return Statement{}, false
 	}
 	if g.err != nil {
 		return Statement{}, true
 	}
-	st.SQL, st.Slots = columnLists(b.String()), g.slots
+	st.SQL, st.Slots = b.String(), g.slots
 	return st, true
 }
 
@@ -109,60 +109,26 @@ func (g *gen) alias(prefix string) string {
 	return a
 }
 
-func (g *gen) rootValue(v ir.Value) string {
+// rootValue renders a root's value as a pair without its key.
+func (g *gen) rootValue(v ir.Value) pair {
 	switch v := v.(type) {
 	case *ir.Nested:
 		if v.Select.Link != nil {
-			return g.fail("root select with a link")
+			return pair{expr: g.fail("root select with a link")}
 		}
-		return "(" + g.selectSQL(v.Select, "") + ")"
+		return g.selectValue(v.Select, "", true)
 	case *ir.Literal:
-		return g.param(&v.Param)
+		return g.literal(&v.Param)
 	}
-	return g.fail("root value %T", v)
+	return pair{expr: g.fail("root value %T", v)}
 }
 
-type pair struct {
-	key  string
-	expr string
-}
-
-// object builds a JSON object from pairs. Wide objects use row_to_json of a one-row
-// sub-select, which keeps key order; it cannot hold aggregate calls (they would belong
-// to the sub-select), so aggregate objects are limited to maxObjectPairs fields.
-func (g *gen) object(pairs []pair, aggregate bool) string {
-	var b strings.Builder
-	if len(pairs) <= maxObjectPairs {
-		b.WriteString("json_build_object(")
-		for i, p := range pairs {
-			if i > 0 {
-				b.WriteString(", ")
-			}
-			b.WriteString(quoteLiteral(p.key))
-			b.WriteString(", ")
-			b.WriteString(p.expr)
-		}
-		b.WriteString(")")
-		return b.String()
+// literal is a parameter's value: json parameters are JSON already.
+func (g *gen) literal(p *ir.Param) pair {
+	if p.Type == "json" {
+		return pair{expr: g.param(p), kind: kindJSON}
 	}
-	if aggregate {
-		return g.fail("aggregate object with %d fields (max %d)", len(pairs), maxObjectPairs)
-	}
-	x := g.alias("o")
-	b.WriteString("(SELECT row_to_json(" + x + ") FROM (SELECT ")
-	for i, p := range pairs {
-		if i > 0 {
-			b.WriteString(", ")
-		}
-		if len(p.key) > 63 {
-			return g.fail("field name longer than 63 bytes in a wide object")
-		}
-		b.WriteString(p.expr)
-		b.WriteString(" AS ")
-		b.WriteString(ir.QuoteIdent(p.key))
-	}
-	b.WriteString(") AS " + x + ")")
-	return b.String()
+	return pair{expr: g.param(p)}
 }
 
 // scope is one Select being rendered: its row alias and the lateral joins its output
@@ -178,13 +144,31 @@ type scope struct {
 	paged, computed, subqueries bool
 }
 
-// selectSQL renders `SELECT <json> AS "j" FROM …` for sel; parent is the alias of the
-// parent row for a linked Select. Arrays and objects are built from a row sub-select
-// whose columns are the output's keys (see rowsObject); aggregates and outputs that
-// cannot be columns use json_build_object over the rows.
-func (g *gen) selectSQL(sel *ir.Select, parent string) string {
+// selectSQL renders `SELECT <json> AS "j" …` for sel; parent is the alias of the
+// parent row for a linked Select. With text, an aggregate's object may stay JSON text
+// (kindText) for a reader that takes the value as it is.
+func (g *gen) selectSQL(sel *ir.Select, parent string, text bool) string {
+	v, from := g.selectParts(sel, parent, text)
+	return "SELECT " + v.expr + ` AS "j"` + from
+}
+
+// selectValue renders sel as a value: an array is an expression of its own, anything
+// else a scalar sub-select (one row, or none: null).
+func (g *gen) selectValue(sel *ir.Select, parent string, text bool) pair {
+	v, from := g.selectParts(sel, parent, text)
+	if from == "" {
+		return v
+	}
+	return pair{expr: "(SELECT " + v.expr + ` AS "j"` + from + ")", kind: v.kind}
+}
+
+// selectParts renders sel's JSON value and the ` FROM …` clause it reads, "" when the
+// value needs none. Arrays and objects are built from a row sub-select whose columns are
+// the output's keys (see rowsObject); aggregates and outputs whose keys cannot be
+// columns are concatObject over the rows.
+func (g *gen) selectParts(sel *ir.Select, parent string, text bool) (pair, string) {
 	if sel.Output == nil {
-		return g.fail("select of %s.%s without output", sel.From.Schema, sel.From.Name)
+		return pair{expr: g.fail("select of %s.%s without output", sel.From.Schema, sel.From.Name)}, ""
 	}
 	sc := &scope{alias: g.alias("t")}
 	// The rows sub-select is rendered first so that aliases and parameters are
@@ -193,40 +177,41 @@ func (g *gen) selectSQL(sel *ir.Select, parent string) string {
 	rows := g.rowsSQL(sel, parent, sc, &outerOrder)
 
 	if sel.Shape == ir.ShapeArray || sel.Shape == ir.ShapeObject {
-		pairs, hasAgg := g.objectPairs(sel.Output, sc, false, nil)
-		if o, ok := g.rowsObject(pairs, hasAgg, rows, sc, outerOrder); ok {
+		pairs := g.objectPairs(sel.Output, sc, false, nil)
+		if o, ok := g.rowsObject(pairs, rows, sc, outerOrder); ok {
 			if sel.Shape == ir.ShapeArray {
-				return "SELECT coalesce(json_agg(" + o.alias + `), '[]'::json) AS "j" FROM ` + o.from
+				return pair{expr: arrayOf("SELECT " + o.alias + " FROM " + o.from), kind: kindJSON, notNull: true}, ""
 			}
-			return "SELECT row_to_json(" + o.alias + `) AS "j" FROM ` + o.from
+			return pair{expr: "row_to_json(" + o.alias + ")", kind: kindJSON}, " FROM " + o.from
 		}
-		j := g.object(pairs, hasAgg)
+		j := jsonObject(pairs)
 		if sel.Shape == ir.ShapeArray {
-			j = "coalesce(json_agg(" + j + orderSuffix(outerOrder) + "), '[]'::json)"
+			return pair{expr: arrayOf("SELECT " + j + " FROM " + fromRows(rows, sc) + orderSuffix(outerOrder)), kind: kindJSON, notNull: true}, ""
 		}
-		return "SELECT " + j + ` AS "j" FROM ` + fromRows(rows, sc)
+		return pair{expr: j, kind: kindJSON}, " FROM " + fromRows(rows, sc)
 	}
 	if sel.Shape != ir.ShapeAggregate {
-		return g.fail("shape %d", sel.Shape)
+		return pair{expr: g.fail("shape %d", sel.Shape)}, ""
 	}
-	j := g.objectValue(sel.Output, sc, true, outerOrder)
+	j := pair{expr: concatObject(g.objectPairs(sel.Output, sc, true, outerOrder)), kind: kindText, notNull: true}
+	if !text {
+		j = pair{expr: j.column(), kind: kindJSON, notNull: true}
+	}
 	if flat, ok := flatRows(rows, sc); ok {
-		return "SELECT " + j + ` AS "j" ` + flat
+		return j, " " + flat
 	}
-	return "SELECT " + j + ` AS "j" FROM ` + fromRows(rows, sc)
+	return j, " FROM " + fromRows(rows, sc)
 }
 
 // flatRows turns a rows sub-select that only filters (`SELECT <columns> FROM rel AS tN
 // WHERE …`) into the FROM and WHERE clauses an aggregate can read directly, sparing
 // Postgres a sub-select to plan. ok is false when the rows are ordered, limited,
 // computed or joined.
-func flatRows(rows string, sc *scope) (string, bool) {
-	head := "SELECT " + columnsMarker(sc.alias) + " FROM "
-	if sc.paged || sc.computed || len(sc.laterals) > 0 || !strings.HasPrefix(rows, head) ||
-		strings.Count(rows, columnsMarker(sc.alias)) != 1 {
+func flatRows(rows *rowSet, sc *scope) (string, bool) {
+	if sc.paged || sc.computed || len(sc.laterals) > 0 {
 		return "", false
 	}
-	return rows[len(head)-len("FROM "):], true
+	return rows.from[1:], true
 }
 
 // columnKey tells whether an output key can name a column: 1 to 63 bytes, Postgres'
@@ -261,10 +246,10 @@ func columnKeys(o *ir.Object) bool {
 }
 
 // fromRows is `(<rows>) AS tN <laterals>`.
-func fromRows(rows string, sc *scope) string {
+func fromRows(rows *rowSet, sc *scope) string {
 	var b strings.Builder
 	b.WriteString("(")
-	b.WriteString(rows)
+	b.WriteString(rows.sql())
 	b.WriteString(") AS ")
 	b.WriteString(sc.alias)
 	for _, l := range sc.laterals {
@@ -281,12 +266,12 @@ type rowObjects struct {
 }
 
 // rowsObject turns pairs into a row sub-select, so that the statement builds each object
-// with row_to_json (or json_agg) over the sub-select: Postgres does that with one cached
-// row descriptor, where json_build_object works out every argument's type on each call,
-// and an array keeps the rows' order without sorting them again in the aggregate. Keys
-// must fit a column name (63 bytes); otherwise ok is false and json_build_object is used.
-func (g *gen) rowsObject(pairs []pair, hasAgg bool, rows string, sc *scope, order []string) (rowObjects, bool) {
-	if hasAgg || !pairKeysFit(pairs) {
+// with row_to_json (or an array of its rows) over the sub-select: Postgres does that with
+// one cached row descriptor and writes compact JSON, and an array keeps the rows' order
+// without sorting them again. Keys must fit a column name (63 bytes); otherwise ok is
+// false and concatObject is used.
+func (g *gen) rowsObject(pairs []pair, rows *rowSet, sc *scope, order []string) (rowObjects, bool) {
+	if !pairKeysFit(pairs) {
 		return rowObjects{}, false
 	}
 	o := g.alias("o")
@@ -296,7 +281,7 @@ func (g *gen) rowsObject(pairs []pair, hasAgg bool, rows string, sc *scope, orde
 		if i > 0 {
 			b.WriteString(", ")
 		}
-		b.WriteString(p.expr)
+		b.WriteString(p.column())
 		b.WriteString(" AS ")
 		b.WriteString(ir.QuoteIdent(p.key))
 	}
@@ -304,9 +289,7 @@ func (g *gen) rowsObject(pairs []pair, hasAgg bool, rows string, sc *scope, orde
 		// One level: the output's columns are the rows sub-select's own list. Sub-selects
 		// in the output stay above a sub-select that orders or limits, so that they run
 		// for the rows kept only.
-		if merged, ok := withColumns(rows, sc.alias, b.String()[len("(SELECT "):]); ok {
-			return rowObjects{alias: o, from: "(" + merged + ") AS " + o}, true
-		}
+		return rowObjects{alias: o, from: "(" + rows.with(b.String()[len("(SELECT "):]) + ") AS " + o}, true
 	}
 	b.WriteString(" FROM ")
 	b.WriteString(fromRows(rows, sc))
@@ -319,6 +302,7 @@ func (g *gen) rowsObject(pairs []pair, hasAgg bool, rows string, sc *scope, orde
 	return rowObjects{alias: o, from: b.String()}, true
 }
 
+// orderSuffix is " ORDER BY <keys>", or nothing without keys.
 func orderSuffix(keys []string) string {
 	if len(keys) == 0 {
 		return ""
@@ -328,13 +312,15 @@ func orderSuffix(keys []string) string {
 
 // rowsSQL renders the filtered, ordered, limited rows of sel under sc.alias, and fills
 // outerOrder with the same ordering expressed over the sub-select's output (for
-// json_agg, since a join may not keep the sub-select's order).
-func (g *gen) rowsSQL(sel *ir.Select, parent string, sc *scope, outerOrder *[]string) string {
+// the array or aggregate above it, since a join may not keep the sub-select's order).
+func (g *gen) rowsSQL(sel *ir.Select, parent string, sc *scope, outerOrder *[]string) *rowSet {
 	a := sc.alias
+	r := &rowSet{alias: a, columns: readColumns(sel, a)}
 	var conds []string
 	if sel.Link != nil {
 		if parent == "" {
-			return g.fail("linked select without a parent")
+			g.fail("linked select without a parent")
+			return r
 		}
 		conds = append(conds, g.linkCond(sel.Link, parent, a))
 	}
@@ -342,7 +328,7 @@ func (g *gen) rowsSQL(sel *ir.Select, parent string, sc *scope, outerOrder *[]st
 		conds = append(conds, g.conjunction(sel.Where, a))
 	}
 
-	var keys, outer, extra []string
+	var keys, outer []string
 	for _, c := range sel.DistinctOn {
 		if !hasPlainOrder(sel.OrderBy, c) {
 			k := a + "." + ir.QuoteIdent(c)
@@ -359,56 +345,35 @@ func (g *gen) rowsSQL(sel *ir.Select, parent string, sc *scope, outerOrder *[]st
 		case o.Column != nil:
 			e = g.columnRef(o.Column, a)
 			oe = e
-			if o.Column.Cast != "" || len(o.Column.Path) > 0 {
+			if !plainColumn(o.Column) {
 				// Computed keys are output columns of the rows sub-select: its ORDER BY
-				// names them, and so does json_agg's over the sub-select.
+				// names them, and so does the ORDER BY over the sub-select.
 				name := fmt.Sprintf(`"__order_%d"`, sc.orderCol)
 				sc.orderCol++
-				extra = append(extra, e+" AS "+name)
+				r.computed = append(r.computed, e+" AS "+name)
 				e, oe = name, a+"."+name
 			}
 		case o.Via != nil:
 			name := fmt.Sprintf(`"__order_%d"`, sc.orderCol)
 			sc.orderCol++
-			extra = append(extra, g.viaExpr(o.Via, a)+" AS "+name)
+			r.computed = append(r.computed, g.viaExpr(o.Via, a)+" AS "+name)
 			e, oe = name, a+"."+name
 		default:
-			return g.fail("order item without a key")
+			g.fail("order item without a key")
+			return r
 		}
-		dir := " ASC"
-		if o.Descending {
-			dir = " DESC"
-		}
-		switch o.Nulls {
-		case ir.NullsFirst:
-			dir += " NULLS FIRST"
-		case ir.NullsLast:
-			dir += " NULLS LAST"
-		}
-		keys = append(keys, e+dir)
-		outer = append(outer, oe+dir)
+		keys = append(keys, orderKey(e, o))
+		outer = append(outer, orderKey(oe, o))
 	}
 
-	var b strings.Builder
-	b.WriteString("SELECT ")
 	if len(sel.DistinctOn) > 0 {
-		b.WriteString("DISTINCT ON (")
+		cols := make([]string, len(sel.DistinctOn))
 		for i, c := range sel.DistinctOn {
-			if i > 0 {
-				b.WriteString(", ")
-			}
-			b.WriteString(a + "." + ir.QuoteIdent(c))
+			cols[i] = a + "." + ir.QuoteIdent(c)
 		}
-		b.WriteString(") ")
+		r.distinct = "DISTINCT ON (" + strings.Join(cols, ", ") + ") "
 	}
-	// The column list is filled in once the whole statement is written (see columnLists):
-	// only the columns the statement reads, so a role with column grants can run it and
-	// rows stay narrow.
-	b.WriteString(columnsMarker(a))
-	for _, e := range extra {
-		b.WriteString(", ")
-		b.WriteString(e)
-	}
+	var b strings.Builder
 	b.WriteString(" FROM ")
 	b.WriteString(g.readRelation(sel.From))
 	b.WriteString(" AS ")
@@ -417,10 +382,7 @@ func (g *gen) rowsSQL(sel *ir.Select, parent string, sc *scope, outerOrder *[]st
 		b.WriteString(" WHERE ")
 		b.WriteString(strings.Join(conds, " AND "))
 	}
-	if len(keys) > 0 {
-		b.WriteString(" ORDER BY ")
-		b.WriteString(strings.Join(keys, ", "))
-	}
+	b.WriteString(orderSuffix(keys))
 	switch {
 	case sel.Limit != nil:
 		b.WriteString(" LIMIT ")
@@ -432,15 +394,32 @@ func (g *gen) rowsSQL(sel *ir.Select, parent string, sc *scope, outerOrder *[]st
 		b.WriteString(" OFFSET ")
 		b.WriteString(g.scalar(sel.Offset, a))
 	}
+	r.from = b.String()
 	*outerOrder = outer
 	sc.paged = len(keys) > 0 || sel.Limit != nil || sel.Offset != nil || (sel.Shape == ir.ShapeObject && sel.Link != nil)
-	sc.computed = len(extra) > 0 || len(sel.DistinctOn) > 0
-	return b.String()
+	sc.computed = len(r.computed) > 0 || len(sel.DistinctOn) > 0
+	return r
+}
+
+// orderKey is one ORDER BY key: the expression e with o's direction and NULLs placement.
+func orderKey(e string, o ir.OrderItem) string {
+	if o.Descending {
+		e += " DESC"
+	} else {
+		e += " ASC"
+	}
+	switch o.Nulls {
+	case ir.NullsFirst:
+		e += " NULLS FIRST"
+	case ir.NullsLast:
+		e += " NULLS LAST"
+	}
+	return e
 }
 
 func hasPlainOrder(items []ir.OrderItem, col string) bool {
 	for _, o := range items {
-		if o.Column != nil && o.Column.Name == col && len(o.Column.Path) == 0 && o.Column.Cast == "" {
+		if plainColumn(o.Column) && o.Column.Name == col {
 			return true
 		}
 	}
@@ -497,79 +476,86 @@ func (g *gen) viaExpr(v *ir.OrderVia, parent string) string {
 	return s + ")"
 }
 
-// objectValue renders an output object over the row alias of sc. In an aggregate
-// select, Agg fields are aggregate calls and Rows fields aggregate the rows with
-// rowOrder.
-func (g *gen) objectValue(o *ir.Object, sc *scope, aggregate bool, rowOrder []string) string {
-	pairs, hasAgg := g.objectPairs(o, sc, aggregate, rowOrder)
-	if g.err != nil {
-		return "NULL"
-	}
-	return g.object(pairs, aggregate || hasAgg)
-}
-
-// objectPairs renders the key/value pairs of an output object (see objectValue); hasAgg
-// tells whether a value is an aggregate call.
-func (g *gen) objectPairs(o *ir.Object, sc *scope, aggregate bool, rowOrder []string) (pairs []pair, hasAgg bool) {
-	pairs = make([]pair, 0, len(o.Fields))
+// objectPairs renders the key/value pairs of an output object over the row alias of sc.
+// In an aggregate select, Agg fields are aggregate calls and Rows fields aggregate the
+// rows in rowOrder; objects nested in it are JSON text.
+func (g *gen) objectPairs(o *ir.Object, sc *scope, aggregate bool, rowOrder []string) []pair {
+	pairs := make([]pair, 0, len(o.Fields))
 	spreads := map[*ir.Select]string{}
 	for _, f := range o.Fields {
-		var e string
+		var p pair
 		switch v := f.Value.(type) {
 		case *ir.Column:
 			if aggregate {
 				g.fail("column %q in an aggregate object", v.Name)
-				return nil, false
+				return nil
 			}
-			e = g.columnRef(v, sc.alias)
+			p = pair{expr: g.columnRef(v, sc.alias)}
 		case *ir.Literal:
-			e = g.param(&v.Param)
+			p = g.literal(&v.Param)
 		case *ir.Nested:
 			if aggregate {
 				g.fail("nested select in an aggregate object")
-				return nil, false
+				return nil
 			}
-			// A scalar sub-select: it makes one row (an aggregate, or an object limited
-			// to one row) or none (null).
-			e = "(" + g.selectSQL(v.Select, sc.alias) + ")"
+			// One row (an aggregate, or an object limited to one row) or none (null).
+			p = g.selectValue(v.Select, sc.alias, false)
 			sc.subqueries = true
 		case *ir.Spread:
 			if aggregate {
 				g.fail("spread in an aggregate object")
-				return nil, false
+				return nil
 			}
 			r, ok := spreads[v.Select]
 			if !ok {
 				r = g.alias("r")
-				sub := g.selectSQL(v.Select, sc.alias)
+				sub := g.selectSQL(v.Select, sc.alias, false)
 				sc.laterals = append(sc.laterals, "LEFT JOIN LATERAL ("+sub+") AS "+r+" ON true")
 				spreads[v.Select] = r
 			}
-			e = "(" + r + `."j"->` + quoteLiteral(v.Key) + ")"
+			p = pair{expr: "(" + r + `."j"->` + quoteLiteral(v.Key) + ")", kind: kindJSON}
 		case *ir.Nest:
-			e = g.objectValue(v.Object, sc, aggregate, rowOrder)
-			hasAgg = hasAgg || aggregate
+			p = objectPair(g.objectPairs(v.Object, sc, aggregate, rowOrder))
 		case *ir.Agg:
 			if !aggregate {
 				g.fail("aggregate %s outside an aggregate select", v.Func)
-				return nil, false
+				return nil
 			}
-			e = g.aggCall(v, sc.alias)
-			hasAgg = true
+			p = pair{expr: g.aggCall(v, sc.alias)}
+			if v.Func == ir.AggCount && v.Cast == "" {
+				p.kind = kindCount
+			}
 		case *ir.Rows:
 			if !aggregate {
 				g.fail("rows outside an aggregate select")
-				return nil, false
+				return nil
 			}
-			e = "coalesce(json_agg(" + g.objectValue(v.Object, sc, false, nil) + orderSuffix(rowOrder) + "), '[]'::json)"
-			hasAgg = true
+			p = pair{expr: jsonArray(g.rowElement(v.Object, sc), rowOrder), kind: kindJSON, notNull: true}
 		default:
 			g.fail("output value %T", v)
-			return nil, false
+			return nil
 		}
-		pairs = append(pairs, pair{f.Name, e})
+		p.key = f.Name
+		pairs = append(pairs, p)
 	}
-	return pairs, hasAgg
+	return pairs
+}
+
+// rowElement is the JSON object of one row of sc for an aggregate to gather: a lateral
+// row whose columns are the object's keys, or the object as json when the keys cannot be
+// columns.
+func (g *gen) rowElement(o *ir.Object, sc *scope) string {
+	pairs := g.objectPairs(o, sc, false, nil)
+	if !pairKeysFit(pairs) {
+		return jsonObject(pairs)
+	}
+	n := g.alias("n")
+	cols := make([]string, len(pairs))
+	for i, p := range pairs {
+		cols[i] = p.column() + " AS " + ir.QuoteIdent(p.key)
+	}
+	sc.laterals = append(sc.laterals, "CROSS JOIN LATERAL (SELECT "+strings.Join(cols, ", ")+") AS "+n)
+	return n
 }
 
 var aggFuncs = map[ir.AggFunc]bool{
