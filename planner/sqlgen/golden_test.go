@@ -16,6 +16,7 @@ import (
 
 	"github.com/jackc/pgx/v5/pgconn"
 
+	"github.com/kapok-dev/kapok/internal/statement"
 	"github.com/kapok-dev/kapok/internal/testenv"
 	"github.com/kapok-dev/kapok/planner/ir"
 )
@@ -27,13 +28,13 @@ var update = flag.Bool("update", false, "rewrite testdata/*.sql from the current
 type golden struct {
 	name   string
 	slots  []int
-	result ir.Result
+	result statement.Result
 	sql    string
 }
 
-var resultNames = map[ir.Result]string{
-	ir.ResultValue: "value", ir.ResultEnvelope: "envelope", ir.ResultArray: "array",
-	ir.ResultOne: "one", ir.ResultCount: "count",
+var resultNames = map[statement.Result]string{
+	statement.Value: "value", statement.Envelope: "envelope", statement.Array: "array",
+	statement.One: "one", statement.Count: "count",
 }
 
 func (g golden) String() string {
@@ -46,7 +47,7 @@ func (g golden) String() string {
 		}
 		b.WriteString("\n")
 	}
-	if g.result != ir.ResultValue {
+	if g.result != statement.Value {
 		b.WriteString("-- result: " + resultNames[g.result] + "\n")
 	}
 	b.WriteString(g.sql + "\n")
@@ -199,7 +200,7 @@ func TestSQLCasesRunOnPostgres(t *testing.T) {
 				t.Fatalf("run: %v\n%s", err, g.sql)
 			}
 			for _, v := range values {
-				if c.topic == "rest" && g.result == ir.ResultValue {
+				if c.topic == "rest" && g.result == statement.Value {
 					// The envelope `<rows>,<total>,<body>`; CSV bodies are not JSON.
 					parts := strings.SplitN(v, ",", 3)
 					if len(parts) != 3 || strings.HasPrefix(parts[2], "id,") {
