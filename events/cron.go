@@ -11,7 +11,7 @@ import (
 // day-of-week), evaluated in UTC as Hasura's cron triggers are.
 type Schedule struct {
 	minute, hour, dom, month, dow uint64
-	domAny, dowAny               bool
+	domAny, dowAny                bool
 }
 
 // ParseSchedule reads "*/5 * * * *"-style expressions: numbers, ranges a-b, steps /n,
