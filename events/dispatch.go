@@ -54,7 +54,7 @@ RETURNING e.id::text, e.tenant, e.kind, e.trigger_name, e.schema_name, e.table_n
 // try, its outcome.
 const recordSQL = `WITH a AS (
   INSERT INTO kapok_events.attempts (event_id, tenant, try, worker, started_at, duration_ms, request, status, response_body, error)
-  VALUES ($1::uuid, $2::text, $3::int, $4::text, $5::timestamptz, $6::float8, $7::text::jsonb, $8::int, $9::text, $10::text)
+  VALUES ($1::uuid, $2::text, $3::int, $4::text, $5::timestamptz, $6::float8, $7::text, $8::int, $9::text, $10::text)
 )
 UPDATE kapok_events.event_log SET state = $11::text, next_attempt_at = $12::timestamptz, locked_by = NULL,
   last_status = $8::int, last_error = $10::text,

@@ -37,13 +37,9 @@ func newEnv(t *testing.T, base string, allowLoopback bool) *env {
 	name := fmt.Sprintf("ev-%s-%d", base, os.Getpid())
 	schema := strings.ReplaceAll(name, "-", "_")
 	testenv.FreshSchema(t, schema, itemsDDL)
-	tc := &control.TenantConfig{Name: name, Schemas: []string{schema}, Isolation: control.IsolationNone}
-	if allowLoopback {
-		tc.Events = &control.TenantEvents{WebhookAllowCIDRs: []string{"127.0.0.1"}}
-	}
-	cfg := &control.Config{
-		Upstreams: map[string]*control.Upstream{"dev": {URL: testenv.DirectURL(), Pooler: testenv.PoolerURL()}},
-		Tenants:   []*control.TenantConfig{tc},
+	cfg := helperConfig(name, schema)
+	if !allowLoopback {
+		cfg.Tenants[0].Events = nil
 	}
 	if err := cfg.Normalize(); err != nil {
 		t.Fatal(err)
@@ -118,6 +114,9 @@ type receiver struct {
 	got    []delivery
 	status func(n int, d delivery) int
 	notify chan struct{}
+	// hold, when it returns true for the n-th request, keeps that request open until the
+	// client goes away (after recording it).
+	hold func(n int) bool
 }
 
 func newReceiver(t *testing.T, status func(n int, d delivery) int) *receiver {
@@ -129,6 +128,15 @@ func newReceiver(t *testing.T, status func(n int, d delivery) int) *receiver {
 		n := len(r.got)
 		r.got = append(r.got, d)
 		r.mu.Unlock()
+		r.mu.Lock()
+		hold := r.hold != nil && r.hold(n)
+		r.mu.Unlock()
+		if hold {
+			r.notify <- struct{}{}
+			// The body was read, so the server notices the client's disconnection.
+			<-req.Context().Done()
+			return
+		}
 		code := 200
 		if r.status != nil {
 			code = r.status(n, d)
@@ -204,3 +212,6 @@ func path(m map[string]any, keys ...string) any {
 	}
 	return v
 }
+
+func testDirectURL() string { return testenv.DirectURL() }
+func testPoolerURL() string { return testenv.PoolerURL() }

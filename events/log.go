@@ -56,13 +56,13 @@ type Filter struct {
 var uuidRE = regexp.MustCompile(`^[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}$`)
 
 const eventColumns = `id::text, kind, trigger_name, schema_name, table_name, op, data::text, session_variables::text, scheduled_at,
-  state, tries, next_attempt_at, last_status, last_error, created_at, delivered_at`
+  state, tries, nullif(next_attempt_at, '-infinity'), last_status, last_error, created_at, delivered_at`
 
 func scanEvent(row pgx.Row) (*Event, error) {
 	e := &Event{}
 	var schema, table string
 	var data, sess *string
-	var next time.Time
+	var next *time.Time
 	if err := row.Scan(&e.ID, &e.Kind, &e.Trigger, &schema, &table, &e.Op, &data, &sess, &e.ScheduledAt,
 		&e.State, &e.Tries, &next, &e.LastStatus, &e.LastError, &e.CreatedAt, &e.DeliveredAt); err != nil {
 		return nil, err
@@ -76,8 +76,8 @@ func scanEvent(row pgx.Row) (*Event, error) {
 	if sess != nil {
 		e.SessionVariables = json.RawMessage(*sess)
 	}
-	if e.State == "pending" && next.Year() > 1 {
-		e.NextAttemptAt = &next
+	if e.State == "pending" {
+		e.NextAttemptAt = next
 	}
 	return e, nil
 }
@@ -139,7 +139,7 @@ func (s *Service) Event(ctx context.Context, t *control.Tenant, id string) (*Eve
 	if err != nil {
 		return nil, err
 	}
-	rows, err := db.pool.Query(ctx, `SELECT try, worker, started_at, duration_ms, request::text, status, response_body, error
+	rows, err := db.pool.Query(ctx, `SELECT try, worker, started_at, duration_ms, request, status, response_body, error
   FROM kapok_events.attempts WHERE tenant = $1::text AND event_id = $2::uuid ORDER BY id`, t.Name, id)
 	if err != nil {
 		return nil, err

@@ -67,7 +67,7 @@ BEGIN
       worker        text NOT NULL,
       started_at    timestamptz NOT NULL,
       duration_ms   double precision NOT NULL,
-      request       jsonb NOT NULL,
+      request       text NOT NULL, -- exactly as sent: {"url","headers","body"}
       status        int,
       response_body text,
       error         text
