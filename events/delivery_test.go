@@ -18,7 +18,9 @@ func TestTheSignatureHeaderVerifiesTheBody(t *testing.T) {
 	e := newEnv(t, "sign", true)
 	rcv := newReceiver(t, nil)
 	s := e.service(func(o *Options) {
-		o.Getenv = func(k string) string { return map[string]string{"HOOK_TOKEN": "tok-from-env", "HOOK_SECRET": "env-secret"}[k] }
+		o.Getenv = func(k string) string {
+			return map[string]string{"HOOK_TOKEN": "tok-from-env", "HOOK_SECRET": "env-secret"}[k]
+		}
 	})
 	ctx := context.Background()
 	for _, def := range []*TriggerDef{
