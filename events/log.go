@@ -190,3 +190,28 @@ SELECT state, leased FROM cur`, t.Name, id, s.clock.Now()).Scan(&state, &leased)
 	s.notify()
 	return nil
 }
+
+// Forget deletes everything of a tenant that stopped being served (deleted): its trigger
+// and cron definitions, events and attempts, in every database this process knows, so a
+// tenant created later under the same name starts with none.
+func (s *Service) Forget(ctx context.Context, tenant string) error {
+	s.mu.Lock()
+	var dbs []*database
+	for url, db := range s.dbs {
+		if s.installed[url] {
+			dbs = append(dbs, db)
+		}
+	}
+	s.mu.Unlock()
+	var errs []error
+	for _, db := range dbs {
+		_, err := db.pool.Exec(ctx, `WITH a AS (DELETE FROM kapok_events.attempts WHERE tenant = $1::text),
+  e AS (DELETE FROM kapok_events.event_log WHERE tenant = $1::text),
+  c AS (DELETE FROM kapok_events.cron_triggers WHERE tenant = $1::text)
+DELETE FROM kapok_events.triggers WHERE tenant = $1::text`, tenant)
+		if err != nil {
+			errs = append(errs, err)
+		}
+	}
+	return errors.Join(errs...)
+}

@@ -219,3 +219,28 @@ func TestTriggerDefinitionsAreChecked(t *testing.T) {
 		}
 	})
 }
+
+func TestForgettingATenantRemovesItsEventsAndTriggers(t *testing.T) {
+	e := newEnv(t, "forget", true)
+	rcv := newReceiver(t, nil)
+	s := e.service(nil)
+	ctx := context.Background()
+	if _, err := s.CreateTrigger(ctx, e.tenant, &TriggerDef{Name: "ins", Table: TableRef{Name: "items"}, Insert: &OpSpec{},
+		Delivery: Delivery{Webhook: rcv.URL}}); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := s.CreateCronTrigger(ctx, e.tenant, &CronDef{Name: "c", Schedule: "0 0 1 1 *", Delivery: Delivery{Webhook: rcv.URL}}); err != nil {
+		t.Fatal(err)
+	}
+	e.exec("INSERT INTO " + e.table() + " (id, name) VALUES (1, 'x')")
+	rcv.waitFor(t, 1, 10*time.Second)
+	if err := s.Forget(ctx, e.tenant.Name); err != nil {
+		t.Fatal(err)
+	}
+	trs, _ := s.Triggers(ctx, e.tenant)
+	crons, _ := s.CronTriggers(ctx, e.tenant)
+	evs, _ := s.Events(ctx, e.tenant, Filter{})
+	if len(trs)+len(crons)+len(evs) != 0 {
+		t.Fatalf("left: %d triggers, %d cron triggers, %d events", len(trs), len(crons), len(evs))
+	}
+}

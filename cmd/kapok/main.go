@@ -204,6 +204,13 @@ func serve(ctx context.Context, cfg *control.Config, log *slog.Logger) error {
 		log.Warn("control tables unavailable: serving the config file's tenants only; the admin API cannot create tenants or migrate", "err", err)
 	} else {
 		srv.AttachStore(st)
+		st.OnRemove(func(name string) {
+			fctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+			defer cancel()
+			if err := ev.Forget(fctx, name); err != nil {
+				log.Warn("events of a deleted tenant were not all removed", "tenant", name, "err", err)
+			}
+		})
 		defer st.Close()
 	}
 	ln, err := net.Listen("tcp", cfg.Listen)
