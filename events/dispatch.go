@@ -97,8 +97,13 @@ func (s *Service) run(ctx context.Context) {
 	freed := make(chan struct{}, 1)
 	listening := map[string]bool{}
 	lastCron := time.Time{}
+	var groups []*group
+	var groupsAt time.Time
 	for ctx.Err() == nil {
-		groups := s.groups(ctx)
+		// Tenants and databases change rarely; a new one is picked up within a second.
+		if time.Since(groupsAt) >= time.Second || s.takeRegroup() {
+			groups, groupsAt = s.groups(ctx), time.Now()
+		}
 		if time.Since(lastCron) >= s.opts.PollInterval {
 			lastCron = time.Now()
 			for _, g := range groups {
@@ -119,6 +124,7 @@ func (s *Service) run(ctx context.Context) {
 			}
 			free := cap(slots) - len(slots)
 			if free == 0 {
+				more = true // due events may be waiting for a slot
 				break
 			}
 			evs, err := s.claim(ctx, g, free)

@@ -22,7 +22,7 @@ import (
 
 // env is one test tenant in its own schema, with a table "items".
 type env struct {
-	t      *testing.T
+	t      testing.TB
 	tenant *control.Tenant
 	reg    *control.Registry
 	schema string
@@ -32,7 +32,7 @@ const itemsDDL = `CREATE TABLE items (id int PRIMARY KEY, name text NOT NULL, pr
 
 // newEnv creates a tenant named after base (unique to this process); allowLoopback lets
 // its webhooks reach 127.0.0.1.
-func newEnv(t *testing.T, base string, allowLoopback bool) *env {
+func newEnv(t testing.TB, base string, allowLoopback bool) *env {
 	t.Helper()
 	name := fmt.Sprintf("ev-%s-%d", base, os.Getpid())
 	schema := strings.ReplaceAll(name, "-", "_")
@@ -119,7 +119,7 @@ type receiver struct {
 	hold func(n int) bool
 }
 
-func newReceiver(t *testing.T, status func(n int, d delivery) int) *receiver {
+func newReceiver(t testing.TB, status func(n int, d delivery) int) *receiver {
 	r := &receiver{status: status, notify: make(chan struct{}, 1000)}
 	r.Server = httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, req *http.Request) {
 		b, _ := io.ReadAll(req.Body)

@@ -59,9 +59,10 @@ type Service struct {
 	installed map[string]bool
 	probeAt   map[string]time.Time
 
-	wake   chan struct{}
-	cancel context.CancelFunc
-	wg     sync.WaitGroup
+	wake    chan struct{}
+	regroup bool // a database got kapok_events: the dispatcher lists databases again
+	cancel  context.CancelFunc
+	wg      sync.WaitGroup
 }
 
 // database is one upstream database holding tenants, with its pool (through the pooler,
@@ -149,7 +150,7 @@ func (s *Service) db(ctx context.Context, t *control.Tenant) (*database, error) 
 	default:
 		pcfg.ConnConfig.DefaultQueryExecMode = pgx.QueryExecModeCacheDescribe
 	}
-	pcfg.MaxConns = 4
+	pcfg.MaxConns = 8
 	pcfg.MinConns = 0
 	pcfg.MaxConnIdleTime = time.Minute
 	pcfg.ConnConfig.RuntimeParams["application_name"] = "kapok-events"
@@ -176,9 +177,20 @@ func (s *Service) install(ctx context.Context, db *database) error {
 		return fmt.Errorf("events: install kapok_events: %w", err)
 	}
 	s.mu.Lock()
+	if !s.installed[db.url] {
+		s.regroup = true
+	}
 	s.installed[db.url] = true
 	s.mu.Unlock()
 	return nil
+}
+
+func (s *Service) takeRegroup() bool {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	r := s.regroup
+	s.regroup = false
+	return r
 }
 
 // ready returns the tenant's database with kapok_events installed.
