@@ -182,6 +182,9 @@ type TriggerDef struct {
 	Update       *OpSpec  `json:"update,omitempty"`
 	Delete       *OpSpec  `json:"delete,omitempty"`
 	EnableManual bool     `json:"enable_manual"`
+	// Ordered delivers the events of one row (by primary key) one at a time, in commit
+	// order: a later event waits until the earlier one is delivered or dead.
+	Ordered bool `json:"ordered,omitempty"`
 	Delivery
 	// Replace redefines an existing trigger of that name instead of failing.
 	Replace bool `json:"replace,omitempty"`

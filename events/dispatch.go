@@ -39,6 +39,11 @@ const claimSQL = `WITH due AS (
   LEFT JOIN kapok_events.triggers tr ON e.kind = 'trigger' AND tr.tenant = e.tenant AND tr.name = e.trigger_name
   WHERE e.state = 'pending' AND e.next_attempt_at <= $1::timestamptz AND e.tenant = ANY($2::text[])
     AND coalesce(tr.paused, false) = false
+    -- In order per row: an earlier pending event of the row (waiting, retrying or in
+    -- flight) holds the later ones back.
+    AND (e.row_key IS NULL OR NOT EXISTS (SELECT 1 FROM kapok_events.event_log p
+      WHERE p.tenant = e.tenant AND p.trigger_name = e.trigger_name AND p.row_key = e.row_key
+        AND p.state = 'pending' AND p.row_key IS NOT NULL AND p.seq < e.seq))
   ORDER BY e.next_attempt_at
   LIMIT $3::int
   FOR UPDATE OF e SKIP LOCKED

@@ -35,12 +35,14 @@ BEGIN
   IF to_regclass('kapok_events.event_log') IS NULL THEN
     CREATE TABLE kapok_events.event_log (
       id                uuid PRIMARY KEY DEFAULT gen_random_uuid(),
+      seq               bigserial NOT NULL,
       tenant            text NOT NULL,
       kind              text NOT NULL DEFAULT 'trigger' CHECK (kind IN ('trigger', 'scheduled', 'cron')),
       trigger_name      text NOT NULL DEFAULT '',
       schema_name       text NOT NULL DEFAULT '',
       table_name        text NOT NULL DEFAULT '',
       op                text NOT NULL DEFAULT '',
+      row_key           text, -- the row's primary key values, for triggers that deliver in order per row
       data              jsonb,
       session_variables jsonb,
       definition        jsonb,
@@ -56,6 +58,7 @@ BEGIN
     );
     CREATE INDEX event_log_due ON kapok_events.event_log (next_attempt_at) WHERE state = 'pending';
     CREATE INDEX event_log_tenant ON kapok_events.event_log (tenant, state, created_at);
+    CREATE INDEX event_log_row ON kapok_events.event_log (tenant, trigger_name, row_key, seq) WHERE state = 'pending' AND row_key IS NOT NULL;
     CREATE UNIQUE INDEX event_log_cron_tick ON kapok_events.event_log (tenant, trigger_name, scheduled_at) WHERE kind = 'cron';
   END IF;
   IF to_regclass('kapok_events.attempts') IS NULL THEN
@@ -79,7 +82,8 @@ $install$;
 
 -- Runs as its owner (Kapok's login role): the tenant's role, which fires it, has no
 -- privilege on kapok_events. The role and claims are the request's, as the proxy set them
--- with set_config(…, true) for this transaction.
+-- with set_config(…, true) for this transaction. Arguments: tenant, trigger name, then the
+-- primary key's columns when the trigger delivers in order per row.
 CREATE OR REPLACE FUNCTION kapok_events.capture() RETURNS trigger
 LANGUAGE plpgsql SECURITY DEFINER SET search_path = pg_catalog, pg_temp AS $fn$
 DECLARE
@@ -87,7 +91,12 @@ DECLARE
   raw    text := nullif(current_setting('request.jwt.claims', true), '');
   claims jsonb;
   vars   jsonb;
+  newj   jsonb;
+  oldj   jsonb;
+  rowkey text;
 BEGIN
+  IF TG_OP <> 'DELETE' THEN newj := to_jsonb(NEW); END IF;
+  IF TG_OP <> 'INSERT' THEN oldj := to_jsonb(OLD); END IF;
   IF raw IS NOT NULL THEN
     claims := raw::jsonb;
   END IF;
@@ -96,11 +105,13 @@ BEGIN
     vars := vars || (SELECT coalesce(jsonb_object_agg(lower(k), v), '{}') FROM jsonb_each(claims->'https://hasura.io/jwt/claims') AS c(k, v)
                      WHERE jsonb_typeof(v) IN ('string', 'number', 'boolean'));
   END IF;
-  INSERT INTO kapok_events.event_log (tenant, trigger_name, schema_name, table_name, op, data, session_variables)
-  VALUES (TG_ARGV[0], TG_ARGV[1], TG_TABLE_SCHEMA, TG_TABLE_NAME, TG_OP,
-          jsonb_build_object('old', CASE WHEN TG_OP <> 'INSERT' THEN to_jsonb(OLD) END,
-                             'new', CASE WHEN TG_OP <> 'DELETE' THEN to_jsonb(NEW) END),
-          vars);
+  IF TG_NARGS > 2 THEN
+    SELECT jsonb_agg(coalesce(newj, oldj)->k ORDER BY i)::text INTO rowkey
+    FROM unnest(TG_ARGV[2:TG_NARGS - 1]) WITH ORDINALITY AS u(k, i);
+  END IF;
+  INSERT INTO kapok_events.event_log (tenant, trigger_name, schema_name, table_name, op, row_key, data, session_variables)
+  VALUES (TG_ARGV[0], TG_ARGV[1], TG_TABLE_SCHEMA, TG_TABLE_NAME, TG_OP, rowkey,
+          jsonb_build_object('old', oldj, 'new', newj), vars);
   PERFORM pg_notify('kapok_events', TG_ARGV[0]);
   RETURN NULL;
 END

@@ -2,8 +2,12 @@ package events
 
 import (
 	"context"
+	"encoding/json"
+	"fmt"
 	"testing"
 	"time"
+
+	"github.com/jackc/pgx/v5"
 
 	"github.com/kapok-dev/kapok/internal/testenv"
 )
@@ -187,5 +191,61 @@ func TestAnEventIsDeadAfterItsLastRetry(t *testing.T) {
 			ev, err := s.Event(ctx, e.tenant, list[0].ID)
 			return err == nil && ev.State == "delivered" && len(ev.Attempts) == 4
 		})
+	})
+}
+
+func TestAnOrderedTriggerDeliversARowsEventsInCommitOrder(t *testing.T) {
+	e := newEnv(t, "order", true)
+	failures := 0
+	rcv := newReceiver(t, func(_ int, d delivery) int {
+		var m map[string]any
+		_ = json.Unmarshal(d.body, &m)
+		if path(m, "event", "op") == "INSERT" && path(m, "event", "data", "new", "id") == float64(1) && failures < 2 {
+			failures++
+			return 500
+		}
+		return 200
+	})
+	s := e.service(nil)
+	ctx := context.Background()
+	if _, err := s.CreateTrigger(ctx, e.tenant, &TriggerDef{Name: "ordered", Table: TableRef{Name: "items"}, Ordered: true,
+		Insert: &OpSpec{}, Update: &OpSpec{},
+		Delivery: Delivery{Webhook: rcv.URL, RetryConf: RetryConf{NumRetries: 5, IntervalSec: 0.05}}}); err != nil {
+		t.Fatal(err)
+	}
+	e.exec("INSERT INTO " + e.table() + " (id, name) VALUES (1, 'a')")
+	e.exec("UPDATE " + e.table() + " SET price = 1 WHERE id = 1")
+	e.exec("UPDATE " + e.table() + " SET price = 2 WHERE id = 1")
+	e.exec("INSERT INTO " + e.table() + " (id, name) VALUES (2, 'b')")
+	got := rcv.waitFor(t, 6, 10*time.Second)
+	var row1 []string
+	row2At, row1DoneAt := -1, -1
+	for i, d := range got {
+		m := d.payload(t)
+		switch path(m, "event", "data", "new", "id") {
+		case float64(1):
+			row1 = append(row1, fmt.Sprintf("%v %v", path(m, "event", "op"), path(m, "event", "data", "new", "price")))
+			if len(row1) == 3 {
+				row1DoneAt = i
+			}
+		case float64(2):
+			row2At = i
+		}
+	}
+	want := []string{"INSERT 0", "INSERT 0", "INSERT 0", "UPDATE 1", "UPDATE 2"}
+	if fmt.Sprint(row1) != fmt.Sprint(want) {
+		t.Fatalf("row 1 deliveries = %v, want %v", row1, want)
+	}
+	if row2At > row1DoneAt {
+		t.Errorf("row 2's insert (delivery %d) waited for row 1's retries (done at delivery %d)", row2At, row1DoneAt)
+	}
+
+	t.Run("ordered delivery needs a primary key", func(t *testing.T) {
+		e.exec("CREATE TABLE " + pgx.Identifier{e.schema, "nopk"}.Sanitize() + " (a int)")
+		_, err := s.CreateTrigger(ctx, e.tenant, &TriggerDef{Name: "nopk", Table: TableRef{Name: "nopk"}, Ordered: true, Insert: &OpSpec{},
+			Delivery: Delivery{Webhook: rcv.URL}})
+		if err == nil {
+			t.Fatal("accepted")
+		}
 	})
 }

@@ -44,15 +44,22 @@ func (s *Service) CreateTrigger(ctx context.Context, t *control.Tenant, def *Tri
 	}
 	out := &Trigger{Tenant: t.Name, Def: *def}
 	err = pgx.BeginFunc(ctx, db.pool, func(tx pgx.Tx) error {
-		if err := checkTable(ctx, tx, def); err != nil {
+		pk, err := checkTable(ctx, tx, def)
+		if err != nil {
 			return err
+		}
+		if def.Ordered && len(pk) == 0 {
+			return invalid("ordered delivery needs a primary key on %s.%s", def.Table.Schema, def.Table.Name)
+		}
+		if !def.Ordered {
+			pk = nil
 		}
 		// Serialises creations of the same name by concurrent admin calls.
 		if _, err := tx.Exec(ctx, "SELECT pg_advisory_xact_lock(hashtext($1::text))", "kapok_events.trigger:"+t.Name+":"+def.Name); err != nil {
 			return err
 		}
 		var old TableRef
-		err := tx.QueryRow(ctx, `SELECT schema_name, table_name FROM kapok_events.triggers WHERE tenant = $1::text AND name = $2::text`,
+		err = tx.QueryRow(ctx, `SELECT schema_name, table_name FROM kapok_events.triggers WHERE tenant = $1::text AND name = $2::text`,
 			t.Name, def.Name).Scan(&old.Schema, &old.Name)
 		switch {
 		case err == nil && !replace:
@@ -69,7 +76,7 @@ func (s *Service) CreateTrigger(ctx context.Context, t *control.Tenant, def *Tri
 			if spec == nil {
 				continue
 			}
-			if _, err := tx.Exec(ctx, createPgTriggerSQL(t.Name, def, op, spec)); err != nil {
+			if _, err := tx.Exec(ctx, createPgTriggerSQL(t.Name, def, op, spec, pk)); err != nil {
 				return err
 			}
 		}
@@ -86,32 +93,36 @@ func (s *Service) CreateTrigger(ctx context.Context, t *control.Tenant, def *Tri
 	return out, nil
 }
 
-// checkTable verifies the table (and the UPDATE columns) exist.
-func checkTable(ctx context.Context, tx pgx.Tx, def *TriggerDef) error {
-	var cols []string
-	err := tx.QueryRow(ctx, `SELECT array(SELECT a.attname::text FROM pg_attribute a WHERE a.attrelid = c.oid AND a.attnum > 0 AND NOT a.attisdropped)
+// checkTable verifies the table (and the UPDATE columns) exist, and returns its primary
+// key's columns.
+func checkTable(ctx context.Context, tx pgx.Tx, def *TriggerDef) ([]string, error) {
+	var cols, pk []string
+	err := tx.QueryRow(ctx, `SELECT array(SELECT a.attname::text FROM pg_attribute a WHERE a.attrelid = c.oid AND a.attnum > 0 AND NOT a.attisdropped),
+    array(SELECT a.attname::text FROM pg_index i CROSS JOIN LATERAL unnest(i.indkey) WITH ORDINALITY AS k(attnum, ord)
+          JOIN pg_attribute a ON a.attrelid = i.indrelid AND a.attnum = k.attnum
+          WHERE i.indrelid = c.oid AND i.indisprimary ORDER BY k.ord)
   FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace
-  WHERE n.nspname = $1::text AND c.relname = $2::text AND c.relkind IN ('r', 'p')`, def.Table.Schema, def.Table.Name).Scan(&cols)
+  WHERE n.nspname = $1::text AND c.relname = $2::text AND c.relkind IN ('r', 'p')`, def.Table.Schema, def.Table.Name).Scan(&cols, &pk)
 	if errors.Is(err, pgx.ErrNoRows) {
-		return invalid("table %s.%s does not exist", def.Table.Schema, def.Table.Name)
+		return nil, invalid("table %s.%s does not exist", def.Table.Schema, def.Table.Name)
 	}
 	if err != nil {
-		return err
+		return nil, err
 	}
 	if def.Update != nil {
 		for _, c := range def.Update.Columns {
 			if !contains(cols, c) {
-				return invalid("update.columns: table %s.%s has no column %q", def.Table.Schema, def.Table.Name, c)
+				return nil, invalid("update.columns: table %s.%s has no column %q", def.Table.Schema, def.Table.Name, c)
 			}
 		}
 	}
-	return nil
+	return pk, nil
 }
 
 // createPgTriggerSQL is the CREATE TRIGGER of one operation. Identifiers are quoted and
 // were checked against the catalog; the tenant and trigger names travel as trigger
 // arguments, which are string literals.
-func createPgTriggerSQL(tenant string, def *TriggerDef, op string, spec *OpSpec) string {
+func createPgTriggerSQL(tenant string, def *TriggerDef, op string, spec *OpSpec, pk []string) string {
 	var b strings.Builder
 	fmt.Fprintf(&b, "CREATE TRIGGER %s AFTER %s ON %s FOR EACH ROW ", pgx.Identifier{pgTriggerName(def.Name, op)}.Sanitize(), op,
 		pgx.Identifier{def.Table.Schema, def.Table.Name}.Sanitize())
@@ -123,7 +134,11 @@ func createPgTriggerSQL(tenant string, def *TriggerDef, op string, spec *OpSpec)
 		}
 		fmt.Fprintf(&b, "WHEN (%s) ", strings.Join(conds, " OR "))
 	}
-	fmt.Fprintf(&b, "EXECUTE FUNCTION kapok_events.capture(%s, %s)", quoteLiteral(tenant), quoteLiteral(def.Name))
+	args := []string{quoteLiteral(tenant), quoteLiteral(def.Name)}
+	for _, c := range pk {
+		args = append(args, quoteLiteral(c))
+	}
+	fmt.Fprintf(&b, "EXECUTE FUNCTION kapok_events.capture(%s)", strings.Join(args, ", "))
 	return b.String()
 }
 

@@ -19,7 +19,7 @@ const eventsUsage = `usage:
   kapok events triggers        --tenant T
   kapok events create-trigger  --tenant T --name N --table [SCHEMA.]TABLE --on insert,update,delete
                                --webhook URL [--columns a,b (update)] [--header 'K: V'] [--header-env K=ENV]
-                               [--secret S | --secret-env ENV] [--retries N] [--interval 10s] [--timeout 60s] [--manual]
+                               [--secret S | --secret-env ENV] [--retries N] [--interval 10s] [--timeout 60s] [--manual] [--ordered]
   kapok events create-trigger  --tenant T --file trigger.json    (Hasura's create_event_trigger body)
   kapok events delete-trigger  --tenant T NAME
   kapok events pause|resume    --tenant T NAME
@@ -55,7 +55,7 @@ func eventsCommand(ctx context.Context, args []string, stdout, stderr io.Writer)
 	var tenant, name, table, on, columns, webhook, secret, secretEnv, file, pk, state, kind, trigger, at, payload, schedule string
 	var retries, limit int
 	var interval, timeout time.Duration
-	var manual bool
+	var manual, ordered bool
 	var headers, headerEnvs listFlag
 	fs.StringVar(&tenant, "tenant", "", "the tenant")
 	switch sub {
@@ -73,6 +73,7 @@ func eventsCommand(ctx context.Context, args []string, stdout, stderr io.Writer)
 		fs.DurationVar(&interval, "interval", 10*time.Second, "wait before the first retry (doubles after each)")
 		fs.DurationVar(&timeout, "timeout", 60*time.Second, "timeout of one delivery")
 		fs.BoolVar(&manual, "manual", false, "allow manual invocation on a row")
+		fs.BoolVar(&ordered, "ordered", false, "deliver each row's events one at a time, in commit order (needs a primary key)")
 		fs.StringVar(&file, "file", "", "a JSON definition (Hasura's format) instead of the flags")
 		fs.StringVar(&at, "at", "", "schedule: when (RFC 3339)")
 		fs.StringVar(&payload, "payload", "", "schedule, create-cron: the JSON payload")
@@ -214,7 +215,7 @@ func eventsCommand(ctx context.Context, args []string, stdout, stderr io.Writer)
 				fmt.Fprintf(stderr, "kapok events create-trigger: --name, --table, --on and --webhook are required (or --file)\n\n%s", eventsUsage)
 				return exitUsage
 			}
-			def = map[string]any{"name": name, "enable_manual": manual}
+			def = map[string]any{"name": name, "enable_manual": manual, "ordered": ordered}
 			schema, tbl, ok := strings.Cut(table, ".")
 			if !ok {
 				schema, tbl = "", table

@@ -74,7 +74,7 @@ func TestTheEventsCommandsDriveTheAdminAPI(t *testing.T) {
 	}
 
 	code, out, errs := sub("create-trigger", "--name", "items_ins", "--table", "items",
-		"--on", "insert,update", "--columns", "name", "--webhook", rcv.URL, "--header", "X-A: 1", "--secret", "s", "--manual")
+		"--on", "insert,update", "--columns", "name", "--webhook", rcv.URL, "--header", "X-A: 1", "--secret", "s", "--manual", "--ordered")
 	if code != 0 || !strings.Contains(out, "created event trigger items_ins") {
 		t.Fatalf("create-trigger: %d %q %q", code, out, errs)
 	}
