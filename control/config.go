@@ -61,6 +61,9 @@ type EventsConfig struct {
 	// PollInterval is how often due events are looked for when no notification woke the
 	// dispatcher first (default 1s).
 	PollInterval Duration `yaml:"poll_interval"`
+	// Retention is how long delivered events and their attempts are kept (default 168h;
+	// dead events stay until redelivered or their tenant is deleted).
+	Retention Duration `yaml:"retention"`
 }
 
 // TenantEvents is a tenant's policy for outgoing webhooks.
@@ -309,6 +312,9 @@ func (c *Config) Normalize() error {
 	}
 	if c.Events.PollInterval <= 0 {
 		c.Events.PollInterval = Duration(time.Second)
+	}
+	if c.Events.Retention <= 0 {
+		c.Events.Retention = Duration(7 * 24 * time.Hour)
 	}
 	c.Limits = c.Limits.withDefaults(DefaultLimits)
 	for name, u := range c.Upstreams {

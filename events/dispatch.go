@@ -101,7 +101,7 @@ func (s *Service) run(ctx context.Context) {
 	slots := make(chan struct{}, s.opts.Concurrency)
 	freed := make(chan struct{}, 1)
 	listening := map[string]bool{}
-	lastCron := time.Time{}
+	lastCron, lastCleanup := time.Time{}, time.Time{}
 	var groups []*group
 	var groupsAt time.Time
 	for ctx.Err() == nil {
@@ -114,6 +114,14 @@ func (s *Service) run(ctx context.Context) {
 			for _, g := range groups {
 				if err := s.scheduleCron(ctx, g); err != nil && ctx.Err() == nil {
 					s.log.Warn("events: cron scheduling failed", "err", err)
+				}
+			}
+		}
+		if time.Since(lastCleanup) >= time.Minute {
+			lastCleanup = time.Now()
+			for _, g := range groups {
+				if err := s.cleanup(ctx, g); err != nil && ctx.Err() == nil {
+					s.log.Warn("events: cleanup failed", "err", err)
 				}
 			}
 		}
@@ -494,4 +502,19 @@ func cleanText(b []byte) string {
 		s = strings.ToValidUTF8(s, "\uFFFD")
 	}
 	return strings.ReplaceAll(s, "\x00", "")
+}
+
+// cleanup deletes delivered events older than the retention, with their attempts, a
+// bounded batch at a time so that no statement holds many locks.
+func (s *Service) cleanup(ctx context.Context, g *group) error {
+	for {
+		tag, err := g.db.pool.Exec(ctx, `WITH old AS (
+  SELECT id FROM kapok_events.event_log WHERE tenant = ANY($1::text[]) AND state = 'delivered' AND delivered_at < $2::timestamptz
+  LIMIT 1000 FOR UPDATE SKIP LOCKED
+), a AS (DELETE FROM kapok_events.attempts WHERE event_id IN (SELECT id FROM old))
+DELETE FROM kapok_events.event_log WHERE id IN (SELECT id FROM old)`, g.tenants, s.clock.Now().Add(-s.opts.Retention))
+		if err != nil || tag.RowsAffected() < 1000 {
+			return err
+		}
+	}
 }

@@ -244,3 +244,46 @@ func TestForgettingATenantRemovesItsEventsAndTriggers(t *testing.T) {
 		t.Fatalf("left: %d triggers, %d cron triggers, %d events", len(trs), len(crons), len(evs))
 	}
 }
+
+func TestDeliveredEventsAreDeletedAfterTheRetention(t *testing.T) {
+	e := newEnv(t, "retain", true)
+	rcv := newReceiver(t, func(n int, _ delivery) int {
+		if n == 0 {
+			return 200
+		}
+		return 500
+	})
+	t0 := time.Now()
+	clock := &fakeClock{now: t0}
+	s := e.service(func(o *Options) { o.Clock = clock; o.Retention = time.Hour })
+	ctx := context.Background()
+	if _, err := s.CreateTrigger(ctx, e.tenant, &TriggerDef{Name: "ins", Table: TableRef{Name: "items"}, Insert: &OpSpec{},
+		Delivery: Delivery{Webhook: rcv.URL}}); err != nil {
+		t.Fatal(err)
+	}
+	e.exec("INSERT INTO " + e.table() + " (id, name) VALUES (1, 'kept an hour')")
+	rcv.waitFor(t, 1, 10*time.Second)
+	e.exec("INSERT INTO " + e.table() + " (id, name) VALUES (2, 'dead')")
+	eventually(t, 10*time.Second, "one delivered and one dead event", func() bool {
+		d, _ := s.Events(ctx, e.tenant, Filter{State: "delivered"})
+		x, _ := s.Events(ctx, e.tenant, Filter{State: "dead"})
+		return len(d) == 1 && len(x) == 1
+	})
+	g := s.groups(ctx)[0]
+	count := func() int {
+		list, _ := s.Events(ctx, e.tenant, Filter{})
+		return len(list)
+	}
+	clock.Set(t0.Add(59 * time.Minute))
+	if err := s.cleanup(ctx, g); err != nil || count() != 2 {
+		t.Fatalf("before the retention: %d events left (%v)", count(), err)
+	}
+	clock.Set(t0.Add(61 * time.Minute))
+	if err := s.cleanup(ctx, g); err != nil {
+		t.Fatal(err)
+	}
+	list, _ := s.Events(ctx, e.tenant, Filter{})
+	if len(list) != 1 || list[0].State != "dead" {
+		t.Fatalf("after the retention: %+v", list)
+	}
+}

@@ -37,6 +37,8 @@ type Options struct {
 	// PollInterval bounds how long a due event waits when no notification arrives
 	// (default 1s).
 	PollInterval time.Duration
+	// Retention is how long delivered events are kept (default 7 days).
+	Retention time.Duration
 	// LeaseMargin is added to a delivery's timeout to make its lease (default 30s).
 	LeaseMargin time.Duration
 	// Getenv reads header values, webhooks and secrets given "from env" (default os.Getenv).
@@ -86,6 +88,9 @@ func New(opts Options) *Service {
 	}
 	if opts.PollInterval <= 0 {
 		opts.PollInterval = time.Second
+	}
+	if opts.Retention <= 0 {
+		opts.Retention = 7 * 24 * time.Hour
 	}
 	if opts.LeaseMargin <= 0 {
 		opts.LeaseMargin = 30 * time.Second

@@ -187,7 +187,7 @@ func serve(ctx context.Context, cfg *control.Config, log *slog.Logger) error {
 	reg := control.NewRegistry(cfg, log)
 	// The admin API manages events even where this process does not deliver them.
 	ev := events.New(events.Options{Registry: reg, Logger: log, Concurrency: cfg.Events.Concurrency,
-		PollInterval: cfg.Events.PollInterval.D()})
+		PollInterval: cfg.Events.PollInterval.D(), Retention: cfg.Events.Retention.D()})
 	srv, err := proxy.New(proxy.Options{Config: cfg, Registry: reg, Logger: log, Events: ev})
 	if err != nil {
 		return err
