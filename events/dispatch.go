@@ -209,7 +209,9 @@ func (s *Service) groups(ctx context.Context) []*group {
 }
 
 // hasSchema reports whether kapok_events exists in db; absent, it is looked for again
-// after a while, not on every round.
+// after a while that grows to five minutes, so that many databases without events
+// (database-mode tenants) cost few connections. This process's own CreateTrigger marks
+// its database at once.
 func (s *Service) hasSchema(ctx context.Context, db *database) bool {
 	s.mu.Lock()
 	done, next := s.installed[db.url], s.probeAt[db.url]
@@ -225,7 +227,12 @@ func (s *Service) hasSchema(ctx context.Context, db *database) bool {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	if err != nil || !ok {
-		s.probeAt[db.url] = time.Now().Add(10 * s.opts.PollInterval)
+		wait := s.probeWait[db.url]*2 + 10*s.opts.PollInterval
+		if wait > 5*time.Minute {
+			wait = 5 * time.Minute
+		}
+		s.probeWait[db.url] = wait
+		s.probeAt[db.url] = time.Now().Add(wait)
 		return false
 	}
 	s.installed[db.url] = true

@@ -58,6 +58,8 @@ BEGIN
     );
     CREATE INDEX event_log_due ON kapok_events.event_log (next_attempt_at) WHERE state = 'pending';
     CREATE INDEX event_log_tenant ON kapok_events.event_log (tenant, state, created_at);
+    -- Counts for /metrics read only the events not yet delivered.
+    CREATE INDEX event_log_undelivered ON kapok_events.event_log (tenant, state) WHERE state <> 'delivered';
     CREATE INDEX event_log_row ON kapok_events.event_log (tenant, trigger_name, row_key, seq) WHERE state = 'pending' AND row_key IS NOT NULL;
     CREATE UNIQUE INDEX event_log_cron_tick ON kapok_events.event_log (tenant, trigger_name, scheduled_at) WHERE kind = 'cron';
   END IF;

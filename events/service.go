@@ -60,6 +60,7 @@ type Service struct {
 	clients   map[string]*tenantClient
 	installed map[string]bool
 	probeAt   map[string]time.Time
+	probeWait map[string]time.Duration
 
 	wake    chan struct{}
 	regroup bool // a database got kapok_events: the dispatcher lists databases again
@@ -106,7 +107,7 @@ func New(opts Options) *Service {
 	}
 	return &Service{reg: opts.Registry, log: opts.Logger, clock: opts.Clock, worker: opts.Worker, opts: opts,
 		met: newMetrics(), dbs: map[string]*database{}, clients: map[string]*tenantClient{},
-		installed: map[string]bool{}, probeAt: map[string]time.Time{}, wake: make(chan struct{}, 1)}
+		installed: map[string]bool{}, probeAt: map[string]time.Time{}, probeWait: map[string]time.Duration{}, wake: make(chan struct{}, 1)}
 }
 
 // Worker is the name this process records in leases and attempts.
