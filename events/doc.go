@@ -17,8 +17,17 @@
 // mid-delivery becomes due again when its lease runs out. The event id is the idempotency
 // key receivers deduplicate on. Every attempt is recorded (request, response, duration).
 // Failures are retried with exponential backoff up to the trigger's retry limit, then the
-// event is dead. Webhooks reach only addresses the tenant's config allows; the check runs
-// on the resolved address at dial time, so DNS rebinding cannot get around it.
+// event is dead. A trigger may ask for order per row: an earlier pending event of the same
+// primary key holds the later ones back. Webhooks reach only addresses the tenant's config
+// allows; the check runs on the resolved address at dial time, so DNS rebinding cannot get
+// around it, and each tenant has its own transport, so no tenant reuses a connection
+// another tenant's policy allowed.
+//
+// Cron triggers' ticks are written as events by whichever process sees them due first
+// (ticks are unique per trigger). The Clock decides when scheduled events and retries are
+// due; tests use a fake one. Delivered events are deleted after the retention; dead ones
+// stay until redelivered. Metrics: kapok_events_* (counters and gauges by tenant, latency
+// histograms without a tenant label).
 //
 // events must not serve HTTP (the proxy maps its typed errors to the admin API), touch
 // another tenant's rows, or build SQL from request data other than quoted identifiers
