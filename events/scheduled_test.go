@@ -151,6 +151,14 @@ func TestPausedTriggersKeepTheirEventsUntilResumed(t *testing.T) {
 			t.Errorf("payload = %v", m)
 		}
 	})
+	t.Run("a large numeric key finds its row", func(t *testing.T) {
+		e.exec("INSERT INTO " + e.table() + " (id, name) VALUES (1234567890, 'big')")
+		var pk map[string]any
+		_ = json.Unmarshal([]byte(`{"id": 1234567890}`), &pk)
+		if _, err := s.Invoke(ctx, e.tenant, "ins", pk); err != nil {
+			t.Fatal(err)
+		}
+	})
 	t.Run("invoking on a row that does not exist is refused", func(t *testing.T) {
 		if _, err := s.Invoke(ctx, e.tenant, "ins", map[string]any{"id": 8}); err == nil {
 			t.Fatal("accepted")

@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"strconv"
 	"strings"
 	"time"
 
@@ -292,7 +293,7 @@ func (s *Service) Invoke(ctx context.Context, t *control.Tenant, name string, pk
 				return invalid("table %s.%s has no column %q", tr.Def.Table.Schema, tr.Def.Table.Name, c)
 			}
 			where[i] = fmt.Sprintf("r.%s::text = $%d::text", pgx.Identifier{c}.Sanitize(), i+1)
-			args[i] = fmt.Sprint(pk[c])
+			args[i] = pkText(pk[c])
 		}
 		rows, err := tx.Query(ctx, "SELECT to_jsonb(r)::text FROM "+pgx.Identifier{tr.Def.Table.Schema, tr.Def.Table.Name}.Sanitize()+
 			" r WHERE "+strings.Join(where, " AND ")+" LIMIT 2", args...)
@@ -327,4 +328,21 @@ func mapPgError(err error) error {
 		}
 	}
 	return err
+}
+
+// pkText is a key value as Postgres prints it, for comparison as text: JSON numbers arrive
+// as float64, which fmt would print in exponent form past six digits.
+func pkText(v any) string {
+	switch x := v.(type) {
+	case string:
+		return x
+	case float64:
+		return strconv.FormatFloat(x, 'f', -1, 64)
+	case json.Number:
+		return x.String()
+	case nil:
+		return ""
+	}
+	b, _ := json.Marshal(v)
+	return string(b)
 }
