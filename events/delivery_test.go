@@ -95,6 +95,8 @@ func TestWebhooksToNonPublicAddressesAreRefused(t *testing.T) {
 		{"0.0.0.0", nil, true},
 		{"fd00::1", nil, true},
 		{"fe80::1", nil, true},
+		{"fe80::1%eth0", nil, true},
+		{"::ffff:169.254.169.254", nil, true},
 		{"8.8.8.8", nil, false},
 		{"2606:4700:4700::1111", nil, false},
 		{"127.0.0.1", []string{"127.0.0.1"}, false},

@@ -51,7 +51,8 @@ func newDialPolicy(cfg *control.TenantConfig) dialPolicy {
 }
 
 func (p dialPolicy) check(addr netip.Addr) error {
-	addr = addr.Unmap()
+	// A zoned address (fe80::1%eth0) is contained in no prefix: drop the zone first.
+	addr = addr.Unmap().WithZone("")
 	for _, pr := range p.allow {
 		if pr.Contains(addr) {
 			return nil
