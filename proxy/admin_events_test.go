@@ -115,8 +115,10 @@ func TestTheAdminAPIManagesEventTriggers(t *testing.T) {
 			}
 		})
 	}
-	t.Run("a committed insert is delivered and listed with its attempt", func(t *testing.T) {
-		testenv.Exec(t, "INSERT INTO "+strings.ReplaceAll(tenant, "-", "_")+".items VALUES (1, 'a')")
+	t.Run("an insert through the REST API is delivered and listed with its attempt", func(t *testing.T) {
+		if r := ts.do("POST", "/t/"+tenant+"/rest/v1/items", `{"id":1,"name":"a"}`, "X-Kapok-Admin-Key: "+adminTestKey); r.status != 201 {
+			t.Fatalf("REST insert: %d %s", r.status, r.body)
+		}
 		var id string
 		deadline := time.Now().Add(10 * time.Second)
 		for id == "" && time.Now().Before(deadline) {
