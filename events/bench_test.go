@@ -104,7 +104,7 @@ func BenchmarkDeliveryFiftyTenants(b *testing.B) {
 	for i, t := range reg.Tenants() {
 		names[t.Name] = fmt.Sprintf("t%02d", i)
 	}
-	s := New(Options{Registry: reg, Logger: quietLog()})
+	s := New(Options{Registry: reg, Logger: quietLog(), Concurrency: benchConcurrency()})
 	s.Start(ctx)
 	defer s.Close()
 	pool := testenv.Pool(b)
@@ -135,6 +135,7 @@ func BenchmarkDeliveryFiftyTenants(b *testing.B) {
 		}(w)
 	}
 	wg.Wait()
+	written := time.Since(start)
 	select {
 	case <-done:
 	case <-time.After(60 * time.Second):
@@ -160,6 +161,15 @@ func BenchmarkDeliveryFiftyTenants(b *testing.B) {
 	q := func(p float64) float64 { return float64(lat[int(p*float64(len(lat)-1))].Microseconds()) / 1000 }
 	b.ReportMetric(q(0.5), "p50-ms")
 	b.ReportMetric(q(0.99), "p99-ms")
+	b.ReportMetric(float64(b.N)/written.Seconds(), "writes/s")
 	b.ReportMetric(float64(len(received))/elapsed.Seconds(), "events/s")
 	b.ReportMetric(float64(cpu.Microseconds())/float64(b.N), "cpu-µs/event")
+}
+
+// benchConcurrency is the dispatcher's concurrency (KAPOK_BENCH_EVENTS_CONCURRENCY,
+// default the production default).
+func benchConcurrency() int {
+	n := 0
+	fmt.Sscanf(os.Getenv("KAPOK_BENCH_EVENTS_CONCURRENCY"), "%d", &n)
+	return n
 }

@@ -12,6 +12,7 @@ import (
 	"io"
 	"net/http"
 	"strings"
+	"sync"
 	"time"
 	"unicode/utf8"
 
@@ -55,16 +56,23 @@ RETURNING e.id::text, e.tenant, e.kind, e.trigger_name, e.schema_name, e.table_n
   coalesce(e.data::text, 'null'), coalesce(e.session_variables::text, '{}'), coalesce(due.def::text, ''),
   e.scheduled_at, e.created_at, e.tries`
 
-// recordSQL stores one attempt and, if this worker still holds the event's lease for that
-// try, its outcome.
-const recordSQL = `WITH a AS (
+// recordSQL stores a batch of attempts (one array per column, one element per attempt)
+// and, for each event whose lease this worker still holds for that try, its outcome.
+const recordSQL = `WITH r AS (
+  SELECT * FROM unnest($1::uuid[], $2::text[], $3::int[], $4::timestamptz[], $5::float8[], $6::text[], $7::int[],
+    $8::text[], $9::text[], $10::text[], $11::timestamptz[])
+    AS r(id, tenant, try, started_at, duration_ms, request, status, response_body, error, state, next_at)
+), a AS (
   INSERT INTO kapok_events.attempts (event_id, tenant, try, worker, started_at, duration_ms, request, status, response_body, error)
-  VALUES ($1::uuid, $2::text, $3::int, $4::text, $5::timestamptz, $6::float8, $7::text, $8::int, $9::text, $10::text)
+  SELECT id, tenant, try, $12::text, started_at, duration_ms, request, status, response_body, error FROM r
 )
-UPDATE kapok_events.event_log SET state = $11::text, next_attempt_at = $12::timestamptz, locked_by = NULL,
-  last_status = $8::int, last_error = $10::text,
-  delivered_at = CASE WHEN $11::text = 'delivered' THEN $5::timestamptz + make_interval(secs => $6::float8 / 1000) END
-WHERE id = $1::uuid AND locked_by = $4::text AND tries = $3::int AND state = 'pending'`
+UPDATE kapok_events.event_log e SET state = r.state, next_attempt_at = r.next_at, locked_by = NULL,
+  last_status = r.status, last_error = r.error,
+  delivered_at = CASE WHEN r.state = 'delivered' THEN r.started_at + make_interval(secs => r.duration_ms / 1000) END
+FROM r WHERE e.id = r.id AND e.locked_by = $12::text AND e.tries = r.try AND e.state = 'pending'`
+
+// maxRecordBatch bounds the attempts written by one statement.
+const maxRecordBatch = 128
 
 // claimed is one leased event.
 type claimed struct {
@@ -98,6 +106,21 @@ func (s *Service) Start(ctx context.Context) {
 }
 
 func (s *Service) run(ctx context.Context) {
+	// Outcomes go to one recorder, which writes whatever has accumulated in one
+	// statement: under load, one round trip records many attempts. Its buffer is the
+	// backpressure: deliveries wait when it is full.
+	recs := make(chan *outcome, s.opts.Concurrency)
+	recorded := make(chan struct{})
+	go func() {
+		defer close(recorded)
+		s.record(recs)
+	}()
+	var inflight sync.WaitGroup
+	defer func() {
+		inflight.Wait()
+		close(recs)
+		<-recorded
+	}()
 	slots := make(chan struct{}, s.opts.Concurrency)
 	freed := make(chan struct{}, 1)
 	listening := map[string]bool{}
@@ -152,10 +175,10 @@ func (s *Service) run(ctx context.Context) {
 			}
 			for _, ev := range evs {
 				slots <- struct{}{}
-				s.wg.Add(1)
+				inflight.Add(1)
 				go func(g *group, ev *claimed) {
-					defer s.wg.Done()
-					s.deliver(ctx, g, ev)
+					defer inflight.Done()
+					recs <- s.deliver(ctx, g, ev)
 					<-slots
 					select {
 					case freed <- struct{}{}:
@@ -312,8 +335,18 @@ type attempt struct {
 	err      *string
 }
 
-// deliver makes one attempt and records it.
-func (s *Service) deliver(ctx context.Context, g *group, ev *claimed) {
+// outcome is a finished attempt waiting to be recorded.
+type outcome struct {
+	db    *database
+	ev    *claimed
+	a     *attempt
+	ok    bool
+	state string
+	next  time.Time
+}
+
+// deliver makes one attempt and decides the event's next state.
+func (s *Service) deliver(ctx context.Context, g *group, ev *claimed) *outcome {
 	t := g.byName[ev.tenant]
 	var d Delivery
 	if len(ev.def) > 0 {
@@ -339,16 +372,60 @@ func (s *Service) deliver(ctx context.Context, g *group, ev *claimed) {
 	default:
 		next = next.Add(backoff(d.RetryConf.Interval(), ev.tries))
 	}
-	rctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	return &outcome{db: g.db, ev: ev, a: a, ok: ok, state: state, next: next}
+}
+
+// record writes outcomes until recs is closed, batching those that queued meanwhile.
+func (s *Service) record(recs <-chan *outcome) {
+	for first := range recs {
+		batch := []*outcome{first}
+	drain:
+		for len(batch) < maxRecordBatch {
+			select {
+			case o, ok := <-recs:
+				if !ok {
+					break drain
+				}
+				batch = append(batch, o)
+			default:
+				break drain
+			}
+		}
+		byDB := map[*database][]*outcome{}
+		for _, o := range batch {
+			byDB[o.db] = append(byDB[o.db], o)
+		}
+		for db, list := range byDB {
+			s.recordBatch(db, list)
+		}
+	}
+}
+
+func (s *Service) recordBatch(db *database, list []*outcome) {
+	n := len(list)
+	ids, tenants, reqs, states := make([]string, n), make([]string, n), make([]string, n), make([]string, n)
+	tries, durs := make([]int32, n), make([]float64, n)
+	started, next := make([]time.Time, n), make([]time.Time, n)
+	statuses, bodies, errs := make([]*int32, n), make([]*string, n), make([]*string, n)
+	for i, o := range list {
+		ids[i], tenants[i], tries[i] = o.ev.id, o.ev.tenant, int32(o.ev.tries)
+		started[i], durs[i], reqs[i] = o.a.started, float64(o.a.duration.Microseconds())/1000, string(o.a.request)
+		if o.a.status != nil {
+			statuses[i] = ptr(int32(*o.a.status))
+		}
+		bodies[i], errs[i], states[i], next[i] = o.a.response, o.a.err, o.state, o.next
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
-	_, err := g.db.pool.Exec(rctx, recordSQL, ev.id, ev.tenant, ev.tries, s.worker, a.started,
-		float64(a.duration.Microseconds())/1000, string(a.request), a.status, a.response, a.err, state, next)
+	_, err := db.pool.Exec(ctx, recordSQL, ids, tenants, tries, started, durs, reqs, statuses, bodies, errs, states, next, s.worker)
 	if err != nil {
-		// The lease runs out and another attempt follows: at least once still holds.
-		s.log.Warn("events: cannot record an attempt", "tenant", ev.tenant, "event", ev.id, "err", err)
+		// The leases run out and other attempts follow: at least once still holds.
+		s.log.Warn("events: cannot record attempts", "attempts", n, "err", err)
 		return
 	}
-	s.met.observe(ev.tenant, state, ok, ev.createdAt, a.duration)
+	for _, o := range list {
+		s.met.observe(o.ev.tenant, o.state, o.ok, o.ev.createdAt, o.a.duration)
+	}
 }
 
 // backoff is the wait after the tries-th failed attempt: interval, then doubling.
