@@ -6,8 +6,11 @@ import (
 	"net/netip"
 	"os"
 	"os/exec"
+	"os/signal"
+	"runtime/pprof"
 	"strings"
 	"sync"
+	"syscall"
 	"testing"
 	"time"
 
@@ -201,21 +204,52 @@ func TestTwoDispatchersNeverDeliverOneEventAtOnce(t *testing.T) {
 	t.Logf("workers seen among 10 events: %v", workers)
 }
 
-// TestDispatcherHelperProcess is not a test: TestAKilledDispatchersEventGoesToAnother runs
-// the test binary again with it, as a second Kapok process to kill.
+// TestDispatcherHelperProcess is not a test: other tests and the benchmark run the test
+// binary again with it, as another Kapok process (to kill, or to measure alone). Its
+// tenants are KAPOK_EVENTS_HELPER_TENANTS: name=schema pairs, comma-separated. SIGTERM
+// stops it cleanly.
 func TestDispatcherHelperProcess(t *testing.T) {
-	name := os.Getenv("KAPOK_EVENTS_HELPER_TENANT")
-	if name == "" {
+	list := os.Getenv("KAPOK_EVENTS_HELPER_TENANTS")
+	if list == "" {
 		t.Skip("helper process only")
 	}
-	cfg := helperConfig(name, os.Getenv("KAPOK_EVENTS_HELPER_SCHEMA"))
+	cfg := &control.Config{Upstreams: map[string]*control.Upstream{"dev": {URL: testDirectURL(), Pooler: testPoolerURL()}}}
+	for _, pair := range strings.Split(list, ",") {
+		name, schema, _ := strings.Cut(pair, "=")
+		cfg.Tenants = append(cfg.Tenants, helperConfig(name, schema).Tenants[0])
+	}
 	if err := cfg.Normalize(); err != nil {
 		t.Fatal(err)
 	}
 	s := New(Options{Registry: control.NewRegistry(cfg, quietLog()), PollInterval: 50 * time.Millisecond,
 		LeaseMargin: 500 * time.Millisecond, Worker: "helper"})
+	if path := os.Getenv("KAPOK_EVENTS_HELPER_CPUPROFILE"); path != "" {
+		f, err := os.Create(path)
+		if err != nil {
+			t.Fatal(err)
+		}
+		_ = pprof.StartCPUProfile(f)
+		defer func() { pprof.StopCPUProfile(); f.Close() }()
+	}
 	s.Start(context.Background())
-	select {} // until killed
+	stop := make(chan os.Signal, 1)
+	signal.Notify(stop, syscall.SIGTERM)
+	<-stop
+	s.Close()
+	pprof.StopCPUProfile()
+	os.Exit(0)
+}
+
+// startHelper runs TestDispatcherHelperProcess for the given name=schema pairs.
+func startHelper(t testing.TB, pairs ...string) *exec.Cmd {
+	t.Helper()
+	cmd := exec.Command(os.Args[0], "-test.run=^TestDispatcherHelperProcess$", "-test.count=1", "-test.bench=^$")
+	cmd.Env = append(os.Environ(), "KAPOK_EVENTS_HELPER_TENANTS="+strings.Join(pairs, ","))
+	cmd.Stderr = os.Stderr
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	return cmd
 }
 
 func TestAKilledDispatchersEventGoesToAnother(t *testing.T) {
@@ -229,11 +263,7 @@ func TestAKilledDispatchersEventGoesToAnother(t *testing.T) {
 		Delivery: Delivery{Webhook: rcv.URL, RetryConf: RetryConf{NumRetries: 3, IntervalSec: 0.01, TimeoutSec: 1}}}); err != nil {
 		t.Fatal(err)
 	}
-	cmd := exec.Command(os.Args[0], "-test.run=^TestDispatcherHelperProcess$", "-test.count=1")
-	cmd.Env = append(os.Environ(), "KAPOK_EVENTS_HELPER_TENANT="+e.tenant.Name, "KAPOK_EVENTS_HELPER_SCHEMA="+e.schema)
-	if err := cmd.Start(); err != nil {
-		t.Fatal(err)
-	}
+	cmd := startHelper(t, e.tenant.Name+"="+e.schema)
 	killed := false
 	defer func() {
 		if !killed {
