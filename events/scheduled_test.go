@@ -295,3 +295,29 @@ func TestDeliveredEventsAreDeletedAfterTheRetention(t *testing.T) {
 		t.Fatalf("after the retention: %+v", list)
 	}
 }
+
+func TestTwoProcessesWriteEachCronTickOnce(t *testing.T) {
+	e := newEnv(t, "crontwo", true)
+	rcv := newReceiver(t, nil)
+	t0 := time.Date(2031, 6, 1, 8, 0, 30, 0, time.UTC)
+	clock := &fakeClock{now: t0}
+	a := e.service(func(o *Options) { o.Clock = clock; o.Worker = "a"; o.PollInterval = 10 * time.Millisecond })
+	e.service(func(o *Options) { o.Clock = clock; o.Worker = "b"; o.PollInterval = 10 * time.Millisecond })
+	ctx := context.Background()
+	if _, err := a.CreateCronTrigger(ctx, e.tenant, &CronDef{Name: "tick", Schedule: "* * * * *", Delivery: Delivery{Webhook: rcv.URL}}); err != nil {
+		t.Fatal(err)
+	}
+	for m := 1; m <= 5; m++ {
+		clock.Set(t0.Add(time.Duration(m) * time.Minute))
+		rcv.waitFor(t, m, 10*time.Second)
+		time.Sleep(30 * time.Millisecond)
+	}
+	time.Sleep(300 * time.Millisecond)
+	seen := map[any]int{}
+	for _, d := range rcv.deliveries() {
+		seen[d.payload(t)["scheduled_time"]]++
+	}
+	if len(seen) != 5 || len(rcv.deliveries()) != 5 {
+		t.Fatalf("deliveries per tick: %v", seen)
+	}
+}
