@@ -46,6 +46,17 @@ type RetryConf struct {
 	TimeoutSec           float64 `json:"timeout_sec,omitempty"`
 	RetryIntervalSeconds float64 `json:"retry_interval_seconds,omitempty"`
 	TimeoutSeconds       float64 `json:"timeout_seconds,omitempty"`
+	// ToleranceSeconds (scheduled events and cron triggers): an event not delivered this
+	// long after its scheduled time is dead, not sent late (default 21600, six hours).
+	ToleranceSeconds float64 `json:"tolerance_seconds,omitempty"`
+}
+
+// Tolerance is how late a scheduled event may still be sent.
+func (r RetryConf) Tolerance() time.Duration {
+	if r.ToleranceSeconds <= 0 {
+		return 6 * time.Hour
+	}
+	return secs(r.ToleranceSeconds)
 }
 
 // Interval is the wait before the first retry; each later one doubles it.
@@ -77,6 +88,8 @@ func (r *RetryConf) normalize() error {
 		return invalid("retry_conf interval must be between 0.001 and 86400 seconds")
 	case r.TimeoutSec < 0.001 || r.TimeoutSec > 3600:
 		return invalid("retry_conf timeout must be between 0.001 and 3600 seconds")
+	case r.ToleranceSeconds < 0:
+		return invalid("retry_conf.tolerance_seconds must not be negative")
 	}
 	return nil
 }

@@ -354,12 +354,16 @@ func (s *Service) deliver(ctx context.Context, g *group, ev *claimed) *outcome {
 	}
 	_ = d.RetryConf.normalize()
 	a := &attempt{started: s.clock.Now()}
-	ok := false
+	ok, tooLate := false, false
 	switch {
 	case len(ev.def) == 0:
 		a.err = ptr("the event's trigger no longer exists")
 	case t == nil:
 		a.err = ptr("the tenant is not served by this process")
+	case ev.scheduledAt != nil && a.started.Sub(*ev.scheduledAt) > d.RetryConf.Tolerance():
+		a.err = ptr(fmt.Sprintf("not delivered within its tolerance of %s after %s: dropped, not sent late",
+			d.RetryConf.Tolerance(), ev.scheduledAt.UTC().Format(time.RFC3339)))
+		tooLate = true
 	default:
 		ok = s.post(ctx, t, ev, &d, a)
 	}
@@ -367,7 +371,7 @@ func (s *Service) deliver(ctx context.Context, g *group, ev *claimed) *outcome {
 	switch {
 	case ok:
 		state = "delivered"
-	case ev.tries > d.RetryConf.NumRetries || len(ev.def) == 0:
+	case ev.tries > d.RetryConf.NumRetries || len(ev.def) == 0 || tooLate:
 		state = "dead"
 	default:
 		next = next.Add(backoff(d.RetryConf.Interval(), ev.tries))

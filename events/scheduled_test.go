@@ -3,6 +3,7 @@ package events
 import (
 	"context"
 	"encoding/json"
+	"strings"
 	"testing"
 	"time"
 )
@@ -319,5 +320,33 @@ func TestTwoProcessesWriteEachCronTickOnce(t *testing.T) {
 	}
 	if len(seen) != 5 || len(rcv.deliveries()) != 5 {
 		t.Fatalf("deliveries per tick: %v", seen)
+	}
+}
+
+func TestAScheduledEventPastItsToleranceIsDeadNotSentLate(t *testing.T) {
+	e := newEnv(t, "late", true)
+	rcv := newReceiver(t, nil)
+	t0 := time.Date(2032, 3, 1, 9, 0, 0, 0, time.UTC)
+	clock := &fakeClock{now: t0}
+	s := e.service(func(o *Options) { o.Clock = clock })
+	ctx := context.Background()
+	late, err := s.CreateScheduledEvent(ctx, e.tenant, &ScheduledDef{ScheduleAt: t0.Add(-2 * time.Hour),
+		Delivery: Delivery{Webhook: rcv.URL, RetryConf: RetryConf{ToleranceSeconds: 3600}}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	onTime, err := s.CreateScheduledEvent(ctx, e.tenant, &ScheduledDef{ScheduleAt: t0.Add(-30 * time.Minute),
+		Delivery: Delivery{Webhook: rcv.URL, RetryConf: RetryConf{ToleranceSeconds: 3600}}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	got := rcv.waitFor(t, 1, 10*time.Second)
+	eventually(t, 5*time.Second, "the late event dead", func() bool {
+		ev, err := s.Event(ctx, e.tenant, late)
+		return err == nil && ev.State == "dead" && ev.LastError != nil && strings.Contains(*ev.LastError, "tolerance")
+	})
+	time.Sleep(200 * time.Millisecond)
+	if n := len(rcv.deliveries()); n != 1 || got[0].payload(t)["id"] != onTime {
+		t.Fatalf("receiver got %d events (first %v), want only the one within its tolerance", n, got[0].payload(t)["id"])
 	}
 }
