@@ -11,6 +11,7 @@ import (
 	"fmt"
 	"io"
 	"net/http"
+	"strconv"
 	"strings"
 	"sync"
 	"time"
@@ -333,6 +334,8 @@ type attempt struct {
 	status   *int
 	response *string
 	err      *string
+	// retryAfter is the receiver's Retry-After (seconds), when it gave one.
+	retryAfter time.Duration
 }
 
 // outcome is a finished attempt waiting to be recorded.
@@ -374,7 +377,11 @@ func (s *Service) deliver(ctx context.Context, g *group, ev *claimed) *outcome {
 	case ev.tries > d.RetryConf.NumRetries || len(ev.def) == 0 || tooLate:
 		state = "dead"
 	default:
-		next = next.Add(backoff(d.RetryConf.Interval(), ev.tries))
+		wait := backoff(d.RetryConf.Interval(), ev.tries)
+		if a.retryAfter > wait {
+			wait = min(a.retryAfter, maxBackoff)
+		}
+		next = next.Add(wait)
 	}
 	return &outcome{db: g.db, ev: ev, a: a, ok: ok, state: state, next: next}
 }
@@ -569,6 +576,9 @@ func (s *Service) post(ctx context.Context, t *control.Tenant, ev *claimed, d *D
 	a.duration = time.Since(start)
 	a.status = ptr(resp.StatusCode)
 	a.response = ptr(cleanText(b))
+	if secs, err := strconv.Atoi(resp.Header.Get("Retry-After")); err == nil && secs > 0 {
+		a.retryAfter = time.Duration(secs) * time.Second
+	}
 	if resp.StatusCode < 200 || resp.StatusCode > 299 {
 		a.err = ptr(fmt.Sprintf("the webhook answered %d", resp.StatusCode))
 		return false

@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"net/http"
 	"testing"
 	"time"
 
@@ -248,4 +249,31 @@ func TestAnOrderedTriggerDeliversARowsEventsInCommitOrder(t *testing.T) {
 			t.Fatal("accepted")
 		}
 	})
+}
+
+func TestARetryWaitsForTheReceiversRetryAfter(t *testing.T) {
+	e := newEnv(t, "after", true)
+	rcv := newReceiver(t, nil)
+	inner := rcv.Config.Handler
+	first := true
+	rcv.Config.Handler = http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if first {
+			first = false
+			w.Header().Set("Retry-After", "1")
+			rcv.status = func(int, delivery) int { return 503 }
+		} else {
+			rcv.status = nil
+		}
+		inner.ServeHTTP(w, r)
+	})
+	s := e.service(nil)
+	if _, err := s.CreateTrigger(context.Background(), e.tenant, &TriggerDef{Name: "ins", Table: TableRef{Name: "items"}, Insert: &OpSpec{},
+		Delivery: Delivery{Webhook: rcv.URL, RetryConf: RetryConf{NumRetries: 3, IntervalSec: 0.01}}}); err != nil {
+		t.Fatal(err)
+	}
+	e.exec("INSERT INTO " + e.table() + " (id, name) VALUES (1, 'x')")
+	got := rcv.waitFor(t, 2, 10*time.Second)
+	if gap := got[1].at.Sub(got[0].at); gap < time.Second {
+		t.Fatalf("the retry came %v after a 503 with Retry-After: 1", gap)
+	}
 }
