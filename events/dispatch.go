@@ -128,6 +128,7 @@ func (s *Service) run(ctx context.Context) {
 	lastCron, lastCleanup := time.Time{}, time.Time{}
 	var groups []*group
 	var groupsAt time.Time
+	turn := 0
 	for ctx.Err() == nil {
 		// Tenants and databases change rarely; a new one is picked up within a second.
 		if time.Since(groupsAt) >= time.Second || s.takeRegroup() {
@@ -150,7 +151,11 @@ func (s *Service) run(ctx context.Context) {
 			}
 		}
 		more := false
-		for _, g := range groups {
+		// Each round starts with the next database, so that one database's backlog does
+		// not keep the others' events waiting for slots.
+		turn++
+		for i := range groups {
+			g := groups[(i+turn)%len(groups)]
 			if !listening[g.db.direct] {
 				listening[g.db.direct] = true
 				s.wg.Add(1)
