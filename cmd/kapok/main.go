@@ -1,5 +1,5 @@
 // Command kapok is Kapok's single binary: `serve` (the default), `dev`, `bench`, and the
-// tenant and migration commands of the admin API.
+// tenant, migration and events commands of the admin API.
 package main
 
 import (
