@@ -4,6 +4,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"net/netip"
 	"net/url"
 	"os"
 	"regexp"
@@ -46,6 +47,30 @@ type Config struct {
 	ReloadDebounce Duration `yaml:"reload_debounce"`
 	// Log level: debug, info, warn, error.
 	LogLevel string `yaml:"log_level"`
+	// Events tunes the delivery of event triggers and scheduled events (package events).
+	Events EventsConfig `yaml:"events"`
+}
+
+// EventsConfig tunes this process's webhook dispatcher.
+type EventsConfig struct {
+	// Disabled keeps this process from delivering events (triggers still record them, and
+	// other replicas deliver them).
+	Disabled bool `yaml:"disabled"`
+	// Concurrency caps deliveries in flight in this process (default 16).
+	Concurrency int `yaml:"concurrency"`
+	// PollInterval is how often due events are looked for when no notification woke the
+	// dispatcher first (default 1s).
+	PollInterval Duration `yaml:"poll_interval"`
+	// Retention is how long delivered events and their attempts are kept (default 168h;
+	// dead events stay until redelivered or their tenant is deleted).
+	Retention Duration `yaml:"retention"`
+}
+
+// TenantEvents is a tenant's policy for outgoing webhooks.
+type TenantEvents struct {
+	// WebhookAllowCIDRs lets webhooks reach addresses that are refused by default:
+	// loopback, link-local (metadata services), private and other non-public ranges.
+	WebhookAllowCIDRs []string `yaml:"webhook_allow_cidrs"`
 }
 
 // Upstream is one PostgreSQL cluster. URL is a direct connection (LISTEN, introspection,
@@ -78,6 +103,8 @@ type TenantConfig struct {
 	// the default for schema mode), "login" (the pool logs in as that role: no per-request
 	// SET ROLE) or "none". See roles.go.
 	Isolation string `yaml:"isolation"`
+	// Events is the tenant's webhook policy (nil: public addresses only).
+	Events *TenantEvents `yaml:"events"`
 }
 
 // PoolConfig tunes a tenant's connection pool.
@@ -280,6 +307,15 @@ func (c *Config) Normalize() error {
 	if c.ReloadDebounce == 0 {
 		c.ReloadDebounce = Duration(100 * time.Millisecond)
 	}
+	if c.Events.Concurrency <= 0 {
+		c.Events.Concurrency = 16
+	}
+	if c.Events.PollInterval <= 0 {
+		c.Events.PollInterval = Duration(time.Second)
+	}
+	if c.Events.Retention <= 0 {
+		c.Events.Retention = Duration(7 * 24 * time.Hour)
+	}
 	c.Limits = c.Limits.withDefaults(DefaultLimits)
 	for name, u := range c.Upstreams {
 		if u == nil || u.URL == "" {
@@ -326,6 +362,13 @@ func (c *Config) NormalizeTenant(t *TenantConfig) error {
 	}
 	if err := normalizeIsolation(t); err != nil {
 		return err
+	}
+	if t.Events != nil {
+		for _, c := range t.Events.WebhookAllowCIDRs {
+			if _, err := ParseAddrOrPrefix(c); err != nil {
+				return fmt.Errorf("tenant %q: events.webhook_allow_cidrs: %w", t.Name, err)
+			}
+		}
 	}
 	if t.Upstream == "" {
 		if len(c.Upstreams) == 1 {
@@ -405,6 +448,18 @@ func (l Limits) withDefaults(d Limits) Limits {
 		l.RateBurst = d.RateBurst
 	}
 	return l
+}
+
+// ParseAddrOrPrefix reads a CIDR ("10.0.0.0/8") or a single address ("127.0.0.1").
+func ParseAddrOrPrefix(s string) (netip.Prefix, error) {
+	if p, err := netip.ParsePrefix(s); err == nil {
+		return p.Masked(), nil
+	}
+	a, err := netip.ParseAddr(s)
+	if err != nil {
+		return netip.Prefix{}, fmt.Errorf("%q is neither an address nor a CIDR", s)
+	}
+	return netip.PrefixFrom(a.Unmap(), a.Unmap().BitLen()), nil
 }
 
 // DirectURL is the tenant's direct (non-pooled) connection URL.

@@ -122,6 +122,13 @@ func (call *adminCall) route(path string) int {
 		"reload":              {"POST": call.reload},
 		"stats":               {"GET": call.stats},
 	}
+	if parts[2] == "events" {
+		t := call.a.s.reg.Tenant(name)
+		if t == nil {
+			return call.fail(fasthttp.StatusNotFound, "tenant-not-found", fmt.Sprintf("tenant %q not found", name))
+		}
+		return call.eventsRoute(t, parts[3:])
+	}
 	byMethod, ok := routes[strings.Join(parts[2:], "/")]
 	if !ok {
 		return call.fail(fasthttp.StatusNotFound, "not-found", "no admin route "+path)

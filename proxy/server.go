@@ -16,6 +16,7 @@ import (
 	"github.com/valyala/fasthttp/fasthttpadaptor"
 
 	"github.com/kapok-dev/kapok/control"
+	"github.com/kapok-dev/kapok/events"
 )
 
 // Server is Kapok's HTTP server.
@@ -27,6 +28,8 @@ type Server struct {
 	http           *fasthttp.Server
 	metricsHandler fasthttp.RequestHandler
 	api            *apis
+	// events serves the admin API's event routes (nil: not enabled).
+	events *events.Service
 	// chunked holds, per request header, the 413 a chunked body would get (see headerReceived).
 	chunked sync.Map
 }
@@ -36,11 +39,17 @@ type Options struct {
 	Config   *control.Config
 	Registry *control.Registry
 	Logger   *slog.Logger
+	// Events, when set, adds the event routes to the admin API and kapok_events_* to
+	// /metrics.
+	Events *events.Service
 }
 
 // New builds a server; call Serve or ListenAndServe to run it.
 func New(opts Options) (*Server, error) {
-	s := &Server{cfg: opts.Config, reg: opts.Registry, log: opts.Logger, metrics: newMetrics()}
+	s := &Server{cfg: opts.Config, reg: opts.Registry, log: opts.Logger, metrics: newMetrics(), events: opts.Events}
+	if s.events != nil {
+		s.metrics.reg.MustRegister(s.events)
+	}
 	if s.log == nil {
 		s.log = slog.Default()
 	}

@@ -1,5 +1,5 @@
 // Command kapok is Kapok's single binary: `serve` (the default), `dev`, `bench`, and the
-// tenant and migration commands of the admin API.
+// tenant, migration and events commands of the admin API.
 package main
 
 import (
@@ -20,6 +20,7 @@ import (
 
 	"github.com/kapok-dev/kapok/bench"
 	"github.com/kapok-dev/kapok/control"
+	"github.com/kapok-dev/kapok/events"
 	"github.com/kapok-dev/kapok/internal/devstack"
 	"github.com/kapok-dev/kapok/proxy"
 )
@@ -36,6 +37,8 @@ usage:
                              manage tenants through the admin API (kapok tenant -h)
   kapok migrate up|status|rollback --tenant T --dir migrations/
                              versioned migrations through the admin API (kapok migrate -h)
+  kapok events triggers|create-trigger|list|show|redeliver|... --tenant T
+                             event triggers, webhooks and scheduled events (kapok events -h)
 
 serve flags:
 `
@@ -68,6 +71,8 @@ func run(args []string, stdout, stderr io.Writer) int {
 		return tenantCommand(ctx, args, stdout, stderr)
 	case "migrate":
 		return migrateCommand(ctx, args, stdout, stderr)
+	case "events":
+		return eventsCommand(ctx, args, stdout, stderr)
 	case "help", "-h", "--help":
 		fmt.Fprint(stdout, usage)
 		newServeFlagSet(&serveFlags{}, stdout).PrintDefaults()
@@ -81,6 +86,9 @@ func run(args []string, stdout, stderr io.Writer) int {
 type serveFlags struct {
 	config, listen, upstream, pooler, schemas, defaultTenant, logLevel string
 	pprof                                                              string
+	// events is "on", "off" or "" (the config's events.disabled decides).
+	events            string
+	eventsConcurrency int
 }
 
 func newServeFlagSet(f *serveFlags, out io.Writer) *flag.FlagSet {
@@ -94,6 +102,8 @@ func newServeFlagSet(f *serveFlags, out io.Writer) *flag.FlagSet {
 	fs.StringVar(&f.defaultTenant, "default-tenant", "", "tenant for requests that name none")
 	fs.StringVar(&f.logLevel, "log-level", "", "debug, info, warn or error")
 	fs.StringVar(&f.pprof, "pprof", "", "also serve net/http/pprof on this address (e.g. 127.0.0.1:6060); off by default")
+	fs.StringVar(&f.events, "events", "", "on or off: deliver event triggers' and scheduled events' webhooks from this process (default on; events.disabled in the config)")
+	fs.IntVar(&f.eventsConcurrency, "events-concurrency", 0, "webhook deliveries in flight in this process (default 16; events.concurrency)")
 	return fs
 }
 
@@ -146,6 +156,18 @@ func loadConfig(f serveFlags) (*control.Config, error) {
 	if f.logLevel != "" {
 		cfg.LogLevel = f.logLevel
 	}
+	switch f.events {
+	case "":
+	case "on":
+		cfg.Events.Disabled = false
+	case "off":
+		cfg.Events.Disabled = true
+	default:
+		return nil, fmt.Errorf("--events %q: on or off", f.events)
+	}
+	if f.eventsConcurrency > 0 {
+		cfg.Events.Concurrency = f.eventsConcurrency
+	}
 	if len(cfg.Tenants) == 0 {
 		return nil, errors.New("no tenants: give --config configs/kapok.yaml, or --upstream postgres://user@host:port/db")
 	}
@@ -163,7 +185,10 @@ func newLogger(level string, w io.Writer) *slog.Logger {
 // serve runs the server until ctx ends, then drains in-flight requests.
 func serve(ctx context.Context, cfg *control.Config, log *slog.Logger) error {
 	reg := control.NewRegistry(cfg, log)
-	srv, err := proxy.New(proxy.Options{Config: cfg, Registry: reg, Logger: log})
+	// The admin API manages events even where this process does not deliver them.
+	ev := events.New(events.Options{Registry: reg, Logger: log, Concurrency: cfg.Events.Concurrency,
+		PollInterval: cfg.Events.PollInterval.D(), Retention: cfg.Events.Retention.D()})
+	srv, err := proxy.New(proxy.Options{Config: cfg, Registry: reg, Logger: log, Events: ev})
 	if err != nil {
 		return err
 	}
@@ -171,10 +196,21 @@ func serve(ctx context.Context, cfg *control.Config, log *slog.Logger) error {
 		return err
 	}
 	defer reg.Close()
+	defer ev.Close()
+	if !cfg.Events.Disabled {
+		ev.Start(context.Background())
+	}
 	if st, err := control.OpenStore(ctx, reg); err != nil {
 		log.Warn("control tables unavailable: serving the config file's tenants only; the admin API cannot create tenants or migrate", "err", err)
 	} else {
 		srv.AttachStore(st)
+		st.OnRemove(func(name string) {
+			fctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+			defer cancel()
+			if err := ev.Forget(fctx, name); err != nil {
+				log.Warn("events of a deleted tenant were not all removed", "tenant", name, "err", err)
+			}
+		})
 		defer st.Close()
 	}
 	ln, err := net.Listen("tcp", cfg.Listen)
