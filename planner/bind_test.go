@@ -84,3 +84,25 @@ func FuzzBind(f *testing.F) {
 		_, _ = p.Bind(b, nil)
 	})
 }
+
+// BenchmarkBindVariables binds one variable of each kind the scanner handles: numbers, a
+// string with escapes, a list and a JSON value.
+func BenchmarkBindVariables(b *testing.B) {
+	vars := []planner.Var{
+		{Name: "i", TypeName: "Int", Kind: planner.ScalarInt},
+		{Name: "s", TypeName: "String", Kind: planner.ScalarString},
+		{Name: "n", TypeName: "numeric", Kind: planner.ScalarNumeric},
+		{Name: "j", TypeName: "jsonb", Kind: planner.ScalarJSON},
+		{Name: "l", TypeName: "String", Kind: planner.ScalarString, ListDepth: 1},
+	}
+	p := plan(vars, planner.Param{Var: 0}, planner.Param{Var: 1}, planner.Param{Var: 2}, planner.Param{Var: 3}, planner.Param{Var: 4})
+	body := []byte(`{"i": 12345, "s": "Ada \"L\" \u00e9", "n": 12.5e2, "j": {"x": [1, "y", {"z": null}]}, "l": ["a", "b\\c", null]}`)
+	dst := make([][]byte, 0, 8)
+	b.ReportAllocs()
+	for b.Loop() {
+		var err error
+		if dst, err = p.Bind(body, dst); err != nil {
+			b.Fatal(err)
+		}
+	}
+}

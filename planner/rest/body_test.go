@@ -27,3 +27,13 @@ func TestBodyKeysFoldIntoTheShape(t *testing.T) {
 		t.Errorf("%v allocs", n)
 	}
 }
+
+func BenchmarkAppendBodyKeys(b *testing.B) {
+	body := []byte(`[{"id": 1, "name": "Ada \"L\"", "tags": ["a", {"b": "}"}], "profile": {"x": [1.5, -2e3, true, null]}, "n": null}, {"id": 2}]`)
+	dst := make([]byte, 0, 64)
+	b.SetBytes(int64(len(body)))
+	b.ReportAllocs()
+	for b.Loop() {
+		dst, _ = AppendBodyKeys(dst[:0], body)
+	}
+}
