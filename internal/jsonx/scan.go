@@ -1,0 +1,390 @@
+package jsonx
+
+import "errors"
+
+// MaxDepth is how many arrays and objects a value may be nested in, counted from the
+// value a scan starts at. The limit bounds the scanner's memory, and it refuses bodies
+// built only to be expensive; no API request nests anywhere near it.
+const MaxDepth = 256
+
+var (
+	// ErrSyntax reports bytes that are not JSON where a value, key or delimiter was due.
+	ErrSyntax = errors.New("jsonx: invalid JSON")
+	// ErrDepth reports a value nested more than MaxDepth arrays and objects deep.
+	ErrDepth = errors.New("jsonx: JSON nested too deeply")
+)
+
+// Kind is the type of a JSON value, as its first byte tells it.
+type Kind uint8
+
+// The kinds of JSON values. Invalid is what an empty slice, or one that starts with no
+// value's first byte, is.
+const (
+	Invalid Kind = iota
+	Null
+	Bool
+	Number
+	String
+	Array
+	Object
+)
+
+// KindOf classifies the value v by its first byte; it does not check the rest, which
+// SkipValue has done when v is a slice it delimited.
+func KindOf(v []byte) Kind {
+	if len(v) == 0 {
+		return Invalid
+	}
+	switch c := v[0]; {
+	case c == '"':
+		return String
+	case c == '{':
+		return Object
+	case c == '[':
+		return Array
+	case c == 't' || c == 'f':
+		return Bool
+	case c == 'n':
+		return Null
+	case c == '-' || (c >= '0' && c <= '9'):
+		return Number
+	}
+	return Invalid
+}
+
+// SkipSpace returns the index of the first byte at or after i that is not JSON
+// whitespace (space, tab, newline, carriage return), or len(b).
+func SkipSpace(b []byte, i int) int {
+	for i < len(b) && whitespace[b[i]] {
+		i++
+	}
+	return i
+}
+
+// ScanString reads the string literal that starts at b[i] (a '"'): end is the index
+// just past its closing quote and escaped tells whether it holds a backslash escape,
+// that is whether its contents b[i+1:end-1] differ from what they stand for (invalid
+// UTF-8 aside). Escapes are checked; an unescaped control character is an error.
+func ScanString(b []byte, i int) (end int, escaped bool, err error) {
+	if i >= len(b) || b[i] != '"' {
+		return i, false, ErrSyntax
+	}
+	j := i + 1
+	for {
+		for j < len(b) && !stringStop[b[j]] {
+			j++
+		}
+		if j >= len(b) {
+			return j, escaped, ErrSyntax
+		}
+		switch b[j] {
+		case '"':
+			return j + 1, escaped, nil
+		case '\\':
+			escaped = true
+			if j+1 >= len(b) {
+				return j, escaped, ErrSyntax
+			}
+			switch b[j+1] {
+			case '"', '\\', '/', 'b', 'f', 'n', 'r', 't':
+				j += 2
+			case 'u':
+				if hex4(b[j+2:]) < 0 {
+					return j, escaped, ErrSyntax
+				}
+				j += 6
+			default:
+				return j, escaped, ErrSyntax
+			}
+		default: // a control character
+			return j, escaped, ErrSyntax
+		}
+	}
+}
+
+// SkipValue returns the index just past the JSON value that starts at b[i] (no space is
+// skipped before it). It checks the value's whole grammar without decoding it.
+func SkipValue(b []byte, i int) (int, error) {
+	// Bit d of open is set when the container open at depth d is an object.
+	var open [MaxDepth/64 + 1]uint64
+	depth := 0
+	for {
+		// b[i] starts a value nested in depth containers.
+		if depth > MaxDepth {
+			return i, ErrDepth
+		}
+		if i >= len(b) {
+			return i, ErrSyntax
+		}
+		var err error
+		switch c := b[i]; c {
+		case '"':
+			i, _, err = ScanString(b, i)
+		case '{', '[':
+			closer := byte(']')
+			if c == '{' {
+				closer = '}'
+			}
+			i = SkipSpace(b, i+1)
+			if i < len(b) && b[i] == closer {
+				i++
+				break
+			}
+			if c == '{' {
+				open[depth>>6] |= 1 << (depth & 63)
+				depth++
+				if i, err = skipKey(b, i); err != nil {
+					return i, err
+				}
+			} else {
+				open[depth>>6] &^= 1 << (depth & 63)
+				depth++
+			}
+			continue
+		case 't':
+			i, err = literal(b, i, "true")
+		case 'f':
+			i, err = literal(b, i, "false")
+		case 'n':
+			i, err = literal(b, i, "null")
+		default:
+			i, err = skipNumber(b, i)
+		}
+		if err != nil {
+			return i, err
+		}
+		// The value ended: close containers until one goes on with a comma.
+		for {
+			if depth == 0 {
+				return i, nil
+			}
+			i = SkipSpace(b, i)
+			if i >= len(b) {
+				return i, ErrSyntax
+			}
+			inObject := open[(depth-1)>>6]&(1<<((depth-1)&63)) != 0
+			c := b[i]
+			if c == ',' {
+				i = SkipSpace(b, i+1)
+				if inObject {
+					if i, err = skipKey(b, i); err != nil {
+						return i, err
+					}
+				}
+				break
+			}
+			if (inObject && c != '}') || (!inObject && c != ']') {
+				return i, ErrSyntax
+			}
+			i++
+			depth--
+		}
+	}
+}
+
+// skipKey reads `"key" :` and the space after it.
+func skipKey(b []byte, i int) (int, error) {
+	if i >= len(b) || b[i] != '"' {
+		return i, ErrSyntax
+	}
+	i, _, err := ScanString(b, i)
+	if err != nil {
+		return i, err
+	}
+	i = SkipSpace(b, i)
+	if i >= len(b) || b[i] != ':' {
+		return i, ErrSyntax
+	}
+	return SkipSpace(b, i+1), nil
+}
+
+func literal(b []byte, i int, lit string) (int, error) {
+	if len(b)-i >= len(lit) && string(b[i:i+len(lit)]) == lit {
+		return i + len(lit), nil
+	}
+	return i, ErrSyntax
+}
+
+// skipNumber reads -?(0|[1-9][0-9]*)(\.[0-9]+)?([eE][+-]?[0-9]+)? from b[i].
+func skipNumber(b []byte, i int) (int, error) {
+	if i < len(b) && b[i] == '-' {
+		i++
+	}
+	switch {
+	case i < len(b) && b[i] == '0':
+		i++
+	case i < len(b) && b[i] >= '1' && b[i] <= '9':
+		i = skipDigits(b, i+1)
+	default:
+		return i, ErrSyntax
+	}
+	if i < len(b) && b[i] == '.' {
+		j := skipDigits(b, i+1)
+		if j == i+1 {
+			return j, ErrSyntax
+		}
+		i = j
+	}
+	if i < len(b) && (b[i] == 'e' || b[i] == 'E') {
+		i++
+		if i < len(b) && (b[i] == '+' || b[i] == '-') {
+			i++
+		}
+		j := skipDigits(b, i)
+		if j == i {
+			return j, ErrSyntax
+		}
+		i = j
+	}
+	return i, nil
+}
+
+func skipDigits(b []byte, i int) int {
+	for i < len(b) && b[i] >= '0' && b[i] <= '9' {
+		i++
+	}
+	return i
+}
+
+// Valid reports whether b is one JSON value, with only whitespace around it.
+func Valid(b []byte) bool {
+	end, err := SkipValue(b, SkipSpace(b, 0))
+	return err == nil && SkipSpace(b, end) == len(b)
+}
+
+// IsNumber reports whether v is exactly one JSON number.
+func IsNumber(v []byte) bool {
+	end, err := skipNumber(v, 0)
+	return err == nil && end == len(v)
+}
+
+// IsInteger reports whether v is exactly one JSON number with neither a fraction nor
+// an exponent.
+func IsInteger(v []byte) bool {
+	i := 0
+	if i < len(v) && v[i] == '-' {
+		i++
+	}
+	switch {
+	case i < len(v) && v[i] == '0':
+		return i+1 == len(v)
+	case i < len(v) && v[i] >= '1' && v[i] <= '9':
+		return skipDigits(v, i+1) == len(v)
+	}
+	return false
+}
+
+// EachMember walks the object that starts at b[i] (a '{'), calling fn with each
+// member's key (the quoted literal, escapes kept) and value (as SkipValue delimits it,
+// nesting counted from the value), in order. It returns the index just past the
+// object's '}', or the first error: the scanner's, or fn's as fn returned it, which
+// stops the walk before the rest is read.
+func EachMember(b []byte, i int, fn func(key, val []byte) error) (int, error) {
+	if i >= len(b) || b[i] != '{' {
+		return i, ErrSyntax
+	}
+	i = SkipSpace(b, i+1)
+	if i < len(b) && b[i] == '}' {
+		return i + 1, nil
+	}
+	for {
+		if i >= len(b) || b[i] != '"' {
+			return i, ErrSyntax
+		}
+		kend, _, err := ScanString(b, i)
+		if err != nil {
+			return kend, err
+		}
+		key := b[i:kend]
+		i = SkipSpace(b, kend)
+		if i >= len(b) || b[i] != ':' {
+			return i, ErrSyntax
+		}
+		i = SkipSpace(b, i+1)
+		vend, err := SkipValue(b, i)
+		if err != nil {
+			return vend, err
+		}
+		if err := fn(key, b[i:vend]); err != nil {
+			return i, err
+		}
+		if i = SkipSpace(b, vend); i >= len(b) {
+			return i, ErrSyntax
+		}
+		switch b[i] {
+		case '}':
+			return i + 1, nil
+		case ',':
+			i = SkipSpace(b, i+1)
+		default:
+			return i, ErrSyntax
+		}
+	}
+}
+
+// EachElement walks the array that starts at b[i] (a '['), calling fn with each
+// element's index and value (as SkipValue delimits it), in order. It returns the index
+// just past the array's ']', or the first error: the scanner's, or fn's as fn returned
+// it, which stops the walk before the rest is read.
+func EachElement(b []byte, i int, fn func(n int, el []byte) error) (int, error) {
+	if i >= len(b) || b[i] != '[' {
+		return i, ErrSyntax
+	}
+	i = SkipSpace(b, i+1)
+	if i < len(b) && b[i] == ']' {
+		return i + 1, nil
+	}
+	for n := 0; ; n++ {
+		end, err := SkipValue(b, i)
+		if err != nil {
+			return end, err
+		}
+		if err := fn(n, b[i:end]); err != nil {
+			return i, err
+		}
+		if i = SkipSpace(b, end); i >= len(b) {
+			return i, ErrSyntax
+		}
+		switch b[i] {
+		case ']':
+			return i + 1, nil
+		case ',':
+			i = SkipSpace(b, i+1)
+		default:
+			return i, ErrSyntax
+		}
+	}
+}
+
+// hex4 reads four hex digits from the start of b, or gives -1.
+func hex4(b []byte) rune {
+	if len(b) < 4 {
+		return -1
+	}
+	var r rune
+	for _, c := range b[:4] {
+		switch {
+		case c >= '0' && c <= '9':
+			c -= '0'
+		case c >= 'a' && c <= 'f':
+			c -= 'a' - 10
+		case c >= 'A' && c <= 'F':
+			c -= 'A' - 10
+		default:
+			return -1
+		}
+		r = r<<4 | rune(c)
+	}
+	return r
+}
+
+var whitespace = [256]bool{' ': true, '\t': true, '\n': true, '\r': true}
+
+// stringStop marks the bytes that end a run of plain string contents.
+var stringStop = func() (t [256]bool) {
+	for c := range 0x20 {
+		t[c] = true
+	}
+	t['"'], t['\\'] = true, true
+	return t
+}()
