@@ -55,7 +55,10 @@ func KindOf(v []byte) Kind {
 // SkipSpace returns the index of the first byte at or after i that is not JSON
 // whitespace (space, tab, newline, carriage return), or len(b).
 func SkipSpace(b []byte, i int) int {
-	for i < len(b) && whitespace[b[i]] {
+	for i < len(b) {
+		if c := b[i]; c > ' ' || (c != ' ' && c != '\t' && c != '\n' && c != '\r') {
+			break
+		}
 		i++
 	}
 	return i
@@ -105,10 +108,70 @@ func ScanString(b []byte, i int) (end int, escaped bool, err error) {
 // SkipValue returns the index just past the JSON value that starts at b[i] (no space is
 // skipped before it). It checks the value's whole grammar without decoding it.
 func SkipValue(b []byte, i int) (int, error) {
-	// Bit d of open is set when the container open at depth d is an object.
+	if i >= len(b) {
+		return i, ErrSyntax
+	}
+	switch b[i] {
+	case '"':
+		return skipString(b, i)
+	case '{', '[':
+		return skipContainer(b, i)
+	case 't':
+		return literal(b, i, "true")
+	case 'f':
+		return literal(b, i, "false")
+	case 'n':
+		return literal(b, i, "null")
+	}
+	return skipNumber(b, i)
+}
+
+// skipString returns the index just past the string literal at b[i] (a '"'); plain
+// contents take the short way.
+func skipString(b []byte, i int) (int, error) {
+	for j := i + 1; j < len(b); j++ {
+		if c := b[j]; c == '"' {
+			return j + 1, nil
+		} else if c == '\\' || c < 0x20 {
+			end, _, err := ScanString(b, i)
+			return end, err
+		}
+	}
+	return len(b), ErrSyntax
+}
+
+// skipContainer is SkipValue for an array or object at b[i].
+func skipContainer(b []byte, i int) (int, error) {
+	// Bit d of open is set when the container open at depth d is an object; inObject
+	// caches the bit of the innermost one. The loop is one function, strings and keys
+	// inline, because calls per token are most of a scan's cost.
 	var open [MaxDepth/64 + 1]uint64
-	depth := 0
+	depth, inObject, needKey := 0, false, false
+	var err error
 	for {
+		if needKey {
+			if i >= len(b) || b[i] != '"' {
+				return i, ErrSyntax
+			}
+			j := i + 1
+			for j < len(b) {
+				if c := b[j]; c == '"' || c == '\\' || c < 0x20 {
+					break
+				}
+				j++
+			}
+			if j < len(b) && b[j] == '"' {
+				i = j + 1
+			} else if i, _, err = ScanString(b, i); err != nil {
+				return i, err
+			}
+			i = SkipSpace(b, i)
+			if i >= len(b) || b[i] != ':' {
+				return i, ErrSyntax
+			}
+			i = SkipSpace(b, i+1)
+			needKey = false
+		}
 		// b[i] starts a value nested in depth containers.
 		if depth > MaxDepth {
 			return i, ErrDepth
@@ -116,10 +179,20 @@ func SkipValue(b []byte, i int) (int, error) {
 		if i >= len(b) {
 			return i, ErrSyntax
 		}
-		var err error
 		switch c := b[i]; c {
 		case '"':
-			i, _, err = ScanString(b, i)
+			j := i + 1
+			for j < len(b) {
+				if c := b[j]; c == '"' || c == '\\' || c < 0x20 {
+					break
+				}
+				j++
+			}
+			if j < len(b) && b[j] == '"' {
+				i = j + 1
+			} else {
+				i, _, err = ScanString(b, i)
+			}
 		case '{', '[':
 			closer := byte(']')
 			if c == '{' {
@@ -130,16 +203,14 @@ func SkipValue(b []byte, i int) (int, error) {
 				i++
 				break
 			}
-			if c == '{' {
+			inObject = c == '{'
+			if inObject {
 				open[depth>>6] |= 1 << (depth & 63)
-				depth++
-				if i, err = skipKey(b, i); err != nil {
-					return i, err
-				}
 			} else {
 				open[depth>>6] &^= 1 << (depth & 63)
-				depth++
 			}
+			depth++
+			needKey = inObject
 			continue
 		case 't':
 			i, err = literal(b, i, "true")
@@ -154,23 +225,15 @@ func SkipValue(b []byte, i int) (int, error) {
 			return i, err
 		}
 		// The value ended: close containers until one goes on with a comma.
-		for {
-			if depth == 0 {
-				return i, nil
-			}
+		for depth > 0 {
 			i = SkipSpace(b, i)
 			if i >= len(b) {
 				return i, ErrSyntax
 			}
-			inObject := open[(depth-1)>>6]&(1<<((depth-1)&63)) != 0
 			c := b[i]
 			if c == ',' {
 				i = SkipSpace(b, i+1)
-				if inObject {
-					if i, err = skipKey(b, i); err != nil {
-						return i, err
-					}
-				}
+				needKey = inObject
 				break
 			}
 			if (inObject && c != '}') || (!inObject && c != ']') {
@@ -178,24 +241,14 @@ func SkipValue(b []byte, i int) (int, error) {
 			}
 			i++
 			depth--
+			if depth > 0 {
+				inObject = open[(depth-1)>>6]&(1<<((depth-1)&63)) != 0
+			}
+		}
+		if depth == 0 {
+			return i, nil
 		}
 	}
-}
-
-// skipKey reads `"key" :` and the space after it.
-func skipKey(b []byte, i int) (int, error) {
-	if i >= len(b) || b[i] != '"' {
-		return i, ErrSyntax
-	}
-	i, _, err := ScanString(b, i)
-	if err != nil {
-		return i, err
-	}
-	i = SkipSpace(b, i)
-	if i >= len(b) || b[i] != ':' {
-		return i, ErrSyntax
-	}
-	return SkipSpace(b, i+1), nil
 }
 
 func literal(b []byte, i int, lit string) (int, error) {
@@ -291,7 +344,7 @@ func EachMember(b []byte, i int, fn func(key, val []byte) error) (int, error) {
 		if i >= len(b) || b[i] != '"' {
 			return i, ErrSyntax
 		}
-		kend, _, err := ScanString(b, i)
+		kend, err := skipString(b, i)
 		if err != nil {
 			return kend, err
 		}
@@ -377,8 +430,6 @@ func hex4(b []byte) rune {
 	}
 	return r
 }
-
-var whitespace = [256]bool{' ': true, '\t': true, '\n': true, '\r': true}
 
 // stringStop marks the bytes that end a run of plain string contents.
 var stringStop = func() (t [256]bool) {
