@@ -23,6 +23,20 @@ func FuzzScanner(f *testing.F) {
 		if err == nil && !json.Valid(b[:end]) {
 			t.Fatalf("SkipValue(%q) delimited %q, which is not JSON", b, b[:end])
 		}
+		// Walking an object or array member by member ends where skipping it whole does
+		// (the walk counts depth from each member, one level less).
+		if i := SkipSpace(b, 0); err != ErrDepth && i < len(b) && (b[i] == '{' || b[i] == '[') {
+			var wend int
+			var werr error
+			if b[i] == '{' {
+				wend, werr = EachMember(b, i, func(k, v []byte) error { return nil })
+			} else {
+				wend, werr = EachElement(b, i, func(int, []byte) error { return nil })
+			}
+			if (werr == nil) != (err == nil) || (err == nil && wend != end) {
+				t.Fatalf("walking %q ends at %d, %v; skipping at %d, %v", b, wend, werr, end, err)
+			}
+		}
 		got, err := Unquote(nil, b)
 		lit := append(append([]byte{'"'}, b...), '"')
 		var want string

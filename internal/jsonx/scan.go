@@ -123,6 +123,17 @@ func SkipValue(b []byte, i int) (int, error) {
 	case 'n':
 		return literal(b, i, "null")
 	}
+	// Integers are most numbers in requests: read them without another call.
+	j := i
+	if b[j] == '-' {
+		j++
+	}
+	if j < len(b) && b[j] >= '1' && b[j] <= '9' {
+		j = skipDigits(b, j+1)
+		if j == len(b) || (b[j] != '.' && b[j] != 'e' && b[j] != 'E') {
+			return j, nil
+		}
+	}
 	return skipNumber(b, i)
 }
 
@@ -340,12 +351,18 @@ func EachMember(b []byte, i int, fn func(key, val []byte) error) (int, error) {
 	if i < len(b) && b[i] == '}' {
 		return i + 1, nil
 	}
+	var err error
 	for {
 		if i >= len(b) || b[i] != '"' {
 			return i, ErrSyntax
 		}
-		kend, err := skipString(b, i)
-		if err != nil {
+		kend := i + 1
+		for kend < len(b) && b[kend] != '"' && b[kend] != '\\' && b[kend] >= 0x20 {
+			kend++
+		}
+		if kend < len(b) && b[kend] == '"' {
+			kend++
+		} else if kend, _, err = ScanString(b, i); err != nil {
 			return kend, err
 		}
 		key := b[i:kend]
