@@ -50,16 +50,18 @@ func TestBindRejectsValuesOfTheWrongType(t *testing.T) {
 		v    planner.Var
 		vars string
 	}{
-		"a string for Int":          {planner.Var{Name: "x", TypeName: "Int", Kind: planner.ScalarInt}, `{"x": "1"}`},
-		"a fraction for Int":        {planner.Var{Name: "x", TypeName: "Int", Kind: planner.ScalarInt}, `{"x": 1.5}`},
-		"an Int beyond 32 bits":     {planner.Var{Name: "x", TypeName: "Int", Kind: planner.ScalarInt}, `{"x": 2147483648}`},
-		"a number for String":       {planner.Var{Name: "x", TypeName: "String", Kind: planner.ScalarString}, `{"x": 1}`},
-		"null for a non-null":       {planner.Var{Name: "x", TypeName: "Int", Kind: planner.ScalarInt, NonNull: true}, `{"x": null}`},
-		"absent non-null":           {planner.Var{Name: "x", TypeName: "Int", Kind: planner.ScalarInt, NonNull: true}, `{}`},
-		"null in a [Int!] list":     {planner.Var{Name: "x", TypeName: "Int", Kind: planner.ScalarInt, ListDepth: 1, ElemNonNull: true}, `{"x": [1, null]}`},
-		"an undeclared variable":    {planner.Var{Name: "x", TypeName: "Int", Kind: planner.ScalarInt}, `{"y": 1}`},
-		"variables that are a list": {planner.Var{Name: "x", TypeName: "Int", Kind: planner.ScalarInt}, `[1]`},
-		"broken JSON":               {planner.Var{Name: "x", TypeName: "Int", Kind: planner.ScalarInt}, `{"x": 1`},
+		"a string for Int":             {planner.Var{Name: "x", TypeName: "Int", Kind: planner.ScalarInt}, `{"x": "1"}`},
+		"a fraction for Int":           {planner.Var{Name: "x", TypeName: "Int", Kind: planner.ScalarInt}, `{"x": 1.5}`},
+		"an Int beyond 32 bits":        {planner.Var{Name: "x", TypeName: "Int", Kind: planner.ScalarInt}, `{"x": 2147483648}`},
+		"a number for String":          {planner.Var{Name: "x", TypeName: "String", Kind: planner.ScalarString}, `{"x": 1}`},
+		"null for a non-null":          {planner.Var{Name: "x", TypeName: "Int", Kind: planner.ScalarInt, NonNull: true}, `{"x": null}`},
+		"absent non-null":              {planner.Var{Name: "x", TypeName: "Int", Kind: planner.ScalarInt, NonNull: true}, `{}`},
+		"null in a [Int!] list":        {planner.Var{Name: "x", TypeName: "Int", Kind: planner.ScalarInt, ListDepth: 1, ElemNonNull: true}, `{"x": [1, null]}`},
+		"an undeclared variable":       {planner.Var{Name: "x", TypeName: "Int", Kind: planner.ScalarInt}, `{"y": 1}`},
+		"variables that are a list":    {planner.Var{Name: "x", TypeName: "Int", Kind: planner.ScalarInt}, `[1]`},
+		"broken JSON":                  {planner.Var{Name: "x", TypeName: "Int", Kind: planner.ScalarInt}, `{"x": 1`},
+		"a number JSON does not spell": {planner.Var{Name: "x", TypeName: "Float", Kind: planner.ScalarFloat}, `{"x": 01}`},
+		"a list without commas":        {planner.Var{Name: "x", TypeName: "jsonb", Kind: planner.ScalarJSON}, `{"x": [1 2]}`},
 	} {
 		t.Run(name, func(t *testing.T) {
 			_, err := plan([]planner.Var{c.v}, planner.Param{Var: 0}).Bind([]byte(c.vars), nil)

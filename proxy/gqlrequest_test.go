@@ -38,7 +38,8 @@ func TestGraphQLBodiesAreScannedWithoutDecoding(t *testing.T) {
 
 func TestMalformedGraphQLBodiesAreRefused(t *testing.T) {
 	for _, body := range []string{``, `null`, `[]`, `{"query":1}`, `{"query":"a"`, `{"query":"a"} x`, `{"variables":[1]}`,
-		`{"operationName":5}`, `[{"query":"a"},]`, "{\"query\":\"a\x01\"}", `{"a":tru}`, `{"a":{"b":}}`} {
+		`{"operationName":5}`, `[{"query":"a"},]`, "{\"query\":\"a\x01\"}", `{"a":tru}`, `{"a":{"b":}}`,
+		`{"query":"a","variables":{"x":01}}`, `{"query":"a","variables":{"x":1.}}`, `{"query":"a","variables":{"x":"\q"}}`} {
 		if _, _, err := parseGraphQLBody([]byte(body), nil); err == nil {
 			t.Errorf("accepted %q", body)
 		}

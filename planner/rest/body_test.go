@@ -16,7 +16,8 @@ func TestBodyKeysFoldIntoTheShape(t *testing.T) {
 			t.Errorf("%s: got %q %v, want %q", c.body, got, err, c.want)
 		}
 	}
-	for _, bad := range []string{``, `1`, `{"a"}`, `{"a":}`, `{"a":1`, `[1]`, `{"a":"x`} {
+	for _, bad := range []string{``, `1`, `{"a"}`, `{"a":}`, `{"a":1`, `[1]`, `{"a":"x`,
+		`{"a":tru}`, `{"a":01}`, `{"a":[1 2]}`, `[{"a":{"b":1,}}]`, `{"a":"\q"}`} {
 		if _, err := AppendBodyKeys(nil, []byte(bad)); err == nil || err.(*Error).Code != "PGRST102" {
 			t.Errorf("%q: got %v, want PGRST102", bad, err)
 		}
