@@ -72,7 +72,12 @@ func ScanString(b []byte, i int) (end int, escaped bool, err error) {
 	if i >= len(b) || b[i] != '"' {
 		return i, false, ErrSyntax
 	}
-	j := i + 1
+	return scanStringFrom(b, i+1, false)
+}
+
+// scanStringFrom is ScanString from b[j], inside the string, so that a fast loop that
+// stops at an escape need not start over.
+func scanStringFrom(b []byte, j int, escaped bool) (end int, _ bool, err error) {
 	for {
 		for j < len(b) && !stringStop[b[j]] {
 			j++
@@ -144,7 +149,7 @@ func skipString(b []byte, i int) (int, error) {
 		if c := b[j]; c == '"' {
 			return j + 1, nil
 		} else if c == '\\' || c < 0x20 {
-			end, _, err := ScanString(b, i)
+			end, _, err := scanStringFrom(b, j, false)
 			return end, err
 		}
 	}
@@ -173,7 +178,7 @@ func skipContainer(b []byte, i int) (int, error) {
 			}
 			if j < len(b) && b[j] == '"' {
 				i = j + 1
-			} else if i, _, err = ScanString(b, i); err != nil {
+			} else if i, _, err = scanStringFrom(b, j, false); err != nil {
 				return i, err
 			}
 			i = SkipSpace(b, i)
@@ -202,7 +207,7 @@ func skipContainer(b []byte, i int) (int, error) {
 			if j < len(b) && b[j] == '"' {
 				i = j + 1
 			} else {
-				i, _, err = ScanString(b, i)
+				i, _, err = scanStringFrom(b, j, false)
 			}
 		case '{', '[':
 			closer := byte(']')
@@ -362,7 +367,7 @@ func EachMember(b []byte, i int, fn func(key, val []byte) error) (int, error) {
 		}
 		if kend < len(b) && b[kend] == '"' {
 			kend++
-		} else if kend, _, err = ScanString(b, i); err != nil {
+		} else if kend, _, err = scanStringFrom(b, kend, false); err != nil {
 			return kend, err
 		}
 		key := b[i:kend]
