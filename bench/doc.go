@@ -15,6 +15,6 @@
 //     every scenario, one table of ratios, gated by thresholds.json;
 //   - setup-tenants: the multitenant scenario's schemas and their tenants config.
 //
-// It imports nothing of Kapok's own packages: it talks to Kapok over HTTP only, so it measures
-// what a client sees. Main is the entry point cmd/kapok calls for `kapok bench …`.
+// Of Kapok's packages it imports only the leaf internal/jsonx, to scan JSON bodies in place:
+// it talks to Kapok over HTTP only, so it measures what a client sees. Main is the entry point cmd/kapok calls for `kapok bench …`.
 package bench

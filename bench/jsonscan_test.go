@@ -48,3 +48,12 @@ func FuzzJSONMember(f *testing.F) {
 		}
 	})
 }
+
+func BenchmarkGraphQLFailed(b *testing.B) {
+	body := []byte(`{"data":{"authors":[{"id":1,"name":"Ada \"L\"","articles":[{"id":2,"views":1.5e3,"tags":["a","b"]}]}]},"errors":null}`)
+	b.SetBytes(int64(len(body)))
+	b.ReportAllocs()
+	for b.Loop() {
+		_ = graphQLFailed(body)
+	}
+}

@@ -1,8 +1,9 @@
 package planner
 
 import (
-	"unicode/utf16"
-	"unicode/utf8"
+	"bytes"
+
+	"github.com/kapok-dev/kapok/internal/jsonx"
 )
 
 // maxBindVars bounds the per-call stack buffer for variable spans.
@@ -78,16 +79,16 @@ func jsonKindName(raw []byte) string {
 	if len(raw) == 0 {
 		return "nothing"
 	}
-	switch raw[0] {
-	case '"':
+	switch jsonx.KindOf(raw) {
+	case jsonx.String:
 		return "a string"
-	case '{':
+	case jsonx.Object:
 		return "an object"
-	case '[':
+	case jsonx.Array:
 		return "a list"
-	case 't', 'f':
+	case jsonx.Bool:
 		return "a boolean"
-	case 'n':
+	case jsonx.Null:
 		return "null"
 	}
 	return "a number"
@@ -102,12 +103,12 @@ func scalarText(raw []byte, v *Var) ([]byte, error) {
 		}
 		return raw, nil
 	case ScalarFloat:
-		if !isNumber(raw) {
+		if jsonx.KindOf(raw) != jsonx.Number {
 			return nil, mismatch(v, "a number", raw)
 		}
 		return raw, nil
 	case ScalarNumeric:
-		if isNumber(raw) {
+		if jsonx.KindOf(raw) == jsonx.Number {
 			return raw, nil
 		}
 		if raw[0] == '"' {
@@ -123,7 +124,7 @@ func scalarText(raw []byte, v *Var) ([]byte, error) {
 		}
 		return nil, mismatch(v, "a boolean", raw)
 	case ScalarID:
-		if isInteger(raw) {
+		if jsonx.IsInteger(raw) {
 			return raw, nil
 		}
 		if raw[0] == '"' {
@@ -160,24 +161,16 @@ func appendArray(out, raw []byte, v *Var, depth int) ([]byte, error) {
 		}
 		return append(out, '}'), nil
 	}
-	i := skipWS(raw, 1)
-	first := true
-	for i < len(raw) && raw[i] != ']' {
-		end, err := skipValue(raw, i)
-		if err != nil {
-			return out, err
-		}
-		if !first {
+	_, err := jsonx.EachElement(raw, 0, func(n int, el []byte) error {
+		if n > 0 {
 			out = append(out, ',')
 		}
-		first = false
-		if out, err = appendElem(out, raw[i:end], v, depth-1); err != nil {
-			return out, err
-		}
-		i = skipWS(raw, end)
-		if i < len(raw) && raw[i] == ',' {
-			i = skipWS(raw, i+1)
-		}
+		var err error
+		out, err = appendElem(out, el, v, depth-1)
+		return err
+	})
+	if err != nil {
+		return out, scanError(err)
 	}
 	return append(out, '}'), nil
 }
@@ -210,88 +203,51 @@ func appendElem(out, raw []byte, v *Var, depth int) ([]byte, error) {
 }
 
 // findVars stores in spans[i] the raw JSON value of vars[i] in the variables object
-// (nil when absent).
+// (nil when absent). What follows the object is not read.
 func findVars(b []byte, vars []Var, spans [][]byte) error {
-	i := skipWS(b, 0)
+	i := jsonx.SkipSpace(b, 0)
 	if i == len(b) || (len(b)-i >= 4 && string(b[i:i+4]) == "null") {
 		return nil
 	}
 	if b[i] != '{' {
 		return Errorf(CodeParseFailed, "$", "variables must be a JSON object")
 	}
-	i = skipWS(b, i+1)
-	for i < len(b) && b[i] != '}' {
-		if b[i] != '"' {
-			return errBadJSON
-		}
-		kend, err := skipString(b, i)
-		if err != nil {
-			return err
-		}
-		key := b[i+1 : kend-1]
-		i = skipWS(b, kend)
-		if i >= len(b) || b[i] != ':' {
-			return errBadJSON
-		}
-		i = skipWS(b, i+1)
-		vend, err := skipValue(b, i)
-		if err != nil {
-			return err
-		}
+	_, err := jsonx.EachMember(b, i, func(key, val []byte) error {
+		name := key[1 : len(key)-1]
 		known := false
 		for k := range vars {
-			if vars[k].Name == string(key) {
-				spans[k] = b[i:vend]
+			if vars[k].Name == string(name) {
+				spans[k] = val
 				known = true
 			}
 		}
 		if !known {
-			return Errorf(CodeValidationFailed, "$", "unexpected variables in variableValues: %s", key)
+			return Errorf(CodeValidationFailed, "$", "unexpected variables in variableValues: %s", name)
 		}
-		i = skipWS(b, vend)
-		if i < len(b) && b[i] == ',' {
-			i = skipWS(b, i+1)
-		}
-	}
-	if i >= len(b) {
-		return errBadJSON
-	}
-	return nil
+		return nil
+	})
+	return scanError(err)
 }
 
 var errBadJSON = &Error{Code: CodeParseFailed, Path: "$", Message: "variables are not valid JSON"}
 
-func isNull(b []byte) bool { return len(b) == 4 && string(b) == "null" }
-
-func isInteger(b []byte) bool {
-	if len(b) == 0 {
-		return false
+// scanError gives the scanner's errors the planner's face and lets the others through.
+func scanError(err error) error {
+	if err == jsonx.ErrSyntax || err == jsonx.ErrDepth {
+		return errBadJSON
 	}
-	i := 0
-	if b[0] == '-' {
-		i++
-	}
-	if i == len(b) {
-		return false
-	}
-	for ; i < len(b); i++ {
-		if b[i] < '0' || b[i] > '9' {
-			return false
-		}
-	}
-	return true
+	return err
 }
 
+func isNull(b []byte) bool { return len(b) == 4 && string(b) == "null" }
+
 func isInt32(b []byte) bool {
-	if !isInteger(b) {
+	if !jsonx.IsInteger(b) {
 		return false
 	}
 	neg := b[0] == '-'
 	if neg {
 		b = b[1:]
-	}
-	if len(b) > 1 && b[0] == '0' {
-		return false
 	}
 	var n int64
 	for _, c := range b {
@@ -303,161 +259,19 @@ func isInt32(b []byte) bool {
 	return n < 1<<31 || (neg && n == 1<<31)
 }
 
-func isNumber(b []byte) bool {
-	if len(b) == 0 {
-		return false
-	}
-	c := b[0]
-	return c == '-' || (c >= '0' && c <= '9')
-}
-
-func skipWS(b []byte, i int) int {
-	for i < len(b) && (b[i] == ' ' || b[i] == '\t' || b[i] == '\n' || b[i] == '\r') {
-		i++
-	}
-	return i
-}
-
-// skipString returns the index after the closing quote of the string starting at i.
-func skipString(b []byte, i int) (int, error) {
-	for j := i + 1; j < len(b); j++ {
-		switch b[j] {
-		case '\\':
-			j++
-		case '"':
-			return j + 1, nil
-		default:
-			if b[j] < 0x20 {
-				return 0, errBadJSON
-			}
-		}
-	}
-	return 0, errBadJSON
-}
-
-// skipValue returns the index after the JSON value starting at i. It checks structure
-// loosely (numbers and literals by their characters); Postgres checks what it parses.
-func skipValue(b []byte, i int) (int, error) {
-	if i >= len(b) {
-		return 0, errBadJSON
-	}
-	switch c := b[i]; {
-	case c == '"':
-		return skipString(b, i)
-	case c == '{' || c == '[':
-		depth := 0
-		for j := i; j < len(b); j++ {
-			switch b[j] {
-			case '"':
-				e, err := skipString(b, j)
-				if err != nil {
-					return 0, err
-				}
-				j = e - 1
-			case '{', '[':
-				depth++
-			case '}', ']':
-				depth--
-				if depth == 0 {
-					return j + 1, nil
-				}
-			}
-		}
-		return 0, errBadJSON
-	case c == 't' || c == 'f' || c == 'n':
-		for _, lit := range []string{"true", "false", "null"} {
-			if len(b)-i >= len(lit) && string(b[i:i+len(lit)]) == lit {
-				return i + len(lit), nil
-			}
-		}
-		return 0, errBadJSON
-	case c == '-' || (c >= '0' && c <= '9'):
-		j := i + 1
-		for j < len(b) && (b[j] >= '0' && b[j] <= '9' || b[j] == '.' || b[j] == 'e' || b[j] == 'E' || b[j] == '+' || b[j] == '-') {
-			j++
-		}
-		return j, nil
-	}
-	return 0, errBadJSON
-}
-
 // unquote returns the contents of a JSON string, without copying when it has no escapes.
 func unquote(raw []byte) ([]byte, error) {
 	s := raw[1 : len(raw)-1]
-	esc := false
-	for _, c := range s {
-		if c == '\\' {
-			esc = true
-			break
-		}
-	}
-	if !esc {
+	if bytes.IndexByte(s, '\\') < 0 {
 		return s, nil
 	}
-	out := make([]byte, 0, len(s))
-	for i := 0; i < len(s); i++ {
-		c := s[i]
-		if c != '\\' {
-			out = append(out, c)
-			continue
-		}
-		i++
-		if i >= len(s) {
-			return nil, errBadJSON
-		}
-		switch s[i] {
-		case '"', '\\', '/':
-			out = append(out, s[i])
-		case 'b':
-			out = append(out, '\b')
-		case 'f':
-			out = append(out, '\f')
-		case 'n':
-			out = append(out, '\n')
-		case 'r':
-			out = append(out, '\r')
-		case 't':
-			out = append(out, '\t')
-		case 'u':
-			r, n := hex4(s[i+1:])
-			if n < 0 {
-				return nil, errBadJSON
-			}
-			i += 4
-			if utf16.IsSurrogate(r) && i+6 < len(s) && s[i+1] == '\\' && s[i+2] == 'u' {
-				if r2, m := hex4(s[i+3:]); m >= 0 {
-					r = utf16.DecodeRune(r, r2)
-					i += 6
-				}
-			}
-			if r == 0 {
-				return nil, &Error{Code: CodeDataException, Path: "$", Message: "unsupported Unicode escape sequence \\u0000"}
-			}
-			out = utf8.AppendRune(out, r)
-		default:
-			return nil, errBadJSON
-		}
+	out, err := jsonx.Unquote(make([]byte, 0, len(s)), s)
+	if err != nil {
+		return nil, errBadJSON
+	}
+	// A string holds no raw NUL, so a NUL here was written \u0000, which text refuses.
+	if bytes.IndexByte(out, 0) >= 0 {
+		return nil, &Error{Code: CodeDataException, Path: "$", Message: "unsupported Unicode escape sequence \\u0000"}
 	}
 	return out, nil
-}
-
-func hex4(b []byte) (rune, int) {
-	if len(b) < 4 {
-		return 0, -1
-	}
-	var r rune
-	for _, c := range b[:4] {
-		r <<= 4
-		switch {
-		case c >= '0' && c <= '9':
-			r |= rune(c - '0')
-		case c >= 'a' && c <= 'f':
-			r |= rune(c - 'a' + 10)
-		case c >= 'A' && c <= 'F':
-			r |= rune(c - 'A' + 10)
-		default:
-			return 0, -1
-		}
-	}
-	return r, 4
 }

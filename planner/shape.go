@@ -3,6 +3,8 @@ package planner
 import (
 	"sort"
 	"strconv"
+
+	"github.com/kapok-dev/kapok/internal/jsonx"
 )
 
 // VarShape names a variable holding whole insert input (`objects: $objs`, `object: $obj`)
@@ -28,7 +30,7 @@ const (
 // InputKeys classifies the raw JSON of an insert-input variable and, for ShapeRows,
 // returns its keys sorted (unescaped).
 func InputKeys(raw []byte, nested []string) (kind byte, keys []string) {
-	i := skipWS(raw, 0)
+	i := jsonx.SkipSpace(raw, 0)
 	if i >= len(raw) {
 		return ShapeValue, nil
 	}
@@ -58,13 +60,13 @@ func InputKeys(raw []byte, nested []string) (kind byte, keys []string) {
 	}
 	switch raw[i] {
 	case '{':
-		end, err := skipValue(raw, i)
+		end, err := jsonx.SkipValue(raw, i)
 		if err != nil {
 			return ShapeValue, nil
 		}
 		visit(raw[i:end])
 	case '[':
-		err := eachElement(raw[i:], func(_ int, el []byte) error {
+		_, err := jsonx.EachElement(raw, i, func(_ int, el []byte) error {
 			if el[0] != '{' {
 				ok = false
 			} else if ok {
@@ -87,7 +89,7 @@ func InputKeys(raw []byte, nested []string) (kind byte, keys []string) {
 // objectKeys returns the sorted keys of a JSON object; bad is set when a key repeats,
 // cannot be read, or is a Nested field with a non-null value.
 func objectKeys(obj []byte, nested []string) (keys []string, bad bool) {
-	err := eachField(obj, func(k, v []byte) error {
+	_, err := jsonx.EachMember(obj, 0, func(k, v []byte) error {
 		key, err := unquote(k)
 		if err != nil {
 			return err
@@ -183,7 +185,7 @@ func (r *RowsInput) bind(raw []byte, v *Var) ([]byte, error) {
 		}
 		n := 0
 		out = append(out, '{')
-		err := eachField(obj, func(k, val []byte) error {
+		_, err := jsonx.EachMember(obj, 0, func(k, val []byte) error {
 			key, err := unquote(k)
 			if err != nil {
 				return err
@@ -227,7 +229,7 @@ func (r *RowsInput) bind(raw []byte, v *Var) ([]byte, error) {
 			return cerr
 		})
 		if err != nil {
-			return err
+			return scanError(err)
 		}
 		if n != len(r.Keys) {
 			return Errorf(CodeUnexpected, path, "the plan expects the keys %v", r.Keys)
@@ -235,83 +237,19 @@ func (r *RowsInput) bind(raw []byte, v *Var) ([]byte, error) {
 		out = append(out, '}')
 		return nil
 	}
-	i := skipWS(raw, 0)
+	i := jsonx.SkipSpace(raw, 0)
 	if raw[i] == '[' {
-		err := eachElement(raw[i:], func(idx int, el []byte) error {
+		_, err := jsonx.EachElement(raw, i, func(idx int, el []byte) error {
 			if idx > 0 {
 				out = append(out, ',')
 			}
 			return check(idx, el)
 		})
 		if err != nil {
-			return nil, err
+			return nil, scanError(err)
 		}
 	} else if err := check(-1, raw[i:]); err != nil {
 		return nil, err
 	}
 	return append(out, ']'), nil
-}
-
-// eachElement calls fn with every element of the JSON array arr.
-func eachElement(arr []byte, fn func(i int, el []byte) error) error {
-	if len(arr) == 0 || arr[0] != '[' {
-		return errBadJSON
-	}
-	i := skipWS(arr, 1)
-	for n := 0; i < len(arr) && arr[i] != ']'; n++ {
-		end, err := skipValue(arr, i)
-		if err != nil {
-			return err
-		}
-		if err := fn(n, arr[i:end]); err != nil {
-			return err
-		}
-		i = skipWS(arr, end)
-		if i < len(arr) && arr[i] == ',' {
-			i = skipWS(arr, i+1)
-		}
-	}
-	if i >= len(arr) {
-		return errBadJSON
-	}
-	return nil
-}
-
-// eachField calls fn with the quoted key and the value of every field of the JSON
-// object obj.
-func eachField(obj []byte, fn func(k, v []byte) error) error {
-	if len(obj) == 0 || obj[0] != '{' {
-		return errBadJSON
-	}
-	i := skipWS(obj, 1)
-	for i < len(obj) && obj[i] != '}' {
-		if obj[i] != '"' {
-			return errBadJSON
-		}
-		kend, err := skipString(obj, i)
-		if err != nil {
-			return err
-		}
-		k := obj[i:kend]
-		i = skipWS(obj, kend)
-		if i >= len(obj) || obj[i] != ':' {
-			return errBadJSON
-		}
-		i = skipWS(obj, i+1)
-		vend, err := skipValue(obj, i)
-		if err != nil {
-			return err
-		}
-		if err := fn(k, obj[i:vend]); err != nil {
-			return err
-		}
-		i = skipWS(obj, vend)
-		if i < len(obj) && obj[i] == ',' {
-			i = skipWS(obj, i+1)
-		}
-	}
-	if i >= len(obj) {
-		return errBadJSON
-	}
-	return nil
 }

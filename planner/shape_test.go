@@ -129,3 +129,17 @@ func FuzzAppendKeyVars(f *testing.F) {
 		_, _ = bp.BindStatement(0, vars, nil)
 	})
 }
+
+func BenchmarkAppendKeyVars(b *testing.B) {
+	p := &planner.Plan{
+		Vars:    []planner.Var{{Name: "objs", TypeName: "t_insert_input", Kind: planner.ScalarOther, ListDepth: 1}, {Name: "w", Kind: planner.ScalarOther}},
+		KeyVars: []string{"objs", "w"},
+		Shapes:  []planner.VarShape{{Var: "objs", Nested: []string{"rel"}}},
+	}
+	vars := []byte(`{"w": {"x": 1}, "objs": [{"b": "z", "a": null, "rel": null}, {"a": 3, "b": 4, "rel": null}]}`)
+	dst := make([]byte, 0, 128)
+	b.ReportAllocs()
+	for b.Loop() {
+		dst = p.AppendKeyVars(dst[:0], vars)
+	}
+}

@@ -1,9 +1,11 @@
 package proxy
 
 import (
-	"encoding/json"
+	"bytes"
 	"errors"
 	"unicode/utf8"
+
+	"github.com/kapok-dev/kapok/internal/jsonx"
 )
 
 // gqlRequest is one GraphQL operation of a request body. Fields alias the body and hold the
@@ -16,17 +18,20 @@ type gqlRequest struct {
 	Variables     []byte // raw JSON object, or nil when absent or null
 }
 
-var errBadGraphQLBody = errors.New("the request body is not a GraphQL request: expected a JSON object {\"query\": …, \"variables\": …, \"operationName\": …} or an array of them")
+var (
+	errBadGraphQLBody = errors.New("the request body is not a GraphQL request: expected a JSON object {\"query\": …, \"variables\": …, \"operationName\": …} or an array of them")
+	errBodyTooDeep    = errors.New("the request body nests too deeply")
+)
 
 // parseGraphQLBody scans a POST body: one operation object or a batch (array). It checks
 // the JSON structure of the parts it reads and skips the rest without decoding it.
 func parseGraphQLBody(body []byte, dst []gqlRequest) ([]gqlRequest, bool, error) {
-	i := skipWS(body, 0)
+	i := jsonx.SkipSpace(body, 0)
 	if i >= len(body) {
 		return dst, false, errBadGraphQLBody
 	}
 	if body[i] == '[' {
-		i = skipWS(body, i+1)
+		i = jsonx.SkipSpace(body, i+1)
 		if i < len(body) && body[i] == ']' {
 			return dst, true, errors.New("empty batch: the request array holds no operation")
 		}
@@ -37,7 +42,7 @@ func parseGraphQLBody(body []byte, dst []gqlRequest) ([]gqlRequest, bool, error)
 				return dst, true, err
 			}
 			dst = append(dst, r)
-			i = skipWS(body, i)
+			i = jsonx.SkipSpace(body, i)
 			if i >= len(body) {
 				return dst, true, errBadGraphQLBody
 			}
@@ -48,9 +53,9 @@ func parseGraphQLBody(body []byte, dst []gqlRequest) ([]gqlRequest, bool, error)
 			if body[i] != ',' {
 				return dst, true, errBadGraphQLBody
 			}
-			i = skipWS(body, i+1)
+			i = jsonx.SkipSpace(body, i+1)
 		}
-		if skipWS(body, i) != len(body) {
+		if jsonx.SkipSpace(body, i) != len(body) {
 			return dst, true, errBadGraphQLBody
 		}
 		return dst, true, nil
@@ -60,7 +65,7 @@ func parseGraphQLBody(body []byte, dst []gqlRequest) ([]gqlRequest, bool, error)
 	if err != nil {
 		return dst, false, err
 	}
-	if skipWS(body, end) != len(body) {
+	if jsonx.SkipSpace(body, end) != len(body) {
 		return dst, false, errBadGraphQLBody
 	}
 	return append(dst, r), false, nil
@@ -70,45 +75,21 @@ func parseGraphQLObject(b []byte, i int, r *gqlRequest) (int, error) {
 	if i >= len(b) || b[i] != '{' {
 		return i, errBadGraphQLBody
 	}
-	i = skipWS(b, i+1)
-	if i < len(b) && b[i] == '}' {
-		return i + 1, nil
-	}
-	for {
-		if i >= len(b) || b[i] != '"' {
-			return i, errBadGraphQLBody
-		}
-		ks, ke, _, err := scanString(b, i)
-		if err != nil {
-			return i, err
-		}
-		key := b[ks:ke]
-		i = skipWS(b, ke+1)
-		if i >= len(b) || b[i] != ':' {
-			return i, errBadGraphQLBody
-		}
-		i = skipWS(b, i+1)
-		vs := i
-		ve, err := skipValue(b, i, 0)
-		if err != nil {
-			return i, err
-		}
-		val := b[vs:ve]
-		switch string(key) {
+	end, err := jsonx.EachMember(b, i, func(key, val []byte) error {
+		switch string(key[1 : len(key)-1]) {
 		case "query":
 			if val[0] != '"' {
-				return i, errors.New(`"query" must be a string`)
+				return errors.New(`"query" must be a string`)
 			}
-			s, e, esc, _ := scanString(b, vs)
-			r.Query, r.QueryEscaped = b[s:e], esc
+			r.Query = val[1 : len(val)-1]
+			r.QueryEscaped = bytes.IndexByte(r.Query, '\\') >= 0
 		case "operationName":
 			switch val[0] {
 			case '"':
-				s, e, _, _ := scanString(b, vs)
-				r.OperationName = b[s:e]
+				r.OperationName = val[1 : len(val)-1]
 			case 'n':
 			default:
-				return i, errors.New(`"operationName" must be a string or null`)
+				return errors.New(`"operationName" must be a string or null`)
 			}
 		case "variables":
 			switch val[0] {
@@ -116,124 +97,25 @@ func parseGraphQLObject(b []byte, i int, r *gqlRequest) (int, error) {
 				r.Variables = val
 			case 'n':
 			default:
-				return i, errors.New(`"variables" must be an object or null`)
+				return errors.New(`"variables" must be an object or null`)
 			}
 		}
-		i = skipWS(b, ve)
-		if i >= len(b) {
-			return i, errBadGraphQLBody
-		}
-		if b[i] == '}' {
-			return i + 1, nil
-		}
-		if b[i] != ',' {
-			return i, errBadGraphQLBody
-		}
-		i = skipWS(b, i+1)
+		return nil
+	})
+	switch err {
+	case jsonx.ErrSyntax:
+		return end, errBadGraphQLBody
+	case jsonx.ErrDepth:
+		return end, errBodyTooDeep
 	}
+	return end, err
 }
 
-func skipWS(b []byte, i int) int {
-	for i < len(b) && (b[i] == ' ' || b[i] == '\n' || b[i] == '\t' || b[i] == '\r') {
-		i++
-	}
-	return i
-}
+// skipWS and skipValue are the scanner under the names graphql.go reads GET variables
+// with; depth is counted by the scanner itself.
+func skipWS(b []byte, i int) int { return jsonx.SkipSpace(b, i) }
 
-// scanString reads the string starting at b[i] == '"'; it returns the contents' bounds
-// and whether they contain escapes.
-func scanString(b []byte, i int) (start, end int, escaped bool, err error) {
-	start = i + 1
-	for j := start; j < len(b); j++ {
-		switch c := b[j]; {
-		case c == '"':
-			return start, j, escaped, nil
-		case c == '\\':
-			escaped = true
-			j++
-		case c < 0x20:
-			return 0, 0, false, errBadGraphQLBody
-		}
-	}
-	return 0, 0, false, errBadGraphQLBody
-}
-
-const maxJSONDepth = 256
-
-// skipValue returns the index after the JSON value at b[i].
-func skipValue(b []byte, i, depth int) (int, error) {
-	if depth > maxJSONDepth {
-		return i, errors.New("the request body nests too deeply")
-	}
-	if i >= len(b) {
-		return i, errBadGraphQLBody
-	}
-	switch c := b[i]; {
-	case c == '"':
-		_, e, _, err := scanString(b, i)
-		return e + 1, err
-	case c == '{' || c == '[':
-		closer := byte('}')
-		if c == '[' {
-			closer = ']'
-		}
-		i = skipWS(b, i+1)
-		if i < len(b) && b[i] == closer {
-			return i + 1, nil
-		}
-		for {
-			if c == '{' {
-				if i >= len(b) || b[i] != '"' {
-					return i, errBadGraphQLBody
-				}
-				_, e, _, err := scanString(b, i)
-				if err != nil {
-					return i, err
-				}
-				i = skipWS(b, e+1)
-				if i >= len(b) || b[i] != ':' {
-					return i, errBadGraphQLBody
-				}
-				i = skipWS(b, i+1)
-			}
-			var err error
-			if i, err = skipValue(b, i, depth+1); err != nil {
-				return i, err
-			}
-			i = skipWS(b, i)
-			if i >= len(b) {
-				return i, errBadGraphQLBody
-			}
-			if b[i] == closer {
-				return i + 1, nil
-			}
-			if b[i] != ',' {
-				return i, errBadGraphQLBody
-			}
-			i = skipWS(b, i+1)
-		}
-	case c == 't':
-		return literal(b, i, "true")
-	case c == 'f':
-		return literal(b, i, "false")
-	case c == 'n':
-		return literal(b, i, "null")
-	case c == '-' || (c >= '0' && c <= '9'):
-		j := i + 1
-		for j < len(b) && (b[j] >= '0' && b[j] <= '9' || b[j] == '.' || b[j] == 'e' || b[j] == 'E' || b[j] == '+' || b[j] == '-') {
-			j++
-		}
-		return j, nil
-	}
-	return i, errBadGraphQLBody
-}
-
-func literal(b []byte, i int, lit string) (int, error) {
-	if len(b)-i >= len(lit) && string(b[i:i+len(lit)]) == lit {
-		return i + len(lit), nil
-	}
-	return i, errBadGraphQLBody
-}
+func skipValue(b []byte, i, _ int) (int, error) { return jsonx.SkipValue(b, i) }
 
 // queryText returns the query as a Go string, unescaping it when needed.
 func (r *gqlRequest) queryText() (string, error) {
@@ -251,13 +133,9 @@ func jsonStringContents(raw []byte, escaped bool) (string, error) {
 		}
 		return string(raw), nil
 	}
-	q := make([]byte, 0, len(raw)+2)
-	q = append(q, '"')
-	q = append(q, raw...)
-	q = append(q, '"')
-	var s string
-	if err := json.Unmarshal(q, &s); err != nil {
+	s, err := jsonx.Unquote(make([]byte, 0, len(raw)), raw)
+	if err != nil {
 		return "", errBadGraphQLBody
 	}
-	return s, nil
+	return string(s), nil
 }

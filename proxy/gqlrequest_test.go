@@ -38,7 +38,8 @@ func TestGraphQLBodiesAreScannedWithoutDecoding(t *testing.T) {
 
 func TestMalformedGraphQLBodiesAreRefused(t *testing.T) {
 	for _, body := range []string{``, `null`, `[]`, `{"query":1}`, `{"query":"a"`, `{"query":"a"} x`, `{"variables":[1]}`,
-		`{"operationName":5}`, `[{"query":"a"},]`, "{\"query\":\"a\x01\"}", `{"a":tru}`, `{"a":{"b":}}`} {
+		`{"operationName":5}`, `[{"query":"a"},]`, "{\"query\":\"a\x01\"}", `{"a":tru}`, `{"a":{"b":}}`,
+		`{"query":"a","variables":{"x":01}}`, `{"query":"a","variables":{"x":1.}}`, `{"query":"a","variables":{"x":"\q"}}`} {
 		if _, _, err := parseGraphQLBody([]byte(body), nil); err == nil {
 			t.Errorf("accepted %q", body)
 		}
@@ -65,4 +66,19 @@ func FuzzParseGraphQLBody(f *testing.F) {
 			}
 		}
 	})
+}
+
+// BenchmarkParseGraphQLBody scans a typical cache-hit body: a named query with escapes
+// and an object of variables.
+func BenchmarkParseGraphQLBody(b *testing.B) {
+	body := []byte(`{"operationName":"Q3","query":"query Q3($start: Int!, $name: String = \"x\") { authors(where: {id: {_gte: $start}, name: {_neq: $name}}, order_by: {id: asc}, limit: 10) { id name articles(order_by: {published_at: desc}, limit: 5) { id views published_at comments(order_by: {id: asc}) { body author { name } } } } }","variables":{"start":12345,"name":"Ada \"L\"","tags":["a","b",{"c":[1.5e3,-2,true,null]}]}}`)
+	dst := make([]gqlRequest, 0, 1)
+	b.SetBytes(int64(len(body)))
+	b.ReportAllocs()
+	for b.Loop() {
+		var err error
+		if dst, _, err = parseGraphQLBody(body, dst[:0]); err != nil {
+			b.Fatal(err)
+		}
+	}
 }

@@ -1,4 +1,3 @@
-// Package jsonx holds the JSON writing shared by the front ends.
 package jsonx
 
 import "unicode/utf8"
