@@ -181,6 +181,7 @@ type suiteOptions struct {
 	benchtime                   string
 	tenants                     int
 	confirm                     bool
+	confirmMax                  int
 	asJSON                      bool
 	printConfig                 bool
 }
@@ -217,7 +218,8 @@ func cmdSuite(ctx context.Context, args []string, stdout, stderr io.Writer) int 
 	fs.BoolVar(&o.microbench, "microbench", true, "also run and print the Go micro-benchmarks")
 	fs.StringVar(&o.benchtime, "benchtime", "", "go test -benchtime (default 300ms, quick 50ms)")
 	fs.IntVar(&o.tenants, "tenants", 100, "tenants of the multitenant scenario")
-	fs.BoolVar(&o.confirm, "confirm", true, "measure a scenario under its threshold once more (as many rounds) and judge it on all its rounds")
+	fs.BoolVar(&o.confirm, "confirm", true, "measure a scenario under its threshold again (as many rounds), up to --confirm-max times, and judge it on all its rounds")
+	fs.IntVar(&o.confirmMax, "confirm-max", 2, "most times a scenario under its threshold is measured again")
 	fs.BoolVar(&o.asJSON, "json", false, "print the report as JSON")
 	fs.BoolVar(&o.printConfig, "print-config", false, "print the config the suite starts Kapok with, and exit")
 	if code, ok := parseFlags(fs, args, stderr); !ok {
@@ -378,12 +380,14 @@ func runSuite(ctx context.Context, o suiteOptions, stdout, stderr io.Writer) (in
 		if err := measure(0, o.rounds); err != nil {
 			return 1, err
 		}
-		if o.confirm && !row.Pass && row.Reason != "" && len(targets) == 2 && row.Kapok.errorCount() == 0 && row.Baseline.errorCount() == 0 {
+		for again := 1; o.confirm && again <= o.confirmMax && !row.Pass && row.Reason != "" && len(targets) == 2 &&
+			row.Kapok.errorCount() == 0 && row.Baseline.errorCount() == 0; again++ {
 			// Under the threshold without errors: as many rounds again, and the verdict
 			// on the median of all of them. A passing scenario is not re-run, so this
-			// only ever spares a verdict the noise of a few seconds.
+			// only ever spares a verdict the noise of a few seconds on a shared machine;
+			// a real regression stays under its threshold however often it is measured.
 			logf("%-14s ratio %.2f under %.2f: measuring %d rounds more", s.Name, row.Ratio, row.Threshold, o.rounds)
-			if err := measure(o.rounds, o.rounds); err != nil {
+			if err := measure(again*o.rounds, o.rounds); err != nil {
 				return 1, err
 			}
 		}
@@ -402,14 +406,21 @@ func runSuite(ctx context.Context, o suiteOptions, stdout, stderr io.Writer) (in
 	if o.asJSON {
 		_ = WriteJSON(stdout, report)
 	} else {
-		WriteSuiteTable(stdout, report.Rows)
+		// The table last, so the tail of a CI log shows the verdict's figures.
 		if report.Microbench != "" {
-			fmt.Fprintf(stdout, "\nmicro-benchmarks:\n%s", report.Microbench)
+			fmt.Fprintf(stdout, "micro-benchmarks:\n%s\n", report.Microbench)
 		}
+		WriteSuiteTable(stdout, report.Rows)
 	}
 	verdict := "pass"
 	if !report.Pass {
-		verdict = "FAIL: a Kapok/baseline ratio is under its threshold (" + o.thresholdFile + ") or a side had errors"
+		var failed []string
+		for _, r := range report.Rows {
+			if !r.Pass {
+				failed = append(failed, r.Scenario+" ("+r.Reason+")")
+			}
+		}
+		verdict = "FAIL (thresholds in " + o.thresholdFile + "): " + strings.Join(failed, ", ")
 	}
 	fmt.Fprintf(stderr, "suite: %s in %s\n", verdict, time.Since(began).Round(time.Second))
 	if !report.Pass {

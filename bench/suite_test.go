@@ -54,7 +54,7 @@ func TestSuiteGate(t *testing.T) {
 			t.Errorf("exit %d\n%s%s", code, out, errOut)
 		}
 	})
-	t.Run("a scenario under its threshold is measured again, then judged on every round", func(t *testing.T) {
+	t.Run("a scenario under its threshold is measured again twice, then judged on every round", func(t *testing.T) {
 		code, out, errOut := runGate(t, slow, fast, thresholdsFile(t, `{"default": 0.8}`), "--json", "--scenarios", "q1-graphql")
 		var rep struct {
 			Pass bool `json:"pass"`
@@ -70,13 +70,18 @@ func TestSuiteGate(t *testing.T) {
 		if err := json.Unmarshal([]byte(out), &rep); err != nil {
 			t.Fatalf("%v\n%s", err, out)
 		}
-		if code != 1 || rep.Pass || len(rep.Rows) != 1 || len(rep.Rows[0].Kapok.Rounds) != 4 || len(rep.Rows[0].Baseline.Rounds) != 4 ||
-			!strings.Contains(errOut, "measuring 2 rounds more") {
+		if code != 1 || rep.Pass || len(rep.Rows) != 1 || len(rep.Rows[0].Kapok.Rounds) != 6 || len(rep.Rows[0].Baseline.Rounds) != 6 ||
+			strings.Count(errOut, "measuring 2 rounds more") != 2 || !strings.Contains(errOut, "FAIL (thresholds in ") ||
+			!strings.Contains(errOut, "q1-graphql (ratio ") {
 			t.Errorf("exit %d report %+v\n%s", code, rep, errOut)
 		}
 		code, _, errOut = runGate(t, slow, fast, thresholdsFile(t, `{"default": 0.8}`), "--scenarios", "q1-graphql", "--confirm=false")
 		if code != 1 || strings.Contains(errOut, "rounds more") {
 			t.Errorf("--confirm=false: exit %d\n%s", code, errOut)
+		}
+		code, _, errOut = runGate(t, slow, fast, thresholdsFile(t, `{"default": 0.8}`), "--scenarios", "q1-graphql", "--confirm-max", "1")
+		if code != 1 || strings.Count(errOut, "rounds more") != 1 {
+			t.Errorf("--confirm-max 1: exit %d\n%s", code, errOut)
 		}
 	})
 	t.Run("a per-scenario override lets that scenario pass", func(t *testing.T) {

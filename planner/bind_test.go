@@ -103,7 +103,7 @@ func BenchmarkBindVariables(b *testing.B) {
 	b.ReportAllocs()
 	for b.Loop() {
 		var err error
-		if dst, err = p.Bind(body, dst); err != nil {
+		if dst, err = p.BindStatement(0, body, dst); err != nil {
 			b.Fatal(err)
 		}
 	}

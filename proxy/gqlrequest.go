@@ -111,12 +111,6 @@ func parseGraphQLObject(b []byte, i int, r *gqlRequest) (int, error) {
 	return end, err
 }
 
-// skipWS and skipValue are the scanner under the names graphql.go reads GET variables
-// with; depth is counted by the scanner itself.
-func skipWS(b []byte, i int) int { return jsonx.SkipSpace(b, i) }
-
-func skipValue(b []byte, i, _ int) (int, error) { return jsonx.SkipValue(b, i) }
-
 // queryText returns the query as a Go string, unescaping it when needed.
 func (r *gqlRequest) queryText() (string, error) {
 	return jsonStringContents(r.Query, r.QueryEscaped)

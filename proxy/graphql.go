@@ -12,6 +12,7 @@ import (
 
 	"github.com/kapok-dev/kapok/cache"
 	"github.com/kapok-dev/kapok/control"
+	"github.com/kapok-dev/kapok/internal/jsonx"
 	"github.com/kapok-dev/kapok/planner"
 	"github.com/kapok-dev/kapok/planner/graphql"
 	"github.com/kapok-dev/kapok/poolmgr"
@@ -143,7 +144,7 @@ func (a *apis) graphql(ctx *fasthttp.RequestCtx, t *control.Tenant) string {
 }
 
 func firstNonSpace(b []byte) byte {
-	i := skipWS(b, 0)
+	i := jsonx.SkipSpace(b, 0)
 	if i < len(b) {
 		return b[i]
 	}
@@ -191,7 +192,7 @@ func graphQLFromQueryString(ctx *fasthttp.RequestCtx, dst []gqlRequest) ([]gqlRe
 		r.OperationName = []byte(strings.ReplaceAll(strings.ReplaceAll(string(op), `\`, `\\`), `"`, `\"`))
 	}
 	if v := args.Peek("variables"); len(v) > 0 {
-		if _, err := skipValue(v, skipWS(v, 0), 0); err != nil || firstNonSpace(v) != '{' {
+		if _, err := jsonx.SkipValue(v, jsonx.SkipSpace(v, 0)); err != nil || firstNonSpace(v) != '{' {
 			return dst, errors.New(`"variables" must be a JSON object`)
 		}
 		r.Variables = v
