@@ -79,7 +79,7 @@ func (c *compiler) mutation() error {
 			if err != nil {
 				return planner.Errorf(planner.CodeUnexpected, "$", "%v", err)
 			}
-			ps := planner.Statement{SQL: st.SQL, ResponseKey: s.key, Params: c.paramsOf(st.Slots)}
+			ps := planner.Statement{SQL: st.SQL, ResponseKey: s.key, Params: c.paramsOf(st.Slots), Result: st.Result}
 			if s.many {
 				ps.Part, ps.Parts = i+1, len(s.ms)
 			}

@@ -99,7 +99,7 @@ func runCase(t *testing.T, ctx context.Context, pg *pgconn.PgConn, c *goldenCase
 		var b bytes.Buffer
 		b.WriteByte('{')
 		for i, st := range p.Statements {
-			v, e := run(ctx, pg, st.SQL, params[i], true)
+			v, e := runValue(ctx, pg, &p.Statements[i], params[i])
 			if e != "" {
 				pgErr = e
 				break
@@ -165,6 +165,17 @@ func runCase(t *testing.T, ctx context.Context, pg *pgconn.PgConn, c *goldenCase
 // runQuery executes a query's statement and returns the data object the proxy writes:
 // the statement's value, or its rows gathered as st.Result says, under st.ResponseKey.
 func runQuery(ctx context.Context, pg *pgconn.PgConn, st *planner.Statement, params [][]byte) (json.RawMessage, string) {
+	v, e := runValue(ctx, pg, st, params)
+	if e != "" || st.ResponseKey == "" {
+		return v, e
+	}
+	k, _ := json.Marshal(st.ResponseKey)
+	return json.RawMessage(`{` + string(k) + `:` + string(v) + `}`), ""
+}
+
+// runValue executes a statement and returns its value: the statement's one row, or its
+// rows gathered as st.Result says.
+func runValue(ctx context.Context, pg *pgconn.PgConn, st *planner.Statement, params [][]byte) (json.RawMessage, string) {
 	ctx, cancel := context.WithTimeout(ctx, 10*time.Second)
 	defer cancel()
 	rr := pg.ExecParams(ctx, st.SQL, params, nil, nil, nil)
@@ -200,11 +211,7 @@ func runQuery(ctx context.Context, pg *pgconn.PgConn, st *planner.Statement, par
 	default:
 		return nil, fmt.Sprintf("result kind %d", st.Result)
 	}
-	if st.ResponseKey == "" {
-		return v, ""
-	}
-	k, _ := json.Marshal(st.ResponseKey)
-	return json.RawMessage(`{` + string(k) + `:` + string(v) + `}`), ""
+	return v, ""
 }
 
 // run executes one statement and returns its single JSON value, or the SQLSTATE.

@@ -3,11 +3,15 @@ package sqlgen
 import (
 	"strings"
 
+	"github.com/kapok-dev/kapok/internal/statement"
 	"github.com/kapok-dev/kapok/planner/ir"
 )
 
 // BuildMutation renders m as `WITH "m" AS (<dml> RETURNING *) SELECT <response>`: one
-// statement returning one json value.
+// statement returning one json value. A mutation of at most one row that answers with
+// that row's object (insert_one, update_by_pk, delete_by_pk) is the DML alone, its object
+// built in RETURNING: zero or one row (statement.One), and no CTE for Postgres to plan
+// and materialise.
 func BuildMutation(m *ir.Mutation) (Statement, error) {
 	g := &gen{slot: map[int]int{}}
 	var b strings.Builder
@@ -16,7 +20,10 @@ func BuildMutation(m *ir.Mutation) (Statement, error) {
 		return g.finish(&b, m)
 	}
 	a := g.alias("t")
-	b.WriteString(`WITH "m" AS (`)
+	row := returnedObject(m)
+	if row == nil {
+		b.WriteString(`WITH "m" AS (`)
+	}
 	switch m.Op {
 	case ir.MutInsert:
 		g.insertSQL(&b, &ir.InsertStep{Table: m.Table, Columns: m.Columns, Values: m.Values, Rows: m.Rows, OnConflict: m.OnConflict}, a)
@@ -36,18 +43,101 @@ func BuildMutation(m *ir.Mutation) (Statement, error) {
 		if m.Where != nil {
 			b.WriteString(" WHERE " + g.conjunction(m.Where, a))
 		}
-		b.WriteString(" RETURNING " + a + ".*")
+		b.WriteString(" RETURNING ")
 	case ir.MutDelete:
 		b.WriteString("DELETE FROM " + relation(m.Table) + " AS " + a)
 		if m.Where != nil {
 			b.WriteString(" WHERE " + g.conjunction(m.Where, a))
 		}
-		b.WriteString(" RETURNING " + a + ".*")
+		b.WriteString(" RETURNING ")
 	default:
 		g.fail("mutation op %d", m.Op)
 	}
+	if row != nil {
+		// Rendered after the DML, so that parameters stay numbered in reading order.
+		b.WriteString(g.rowObject(row, a))
+		if g.err != nil {
+			return Statement{}, g.err
+		}
+		return Statement{SQL: b.String(), Slots: g.slots, Result: statement.One}, nil
+	}
+	if writes(m) {
+		b.WriteString(a + ".*")
+	}
 	b.WriteString(")")
 	return g.finish(&b, m)
+}
+
+// returnedObject is the output of a mutation that writes at most one row and answers with
+// its object, or nil when the mutation needs the general form: a nested insert, a list or
+// affected_rows response, a filtered or ordered read of the rows, output that needs joins
+// of its own, or a mutation that writes nothing at all (no values, an empty _set), whose
+// null answer needs no DML.
+func returnedObject(m *ir.Mutation) *ir.Object {
+	n, ok := m.Response.(*ir.Nested)
+	if !ok || len(m.Steps) > 0 {
+		return nil
+	}
+	s := n.Select
+	if s.From != ir.MutatedRows || s.Shape != ir.ShapeObject || s.Link != nil || s.Where != nil || len(s.OrderBy) > 0 ||
+		len(s.DistinctOn) > 0 || s.Limit != nil || s.Offset != nil || s.Output == nil || !plainObject(s.Output) {
+		return nil
+	}
+	if !writes(m) || m.Op == ir.MutInsert && len(m.Values) != 1 {
+		return nil
+	}
+	return s.Output
+}
+
+// writes tells whether m's SQL is DML ending in RETURNING, rather than a select of no row
+// (an insert of no values, an empty _set).
+func writes(m *ir.Mutation) bool {
+	switch m.Op {
+	case ir.MutInsert:
+		return m.Rows != nil || len(m.Values) > 0
+	case ir.MutUpdate:
+		return len(m.Set) > 0
+	}
+	return true
+}
+
+// plainObject tells whether o is built from its row alone: columns, literals, nested
+// selects and nested objects of those, nothing that needs a join (a spread) or an
+// aggregate over rows.
+func plainObject(o *ir.Object) bool {
+	for _, f := range o.Fields {
+		switch v := f.Value.(type) {
+		case *ir.Column, *ir.Literal, *ir.Nested:
+		case *ir.Nest:
+			if !plainObject(v.Object) {
+				return false
+			}
+		default:
+			return false
+		}
+	}
+	return len(o.Fields) > 0
+}
+
+// rowObject renders o over the row under alias a as one JSON value: row_to_json over a
+// row of the output's keys, or the concatenated object when a key cannot be a column.
+func (g *gen) rowObject(o *ir.Object, a string) string {
+	sc := &scope{alias: a}
+	pairs := g.objectPairs(o, sc, false, nil)
+	if !pairKeysFit(pairs) {
+		return jsonObject(pairs)
+	}
+	r := g.alias("o")
+	var b strings.Builder
+	b.WriteString("(SELECT row_to_json(" + r + ") FROM (SELECT ")
+	for i, p := range pairs {
+		if i > 0 {
+			b.WriteString(", ")
+		}
+		b.WriteString(p.column() + " AS " + ir.QuoteIdent(p.key))
+	}
+	b.WriteString(") AS " + r + ")")
+	return b.String()
 }
 
 // stepsSQL renders a nested insert: one CTE per step, then "m" over the result steps.
@@ -60,7 +150,11 @@ func (g *gen) stepsSQL(b *strings.Builder, m *ir.Mutation) {
 			return
 		}
 		b.WriteString(ir.QuoteIdent(st.Name) + " AS (")
-		g.insertSQL(b, st, g.alias("t"))
+		a := g.alias("t")
+		g.insertSQL(b, st, a)
+		if st.Rows != nil || len(st.Values) > 0 {
+			b.WriteString(a + ".*") // after the RETURNING that insertSQL wrote
+		}
 		b.WriteString("), ")
 		g.inserted[st.Table] = append(g.inserted[st.Table], st.Name)
 		g.steps = append(g.steps, st.Name)
@@ -105,6 +199,8 @@ func (g *gen) finish(b *strings.Builder, m *ir.Mutation) (Statement, error) {
 	return Statement{SQL: b.String(), Slots: g.slots}, nil
 }
 
+// insertSQL renders an insert up to and including the RETURNING keyword, for the caller to
+// end with what it returns; an insert of no rows is a select of none (no RETURNING).
 func (g *gen) insertSQL(b *strings.Builder, m *ir.InsertStep, a string) {
 	if m.Rows != nil {
 		g.insertRowsSQL(b, m, a)
@@ -182,6 +278,7 @@ func (g *gen) insertRowsSQL(b *strings.Builder, m *ir.InsertStep, a string) {
 	g.onConflictSQL(b, m, a)
 }
 
+// onConflictSQL ends an insert: its ON CONFLICT clause, then the RETURNING keyword.
 func (g *gen) onConflictSQL(b *strings.Builder, m *ir.InsertStep, a string) {
 	if oc := m.OnConflict; oc != nil {
 		b.WriteString(" ON CONFLICT ON CONSTRAINT " + ir.QuoteIdent(oc.Constraint))
@@ -201,7 +298,7 @@ func (g *gen) onConflictSQL(b *strings.Builder, m *ir.InsertStep, a string) {
 			}
 		}
 	}
-	b.WriteString(" RETURNING " + a + ".*")
+	b.WriteString(" RETURNING ")
 }
 
 // responseValue renders a mutation response: no row is in scope, only the CTE.

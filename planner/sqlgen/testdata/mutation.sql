@@ -16,4 +16,5 @@ WITH "m" AS (UPDATE "sqlgen_t_cases"."articles" AS t0 SET "rating" = (t0."rating
 
 -- delete by primary key answers the row or null
 -- slots: 0 1
-WITH "m" AS (DELETE FROM "sqlgen_t_cases"."article_tags" AS t0 WHERE (t0."article_id" = $1::int4) AND (t0."tag_id" = $2::int4) RETURNING t0.*) SELECT coalesce((SELECT row_to_json(o2) AS "j" FROM (SELECT t1."article_id" AS "article_id", t1."tag_id" AS "tag_id" FROM "m" AS t1) AS o2), 'null'::json)
+-- result: one
+DELETE FROM "sqlgen_t_cases"."article_tags" AS t0 WHERE (t0."article_id" = $1::int4) AND (t0."tag_id" = $2::int4) RETURNING (SELECT row_to_json(o1) FROM (SELECT t0."article_id" AS "article_id", t0."tag_id" AS "tag_id") AS o1)
