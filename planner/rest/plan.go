@@ -236,22 +236,21 @@ func (l *lowering) selectFor(t *catalog.Table, items []SelectItem, path []string
 				continue
 			}
 			if it.Agg != "" {
-				if len(path) > 0 || len(it.Field.JSON) > 0 || it.Cast != "" {
-					return nil, notLowered("aggregate " + it.Agg + "() on an embed, a JSON path or a cast input")
-				}
-				if t.Column(it.Field.Name) == nil {
-					return nil, undefinedColumn(t, it.Field.Name)
-				}
-				name := it.Alias
-				if name == "" {
-					name = it.Agg
-				}
-				cast, err := l.castType(it.AggCast)
+				f, err := l.aggregate(t, it)
 				if err != nil {
 					return nil, err
 				}
-				sel.Output.Fields = append(sel.Output.Fields, ir.Field{Name: name,
-					Value: &ir.Agg{Func: ir.AggFunc(it.Agg), Columns: []string{it.Field.Name}, Cast: cast}})
+				sel.Output.Fields = append(sel.Output.Fields, f)
+				continue
+			}
+			if len(path) > 0 && it.Field.Name == "count" && len(it.Field.JSON) == 0 && it.Cast == "" && t.Column("count") == nil {
+				// orders(count): the embed's row count, as PostgREST reads a bare count
+				// that names no column of the embedded table.
+				name := it.Alias
+				if name == "" {
+					name = "count"
+				}
+				sel.Output.Fields = append(sel.Output.Fields, ir.Field{Name: name, Value: &ir.Agg{Func: ir.AggCount}})
 				continue
 			}
 			cast, err := l.castType(it.Cast)
@@ -264,9 +263,6 @@ func (l *lowering) selectFor(t *catalog.Table, items []SelectItem, path []string
 			}
 			sel.Output.Fields = append(sel.Output.Fields, ir.Field{Name: fieldKey(it), Value: col})
 		case SelectCount:
-			if len(path) > 0 {
-				return nil, notLowered("count() on an embed")
-			}
 			name := it.Alias
 			if name == "" {
 				name = "count"
@@ -309,6 +305,14 @@ func (l *lowering) selectFor(t *catalog.Table, items []SelectItem, path []string
 			child, err := l.selectFor(target, it.Children, append(append([]string(nil), path...), name))
 			if err != nil {
 				return nil, err
+			}
+			if hasAgg(child.Output) {
+				if err := checkGrouped(child.Output); err != nil {
+					return nil, err
+				}
+				if child.OrderBy != nil || child.Limit != nil || child.Offset != nil {
+					return nil, notLowered("order, limit or offset on an embed with aggregates")
+				}
 			}
 			child.Link = rel.link
 			child.Shape = ir.ShapeArray
