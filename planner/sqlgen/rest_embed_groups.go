@@ -39,7 +39,7 @@ func (g *gen) embedGroups(sel *ir.Select, parent string) (pair, string) {
 			p.expr = g.columnRef(v, sc.alias)
 			keys = append(keys, p.expr)
 		case *ir.Agg:
-			p.expr = g.aggCall(v, sc.alias) 
+			p.expr = g.aggCall(v, sc.alias)
 			if v.Func == ir.AggCount && v.Cast == "" {
 				p.kind = kindCount
 			}
