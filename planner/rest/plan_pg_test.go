@@ -58,6 +58,8 @@ func TestPlanCasesRunOnPostgres(t *testing.T) {
 		"embedded aggregates over a JSON path and a cast input":            `3,,[{"name":"Ann","articles":[{"kind":"post","total":null,"last":"2"}]},{"name":"Bob","articles":[{"kind":null,"total":null,"last":"3"}]},{"name":"Cy","articles":[{"kind":null,"total":null,"last":null}]}]`,
 		"a to-one embed grouped by its column is one object":               `3,,[{"title":"Go rest","author":{"name":"Ann","count":1}},{"title":"SQL","author":{"name":"Ann","count":1}},{"title":"More Go","author":{"name":"Bob","count":1}}]`,
 		"an inner embed with a count keeps parents with matching rows":     `2,,[{"name":"Ann","articles":[{"count":1}]},{"name":"Bob","articles":[{"count":1}]}]`,
+		"PATCH returns rows with an embedded count":                        `1,,[{"title":"new","article_tags":[{"count":2}]}]`,
+		"a spread of a to-one embed's aggregate":                           `3,,[{"title":"Go rest","authors":1},{"title":"SQL","authors":1},{"title":"More Go","authors":1}]`,
 		"aggregates in a nested embed":                                     `3,,[{"name":"Ann","articles":[{"title":"Go rest","article_tags":[{"count":2}]},{"title":"SQL","article_tags":[{"count":1}]}]},{"name":"Bob","articles":[{"title":"More Go","article_tags":[{"count":0}]}]},{"name":"Cy","articles":[]}]`,
 	}
 	for _, c := range cases {
