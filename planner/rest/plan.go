@@ -59,7 +59,8 @@ type CallPlan struct {
 }
 
 // ErrNotLowered is returned (wrapped) for requests the IR cannot express yet: aggregates
-// inside embeds or next to them, CSV with embeds, and some quantified operators.
+// next to embeds, an aggregating embed's own order or page, CSV with embeds, and some
+// quantified operators.
 var ErrNotLowered = errors.New("rest: request not lowered to IR yet")
 
 // Plan resolves a request against the tenant catalog and lowers it to IR. body is read
