@@ -39,6 +39,8 @@ type Field struct {
 	// with aggregates is grouped by its other columns.
 	Agg       string
 	BareCount bool
+	// InCast casts an aggregate's input (numeric); OutCast its result (text).
+	InCast, OutCast string
 }
 
 // AggSel is a GraphQL aggregate selection.

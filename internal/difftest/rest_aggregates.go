@@ -3,6 +3,7 @@ package difftest
 import (
 	"fmt"
 	"math/big"
+	"strconv"
 	"strings"
 )
 
@@ -82,9 +83,18 @@ func restAggregate(f *Field) string {
 	case f.Col == "" && f.BareCount:
 		return s + "count"
 	case f.Col == "":
-		return s + "count()"
+		s += "count()"
+	default:
+		s += f.Col
+		if f.InCast != "" {
+			s += "::" + f.InCast
+		}
+		s += "." + f.Agg + "()"
 	}
-	return s + f.Col + "." + f.Agg + "()"
+	if f.OutCast != "" {
+		s += "::" + f.OutCast
+	}
+	return s
 }
 
 // matches tells whether some row related to parent passes q's filters.
@@ -176,10 +186,15 @@ func groupValue(q *Query, rows []Row) map[string]any {
 			}
 		}
 		switch {
+		case f.Agg == "count" && f.OutCast == "text":
+			m[f.key(true)] = strconv.FormatInt(n, 10)
 		case f.Agg == "count":
 			m[f.key(true)] = n
 		case n == 0:
 			m[f.key(true)] = nil
+		case f.OutCast == "text":
+			// Only drawn for sums of integers, whose text is the integer's.
+			m[f.key(true)] = sum.RatString()
 		case f.Agg == "sum":
 			m[f.key(true)] = sum
 		case f.Agg == "avg":
@@ -222,13 +237,23 @@ func (g *Generator) restAggregates(q *Query) {
 		switch fn := []string{"count", "count", "sum", "avg", "min", "max"}[g.r.IntN(6)]; fn {
 		case "count":
 			f.Agg = "count"
+			if g.p(0.2) {
+				f.OutCast = "text"
+			}
 			if g.p(0.3) {
 				f.Col = t.Cols[g.r.IntN(len(t.Cols))].Name
 			} else {
-				f.BareCount = q.Rel != nil && g.p(0.5)
+				// A bare count takes no cast.
+				f.BareCount = q.Rel != nil && f.OutCast == "" && g.p(0.5)
 			}
 		case "sum", "avg":
 			f.Agg, f.Col = fn, nums[g.r.IntN(len(nums))]
+			if g.p(0.2) {
+				f.InCast = "numeric"
+			}
+			if fn == "sum" && t.Col(f.Col).Kind == KInt && g.p(0.2) {
+				f.OutCast = "text"
+			}
 		default:
 			f.Agg, f.Col = fn, ords[g.r.IntN(len(ords))]
 		}
