@@ -62,6 +62,7 @@ func TestPlanCasesRunOnPostgres(t *testing.T) {
 		"a spread of a to-one embed's aggregate":                           `3,,[{"title":"Go rest","authors":1},{"title":"SQL","authors":1},{"title":"More Go","authors":1}]`,
 		"embedded aggregates under a key longer than a column name":        `1,,[{"name":"Bob","articles":[{"kkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkk":1}]}]`,
 		"a to-one embed's aggregate under a key longer than a column name": `1,,[{"title":"More Go","authors":{"kkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkk":2}}]`,
+		"a many-to-many embed's count goes through the junction table":     `3,,[{"title":"Go rest","tags":[{"count":2}]},{"title":"SQL","tags":[{"count":1}]},{"title":"More Go","tags":[{"count":0}]}]`,
 		"aggregates in a nested embed":                                     `3,,[{"name":"Ann","articles":[{"title":"Go rest","article_tags":[{"count":2}]},{"title":"SQL","article_tags":[{"count":1}]}]},{"name":"Bob","articles":[{"title":"More Go","article_tags":[{"count":0}]}]},{"name":"Cy","articles":[]}]`,
 	}
 	for _, c := range cases {
