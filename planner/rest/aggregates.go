@@ -49,3 +49,19 @@ func (l *lowering) aggregate(t *catalog.Table, it *SelectItem) (ir.Field, error)
 	}
 	return ir.Field{Name: name, Value: agg}, nil
 }
+
+// checkGroupedEmbed refuses an embed or spread that aggregates and also holds what its
+// groups cannot carry: embeds of its own, or an order or page (groups have no rows to
+// order).
+func checkGroupedEmbed(child *ir.Select) error {
+	if !hasAgg(child.Output) {
+		return nil
+	}
+	if err := checkGrouped(child.Output); err != nil {
+		return err
+	}
+	if child.OrderBy != nil || child.Limit != nil || child.Offset != nil {
+		return notLowered("order, limit or offset on an embed with aggregates")
+	}
+	return nil
+}

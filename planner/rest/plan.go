@@ -288,6 +288,9 @@ func (l *lowering) selectFor(t *catalog.Table, items []SelectItem, path []string
 			if err != nil {
 				return nil, err
 			}
+			if err := checkGroupedEmbed(child); err != nil {
+				return nil, err
+			}
 			child.Link, child.Shape = rel.link, ir.ShapeObject
 			embeds[it.Relation] = &embedInfo{rel: rel, sel: child}
 			for _, f := range child.Output.Fields {
@@ -307,13 +310,8 @@ func (l *lowering) selectFor(t *catalog.Table, items []SelectItem, path []string
 			if err != nil {
 				return nil, err
 			}
-			if hasAgg(child.Output) {
-				if err := checkGrouped(child.Output); err != nil {
-					return nil, err
-				}
-				if child.OrderBy != nil || child.Limit != nil || child.Offset != nil {
-					return nil, notLowered("order, limit or offset on an embed with aggregates")
-				}
+			if err := checkGroupedEmbed(child); err != nil {
+				return nil, err
 			}
 			child.Link = rel.link
 			child.Shape = ir.ShapeArray
