@@ -50,8 +50,8 @@ func (l *lowering) aggregate(t *catalog.Table, it *SelectItem) (ir.Field, error)
 	return ir.Field{Name: name, Value: agg}, nil
 }
 
-// checkGroupedEmbed refuses an embed or spread that aggregates and also holds what its
-// groups cannot carry: embeds of its own, or an order or page (groups have no rows to
+// checkGroupedEmbed refuses an embed that aggregates and also holds what its groups
+// cannot carry: embeds of its own, or an order or page (groups have no rows to
 // order).
 func checkGroupedEmbed(child *ir.Select) error {
 	if !hasAgg(child.Output) {

@@ -288,8 +288,10 @@ func (l *lowering) selectFor(t *catalog.Table, items []SelectItem, path []string
 			if err != nil {
 				return nil, err
 			}
-			if err := checkGroupedEmbed(child); err != nil {
-				return nil, err
+			if hasAgg(child.Output) {
+				// PostgREST applies a spread's aggregates to the top level, grouped by
+				// its other columns, not within the spread relation.
+				return nil, notLowered("aggregates inside a spread")
 			}
 			child.Link, child.Shape = rel.link, ir.ShapeObject
 			embeds[it.Relation] = &embedInfo{rel: rel, sel: child}
