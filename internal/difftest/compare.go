@@ -70,6 +70,8 @@ func diff(path string, want, got any) string {
 			return fmt.Sprintf("%s: want %d elements, got %d", path, len(w), len(g))
 		}
 		return ""
+	case Unordered:
+		return diffUnordered(path, w, got)
 	case int64, *big.Rat, Approx:
 		n, ok := got.(json.Number)
 		if !ok {
@@ -152,6 +154,8 @@ func plain(v any) any {
 			l[i] = plain(e)
 		}
 		return l
+	case Unordered:
+		return plain([]any(x))
 	case *big.Rat:
 		return json.Number(strings.TrimRight(strings.TrimRight(x.FloatString(6), "0"), "."))
 	case Approx:

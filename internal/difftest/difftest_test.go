@@ -200,6 +200,7 @@ func TestKapokAnswersAsTheOracle(t *testing.T) {
 		ran      atomic.Int64
 		empty    atomic.Int64 // cases whose answer holds no row at all
 		objects  atomic.Int64
+		grouping atomic.Int64 // REST cases holding aggregates (at the root or in an embed)
 	)
 	next.Store(int64(first))
 	start := time.Now()
@@ -215,6 +216,9 @@ func TestKapokAnswersAsTheOracle(t *testing.T) {
 				}
 				req := caseRequest(db, seed, i, avoid)
 				ran.Add(1)
+				if req.REST && hasAggregates(req.Roots[0]) {
+					grouping.Add(1)
+				}
 				n := countObjects(oracle.Answer(req))
 				objects.Add(int64(n))
 				if n <= len(req.Roots) && !req.REST || n == 0 {
@@ -229,8 +233,8 @@ func TestKapokAnswersAsTheOracle(t *testing.T) {
 		}()
 	}
 	wg.Wait()
-	t.Logf("%d cases in %v, %d failed; %d objects in the answers, %d answers without a row",
-		ran.Load(), time.Since(start).Round(time.Millisecond), len(failures), objects.Load(), empty.Load())
+	t.Logf("%d cases in %v, %d failed; %d objects in the answers, %d answers without a row; %d REST cases with aggregates",
+		ran.Load(), time.Since(start).Round(time.Millisecond), len(failures), objects.Load(), empty.Load(), grouping.Load())
 
 	// Shrink a few failures, and only one per kind of first difference, so that a single
 	// bug does not bury the others.
@@ -294,6 +298,8 @@ func countObjects(v any) int {
 		for _, e := range x {
 			n += countObjects(e)
 		}
+	case Unordered:
+		n += countObjects([]any(x))
 	}
 	return n
 }

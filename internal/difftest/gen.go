@@ -69,7 +69,11 @@ func (g *Generator) GraphQL() *Request {
 func (g *Generator) REST() *Request {
 	g.rest = true
 	t := g.db.Order[g.r.IntN(len(g.db.Order))]
-	return &Request{REST: true, Roots: []*Query{g.list(t, nil, 0)}}
+	q := g.list(t, nil, 0)
+	if g.p(0.08) {
+		g.restAggregates(q)
+	}
+	return &Request{REST: true, Roots: []*Query{q}}
 }
 
 func (g *Generator) list(table string, rel *Rel, depth int) *Query {
@@ -212,6 +216,9 @@ func (g *Generator) fields(table string, depth int) []*Field {
 				f.Sub = g.aggregate(rel.Target, rel, depth+1)
 			} else {
 				f.Sub = g.list(rel.Target, rel, depth+1)
+				if g.rest && g.p(0.25) {
+					g.restAggregates(f.Sub)
+				}
 			}
 			if !g.rest && g.p(0.1) {
 				f.Alias = g.newAlias()

@@ -47,7 +47,7 @@ func NewOracle(db *DB) *Oracle {
 // Answer is the oracle's answer to req: GraphQL's data object or REST's array.
 func (o *Oracle) Answer(req *Request) any {
 	if req.REST {
-		return o.list(req.Roots[0], o.db.Tables[req.Roots[0].Table].Rows, true)
+		return o.field(req.Roots[0], nil, true)
 	}
 	data := map[string]any{}
 	for _, q := range req.Roots {
@@ -71,7 +71,13 @@ func (o *Oracle) field(q *Query, parent Row, rest bool) any {
 		if !q.Rel.Many {
 			r := o.object(q.Rel, parent)
 			if r == nil || (q.Where != nil && o.eval(q.Where, q.Table, r) != tTrue) || (rest && !o.innerHolds(q, r)) {
+				if rest && grouped(q) {
+					return groupObject(q, nil)
+				}
 				return nil
+			}
+			if rest && grouped(q) {
+				return groupObject(q, []Row{r})
 			}
 			return o.project(q, r, rest)
 		}
@@ -91,6 +97,9 @@ func (o *Oracle) field(q *Query, parent Row, rest bool) any {
 			agg["nodes"] = nodes
 		}
 		return agg
+	}
+	if rest && grouped(q) {
+		return groups(q, o.rows(q, rows, rest))
 	}
 	return o.list(q, rows, rest)
 }
@@ -144,6 +153,13 @@ func (o *Oracle) rows(q *Query, rows []Row, rest bool) []Row {
 func (o *Oracle) innerHolds(q *Query, r Row) bool {
 	for _, f := range q.Sel {
 		if f.Sub == nil || !f.Sub.Inner {
+			continue
+		}
+		if grouped(f.Sub) {
+			// An aggregate makes a group even over no rows; !inner asks for matching rows.
+			if !o.matches(f.Sub, r) {
+				return false
+			}
 			continue
 		}
 		switch v := o.field(f.Sub, r, true).(type) {

@@ -30,6 +30,8 @@ func restSelect(q *Query) string {
 	}
 	for _, f := range q.Sel {
 		switch {
+		case f.Agg != "":
+			parts = append(parts, restAggregate(f))
 		case f.Sub != nil:
 			name := f.Sub.Rel.REST
 			if f.Sub.Inner {

@@ -34,6 +34,13 @@ type Field struct {
 	Skipped bool
 	Dir     string // "", "include" or "skip"
 	DirVar  bool
+	// Agg makes the field a REST aggregate (count sum avg min max) of Col, or count()
+	// when Col is ""; BareCount writes that count() as an embed's bare count. A query
+	// with aggregates is grouped by its other columns.
+	Agg       string
+	BareCount bool
+	// InCast casts an aggregate's input (numeric); OutCast its result (text).
+	InCast, OutCast string
 }
 
 // AggSel is a GraphQL aggregate selection.
@@ -116,6 +123,9 @@ func (q *Query) fieldName(rest bool) string {
 func (f *Field) key(rest bool) string {
 	if f.Alias != "" {
 		return f.Alias
+	}
+	if f.Agg != "" {
+		return f.Agg
 	}
 	if f.Sub != nil {
 		return f.Sub.fieldName(rest)

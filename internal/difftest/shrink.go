@@ -179,6 +179,9 @@ func validQuery(q *Query, rest bool) bool {
 	} else if len(q.Sel) == 0 && !q.Star {
 		return false
 	}
+	if rest && !groupedOK(q) {
+		return false
+	}
 	for i, c := range q.DistinctOn {
 		if i >= len(q.Order) || q.Order[i].Col != c || q.Order[i].Rel != nil {
 			return false

@@ -113,6 +113,9 @@ type Agg struct {
 	// exactly one column.
 	Columns  []string
 	Distinct bool
+	// Input, when set, is the one value aggregated instead of Columns: a column through
+	// a JSON path or a cast (PostgREST's data->>x::numeric.sum()).
+	Input *Column
 	// Cast is applied to the aggregate's result ("" none).
 	Cast string
 }

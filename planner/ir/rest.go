@@ -11,6 +11,10 @@ package ir
 // Grouped reads (PostgREST's aggregates) output one object per group: Select's Output
 // mixes Columns (the grouping keys) and Aggs, and its order, limit and offset apply to
 // the groups.
+//
+// A linked Select (an embed) whose Output holds Aggs is grouped the same way within each
+// parent row: one object per group of its Columns, or exactly one object without them
+// (count 0 and null sums over no rows); its order, limit and offset are not used.
 type RESTRead struct {
 	Select  *Select
 	Total   bool

@@ -14,7 +14,9 @@
 //   - Plan resolves an ApiRequest against a catalog.Schema (tables, columns, foreign-key
 //     embedding) and lowers it to planner/ir as one plan kind per action, as PostgREST
 //     plans them: ReadPlan (GET/HEAD, grouped aggregates, CSV), MutatePlan
-//     (POST/PATCH/PUT/DELETE) and CallPlan (rpc).
+//     (POST/PATCH/PUT/DELETE) and CallPlan (rpc). Aggregates inside an embed (orders(count),
+//     orders(status,total.sum())) lower to a linked Select whose output mixes columns and
+//     Aggs; sqlgen groups it within each parent row.
 //   - Compile writes any plan's one statement (SQL from planner/sqlgen) as a Statement, the
 //     front end's planner.Executable: the statement returns the envelope `rows,total,body`
 //     (internal/statement; total empty when not counted), from which Respond writes the

@@ -59,7 +59,8 @@ type CallPlan struct {
 }
 
 // ErrNotLowered is returned (wrapped) for requests the IR cannot express yet: aggregates
-// inside embeds or next to them, CSV with embeds, and some quantified operators.
+// next to embeds, an aggregating embed's own order or page, CSV with embeds, and some
+// quantified operators.
 var ErrNotLowered = errors.New("rest: request not lowered to IR yet")
 
 // Plan resolves a request against the tenant catalog and lowers it to IR. body is read
@@ -236,22 +237,21 @@ func (l *lowering) selectFor(t *catalog.Table, items []SelectItem, path []string
 				continue
 			}
 			if it.Agg != "" {
-				if len(path) > 0 || len(it.Field.JSON) > 0 || it.Cast != "" {
-					return nil, notLowered("aggregate " + it.Agg + "() on an embed, a JSON path or a cast input")
-				}
-				if t.Column(it.Field.Name) == nil {
-					return nil, undefinedColumn(t, it.Field.Name)
-				}
-				name := it.Alias
-				if name == "" {
-					name = it.Agg
-				}
-				cast, err := l.castType(it.AggCast)
+				f, err := l.aggregate(t, it)
 				if err != nil {
 					return nil, err
 				}
-				sel.Output.Fields = append(sel.Output.Fields, ir.Field{Name: name,
-					Value: &ir.Agg{Func: ir.AggFunc(it.Agg), Columns: []string{it.Field.Name}, Cast: cast}})
+				sel.Output.Fields = append(sel.Output.Fields, f)
+				continue
+			}
+			if len(path) > 0 && it.Field.Name == "count" && len(it.Field.JSON) == 0 && it.Cast == "" && t.Column("count") == nil {
+				// orders(count): the embed's row count, as PostgREST reads a bare count
+				// that names no column of the embedded table.
+				name := it.Alias
+				if name == "" {
+					name = "count"
+				}
+				sel.Output.Fields = append(sel.Output.Fields, ir.Field{Name: name, Value: &ir.Agg{Func: ir.AggCount}})
 				continue
 			}
 			cast, err := l.castType(it.Cast)
@@ -264,9 +264,6 @@ func (l *lowering) selectFor(t *catalog.Table, items []SelectItem, path []string
 			}
 			sel.Output.Fields = append(sel.Output.Fields, ir.Field{Name: fieldKey(it), Value: col})
 		case SelectCount:
-			if len(path) > 0 {
-				return nil, notLowered("count() on an embed")
-			}
 			name := it.Alias
 			if name == "" {
 				name = "count"
@@ -291,6 +288,11 @@ func (l *lowering) selectFor(t *catalog.Table, items []SelectItem, path []string
 			if err != nil {
 				return nil, err
 			}
+			if hasAgg(child.Output) {
+				// PostgREST applies a spread's aggregates to the top level, grouped by
+				// its other columns, not within the spread relation.
+				return nil, notLowered("aggregates inside a spread")
+			}
 			child.Link, child.Shape = rel.link, ir.ShapeObject
 			embeds[it.Relation] = &embedInfo{rel: rel, sel: child}
 			for _, f := range child.Output.Fields {
@@ -308,6 +310,9 @@ func (l *lowering) selectFor(t *catalog.Table, items []SelectItem, path []string
 			target := l.cat.Table(rel.target.Schema, rel.target.Name)
 			child, err := l.selectFor(target, it.Children, append(append([]string(nil), path...), name))
 			if err != nil {
+				return nil, err
+			}
+			if err := checkGroupedEmbed(child); err != nil {
 				return nil, err
 			}
 			child.Link = rel.link

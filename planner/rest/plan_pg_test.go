@@ -51,6 +51,18 @@ func TestPlanCasesRunOnPostgres(t *testing.T) {
 		"aggregates group by the plain columns":                           `1,,[{"author_id":1,"total":3,"count":2}]`,
 		"a spread places a to-one relation's columns in the parent":       `1,,[{"title":"Go rest","author":"Ann"}]`,
 		"DELETE with a logic tree":                                        `1,,[{"article_id":2,"tag_id":2}]`,
+		// Embedded aggregates: one object per group within each parent, [{"count":0}] for none.
+		"an embed's bare count is its row count per parent, zero included": `3,,[{"name":"Ann","articles":[{"count":2}]},{"name":"Bob","articles":[{"count":1}]},{"name":"Cy","articles":[{"count":0}]}]`,
+		"count() of an embed, with the embed filtered":                     `3,,[{"name":"Ann","articles":[{"count":1}]},{"name":"Bob","articles":[{"count":1}]},{"name":"Cy","articles":[{"count":0}]}]`,
+		"embedded sum, avg and min with a cast of the result":              `3,,[{"name":"Ann","articles":[{"sum":"3","avg":2,"min":1}]},{"name":"Bob","articles":[{"sum":"3","avg":3,"min":3}]},{"name":"Cy","articles":[{"sum":null,"avg":null,"min":null}]}]`,
+		"embedded aggregates over a JSON path and a cast input":            `3,,[{"name":"Ann","articles":[{"kind":"post","total":null,"last":"2"}]},{"name":"Bob","articles":[{"kind":null,"total":null,"last":"3"}]},{"name":"Cy","articles":[{"kind":null,"total":null,"last":null}]}]`,
+		"a to-one embed grouped by its column is one object":               `3,,[{"title":"Go rest","author":{"name":"Ann","count":1}},{"title":"SQL","author":{"name":"Ann","count":1}},{"title":"More Go","author":{"name":"Bob","count":1}}]`,
+		"an inner embed with a count keeps parents with matching rows":     `2,,[{"name":"Ann","articles":[{"count":1}]},{"name":"Bob","articles":[{"count":1}]}]`,
+		"PATCH returns rows with an embedded count":                        `1,,[{"title":"new","article_tags":[{"count":2}]}]`,
+		"embedded aggregates under a key longer than a column name":        `1,,[{"name":"Bob","articles":[{"kkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkk":1}]}]`,
+		"a to-one embed's aggregate under a key longer than a column name": `1,,[{"title":"More Go","authors":{"kkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkk":2}}]`,
+		"a many-to-many embed's count goes through the junction table":     `3,,[{"title":"Go rest","tags":[{"count":2}]},{"title":"SQL","tags":[{"count":1}]},{"title":"More Go","tags":[{"count":0}]}]`,
+		"aggregates in a nested embed":                                     `3,,[{"name":"Ann","articles":[{"title":"Go rest","article_tags":[{"count":2}]},{"title":"SQL","article_tags":[{"count":1}]}]},{"name":"Bob","articles":[{"title":"More Go","article_tags":[{"count":0}]}]},{"name":"Cy","articles":[]}]`,
 	}
 	for _, c := range cases {
 		if c.SQL == "" {

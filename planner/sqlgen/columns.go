@@ -84,6 +84,9 @@ func (c *columnSet) object(o *ir.Object) {
 		case *ir.Column:
 			c.add(v.Name)
 		case *ir.Agg:
+			if v.Input != nil {
+				c.add(v.Input.Name)
+			}
 			for _, n := range v.Columns {
 				c.add(n)
 			}

@@ -20,6 +20,10 @@
 // parenthesised, so a filter joined to a link, an EXISTS or another condition cannot
 // spill over to other rows.
 //
+// A linked ShapeArray/ShapeObject Select whose output holds Aggs (PostgREST's aggregates
+// inside an embed) is rendered by rest_embed_groups.go as one grouped sub-select per
+// parent row: `SELECT <keys>, <aggregates> FROM rel WHERE <link> AND … GROUP BY <keys>`.
+//
 // Cases: sqlgen_cases_test.go builds IR trees in Go; the SQL each renders to is kept in
 // testdata/<topic>.sql and every case is prepared and run on testdata/fixture.sql, so a
 // change to the SQL reads as a diff of those files (`go test ./planner/sqlgen -update`).

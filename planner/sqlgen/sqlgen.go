@@ -170,6 +170,9 @@ func (g *gen) selectParts(sel *ir.Select, parent string, text bool) (pair, strin
 	if sel.Output == nil {
 		return pair{expr: g.fail("select of %s.%s without output", sel.From.Schema, sel.From.Name)}, ""
 	}
+	if sel.Link != nil && (sel.Shape == ir.ShapeArray || sel.Shape == ir.ShapeObject) && hasAgg(sel.Output) {
+		return g.embedGroups(sel, parent)
+	}
 	sc := &scope{alias: g.alias("t")}
 	// The rows sub-select is rendered first so that aliases and parameters are
 	// numbered in reading order (filters before output).
@@ -570,6 +573,12 @@ func (g *gen) aggCall(a *ir.Agg, alias string) string {
 	}
 	var s string
 	switch {
+	case a.Input != nil:
+		d := ""
+		if a.Distinct {
+			d = "DISTINCT "
+		}
+		s = string(a.Func) + "(" + d + g.columnRef(a.Input, alias) + ")"
 	case a.Func == ir.AggCount && len(a.Columns) == 0:
 		if a.Distinct {
 			return g.fail("count(distinct) without columns")

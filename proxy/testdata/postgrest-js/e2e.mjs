@@ -82,6 +82,14 @@ test('aggregates grouped by a column', async () => {
     [{ author_id: 1, sum: 35, count: 2 }, { author_id: 2, sum: 47, count: 2 }])
 })
 test('a bare count()', async () => { ok(await db.from('articles').select('count()'), [{ count: 4 }]) })
+test('count of an embed, as Supabase list pages ask for it', async () => {
+  ok(await db.from('authors').select('name, articles(count)').order('id'),
+    [{ name: 'Ada', articles: [{ count: 2 }] }, { name: 'Brian', articles: [{ count: 2 }] }, { name: 'Cleo', articles: [{ count: 0 }] }])
+})
+test('embedded sum, max and an aliased count with a filter on the embed', async () => {
+  ok(await db.from('authors').select('name, articles(views.sum(), views.max(), n:id.count())').gt('articles.views', 8).order('id').limit(2),
+    [{ name: 'Ada', articles: [{ sum: 35, max: 25, n: 2 }] }, { name: 'Brian', articles: [{ sum: 40, max: 40, n: 1 }] }])
+})
 test('spread of a to-one relation', async () => {
   ok(await db.from('articles').select('title, ...authors(author:name)').eq('id', 4), [{ title: 'C', author: 'Brian' }])
 })
