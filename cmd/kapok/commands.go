@@ -5,10 +5,13 @@ import (
 	"flag"
 	"fmt"
 	"io"
+	"os"
 	"runtime/debug"
 	"strings"
+	"time"
 
 	"github.com/kapok-dev/kapok/bench"
+	"github.com/kapok-dev/kapok/control"
 	"github.com/kapok-dev/kapok/internal/devstack"
 )
 
@@ -34,6 +37,9 @@ func commandTree() *command {
 					{name: "clean", summary: "stop them and delete the stack directory", helpByRun: true},
 					{name: "status", summary: "say what runs and what is loaded (exit status 1 when not up)", helpByRun: true},
 				}},
+			{name: "init", summary: "create a project folder: kapok.yaml, migrations/, seed.sql and an example app",
+				usage: "kapok init [DIR]", long: "DIR defaults to the current folder; no existing file is overwritten. Then run 'kapok dev' in it.",
+				run: initCommand},
 			{name: "tenant", summary: "manage tenants through the admin API", run: tenantCommand,
 				long: adminFlagsNote,
 				sub: []*command{
@@ -94,15 +100,58 @@ func eventsTree() []*command {
 	return cs
 }
 
-// devCommand runs `kapok dev`: the stack, served with configs/kapok.yaml.
+// devCommand runs `kapok dev`: the stack, served with ./kapok.yaml (a project made by
+// `kapok init`, whose migrations/ are applied and watched) or else configs/kapok.yaml.
 func devCommand(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 	return devstack.RunCLI(ctx, args, stdout, stderr, func(ctx context.Context, st *devstack.Stack) error {
-		cfg, err := loadConfig(serveFlags{config: "configs/kapok.yaml"})
+		path := "configs/kapok.yaml"
+		project := fileExists(projectConfig)
+		if project {
+			path = projectConfig
+		}
+		cfg, err := loadConfig(serveFlags{config: path})
 		if err != nil {
 			return err
 		}
-		return serve(ctx, cfg, newLogger(cfg.LogLevel, stderr))
+		var onStore func(context.Context, *control.Store, *control.Registry)
+		if project {
+			onStore = func(ctx context.Context, store *control.Store, reg *control.Registry) {
+				w := &migrationWatcher{store: store, reg: reg, tenant: cfg.DefaultTenant, dir: "migrations", out: stdout, failed: map[string]string{}}
+				if _, err := w.apply(ctx); err != nil {
+					fmt.Fprintln(stdout, "migrations:", err)
+				}
+				seed(ctx, store, reg, cfg.DefaultTenant, "seed.sql", stdout)
+				fmt.Fprintf(stdout, "watching migrations/ for new files (tenant %s)\n", cfg.DefaultTenant)
+				go w.watch(ctx, time.Second)
+			}
+		}
+		return serve(ctx, cfg, newLogger(cfg.LogLevel, stderr), onStore)
 	})
+}
+
+// projectConfig is the configuration file of a project made by `kapok init`.
+const projectConfig = "kapok.yaml"
+
+func fileExists(path string) bool {
+	_, err := os.Stat(path)
+	return err == nil
+}
+
+// seed runs a project's seed file; it is written to be run at every start.
+func seed(ctx context.Context, store *control.Store, reg *control.Registry, tenant, path string, out io.Writer) {
+	b, err := os.ReadFile(path)
+	if err != nil {
+		return
+	}
+	t := reg.Tenant(tenant)
+	if t == nil {
+		return
+	}
+	if _, err := store.RunSQL(ctx, t, &control.SQLRequest{SQL: string(b)}); err != nil {
+		fmt.Fprintf(out, "%s: %v\n", path, err)
+		return
+	}
+	fmt.Fprintf(out, "ran %s\n", path)
 }
 
 // versionCommand runs `kapok version`.

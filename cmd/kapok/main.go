@@ -85,7 +85,7 @@ func serveCommand(ctx context.Context, args []string, stderr io.Writer) int {
 		}
 		defer stop()
 	}
-	if err := serve(ctx, cfg, log); err != nil {
+	if err := serve(ctx, cfg, log, nil); err != nil {
 		fmt.Fprintln(stderr, "kapok:", err)
 		return 1
 	}
@@ -135,8 +135,9 @@ func newLogger(level string, w io.Writer) *slog.Logger {
 	return slog.New(slog.NewJSONHandler(w, &slog.HandlerOptions{Level: l}))
 }
 
-// serve runs the server until ctx ends, then drains in-flight requests.
-func serve(ctx context.Context, cfg *control.Config, log *slog.Logger) error {
+// serve runs the server until ctx ends, then drains in-flight requests. onStore, when not
+// nil, runs with the control store once it is open (`kapok dev` applies migrations there).
+func serve(ctx context.Context, cfg *control.Config, log *slog.Logger, onStore func(context.Context, *control.Store, *control.Registry)) error {
 	reg := control.NewRegistry(cfg, log)
 	// The admin API manages events even where this process does not deliver them.
 	ev := events.New(events.Options{Registry: reg, Logger: log, Concurrency: cfg.Events.Concurrency,
@@ -157,6 +158,9 @@ func serve(ctx context.Context, cfg *control.Config, log *slog.Logger) error {
 		log.Warn("control tables unavailable: serving the config file's tenants only; the admin API cannot create tenants or migrate", "err", err)
 	} else {
 		srv.AttachStore(st)
+		if onStore != nil {
+			onStore(ctx, st, reg)
+		}
 		st.OnRemove(func(name string) {
 			fctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 			defer cancel()

@@ -18,7 +18,9 @@ const httpBase = "http://127.0.0.1:8080"
 
 const cliUsage = `usage: kapok dev [up|down|clean|status] [flags]
 
-  (none)   start the stack, load the demo data, serve Kapok on it until Ctrl-C, then stop the stack
+  (none)   start the stack, load the demo data, serve Kapok on it until Ctrl-C, then stop the stack;
+           in a project folder (kapok init) it serves ./kapok.yaml, applies migrations/ as files
+           appear (printing what changed) and runs seed.sql
   up       start the stack and load the data, print its URLs and exit (it keeps running)
   down     stop PgBouncer and PostgreSQL (the data stays)
   clean    stop them and delete the stack directory
