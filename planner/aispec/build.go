@@ -178,7 +178,11 @@ func (w *writer) auth() {
 	default:
 		w.p("- No credentials: refused with 401.")
 	}
-	w.p("- `X-Kapok-Admin-Key: <admin key>`: full access to every tenant and to the admin API (`/admin/v1`).")
+	if w.opts.AdminDisabled {
+		w.p("- `X-Kapok-Admin-Key`: not in use: this instance has no admin key, and its admin API (`/admin/v1`) is disabled.")
+	} else {
+		w.p("- `X-Kapok-Admin-Key: <admin key>`: full access to every tenant and to the admin API (`/admin/v1`).")
+	}
 	w.p("")
 }
 
