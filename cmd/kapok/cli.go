@@ -83,8 +83,6 @@ func execute(ctx context.Context, root *command, args []string, stdout, stderr i
 		node, rest = next, rest[1:]
 		if node.run != nil {
 			runner, runArgs = node, rest
-		} else if runner == root {
-			runner, runArgs = node, rest
 		}
 	}
 	if node == root && len(rest) > 0 && !strings.HasPrefix(rest[0], "-") {
@@ -113,6 +111,9 @@ func execute(ctx context.Context, root *command, args []string, stdout, stderr i
 	if len(node.sub) > 0 && node.bare && len(rest) > 0 && !strings.HasPrefix(rest[0], "-") {
 		unknown(node, rest[0], stderr)
 		return exitUsage
+	}
+	if runner == root && node != root {
+		return printHelp(ctx, node, stdout) // a command nothing runs documents its children
 	}
 	if runner == root {
 		runner = root.child(defaultCommand)

@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"flag"
+	"io"
 	"os"
 	"os/exec"
 	"runtime/debug"
@@ -104,6 +105,41 @@ func TestEveryCommandHasHelpWithItsFlags(t *testing.T) {
 			}
 		})
 	})
+}
+
+func TestANewLeafIsOneEntry(t *testing.T) {
+	root := commandTree()
+	var got []string
+	leaf := func(ctx context.Context, args []string, stdout, stderr io.Writer) int { got = args; return 0 }
+	root.sub = append(root.sub, &command{name: "gen", summary: "generate code", sub: []*command{
+		{name: "types", summary: "types", run: leaf}}})
+	for _, c := range root.sub {
+		if c.name == "tenant" {
+			c.sub = append(c.sub, &command{name: "keys", summary: "show keys", run: leaf})
+		}
+	}
+	link(root)
+	tests := []struct {
+		name string
+		args []string
+		code int
+		want []string
+	}{
+		{"a leaf under a new group gets the arguments after its name", []string{"gen", "types", "--lang", "typescript"}, 0, []string{"--lang", "typescript"}},
+		{"a leaf with its own run under an existing group gets its arguments", []string{"tenant", "keys", "shop"}, 0, []string{"shop"}},
+		{"the new group alone prints its commands", []string{"gen"}, 0, nil},
+		{"an unknown leaf of the new group exits 2", []string{"gen", "nope"}, 2, nil},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			got = nil
+			var out, errb bytes.Buffer
+			code := execute(context.Background(), root, tt.args, &out, &errb)
+			if code != tt.code || strings.Join(got, " ") != strings.Join(tt.want, " ") {
+				t.Errorf("exit %d, args %q; want %d, %q (%s)", code, got, tt.code, tt.want, errb.String())
+			}
+		})
+	}
 }
 
 func TestVersionReportsTheVCSStamp(t *testing.T) {

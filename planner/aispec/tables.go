@@ -506,7 +506,7 @@ func insertSample(cat *catalog.Schema, t *catalog.Table, c *catalog.Column) stri
 	switch {
 	case c.Category == "N" && !strings.Contains(v.json, "."):
 		return uniqueMark
-	case c.Category == "S" && typeLength(c.Type) == 0:
+	case c.Category == "S" && (typeLength(c.Type) == 0 || typeLength(c.Type) >= len("example-")+10):
 		return `"example-` + uniqueMark + `"`
 	}
 	return v.json
