@@ -190,6 +190,7 @@ func TestBashCompletionCompletesCommandsAndFlags(t *testing.T) {
 		{name: "a leaf's flags complete", words: "kapok tenant create --m", want: []string{"--mode"}},
 		{name: "flags between words do not break the path", words: "kapok migrate --json up --dr", want: []string{"--dry-run"}},
 		{name: "serve's flags complete", words: "kapok serve --ups", want: []string{"--upstream"}},
+		{name: "help completes to the commands", words: "kapok help mig", want: []string{"migrate"}},
 		{name: "completion offers the shells", words: "kapok completion ", want: []string{"bash", "zsh", "fish"}},
 	}
 	for _, tt := range tests {

@@ -40,6 +40,11 @@ func completionWords(root *command) map[string][]string {
 		for _, s := range c.sub {
 			w = append(w, s.name)
 		}
+		if c.parent == root && c.name == "help" {
+			for _, s := range root.sub {
+				w = append(w, s.name) // `kapok help COMMAND`
+			}
+		}
 		w = append(w, c.args...)
 		w = append(w, flagNames(c)...)
 		words[key] = w
