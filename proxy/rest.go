@@ -201,7 +201,8 @@ func (a *apis) docs(ctx *fasthttp.RequestCtx, t *control.Tenant, path []byte) st
 		var err error
 		contentType := "application/openapi+json; charset=utf-8"
 		if bytes.Equal(path, pathAISpec) {
-			opts := aispec.Options{Tenant: t.Name, URL: "http://" + host, AnonRole: anon}
+			opts := aispec.Options{Tenant: t.Name, URL: "http://" + host, AnonRole: anon,
+				Open: a.s.cfg.AdminKey == "" && t.Config.Auth == nil, AdminDisabled: a.s.cfg.AdminKey == ""}
 			if t.Config.Auth != nil {
 				opts.RoleClaim = t.Config.Auth.RoleClaim
 			}

@@ -197,7 +197,7 @@ func tenantCommand(ctx context.Context, args []string, stdout, stderr io.Writer)
 	sub, args := args[0], args[1:]
 	c := newAdminClient(stdout, stderr)
 	fs := flag.NewFlagSet("tenant "+sub, flag.ContinueOnError)
-	fs.SetOutput(stderr)
+	usageHint(fs, stderr, "kapok tenant "+sub)
 	commonFlags(fs, c)
 	var mode, template string
 	var yes bool
@@ -449,7 +449,7 @@ func migrateCommand(ctx context.Context, args []string, stdout, stderr io.Writer
 	sub, args := args[0], args[1:]
 	c := newAdminClient(stdout, stderr)
 	fs := flag.NewFlagSet("migrate "+sub, flag.ContinueOnError)
-	fs.SetOutput(stderr)
+	usageHint(fs, stderr, "kapok migrate "+sub)
 	commonFlags(fs, c)
 	var tenant, dir, to string
 	var dry bool

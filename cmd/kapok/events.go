@@ -50,7 +50,7 @@ func eventsCommand(ctx context.Context, args []string, stdout, stderr io.Writer)
 	sub, args := args[0], args[1:]
 	c := newAdminClient(stdout, stderr)
 	fs := flag.NewFlagSet("events "+sub, flag.ContinueOnError)
-	fs.SetOutput(stderr)
+	usageHint(fs, stderr, "kapok events "+sub)
 	commonFlags(fs, c)
 	var tenant, name, table, on, columns, webhook, secret, secretEnv, file, pk, state, kind, trigger, at, payload, schedule string
 	var retries, limit int

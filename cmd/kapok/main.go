@@ -1,5 +1,6 @@
-// Command kapok is Kapok's single binary: `serve` (the default), `dev`, `bench`, and the
-// tenant, migration and events commands of the admin API.
+// Command kapok is Kapok's single binary: `serve` (the default), `dev`, `bench`, the
+// tenant, migration and events commands of the admin API, `version` and `completion`.
+// commands.go holds the command tree every dispatch, help text and completion comes from.
 package main
 
 import (
@@ -14,73 +15,22 @@ import (
 	"net/http/pprof"
 	"os"
 	"os/signal"
-	"strings"
 	"syscall"
 	"time"
 
-	"github.com/kapok-dev/kapok/bench"
 	"github.com/kapok-dev/kapok/control"
 	"github.com/kapok-dev/kapok/events"
-	"github.com/kapok-dev/kapok/internal/devstack"
 	"github.com/kapok-dev/kapok/proxy"
 )
-
-const usage = `kapok: GraphQL and REST APIs for every tenant of a PostgreSQL database
-
-usage:
-  kapok [serve] [flags]      serve the tenants of --config (or one database with --upstream)
-  kapok dev [up|down|clean|status] [--scale small|full]
-                             a private PostgreSQL + PgBouncer under ./.kapok with the demo data
-  kapok bench run|baseline|suite|setup-tenants ...
-                             load testing (kapok bench -h)
-  kapok tenant create|list|show|delete ...
-                             manage tenants through the admin API (kapok tenant -h)
-  kapok migrate up|status|rollback --tenant T --dir migrations/
-                             versioned migrations through the admin API (kapok migrate -h)
-  kapok events triggers|create-trigger|list|show|redeliver|... --tenant T
-                             event triggers, webhooks and scheduled events (kapok events -h)
-
-serve flags:
-`
 
 func main() {
 	os.Exit(run(os.Args[1:], os.Stdout, os.Stderr))
 }
 
 func run(args []string, stdout, stderr io.Writer) int {
-	cmd := "serve"
-	if len(args) > 0 && !strings.HasPrefix(args[0], "-") {
-		cmd, args = args[0], args[1:]
-	}
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
-	switch cmd {
-	case "serve":
-		return serveCommand(ctx, args, stderr)
-	case "dev":
-		return devstack.RunCLI(ctx, args, func(ctx context.Context, st *devstack.Stack) error {
-			cfg, err := loadConfig(serveFlags{config: "configs/kapok.yaml"})
-			if err != nil {
-				return err
-			}
-			return serve(ctx, cfg, newLogger(cfg.LogLevel, stderr))
-		})
-	case "bench":
-		return bench.Main(ctx, args, stdout, stderr)
-	case "tenant":
-		return tenantCommand(ctx, args, stdout, stderr)
-	case "migrate":
-		return migrateCommand(ctx, args, stdout, stderr)
-	case "events":
-		return eventsCommand(ctx, args, stdout, stderr)
-	case "help", "-h", "--help":
-		fmt.Fprint(stdout, usage)
-		newServeFlagSet(&serveFlags{}, stdout).PrintDefaults()
-		return 0
-	default:
-		fmt.Fprintf(stderr, "kapok: unknown command %q\n\n%s", cmd, usage)
-		return 2
-	}
+	return execute(ctx, commandTree(), args, stdout, stderr)
 }
 
 type serveFlags struct {
@@ -91,9 +41,7 @@ type serveFlags struct {
 	eventsConcurrency int
 }
 
-func newServeFlagSet(f *serveFlags, out io.Writer) *flag.FlagSet {
-	fs := flag.NewFlagSet("serve", flag.ContinueOnError)
-	fs.SetOutput(out)
+func registerServeFlags(fs *flag.FlagSet, f *serveFlags) {
 	fs.StringVar(&f.config, "config", "", "configuration file (e.g. configs/kapok.yaml); none needed with --upstream")
 	fs.StringVar(&f.listen, "listen", "", "HTTP address (default 127.0.0.1:8080)")
 	fs.StringVar(&f.upstream, "upstream", "", "serve this database as the default tenant: postgres://user@host:port/db (a direct connection)")
@@ -104,14 +52,19 @@ func newServeFlagSet(f *serveFlags, out io.Writer) *flag.FlagSet {
 	fs.StringVar(&f.pprof, "pprof", "", "also serve net/http/pprof on this address (e.g. 127.0.0.1:6060); off by default")
 	fs.StringVar(&f.events, "events", "", "on or off: deliver event triggers' and scheduled events' webhooks from this process (default on; events.disabled in the config)")
 	fs.IntVar(&f.eventsConcurrency, "events-concurrency", 0, "webhook deliveries in flight in this process (default 16; events.concurrency)")
-	return fs
 }
 
 func serveCommand(ctx context.Context, args []string, stderr io.Writer) int {
 	var f serveFlags
-	fs := newServeFlagSet(&f, stderr)
+	fs := flag.NewFlagSet("serve", flag.ContinueOnError)
+	usageHint(fs, stderr, "kapok serve")
+	registerServeFlags(fs, &f)
 	if err := fs.Parse(args); err != nil {
 		return 2
+	}
+	if fs.NArg() > 0 {
+		fmt.Fprintf(stderr, "kapok serve: unexpected argument %q; see 'kapok serve --help'\n", fs.Arg(0))
+		return exitUsage
 	}
 	if f.config == "" && f.upstream == "" && os.Getenv("KAPOK_UPSTREAM") == "" {
 		if _, err := os.Stat("configs/kapok.yaml"); err == nil {
@@ -132,7 +85,7 @@ func serveCommand(ctx context.Context, args []string, stderr io.Writer) int {
 		}
 		defer stop()
 	}
-	if err := serve(ctx, cfg, log); err != nil {
+	if err := serve(ctx, cfg, log, nil); err != nil {
 		fmt.Fprintln(stderr, "kapok:", err)
 		return 1
 	}
@@ -182,8 +135,9 @@ func newLogger(level string, w io.Writer) *slog.Logger {
 	return slog.New(slog.NewJSONHandler(w, &slog.HandlerOptions{Level: l}))
 }
 
-// serve runs the server until ctx ends, then drains in-flight requests.
-func serve(ctx context.Context, cfg *control.Config, log *slog.Logger) error {
+// serve runs the server until ctx ends, then drains in-flight requests. onStore, when not
+// nil, runs with the control store once it is open (`kapok dev` applies migrations there).
+func serve(ctx context.Context, cfg *control.Config, log *slog.Logger, onStore func(context.Context, *control.Store, *control.Registry)) error {
 	reg := control.NewRegistry(cfg, log)
 	// The admin API manages events even where this process does not deliver them.
 	ev := events.New(events.Options{Registry: reg, Logger: log, Concurrency: cfg.Events.Concurrency,
@@ -204,6 +158,9 @@ func serve(ctx context.Context, cfg *control.Config, log *slog.Logger) error {
 		log.Warn("control tables unavailable: serving the config file's tenants only; the admin API cannot create tenants or migrate", "err", err)
 	} else {
 		srv.AttachStore(st)
+		if onStore != nil {
+			onStore(ctx, st, reg)
+		}
 		st.OnRemove(func(name string) {
 			fctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 			defer cancel()

@@ -18,7 +18,9 @@ const httpBase = "http://127.0.0.1:8080"
 
 const cliUsage = `usage: kapok dev [up|down|clean|status] [flags]
 
-  (none)   start the stack, load the demo data, serve Kapok on it until Ctrl-C, then stop the stack
+  (none)   start the stack, load the demo data, serve Kapok on it until Ctrl-C, then stop the stack;
+           in a project folder (kapok init) it serves ./kapok.yaml, applies migrations/ as files
+           appear (printing what changed) and runs seed.sql
   up       start the stack and load the data, print its URLs and exit (it keeps running)
   down     stop PgBouncer and PostgreSQL (the data stays)
   clean    stop them and delete the stack directory
@@ -28,9 +30,9 @@ flags:
 `
 
 // RunCLI implements `kapok dev`. serve runs Kapok on the started stack until its context
-// ends (Ctrl-C or SIGTERM); nil just waits for that. It returns the process exit status.
-func RunCLI(ctx context.Context, args []string, serve func(ctx context.Context, st *Stack) error) int {
-	stdout, stderr := os.Stdout, os.Stderr
+// ends (Ctrl-C or SIGTERM); nil just waits for that. It returns the process exit status;
+// -h prints the usage to stderr and returns 0.
+func RunCLI(ctx context.Context, args []string, stdout, stderr io.Writer, serve func(ctx context.Context, st *Stack) error) int {
 	fs := flag.NewFlagSet("kapok dev", flag.ContinueOnError)
 	fs.SetOutput(stderr)
 	fs.Usage = func() {
@@ -95,8 +97,7 @@ func RunCLI(ctx context.Context, args []string, serve func(ctx context.Context, 
 	case "":
 		return runServing(ctx, opts, serve, stdout, stderr)
 	default:
-		fmt.Fprintf(stderr, "kapok dev: unknown subcommand %q\n", sub)
-		fs.Usage()
+		fmt.Fprintf(stderr, "kapok dev: unknown command %q; see 'kapok dev --help'\n", sub)
 		return 2
 	}
 }

@@ -151,3 +151,45 @@ func TestManyTablesAreCompact(t *testing.T) {
 	}
 	assertCovers(t, cat, doc)
 }
+
+func TestExamplesSendTheCredentialsTheInstanceAccepts(t *testing.T) {
+	cat := loadShop(t)
+	tests := []struct {
+		name      string
+		opts      Options
+		want, not []string
+	}{
+		{name: "an open instance's examples send nothing", opts: Options{Tenant: "demo", Open: true, AdminDisabled: true},
+			want: []string{"this instance is open", "admin API is disabled"}, not: []string{"$TOKEN", "$ANON_KEY", "$ADMIN_KEY", "Bearer $"}},
+		{name: "an instance with an anon key sends it as apikey", opts: Options{Tenant: "demo", AnonKey: "eyJanon"},
+			want: []string{"ANON_KEY=eyJanon\n", `-H "apikey: $ANON_KEY"`}, not: []string{"$TOKEN"}},
+		{name: "an instance with auth and no anon key asks for a token", opts: Options{Tenant: "demo"},
+			want: []string{"TOKEN=<JWT or API key>", `-H "Authorization: Bearer $TOKEN"`, "$ADMIN_KEY"}, not: []string{"$ANON_KEY"}},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			doc, err := Build(cat, tt.opts)
+			if err != nil {
+				t.Fatal(err)
+			}
+			for _, w := range tt.want {
+				if !strings.Contains(string(doc), w) {
+					t.Errorf("lacks %q", w)
+				}
+			}
+			for _, n := range tt.not {
+				if strings.Contains(string(doc), n) {
+					t.Errorf("has %q", n)
+				}
+			}
+		})
+	}
+	t.Run("insert examples take fresh values for primary and unique keys", func(t *testing.T) {
+		doc, _ := Build(cat, Options{Tenant: "demo", Open: true})
+		for _, w := range []string{`"id": '"$UNIQUE"'`, `"email": "example-'"$UNIQUE"'"`} {
+			if !strings.Contains(string(doc), w) {
+				t.Errorf("lacks %q", w)
+			}
+		}
+	})
+}

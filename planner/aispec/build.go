@@ -21,8 +21,16 @@ type Options struct {
 	RoleClaim string
 	// AnonRole is the role of requests without credentials; "" = they are refused.
 	AnonRole string
+	// Open: the instance asks for no credentials (no admin key, no tenant auth), so the
+	// examples send none.
+	Open bool
+	// AnonKey is the tenant's anon key: the examples send it as apikey, as supabase-js does.
+	AnonKey string
 	// OmitAdmin leaves out the admin section (migrations, reload).
 	OmitAdmin bool
+	// AdminDisabled: the instance has no admin key, so its admin API refuses every call;
+	// the admin section says so instead of showing calls that fail.
+	AdminDisabled bool
 	// CompactAbove switches to short per-table sections when the tenant has more
 	// relations than this. Default 50.
 	CompactAbove int
@@ -60,6 +68,7 @@ func Build(cat *catalog.Schema, opts Options) ([]byte, error) {
 	if !opts.OmitAdmin {
 		w.admin()
 	}
+	w.notServed()
 	return []byte(w.b.String()), nil
 }
 
@@ -104,8 +113,40 @@ func (w *writer) header() {
 	w.p("```sh")
 	w.p("GQL=%s/v1/graphql", base)
 	w.p("REST=%s/rest/v1", base)
-	w.p("TOKEN=<JWT or API key>")
+	switch {
+	case w.opts.Open:
+	case w.opts.AnonKey != "":
+		w.p("ANON_KEY=%s", w.opts.AnonKey)
+	default:
+		w.p("TOKEN=<JWT or API key>   # fill in")
+	}
+	w.p("UNIQUE=$(( $(date +%%s%%N) %% 1000000000 + 1 ))   # fresh key values for the insert examples")
 	w.p("```")
+	w.p("")
+}
+
+// authHeader is the credential the examples send: what this instance accepts.
+func (w *writer) authHeader() string {
+	switch {
+	case w.opts.Open:
+		return ""
+	case w.opts.AnonKey != "":
+		return ` -H "apikey: $ANON_KEY"`
+	}
+	return ` -H "Authorization: Bearer $TOKEN"`
+}
+
+// notServed lists what clients of Hasura or Supabase may try that Kapok does not serve, so
+// an agent does not write code against it.
+func (w *writer) notServed() {
+	w.p("## Not served")
+	w.p("")
+	w.p("Kapok serves the GraphQL and REST APIs above and nothing else. These answer with an error, not data:")
+	w.p("")
+	w.p("- GraphQL subscriptions (use polling queries);")
+	w.p("- Supabase Auth (`/auth/v1`: sign-up, sign-in, users): bring JWTs from your own issuer;")
+	w.p("- Supabase Storage (`/storage/v1`), Edge Functions (`/functions/v1`) and Realtime (`/realtime/v1`);")
+	w.p("- the PostgreSQL wire protocol: connect to the database itself for SQL.")
 	w.p("")
 }
 
@@ -129,12 +170,19 @@ func (w *writer) auth() {
 	w.p("")
 	w.p("- `Authorization: Bearer <JWT>`: the claim `%s` names the Postgres role the request runs as; all claims are readable in SQL as `current_setting('request.jwt.claims')`.", w.opts.RoleClaim)
 	w.p("- `apikey: <key>`: a tenant API key (mapped to a role) or a JWT. supabase-js sends the anon key here and the user's JWT as the bearer.")
-	if w.opts.AnonRole != "" {
+	switch {
+	case w.opts.Open:
+		w.p("- No credentials: **this instance is open**: requests without credentials run with the tenant's full rights, so the examples below send none.")
+	case w.opts.AnonRole != "":
 		w.p("- No credentials: the request runs as the role `%s`.", w.opts.AnonRole)
-	} else {
+	default:
 		w.p("- No credentials: refused with 401.")
 	}
-	w.p("- `X-Kapok-Admin-Key: <admin key>`: full access to every tenant and to the admin API (`/admin/v1`).")
+	if w.opts.AdminDisabled {
+		w.p("- `X-Kapok-Admin-Key`: not in use: this instance has no admin key, and its admin API (`/admin/v1`) is disabled.")
+	} else {
+		w.p("- `X-Kapok-Admin-Key: <admin key>`: full access to every tenant and to the admin API (`/admin/v1`).")
+	}
 	w.p("")
 }
 

@@ -1,6 +1,7 @@
 package aispec
 
 import (
+	"fmt"
 	"strings"
 
 	"github.com/kapok-dev/kapok/planner/catalog"
@@ -66,15 +67,15 @@ func (w *writer) function(f *catalog.Function) {
 	}
 	w.p("")
 	w.p("  ```sh")
-	w.p(`  curl -X POST "$REST/rpc%s" -H "Authorization: Bearer $TOKEN"%s -H "Content-Type: application/json" -d '%s'`,
-		pathPart(f.Name), profile, shellQuote("{"+strings.Join(body, ", ")+"}"))
+	w.p(`  curl -X POST "$REST/rpc%s"%s%s -H "Content-Type: application/json" -d '%s'`,
+		pathPart(f.Name), w.authHeader(), profile, shellQuote("{"+strings.Join(body, ", ")+"}"))
 	if f.Volatility != "v" {
 		qs := ""
 		if len(query) > 0 {
 			qs = "?" + strings.Join(query, "&")
 		}
 		getProfile := strings.Replace(profile, "Content-Profile", "Accept-Profile", 1)
-		w.p(`  curl "$REST/rpc%s%s" -H "Authorization: Bearer $TOKEN"%s`, pathPart(f.Name), qs, getProfile)
+		w.p(`  curl "$REST/rpc%s%s"%s%s`, pathPart(f.Name), qs, w.authHeader(), getProfile)
 	}
 	w.p("  ```")
 	w.p("")
@@ -103,11 +104,25 @@ func (w *writer) admin() {
 	base := w.opts.URL + "/admin/v1/tenants/" + t
 	w.p("## Changing the schema (admin API)")
 	w.p("")
+	if w.opts.AdminDisabled {
+		w.p("The admin API is disabled on this instance (no admin key is set). Change the schema with SQL in the database: Kapok picks up DDL by itself (event trigger, or `NOTIFY pgrst, 'reload schema'`), and the GraphQL and REST APIs (and this document) follow.")
+		w.p("")
+		return
+	}
 	w.p("Requires `X-Kapok-Admin-Key`. A migration runs `up` in one transaction, is logged, and returns the schema diff; `dry_run: true` runs it and rolls back. The GraphQL and REST APIs (and this document) follow the new schema right after.")
 	w.p("")
 	w.p("```sh")
 	w.p(`curl -X POST "%s/migrations" -H "X-Kapok-Admin-Key: $ADMIN_KEY" -H "Content-Type: application/json" \`, base)
-	w.p(`  -d '{"name": "add_notes", "up": "ALTER TABLE t ADD COLUMN notes text", "down": "ALTER TABLE t DROP COLUMN notes", "dry_run": true}'`)
+	table := "my_table"
+	for _, tb := range w.cat.Tables {
+		if tb.Kind == catalog.KindTable {
+			table = quoteIdent(tb.Schema) + "." + quoteIdent(tb.Name)
+			break
+		}
+	}
+	body := fmt.Sprintf(`{"name": "add_notes", "up": %s, "down": %s, "dry_run": true}`,
+		jsonString("ALTER TABLE "+table+" ADD COLUMN notes text"), jsonString("ALTER TABLE "+table+" DROP COLUMN notes"))
+	w.p(`  -d '%s'`, shellQuote(body))
 	w.p(`curl "%s/migrations" -H "X-Kapok-Admin-Key: $ADMIN_KEY"                # the log`, base)
 	w.p(`curl -X POST "%s/migrations/rollback" -H "X-Kapok-Admin-Key: $ADMIN_KEY" -d '{}'   # undo the last one`, base)
 	w.p(`curl -X POST "%s/reload" -H "X-Kapok-Admin-Key: $ADMIN_KEY"                # reload the schema now`, base)
@@ -115,4 +130,15 @@ func (w *writer) admin() {
 	w.p("```")
 	w.p("")
 	w.p("DDL run directly in the database is picked up too (event trigger, or `NOTIFY pgrst, 'reload schema'`). The admin API's OpenAPI document is at `%s/admin/v1/openapi.json`.", w.opts.URL)
+}
+
+// quoteIdent quotes an SQL identifier when it needs it.
+func quoteIdent(s string) string {
+	for i := 0; i < len(s); i++ {
+		c := s[i]
+		if !(c == '_' || c >= 'a' && c <= 'z' || i > 0 && c >= '0' && c <= '9') {
+			return `"` + strings.ReplaceAll(s, `"`, `""`) + `"`
+		}
+	}
+	return s
 }

@@ -336,7 +336,7 @@ func (w *writer) examples(t *catalog.Table) {
 		w.p("")
 	}
 
-	auth := ` -H "Authorization: Bearer $TOKEN"`
+	auth := w.authHeader()
 	readProfile, writeProfile := "", ""
 	if t.Schema != w.defaultSchema() {
 		readProfile = ` -H "Accept-Profile: ` + t.Schema + `"`
@@ -370,7 +370,7 @@ func (w *writer) examples(t *catalog.Table) {
 	w.p(`curl "$REST%s?%s"%s%s`, pathPart(t.Name), strings.Join(q, "&"), auth, readProfile)
 	if t.Insertable {
 		w.p(`curl -X POST "$REST%s"%s%s -H "Content-Type: application/json" -H "Prefer: return=representation" -d '%s'`,
-			pathPart(t.Name), auth, writeProfile, shellQuote(insertBody(w.cat, t)))
+			pathPart(t.Name), auth, writeProfile, insertBody(w.cat, t))
 	}
 	w.p("```")
 	w.p("")
@@ -478,16 +478,45 @@ func insertBody(cat *catalog.Schema, t *catalog.Table) string {
 	var fields []string
 	for _, c := range t.Columns {
 		if c.Insertable && !c.Nullable && !c.HasDefault && !c.IsGenerated {
-			fields = append(fields, jsonString(c.Name)+": "+sample(cat, c).json)
+			fields = append(fields, jsonString(c.Name)+": "+insertSample(cat, t, c))
 		}
 	}
 	if len(fields) == 0 {
 		for _, c := range t.Columns {
 			if c.Insertable && !c.IsGenerated && !c.IsIdentity {
-				fields = append(fields, jsonString(c.Name)+": "+sample(cat, c).json)
+				fields = append(fields, jsonString(c.Name)+": "+insertSample(cat, t, c))
 				break
 			}
 		}
 	}
-	return "{" + strings.Join(fields, ", ") + "}"
+	return strings.ReplaceAll(shellQuote("{"+strings.Join(fields, ", ")+"}"), uniqueMark, `'"$UNIQUE"'`)
+}
+
+// uniqueMark stands for the shell's $UNIQUE in an insert body until it is quoted.
+const uniqueMark = "\x00UNIQUE\x00"
+
+// insertSample is sample, except that a key the row must not share with existing rows
+// (primary key or single-column unique) takes the fresh $UNIQUE: the example can run
+// twice on a table that already holds rows.
+func insertSample(cat *catalog.Schema, t *catalog.Table, c *catalog.Column) string {
+	v := sample(cat, c)
+	if !isPK(t, c.Name) && !isUnique(t, c.Name) || c.IsArray || c.IsEnum {
+		return v.json
+	}
+	switch {
+	case c.Category == "N" && !strings.Contains(v.json, "."):
+		return uniqueMark
+	case c.Category == "S" && (typeLength(c.Type) == 0 || typeLength(c.Type) >= len("example-")+10):
+		return `"example-` + uniqueMark + `"`
+	}
+	return v.json
+}
+
+func isUnique(t *catalog.Table, name string) bool {
+	for _, u := range t.Uniques {
+		if len(u.Columns) == 1 && u.Columns[0] == name {
+			return true
+		}
+	}
+	return false
 }

@@ -1,0 +1,171 @@
+package main
+
+import (
+	"bytes"
+	"context"
+	"fmt"
+	"io"
+	"log/slog"
+	"os"
+	"path/filepath"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/kapok-dev/kapok/control"
+	"github.com/kapok-dev/kapok/internal/testenv"
+)
+
+// migrationEnv serves one tenant on a fresh schema of the dev stack, with the control store
+// that applies migrations; the tenant's migration log is removed when the test ends.
+func migrationEnv(t *testing.T, name string) (*control.Store, *control.Registry, string) {
+	t.Helper()
+	schema := strings.ReplaceAll(name, "-", "_")
+	testenv.FreshSchema(t, schema, "")
+	cfg := &control.Config{
+		Upstreams: map[string]*control.Upstream{"dev": {URL: testenv.DirectURL(), Pooler: testenv.PoolerURL()}},
+		Tenants:   []*control.TenantConfig{{Name: name, Upstream: "dev", Schemas: []string{schema}, Isolation: control.IsolationNone}},
+	}
+	if err := cfg.Normalize(); err != nil {
+		t.Fatal(err)
+	}
+	log := slog.New(slog.NewTextHandler(io.Discard, nil))
+	reg := control.NewRegistry(cfg, log)
+	if err := reg.Start(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	st, err := control.OpenStore(context.Background(), reg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() {
+		st.Close()
+		reg.Close()
+		testenv.Exec(t, "DELETE FROM kapok.migrations WHERE tenant = $1", name)
+	})
+	return st, reg, schema
+}
+
+// syncBuffer is written by the watcher's goroutine and read by the test.
+type syncBuffer struct {
+	mu sync.Mutex
+	b  bytes.Buffer
+}
+
+func (s *syncBuffer) Write(p []byte) (int, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.Write(p)
+}
+
+func (s *syncBuffer) String() string {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.String()
+}
+
+func TestInitWritesAProjectThatLoadsAndMigrates(t *testing.T) {
+	dir := filepath.Join(t.TempDir(), "myapp")
+	code, out, errs := cli(t, "init", dir)
+	if code != 0 {
+		t.Fatalf("kapok init: exit %d: %s %s", code, out, errs)
+	}
+	for _, f := range []string{"kapok.yaml", "migrations/0001_create_todos.up.sql", "migrations/0001_create_todos.down.sql", "seed.sql", "app/package.json", "app/index.js", ".gitignore", "README.md"} {
+		t.Run("it writes "+f, func(t *testing.T) {
+			if _, err := os.Stat(filepath.Join(dir, f)); err != nil {
+				t.Fatal(err)
+			}
+		})
+	}
+	t.Run("kapok.yaml loads with the config loader and names its tenant", func(t *testing.T) {
+		cfg, err := loadConfig(serveFlags{config: filepath.Join(dir, "kapok.yaml")})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if cfg.DefaultTenant != "app" || len(cfg.Tenants) != 1 || cfg.Tenants[0].Schemas[0] != "public" {
+			t.Errorf("default tenant %q, tenants %+v", cfg.DefaultTenant, cfg.Tenants)
+		}
+	})
+	t.Run("package.json pins every dependency", func(t *testing.T) {
+		b, _ := os.ReadFile(filepath.Join(dir, "app/package.json"))
+		for _, bad := range []string{`"^`, `"~`, `"latest"`, `"*"`} {
+			if strings.Contains(string(b), bad) {
+				t.Errorf("package.json has a floating version %s:\n%s", bad, b)
+			}
+		}
+	})
+	t.Run("a second init refuses to overwrite", func(t *testing.T) {
+		if code, _, errs := cli(t, "init", dir); code != 1 || !strings.Contains(errs, "exists") {
+			t.Errorf("exit %d: %s", code, errs)
+		}
+	})
+	t.Run("the migration and the seed apply on a private tenant, and the seed runs twice", func(t *testing.T) {
+		name := fmt.Sprintf("kapok-t-init-%d", os.Getpid())
+		st, reg, schema := migrationEnv(t, name)
+		var log bytes.Buffer
+		w := &migrationWatcher{store: st, reg: reg, tenant: name, dir: filepath.Join(dir, "migrations"), out: &log, failed: map[string]string{}}
+		if n, err := w.apply(context.Background()); n != 1 || err != nil {
+			t.Fatalf("applied %d, %v: %s", n, err, log.String())
+		}
+		if !strings.Contains(log.String(), "applied 0001_create_todos") || !strings.Contains(log.String(), "tables added: "+schema+".todos") {
+			t.Errorf("output: %s", log.String())
+		}
+		for i := 0; i < 2; i++ {
+			seed(context.Background(), st, reg, name, filepath.Join(dir, "seed.sql"), &log)
+		}
+		var n int
+		if err := testenv.Conn(t).QueryRow(context.Background(), "SELECT count(*) FROM "+schema+".todos").Scan(&n); err != nil || n != 3 {
+			t.Errorf("todos: %d rows, %v; want the seed's 3 once: %s", n, err, log.String())
+		}
+	})
+}
+
+func TestDevAppliesNewMigrationFilesAndPrintsTheDiff(t *testing.T) {
+	name := fmt.Sprintf("kapok-t-watch-%d", os.Getpid())
+	st, reg, schema := migrationEnv(t, name)
+	dir := t.TempDir()
+	var out syncBuffer
+	w := &migrationWatcher{store: st, reg: reg, tenant: name, dir: dir, out: &out, failed: map[string]string{}}
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan struct{})
+	go func() { w.watch(ctx, 20*time.Millisecond); close(done) }()
+	t.Cleanup(func() { cancel(); <-done })
+
+	steps := []struct {
+		name, file, sql, want string
+	}{
+		{"a new file creating a table is applied and its table printed", "0001_notes.up.sql",
+			"CREATE TABLE notes (id bigint GENERATED BY DEFAULT AS IDENTITY PRIMARY KEY, body text NOT NULL)",
+			"applied 0001_notes in"},
+		{"a file adding a column prints the column", "0002_pin.up.sql",
+			"ALTER TABLE notes ADD COLUMN pinned boolean NOT NULL DEFAULT false",
+			"columns added: " + schema + ".notes.pinned boolean"},
+		{"a broken file is reported once, with nothing applied", "0003_broken.up.sql",
+			"ALTER TABLE nowhere ADD COLUMN x int",
+			"migration 0003_broken failed; nothing of it was applied"},
+		{"fixing the broken file applies it", "0003_broken.up.sql",
+			"ALTER TABLE notes DROP COLUMN pinned",
+			"columns dropped: " + schema + ".notes.pinned"},
+	}
+	for _, s := range steps {
+		t.Run(s.name, func(t *testing.T) {
+			if err := os.WriteFile(filepath.Join(dir, s.file), []byte(s.sql), 0o644); err != nil {
+				t.Fatal(err)
+			}
+			deadline := time.Now().Add(15 * time.Second)
+			for !strings.Contains(out.String(), s.want) {
+				if time.Now().After(deadline) {
+					t.Fatalf("waited for %q; output:\n%s", s.want, out.String())
+				}
+				time.Sleep(20 * time.Millisecond)
+			}
+		})
+	}
+	if !strings.Contains(out.String(), "tables added: "+schema+".notes") {
+		t.Errorf("the first migration's diff does not name the table:\n%s", out.String())
+	}
+	if n := strings.Count(out.String(), "0003_broken failed"); n != 1 {
+		t.Errorf("the broken file was reported %d times, want once:\n%s", n, out.String())
+	}
+}
