@@ -112,6 +112,7 @@ func TestIntrospectionSatisfiesGraphQLJS(t *testing.T) {
 			`query($id: Int!) { customers_by_pk(id: $id) { id name orders(order_by: {id: desc}, limit: 2) { total } } }`,
 			`query { customers(where: {_or: [{name: {_ilike: "%a"}}, {orders: {total: {_gt: 1}}}]}, distinct_on: [name], order_by: [{name: asc}]) { id } }`,
 			`query { orders_aggregate(where: {customer: {name: {_eq: "x"}}}) { aggregate { count sum { total } avg { total } max { total } } nodes { id } } }`,
+			`query { customers { orders_aggregate { groups(group_by: [customer_id], having: {count: {_gt: 1}, sum: {total: {_gte: "1"}}}, order_by: [{aggregate: {sum: {total: desc}}}, {keys: {customer_id: asc}}], limit: 3) { keys { customer_id } aggregate { count sum { total } avg { total } } } } } }`,
 			`mutation { insert_customers_one(object: {id: 9, name: "n"}) { id } }`,
 		},
 	})

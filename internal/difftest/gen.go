@@ -136,12 +136,37 @@ func (g *Generator) aggregate(table string, rel *Rel, depth int) *Query {
 		}
 		a.Funcs[fn] = g.pick(from, 1+g.r.IntN(2))
 	}
-	if g.p(0.5) || (!a.Count && len(a.Funcs) == 0) {
+	if g.p(0.4) {
+		a.Groups = g.groups(t, nums, ords)
+	}
+	if g.p(0.5) || (!a.Count && len(a.Funcs) == 0 && a.Groups == nil) {
 		a.Nodes = true
 		q.Sel = g.fields(table, depth)
 	}
 	q.Agg = a
 	return q
+}
+
+// groups draws a grouping: one or two key columns, aggregates, having, order, limit.
+func (g *Generator) groups(t *Table, nums, ords []string) *GroupSel {
+	gs := &GroupSel{Keys: g.pick(colNames(t, func(Column) bool { return true }), 1+g.r.IntN(2)), Funcs: map[string][]string{}, Limit: -1}
+	for _, fn := range []string{"sum", "avg", "min", "max"} {
+		if g.p(0.3) {
+			from := nums
+			if fn == "min" || fn == "max" {
+				from = ords
+			}
+			gs.Funcs[fn] = g.pick(from, 1)
+		}
+	}
+	if g.p(0.4) {
+		gs.HavingMin = 1 + g.r.Int64N(3)
+	}
+	gs.ByCount, gs.Desc = g.p(0.5), g.p(0.5)
+	if g.p(0.4) {
+		gs.Limit = g.r.IntN(4)
+	}
+	return gs
 }
 
 // args draws where, order_by (always ending with the primary key, so every order is

@@ -1,6 +1,7 @@
 package difftest
 
 import (
+	"fmt"
 	"math/big"
 	"sort"
 	"strings"
@@ -89,6 +90,9 @@ func (o *Oracle) field(q *Query, parent Row, rest bool) any {
 		if a := q.Agg; a.Count || len(a.Funcs) > 0 {
 			agg["aggregate"] = aggregate(a, rows)
 		}
+		if q.Agg.Groups != nil {
+			agg["groups"] = groups(q.Agg.Groups, rows)
+		}
 		if q.Agg.Nodes {
 			nodes := make([]any, 0, len(rows))
 			for _, r := range rows {
@@ -99,7 +103,7 @@ func (o *Oracle) field(q *Query, parent Row, rest bool) any {
 		return agg
 	}
 	if rest && grouped(q) {
-		return groups(q, o.rows(q, rows, rest))
+		return restGroups(q, o.rows(q, rows, rest))
 	}
 	return o.list(q, rows, rest)
 }
@@ -450,4 +454,70 @@ func like(s, p string, fold bool) bool {
 		return res
 	}
 	return m(0, 0)
+}
+
+// groups groups rows by the values of gs.Keys, in Go: each group's keys and aggregates,
+// the having, the order (by count if asked, then by the keys ascending, nulls last) and
+// the limit.
+func groups(gs *GroupSel, rows []Row) []any {
+	type group struct {
+		keys Row
+		rows []Row
+	}
+	var list []*group
+	byKey := map[string]*group{}
+	for _, r := range rows {
+		var id strings.Builder
+		for _, k := range gs.Keys {
+			switch v := r[k].(type) {
+			case nil:
+				id.WriteString("\x00null")
+			case *big.Rat:
+				id.WriteString(v.RatString())
+			default:
+				fmt.Fprintf(&id, "%v", v)
+			}
+			id.WriteString("\x00")
+		}
+		gr := byKey[id.String()]
+		if gr == nil {
+			gr = &group{keys: Row{}}
+			for _, k := range gs.Keys {
+				gr.keys[k] = r[k]
+			}
+			byKey[id.String()] = gr
+			list = append(list, gr)
+		}
+		gr.rows = append(gr.rows, r)
+	}
+	kept := list[:0]
+	for _, gr := range list {
+		if int64(len(gr.rows)) >= gs.HavingMin {
+			kept = append(kept, gr)
+		}
+	}
+	q := &Query{}
+	for _, k := range gs.Keys {
+		q.Order = append(q.Order, OrderKey{Col: k, Nulls: 2})
+	}
+	keyOrder := &Oracle{}
+	sort.SliceStable(kept, func(i, j int) bool {
+		a, b := kept[i], kept[j]
+		if gs.ByCount && len(a.rows) != len(b.rows) {
+			return (len(a.rows) < len(b.rows)) != gs.Desc
+		}
+		return keyOrder.less(q, a.keys, b.keys)
+	})
+	if gs.Limit >= 0 && len(kept) > gs.Limit {
+		kept = kept[:gs.Limit]
+	}
+	out := make([]any, 0, len(kept))
+	for _, gr := range kept {
+		keys := map[string]any{}
+		for k, v := range gr.keys {
+			keys[k] = v
+		}
+		out = append(out, map[string]any{"keys": keys, "aggregate": aggregate(&AggSel{Count: true, Funcs: gs.Funcs}, gr.rows)})
+	}
+	return out
 }

@@ -91,6 +91,29 @@ func (g *gqlWriter) selection(b *strings.Builder, q *Query) {
 			}
 			b.WriteString(" }")
 		}
+		if gs := a.Groups; gs != nil {
+			b.WriteString(" groups(group_by: [" + strings.Join(gs.Keys, ", ") + "]")
+			if gs.HavingMin > 0 {
+				b.WriteString(fmt.Sprintf(", having: {count: {_gte: %d}}", gs.HavingMin))
+			}
+			if gs.ByCount {
+				dir := "asc"
+				if gs.Desc {
+					dir = "desc"
+				}
+				b.WriteString(", order_by: [{aggregate: {count: " + dir + "}}]")
+			}
+			if gs.Limit >= 0 {
+				b.WriteString(fmt.Sprintf(", limit: %d", gs.Limit))
+			}
+			b.WriteString(") { keys { " + strings.Join(gs.Keys, " ") + " } aggregate { count")
+			for _, fn := range []string{"sum", "avg", "min", "max"} {
+				if cols, ok := gs.Funcs[fn]; ok {
+					b.WriteString(" " + fn + " { " + strings.Join(cols, " ") + " }")
+				}
+			}
+			b.WriteString(" } }")
+		}
 		if a.Nodes {
 			b.WriteString(" nodes")
 			g.fields(b, q)

@@ -49,6 +49,19 @@ type AggSel struct {
 	CountCol string // count(columns: c) when set
 	Funcs    map[string][]string
 	Nodes    bool
+	Groups   *GroupSel // groups(group_by: …) { keys aggregate }
+}
+
+// GroupSel is a GraphQL groups field: the rows grouped by Keys, each group's count and
+// Funcs, groups with fewer than HavingMin rows left out (0: no having), ordered by
+// count when ByCount (then always by the keys, ascending), at most Limit (-1: none).
+type GroupSel struct {
+	Keys      []string
+	Funcs     map[string][]string
+	HavingMin int64
+	ByCount   bool
+	Desc      bool
+	Limit     int
 }
 
 // OrderKey is one order_by key: a column, a column of an object relationship, or the row

@@ -111,8 +111,8 @@ func (o *Oracle) matches(q *Query, parent Row) bool {
 	return false
 }
 
-// groups answers a grouped list over its filtered rows.
-func groups(q *Query, rows []Row) Unordered {
+// restGroups answers a grouped list over its filtered rows.
+func restGroups(q *Query, rows []Row) Unordered {
 	var keyCols []string
 	for _, f := range q.Sel {
 		if f.Agg == "" && f.Sub == nil {
@@ -144,7 +144,7 @@ func groups(q *Query, rows []Row) Unordered {
 // groupObject answers a grouped to-one embed: its one group, or null when it has plain
 // columns and no row.
 func groupObject(q *Query, rows []Row) any {
-	g := groups(q, rows)
+	g := restGroups(q, rows)
 	if len(g) == 0 {
 		return nil
 	}

@@ -198,9 +198,10 @@ func tableNameList(n TableNames) []string {
 		n.DeleteElemInput, n.DeleteAtPathInput, n.MutationResponse, n.AggregateOrderBy, n.AggregateBoolExp,
 		n.AggregateBoolExp + "_count", n.AggregateBoolExp + "_bool_and", n.AggregateBoolExp + "_bool_or",
 		boolAggArgEnum(n, "bool_and"), boolAggArgEnum(n, "bool_or"),
-		n.Stream, n.StreamCursorInput, n.StreamCursorValueInput}
+		n.Stream, n.StreamCursorInput, n.StreamCursorValueInput,
+		n.GroupByColumn, n.Group, n.GroupKeys, n.GroupKeysOrderBy, n.GroupOrderBy, n.AggregateHaving}
 	for _, f := range aggregateFuncs {
-		l = append(l, n.FuncFields[f], n.FuncOrderBy[f])
+		l = append(l, n.FuncFields[f], n.FuncOrderBy[f], n.FuncHaving[f])
 	}
 	return l
 }
@@ -384,9 +385,12 @@ func (b *builder) generate() {
 	}
 	for _, t := range b.s.Tables {
 		if b.arrayTargets[t] {
-			b.aggregateOrderBy(t)
 			b.aggregateBoolExp(t)
 		}
+		// Every table's groups are ordered by aggregates (groups.go), not only the
+		// targets of array relationships.
+		b.aggregateOrderBy(t)
+		b.groupTypes(t)
 		b.mutations(t)
 	}
 	for _, t := range b.s.Tables {

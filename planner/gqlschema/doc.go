@@ -25,6 +25,10 @@
 //     names depend on the set of other tables and silently change under clients.
 //   - Postgres arrays are GraphQL lists of the element scalar ("text[]" → [String!]),
 //     filtered with "<Elem>_array_comparison_exp", as Hasura does since v2.29.
+//   - Grouped aggregates, which Hasura v2 lacks, add "groups" to "<t>_aggregate" and the
+//     types "<t>_group_by_column", "<t>_aggregate_group[_keys]",
+//     "<t>_aggregate_group[_keys]_order_by", "<t>_aggregate_having", "<t>_<fn>_having"
+//     (groups.go); "<t>_aggregate_order_by" exists for every table.
 //   - A scalar whose name is taken by a table's type (an enum "status" beside a table
 //     "status") is renamed "<name>_scalar".
 //

@@ -206,6 +206,13 @@ const (
 	TypeStreamCursorInput                          // "t_stream_cursor_input": initial_value, ordering
 	TypeStreamCursorValueInput                     // "t_stream_cursor_value_input": columns
 	TypeScalar                                     // a column scalar
+	TypeGroupByColumn                              // enum "t_group_by_column"
+	TypeGroup                                      // "t_aggregate_group": keys, aggregate
+	TypeGroupKeys                                  // "t_aggregate_group_keys": the grouped columns
+	TypeGroupOrderBy                               // "t_aggregate_group_order_by": keys, aggregate
+	TypeGroupKeysOrderBy                           // "t_aggregate_group_keys_order_by"
+	TypeAggregateHaving                            // "t_aggregate_having": _and _or _not count sum…
+	TypeAggregateFuncHaving                        // "t_sum_having" etc. (Func says which)
 )
 
 // TypeInfo describes a generated type.
@@ -253,6 +260,8 @@ const (
 	FieldAggPredicate                           // "predicate" of aggregate bool_exp
 	FieldInitialValue                           // "initial_value" of t_stream_cursor_input
 	FieldOrdering                               // "ordering" of t_stream_cursor_input
+	FieldGroups                                 // "groups" of t_aggregate
+	FieldGroupKeys                              // "keys" of t_aggregate_group and t_aggregate_group_order_by
 )
 
 // FieldRef says what a field of a generated type stands for.

@@ -64,6 +64,10 @@ type TableNames struct {
 	Stream, StreamCursorInput, StreamCursorValueInput string
 	// FuncFields["sum"] = "<t>_sum_fields"; FuncOrderBy["sum"] = "<t>_sum_order_by".
 	FuncFields, FuncOrderBy map[string]string
+	// Grouped aggregates (the "groups" field of "<t>_aggregate", see groups.go);
+	// FuncHaving["sum"] = "<t>_sum_having".
+	GroupByColumn, Group, GroupKeys, GroupKeysOrderBy, GroupOrderBy, AggregateHaving string
+	FuncHaving                                                                       map[string]string
 }
 
 // allTableNames returns the full set of names for base (before pruning what the
@@ -87,10 +91,15 @@ func allTableNames(base string) TableNames {
 		Stream: base + "_stream", StreamCursorInput: base + "_stream_cursor_input",
 		StreamCursorValueInput: base + "_stream_cursor_value_input",
 		FuncFields:             map[string]string{}, FuncOrderBy: map[string]string{},
+		GroupByColumn: base + "_group_by_column", Group: base + "_aggregate_group",
+		GroupKeys: base + "_aggregate_group_keys", GroupKeysOrderBy: base + "_aggregate_group_keys_order_by",
+		GroupOrderBy: base + "_aggregate_group_order_by", AggregateHaving: base + "_aggregate_having",
+		FuncHaving: map[string]string{},
 	}
 	for _, f := range aggregateFuncs {
 		n.FuncFields[f] = base + "_" + f + "_fields"
 		n.FuncOrderBy[f] = base + "_" + f + "_order_by"
+		n.FuncHaving[f] = base + "_" + f + "_having"
 	}
 	return n
 }

@@ -428,6 +428,10 @@ func (c *compiler) aggregateObject(t *gqlschema.Table, of *outField, path string
 				return nil, err
 			}
 			v = &ir.Nest{Object: agg}
+		case "groups":
+			if v, err = c.groupsValue(t, sub, fpath, depth+1); err != nil {
+				return nil, err
+			}
 		default:
 			return nil, validationf(fpath, "field '%s' not found in type: '%s'", f.Name, t.Names.AggregateType)
 		}

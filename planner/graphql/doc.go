@@ -15,7 +15,8 @@
 // same keys binds as one json parameter read by json_populate_recordset; the plan then
 // depends on those keys only, and Plan.Shapes tells the cache to key it by them.
 //
-// Operations: queries (list, _by_pk, _aggregate, <t>_stream for subscriptions) compile
+// Operations: queries (list, _by_pk, _aggregate with its groups(group_by, having,
+// order_by, limit, offset) field (compile_groups.go), <t>_stream for subscriptions) compile
 // to one statement that builds the whole data object; mutations (insert with
 // on_conflict and nested inserts through relationships, insert_one, update, update_by_pk
 // with _set/_inc/_append/_prepend/_delete_key/_delete_elem/_delete_at_path, delete,

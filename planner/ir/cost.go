@@ -4,7 +4,8 @@ import "math"
 
 // Cost estimates the row objects a Select builds when it runs once per each of parents
 // rows: a list (ShapeArray, or the nodes of an aggregate) yields rows(Limit) rows per
-// parent, an object or an aggregate one; nested Selects multiply down. The sum saturates
+// parent, an object or an aggregate one, its groups rows(their Limit); nested Selects
+// multiply down. The sum saturates
 // instead of overflowing, so any depth of nesting gives a comparable number.
 func Cost(s *Select, parents int64, rows func(limit Expr) int64) int64 {
 	n := parents
@@ -32,6 +33,8 @@ func objectCost(o *Object, n int64, aggregate bool, limit Expr, rows func(Expr) 
 				m = costMul(n, rows(limit))
 			}
 			cost = costAdd(cost, costAdd(m, objectCost(v.Object, m, false, nil, rows)))
+		case *Groups:
+			cost = costAdd(cost, costMul(n, rows(v.Limit)))
 		}
 	}
 	return cost

@@ -94,6 +94,8 @@ func (c *columnSet) object(o *ir.Object) {
 			c.object(v.Object)
 		case *ir.Rows:
 			c.object(v.Object)
+		case *ir.Groups:
+			c.groups(v)
 		case *ir.Nested:
 			c.link(v.Select.Link)
 		case *ir.Spread:

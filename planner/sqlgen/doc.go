@@ -24,6 +24,10 @@
 // inside an embed) is rendered by rest_embed_groups.go as one grouped sub-select per
 // parent row: `SELECT <keys>, <aggregates> FROM rel WHERE <link> AND … GROUP BY <keys>`.
 //
+// A grouping (ir.Groups, in an aggregate's output) is an ARRAY sub-select that reads the
+// aggregate's rows again with GROUP BY (groups.go); an aggregate whose output reads its
+// rows only through such sub-selects has no FROM of its own.
+//
 // Cases: sqlgen_cases_test.go builds IR trees in Go; the SQL each renders to is kept in
 // testdata/<topic>.sql and every case is prepared and run on testdata/fixture.sql, so a
 // change to the SQL reads as a diff of those files (`go test ./planner/sqlgen -update`).

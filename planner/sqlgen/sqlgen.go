@@ -142,6 +142,10 @@ type scope struct {
 	// They decide whether the output can be written into the rows sub-select itself
 	// (see rowsObject).
 	paged, computed, subqueries bool
+	// sel and parent are the Select being rendered and its parent's alias, which
+	// groups (groups.go) read its rows again with.
+	sel    *ir.Select
+	parent string
 }
 
 // selectSQL renders `SELECT <json> AS "j" …` for sel; parent is the alias of the
@@ -173,7 +177,7 @@ func (g *gen) selectParts(sel *ir.Select, parent string, text bool) (pair, strin
 	if sel.Link != nil && (sel.Shape == ir.ShapeArray || sel.Shape == ir.ShapeObject) && hasAgg(sel.Output) {
 		return g.embedGroups(sel, parent)
 	}
-	sc := &scope{alias: g.alias("t")}
+	sc := &scope{alias: g.alias("t"), sel: sel, parent: parent}
 	// The rows sub-select is rendered first so that aliases and parameters are
 	// numbered in reading order (filters before output).
 	var outerOrder []string
@@ -199,6 +203,10 @@ func (g *gen) selectParts(sel *ir.Select, parent string, text bool) (pair, strin
 	j := pair{expr: concatObject(g.objectPairs(sel.Output, sc, true, outerOrder)), kind: kindText, notNull: true}
 	if !text {
 		j = pair{expr: j.column(), kind: kindJSON, notNull: true}
+	}
+	if !readsRows(sel.Output) {
+		// Without an aggregate over them, reading the rows would make one object per row.
+		return j, ""
 	}
 	if flat, ok := flatRows(rows, sc); ok {
 		return j, " " + flat
@@ -534,6 +542,12 @@ func (g *gen) objectPairs(o *ir.Object, sc *scope, aggregate bool, rowOrder []st
 				return nil
 			}
 			p = pair{expr: jsonArray(g.rowElement(v.Object, sc), rowOrder), kind: kindJSON, notNull: true}
+		case *ir.Groups:
+			if !aggregate {
+				g.fail("groups outside an aggregate select")
+				return nil
+			}
+			p = g.groups(v, sc)
 		default:
 			g.fail("output value %T", v)
 			return nil
