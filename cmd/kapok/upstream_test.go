@@ -109,27 +109,9 @@ func TestServingAnExistingDatabaseLeavesItAsItWas(t *testing.T) {
 	})
 
 	t.Run("reads work, a reload NOTIFY shows a new column, and nothing is created", func(t *testing.T) {
-		ln, err := net.Listen("tcp", "127.0.0.1:0")
-		if err != nil {
-			t.Fatal(err)
-		}
-		addr := ln.Addr().String()
-		ln.Close()
-		cfg, err := loadConfig(serveFlags{upstream: url, listen: addr, role: role})
-		if err != nil {
-			t.Fatal(err)
-		}
-		cfg.SchemaPoll = control.Duration(time.Hour) // only the NOTIFY may reload
-		ctx, cancel := context.WithCancel(context.Background())
-		done := make(chan error, 1)
-		go func() { done <- serve(ctx, cfg, log) }()
-		defer func() {
-			cancel()
-			if err := <-done; err != nil {
-				t.Errorf("serve: %v", err)
-			}
-		}()
-		base := "http://" + addr
+		// Only the NOTIFY may reload: the fingerprint poll waits an hour.
+		base, stop := serveUpstream(t, serveFlags{upstream: url, role: role}, func(c *control.Config) { c.SchemaPoll = control.Duration(time.Hour) })
+		defer stop()
 		waitFor(t, func() (bool, string) {
 			code, body := get(base + "/readyz")
 			return code == 200, body
@@ -152,6 +134,30 @@ func TestServingAnExistingDatabaseLeavesItAsItWas(t *testing.T) {
 		if _, err := db.Exec(context.Background(), "ALTER TABLE items DROP COLUMN note"); err != nil {
 			t.Fatal(err)
 		}
+	})
+
+	t.Run("DDL without a NOTIFY is seen by the catalog fingerprint poll", func(t *testing.T) {
+		base, stop := serveUpstream(t, serveFlags{upstream: url, role: role}, func(c *control.Config) { c.SchemaPoll = control.Duration(100 * time.Millisecond) })
+		defer stop()
+		waitFor(t, func() (bool, string) { code, body := get(base + "/readyz"); return code == 200, body })
+		db := testenv.ConnTo(t, url)
+		if _, err := db.Exec(context.Background(), "ALTER TABLE items ADD COLUMN polled int DEFAULT 7"); err != nil {
+			t.Fatal(err)
+		}
+		defer func() { _, _ = db.Exec(context.Background(), "ALTER TABLE items DROP COLUMN polled") }()
+		waitFor(t, func() (bool, string) {
+			code, body := get(base + "/rest/v1/items?select=id,polled&id=eq.1")
+			return code == 200 && body == `[{"id":1,"polled":7}]`, body
+		})
+	})
+
+	t.Run("a tenant without tables is ready with a warning that names the schemas searched", func(t *testing.T) {
+		base, stop := serveUpstream(t, serveFlags{upstream: url, role: role, schemas: "no_such_schema"}, nil)
+		defer stop()
+		waitFor(t, func() (bool, string) {
+			code, body := get(base + "/readyz")
+			return code == 200 && strings.Contains(body, `"warnings"`) && strings.Contains(body, "no_such_schema"), body
+		})
 	})
 
 	after := catalogObjects(t, url, role)
@@ -177,6 +183,33 @@ func setDiff(a, b []string) []string {
 		out = append(out, x)
 	}
 	return out
+}
+
+// serveUpstream runs serve with f (and tune's changes) on a free port until stop.
+func serveUpstream(t *testing.T, f serveFlags, tune func(*control.Config)) (base string, stop func()) {
+	t.Helper()
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	f.listen = ln.Addr().String()
+	ln.Close()
+	cfg, err := loadConfig(f)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if tune != nil {
+		tune(cfg)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error, 1)
+	go func() { done <- serve(ctx, cfg, slog.New(slog.NewTextHandler(io.Discard, nil))) }()
+	return "http://" + f.listen, func() {
+		cancel()
+		if err := <-done; err != nil {
+			t.Errorf("serve: %v", err)
+		}
+	}
 }
 
 func waitFor(t *testing.T, ok func() (bool, string)) {
