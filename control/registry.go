@@ -346,13 +346,23 @@ func isConnError(err error) bool {
 }
 
 // Warnings lists what a platform team should know about the served tenants without it
-// making the replica unready: tenants that expose no tables or views.
+// making the replica unready: tenants that expose no tables or views, the first
+// maxWarnings by name and then how many more.
 func (r *Registry) Warnings() []string {
+	const maxWarnings = 20
 	var out []string
+	more := 0
 	for _, t := range r.Tenants() {
 		if s := t.Snapshot(); s != nil && len(s.Catalog.Tables) == 0 {
+			if len(out) == maxWarnings {
+				more++
+				continue
+			}
 			out = append(out, noTablesWarning(t))
 		}
+	}
+	if more > 0 {
+		out = append(out, fmt.Sprintf("%d more tenants expose no tables or views (see the log)", more))
 	}
 	return out
 }

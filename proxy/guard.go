@@ -299,6 +299,9 @@ func (a *apis) refreshTenantRoles(t *control.Tenant, first bool) {
 	}
 	defer conn.Close(context.Background())
 	need, err := control.NeedsTenantRole(ctx, conn, t.Config, member)
+	if a.s.reg.Tenant(t.Name) != t && !first {
+		return // deleted or replaced meanwhile: creating its role now would outlive the tenant
+	}
 	if err == nil && need {
 		if first && !t.Config.UsesTenantRole() {
 			a.s.log.Info("the login role is a superuser: the tenant's requests run as its own role instead",
