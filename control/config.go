@@ -82,6 +82,31 @@ type Upstream struct {
 	// ExecMode: cache_describe (default; PgBouncer < 1.21), cache_statement (direct, or
 	// PgBouncer >= 1.21 with max_prepared_statements), exec.
 	ExecMode string `yaml:"exec_mode"`
+	// Manage lets Kapok create its own objects in this upstream's databases: the control
+	// tables and template schema (schema kapok), the DDL event triggers, kapok_events, and
+	// the tenant roles kapok_t_<tenant>. Without it Kapok only reads the catalog there and
+	// refuses what would need those objects. Unset, an upstream of a config file is
+	// managed, and the one `kapok serve --upstream` serves is not (--manage makes it so).
+	Manage *bool `yaml:"manage"`
+}
+
+// Managed reports whether Kapok may create its objects in the upstream's databases.
+func (u *Upstream) Managed() bool { return u.Manage == nil || *u.Manage }
+
+// readOnlyError refuses what (an operation) in an upstream Kapok does not manage; it wraps
+// ErrConflict, which the admin API answers with 409.
+func readOnlyError(upstream, what string) error {
+	return fmt.Errorf("%w: %s would create Kapok's objects in upstream %q, which Kapok only reads; "+
+		"serve it with `kapok serve --manage`, or set `manage: true` on the upstream in the config file", ErrConflict, what, upstream)
+}
+
+// CheckManaged returns nil when Kapok may create its objects (what) in the tenant's
+// upstream, else an error wrapping ErrConflict that says how to allow it.
+func (c *Config) CheckManaged(tc *TenantConfig, what string) error {
+	if u := c.Upstreams[tc.Upstream]; u != nil && !u.Managed() {
+		return readOnlyError(tc.Upstream, what)
+	}
+	return nil
 }
 
 // TenantConfig describes one tenant.
@@ -105,6 +130,11 @@ type TenantConfig struct {
 	Isolation string `yaml:"isolation"`
 	// Events is the tenant's webhook policy (nil: public addresses only).
 	Events *TenantEvents `yaml:"events"`
+	// Role is an existing role, not a superuser, that the tenant's requests without a role
+	// of their own run as, in place of the role Kapok would create (kapok_t_<tenant>). Kapok
+	// neither creates nor grants it: its privileges are the database owner's business. It
+	// is how a database Kapok does not manage is served through a superuser login.
+	Role string `yaml:"role"`
 }
 
 // PoolConfig tunes a tenant's connection pool.
@@ -216,7 +246,7 @@ func LoadConfig(path string) (*Config, error) {
 }
 
 // applyEnv applies KAPOK_LISTEN, KAPOK_WIRE_LISTEN, KAPOK_DEFAULT_TENANT, KAPOK_ADMIN_KEY,
-// KAPOK_UPSTREAM, KAPOK_POOLER, KAPOK_SCHEMAS, KAPOK_LOG_LEVEL.
+// KAPOK_UPSTREAM, KAPOK_POOLER, KAPOK_SCHEMAS, KAPOK_MANAGE, KAPOK_LOG_LEVEL.
 func applyEnv(cfg *Config, getenv func(string) string) {
 	set := func(dst *string, key string) {
 		if v := getenv(key); v != "" {
@@ -231,6 +261,9 @@ func applyEnv(cfg *Config, getenv func(string) string) {
 	up, pooler, schemas := getenv("KAPOK_UPSTREAM"), getenv("KAPOK_POOLER"), getenv("KAPOK_SCHEMAS")
 	if up != "" || pooler != "" || schemas != "" {
 		cfg.DropIn(up, pooler, splitList(schemas))
+	}
+	if m := getenv("KAPOK_MANAGE"); (m == "true" || m == "1") && cfg.Upstreams["default"] != nil {
+		_ = cfg.ManageDropIn(true, "")
 	}
 }
 
@@ -261,6 +294,11 @@ func (c *Config) DropIn(upstream, pooler string, schemas []string) {
 	if upstream != "" {
 		u.URL = upstream
 	}
+	if u.Manage == nil {
+		// Somebody's existing database: read it, create nothing in it unless asked.
+		manage := false
+		u.Manage = &manage
+	}
 	if pooler != "" {
 		u.Pooler = pooler
 	}
@@ -282,6 +320,27 @@ func (c *Config) DropIn(upstream, pooler string, schemas []string) {
 	if c.DefaultTenant == "" {
 		c.DefaultTenant = "default"
 	}
+}
+
+// ManageDropIn applies the --manage and --role flags to the database DropIn serves:
+// manage lets Kapok create its objects there (control tables, event triggers, and for a
+// superuser login the tenant's role); role names an existing role requests run as.
+func (c *Config) ManageDropIn(manage bool, role string) error {
+	u := c.Upstreams["default"]
+	if u == nil {
+		return errors.New("--manage and --role apply to the database of --upstream; in a config file, set `manage: true` on the upstream and `role` on the tenant")
+	}
+	if manage {
+		u.Manage = &manage
+	}
+	if role != "" {
+		for _, t := range c.Tenants {
+			if t.Name == "default" {
+				t.Role = role
+			}
+		}
+	}
+	return nil
 }
 
 // Normalize fills defaults and validates. It is idempotent.
@@ -362,6 +421,9 @@ func (c *Config) NormalizeTenant(t *TenantConfig) error {
 	}
 	if err := normalizeIsolation(t); err != nil {
 		return err
+	}
+	if t.Role != "" && IsReservedRole(t.Role) {
+		return fmt.Errorf("tenant %q: role %q is reserved (Kapok's kapok_t_* roles, pg_* roles, none, public...)", t.Name, t.Role)
 	}
 	if t.Events != nil {
 		for _, c := range t.Events.WebhookAllowCIDRs {
@@ -478,7 +540,7 @@ func (c *Config) PoolerURL(t *TenantConfig) string {
 	if err != nil {
 		return raw
 	}
-	u.User = url.User(TenantRole(t.Name))
+	u.User = url.User(t.OwnRole())
 	return u.String()
 }
 

@@ -1,6 +1,7 @@
 package control
 
 import (
+	"errors"
 	"os"
 	"path/filepath"
 	"strings"
@@ -105,4 +106,55 @@ func TestTenantNamesAreDNSLabels(t *testing.T) {
 			t.Errorf("ValidTenantName(%q) = %v", name, !ok)
 		}
 	}
+}
+
+func TestDropInOnlyReadsTheDatabaseUnlessManaged(t *testing.T) {
+	for _, c := range []struct {
+		name         string
+		manage       bool
+		role         string
+		wantManaged  bool
+		wantRole     string
+		wantErrorHas string
+	}{
+		{name: "a plain --upstream is read-only", wantManaged: false},
+		{name: "--manage lets Kapok create its objects", manage: true, wantManaged: true},
+		{name: "--role names the role requests run as", role: "app_reader", wantRole: "app_reader"},
+		{name: "--role refuses Kapok's own tenant roles", role: "kapok_t_other", wantErrorHas: "reserved"},
+	} {
+		t.Run(c.name, func(t *testing.T) {
+			cfg := &Config{}
+			cfg.DropIn("postgres://u@db:5432/app", "", nil)
+			if err := cfg.ManageDropIn(c.manage, c.role); err != nil {
+				t.Fatal(err)
+			}
+			err := cfg.Normalize()
+			if c.wantErrorHas != "" {
+				if err == nil || !strings.Contains(err.Error(), c.wantErrorHas) {
+					t.Fatalf("Normalize = %v, want an error with %q", err, c.wantErrorHas)
+				}
+				return
+			}
+			if err != nil {
+				t.Fatal(err)
+			}
+			if got := cfg.Upstreams["default"].Managed(); got != c.wantManaged {
+				t.Errorf("managed = %v, want %v", got, c.wantManaged)
+			}
+			tc := cfg.Tenants[0]
+			if tc.Role != c.wantRole {
+				t.Errorf("role = %q, want %q", tc.Role, c.wantRole)
+			}
+			err = cfg.CheckManaged(tc, "creating a tenant")
+			if c.wantManaged != (err == nil) || (err != nil && (!errors.Is(err, ErrConflict) || !strings.Contains(err.Error(), "--manage"))) {
+				t.Errorf("CheckManaged = %v", err)
+			}
+		})
+	}
+	t.Run("an upstream of a config file is managed unless it says manage: false", func(t *testing.T) {
+		cfg := &Config{Upstreams: map[string]*Upstream{"u": {URL: "postgres://x@y/z"}}}
+		if !cfg.Upstreams["u"].Managed() {
+			t.Error("a config file's upstream is not managed")
+		}
+	})
 }

@@ -7,11 +7,18 @@
 // hash is part of every plan-cache key, so old plans become unreachable at once.
 //
 // The watcher needs a session (LISTEN), so it uses a direct connection to each upstream
-// database, never PgBouncer. It installs, idempotently, an event trigger in a `kapok` schema
-// that NOTIFYs `kapok_schema` with the affected schema names on DDL; it also honours
-// PostgREST's `NOTIFY pgrst, 'reload schema'`. Where the trigger cannot be created (not a
-// superuser), a cheap catalog fingerprint is polled instead. A lost listener reconnects with
+// database, never PgBouncer. In a managed upstream (Upstream.Managed) it installs,
+// idempotently, an event trigger in a `kapok` schema that NOTIFYs `kapok_schema` with the
+// affected schema names on DDL; it always honours PostgREST's `NOTIFY pgrst, 'reload
+// schema'`. Where the trigger cannot or may not be created (not a superuser; an upstream Kapok
+// does not manage), a cheap catalog fingerprint is polled. A lost listener reconnects with
 // backoff and reloads every tenant of its database.
+//
+// An upstream Kapok does not manage (`kapok serve --upstream` without --manage) is only read:
+// control must not create anything there (control tables, templates, event triggers, roles).
+// What would need those objects fails with an error wrapping ErrConflict that names --manage
+// (Config.CheckManaged), and a tenant whose requests would need a role Kapok creates (a
+// superuser login) is refused at Start unless its config names an existing Role.
 //
 // Reading a catalog is catalogload's (control/catalogload); control decides when, and with
 // which connection.

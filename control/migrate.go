@@ -234,6 +234,9 @@ func sameJSON(a, b any) bool {
 // tenantTx runs f in one transaction on a direct connection to the tenant's database, as
 // the owner of its first schema, serialised with every other migration of the tenant.
 func (s *Store) tenantTx(ctx context.Context, t *Tenant, opts pgx.TxOptions, f func(tx pgx.Tx) error) error {
+	if err := s.reg.cfg.CheckManaged(t.Config, "migrating tenant "+t.Name); err != nil {
+		return err
+	}
 	pool, err := s.directPool(ctx, t.DirectURL)
 	if err != nil {
 		return err

@@ -311,6 +311,9 @@ func (s *Store) CreateTenant(ctx context.Context, req *CreateTenant) (*Created, 
 	if s.reg.Tenant(tc.Name) != nil {
 		return nil, fmt.Errorf("%w: %q", ErrTenantExists, tc.Name)
 	}
+	if err := s.reg.cfg.CheckManaged(tc, "creating a tenant"); err != nil {
+		return nil, err
+	}
 	tmpl, err := s.template(ctx, req.Template)
 	if err != nil {
 		return nil, err
@@ -408,8 +411,9 @@ func (s *Store) dropObjects(ctx context.Context, tc *TenantConfig) error {
 	}
 	if tc.Mode == "database" {
 		s.dropPool(withDatabase(up.URL, tc.Database))
-		_, err := pool.Exec(ctx, "DROP DATABASE IF EXISTS "+pgx.Identifier{tc.Database}.Sanitize()+" WITH (FORCE)")
-		return err
+		if _, err := pool.Exec(ctx, "DROP DATABASE IF EXISTS "+pgx.Identifier{tc.Database}.Sanitize()+" WITH (FORCE)"); err != nil {
+			return err
+		}
 	}
 	role := TenantRole(tc.Name)
 	drop := func(tx pgx.Tx) error {
@@ -417,18 +421,18 @@ func (s *Store) dropObjects(ctx context.Context, tc *TenantConfig) error {
 		if _, err := tx.Exec(ctx, "SELECT pg_advisory_xact_lock(hashtext('kapok tenant role ' || $1))", role); err != nil {
 			return err
 		}
-		if _, err := tx.Exec(ctx, "DROP SCHEMA IF EXISTS "+pgx.Identifier{tc.Schemas[0]}.Sanitize()+" CASCADE"); err != nil {
+		if tc.Mode == "schema" {
+			if _, err := tx.Exec(ctx, "DROP SCHEMA IF EXISTS "+pgx.Identifier{tc.Schemas[0]}.Sanitize()+" CASCADE"); err != nil {
+				return err
+			}
+		}
+		// Whatever the isolation: a superuser login makes even an isolation "none" tenant
+		// get its role. Roles are cluster-wide, so a database tenant's outlives its
+		// database unless dropped here.
+		if _, err := tx.Exec(ctx, "SELECT set_config('kapok.drop_role', $1::text, true)", role); err != nil {
 			return err
 		}
-		if !tc.UsesTenantRole() {
-			return nil
-		}
-		_, err := tx.Exec(ctx, `DO $drop$ BEGIN
-  IF EXISTS (SELECT 1 FROM pg_roles WHERE rolname = `+quoteLiteral(role)+`) THEN
-    DROP OWNED BY `+pgx.Identifier{role}.Sanitize()+`;
-    DROP ROLE `+pgx.Identifier{role}.Sanitize()+`;
-  END IF;
-END $drop$`)
+		_, err := tx.Exec(ctx, dropTenantRolesSQL)
 		return err
 	}
 	for attempt := 0; ; attempt++ {
@@ -440,6 +444,22 @@ END $drop$`)
 		return err
 	}
 }
+
+// dropTenantRolesSQL drops the tenant's role (setting kapok.drop_role: a DO block takes no
+// parameters) and every role named after it (followed by '_'): tenant names have no '_', so no other tenant's role matches. Their
+// privileges and default privileges in this database go first (DROP OWNED BY), their
+// memberships with the role.
+const dropTenantRolesSQL = `DO $drop$
+DECLARE
+  r text;
+BEGIN
+  FOR r IN SELECT rolname FROM pg_catalog.pg_roles
+    WHERE rolname = current_setting('kapok.drop_role')
+       OR starts_with(rolname, current_setting('kapok.drop_role') || '_') LOOP
+    EXECUTE format('DROP OWNED BY %I', r);
+    EXECUTE format('DROP ROLE %I', r);
+  END LOOP;
+END $drop$`
 
 // DeleteTenant stops serving a control-table tenant everywhere and drops its schema or
 // database and its migration log.

@@ -10,6 +10,7 @@ import (
 	"sync/atomic"
 	"time"
 
+	"github.com/jackc/pgx/v5/pgconn"
 	"github.com/jackc/pgx/v5/pgxpool"
 
 	"github.com/kapok-dev/kapok/planner/catalog"
@@ -127,10 +128,13 @@ func (r *Registry) Start(ctx context.Context) error {
 	defer r.mu.Unlock()
 	var wg sync.WaitGroup
 	for _, t := range r.Tenants() {
-		db, err := r.databaseLocked(ctx, t.DirectURL)
+		db, err := r.databaseLocked(ctx, t)
 		if err != nil {
 			r.setErr(t, err)
 			continue
+		}
+		if err := r.checkRole(ctx, db, t); err != nil {
+			return err
 		}
 		db.add(t)
 	}
@@ -151,7 +155,8 @@ func (r *Registry) Start(ctx context.Context) error {
 }
 
 // databaseLocked returns the watcher of the database at url, creating it. r.mu is held.
-func (r *Registry) databaseLocked(ctx context.Context, url string) (*database, error) {
+func (r *Registry) databaseLocked(ctx context.Context, t *Tenant) (*database, error) {
+	url := t.DirectURL
 	if db := r.dbs[url]; db != nil {
 		return db, nil
 	}
@@ -167,7 +172,7 @@ func (r *Registry) databaseLocked(ctx context.Context, url string) (*database, e
 	if err != nil {
 		return nil, fmt.Errorf("upstream: %w", err)
 	}
-	db := newDatabase(r, url, pool)
+	db := newDatabase(r, url, pool, r.cfg.Upstreams[t.Config.Upstream].Managed())
 	r.dbs[url] = db
 	return db, nil
 }
@@ -185,7 +190,7 @@ func (r *Registry) AddTenant(ctx context.Context, tc *TenantConfig) (*Tenant, er
 		return nil, fmt.Errorf("tenant %q already exists", tc.Name)
 	}
 	t := r.newTenant(tc)
-	db, err := r.databaseLocked(ctx, t.DirectURL)
+	db, err := r.databaseLocked(ctx, t)
 	if err != nil {
 		return nil, err
 	}
@@ -300,6 +305,66 @@ func (r *Registry) Ready(ctx context.Context) error {
 		}
 	}
 	return nil
+}
+
+// checkRole refuses to serve a tenant of an upstream Kapok does not manage whose requests
+// would need a role Kapok creates: no request runs as a superuser login, and Kapok creates
+// nothing where it was not asked to. An unreachable database is not refused here: its
+// requests fail closed until the role exists.
+func (r *Registry) checkRole(ctx context.Context, db *database, t *Tenant) error {
+	tc := t.Config
+	if db.managed {
+		return nil
+	}
+	if tc.Role != "" {
+		if err := CheckOwnRole(ctx, db.pool, tc.Role); err != nil && !isConnError(err) {
+			return fmt.Errorf("tenant %s: %w", t.Name, err)
+		}
+		return nil
+	}
+	login := ""
+	if pc, err := pgconn.ParseConfig(r.cfg.LoginURL(tc)); err == nil {
+		login = pc.User
+	}
+	need, err := NeedsTenantRole(ctx, db.pool, tc, login)
+	if err != nil || !need {
+		return nil
+	}
+	why := fmt.Sprintf("the login role %q is a superuser (or a member of one)", login)
+	if tc.UsesTenantRole() {
+		why = fmt.Sprintf("isolation %q runs requests as role %s", tc.Isolation, TenantRole(tc.Name))
+	}
+	return fmt.Errorf("tenant %s: %s, and requests never run as a superuser login; Kapok would create role %s for them, "+
+		"but it creates nothing in a database it does not manage. Pass --manage to let it, --role <an existing role that is not a superuser> "+
+		"to run requests as that role, or connect as a role that is not a superuser", t.Name, why, TenantRole(tc.Name))
+}
+
+// isConnError is true for errors that are no answer from Postgres.
+func isConnError(err error) bool {
+	var pgErr *pgconn.PgError
+	return !errors.As(err, &pgErr)
+}
+
+// Warnings lists what a platform team should know about the served tenants without it
+// making the replica unready: tenants that expose no tables or views, the first
+// maxWarnings by name and then how many more.
+func (r *Registry) Warnings() []string {
+	const maxWarnings = 20
+	var out []string
+	more := 0
+	for _, t := range r.Tenants() {
+		if s := t.Snapshot(); s != nil && len(s.Catalog.Tables) == 0 {
+			if len(out) == maxWarnings {
+				more++
+				continue
+			}
+			out = append(out, noTablesWarning(t))
+		}
+	}
+	if more > 0 {
+		out = append(out, fmt.Sprintf("%d more tenants expose no tables or views (see the log)", more))
+	}
+	return out
 }
 
 // Close stops the watchers and closes their connections.

@@ -43,6 +43,15 @@ const (
 	IsolationLogin = "login"
 )
 
+// OwnRole is the role the tenant's requests without a role of their own run as when they
+// do not run as the login: the configured Role, else TenantRole.
+func (t *TenantConfig) OwnRole() string {
+	if t.Role != "" {
+		return t.Role
+	}
+	return TenantRole(t.Name)
+}
+
 // UsesTenantRole reports whether requests of the tenant run as its own Postgres role.
 func (t *TenantConfig) UsesTenantRole() bool {
 	return t.Isolation == IsolationRole || t.Isolation == IsolationLogin
@@ -114,10 +123,11 @@ type RoleQuerier interface {
 }
 
 // NeedsTenantRole reports whether the tenant's requests must run as its own role
-// (TenantRole): always under IsolationRole and IsolationLogin, and under IsolationNone when
-// the pool's login role is a superuser or a member of one, which no request may run as.
+// (OwnRole): always under IsolationRole and IsolationLogin or with a configured Role, and
+// under IsolationNone when the pool's login role is a superuser or a member of one, which
+// no request may run as.
 func NeedsTenantRole(ctx context.Context, db RoleQuerier, tc *TenantConfig, login string) (bool, error) {
-	if tc.UsesTenantRole() {
+	if tc.UsesTenantRole() || tc.Role != "" {
 		return true, nil
 	}
 	rows, err := db.Query(ctx, `SELECT EXISTS (SELECT 1 FROM pg_catalog.pg_roles l, pg_catalog.pg_roles x
@@ -157,8 +167,13 @@ func LoadRequestRoles(ctx context.Context, db RoleQuerier, tc *TenantConfig, log
 	}
 	rr := &RequestRoles{Usable: map[string]struct{}{}}
 	base := login
+	if tc.Role != "" {
+		if err := CheckOwnRole(ctx, db, tc.Role); err != nil {
+			return nil, fmt.Errorf("tenant %s: %w", tc.Name, err)
+		}
+	}
 	if need {
-		base = TenantRole(tc.Name)
+		base = tc.OwnRole()
 		if tc.Isolation != IsolationLogin {
 			rr.Default = base
 		}
@@ -183,6 +198,30 @@ WHERE b.rolname = $1::text AND NOT b.rolsuper
 		}
 	}
 	return rr, nil
+}
+
+// CheckOwnRole verifies that role, named by a tenant's configuration (TenantConfig.Role),
+// exists and reaches no further than a tenant role may: not a superuser, nor able to bypass
+// row-level security or create roles, nor a member of such a role, a predefined pg_* role
+// or a Kapok tenant role.
+func CheckOwnRole(ctx context.Context, db RoleQuerier, role string) error {
+	rows, err := db.Query(ctx, `SELECT EXISTS (SELECT 1 FROM pg_catalog.pg_roles WHERE rolname = $1::text),
+  EXISTS (SELECT 1 FROM pg_catalog.pg_roles r, pg_catalog.pg_roles x
+    WHERE r.rolname = $1::text AND `+reachesPastTenant+` AND pg_catalog.pg_has_role(r.oid, x.oid, 'MEMBER'))`, role)
+	if err != nil {
+		return fmt.Errorf("role %s: %w", role, err)
+	}
+	type check struct{ Exists, Past bool }
+	c, err := pgx.CollectExactlyOneRow(rows, pgx.RowToStructByPos[check])
+	switch {
+	case err != nil:
+		return fmt.Errorf("role %s: %w", role, err)
+	case !c.Exists:
+		return fmt.Errorf("role %q does not exist; Kapok does not create a configured role", role)
+	case c.Past:
+		return fmt.Errorf("role %q may not run requests: it is, or is a member of, a superuser, a role that bypasses row-level security or creates roles, a pg_* role or a Kapok tenant role", role)
+	}
+	return nil
 }
 
 // RoleExecer runs SQL: *pgx.Conn, *pgxpool.Pool (a PgBouncer in transaction mode is
@@ -212,6 +251,10 @@ type RoleExecer interface {
 // role, so replicas starting together do not race on the same catalog rows; it is safe to
 // call on every schema change.
 func EnsureTenantRole(ctx context.Context, db RoleExecer, tc *TenantConfig, member string) (string, error) {
+	if tc.Role != "" {
+		// The owner's role: its grants are the owner's business.
+		return tc.Role, nil
+	}
 	role := TenantRole(tc.Name)
 	var grantees []string
 	if tc.Auth != nil {

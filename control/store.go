@@ -116,6 +116,25 @@ type Store struct {
 	listenOne sync.Once
 }
 
+// controlUpstreamName names the upstream of the control database ("" if none).
+func (c *Config) controlUpstreamName() string {
+	name := c.ControlUpstream
+	if name == "" {
+		if c.Upstreams["default"] != nil {
+			return "default"
+		}
+		names := make([]string, 0, len(c.Upstreams))
+		for n := range c.Upstreams {
+			names = append(names, n)
+		}
+		sort.Strings(names)
+		if len(names) > 0 {
+			name = names[0]
+		}
+	}
+	return name
+}
+
 // ControlURL is the direct URL of the control database.
 func (c *Config) ControlURL() (string, error) {
 	name := c.ControlUpstream
@@ -148,6 +167,9 @@ func OpenStore(ctx context.Context, reg *Registry) (*Store, error) {
 	url, err := reg.cfg.ControlURL()
 	if err != nil {
 		return nil, err
+	}
+	if name := reg.cfg.controlUpstreamName(); !reg.cfg.Upstreams[name].Managed() {
+		return nil, readOnlyError(name, "the control tables (tenants created through the admin API, migrations, templates)")
 	}
 	s := &Store{reg: reg, log: reg.log, url: url, pools: map[string]*pgxpool.Pool{},
 		managed: map[string]int64{}, tmpls: map[string]*template{}, listening: make(chan struct{})}

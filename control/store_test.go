@@ -266,3 +266,65 @@ func quantile(ds []time.Duration, q float64) time.Duration {
 	}
 	return s[i]
 }
+
+func TestDeleteTenantLeavesNoRoleSchemaOrMembershipBehind(t *testing.T) {
+	_, s := openTestStore(t)
+	ctx := context.Background()
+	db := testenv.Conn(t)
+	leftovers := func(name string) []string {
+		t.Helper()
+		role, obj := TenantRole(name), strings.ReplaceAll(name, "-", "_")
+		rows, err := db.Query(ctx, `SELECT 'role ' || rolname FROM pg_roles WHERE rolname = $1 OR starts_with(rolname, $1 || '_')
+UNION ALL SELECT 'schema ' || nspname FROM pg_namespace WHERE nspname = $2
+UNION ALL SELECT 'database ' || datname FROM pg_database WHERE datname = $2
+UNION ALL SELECT 'membership ' || r.rolname || ' > ' || m.rolname FROM pg_auth_members a
+  JOIN pg_roles r ON r.oid = a.roleid JOIN pg_roles m ON m.oid = a.member
+  WHERE r.rolname = $1 OR m.rolname = $1 OR starts_with(r.rolname, $1 || '_') OR starts_with(m.rolname, $1 || '_')
+UNION ALL SELECT 'row kapok.tenants' FROM kapok.tenants WHERE name = $3
+UNION ALL SELECT 'row kapok.migrations' FROM kapok.migrations WHERE tenant = $3
+ORDER BY 1`, role, obj, name)
+		if err != nil {
+			t.Fatal(err)
+		}
+		out, err := pgx.CollectRows(rows, pgx.RowTo[string])
+		if err != nil {
+			t.Fatal(err)
+		}
+		return out
+	}
+	for _, tc := range []struct{ name, mode string }{
+		{"a schema tenant", "schema"},
+		{"a database tenant served through a superuser login", "database"},
+	} {
+		t.Run(tc.name+" leaves nothing behind", func(t *testing.T) {
+			name := testTenantName("del-" + tc.mode)
+			dropTestTenant(t, name)
+			if got := leftovers(name); len(got) > 0 {
+				t.Fatalf("before creation: %v", got)
+			}
+			c, err := s.CreateTenant(ctx, &CreateTenant{Name: name, Mode: tc.mode})
+			if err != nil {
+				t.Fatal(err)
+			}
+			// What serving the tenant adds: its role (created for a superuser login even
+			// under isolation none), a role of its own named after it, and memberships.
+			role := TenantRole(name)
+			if _, err := EnsureTenantRole(ctx, db, c.Tenant.Config, "postgres"); err != nil {
+				t.Fatal(err)
+			}
+			sub := pgx.Identifier{role + "_anon"}.Sanitize()
+			if _, err := db.Exec(ctx, "CREATE ROLE "+sub+" NOLOGIN; GRANT "+sub+" TO "+pgx.Identifier{role}.Sanitize()); err != nil {
+				t.Fatal(err)
+			}
+			if got := leftovers(name); len(got) < 4 {
+				t.Fatalf("after creation, expected the tenant's objects: %v", got)
+			}
+			if err := s.DeleteTenant(ctx, name); err != nil {
+				t.Fatal(err)
+			}
+			if got := leftovers(name); len(got) > 0 {
+				t.Errorf("after delete: %v", got)
+			}
+		})
+	}
+}

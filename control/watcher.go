@@ -3,6 +3,7 @@ package control
 import (
 	"context"
 	"errors"
+	"fmt"
 	"strings"
 	"sync"
 	"time"
@@ -62,6 +63,9 @@ type database struct {
 	r    *Registry
 	url  string
 	pool *pgxpool.Pool
+	// managed: Kapok may install its DDL event trigger here. Otherwise it only listens
+	// for PostgREST's NOTIFY and polls the catalog fingerprint.
+	managed bool
 
 	mu      sync.Mutex
 	tenants map[string]*Tenant
@@ -78,8 +82,8 @@ type database struct {
 	loadMu sync.Mutex
 }
 
-func newDatabase(r *Registry, url string, pool *pgxpool.Pool) *database {
-	return &database{r: r, url: url, pool: pool, tenants: map[string]*Tenant{}, prints: map[string]string{},
+func newDatabase(r *Registry, url string, pool *pgxpool.Pool, managed bool) *database {
+	return &database{r: r, url: url, pool: pool, managed: managed, tenants: map[string]*Tenant{}, prints: map[string]string{},
 		listening: make(chan struct{})}
 }
 
@@ -119,6 +123,9 @@ func (db *database) reload(ctx context.Context, t *Tenant) error {
 	}
 	if db.r.swap(t, cat) {
 		db.r.log.Info("schema loaded", "tenant", t.Name, "version", shortVersion(cat.Version), "tables", len(cat.Tables))
+		if len(cat.Tables) == 0 {
+			db.r.log.Warn(noTablesWarning(t), "tenant", t.Name, "schemas_searched", strings.Join(t.Config.Schemas, ","))
+		}
 	}
 	return nil
 }
@@ -192,6 +199,13 @@ func (db *database) close() {
 // reloads everything, since notifications sent meanwhile are lost.
 func (db *database) run(ctx context.Context) {
 	defer close(db.done)
+	if !db.managed {
+		// No event trigger here: PostgREST's NOTIFY is heard at once, other DDL within
+		// one poll interval.
+		polled := make(chan struct{})
+		go func() { defer close(polled); db.poll(ctx) }()
+		defer func() { <-polled }()
+	}
 	backoff := 100 * time.Millisecond
 	first := true
 	for ctx.Err() == nil {
@@ -233,12 +247,14 @@ func (db *database) listen(ctx context.Context, reloadFirst bool) error {
 		return err
 	}
 	defer conn.Close(context.Background())
-	if _, err := conn.Exec(ctx, installTriggerSQL); err != nil {
-		var pgErr *pgconn.PgError
-		if errors.As(err, &pgErr) && (pgErr.Code == "42501" || pgErr.Code == "2F003") {
-			return errors.Join(errNoTrigger, err)
+	if db.managed {
+		if _, err := conn.Exec(ctx, installTriggerSQL); err != nil {
+			var pgErr *pgconn.PgError
+			if errors.As(err, &pgErr) && (pgErr.Code == "42501" || pgErr.Code == "2F003") {
+				return errors.Join(errNoTrigger, err)
+			}
+			return err
 		}
-		return err
 	}
 	if _, err := conn.Exec(ctx, "LISTEN "+SchemaChannel+"; LISTEN "+pgrstChannel); err != nil {
 		return err
@@ -335,4 +351,10 @@ func (db *database) poll(ctx context.Context) {
 		case <-tick.C:
 		}
 	}
+}
+
+// noTablesWarning says what a tenant without tables or views usually means.
+func noTablesWarning(t *Tenant) string {
+	return fmt.Sprintf("tenant %s exposes no tables or views: searched schemas %s; check --schemas (schemas in the config) "+
+		"and that the login role has USAGE on them and privileges on their tables", t.Name, strings.Join(t.Config.Schemas, ", "))
 }

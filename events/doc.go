@@ -6,7 +6,9 @@
 // never does. Scheduled events (one-off, and the ticks of cron triggers) are rows of the
 // same log, due at their scheduled time.
 //
-// Schema kapok_events lives in each database that holds tenants with events, and is
+// Schema kapok_events lives in each database that holds tenants with events (created on the
+// first use, and only in an upstream Kapok manages: elsewhere every operation is refused
+// with control.Config.CheckManaged's error), and is
 // Kapok's: tenants' roles get no privilege on it (the capturing function is SECURITY
 // DEFINER), every row carries its tenant, and every query here filters on it, so a tenant
 // never sees another tenant's events.

@@ -201,6 +201,9 @@ func (s *Service) takeRegroup() bool {
 
 // ready returns the tenant's database with kapok_events installed.
 func (s *Service) ready(ctx context.Context, t *control.Tenant) (*database, error) {
+	if err := s.reg.Config().CheckManaged(t.Config, "event triggers and scheduled events (schema kapok_events)"); err != nil {
+		return nil, err
+	}
 	db, err := s.db(ctx, t)
 	if err != nil {
 		return nil, err

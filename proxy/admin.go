@@ -189,7 +189,8 @@ func (call *adminCall) decode(dst any) int {
 func (call *adminCall) needStore() int {
 	if call.store == nil {
 		return call.fail(fasthttp.StatusServiceUnavailable, "control-unavailable",
-			"the control tables are not available (the control database could not be opened); see the server log")
+			"the control tables are not available: the control database could not be opened, or Kapok does not manage it "+
+				"(serve it with `kapok serve --manage`, or set `manage: true` on the upstream); see the server log")
 	}
 	return 0
 }

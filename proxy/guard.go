@@ -157,11 +157,11 @@ func newGuard(adminKey string, tc *control.TenantConfig, a *apis) (*guard, error
 	}
 	switch tc.Isolation {
 	case control.IsolationRole:
-		g.roles.static, g.roles.isStatic = control.TenantRole(tc.Name), true
+		g.roles.static, g.roles.isStatic = tc.OwnRole(), true
 	case control.IsolationLogin:
 		g.roles.isStatic = true
 	default:
-		g.roles.static = control.TenantRole(tc.Name)
+		g.roles.static = tc.OwnRole()
 	}
 	name, login := tc.Name, g.loginRole
 	g.roles.load = func(ctx context.Context) (*control.RequestRoles, error) {
@@ -299,12 +299,20 @@ func (a *apis) refreshTenantRoles(t *control.Tenant, first bool) {
 	}
 	defer conn.Close(context.Background())
 	need, err := control.NeedsTenantRole(ctx, conn, t.Config, member)
+	if a.s.reg.Tenant(t.Name) != t && !first {
+		return // deleted or replaced meanwhile: creating its role now would outlive the tenant
+	}
 	if err == nil && need {
 		if first && !t.Config.UsesTenantRole() {
 			a.s.log.Info("the login role is a superuser: the tenant's requests run as its own role instead",
-				"tenant", t.Name, "login", member, "role", control.TenantRole(t.Name))
+				"tenant", t.Name, "login", member, "role", t.Config.OwnRole())
 		}
-		_, err = control.EnsureTenantRole(ctx, conn, t.Config, member)
+		if t.Config.Role == "" {
+			err = a.s.cfg.CheckManaged(t.Config, "creating role "+control.TenantRole(t.Name))
+		}
+		if err == nil {
+			_, err = control.EnsureTenantRole(ctx, conn, t.Config, member)
+		}
 	}
 	var rr *control.RequestRoles
 	if err == nil {

@@ -3,6 +3,7 @@ package proxy
 import (
 	"bytes"
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"log/slog"
@@ -236,6 +237,16 @@ func (s *Server) readyz(ctx *fasthttp.RequestCtx) string {
 		ctx.SetStatusCode(fasthttp.StatusServiceUnavailable)
 		ctx.SetBody(appendJSONObject(nil, "status", "unavailable", "reason", err.Error()))
 		return outcomeError
+	}
+	if w := s.reg.Warnings(); len(w) > 0 {
+		// A tenant without tables is that tenant's configuration problem: the replica
+		// stays in rotation, and says so.
+		b, _ := json.Marshal(struct {
+			Status   string   `json:"status"`
+			Warnings []string `json:"warnings"`
+		}{"ready", w})
+		ctx.SetBody(b)
+		return outcomeOK
 	}
 	ctx.SetBodyString(`{"status":"ready"}`)
 	return outcomeOK

@@ -39,6 +39,8 @@ type serveFlags struct {
 	// events is "on", "off" or "" (the config's events.disabled decides).
 	events            string
 	eventsConcurrency int
+	manage            bool
+	role              string
 }
 
 func registerServeFlags(fs *flag.FlagSet, f *serveFlags) {
@@ -46,6 +48,8 @@ func registerServeFlags(fs *flag.FlagSet, f *serveFlags) {
 	fs.StringVar(&f.listen, "listen", "", "HTTP address (default 127.0.0.1:8080)")
 	fs.StringVar(&f.upstream, "upstream", "", "serve this database as the default tenant: postgres://user@host:port/db (a direct connection)")
 	fs.StringVar(&f.pooler, "pooler", "", "the PgBouncer in front of --upstream: postgres://user@host:port/db")
+	fs.BoolVar(&f.manage, "manage", false, "let Kapok create its objects in the --upstream database (control tables, event triggers, kapok_events, role kapok_t_default); without it Kapok only reads the catalog there")
+	fs.StringVar(&f.role, "role", "", "with --upstream: an existing role (not a superuser) that requests run as, for a superuser login without --manage")
 	fs.StringVar(&f.schemas, "schemas", "", "schemas to expose with --upstream, comma-separated (default public)")
 	fs.StringVar(&f.defaultTenant, "default-tenant", "", "tenant for requests that name none")
 	fs.StringVar(&f.logLevel, "log-level", "", "debug, info, warn or error")
@@ -99,6 +103,11 @@ func loadConfig(f serveFlags) (*control.Config, error) {
 	}
 	if f.upstream != "" || f.pooler != "" || f.schemas != "" {
 		cfg.DropIn(f.upstream, f.pooler, control.SplitList(f.schemas))
+	}
+	if f.manage || f.role != "" {
+		if err := cfg.ManageDropIn(f.manage, f.role); err != nil {
+			return nil, err
+		}
 	}
 	if f.listen != "" {
 		cfg.Listen = f.listen
