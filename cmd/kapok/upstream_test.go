@@ -102,7 +102,7 @@ func TestServingAnExistingDatabaseLeavesItAsItWas(t *testing.T) {
 		}
 		ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
 		defer cancel()
-		err = serve(ctx, cfg, log)
+		err = serve(ctx, cfg, log, nil)
 		if err == nil || !strings.Contains(err.Error(), "--manage") || !strings.Contains(err.Error(), "superuser") {
 			t.Fatalf("serve = %v, want a refusal naming --manage", err)
 		}
@@ -203,7 +203,7 @@ func serveUpstream(t *testing.T, f serveFlags, tune func(*control.Config)) (base
 	}
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan error, 1)
-	go func() { done <- serve(ctx, cfg, slog.New(slog.NewTextHandler(io.Discard, nil))) }()
+	go func() { done <- serve(ctx, cfg, slog.New(slog.NewTextHandler(io.Discard, nil)), nil) }()
 	return "http://" + f.listen, func() {
 		cancel()
 		if err := <-done; err != nil {
