@@ -14,6 +14,7 @@ import (
 
 	"github.com/kapok-dev/kapok/control"
 	"github.com/kapok-dev/kapok/internal/testenv"
+	"github.com/kapok-dev/kapok/planner/typescript"
 )
 
 // supabaseJSGrants lets the anonymous role use the blog fixture as a Supabase project's
@@ -90,4 +91,22 @@ func TestSupabaseJS(t *testing.T) {
 	if n == 0 || (runErr != nil && !t.Failed()) {
 		t.Fatalf("supabase-js suite: %v\n%s\n%s", runErr, out, stderr.String())
 	}
+
+	t.Run("createClient<Database> type-checks with the generated types", func(t *testing.T) {
+		snap := ts.reg.Tenant("supajs").Snapshot()
+		if snap == nil {
+			t.Fatal("no catalog")
+		}
+		// What `kapok gen types --lang typescript` prints for the tenant.
+		if err := os.WriteFile(filepath.Join(dir, "database.types.ts"), typescript.Generate(snap.Catalog), 0o644); err != nil {
+			t.Fatal(err)
+		}
+		tsc := exec.CommandContext(ctx, node, filepath.Join("node_modules", "typescript", "bin", "tsc"),
+			"--strict", "--noEmit", "--skipLibCheck", "--target", "es2022", "--module", "nodenext",
+			"--moduleResolution", "nodenext", "--allowImportingTsExtensions", "typed.ts")
+		tsc.Dir = dir
+		if out, err := tsc.CombinedOutput(); err != nil {
+			t.Fatalf("tsc: %v\n%s", err, out)
+		}
+	})
 }

@@ -73,6 +73,8 @@ func run(args []string, stdout, stderr io.Writer) int {
 		return migrateCommand(ctx, args, stdout, stderr)
 	case "events":
 		return eventsCommand(ctx, args, stdout, stderr)
+	case "gen":
+		return genCommand(ctx, args, stdout, stderr)
 	case "help", "-h", "--help":
 		fmt.Fprint(stdout, usage)
 		newServeFlagSet(&serveFlags{}, stdout).PrintDefaults()
