@@ -37,7 +37,7 @@ type TenantKeys struct {
 }
 
 // ErrNoKeySecret is returned for a tenant whose JWT secret is not a shared (HMAC) secret.
-var ErrNoKeySecret = errors.New("the tenant has no shared JWT secret (auth.jwt_secret): an open tenant accepts any key as anon, and a tenant with a public-key or JWKS secret signs its own tokens")
+var ErrNoKeySecret = errors.New("the tenant has no keys: it has no shared JWT secret (auth.jwt_secret) to sign them with; without an admin key and auth settings it is open and takes any key as anon, and with a public key or JWKS its tokens come from their issuer")
 
 // KeysFor signs the anon and service_role keys of a tenant with its JWT secret (HS256).
 func KeysFor(tenant string, ac *AuthConfig) (TenantKeys, error) {
