@@ -27,5 +27,8 @@
 // and which roles the tenant's requests may name (LoadRequestRoles), read when the proxy
 // refreshes them, never per request.
 //
+// It signs each tenant's Supabase-style anon and service_role keys (keys.go) with the
+// tenant's shared JWT secret; checking them is the proxy's.
+//
 // control must not build SQL for requests or serve HTTP.
 package control

@@ -121,6 +121,7 @@ func (call *adminCall) route(path string) int {
 		"schema":              {"GET": call.schema},
 		"reload":              {"POST": call.reload},
 		"stats":               {"GET": call.stats},
+		"keys":                {"GET": call.keys},
 	}
 	if parts[2] == "events" {
 		t := call.a.s.reg.Tenant(name)
@@ -459,4 +460,13 @@ func (a *apis) adminOpenAPI(ctx *fasthttp.RequestCtx) string {
 	ctx.SetContentType("application/openapi+json; charset=utf-8")
 	ctx.SetBody(adminDoc)
 	return outcomeOK
+}
+
+// keys answers the tenant's anon and service_role keys (control.KeysFor).
+func (call *adminCall) keys(t *control.Tenant) int {
+	k, err := control.KeysFor(t.Name, t.Config.Auth)
+	if err != nil {
+		return call.fail(fasthttp.StatusConflict, "no-jwt-secret", err.Error())
+	}
+	return call.reply(fasthttp.StatusOK, k)
 }

@@ -128,15 +128,17 @@ func (a *tenantAuth) authenticate(ctx *fasthttp.RequestCtx) (principal, error) {
 			}
 		}
 	}
+	if !a.required {
+		// An open tenant (no admin key, no auth settings) has no secret to check a key
+		// against: every key is the anonymous key, as supabase-js needs one to send.
+		return principal{Admin: true}, nil
+	}
 	bearer := bearerToken(h.Peek("Authorization"))
 	if len(bearer) > 0 {
 		return a.credential(bearer, h)
 	}
 	if k := h.Peek("apikey"); len(k) > 0 {
 		return a.credential(k, h)
-	}
-	if !a.required {
-		return principal{Admin: true}, nil
 	}
 	if a.cfg.AnonRole != "" {
 		return principal{Role: a.cfg.AnonRole}, nil
@@ -190,10 +192,25 @@ func (a *tenantAuth) jwt(raw []byte, h *fasthttp.RequestHeader) (principal, erro
 		return principal{}, &authError{fasthttp.StatusUnauthorized, "JWT payload is not valid JSON"}
 	}
 	p := principal{Claims: payload, Role: a.roleFromClaims(claims)}
-	if p.Role == "" {
+	if iss, _ := claims["iss"].(string); iss == control.Issuer {
+		// Kapok's own keys (control.KeysFor) name Supabase's roles, which are no
+		// Postgres roles here: anon is the tenant's anonymous role, and service_role the
+		// tenant's own role, as with the admin key; guard.authenticate applies the
+		// usual checks to both.
+		switch role, _ := claims["role"].(string); role {
+		case control.KeyRoleAnon:
+			if a.cfg.AnonRole == "" {
+				return principal{}, &authError{fasthttp.StatusUnauthorized, "the anon key is refused: the tenant has no anonymous role (auth.anon_role)"}
+			}
+			p.Role = a.cfg.AnonRole
+		case control.KeyRoleService:
+			p = principal{Admin: true, Claims: payload}
+		}
+	}
+	if p.Role == "" && !p.Admin {
 		p.Role = a.cfg.AnonRole
 	}
-	if p.Role == "" {
+	if p.Role == "" && !p.Admin {
 		return principal{}, &authError{fasthttp.StatusUnauthorized, fmt.Sprintf("JWT has no %q claim and the tenant has no anonymous role", a.cfg.RoleClaim)}
 	}
 	exp := time.Now().Add(time.Hour)
@@ -209,6 +226,10 @@ func (a *tenantAuth) jwt(raw []byte, h *fasthttp.RequestHeader) (principal, erro
 func (a *tenantAuth) withRequestedRole(p principal, h *fasthttp.RequestHeader) (principal, error) {
 	want := string(h.Peek("X-Hasura-Role"))
 	if want == "" || want == p.Role {
+		return p, nil
+	}
+	if p.Admin {
+		p.Role = want
 		return p, nil
 	}
 	var c struct {

@@ -205,6 +205,11 @@ func (a *apis) docs(ctx *fasthttp.RequestCtx, t *control.Tenant, path []byte) st
 				Open: a.s.cfg.AdminKey == "" && t.Config.Auth == nil, AdminDisabled: a.s.cfg.AdminKey == ""}
 			if t.Config.Auth != nil {
 				opts.RoleClaim = t.Config.Auth.RoleClaim
+				// The anon key grants only what a request that reaches this document has
+				// already: the examples can then run as written.
+				if keys, kerr := control.KeysFor(t.Name, t.Config.Auth); kerr == nil && anon != "" {
+					opts.AnonKey = keys.Anon
+				}
 			}
 			doc, err = aispec.Build(docCatalog(snap, who), opts)
 			contentType = "text/markdown; charset=utf-8"

@@ -158,6 +158,9 @@ func (s *Server) dispatch(ctx *fasthttp.RequestCtx) (string, string) {
 		return routeAdmin, s.api.admin(ctx, path[len(prefixAdmin):])
 	}
 	tenantName, rest := splitTenantPath(path)
+	if unservedAPI(ctx, rest) {
+		return routeOther, outcomeClientError
+	}
 	kind := routeKind(rest)
 	t := s.resolveTenant(&ctx.Request.Header, ctx.Host(), tenantName)
 	if t == nil {

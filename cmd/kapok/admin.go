@@ -32,6 +32,7 @@ const tenantUsage = `usage:
   kapok tenant create NAME [--mode schema|database] [--template NAME]
   kapok tenant list
   kapok tenant show NAME
+  kapok tenant keys NAME       (the anon and service_role keys, for supabase-js)
   kapok tenant delete NAME --yes
 
 flags (every command): --url (or KAPOK_URL, default http://127.0.0.1:8080), --admin-key (or KAPOK_ADMIN_KEY), --json
@@ -195,6 +196,9 @@ func tenantCommand(ctx context.Context, args []string, stdout, stderr io.Writer)
 		return exitOK
 	}
 	sub, args := args[0], args[1:]
+	if sub == "keys" {
+		return tenantKeysCommand(ctx, args, stdout, stderr)
+	}
 	c := newAdminClient(stdout, stderr)
 	fs := flag.NewFlagSet("tenant "+sub, flag.ContinueOnError)
 	usageHint(fs, stderr, "kapok tenant "+sub)

@@ -111,11 +111,11 @@ func TestANewLeafIsOneEntry(t *testing.T) {
 	root := commandTree()
 	var got []string
 	leaf := func(ctx context.Context, args []string, stdout, stderr io.Writer) int { got = args; return 0 }
-	root.sub = append(root.sub, &command{name: "gen", summary: "generate code", sub: []*command{
-		{name: "types", summary: "types", run: leaf}}})
+	root.sub = append(root.sub, &command{name: "scaffold", summary: "generate code", sub: []*command{
+		{name: "models", summary: "models", run: leaf}}})
 	for _, c := range root.sub {
 		if c.name == "tenant" {
-			c.sub = append(c.sub, &command{name: "keys", summary: "show keys", run: leaf})
+			c.sub = append(c.sub, &command{name: "audit", summary: "show an audit", run: leaf})
 		}
 	}
 	link(root)
@@ -125,10 +125,10 @@ func TestANewLeafIsOneEntry(t *testing.T) {
 		code int
 		want []string
 	}{
-		{"a leaf under a new group gets the arguments after its name", []string{"gen", "types", "--lang", "typescript"}, 0, []string{"--lang", "typescript"}},
-		{"a leaf with its own run under an existing group gets its arguments", []string{"tenant", "keys", "shop"}, 0, []string{"shop"}},
-		{"the new group alone prints its commands", []string{"gen"}, 0, nil},
-		{"an unknown leaf of the new group exits 2", []string{"gen", "nope"}, 2, nil},
+		{"a leaf under a new group gets the arguments after its name", []string{"scaffold", "models", "--lang", "go"}, 0, []string{"--lang", "go"}},
+		{"a leaf with its own run under an existing group gets its arguments", []string{"tenant", "audit", "shop"}, 0, []string{"shop"}},
+		{"the new group alone prints its commands", []string{"scaffold"}, 0, nil},
+		{"an unknown leaf of the new group exits 2", []string{"scaffold", "nope"}, 2, nil},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {

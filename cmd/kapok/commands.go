@@ -46,7 +46,13 @@ func commandTree() *command {
 					{name: "create", usage: "kapok tenant create NAME [--mode schema|database] [--template NAME]", summary: "create a tenant (a schema, or a database of its own)", helpByRun: true},
 					{name: "list", summary: "list the tenants", helpByRun: true},
 					{name: "show", usage: "kapok tenant show NAME", summary: "show one tenant", helpByRun: true},
+					{name: "keys", usage: "kapok tenant keys NAME", summary: "print the tenant's anon and service_role keys (for supabase-js)", helpByRun: true},
 					{name: "delete", usage: "kapok tenant delete NAME --yes", summary: "drop a tenant and all its data", helpByRun: true},
+				}},
+			{name: "gen", summary: "generate client types from a tenant's schema", run: genCommand,
+				long: strings.TrimPrefix(genUsage, "usage:\n"),
+				sub: []*command{
+					{name: "types", usage: "kapok gen types --lang typescript|graphql [--tenant T]", summary: "print the Database type for createClient<Database>() (typescript) or the GraphQL SDL (graphql)", helpByRun: true},
 				}},
 			{name: "migrate", summary: "versioned migrations through the admin API", run: migrateCommand,
 				long: "The directory holds versioned scripts: 0001_create_users.up.sql and, to allow a rollback,\n0001_create_users.down.sql. Each runs in one transaction on the server.\n\n" + adminFlagsNote,

@@ -175,6 +175,12 @@ func (g *generator) admin() {
 		"parameters": []any{tenantParam},
 		"post":       op("reload_schema", "Reload the tenant's catalog now", obj{"200": okResp("The catalog version after the reload.", ref("schemas", "ReloadResult"))}),
 	})
+	add("/tenants/{tenant}/keys", obj{
+		"parameters": []any{tenantParam},
+		"get": op("tenant_keys", "The tenant's anon and service_role keys for supabase-js (HS256 JWTs signed with its jwt_secret; 409 when it has none)",
+			obj{"200": okResp("The keys.", obj{"type": "object", "required": []any{"tenant", "anon_key", "service_role_key"},
+				"properties": obj{"tenant": obj{"type": "string"}, "anon_key": obj{"type": "string"}, "service_role_key": obj{"type": "string"}}})}),
+	})
 	add("/tenants/{tenant}/stats", obj{
 		"parameters": []any{tenantParam},
 		"get":        op("tenant_stats", "Pool, request, plan-cache and database statistics", obj{"200": okResp("Statistics.", ref("schemas", "TenantStats"))}),

@@ -197,7 +197,8 @@ func (r *ApiRequest) RootRange() *Range {
 }
 
 // ResolveSchema returns the schema the request targets given the tenant's exposed
-// schemas (the first is the default); PGRST106 when the profile is not exposed.
+// schemas (the first is the default, also named by the profile public when no exposed
+// schema is called public); PGRST106 when the profile is not exposed.
 func (r *ApiRequest) ResolveSchema(exposed []string) (string, error) {
 	if r.Profile == "" {
 		if len(exposed) == 0 {
@@ -209,6 +210,11 @@ func (r *ApiRequest) ResolveSchema(exposed []string) (string, error) {
 		if s == r.Profile {
 			return s, nil
 		}
+	}
+	if r.Profile == "public" && len(exposed) > 0 {
+		// supabase-js sends the profile public unless told otherwise: it names the
+		// tenant's default schema, whatever that schema is called.
+		return exposed[0], nil
 	}
 	msg := "The schema must be one of the following: "
 	for i, s := range exposed {
