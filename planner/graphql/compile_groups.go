@@ -153,46 +153,8 @@ func (c *compiler) having(t *gqlschema.Table, v *ast.Value, path string) (ir.Exp
 		}
 		var e ir.Expr
 		switch ref.Kind {
-		case gqlschema.FieldAnd, gqlschema.FieldOr:
-			lv, err := c.structural(ch.Value)
-			if err != nil {
-				return nil, err
-			}
-			if isNull(lv) {
-				continue
-			}
-			var parts []ir.Expr
-			for _, it := range items(lv) {
-				p, err := c.having(t, it, cpath)
-				if err != nil {
-					return nil, err
-				}
-				if p == nil {
-					p = &ir.Bool{Value: true}
-				}
-				parts = append(parts, p)
-			}
-			if ref.Kind == gqlschema.FieldAnd {
-				e = &ir.And{Exprs: parts}
-			} else {
-				e = &ir.Or{Exprs: parts}
-			}
-		case gqlschema.FieldNot:
-			nv, err := c.structural(ch.Value)
-			if err != nil {
-				return nil, err
-			}
-			if isNull(nv) {
-				continue
-			}
-			p, err := c.having(t, nv, cpath)
-			if err != nil {
-				return nil, err
-			}
-			if p == nil {
-				p = &ir.Bool{Value: true}
-			}
-			e = &ir.Not{Expr: p}
+		case gqlschema.FieldAnd, gqlschema.FieldOr, gqlschema.FieldNot:
+			e, err = c.connective(ref.Kind, ch.Value, cpath, func(v *ast.Value, path string) (ir.Expr, error) { return c.having(t, v, path) })
 		case gqlschema.FieldAggCount:
 			e, err = c.comparison(&ir.Agg{Func: ir.AggCount}, operand{typ: "int8", compType: "Int_comparison_exp"}, ch.Value, cpath)
 		case gqlschema.FieldAggFunc:

@@ -28,48 +28,8 @@ func (c *compiler) boolExp(t *gqlschema.Table, v *ast.Value, path string) (ir.Ex
 		}
 		var e ir.Expr
 		switch ref.Kind {
-		case gqlschema.FieldAnd, gqlschema.FieldOr:
-			lv, err := c.structural(ch.Value)
-			if err != nil {
-				return nil, err
-			}
-			if isNull(lv) {
-				continue
-			}
-			var parts []ir.Expr
-			for _, it := range items(lv) {
-				p, err := c.boolExp(t, it, cpath)
-				if err != nil {
-					return nil, err
-				}
-				if p == nil {
-					p = &ir.Bool{Value: true}
-				}
-				parts = append(parts, p)
-			}
-			if ref.Kind == gqlschema.FieldAnd {
-				e = &ir.And{Exprs: parts}
-			} else {
-				e = &ir.Or{Exprs: parts}
-			}
-		case gqlschema.FieldNot:
-			nv, err := c.structural(ch.Value)
-			if err != nil {
-				return nil, err
-			}
-			if isNull(nv) {
-				continue
-			}
-			p, err := c.boolExp(t, nv, cpath)
-			if err != nil {
-				return nil, err
-			}
-			if p == nil {
-				// An empty expression ({}, or only empty parts) is true, so its negation
-				// matches no row.
-				p = &ir.Bool{Value: true}
-			}
-			e = &ir.Not{Expr: p}
+		case gqlschema.FieldAnd, gqlschema.FieldOr, gqlschema.FieldNot:
+			e, err = c.connective(ref.Kind, ch.Value, cpath, func(v *ast.Value, path string) (ir.Expr, error) { return c.boolExp(t, v, path) })
 		case gqlschema.FieldColumn:
 			col := ref.Column
 			e, err = c.comparison(&ir.Column{Name: col.Name}, operandOf(col), ch.Value, cpath)
@@ -93,6 +53,42 @@ func (c *compiler) boolExp(t *gqlschema.Table, v *ast.Value, path string) (ir.Ex
 		}
 	}
 	return andOf(conds), nil
+}
+
+// connective compiles an _and, _or or _not field of a boolean expression, each operand by
+// sub: nil for an explicit null, which filters nothing. An empty operand ({}, or only
+// empty parts) is true, so _not of it matches no row and _or: [] none either.
+func (c *compiler) connective(kind gqlschema.FieldKind, v *ast.Value, path string, sub func(*ast.Value, string) (ir.Expr, error)) (ir.Expr, error) {
+	v, err := c.structural(v)
+	if err != nil || isNull(v) {
+		return nil, err
+	}
+	operand := func(v *ast.Value) (ir.Expr, error) {
+		p, err := sub(v, path)
+		if p == nil && err == nil {
+			p = &ir.Bool{Value: true}
+		}
+		return p, err
+	}
+	if kind == gqlschema.FieldNot {
+		p, err := operand(v)
+		if err != nil {
+			return nil, err
+		}
+		return &ir.Not{Expr: p}, nil
+	}
+	var parts []ir.Expr
+	for _, it := range items(v) {
+		p, err := operand(it)
+		if err != nil {
+			return nil, err
+		}
+		parts = append(parts, p)
+	}
+	if kind == gqlschema.FieldAnd {
+		return &ir.And{Exprs: parts}, nil
+	}
+	return &ir.Or{Exprs: parts}, nil
 }
 
 // operand describes the left side of a comparison.
