@@ -1,14 +1,9 @@
 package proxy
 
 import (
-	"bufio"
-	"bytes"
 	"context"
 	"net"
-	"os"
-	"os/exec"
 	"path/filepath"
-	"strings"
 	"testing"
 	"time"
 
@@ -20,10 +15,6 @@ import (
 // testdata/postgrest-js/package-lock.json) against a server on a TCP port; every client
 // case is a subtest. Node and npm are required: the test fails without them.
 func TestPostgrestJS(t *testing.T) {
-	node, err := exec.LookPath("node")
-	if err != nil {
-		t.Fatal("node is required for the postgrest-js suite: ", err)
-	}
 	dir := testenv.NodeDir(t, filepath.Join("testdata", "postgrest-js"), filepath.Join("@supabase", "postgrest-js"))
 
 	schema := "rest_t_js"
@@ -39,27 +30,5 @@ func TestPostgrestJS(t *testing.T) {
 
 	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
 	defer cancel()
-	cmd := exec.CommandContext(ctx, node, "e2e.mjs")
-	cmd.Dir = dir
-	cmd.Env = append(os.Environ(), "KAPOK_REST_URL=http://"+ln.Addr().String()+"/t/blog/rest/v1")
-	var stderr bytes.Buffer
-	cmd.Stderr = &stderr
-	out, runErr := cmd.Output()
-	sc := bufio.NewScanner(bytes.NewReader(out))
-	n := 0
-	for sc.Scan() {
-		line := sc.Text()
-		switch {
-		case strings.HasPrefix(line, "ok "):
-			n++
-			t.Run(line[3:], func(t *testing.T) {})
-		case strings.HasPrefix(line, "not ok "):
-			n++
-			name, reason, _ := strings.Cut(line[7:], ": ")
-			t.Run(name, func(t *testing.T) { t.Error(reason) })
-		}
-	}
-	if n == 0 || (runErr != nil && !t.Failed()) {
-		t.Fatalf("postgrest-js suite: %v\n%s\n%s", runErr, out, stderr.String())
-	}
+	runNodeCases(t, ctx, "postgrest-js", dir, []string{"KAPOK_REST_URL=http://" + ln.Addr().String() + "/t/blog/rest/v1"}, "e2e.mjs")
 }

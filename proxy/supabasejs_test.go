@@ -1,14 +1,11 @@
 package proxy
 
 import (
-	"bufio"
-	"bytes"
 	"context"
 	"net"
 	"os"
 	"os/exec"
 	"path/filepath"
-	"strings"
 	"testing"
 	"time"
 
@@ -61,36 +58,8 @@ func TestSupabaseJS(t *testing.T) {
 	defer cancel()
 	// Node 20 has a WebSocket only behind this flag, and supabase-js's realtime client
 	// needs one to construct; Node 22 accepts the flag and has it anyway.
-	cmd := exec.CommandContext(ctx, node, "--experimental-websocket", "e2e.mjs")
-	cmd.Dir = dir
-	cmd.Env = append(os.Environ(), "KAPOK_URL=http://"+ln.Addr().String(),
-		"KAPOK_ANON_KEY="+keys.Anon, "KAPOK_SERVICE_KEY="+keys.ServiceRole)
-	var stderr bytes.Buffer
-	cmd.Stderr = &stderr
-	out, runErr := cmd.Output()
-	sc := bufio.NewScanner(bytes.NewReader(out))
-	n := 0
-	for sc.Scan() {
-		line := sc.Text()
-		switch {
-		case strings.HasPrefix(line, "ok "):
-			n++
-			t.Run(line[3:], func(t *testing.T) {})
-		case strings.HasPrefix(line, "not ok "):
-			n++
-			name, reason, _ := strings.Cut(line[7:], ": ")
-			t.Run(name, func(t *testing.T) { t.Error(reason) })
-		case strings.HasPrefix(line, "pending "):
-			// A feature Kapok does not serve yet: the case is kept so it runs, and is
-			// reported as skipped until the feature lands.
-			n++
-			name, reason, _ := strings.Cut(line[8:], ": ")
-			t.Run(name, func(t *testing.T) { t.Skip("not served yet: " + reason) })
-		}
-	}
-	if n == 0 || (runErr != nil && !t.Failed()) {
-		t.Fatalf("supabase-js suite: %v\n%s\n%s", runErr, out, stderr.String())
-	}
+	runNodeCases(t, ctx, "supabase-js", dir, []string{"KAPOK_URL=http://" + ln.Addr().String(),
+		"KAPOK_ANON_KEY=" + keys.Anon, "KAPOK_SERVICE_KEY=" + keys.ServiceRole}, "--experimental-websocket", "e2e.mjs")
 
 	t.Run("createClient<Database> type-checks with the generated types", func(t *testing.T) {
 		snap := ts.reg.Tenant("supajs").Snapshot()

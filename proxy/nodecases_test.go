@@ -1,0 +1,50 @@
+package proxy
+
+import (
+	"bufio"
+	"bytes"
+	"context"
+	"os"
+	"os/exec"
+	"strings"
+	"testing"
+)
+
+// runNodeCases runs a client suite (node ARGS… in dir, with env added) and makes each line
+// it prints a subtest: "ok <name>" passes, "not ok <name>: <reason>" fails, "pending <name>:
+// <reason>" is skipped (a case kept for a feature not served yet). A suite that prints no
+// case, or exits non-zero without a failing case, fails the test.
+func runNodeCases(t *testing.T, ctx context.Context, suite, dir string, env []string, args ...string) {
+	t.Helper()
+	node, err := exec.LookPath("node")
+	if err != nil {
+		t.Fatalf("node is required for the %s suite: %v", suite, err)
+	}
+	cmd := exec.CommandContext(ctx, node, args...)
+	cmd.Dir = dir
+	cmd.Env = append(os.Environ(), env...)
+	var stderr bytes.Buffer
+	cmd.Stderr = &stderr
+	out, runErr := cmd.Output()
+	sc := bufio.NewScanner(bytes.NewReader(out))
+	n := 0
+	for sc.Scan() {
+		line := sc.Text()
+		switch {
+		case strings.HasPrefix(line, "ok "):
+			n++
+			t.Run(line[3:], func(t *testing.T) {})
+		case strings.HasPrefix(line, "not ok "):
+			n++
+			name, reason, _ := strings.Cut(line[7:], ": ")
+			t.Run(name, func(t *testing.T) { t.Error(reason) })
+		case strings.HasPrefix(line, "pending "):
+			n++
+			name, reason, _ := strings.Cut(line[8:], ": ")
+			t.Run(name, func(t *testing.T) { t.Skip("not served yet: " + reason) })
+		}
+	}
+	if n == 0 || (runErr != nil && !t.Failed()) {
+		t.Fatalf("%s suite: %v\n%s\n%s", suite, runErr, out, stderr.String())
+	}
+}
