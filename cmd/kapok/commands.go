@@ -114,6 +114,8 @@ func devCommand(ctx context.Context, args []string, stdout, stderr io.Writer) in
 		project := fileExists(projectConfig)
 		if project {
 			path = projectConfig
+		} else {
+			devstack.PrintDemoTry(stdout)
 		}
 		cfg, err := loadConfig(serveFlags{config: path})
 		if err != nil {

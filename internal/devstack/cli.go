@@ -174,17 +174,27 @@ func printStack(w io.Writer, st *Stack) {
 	fmt.Fprintf(w, "psql        psql %q\n", st.DirectURL)
 }
 
+// printTry names the endpoints every served config has; the caller's serve prints what
+// its own tenants answer.
 func printTry(w io.Writer) {
 	fmt.Fprintf(w, `
-Kapok on %[1]s (tenant demo by default; /t/acme/... or the header X-Kapok-Tenant: acme for tenant acme):
+Kapok on %[1]s:
   curl %[1]s/readyz
   curl %[1]s/metrics
+  curl %[1]s/ai-spec.md        (the API of the default tenant's tables)
+Ctrl-C stops Kapok, PgBouncer and PostgreSQL.
+
+`, httpBase)
+}
+
+// PrintDemoTry prints requests that the demo configuration (configs/kapok.yaml) answers.
+func PrintDemoTry(w io.Writer) {
+	fmt.Fprintf(w, `Try the demo (tenant demo by default; /t/acme/... or the header X-Kapok-Tenant: acme for tenant acme):
   curl %[1]s/v1/graphql -H 'Content-Type: application/json' -d '{"query":"{ customers_by_pk(id: 1) { id name email country } }"}'
   curl '%[1]s/rest/v1/orders?select=id,status,total&customer_id=eq.10&order=created_at.desc&limit=5'
   curl %[1]s/rest/v1/
   curl %[1]s/t/acme/rest/v1/customers
   curl -H 'X-Kapok-Tenant: acme' '%[1]s/rest/v1/projects?select=name,tickets(title,status)'
-Ctrl-C stops Kapok, PgBouncer and PostgreSQL.
 
 `, httpBase)
 }
