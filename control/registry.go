@@ -96,7 +96,8 @@ func (r *Registry) newTenant(tc *TenantConfig) *Tenant {
 // Config returns the configuration the registry was built from.
 func (r *Registry) Config() *Config { return r.cfg }
 
-// OnChange registers fn to run after a tenant's snapshot changes version (or first loads).
+// OnChange registers fn to run after a tenant's snapshot changes version, and on its first
+// load before the tenant is served (so a first load's fn may prepare what requests need).
 // Register before Start.
 func (r *Registry) OnChange(fn func(t *Tenant, old, cur *Snapshot)) {
 	r.onChange = append(r.onChange, fn)
@@ -389,10 +390,22 @@ func (r *Registry) swap(t *Tenant, cat *catalog.Schema) bool {
 	if old != nil && old.Version == cur.Version {
 		return false
 	}
-	t.snap.Store(cur)
 	r.reloads.Add(1)
+	if old == nil {
+		// A first load runs the hooks before the tenant is served: its role and grants
+		// exist before any request can run as them. Two first loads at once (Start's and
+		// the watcher's) both run them; the hooks are idempotent.
+		r.notify(t, nil, cur)
+		t.snap.Store(cur)
+		return true
+	}
+	t.snap.Store(cur)
+	r.notify(t, old, cur)
+	return true
+}
+
+func (r *Registry) notify(t *Tenant, old, cur *Snapshot) {
 	for _, fn := range r.onChange {
 		fn(t, old, cur)
 	}
-	return true
 }

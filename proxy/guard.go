@@ -2,10 +2,12 @@ package proxy
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"math"
 	"net"
 	"net/netip"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -310,8 +312,15 @@ func (a *apis) refreshTenantRoles(t *control.Tenant, first bool) {
 		if t.Config.Role == "" {
 			err = a.s.cfg.CheckManaged(t.Config, "creating role "+control.TenantRole(t.Name))
 		}
-		if err == nil {
-			_, err = control.EnsureTenantRole(ctx, conn, t.Config, member)
+		for try := 0; err == nil; try++ {
+			// GRANTs of two tenants' roles on one schema, from two tenants or two
+			// replicas starting together, can collide ("tuple concurrently updated",
+			// a deadlock): the script is idempotent, so it runs again.
+			if _, err = control.EnsureTenantRole(ctx, conn, t.Config, member); err == nil || try == 4 || !transientCatalogError(err) {
+				break
+			}
+			err = nil
+			time.Sleep(time.Duration(20<<try) * time.Millisecond)
 		}
 	}
 	var rr *control.RequestRoles
@@ -325,4 +334,15 @@ func (a *apis) refreshTenantRoles(t *control.Tenant, first bool) {
 	if g, err := a.guardFor(t); err == nil {
 		g.roles.set(rr)
 	}
+}
+
+// transientCatalogError reports an error of concurrent catalog updates that running the same
+// statements again resolves: a concurrent update of one catalog row, a deadlock, a
+// serialization failure.
+func transientCatalogError(err error) bool {
+	var pe *pgconn.PgError
+	if !errors.As(err, &pe) {
+		return false
+	}
+	return pe.Code == "40P01" || pe.Code == "40001" || pe.Code == "XX000" && strings.Contains(pe.Message, "concurrently updated")
 }
