@@ -437,9 +437,8 @@ func (s *Store) dropObjects(ctx context.Context, tc *TenantConfig) error {
 	}
 	for attempt := 0; ; attempt++ {
 		err = pgx.BeginFunc(ctx, pool, drop)
-		var pgErr *pgconn.PgError
-		if attempt < 3 && errors.As(err, &pgErr) && (pgErr.Code == "40P01" || pgErr.Code == "40001" || pgErr.Code == "XX000") {
-			continue // a deadlock or concurrent catalog update with a replica's grants: retry
+		if attempt < 3 && ConcurrentCatalogUpdate(err) {
+			continue // a replica's grants collided with the drop: retry
 		}
 		return err
 	}

@@ -4,6 +4,7 @@ import (
 	"context"
 	"crypto/sha256"
 	"encoding/hex"
+	"errors"
 	"fmt"
 	"strings"
 
@@ -343,4 +344,16 @@ END
 // since PostgreSQL 9.1, so only quotes need doubling).
 func scriptLiteral(s string) string {
 	return "'" + strings.ReplaceAll(s, "'", "''") + "'"
+}
+
+// ConcurrentCatalogUpdate reports an error of concurrent catalog changes (two tenants' or
+// replicas' GRANTs on one object, a role dropped while another grants it) that running the
+// same idempotent statements again resolves: "tuple concurrently updated", a deadlock, a
+// serialization failure.
+func ConcurrentCatalogUpdate(err error) bool {
+	var pe *pgconn.PgError
+	if !errors.As(err, &pe) {
+		return false
+	}
+	return pe.Code == "40P01" || pe.Code == "40001" || pe.Code == "XX000" && strings.Contains(pe.Message, "concurrently updated")
 }

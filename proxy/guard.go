@@ -2,12 +2,10 @@ package proxy
 
 import (
 	"context"
-	"errors"
 	"fmt"
 	"math"
 	"net"
 	"net/netip"
-	"strings"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -316,7 +314,7 @@ func (a *apis) refreshTenantRoles(t *control.Tenant, first bool) {
 			// GRANTs of two tenants' roles on one schema, from two tenants or two
 			// replicas starting together, can collide ("tuple concurrently updated",
 			// a deadlock): the script is idempotent, so it runs again.
-			if _, err = control.EnsureTenantRole(ctx, conn, t.Config, member); err == nil || try == 4 || !transientCatalogError(err) {
+			if _, err = control.EnsureTenantRole(ctx, conn, t.Config, member); err == nil || try == 4 || !control.ConcurrentCatalogUpdate(err) {
 				break
 			}
 			err = nil
@@ -334,15 +332,4 @@ func (a *apis) refreshTenantRoles(t *control.Tenant, first bool) {
 	if g, err := a.guardFor(t); err == nil {
 		g.roles.set(rr)
 	}
-}
-
-// transientCatalogError reports an error of concurrent catalog updates that running the same
-// statements again resolves: a concurrent update of one catalog row, a deadlock, a
-// serialization failure.
-func transientCatalogError(err error) bool {
-	var pe *pgconn.PgError
-	if !errors.As(err, &pe) {
-		return false
-	}
-	return pe.Code == "40P01" || pe.Code == "40001" || pe.Code == "XX000" && strings.Contains(pe.Message, "concurrently updated")
 }
