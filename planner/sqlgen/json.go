@@ -3,6 +3,8 @@ package sqlgen
 import (
 	"strconv"
 	"strings"
+
+	"github.com/kapok-dev/kapok/planner/ir"
 )
 
 // Responses are compact JSON, byte for byte what Hasura and PostgREST clients see:
@@ -53,6 +55,21 @@ const maxConcatArgs = 100
 
 // concatObject is the JSON object of pairs as text: concat('{"k":', v, ',"k2":', v2,
 // '}'). It is never NULL and may hold aggregate calls.
+// columnList is `<expr> AS "<key>", …`: pairs as the columns of a row whose keys are the
+// object's, for row_to_json (keys must fit a column name: pairKeysFit).
+func columnList(pairs []pair) string {
+	var b strings.Builder
+	for i, p := range pairs {
+		if i > 0 {
+			b.WriteString(", ")
+		}
+		b.WriteString(p.column())
+		b.WriteString(" AS ")
+		b.WriteString(ir.QuoteIdent(p.key))
+	}
+	return b.String()
+}
+
 func concatObject(pairs []pair) string {
 	var args []string
 	lit := concatArgs(pairs, &args, "")

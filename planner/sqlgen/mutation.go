@@ -128,16 +128,7 @@ func (g *gen) rowObject(o *ir.Object, a string) string {
 		return jsonObject(pairs)
 	}
 	r := g.alias("o")
-	var b strings.Builder
-	b.WriteString("(SELECT row_to_json(" + r + ") FROM (SELECT ")
-	for i, p := range pairs {
-		if i > 0 {
-			b.WriteString(", ")
-		}
-		b.WriteString(p.column() + " AS " + ir.QuoteIdent(p.key))
-	}
-	b.WriteString(") AS " + r + ")")
-	return b.String()
+	return "(SELECT row_to_json(" + r + ") FROM (SELECT " + columnList(pairs) + ") AS " + r + ")"
 }
 
 // stepsSQL renders a nested insert: one CTE per step, then "m" over the result steps.

@@ -55,11 +55,7 @@ func (g *gen) embedGroups(sel *ir.Select, parent string) (pair, string) {
 	o := g.alias("o")
 	var groups, elem string
 	if pairKeysFit(pairs) {
-		list := make([]string, len(pairs))
-		for i, p := range pairs {
-			list[i] = p.column() + " AS " + ir.QuoteIdent(p.key)
-		}
-		groups, elem = "("+from.with(strings.Join(list, ", "))+group+") AS "+o, o
+		groups, elem = "("+from.with(columnList(pairs))+group+") AS "+o, o
 	} else {
 		groups, elem = "("+from.with(jsonObject(pairs)+` AS "j"`)+group+") AS "+o, o+`."j"`
 	}

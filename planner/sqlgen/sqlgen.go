@@ -286,22 +286,16 @@ func (g *gen) rowsObject(pairs []pair, rows *rowSet, sc *scope, order []string) 
 		return rowObjects{}, false
 	}
 	o := g.alias("o")
-	var b strings.Builder
-	b.WriteString("(SELECT ")
-	for i, p := range pairs {
-		if i > 0 {
-			b.WriteString(", ")
-		}
-		b.WriteString(p.column())
-		b.WriteString(" AS ")
-		b.WriteString(ir.QuoteIdent(p.key))
-	}
+	cols := columnList(pairs)
 	if len(sc.laterals) == 0 && !sc.computed && (!sc.paged || !sc.subqueries) {
 		// One level: the output's columns are the rows sub-select's own list. Sub-selects
 		// in the output stay above a sub-select that orders or limits, so that they run
 		// for the rows kept only.
-		return rowObjects{alias: o, from: "(" + rows.with(b.String()[len("(SELECT "):]) + ") AS " + o}, true
+		return rowObjects{alias: o, from: "(" + rows.with(cols) + ") AS " + o}, true
 	}
+	var b strings.Builder
+	b.WriteString("(SELECT ")
+	b.WriteString(cols)
 	b.WriteString(" FROM ")
 	b.WriteString(fromRows(rows, sc))
 	// The rows sub-select is ordered already and lateral joins keep that order, so
@@ -567,11 +561,7 @@ func (g *gen) rowElement(o *ir.Object, sc *scope) string {
 		return jsonObject(pairs)
 	}
 	n := g.alias("n")
-	cols := make([]string, len(pairs))
-	for i, p := range pairs {
-		cols[i] = p.column() + " AS " + ir.QuoteIdent(p.key)
-	}
-	sc.laterals = append(sc.laterals, "CROSS JOIN LATERAL (SELECT "+strings.Join(cols, ", ")+") AS "+n)
+	sc.laterals = append(sc.laterals, "CROSS JOIN LATERAL (SELECT "+columnList(pairs)+") AS "+n)
 	return n
 }
 
