@@ -1,48 +1,18 @@
 package main
 
 import (
-	"context"
-	"io"
-	"log/slog"
-	"net"
 	"strings"
 	"testing"
-	"time"
 
 	"github.com/kapok-dev/kapok/control"
 	"github.com/kapok-dev/kapok/internal/testenv"
-	"github.com/kapok-dev/kapok/proxy"
+	"github.com/kapok-dev/kapok/internal/testserver"
 )
 
-// genServer serves one config tenant with a JWT secret on a local port.
+// genServer serves config tenants with the CLI tests' admin key on a local port.
 func genServer(t *testing.T, tenants ...*control.TenantConfig) string {
 	t.Helper()
-	cfg := &control.Config{AdminKey: cliKey, Tenants: tenants, Upstreams: map[string]*control.Upstream{
-		"dev": {URL: testenv.DirectURL(), Pooler: testenv.PoolerURL()}}}
-	if err := cfg.Normalize(); err != nil {
-		t.Fatal(err)
-	}
-	log := slog.New(slog.NewTextHandler(io.Discard, nil))
-	reg := control.NewRegistry(cfg, log)
-	srv, err := proxy.New(proxy.Options{Config: cfg, Registry: reg, Logger: log})
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := reg.Start(context.Background()); err != nil {
-		t.Fatal(err)
-	}
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	go func() { _ = srv.Serve(ln) }()
-	t.Cleanup(func() {
-		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
-		defer cancel()
-		_ = srv.Shutdown(ctx)
-		reg.Close()
-	})
-	return "http://" + ln.Addr().String()
+	return testserver.Serve(t, &control.Config{AdminKey: cliKey, Tenants: tenants})
 }
 
 func TestCLIPrintsKeysAndGeneratedTypes(t *testing.T) {

@@ -1,11 +1,8 @@
 package aispec_test
 
 import (
-	"context"
 	"encoding/json"
 	"io"
-	"log/slog"
-	"net"
 	"net/http"
 	"os/exec"
 	"regexp"
@@ -15,7 +12,7 @@ import (
 
 	"github.com/kapok-dev/kapok/control"
 	"github.com/kapok-dev/kapok/internal/testenv"
-	"github.com/kapok-dev/kapok/proxy"
+	"github.com/kapok-dev/kapok/internal/testserver"
 )
 
 // liveDDL holds rows the insert examples would collide with if they reused sample keys:
@@ -41,34 +38,9 @@ CREATE FUNCTION book_count(author integer) RETURNS bigint LANGUAGE sql STABLE AS
 // serveOpen serves schema as the only tenant of an instance without credentials.
 func serveOpen(t *testing.T, tenant, schema string) string {
 	t.Helper()
-	cfg := &control.Config{
-		Upstreams: map[string]*control.Upstream{"dev": {URL: testenv.DirectURL(), Pooler: testenv.PoolerURL()}},
-		Tenants:   []*control.TenantConfig{{Name: tenant, Upstream: "dev", Schemas: []string{schema}, Isolation: control.IsolationNone}},
-	}
-	if err := cfg.Normalize(); err != nil {
-		t.Fatal(err)
-	}
-	log := slog.New(slog.NewTextHandler(io.Discard, nil))
-	reg := control.NewRegistry(cfg, log)
-	srv, err := proxy.New(proxy.Options{Config: cfg, Registry: reg, Logger: log})
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := reg.Start(context.Background()); err != nil {
-		t.Fatal(err)
-	}
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	go func() { _ = srv.Serve(ln) }()
-	t.Cleanup(func() {
-		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
-		defer cancel()
-		_ = srv.Shutdown(ctx)
-		reg.Close()
+	return testserver.Serve(t, &control.Config{
+		Tenants: []*control.TenantConfig{{Name: tenant, Upstream: "dev", Schemas: []string{schema}, Isolation: control.IsolationNone}},
 	})
-	return "http://" + ln.Addr().String()
 }
 
 var (
