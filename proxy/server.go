@@ -158,10 +158,10 @@ func (s *Server) dispatch(ctx *fasthttp.RequestCtx) (string, string) {
 		return routeAdmin, s.api.admin(ctx, path[len(prefixAdmin):])
 	}
 	tenantName, rest := splitTenantPath(path)
-	if unservedAPI(ctx, rest) {
+	kind := routeKind(rest)
+	if kind == routeOther && unservedAPI(ctx, rest) { // never the path of a served API
 		return routeOther, outcomeClientError
 	}
-	kind := routeKind(rest)
 	t := s.resolveTenant(&ctx.Request.Header, ctx.Host(), tenantName)
 	if t == nil {
 		name := string(tenantName)
