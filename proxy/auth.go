@@ -57,6 +57,7 @@ var (
 
 // tenantAuth checks a tenant's credentials. It is built once per tenant config.
 type tenantAuth struct {
+	tenant    string // the name Kapok's own keys must carry as ref
 	adminKey  string
 	cfg       control.AuthConfig
 	required  bool
@@ -77,8 +78,8 @@ type verifiedToken struct {
 	exp time.Time
 }
 
-func newTenantAuth(adminKey string, ac *control.AuthConfig, httpc *http.Client) (*tenantAuth, error) {
-	a := &tenantAuth{adminKey: adminKey, required: adminKey != "" || ac != nil}
+func newTenantAuth(tenant, adminKey string, ac *control.AuthConfig, httpc *http.Client) (*tenantAuth, error) {
+	a := &tenantAuth{tenant: tenant, adminKey: adminKey, required: adminKey != "" || ac != nil}
 	if ac != nil {
 		a.cfg = *ac
 	}
@@ -196,7 +197,11 @@ func (a *tenantAuth) jwt(raw []byte, h *fasthttp.RequestHeader) (principal, erro
 		// Kapok's own keys (control.KeysFor) name Supabase's roles, which are no
 		// Postgres roles here: anon is the tenant's anonymous role, and service_role the
 		// tenant's own role, as with the admin key; guard.authenticate applies the
-		// usual checks to both.
+		// usual checks to both. Tenants may share a secret: a key is good only for the
+		// tenant it was issued for.
+		if ref, _ := claims["ref"].(string); ref != a.tenant {
+			return principal{}, &authError{fasthttp.StatusUnauthorized, "the key was issued for another tenant"}
+		}
 		switch role, _ := claims["role"].(string); role {
 		case control.KeyRoleAnon:
 			if a.cfg.AnonRole == "" {

@@ -37,9 +37,11 @@ func hs256(t *testing.T, secret string, claims jwt.MapClaims) string {
 	return s
 }
 
+// mustAuth builds the credentials check of tenant shop, the tenant the tests' keys are
+// issued for.
 func mustAuth(t *testing.T, admin string, ac *control.AuthConfig) *tenantAuth {
 	t.Helper()
-	a, err := newTenantAuth(admin, ac, http.DefaultClient)
+	a, err := newTenantAuth("shop", admin, ac, http.DefaultClient)
 	if err != nil {
 		t.Fatal(err)
 	}

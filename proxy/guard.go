@@ -147,7 +147,7 @@ func (r *requestRoles) reload() *loadedRoles {
 }
 
 func newGuard(adminKey string, tc *control.TenantConfig, a *apis) (*guard, error) {
-	ta, err := newTenantAuth(adminKey, tc.Auth, a.httpc)
+	ta, err := newTenantAuth(tc.Name, adminKey, tc.Auth, a.httpc)
 	if err != nil {
 		return nil, err
 	}

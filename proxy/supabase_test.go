@@ -24,6 +24,11 @@ func TestTenantKeysResolveToSupabasesRoles(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
+	// Another tenant with the same secret (one identity provider for many tenants).
+	neighbour, err := control.KeysFor("shop2", ac)
+	if err != nil {
+		t.Fatal(err)
+	}
 	cases := []struct {
 		name    string
 		headers map[string]string
@@ -37,6 +42,8 @@ func TestTenantKeysResolveToSupabasesRoles(t *testing.T) {
 		{"the service_role key may act as a role, as the admin key may", map[string]string{"apikey": keys.ServiceRole, "X-Hasura-Role": "web_anon"}, true, "web_anon", 0},
 		{"a service_role claim from another issuer is an ordinary role", map[string]string{"Authorization": "Bearer " + foreign}, false, "service_role", 0},
 		{"a key signed with another secret is refused", map[string]string{"apikey": other.ServiceRole}, false, "", 401},
+		{"another tenant's service_role key under the same secret is refused", map[string]string{"apikey": neighbour.ServiceRole}, false, "", 401},
+		{"another tenant's anon key under the same secret is refused", map[string]string{"apikey": neighbour.Anon, "Authorization": "Bearer " + neighbour.Anon}, false, "", 401},
 	}
 	for _, c := range cases {
 		t.Run(c.name, func(t *testing.T) {
