@@ -139,6 +139,9 @@ func TestSupabaseJSDefaultsWork(t *testing.T) {
 		{name: "the anon key runs as the anonymous role", method: "GET", path: "/rpc/whoami", headers: anon, status: 200, want: `"rest_t_anon"`},
 		{name: "the anon key gets no more than the anonymous role", method: "GET", path: "/items", headers: anon, status: 403},
 		{name: "the service_role key reads every table", method: "GET", path: "/items?select=id&order=id", headers: service, status: 200, want: `[{"id":1},{"id":2}]`},
+		{name: "the service_role key cannot reset the role", method: "GET", path: "/items", headers: append([]string{"X-Hasura-Role: none"}, service...), status: 403},
+		{name: "the service_role key cannot take a pg_ role", method: "GET", path: "/items", headers: append([]string{"X-Hasura-Role: pg_read_all_data"}, service...), status: 403},
+		{name: "the service_role key cannot take the login role", method: "GET", path: "/items", headers: append([]string{"X-Hasura-Role: postgres"}, service...), status: 403},
 		{name: "the profile public names the tenant's schema", method: "GET", path: "/items?select=id&id=eq.2", headers: append([]string{"Accept-Profile: public"}, service...), status: 200, want: `[{"id":2}]`},
 		{name: "the profile public also names it for writes", method: "PATCH", path: "/items?id=eq.2", body: `{"name":"deux"}`, headers: append([]string{"Content-Profile: public", "Prefer: return=representation"}, service...), status: 200, want: `[{"id":2,"name":"deux"}]`},
 	})
@@ -158,6 +161,14 @@ func TestSupabaseJSDefaultsWork(t *testing.T) {
 		r = ts.do("GET", "/admin/v1/tenants/supanokeys/keys", "", "X-Kapok-Admin-Key: supa-admin")
 		if r.status != 409 || !strings.Contains(r.body, "no-jwt-secret") {
 			t.Fatalf("open tenant: %d %s", r.status, r.body)
+		}
+		if r := ts.do("GET", "/admin/v1/tenants/supanope/keys", "", "X-Kapok-Admin-Key: supa-admin"); r.status != 404 {
+			t.Fatalf("unknown tenant: %d %s", r.status, r.body)
+		}
+		for _, h := range [][]string{nil, {"X-Kapok-Admin-Key: wrong"}, service, anon} {
+			if r := ts.do("GET", "/admin/v1/tenants/supakeys/keys", "", h...); r.status != 401 && r.status != 403 || strings.Contains(r.body, "eyJ") {
+				t.Fatalf("%v: %d %s", h, r.status, r.body)
+			}
 		}
 	})
 
