@@ -149,7 +149,10 @@ const legacyWS = {
     // the reason of a case that waited in vain.
     const trouble = []
     client.onError((e) => trouble.push('socket error: ' + (e?.message ?? JSON.stringify(e))))
-    client.onDisconnected(() => trouble.push('socket closed'))
+    client.onDisconnected(() => {
+      trouble.push('socket closed')
+      inits.push({ kind: 'socket closed' })
+    })
     const conn = {
       subscribe(payload, sink) {
         const s = client.request(payload).subscribe(sink)
@@ -286,7 +289,10 @@ for (const P of [transportWS, legacyWS]) {
     const take = async (n) => {
       while (got.length < n) {
         const batch = (await w.data()).items_stream
-        assert.ok(Array.isArray(batch) && batch.length >= 1 && batch.length <= 2, `batch of ${JSON.stringify(batch)}`)
+        assert.ok(Array.isArray(batch) && batch.length >= 1 && batch.length <= 2, `a batch of ${JSON.stringify(batch)}`)
+        const last = got.length ? got[got.length - 1].id : 0
+        assert.ok(batch.every((r, i) => r.id > (i ? batch[i - 1].id : last)),
+          `the batch ${JSON.stringify(batch)} does not follow id ${last} in order`)
         got.push(...batch)
       }
     }
@@ -344,6 +350,18 @@ test('a JWT that expires closes the socket with 4403 (graphql-transport-ws)', as
   assert.ok(early <= 50, `closed ${Math.round(early)} ms before the token expired`)
   const end = await w.inbox.take(1000, 'end of the subscription')
   assert.equal(end.kind, 'error', `expected the subscription to fail, got ${describe(end)}`)
+})
+
+test('a JWT that expires ends the connection with connection_error (graphql-ws)', async () => {
+  const exp = now() + 2
+  const conn = legacyWS.connect(hasuraStyle(jwt({ sub: '1', role: ROLE, exp })))
+  const w = watch(conn, LIVE)
+  await w.data()
+  assert.equal((await conn.inits.take(1000, 'connection_ack')).kind, 'ack')
+  const ev = await conn.inits.take(15000, 'connection_error')
+  assert.equal(ev.kind, 'connection_error', `expected connection_error, got ${ev.kind}`)
+  const early = exp * 1000 - (Date.now() - (performance.now() - ev.at))
+  assert.ok(early <= 50, `connection_error ${Math.round(early)} ms before the token expired`)
 })
 
 test('a bad JWT at connection_init is refused with 4403 (graphql-transport-ws)', async () => {
