@@ -94,10 +94,10 @@ func argsKey(dst []byte, args [][]byte) []byte {
 }
 
 // shareable reports whether req may wait with others: one statement the rewrite accepts,
-// sharing enabled, and the pool's connections all taken.
+// no statement timeout of its own, sharing enabled, and the pool's connections all taken.
 func (p *Pool) shareable(req *Request) bool {
 	return req.Shareable && p.cfg.ShareReads && len(req.Statements) == 1 && req.Statements[0].Result != statement.Count &&
-		p.inFlight.Load() > p.maxConns
+		(req.Session == nil || req.Session.StatementTimeout == 0) && p.inFlight.Load() > p.maxConns
 }
 
 // runShared runs req with the reads waiting with it, or as the leader of a new batch.
