@@ -169,6 +169,13 @@ type Limits struct {
 	RequestTimeout   Duration `yaml:"request_timeout"`
 	RateLimit        float64  `yaml:"rate_limit"` // requests per second, 0 = none
 	RateBurst        int      `yaml:"rate_burst"`
+	// GraphQL subscriptions: live ones per tenant and per WebSocket connection; a live
+	// query's refreshes are at least SubscriptionInterval apart, and where no feed reports
+	// changes (views, an upstream Kapok may not change) it is rerun every SubscriptionPoll.
+	MaxSubscriptions              int      `yaml:"max_subscriptions"`
+	MaxSubscriptionsPerConnection int      `yaml:"max_subscriptions_per_connection"`
+	SubscriptionInterval          Duration `yaml:"subscription_interval"`
+	SubscriptionPoll              Duration `yaml:"subscription_poll"`
 }
 
 // AuthConfig holds a tenant's credentials.
@@ -219,6 +226,11 @@ var DefaultLimits = Limits{
 	MaxCost:          1_000_000_000,
 	StatementTimeout: Duration(10 * time.Second),
 	RequestTimeout:   Duration(30 * time.Second),
+
+	MaxSubscriptions:              20000,
+	MaxSubscriptionsPerConnection: 500,
+	SubscriptionInterval:          Duration(100 * time.Millisecond),
+	SubscriptionPoll:              Duration(time.Second),
 }
 
 // tenantNameRE is a DNS label: tenants appear in host names and URL paths.
@@ -508,6 +520,18 @@ func (l Limits) withDefaults(d Limits) Limits {
 	}
 	if l.RateBurst == 0 {
 		l.RateBurst = d.RateBurst
+	}
+	if l.MaxSubscriptions == 0 {
+		l.MaxSubscriptions = d.MaxSubscriptions
+	}
+	if l.MaxSubscriptionsPerConnection == 0 {
+		l.MaxSubscriptionsPerConnection = d.MaxSubscriptionsPerConnection
+	}
+	if l.SubscriptionInterval == 0 {
+		l.SubscriptionInterval = d.SubscriptionInterval
+	}
+	if l.SubscriptionPoll == 0 {
+		l.SubscriptionPoll = d.SubscriptionPoll
 	}
 	return l
 }

@@ -21,6 +21,8 @@ func (k Kind) String() string {
 // same cache key; it is the GraphQL front end's Executable.
 type Plan struct {
 	Kind Kind
+	// Subscription: the operation is a subscription (a query a server reruns and pushes).
+	Subscription bool
 	// Statements run in order in one transaction (one round trip). A query has exactly
 	// one: its JSON result is the whole data object (ResponseKey ""), or, with one root
 	// field, that field's value (ResponseKey its response key). A GraphQL mutation
@@ -44,6 +46,32 @@ type Plan struct {
 	Shapes []VarShape
 	// Key is free for the cache to store the full key it was stored under.
 	Key []byte
+	// Reads lists the relations the operation's statements read (mutations: not the
+	// relations they write), for a server that reruns the plan when they change.
+	Reads []Relation
+	// Stream is set for a streaming subscription compiled with its cursor (see
+	// graphql.Limits.StreamCursor).
+	Stream *Stream
+}
+
+// Relation is a table or view a plan reads.
+type Relation struct {
+	Schema, Name string
+	// Table: a table, whose changes statement triggers can report; false for views,
+	// materialized views and foreign tables, whose changes nothing reports.
+	Table bool
+}
+
+// CursorKey is the member that a streaming subscription compiled with its cursor adds,
+// last, to each row object: the row's cursor values, {"column": value, ...}. The server
+// that advances the cursor reads it and removes it before answering.
+const CursorKey = "__kapok_cursor"
+
+// Stream says how to advance a streaming subscription: the statement's placeholders that
+// hold the cursor's values, in the order of Columns.
+type Stream struct {
+	Columns      []string
+	Placeholders []int // 0-based, in Statements[0]
 }
 
 // ValueDependent reports whether variable values are part of this plan's cache key.

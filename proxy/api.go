@@ -10,6 +10,7 @@ import (
 
 	"github.com/kapok-dev/kapok/control"
 	"github.com/kapok-dev/kapok/poolmgr"
+	"github.com/kapok-dev/kapok/realtime"
 )
 
 // apis holds what the tenant-facing handlers share: pools, plans, per-version schemas and
@@ -23,6 +24,10 @@ type apis struct {
 	// run executes a request on a tenant pool; tests replace it to keep Postgres out of
 	// measurements of Kapok's own work.
 	run func(p *poolmgr.Pool, c context.Context, req *poolmgr.Request, dst []byte) ([]byte, []int, error)
+
+	// hub runs GraphQL subscriptions; sockets are the open WebSocket connections.
+	hub     *realtime.Hub
+	sockets sockets
 
 	guardMu sync.Mutex
 	guards  map[*control.TenantConfig]*guard
@@ -50,6 +55,9 @@ func newAPIs(s *Server) (*apis, error) {
 		Logger:           s.log,
 	})
 	s.metrics.reg.MustRegister(a.pools)
+	hm := realtime.NewMetrics()
+	s.metrics.reg.MustRegister(hm)
+	a.hub = realtime.New(realtime.Options{Logger: s.log, Metrics: hm})
 	s.reg.OnChange(func(t *control.Tenant, old, cur *control.Snapshot) {
 		// Plans of the old version are unreachable (the version is in every key); the
 		// GraphQL schemas are rebuilt on the next request.
@@ -59,7 +67,15 @@ func newAPIs(s *Server) (*apis, error) {
 	return a, nil
 }
 
+// drainSockets closes the WebSocket connections and stops the subscriptions; the HTTP
+// server's shutdown would otherwise wait for them.
+func (a *apis) drainSockets() {
+	a.sockets.drain()
+	a.hub.Close()
+}
+
 func (a *apis) close() {
+	a.hub.Close()
 	a.pools.Close()
 	a.plans.close()
 }

@@ -8,6 +8,7 @@ import (
 	"time"
 
 	"github.com/cespare/xxhash/v2"
+	"github.com/fasthttp/websocket"
 	"github.com/valyala/fasthttp"
 
 	"github.com/kapok-dev/kapok/cache"
@@ -48,6 +49,9 @@ func (a *apis) graphql(ctx *fasthttp.RequestCtx, t *control.Tenant) string {
 	}
 	if !a.admit(ctx, g, routeGraphQL) {
 		return outcomeRejected
+	}
+	if websocket.FastHTTPIsWebSocketUpgrade(ctx) {
+		return a.graphqlSocket(ctx, t)
 	}
 	switch {
 	case ctx.IsPost():
@@ -158,26 +162,33 @@ func (a *apis) graphqlOne(t *control.Tenant, snap *control.Snapshot, who princip
 		planner.WriteGraphQLError(&x.w, fasthttp.StatusOK, "validation-failed", "the request has no query", "$")
 		return outcomeClientError
 	}
-	lim := t.Config.Limits
 	x.key = cache.AppendKey(x.key[:0], t.Name, snap.Version, who.Role, shapeHash(&st.hash, r.Query, r.OperationName))
 	x.in.Variables = r.Variables
 	return a.execute(x, graphqlDoor{}, func() (planner.Executable, error) {
-		q, err := r.queryText()
-		if err != nil {
-			return nil, planner.Errorf("invalid-json", "$", "%s", err.Error())
-		}
-		op, err := r.operationName()
-		if err != nil {
-			return nil, planner.Errorf("invalid-json", "$", "%s", err.Error())
-		}
-		gs, err := a.schemas.get(t, snap, who.SchemaRole)
-		if err != nil {
-			return nil, err
-		}
-		return graphql.Compile(gs, q, op, r.Variables, graphql.Limits{
-			MaxQueryBytes: lim.MaxQueryLength, MaxDepth: lim.MaxDepth, MaxRootFields: lim.MaxRootFields, MaxLimit: lim.MaxLimit,
-			MaxFields: lim.MaxFields, MaxCost: lim.MaxCost, Deadline: time.Now().Add(lim.RequestTimeout.D()),
-		})
+		return a.compileGraphQL(t, snap, who, r, false)
+	})
+}
+
+// compileGraphQL compiles one operation for who; socket compiles a streaming
+// subscription with its cursor (graphql.Limits.StreamCursor), for the WebSocket endpoint.
+func (a *apis) compileGraphQL(t *control.Tenant, snap *control.Snapshot, who principal, r *gqlRequest, socket bool) (planner.Executable, error) {
+	lim := t.Config.Limits
+	q, err := r.queryText()
+	if err != nil {
+		return nil, planner.Errorf("invalid-json", "$", "%s", err.Error())
+	}
+	op, err := r.operationName()
+	if err != nil {
+		return nil, planner.Errorf("invalid-json", "$", "%s", err.Error())
+	}
+	gs, err := a.schemas.get(t, snap, who.SchemaRole)
+	if err != nil {
+		return nil, err
+	}
+	return graphql.Compile(gs, q, op, r.Variables, graphql.Limits{
+		MaxQueryBytes: lim.MaxQueryLength, MaxDepth: lim.MaxDepth, MaxRootFields: lim.MaxRootFields, MaxLimit: lim.MaxLimit,
+		MaxFields: lim.MaxFields, MaxCost: lim.MaxCost, Deadline: time.Now().Add(lim.RequestTimeout.D()),
+		StreamCursor: socket,
 	})
 }
 

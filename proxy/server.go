@@ -110,6 +110,7 @@ func (s *Server) Serve(ln net.Listener) error {
 
 // Shutdown stops accepting connections and waits for in-flight requests to finish.
 func (s *Server) Shutdown(ctx context.Context) error {
+	s.api.drainSockets()
 	err := s.http.ShutdownWithContext(ctx)
 	s.api.close()
 	return err

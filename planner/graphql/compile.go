@@ -39,6 +39,11 @@ type Limits struct {
 	MaxCost int64 `json:",omitempty"`
 	// Deadline, when set, stops a compilation still running at that time.
 	Deadline time.Time `json:"-"`
+	// StreamCursor compiles a streaming subscription for a server that advances its
+	// cursor: the cursor's values get placeholders of their own and every row carries
+	// its cursor under planner.CursorKey (see planner.Plan.Stream). Such an operation
+	// must have exactly one root field.
+	StreamCursor bool `json:"-"`
 }
 
 // DefaultLimits are the limits used for zero fields.
@@ -217,6 +222,10 @@ type compiler struct {
 	noShape  map[string]bool
 	inlined  map[string]bool
 	ticks    int
+	// cursorSlots and cursorCols: a stream's cursor placeholders and columns (StreamCursor).
+	cursorSlots []int
+	cursorCols  []string
+	slotsOf     [][]int // each statement's placeholder slots
 }
 
 // readVariables declares the operation's variables in the plan and keeps the raw JSON of
@@ -334,6 +343,7 @@ func (c *compiler) operation() error {
 		return c.mutation()
 	case ast.Subscription:
 		rootType = "subscription_root"
+		c.plan.Subscription = true
 	}
 	fields, err := c.collect(c.op.SelectionSet)
 	if err != nil {
@@ -382,11 +392,18 @@ func (c *compiler) operation() error {
 		c.plan.Data = c.staticData(q)
 		return nil
 	}
+	if len(c.cursorSlots) > 0 && len(q.Roots) != 1 {
+		return validationf("$", "a streaming subscription must have exactly one root field")
+	}
 	if len(q.Roots) == 1 {
 		// One root field: the statement returns its value (or rows), and the front door
 		// writes {"data":{"<key>": …}} around it.
 		q.Bare, q.Rows = true, true
-		return c.addStatement(q, q.Roots[0].Name)
+		if err := c.addStatement(q, q.Roots[0].Name); err != nil {
+			return err
+		}
+		c.streamPlaceholders()
+		return nil
 	}
 	return c.addStatement(q, "")
 }
@@ -445,7 +462,27 @@ func (c *compiler) addStatement(q *ir.Query, key string) error {
 		return planner.Errorf(planner.CodeUnexpected, "$", "%v", err)
 	}
 	c.plan.Statements = append(c.plan.Statements, planner.Statement{SQL: st.SQL, ResponseKey: key, Params: c.paramsOf(st.Slots), Result: st.Result})
+	c.slotsOf = append(c.slotsOf, st.Slots)
 	return nil
+}
+
+// streamPlaceholders records where a stream's cursor values went (Plan.Stream).
+func (c *compiler) streamPlaceholders() {
+	if len(c.cursorSlots) == 0 {
+		return
+	}
+	st := &planner.Stream{Columns: c.cursorCols}
+	for _, slot := range c.cursorSlots {
+		for i, s := range c.slotsOf[0] {
+			if s == slot {
+				st.Placeholders = append(st.Placeholders, i)
+				break
+			}
+		}
+	}
+	if len(st.Placeholders) == len(st.Columns) {
+		c.plan.Stream = st
+	}
 }
 
 // paramsOf lists the parameter sources of a statement's placeholders.

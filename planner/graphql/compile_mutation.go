@@ -118,7 +118,7 @@ func (c *compiler) updateMany(t *gqlschema.Table, of *outField, path string) ([]
 		for _, ch := range it.Children {
 			args = append(args, &ast.Argument{Name: ch.Name, Value: ch.Value})
 		}
-		m := &ir.Mutation{Op: ir.MutUpdate, Table: relationOf(t)}
+		m := &ir.Mutation{Op: ir.MutUpdate, Table: c.relationOf(t)}
 		if err := c.updateSet(t, m, args, ipath); err != nil {
 			return nil, err
 		}
@@ -136,7 +136,7 @@ func (c *compiler) updateMany(t *gqlschema.Table, of *outField, path string) ([]
 func (c *compiler) mutationField(rf *gqlschema.RootField, of *outField, path string) (*ir.Mutation, error) {
 	f := of.fields[0]
 	t := rf.Table
-	m := &ir.Mutation{Table: relationOf(t)}
+	m := &ir.Mutation{Table: c.relationOf(t)}
 	apath := path + ".args"
 	var err error
 	switch rf.Kind {

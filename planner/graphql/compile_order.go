@@ -53,7 +53,7 @@ func (c *compiler) orderObject(t *gqlschema.Table, v *ast.Value, path string) ([
 				return nil, err
 			}
 			for _, s := range sub {
-				via := &ir.OrderVia{Relation: relationOf(r.Remote), Link: linkOf(r)}
+				via := &ir.OrderVia{Relation: c.relationOf(r.Remote), Link: linkOf(r)}
 				if s.Column != nil {
 					via.Column = s.Column
 				} else {
@@ -105,7 +105,7 @@ func (c *compiler) aggregateOrder(r *gqlschema.Relationship, v *ast.Value, path 
 	remote := r.Remote
 	var out []ir.OrderItem
 	add := func(it ir.OrderItem, agg *ir.Agg) {
-		it.Via = &ir.OrderVia{Relation: relationOf(remote), Link: linkOf(r), Agg: agg}
+		it.Via = &ir.OrderVia{Relation: c.relationOf(remote), Link: linkOf(r), Agg: agg}
 		out = append(out, it)
 	}
 	for _, ch := range v.Children {

@@ -6,6 +6,8 @@ import (
 
 	"github.com/vektah/gqlparser/v2/ast"
 
+	"github.com/kapok-dev/kapok/planner"
+	"github.com/kapok-dev/kapok/planner/catalog"
 	"github.com/kapok-dev/kapok/planner/gqlschema"
 	"github.com/kapok-dev/kapok/planner/ir"
 )
@@ -117,8 +119,19 @@ func (c *compiler) included(dirs ast.DirectiveList) (bool, error) {
 	return true, nil
 }
 
-func relationOf(t *gqlschema.Table) ir.Relation {
+func (c *compiler) relationOf(t *gqlschema.Table) ir.Relation {
+	c.reads(t)
 	return ir.Relation{Schema: t.Catalog.Schema, Name: t.Catalog.Name}
+}
+
+// reads records that the operation reads t, for Plan.Reads.
+func (c *compiler) reads(t *gqlschema.Table) {
+	for _, r := range c.plan.Reads {
+		if r.Schema == t.Catalog.Schema && r.Name == t.Catalog.Name {
+			return
+		}
+	}
+	c.plan.Reads = append(c.plan.Reads, planner.Relation{Schema: t.Catalog.Schema, Name: t.Catalog.Name, Table: t.Catalog.Kind == catalog.KindTable || t.Catalog.Kind == catalog.KindPartitionedTable})
 }
 
 func linkOf(r *gqlschema.Relationship) *ir.Link {
@@ -143,7 +156,7 @@ func (c *compiler) rootSelect(rf *gqlschema.RootField, of *outField, path string
 	case gqlschema.RootSelectAggregate:
 		return c.listSelect(t, of, path, 1, ir.ShapeAggregate, nil)
 	case gqlschema.RootSelectByPK:
-		sel := &ir.Select{From: relationOf(t), Shape: ir.ShapeObject}
+		sel := &ir.Select{From: c.relationOf(t), Shape: ir.ShapeObject}
 		var conds []ir.Expr
 		for _, col := range t.PrimaryKey {
 			a := f.Arguments.ForName(col.Name)
@@ -178,7 +191,7 @@ func andOf(es []ir.Expr) ir.Expr {
 
 // selectArgs reads where, order_by, distinct_on, limit and offset.
 func (c *compiler) selectArgs(t *gqlschema.Table, args ast.ArgumentList, path string) (*ir.Select, error) {
-	sel := &ir.Select{From: relationOf(t)}
+	sel := &ir.Select{From: c.relationOf(t)}
 	apath := path + ".args"
 	var err error
 	if a := args.ForName("where"); a != nil {
@@ -344,7 +357,7 @@ func (c *compiler) rowObject(t *gqlschema.Table, of *outField, path string, dept
 			if err != nil {
 				return nil, err
 			}
-			v = &ir.Nested{Select: &ir.Select{From: relationOf(r.Remote), Shape: ir.ShapeObject, Link: linkOf(r), Output: out}}
+			v = &ir.Nested{Select: &ir.Select{From: c.relationOf(r.Remote), Shape: ir.ShapeObject, Link: linkOf(r), Output: out}}
 		case gqlschema.FieldArrayRel, gqlschema.FieldArrayRelAggregate:
 			shape := ir.ShapeArray
 			if ref.Kind == gqlschema.FieldArrayRelAggregate {
@@ -509,7 +522,7 @@ func (c *compiler) aggregateFields(t *gqlschema.Table, of *outField, path string
 func (c *compiler) streamSelect(t *gqlschema.Table, of *outField, path string) (*ir.Select, error) {
 	f := of.fields[0]
 	apath := path + ".args"
-	sel := &ir.Select{From: relationOf(t), Shape: ir.ShapeArray}
+	sel := &ir.Select{From: c.relationOf(t), Shape: ir.ShapeArray}
 	var conds []ir.Expr
 	if a := f.Arguments.ForName("where"); a != nil {
 		w, err := c.boolExp(t, a.Value, apath+".where")
@@ -558,6 +571,13 @@ func (c *compiler) streamSelect(t *gqlschema.Table, of *outField, path string) (
 				if err != nil {
 					return nil, err
 				}
+				if p, ok := v.(*ir.Param); ok && c.lim.StreamCursor {
+					// A placeholder of its own, which the server rebinds as the cursor moves.
+					c.params = append(c.params, c.params[p.Slot])
+					v = &ir.Param{Slot: len(c.params) - 1, Type: p.Type}
+					c.cursorSlots = append(c.cursorSlots, len(c.params)-1)
+					c.cursorCols = append(c.cursorCols, col.Name)
+				}
 				op, nulls := ir.OpGt, ir.NullsLast
 				if desc {
 					op, nulls = ir.OpLt, ir.NullsFirst
@@ -576,6 +596,18 @@ func (c *compiler) streamSelect(t *gqlschema.Table, of *outField, path string) (
 		sel.Limit = lim
 	}
 	var err error
-	sel.Output, err = c.rowObject(t, of, path, 1)
-	return sel, err
+	if sel.Output, err = c.rowObject(t, of, path, 1); err != nil || len(c.cursorCols) == 0 {
+		return sel, err
+	}
+	cur := &ir.Object{}
+	for _, name := range c.cursorCols {
+		cur.Fields = append(cur.Fields, ir.Field{Name: name, Value: &ir.Column{Name: name}})
+	}
+	sel.Output.Fields = append(sel.Output.Fields, ir.Field{Name: planner.CursorKey, Value: &ir.Nest{Object: cur}})
+	return sel, nil
+}
+
+// relationOf names t's relation for writes, which Plan.Reads does not list.
+func relationOf(t *gqlschema.Table) ir.Relation {
+	return ir.Relation{Schema: t.Catalog.Schema, Name: t.Catalog.Name}
 }

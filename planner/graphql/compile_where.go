@@ -39,7 +39,7 @@ func (c *compiler) boolExp(t *gqlschema.Table, v *ast.Value, path string) (ir.Ex
 			if err != nil {
 				return nil, err
 			}
-			e = &ir.Exists{Relation: relationOf(r.Remote), Link: linkOf(r), Where: w}
+			e = &ir.Exists{Relation: c.relationOf(r.Remote), Link: linkOf(r), Where: w}
 		case gqlschema.FieldArrayRelAggregate:
 			e, err = c.aggregateBoolExp(ref.Rel, ch.Value, cpath)
 		default:
@@ -232,7 +232,7 @@ func (c *compiler) aggregateBoolExp(r *gqlschema.Relationship, v *ast.Value, pat
 		if isNull(fv) {
 			continue
 		}
-		rel := &ir.Related{Relation: relationOf(remote), Link: linkOf(r)}
+		rel := &ir.Related{Relation: c.relationOf(remote), Link: linkOf(r)}
 		var o operand
 		switch ch.Name {
 		case "count":

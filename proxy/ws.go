@@ -1,0 +1,657 @@
+package proxy
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"errors"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/fasthttp/websocket"
+	"github.com/valyala/fasthttp"
+
+	"github.com/kapok-dev/kapok/cache"
+	"github.com/kapok-dev/kapok/control"
+	"github.com/kapok-dev/kapok/internal/jsonx"
+	"github.com/kapok-dev/kapok/planner"
+	"github.com/kapok-dev/kapok/poolmgr"
+	"github.com/kapok-dev/kapok/realtime"
+)
+
+// The GraphQL WebSocket subprotocols: graphql-ws's graphql-transport-ws, and the legacy
+// subscriptions-transport-ws, whose subprotocol is named graphql-ws.
+const (
+	protoTransportWS = "graphql-transport-ws"
+	protoLegacy      = "graphql-ws"
+)
+
+// Close codes of graphql-transport-ws.
+const (
+	closeBadMessage   = 4400
+	closeUnauthorized = 4401
+	closeForbidden    = 4403
+	closeInitTimeout  = 4408
+	closeDuplicateID  = 4409
+	closeTooManyInits = 4429
+	closeInternal     = 4500
+)
+
+const (
+	wsInitTimeout = 10 * time.Second
+	wsKeepAlive   = 10 * time.Second
+	wsWriteWait   = 10 * time.Second
+	wsSendQueue   = 1024
+)
+
+var wsUpgrader = websocket.FastHTTPUpgrader{
+	Subprotocols: []string{protoTransportWS, protoLegacy},
+	// Credentials travel in connection_init, never in cookies: any origin may connect, as
+	// with the HTTP endpoint.
+	CheckOrigin:     func(*fasthttp.RequestCtx) bool { return true },
+	ReadBufferSize:  4096,
+	WriteBufferSize: 4096,
+}
+
+// wsMessage is a message of either protocol.
+type wsMessage struct {
+	Type    string          `json:"type"`
+	ID      *string         `json:"id,omitempty"`
+	Payload json.RawMessage `json:"payload,omitempty"`
+}
+
+// wsConn is one GraphQL WebSocket connection.
+type wsConn struct {
+	a      *apis
+	t      *control.Tenant
+	c      *websocket.Conn
+	legacy bool
+	// base is the upgrade request's headers, under those of connection_init.
+	base    [][2]string
+	maxSubs int
+
+	out  chan wsFrame
+	done chan struct{}
+	once sync.Once
+
+	mu     sync.Mutex
+	inited bool
+	acked  bool
+	who    principal
+	ops    map[string]*realtime.Sub // live subscriptions by id; nil value: a one-shot operation running
+	expiry *time.Timer
+}
+
+// graphqlSocket upgrades a GraphQL request to a WebSocket. Allow-list and rate limit were
+// applied to the upgrade; credentials come with connection_init.
+func (a *apis) graphqlSocket(ctx *fasthttp.RequestCtx, t *control.Tenant) string {
+	var base [][2]string
+	for k, v := range ctx.Request.Header.All() {
+		switch strings.ToLower(string(k)) {
+		case "authorization", "apikey", "x-hasura-admin-secret", "x-kapok-admin-key", "x-hasura-role", "cookie":
+			base = append(base, [2]string{string(k), string(v)})
+		}
+	}
+	err := wsUpgrader.Upgrade(ctx, func(c *websocket.Conn) {
+		w := &wsConn{a: a, t: t, c: c, legacy: c.Subprotocol() != protoTransportWS, base: base,
+			maxSubs: t.Config.Limits.MaxSubscriptionsPerConnection,
+			out:     make(chan wsFrame, wsSendQueue), done: make(chan struct{}), ops: map[string]*realtime.Sub{}}
+		if !a.sockets.add(w) {
+			w.closeNow(websocket.CloseServiceRestart, "the server is shutting down")
+			return
+		}
+		defer a.sockets.remove(w)
+		w.serve()
+	})
+	if err != nil {
+		// The upgrader answered the handshake's error itself.
+		return outcomeClientError
+	}
+	return outcomeOK
+}
+
+func (w *wsConn) serve() {
+	_ = w.c.NetConn().SetDeadline(time.Time{}) // the HTTP server's timeouts end with the upgrade
+	w.c.SetReadLimit(int64(w.t.Config.Limits.MaxBodyBytes))
+	go w.writer()
+	initTimer := time.AfterFunc(wsInitTimeout, func() {
+		w.mu.Lock()
+		inited := w.inited
+		w.mu.Unlock()
+		if !inited {
+			w.closeWith(closeInitTimeout, "Connection initialisation timeout")
+		}
+	})
+	defer initTimer.Stop()
+	defer func() {
+		// A close queued behind messages goes out after them.
+		select {
+		case <-w.done:
+		case <-time.After(2 * time.Second):
+		}
+		w.stop()
+	}()
+	for {
+		_, data, err := w.c.ReadMessage()
+		if err != nil {
+			return
+		}
+		var m wsMessage
+		if err := json.Unmarshal(data, &m); err != nil || m.Type == "" {
+			w.closeWith(closeBadMessage, "Invalid message received")
+			return
+		}
+		if !w.handle(&m) {
+			return
+		}
+	}
+}
+
+// handle answers one message; false ends the connection.
+func (w *wsConn) handle(m *wsMessage) bool {
+	switch m.Type {
+	case "connection_init":
+		return w.init(m.Payload)
+	case "ping":
+		if !w.legacy {
+			w.send(appendFrame(nil, "pong", nil, nil))
+		}
+		return true
+	case "pong":
+		return true
+	case "subscribe", "start":
+		if (m.Type == "subscribe") == w.legacy {
+			w.closeWith(closeBadMessage, "Invalid message type "+m.Type)
+			return false
+		}
+		w.mu.Lock()
+		acked := w.acked
+		w.mu.Unlock()
+		if !acked {
+			if w.legacy {
+				w.send(appendFrame(nil, "connection_error", nil, jsonMessage("connection_init is required before start")))
+				return true
+			}
+			w.closeWith(closeUnauthorized, "Unauthorized")
+			return false
+		}
+		if m.ID == nil || *m.ID == "" {
+			w.closeWith(closeBadMessage, "Invalid message received: an operation needs an id")
+			return false
+		}
+		return w.start(*m.ID, m.Payload)
+	case "complete", "stop":
+		if m.ID != nil {
+			w.stopOp(*m.ID, m.Type == "stop")
+		}
+		return true
+	case "connection_terminate":
+		w.closeWith(websocket.CloseNormalClosure, "")
+		return false
+	}
+	w.closeWith(closeBadMessage, "Invalid message type "+m.Type)
+	return false
+}
+
+// init authenticates the connection with the headers of connection_init: payload.headers
+// (Hasura's convention) or the payload's own string members, over the upgrade's.
+func (w *wsConn) init(payload json.RawMessage) bool {
+	w.mu.Lock()
+	if w.inited {
+		w.mu.Unlock()
+		if w.legacy {
+			return true
+		}
+		w.closeWith(closeTooManyInits, "Too many initialisation requests")
+		return false
+	}
+	w.inited = true
+	w.mu.Unlock()
+	var rc fasthttp.RequestCtx
+	for _, h := range w.base {
+		rc.Request.Header.Set(h[0], h[1])
+	}
+	var p struct {
+		Headers map[string]any `json:"headers"`
+	}
+	var flat map[string]any
+	if len(payload) > 0 && !bytes.Equal(bytes.TrimSpace(payload), []byte("null")) {
+		if json.Unmarshal(payload, &flat) != nil || json.Unmarshal(payload, &p) != nil {
+			return w.refuse("connection_init payload must be a JSON object")
+		}
+	}
+	for _, hs := range []map[string]any{flat, p.Headers} {
+		for k, v := range hs {
+			if s, ok := v.(string); ok {
+				rc.Request.Header.Set(k, s)
+			}
+		}
+	}
+	g, err := w.a.guardFor(w.t)
+	if err != nil {
+		w.a.s.log.Error("tenant guard", "tenant", w.t.Name, "err", err)
+		return w.refuse("the tenant's access settings are invalid")
+	}
+	who, err := g.authenticate(&rc)
+	if err != nil {
+		var ae *authError
+		errors.As(err, &ae)
+		w.a.s.metrics.rejected.WithLabelValues(ae.reason()).Inc()
+		return w.refuse(ae.message)
+	}
+	w.mu.Lock()
+	w.who, w.acked = who, true
+	if exp := claimsExpiry(who.Claims); !exp.IsZero() {
+		w.expiry = time.AfterFunc(time.Until(exp), func() {
+			if w.legacy {
+				w.send(appendFrame(nil, "connection_error", nil, jsonMessage("JWT expired")))
+			}
+			w.closeWith(closeForbidden, "JWT expired")
+		})
+	}
+	w.mu.Unlock()
+	w.send(appendFrame(nil, "connection_ack", nil, nil))
+	if w.legacy {
+		w.send(appendFrame(nil, "ka", nil, nil))
+		go w.keepAlive()
+	}
+	return true
+}
+
+// refuse ends a connection whose credentials were refused: 4403 (graphql-transport-ws),
+// or connection_error then close (legacy).
+func (w *wsConn) refuse(message string) bool {
+	if w.legacy {
+		w.send(appendFrame(nil, "connection_error", nil, jsonMessage(message)))
+		w.closeWith(websocket.CloseNormalClosure, message)
+		return false
+	}
+	w.closeWith(closeForbidden, "Forbidden: "+message)
+	return false
+}
+
+func claimsExpiry(claims []byte) time.Time {
+	if len(claims) == 0 {
+		return time.Time{}
+	}
+	var c struct {
+		Exp json.Number `json:"exp"`
+	}
+	if json.Unmarshal(claims, &c) != nil || c.Exp == "" {
+		return time.Time{}
+	}
+	f, err := c.Exp.Float64()
+	if err != nil {
+		return time.Time{}
+	}
+	return time.Unix(int64(f), 0)
+}
+
+func (w *wsConn) keepAlive() {
+	t := time.NewTicker(wsKeepAlive)
+	defer t.Stop()
+	for {
+		select {
+		case <-w.done:
+			return
+		case <-t.C:
+			w.send(appendFrame(nil, "ka", nil, nil))
+		}
+	}
+}
+
+// start runs one operation: a subscription joins the hub; a query or mutation runs once
+// and completes.
+func (w *wsConn) start(id string, payload json.RawMessage) bool {
+	w.mu.Lock()
+	if _, dup := w.ops[id]; dup {
+		w.mu.Unlock()
+		if w.legacy {
+			w.opError(id, "validation-failed", "an operation with id "+id+" is already running")
+			return true
+		}
+		w.closeWith(closeDuplicateID, "Subscriber for "+id+" already exists")
+		return false
+	}
+	if len(w.ops) >= w.maxSubs {
+		w.mu.Unlock()
+		w.opError(id, "validation-failed", "too many operations on this connection")
+		return true
+	}
+	w.ops[id] = nil
+	who := w.who
+	w.mu.Unlock()
+
+	reqs, _, err := parseGraphQLBody(payload, nil)
+	if err != nil || len(reqs) != 1 {
+		w.forget(id)
+		w.opError(id, "invalid-json", "the payload must be a GraphQL request object {query, variables, operationName}")
+		return true
+	}
+	r := reqs[0]
+	a, t := w.a, w.t
+	snap := t.Snapshot()
+	if snap == nil {
+		w.forget(id)
+		w.opError(id, gqlCodeUnavailable, msgNoSchema)
+		return true
+	}
+	if len(r.Query) == 0 {
+		w.forget(id)
+		w.opError(id, "validation-failed", "the request has no query")
+		return true
+	}
+	var st gqlState
+	key := cache.AppendKey(nil, t.Name, snap.Version, who.Role, shapeHash(&st.hash, []byte("socket\x00"), r.Query, r.OperationName))
+	compile := func() (planner.Executable, error) { return a.compileGraphQL(t, snap, who, &r, true) }
+	in := planner.Input{Variables: r.Variables}
+	plan, err := a.plans.get(key, compile)
+	if err == nil {
+		if k, refined := plan.AppendKey(key, &in); refined {
+			key = k
+			plan, err = a.plans.get(key, compile)
+		}
+	}
+	if err != nil {
+		var resp planner.Response
+		graphqlDoor{}.compileFailure(a, &resp, err)
+		w.forget(id)
+		w.opErrorBody(id, resp.Body)
+		return true
+	}
+	p, ok := plan.(*planner.Plan)
+	if !ok || !p.Subscription {
+		go w.once1(id, who, &r)
+		return true
+	}
+	pool, err := a.pool(t)
+	if err != nil {
+		w.forget(id)
+		w.opError(id, gqlCodeUnavailable, msgConnection)
+		return true
+	}
+	q := realtime.Query{Tenant: t.Name, DirectURL: t.DirectURL, Managed: a.s.cfg.CheckManaged(t.Config, "") == nil,
+		Key: key, Plan: p, Variables: append([]byte(nil), r.Variables...), Pool: pool,
+		Interval: t.Config.Limits.SubscriptionInterval.D(), Poll: t.Config.Limits.SubscriptionPoll.D(),
+		Max: t.Config.Limits.MaxSubscriptions}
+	if !who.Admin || who.Role != "" {
+		q.Session = &poolmgr.Session{Role: who.Role, Claims: who.Claims, Method: "POST", Path: "/v1/graphql"}
+	}
+	msgType := "next"
+	if w.legacy {
+		msgType = "data"
+	}
+	sub, err := a.hub.Subscribe(context.Background(), q, func(body []byte) {
+		w.send(appendFrame(nil, msgType, &id, body))
+	})
+	if err != nil {
+		w.forget(id)
+		var resp planner.Response
+		if !p.Fail(&in, err, &resp) {
+			switch {
+			case errors.Is(err, realtime.ErrTooMany):
+				planner.WriteGraphQLError(&resp, 200, "too-many-requests", err.Error(), "$")
+			case errors.Is(err, realtime.ErrClosed):
+				planner.WriteGraphQLError(&resp, 200, gqlCodeUnavailable, err.Error(), "$")
+			default:
+				a.s.log.Error("subscribe", "tenant", t.Name, "err", err)
+				planner.WriteGraphQLError(&resp, 200, "unexpected", "could not start the subscription", "$")
+			}
+		}
+		w.opErrorBody(id, resp.Body)
+		return true
+	}
+	w.mu.Lock()
+	if _, still := w.ops[id]; still && !w.closed() {
+		w.ops[id] = sub
+		w.mu.Unlock()
+		return true
+	}
+	w.mu.Unlock()
+	sub.Cancel() // completed by the client meanwhile
+	return true
+}
+
+// once1 answers a query or mutation sent over the socket with one result, then complete.
+func (w *wsConn) once1(id string, who principal, r *gqlRequest) {
+	a, t := w.a, w.t
+	st := gqlStates.Get().(*gqlState)
+	defer gqlStates.Put(st)
+	x := &st.x
+	x.reset()
+	body := func() []byte {
+		snap := t.Snapshot()
+		if snap == nil {
+			return planner.AppendGraphQLErrors(nil, gqlCodeUnavailable, msgNoSchema, "$")
+		}
+		pool, err := a.pool(t)
+		if err != nil {
+			return planner.AppendGraphQLErrors(nil, gqlCodeUnavailable, msgConnection, "$")
+		}
+		adm, err := pool.Admit(context.Background())
+		if err != nil {
+			return planner.AppendGraphQLErrors(nil, "too-many-requests", rejectionMessage(err), "$")
+		}
+		defer adm.Release()
+		x.pool = pool
+		x.session = !who.Admin || who.Role != ""
+		if x.session {
+			x.sess = poolmgr.Session{Role: who.Role, Claims: who.Claims, Method: "POST", Path: "/v1/graphql"}
+		}
+		a.graphqlOne(t, snap, who, r, st)
+		return x.w.Body
+	}()
+	msgType := "next"
+	if w.legacy {
+		msgType = "data"
+	}
+	w.mu.Lock()
+	_, live := w.ops[id]
+	w.mu.Unlock()
+	if live {
+		w.send(appendFrame(nil, msgType, &id, body))
+		w.send(appendFrame(nil, "complete", &id, nil))
+	}
+	w.forget(id)
+}
+
+// stopOp ends the client's operation id. The legacy protocol answers stop with complete.
+func (w *wsConn) stopOp(id string, answer bool) {
+	w.mu.Lock()
+	sub, ok := w.ops[id]
+	delete(w.ops, id)
+	w.mu.Unlock()
+	if sub != nil {
+		sub.Cancel()
+	}
+	if ok && answer {
+		w.send(appendFrame(nil, "complete", &id, nil))
+	}
+}
+
+func (w *wsConn) forget(id string) {
+	w.mu.Lock()
+	delete(w.ops, id)
+	w.mu.Unlock()
+}
+
+// opError answers an operation that could not start with one error.
+func (w *wsConn) opError(id, code, message string) {
+	w.opErrorBody(id, planner.AppendGraphQLErrors(nil, code, message, "$"))
+}
+
+// opErrorBody sends the errors of body ({"errors":[…]}) for operation id: graphql-ws's
+// error message carries the array; the legacy protocol's carries the object.
+func (w *wsConn) opErrorBody(id string, body []byte) {
+	payload := body
+	if !w.legacy {
+		_, _ = jsonx.EachMember(body, jsonx.SkipSpace(body, 0), func(k, v []byte) error {
+			if string(k) == `"errors"` {
+				payload = v
+			}
+			return nil
+		})
+	}
+	w.send(appendFrame(nil, "error", &id, payload))
+	if w.legacy {
+		w.send(appendFrame(nil, "complete", &id, nil))
+	}
+}
+
+// wsFrame is a message to write, or the close that ends the connection.
+type wsFrame struct {
+	data   []byte
+	close  bool
+	code   int
+	reason string
+}
+
+// send queues a frame; a client too slow to take its messages is disconnected rather
+// than buffered without bound.
+func (w *wsConn) send(frame []byte) {
+	if !w.enqueue(wsFrame{data: frame}) {
+		go w.closeNow(websocket.CloseTryAgainLater, "the client does not read its messages fast enough")
+	}
+}
+
+func (w *wsConn) enqueue(f wsFrame) bool {
+	select {
+	case <-w.done:
+		return true
+	default:
+	}
+	select {
+	case w.out <- f:
+		return true
+	default:
+		return false
+	}
+}
+
+func (w *wsConn) writer() {
+	for {
+		select {
+		case <-w.done:
+			return
+		case f := <-w.out:
+			if f.close {
+				w.closeNow(f.code, f.reason)
+				return
+			}
+			_ = w.c.SetWriteDeadline(time.Now().Add(wsWriteWait))
+			if err := w.c.WriteMessage(websocket.TextMessage, f.data); err != nil {
+				w.stop()
+				return
+			}
+		}
+	}
+}
+
+func (w *wsConn) closed() bool {
+	select {
+	case <-w.done:
+		return true
+	default:
+		return false
+	}
+}
+
+// closeWith ends the connection with code and reason once the messages queued before
+// it are written.
+func (w *wsConn) closeWith(code int, reason string) {
+	if !w.enqueue(wsFrame{close: true, code: code, reason: reason}) {
+		w.closeNow(code, reason)
+	}
+}
+
+// closeNow sends a close frame with code and reason at once, then ends the connection.
+func (w *wsConn) closeNow(code int, reason string) {
+	if len(reason) > 120 {
+		reason = reason[:120]
+	}
+	_ = w.c.WriteControl(websocket.CloseMessage, websocket.FormatCloseMessage(code, reason), time.Now().Add(time.Second))
+	w.stop()
+}
+
+// stop ends the connection and its subscriptions, once.
+func (w *wsConn) stop() {
+	w.once.Do(func() {
+		close(w.done)
+		w.mu.Lock()
+		ops := w.ops
+		w.ops = map[string]*realtime.Sub{}
+		if w.expiry != nil {
+			w.expiry.Stop()
+		}
+		w.mu.Unlock()
+		for _, s := range ops {
+			if s != nil {
+				s.Cancel()
+			}
+		}
+		_ = w.c.NetConn().SetReadDeadline(time.Now())
+		_ = w.c.Close()
+	})
+}
+
+// appendFrame writes {"id":…,"type":…,"payload":…} (id and payload when given).
+func appendFrame(dst []byte, typ string, id *string, payload []byte) []byte {
+	dst = append(dst, '{')
+	if id != nil {
+		dst = append(dst, `"id":`...)
+		dst = jsonx.AppendString(dst, *id)
+		dst = append(dst, ',')
+	}
+	dst = append(dst, `"type":"`...)
+	dst = append(dst, typ...)
+	dst = append(dst, '"')
+	if payload != nil {
+		dst = append(dst, `,"payload":`...)
+		dst = append(dst, payload...)
+	}
+	return append(dst, '}')
+}
+
+func jsonMessage(m string) []byte {
+	return append(jsonx.AppendString(append([]byte(nil), `{"message":`...), m), '}')
+}
+
+// sockets tracks open WebSocket connections, for the drain at shutdown.
+type sockets struct {
+	mu     sync.Mutex
+	open   map[*wsConn]struct{}
+	closed bool
+}
+
+func (s *sockets) add(w *wsConn) bool {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.closed {
+		return false
+	}
+	if s.open == nil {
+		s.open = map[*wsConn]struct{}{}
+	}
+	s.open[w] = struct{}{}
+	return true
+}
+
+func (s *sockets) remove(w *wsConn) {
+	s.mu.Lock()
+	delete(s.open, w)
+	s.mu.Unlock()
+}
+
+// drain closes every connection with 1012 (service restart): clients reconnect, to
+// another replica or to this one once it is back.
+func (s *sockets) drain() {
+	s.mu.Lock()
+	s.closed = true
+	open := s.open
+	s.open = nil
+	s.mu.Unlock()
+	for w := range open {
+		w.closeNow(websocket.CloseServiceRestart, "the server is restarting")
+	}
+}

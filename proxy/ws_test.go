@@ -1,0 +1,346 @@
+package proxy
+
+import (
+	"encoding/json"
+	"fmt"
+	"net"
+	"regexp"
+	"strconv"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/fasthttp/websocket"
+	"github.com/golang-jwt/jwt/v5"
+
+	"github.com/kapok-dev/kapok/control"
+	"github.com/kapok-dev/kapok/internal/testenv"
+)
+
+const liveDDL = `
+CREATE TABLE items (id serial PRIMARY KEY, label text NOT NULL);
+INSERT INTO items (label) SELECT 'item ' || g FROM generate_series(1, 5) g;
+CREATE TABLE others (id serial PRIMARY KEY, v int);
+CREATE TABLE notes (id serial PRIMARY KEY, owner text NOT NULL, body text);
+INSERT INTO notes (owner, body) VALUES ('alice', 'a1'), ('bob', 'b1');
+ALTER TABLE notes ENABLE ROW LEVEL SECURITY;
+CREATE POLICY own_notes ON notes USING (owner = (SELECT current_setting('request.jwt.claims', true)::json->>'sub'));
+GRANT USAGE ON SCHEMA proxy_t_live TO rest_t_user;
+GRANT SELECT ON items, others, notes TO rest_t_user;
+`
+
+const liveSecret = "live-t-secret-live-t-secret-0123456789"
+
+// wsClient is a minimal client of both GraphQL WebSocket protocols.
+type wsClient struct {
+	t    *testing.T
+	c    *websocket.Conn
+	msgs chan map[string]any
+}
+
+func dialWS(t *testing.T, ts *testServer, path, proto string, initPayload any) *wsClient {
+	t.Helper()
+	d := websocket.Dialer{NetDial: func(string, string) (net.Conn, error) { return ts.ln.Dial() }, Subprotocols: []string{proto}}
+	c, _, err := d.Dial("ws://kapok"+path, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if c.Subprotocol() != proto {
+		t.Fatalf("subprotocol %q, want %q", c.Subprotocol(), proto)
+	}
+	w := &wsClient{t: t, c: c, msgs: make(chan map[string]any, 1000)}
+	go func() {
+		defer close(w.msgs)
+		for {
+			_, data, err := c.ReadMessage()
+			if err != nil {
+				if ce, ok := err.(*websocket.CloseError); ok {
+					w.msgs <- map[string]any{"type": "closed", "code": float64(ce.Code), "reason": ce.Text}
+				}
+				return
+			}
+			var m map[string]any
+			if err := json.Unmarshal(data, &m); err != nil {
+				t.Errorf("bad frame %s", data)
+				return
+			}
+			if m["type"] == "ka" || m["type"] == "ping" {
+				continue
+			}
+			w.msgs <- m
+		}
+	}()
+	t.Cleanup(func() { _ = c.Close() })
+	w.send(map[string]any{"type": "connection_init", "payload": initPayload})
+	return w
+}
+
+func (w *wsClient) send(m map[string]any) {
+	w.t.Helper()
+	if err := w.c.WriteJSON(m); err != nil {
+		w.t.Fatal(err)
+	}
+}
+
+// next waits for the next message.
+func (w *wsClient) next(within time.Duration) map[string]any {
+	w.t.Helper()
+	select {
+	case m, ok := <-w.msgs:
+		if !ok {
+			w.t.Fatal("connection closed")
+		}
+		return m
+	case <-time.After(within):
+		w.t.Fatalf("no message within %v", within)
+	}
+	return nil
+}
+
+// quiet asserts that nothing arrives for d.
+func (w *wsClient) quiet(d time.Duration) {
+	w.t.Helper()
+	select {
+	case m := <-w.msgs:
+		w.t.Fatalf("unexpected message %v", m)
+	case <-time.After(d):
+	}
+}
+
+func (w *wsClient) expect(typ string) map[string]any {
+	w.t.Helper()
+	m := w.next(5 * time.Second)
+	if m["type"] != typ {
+		w.t.Fatalf("got %v, want a %s message", m, typ)
+	}
+	return m
+}
+
+func payloadJSON(m map[string]any) string {
+	b, _ := json.Marshal(m["payload"])
+	return string(b)
+}
+
+func liveToken(t *testing.T, sub string, exp time.Duration) string {
+	claims := jwt.MapClaims{"sub": sub, "role": "rest_t_user"}
+	if exp != 0 {
+		claims["exp"] = time.Now().Add(exp).Unix()
+	}
+	tok, err := jwt.NewWithClaims(jwt.SigningMethodHS256, claims).SignedString([]byte(liveSecret))
+	if err != nil {
+		t.Fatal(err)
+	}
+	return tok
+}
+
+func startLive(t *testing.T) *testServer {
+	testenv.Exec(t, restRolesSQL)
+	testenv.FreshSchema(t, "proxy_t_live", liveDDL)
+	grantTenantRoles(t, "live", "rest_t_user")
+	return startServer(t, &control.Config{DefaultTenant: "live", Tenants: []*control.TenantConfig{
+		{Name: "live", Schemas: []string{"proxy_t_live"}, Auth: &control.AuthConfig{JWTSecret: liveSecret}},
+	}})
+}
+
+var refreshMetric = regexp.MustCompile(`(?m)^kapok_subscription_refresh_statements_total (\S+)$`)
+
+func refreshStatements(t *testing.T, ts *testServer) int {
+	t.Helper()
+	r := ts.do("GET", "/metrics", "")
+	m := refreshMetric.FindStringSubmatch(r.body)
+	if m == nil {
+		t.Fatal("no kapok_subscription_refresh_statements_total in /metrics")
+	}
+	f, _ := strconv.ParseFloat(m[1], 64)
+	return int(f)
+}
+
+func TestLiveQueriesFollowCommittedChangesPerSubscriber(t *testing.T) {
+	ts := startLive(t)
+	auth := func(sub string) map[string]any {
+		return map[string]any{"headers": map[string]any{"Authorization": "Bearer " + liveToken(t, sub, 0)}}
+	}
+	alice := dialWS(t, ts, "/v1/graphql", protoTransportWS, auth("alice"))
+	alice.expect("connection_ack")
+	bob := dialWS(t, ts, "/t/live/v1/graphql", protoLegacy, auth("bob"))
+	bob.expect("connection_ack")
+
+	q := `subscription { notes(order_by: {id: asc}) { body } }`
+	alice.send(map[string]any{"id": "1", "type": "subscribe", "payload": map[string]any{"query": q}})
+	bob.send(map[string]any{"id": "1", "type": "start", "payload": map[string]any{"query": q}})
+	if got := payloadJSON(alice.expect("next")); got != `{"data":{"notes":[{"body":"a1"}]}}` {
+		t.Fatalf("alice: %s", got)
+	}
+	if got := payloadJSON(bob.expect("data")); got != `{"data":{"notes":[{"body":"b1"}]}}` {
+		t.Fatalf("bob: %s", got)
+	}
+
+	t.Run("a committed insert reaches its owner within a second, and only its owner", func(t *testing.T) {
+		start := time.Now()
+		testenv.Exec(t, `INSERT INTO proxy_t_live.notes (owner, body) VALUES ('alice', 'a2')`)
+		if got := payloadJSON(alice.next(time.Second)); got != `{"data":{"notes":[{"body":"a1"},{"body":"a2"}]}}` {
+			t.Fatalf("alice: %s", got)
+		}
+		t.Logf("pushed %v after the commit", time.Since(start))
+		bob.quiet(300 * time.Millisecond)
+	})
+	t.Run("updates and deletes are pushed", func(t *testing.T) {
+		testenv.Exec(t, `UPDATE proxy_t_live.notes SET body = 'b1*' WHERE owner = 'bob'`)
+		if got := payloadJSON(bob.next(time.Second)); got != `{"data":{"notes":[{"body":"b1*"}]}}` {
+			t.Fatalf("bob: %s", got)
+		}
+		testenv.Exec(t, `DELETE FROM proxy_t_live.notes WHERE body = 'a2'`)
+		if got := payloadJSON(alice.next(time.Second)); got != `{"data":{"notes":[{"body":"a1"}]}}` {
+			t.Fatalf("alice: %s", got)
+		}
+	})
+	t.Run("an unrelated table runs nothing and pushes nothing", func(t *testing.T) {
+		before := refreshStatements(t, ts)
+		testenv.Exec(t, `INSERT INTO proxy_t_live.others (v) VALUES (1)`)
+		alice.quiet(500 * time.Millisecond)
+		bob.quiet(10 * time.Millisecond)
+		if after := refreshStatements(t, ts); after != before {
+			t.Fatalf("%d refresh statements for a table no subscription reads", after-before)
+		}
+	})
+	t.Run("complete and stop end the subscription", func(t *testing.T) {
+		alice.send(map[string]any{"id": "1", "type": "complete"})
+		bob.send(map[string]any{"id": "1", "type": "stop"})
+		bob.expect("complete")
+		testenv.Exec(t, `INSERT INTO proxy_t_live.notes (owner, body) VALUES ('alice', 'a3'), ('bob', 'b3')`)
+		alice.quiet(400 * time.Millisecond)
+		bob.quiet(10 * time.Millisecond)
+	})
+}
+
+func TestSubscribersOfOneShapeShareOneStatement(t *testing.T) {
+	ts := startLive(t)
+	init := map[string]any{"headers": map[string]any{"Authorization": "Bearer " + liveToken(t, "alice", 0)}}
+	c := dialWS(t, ts, "/v1/graphql", protoTransportWS, init)
+	c.expect("connection_ack")
+	const n = 40
+	q := `subscription($id: Int!) { items_by_pk(id: $id) { id label } }`
+	for i := range n {
+		c.send(map[string]any{"id": strconv.Itoa(i), "type": "subscribe",
+			"payload": map[string]any{"query": q, "variables": map[string]any{"id": i%5 + 1}}})
+	}
+	for range n {
+		m := c.expect("next")
+		id, _ := strconv.Atoi(m["id"].(string))
+		want := fmt.Sprintf(`{"data":{"items_by_pk":{"id":%d,"label":"item %d"}}}`, id%5+1, id%5+1)
+		if got := payloadJSON(m); got != want {
+			t.Fatalf("subscriber %d: %s, want %s", id, got, want)
+		}
+	}
+	time.Sleep(200 * time.Millisecond) // let the initial refreshes settle
+	before := refreshStatements(t, ts)
+	testenv.Exec(t, `UPDATE proxy_t_live.items SET label = 'changed' WHERE id = 3`)
+	got := map[string]bool{}
+	for len(got) < n/5 {
+		m := c.next(time.Second)
+		if payloadJSON(m) != `{"data":{"items_by_pk":{"id":3,"label":"changed"}}}` {
+			t.Fatalf("unexpected push %v", m)
+		}
+		got[m["id"].(string)] = true
+	}
+	c.quiet(300 * time.Millisecond) // the other 32 results did not change
+	if d := refreshStatements(t, ts) - before; d != 1 {
+		t.Fatalf("%d statements refreshed %d subscribers of one shape, want 1", d, n)
+	}
+}
+
+func TestStreamingSubscriptionsSendBatchesAfterTheCursor(t *testing.T) {
+	ts := startLive(t)
+	init := map[string]any{"Authorization": "Bearer " + liveToken(t, "alice", 0)} // flat payload
+	c := dialWS(t, ts, "/v1/graphql", protoTransportWS, init)
+	c.expect("connection_ack")
+	c.send(map[string]any{"id": "s", "type": "subscribe", "payload": map[string]any{
+		"query": `subscription { items_stream(batch_size: 2, cursor: {initial_value: {id: 0}, ordering: ASC}) { label } }`}})
+	var labels []string
+	for len(labels) < 5 {
+		var p struct {
+			Data struct {
+				Items []struct{ Label string } `json:"items_stream"`
+			}
+		}
+		m := c.expect("next")
+		if err := json.Unmarshal([]byte(payloadJSON(m)), &p); err != nil {
+			t.Fatal(err)
+		}
+		if n := len(p.Data.Items); n == 0 || n > 2 {
+			t.Fatalf("a batch of %d rows: %s", n, payloadJSON(m))
+		}
+		for _, it := range p.Data.Items {
+			labels = append(labels, it.Label)
+		}
+	}
+	if got := strings.Join(labels, ","); got != "item 1,item 2,item 3,item 4,item 5" {
+		t.Fatalf("rows %s", got)
+	}
+	c.quiet(300 * time.Millisecond) // no empty batches
+	testenv.Exec(t, `INSERT INTO proxy_t_live.items (label) VALUES ('item 6')`)
+	if got := payloadJSON(c.next(time.Second)); got != `{"data":{"items_stream":[{"label":"item 6"}]}}` {
+		t.Fatalf("new row: %s", got)
+	}
+}
+
+func TestSocketProtocolErrors(t *testing.T) {
+	ts := startLive(t)
+	tok := liveToken(t, "alice", 0)
+	init := map[string]any{"headers": map[string]any{"Authorization": "Bearer " + tok}}
+
+	t.Run("a bad token closes with 4403", func(t *testing.T) {
+		c := dialWS(t, ts, "/v1/graphql", protoTransportWS, map[string]any{"headers": map[string]any{"Authorization": "Bearer x.y.z"}})
+		if m := c.expect("closed"); m["code"] != float64(closeForbidden) {
+			t.Fatalf("%v", m)
+		}
+	})
+	t.Run("the legacy protocol answers a bad token with connection_error", func(t *testing.T) {
+		c := dialWS(t, ts, "/v1/graphql", protoLegacy, map[string]any{"headers": map[string]any{"Authorization": "Bearer x.y.z"}})
+		c.expect("connection_error")
+	})
+	t.Run("an expired JWT closes the socket with 4403", func(t *testing.T) {
+		c := dialWS(t, ts, "/v1/graphql", protoTransportWS, map[string]any{"headers": map[string]any{"Authorization": "Bearer " + liveToken(t, "alice", 2*time.Second)}})
+		c.expect("connection_ack")
+		if m := c.next(5 * time.Second); m["type"] != "closed" || m["code"] != float64(closeForbidden) {
+			t.Fatalf("%v", m)
+		}
+	})
+	t.Run("errors are per operation", func(t *testing.T) {
+		c := dialWS(t, ts, "/v1/graphql", protoTransportWS, init)
+		c.expect("connection_ack")
+		c.send(map[string]any{"id": "bad", "type": "subscribe", "payload": map[string]any{"query": `subscription { nope { id } }`}})
+		if m := c.expect("error"); m["id"] != "bad" || !strings.Contains(payloadJSON(m), "validation-failed") {
+			t.Fatalf("%v", m)
+		}
+		c.send(map[string]any{"id": "q", "type": "subscribe", "payload": map[string]any{"query": `{ items_aggregate { aggregate { count } } }`}})
+		if got := payloadJSON(c.expect("next")); got != `{"data":{"items_aggregate":{"aggregate":{"count":5}}}}` {
+			t.Fatalf("query: %s", got)
+		}
+		c.expect("complete")
+		c.send(map[string]any{"id": "q2", "type": "subscribe", "payload": map[string]any{"query": `{ items_by_pk(id: 1) { label } }`}})
+		c.send(map[string]any{"id": "q2", "type": "subscribe", "payload": map[string]any{"query": `{ items_by_pk(id: 1) { label } }`}})
+		for {
+			m := c.next(5 * time.Second)
+			if m["type"] == "closed" {
+				if m["code"] != float64(closeDuplicateID) {
+					t.Fatalf("%v", m)
+				}
+				break
+			}
+		}
+	})
+	t.Run("subscribe before connection_ack closes with 4401", func(t *testing.T) {
+		d := websocket.Dialer{NetDial: func(string, string) (net.Conn, error) { return ts.ln.Dial() }, Subprotocols: []string{protoTransportWS}}
+		c, _, err := d.Dial("ws://kapok/v1/graphql", nil)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer c.Close()
+		_ = c.WriteJSON(map[string]any{"id": "1", "type": "subscribe", "payload": map[string]any{"query": "{ items { id } }"}})
+		_, _, err = c.ReadMessage()
+		if ce, ok := err.(*websocket.CloseError); !ok || ce.Code != closeUnauthorized {
+			t.Fatalf("%v", err)
+		}
+	})
+}

@@ -1,0 +1,297 @@
+package realtime
+
+import (
+	"context"
+	"errors"
+	"strconv"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/pgconn"
+	"github.com/jackc/pgx/v5/pgxpool"
+
+	"github.com/kapok-dev/kapok/planner"
+)
+
+// ChangeChannel is the NOTIFY channel of the change triggers; the payload is the changed
+// table's oid.
+const ChangeChannel = "kapok_changes"
+
+// TriggerName is the statement trigger Kapok installs on a table a subscription reads.
+const TriggerName = "kapok_changes"
+
+// installFunctionSQL creates the trigger function once per database. A statement trigger
+// costs one NOTIFY per writing statement, and PostgreSQL folds identical notifications of
+// one transaction into one.
+const installFunctionSQL = `DO $install$
+BEGIN
+  PERFORM pg_advisory_xact_lock(hashtext('kapok.notify_change_v1'));
+  CREATE SCHEMA IF NOT EXISTS kapok;
+  CREATE OR REPLACE FUNCTION kapok.notify_change_v1() RETURNS trigger
+  LANGUAGE plpgsql SET search_path = pg_catalog, pg_temp AS $fn$
+  BEGIN
+    PERFORM pg_notify('kapok_changes', TG_RELID::text);
+    RETURN NULL;
+  END
+  $fn$;
+END
+$install$`
+
+// relID is a table of one database.
+type relID struct {
+	db  string
+	oid uint32
+}
+
+// feed reports which tables changed: statement triggers NOTIFY ChangeChannel, and one
+// LISTEN connection per database hears them. Its indexes are guarded by Hub.mu.
+type feed struct {
+	h *Hub
+
+	mu  sync.Mutex
+	dbs map[string]*feedDB
+
+	byRel map[relID]map[*group]struct{}  // Hub.mu
+	byDB  map[string]map[*group]struct{} // Hub.mu
+}
+
+// feedDB is one database: a small pool for lookups and installs, and its listener.
+type feedDB struct {
+	url       string
+	pool      *pgxpool.Pool
+	mu        sync.Mutex
+	watched   map[string]watchedRel // schema \x00 name
+	installed bool
+	up        atomic.Bool // the listener is listening
+	cancel    context.CancelFunc
+	done      chan struct{}
+}
+
+type watchedRel struct {
+	oid     uint32
+	trigger bool
+}
+
+func newFeed(h *Hub) *feed {
+	return &feed{h: h, dbs: map[string]*feedDB{}, byRel: map[relID]map[*group]struct{}{}, byDB: map[string]map[*group]struct{}{}}
+}
+
+func (f *feed) close() {
+	f.mu.Lock()
+	dbs := f.dbs
+	f.dbs = map[string]*feedDB{}
+	f.mu.Unlock()
+	for _, db := range dbs {
+		db.cancel()
+		<-db.done
+		db.pool.Close()
+	}
+}
+
+// watch makes sure the tables a plan reads report their changes. polled: at least one
+// of them cannot (a view, no trigger where Kapok may not install one, an error): the
+// group is then rerun every poll interval.
+func (f *feed) watch(ctx context.Context, url string, managed bool, reads []planner.Relation) (db *feedDB, rels []relID, polled bool) {
+	if url == "" {
+		return nil, nil, true
+	}
+	db, err := f.db(url)
+	if err != nil {
+		f.h.log.Warn("subscriptions: no change feed; polling", "err", err)
+		return nil, nil, true
+	}
+	for _, r := range reads {
+		if !r.Table {
+			polled = true
+			continue
+		}
+		w, err := db.watch(ctx, r, managed)
+		if err != nil {
+			f.h.log.Warn("subscriptions: cannot watch a table; polling it", "table", r.Schema+"."+r.Name, "err", err)
+			polled = true
+			continue
+		}
+		if !w.trigger {
+			polled = true
+		}
+		rels = append(rels, relID{db: url, oid: w.oid})
+	}
+	return db, rels, polled
+}
+
+// index adds or removes g from the indexes. Call with Hub.mu held.
+func (f *feed) index(g *group, add bool) {
+	for _, r := range g.rels {
+		m := f.byRel[r]
+		if add {
+			if m == nil {
+				m = map[*group]struct{}{}
+				f.byRel[r] = m
+			}
+			m[g] = struct{}{}
+		} else if m != nil {
+			delete(m, g)
+			if len(m) == 0 {
+				delete(f.byRel, r)
+			}
+		}
+	}
+	if len(g.rels) == 0 {
+		return
+	}
+	db := g.rels[0].db
+	m := f.byDB[db]
+	if add {
+		if m == nil {
+			m = map[*group]struct{}{}
+			f.byDB[db] = m
+		}
+		m[g] = struct{}{}
+	} else if m != nil {
+		delete(m, g)
+		if len(m) == 0 {
+			delete(f.byDB, db)
+		}
+	}
+}
+
+func (f *feed) db(url string) (*feedDB, error) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	if db := f.dbs[url]; db != nil {
+		return db, nil
+	}
+	cfg, err := pgxpool.ParseConfig(url)
+	if err != nil {
+		return nil, err
+	}
+	cfg.MaxConns, cfg.MinConns = 2, 0
+	cfg.MaxConnIdleTime = time.Minute
+	cfg.ConnConfig.RuntimeParams["application_name"] = "kapok-realtime"
+	pool, err := pgxpool.NewWithConfig(context.Background(), cfg)
+	if err != nil {
+		return nil, err
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	db := &feedDB{url: url, pool: pool, watched: map[string]watchedRel{}, cancel: cancel, done: make(chan struct{})}
+	f.dbs[url] = db
+	go f.listen(ctx, db)
+	return db, nil
+}
+
+// watch finds r's oid and its trigger, installing it when Kapok may.
+func (db *feedDB) watch(ctx context.Context, r planner.Relation, managed bool) (watchedRel, error) {
+	k := r.Schema + "\x00" + r.Name
+	db.mu.Lock()
+	defer db.mu.Unlock()
+	if w, ok := db.watched[k]; ok {
+		return w, nil
+	}
+	ctx, cancel := context.WithTimeout(ctx, 10*time.Second)
+	defer cancel()
+	var w watchedRel
+	err := db.pool.QueryRow(ctx, `SELECT c.oid::int8, EXISTS (SELECT 1 FROM pg_catalog.pg_trigger t WHERE t.tgrelid = c.oid AND t.tgname = $3)
+FROM pg_catalog.pg_class c JOIN pg_catalog.pg_namespace n ON n.oid = c.relnamespace WHERE n.nspname = $1 AND c.relname = $2`,
+		r.Schema, r.Name, TriggerName).Scan(&w.oid, &w.trigger)
+	if err != nil {
+		return w, err
+	}
+	if !w.trigger && managed {
+		if !db.installed {
+			if _, err := db.pool.Exec(ctx, installFunctionSQL); err != nil {
+				return w, err
+			}
+			db.installed = true
+		}
+		_, err := db.pool.Exec(ctx, "CREATE TRIGGER "+TriggerName+" AFTER INSERT OR UPDATE OR DELETE OR TRUNCATE ON "+
+			pgx.Identifier{r.Schema, r.Name}.Sanitize()+" FOR EACH STATEMENT EXECUTE FUNCTION kapok.notify_change_v1()")
+		var pe *pgconn.PgError
+		if err != nil && !(errors.As(err, &pe) && pe.Code == "42710") { // another replica was first
+			return w, err
+		}
+		w.trigger = true
+	}
+	db.watched[k] = w
+	return w, nil
+}
+
+// listen holds db's LISTEN connection, reconnecting after a loss. Whatever changed while
+// it was not listening is unknown: every group of the database is refreshed on reconnect,
+// and polled while it is down.
+func (f *feed) listen(ctx context.Context, db *feedDB) {
+	defer close(db.done)
+	backoff := 100 * time.Millisecond
+	for ctx.Err() == nil {
+		err := f.listenOnce(ctx, db)
+		db.up.Store(false)
+		if ctx.Err() != nil {
+			return
+		}
+		f.h.log.Debug("subscriptions: change listener lost; polling meanwhile", "err", err)
+		select {
+		case <-ctx.Done():
+			return
+		case <-time.After(backoff):
+		}
+		backoff = min(backoff*2, 5*time.Second)
+	}
+}
+
+func (f *feed) listenOnce(ctx context.Context, db *feedDB) error {
+	cfg, err := pgx.ParseConfig(db.url)
+	if err != nil {
+		return err
+	}
+	cfg.RuntimeParams["application_name"] = "kapok-realtime-listener"
+	cctx, cancel := context.WithTimeout(ctx, 10*time.Second)
+	conn, err := pgx.ConnectConfig(cctx, cfg)
+	cancel()
+	if err != nil {
+		return err
+	}
+	defer conn.Close(context.Background())
+	if _, err := conn.Exec(ctx, "LISTEN "+ChangeChannel); err != nil {
+		return err
+	}
+	db.up.Store(true)
+	f.h.changed(f.groupsOf(db.url)) // missed while not listening
+	for {
+		n, err := conn.WaitForNotification(ctx)
+		if err != nil {
+			return err
+		}
+		oid, err := strconv.ParseUint(n.Payload, 10, 32)
+		if err != nil {
+			continue
+		}
+		if gs := f.groupsOfRel(relID{db: db.url, oid: uint32(oid)}); len(gs) > 0 {
+			f.h.changed(gs)
+		}
+	}
+}
+
+func (f *feed) groupsOf(db string) []*group {
+	f.h.mu.Lock()
+	defer f.h.mu.Unlock()
+	gs := make([]*group, 0, len(f.byDB[db]))
+	for g := range f.byDB[db] {
+		gs = append(gs, g)
+	}
+	return gs
+}
+
+func (f *feed) groupsOfRel(r relID) []*group {
+	f.h.mu.Lock()
+	defer f.h.mu.Unlock()
+	m := f.byRel[r]
+	if len(m) == 0 {
+		return nil
+	}
+	gs := make([]*group, 0, len(m))
+	for g := range m {
+		gs = append(gs, g)
+	}
+	return gs
+}
