@@ -86,6 +86,8 @@ type subRun struct {
 	adminKey string
 	book     *pushBook
 	errs     *subErrors
+	sockets  []*subSocket
+	groups   int // distinct (tenant, shape) pairs subscribed
 
 	settled     sync.WaitGroup // one count per subscription, done at its first result or error
 	established atomic.Int64   // subscriptions whose first result arrived

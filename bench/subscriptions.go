@@ -177,78 +177,47 @@ func RunSubscriptions(ctx context.Context, cfg SubsConfig, pool *pgxpool.Pool, d
 	pid, pidErr := cfg.kapokPID()
 	if pidErr != nil {
 		cfg.logf("no RSS figures: %v", pidErr)
-	} else {
+	}
+	mW, merr := scrapeMetrics(cfg.Target)
+	if merr != nil {
+		cfg.logf("no server figures: %v", merr)
+	}
+	// A warm-up subscription per group first: what the first subscriber of a tenant or a
+	// shape costs once (a pool, a plan, the change feed's triggers) is not per subscription.
+	warm, closeWarm, err := subscribe(ctx, cfg, data, cfg.Tenants*cfg.Shapes, cfg.Tenants, cfg.Seed^0xa5a5)
+	if err != nil {
+		return nil, err
+	}
+	closeWarm()
+	if warm.established.Load() < int64(cfg.Tenants*cfg.Shapes) {
+		errs, first := warm.errs.summary()
+		var firsts []string
+		for _, k := range subErrKindNames {
+			if m, ok := first[k]; ok {
+				firsts = append(firsts, k+": "+m)
+			}
+		}
+		return nil, fmt.Errorf("warm-up: %d of %d subscriptions established (errors %s)\n%s", warm.established.Load(), cfg.Tenants*cfg.Shapes,
+			subsErrorSummary(errs), strings.Join(firsts, "\n"))
+	}
+	if merr == nil {
+		waitActive(cfg.Target, mW.sums[metricSubsActive])
+	}
+	if pidErr == nil {
 		res.Server.PID = pid
 		res.Server.RSSBeforeKB, _ = rssKB(pid)
 	}
 	m0, merr := scrapeMetrics(cfg.Target)
-	if merr != nil {
-		cfg.logf("no server figures: %v", merr)
-	}
 
-	// Subscriptions: socket i serves tenant i mod tenants; subscription j rides socket
-	// j mod sockets and follows shape (j div sockets) mod shapes, with a variable drawn for it.
-	run := &subRun{url: cfg.wsURL(), adminKey: cfg.AdminKey, book: newPushBook(time.Now()), errs: &subErrors{}}
-	rng := rand.New(rand.NewPCG(cfg.Seed, 0x5eed))
-	sockets := make([]*subSocket, cfg.Sockets)
-	for i := range sockets {
-		sockets[i] = &subSocket{tenant: data[i%cfg.Tenants], done: make(chan struct{})}
-	}
-	groups := map[[2]int]bool{}
-	for j := range cfg.Subs {
-		s := sockets[j%cfg.Sockets]
-		t := (j % cfg.Sockets) % cfg.Tenants
-		shape := (j / cfg.Sockets) % cfg.Shapes
-		v := s.tenant.drawValue(rng, shape)
-		msg, err := json.Marshal(map[string]any{"id": strconv.Itoa(len(s.subs) + 1), "type": "subscribe",
-			"payload": map[string]any{"query": subShapes[shape].query, "variables": s.tenant.variables(shape, v)}})
-		if err != nil {
-			return nil, err
-		}
-		s.subs = append(s.subs, &liveSub{key: subKey{tenant: t, shape: shape, value: v}, message: msg})
-		groups[[2]int{t, shape}] = true
-	}
-	res.Groups = len(groups)
-	run.settled.Add(cfg.Subs)
-
-	dialer := &websocket.Dialer{Subprotocols: []string{gqlWSProtocol}, HandshakeTimeout: 10 * time.Second,
-		ReadBufferSize: 16 << 10, WriteBufferSize: 16 << 10}
-	cfg.logf("opening %d sockets for %d subscriptions (%d tenants, %d shapes)", cfg.Sockets, cfg.Subs, cfg.Tenants, cfg.Shapes)
 	began := time.Now()
-	dialing := make(chan struct{}, 64) // dials at once: a burst of thousands overflows accept queues
-	var opened sync.WaitGroup
-	for _, s := range sockets {
-		opened.Add(1)
-		dialing <- struct{}{}
-		go func() {
-			defer opened.Done()
-			run.open(s, dialer)
-			<-dialing
-		}()
+	run, closeAll, err := subscribe(ctx, cfg, data, cfg.Subs, cfg.Sockets, cfg.Seed)
+	if err != nil {
+		return nil, err
 	}
-	closeAll := sync.OnceFunc(func() {
-		opened.Wait()
-		run.closing.Store(true)
-		for _, s := range sockets {
-			s.close()
-		}
-		for _, s := range sockets {
-			<-s.done
-		}
-	})
 	defer closeAll()
-	allSettled := make(chan struct{})
-	go func() { run.settled.Wait(); close(allSettled) }()
-	select {
-	case <-allSettled:
-	case <-time.After(cfg.EstablishTimeout):
-		cfg.logf("%d of %d subscriptions had no first result after %s", int64(cfg.Subs)-run.established.Load(), cfg.Subs, cfg.EstablishTimeout)
-	case <-ctx.Done():
-		return nil, ctx.Err()
-	}
 	res.EstablishS = time.Since(began).Seconds()
 	res.Established = run.established.Load()
-	opened.Wait()
+	res.Groups = run.groups
 	cfg.logf("%d subscriptions established in %.2fs", res.Established, res.EstablishS)
 	if pidErr == nil {
 		res.Server.RSSEstablishedKB, _ = rssKB(pid)
@@ -259,7 +228,7 @@ func RunSubscriptions(ctx context.Context, cfg SubsConfig, pool *pgxpool.Pool, d
 
 	// The measured window: writes at the asked rate, pushes counted.
 	counts, subscribed := map[subKey]int{}, map[[2]int]bool{}
-	for _, s := range sockets {
+	for _, s := range run.sockets {
 		for _, sub := range s.subs {
 			if sub.established.Load() {
 				counts[sub.key]++
@@ -311,22 +280,94 @@ func RunSubscriptions(ctx context.Context, cfg SubsConfig, pool *pgxpool.Pool, d
 	// Close every socket and see the server let go of the subscriptions.
 	closeAll()
 	if res.Server.Metrics {
-		deadline := time.Now().Add(5 * time.Second)
-		for {
-			m, err := scrapeMetrics(cfg.Target)
-			if err == nil {
-				res.Server.ActiveAfterClose = m.sums[metricSubsActive]
-				if res.Server.ActiveAfterClose <= m0.sums[metricSubsActive] {
-					break
-				}
-			}
-			if time.Now().After(deadline) {
-				break
-			}
-			time.Sleep(100 * time.Millisecond)
-		}
+		res.Server.ActiveAfterClose = waitActive(cfg.Target, m0.sums[metricSubsActive]) - m0.sums[metricSubsActive]
 	}
 	return res, nil
+}
+
+// waitActive waits up to 5 s for the server's active subscriptions to come down to want, and
+// returns the last count read.
+func waitActive(target string, want float64) float64 {
+	deadline := time.Now().Add(5 * time.Second)
+	last := -1.0
+	for {
+		if m, err := scrapeMetrics(target); err == nil {
+			last = m.sums[metricSubsActive]
+			if last <= want {
+				return last
+			}
+		}
+		if time.Now().After(deadline) {
+			return last
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+}
+
+// subscribe opens sockets connections over data's tenants and subs subscriptions on them, and
+// waits for every first result (at most cfg.EstablishTimeout). Socket i serves tenant i mod
+// tenants; subscription j rides socket j mod sockets and follows shape (j div sockets) mod
+// shapes, with a variable drawn for it. closeAll ends every connection.
+func subscribe(ctx context.Context, cfg SubsConfig, data []*tenantData, subs, sockets int, seed uint64) (run *subRun, closeAll func(), err error) {
+	run = &subRun{url: cfg.wsURL(), adminKey: cfg.AdminKey, book: newPushBook(time.Now()), errs: &subErrors{}}
+	rng := rand.New(rand.NewPCG(seed, 0x5eed))
+	run.sockets = make([]*subSocket, sockets)
+	for i := range run.sockets {
+		run.sockets[i] = &subSocket{tenant: data[i%cfg.Tenants], done: make(chan struct{})}
+	}
+	groups := map[[2]int]bool{}
+	for j := range subs {
+		s := run.sockets[j%sockets]
+		t := (j % sockets) % cfg.Tenants
+		shape := (j / sockets) % cfg.Shapes
+		v := s.tenant.drawValue(rng, shape)
+		msg, err := json.Marshal(map[string]any{"id": strconv.Itoa(len(s.subs) + 1), "type": "subscribe",
+			"payload": map[string]any{"query": subShapes[shape].query, "variables": s.tenant.variables(shape, v)}})
+		if err != nil {
+			return nil, nil, err
+		}
+		s.subs = append(s.subs, &liveSub{key: subKey{tenant: t, shape: shape, value: v}, message: msg})
+		groups[[2]int{t, shape}] = true
+	}
+	run.groups = len(groups)
+	run.settled.Add(subs)
+
+	dialer := &websocket.Dialer{Subprotocols: []string{gqlWSProtocol}, HandshakeTimeout: 10 * time.Second,
+		ReadBufferSize: 16 << 10, WriteBufferSize: 16 << 10}
+	cfg.logf("opening %d sockets for %d subscriptions (%d tenants, %d shapes)", sockets, subs, cfg.Tenants, cfg.Shapes)
+	dialing := make(chan struct{}, 64) // dials at once: a burst of thousands overflows accept queues
+	var opened sync.WaitGroup
+	for _, s := range run.sockets {
+		opened.Add(1)
+		dialing <- struct{}{}
+		go func() {
+			defer opened.Done()
+			run.open(s, dialer)
+			<-dialing
+		}()
+	}
+	closeAll = sync.OnceFunc(func() {
+		opened.Wait()
+		run.closing.Store(true)
+		for _, s := range run.sockets {
+			s.close()
+		}
+		for _, s := range run.sockets {
+			<-s.done
+		}
+	})
+	allSettled := make(chan struct{})
+	go func() { run.settled.Wait(); close(allSettled) }()
+	select {
+	case <-allSettled:
+	case <-time.After(cfg.EstablishTimeout):
+		cfg.logf("%d of %d subscriptions had no first result after %s", int64(subs)-run.established.Load(), subs, cfg.EstablishTimeout)
+	case <-ctx.Done():
+		closeAll()
+		return nil, nil, ctx.Err()
+	}
+	opened.Wait()
+	return run, closeAll, nil
 }
 
 // fillServerFigures derives the server's figures from the scrapes before the sockets opened
@@ -386,7 +427,7 @@ func WriteSubsTable(w io.Writer, results []*SubsResult) {
 			stmts = fmt.Sprintf("%.1f", r.Server.RefreshStmtsPerS)
 			ratio = fmt.Sprintf("%.2f", r.Server.StmtsPerGroupRefr)
 		}
-		if r.Server.RSSEstablishedKB > 0 {
+		if r.Server.RSSPer1000SubsKB != 0 {
 			rss = fmt.Sprintf("%.0f KiB", r.Server.RSSPer1000SubsKB)
 		}
 		fmt.Fprintf(tw, "%d\t%d\t%d\t%d\t%.2fs\t%.0f\t%.2fms\t%.2fms\t%s\t%s\t%s\t%.1f\t%s\t%s\t\n", r.Subscriptions, r.Established, r.Sockets, r.Groups,
