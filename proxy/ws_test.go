@@ -1,6 +1,7 @@
 package proxy
 
 import (
+	"context"
 	"encoding/json"
 	"fmt"
 	"net"
@@ -341,6 +342,69 @@ func TestSocketProtocolErrors(t *testing.T) {
 		_, _, err = c.ReadMessage()
 		if ce, ok := err.(*websocket.CloseError); !ok || ce.Code != closeUnauthorized {
 			t.Fatalf("%v", err)
+		}
+	})
+}
+
+func TestViewsArePolledAndLimitsApply(t *testing.T) {
+	testenv.Exec(t, restRolesSQL)
+	testenv.FreshSchema(t, "proxy_t_live", liveDDL+`
+CREATE VIEW item_labels AS SELECT id, upper(label) AS label FROM items;
+GRANT SELECT ON item_labels TO rest_t_user;
+`)
+	grantTenantRoles(t, "live", "rest_t_user")
+	ts := startServer(t, &control.Config{DefaultTenant: "live", Tenants: []*control.TenantConfig{
+		{Name: "live", Schemas: []string{"proxy_t_live"}, Auth: &control.AuthConfig{JWTSecret: liveSecret},
+			Limits: &control.Limits{SubscriptionPoll: control.Duration(300 * time.Millisecond), MaxSubscriptionsPerConnection: 2, MaxSubscriptions: 3}},
+	}})
+	init := map[string]any{"headers": map[string]any{"Authorization": "Bearer " + liveToken(t, "alice", 0)}}
+	c := dialWS(t, ts, "/v1/graphql", protoTransportWS, init)
+	c.expect("connection_ack")
+
+	t.Run("a view has no trigger: it is polled", func(t *testing.T) {
+		c.send(map[string]any{"id": "v", "type": "subscribe", "payload": map[string]any{"query": `subscription { item_labels(where: {id: {_eq: 1}}) { label } }`}})
+		if got := payloadJSON(c.expect("next")); got != `{"data":{"item_labels":[{"label":"ITEM 1"}]}}` {
+			t.Fatal(got)
+		}
+		testenv.Exec(t, `UPDATE proxy_t_live.items SET label = 'polled' WHERE id = 1`)
+		if got := payloadJSON(c.next(2 * time.Second)); got != `{"data":{"item_labels":[{"label":"POLLED"}]}}` {
+			t.Fatal(got)
+		}
+	})
+	t.Run("per connection", func(t *testing.T) {
+		c.send(map[string]any{"id": "a", "type": "subscribe", "payload": map[string]any{"query": `subscription { items_by_pk(id: 2) { label } }`}})
+		c.expect("next")
+		c.send(map[string]any{"id": "b", "type": "subscribe", "payload": map[string]any{"query": `subscription { items_by_pk(id: 3) { label } }`}})
+		if m := c.expect("error"); m["id"] != "b" || !strings.Contains(payloadJSON(m), "too many operations on this connection") {
+			t.Fatalf("%v", m)
+		}
+	})
+	t.Run("per tenant", func(t *testing.T) {
+		d := dialWS(t, ts, "/v1/graphql", protoTransportWS, init)
+		d.expect("connection_ack")
+		d.send(map[string]any{"id": "c", "type": "subscribe", "payload": map[string]any{"query": `subscription { items_by_pk(id: 4) { label } }`}})
+		d.expect("next")
+		d.send(map[string]any{"id": "d", "type": "subscribe", "payload": map[string]any{"query": `subscription { items_by_pk(id: 5) { label } }`}})
+		if m := d.expect("error"); m["id"] != "d" || !strings.Contains(payloadJSON(m), "too many subscriptions for this tenant") {
+			t.Fatalf("%v", m)
+		}
+	})
+	t.Run("shutdown closes sockets with 1012", func(t *testing.T) {
+		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+		defer cancel()
+		done := make(chan error, 1)
+		go func() { done <- ts.srv.Shutdown(ctx) }()
+		for {
+			m := c.next(5 * time.Second)
+			if m["type"] == "closed" {
+				if m["code"] != float64(websocket.CloseServiceRestart) {
+					t.Fatalf("%v", m)
+				}
+				break
+			}
+		}
+		if err := <-done; err != nil {
+			t.Fatal(err)
 		}
 	})
 }

@@ -22,22 +22,40 @@ const ChangeChannel = "kapok_changes"
 // TriggerName is the statement trigger Kapok installs on a table a subscription reads.
 const TriggerName = "kapok_changes"
 
-// installFunctionSQL creates the trigger function once per database. A statement trigger
-// costs one NOTIFY per writing statement, and PostgreSQL folds identical notifications of
+// installFunctionSQL creates the trigger function and the leases once per database. A
+// statement trigger NOTIFYs only while a replica holds a lease on its table (a replica
+// renews its leases while it has subscribers reading the table): NOTIFY serialises the
+// commits of the transactions that send one, so a table nobody subscribes to must not
+// pay for it, only for an index lookup. PostgreSQL folds the identical notifications of
 // one transaction into one.
 const installFunctionSQL = `DO $install$
 BEGIN
   PERFORM pg_advisory_xact_lock(hashtext('kapok.notify_change_v1'));
   CREATE SCHEMA IF NOT EXISTS kapok;
+  CREATE TABLE IF NOT EXISTS kapok.watched (relid oid PRIMARY KEY, until timestamptz NOT NULL);
+  REVOKE ALL ON kapok.watched FROM PUBLIC;
   CREATE OR REPLACE FUNCTION kapok.notify_change_v1() RETURNS trigger
-  LANGUAGE plpgsql SET search_path = pg_catalog, pg_temp AS $fn$
+  LANGUAGE plpgsql SECURITY DEFINER SET search_path = pg_catalog, pg_temp AS $fn$
   BEGIN
-    PERFORM pg_notify('kapok_changes', TG_RELID::text);
+    IF EXISTS (SELECT 1 FROM kapok.watched WHERE relid = TG_RELID AND until > now()) THEN
+      PERFORM pg_notify('kapok_changes', TG_RELID::text);
+    END IF;
     RETURN NULL;
   END
   $fn$;
+  REVOKE ALL ON FUNCTION kapok.notify_change_v1() FROM PUBLIC;
 END
 $install$`
+
+// leaseSQL takes or renews the leases of tables ($1, oids) for leaseTTL.
+const leaseSQL = `INSERT INTO kapok.watched (relid, until) SELECT r, now() + $2::interval FROM unnest($1::oid[]) AS r
+ON CONFLICT (relid) DO UPDATE SET until = greatest(kapok.watched.until, excluded.until)`
+
+// Leases last leaseTTL and are renewed every leaseRenew while subscribers read a table.
+const (
+	leaseTTL   = 90 * time.Second
+	leaseRenew = 30 * time.Second
+)
 
 // relID is a table of one database.
 type relID struct {
@@ -178,6 +196,7 @@ func (f *feed) db(url string) (*feedDB, error) {
 	db := &feedDB{url: url, pool: pool, watched: map[string]watchedRel{}, cancel: cancel, done: make(chan struct{})}
 	f.dbs[url] = db
 	go f.listen(ctx, db)
+	go f.renew(ctx, db)
 	return db, nil
 }
 
@@ -198,13 +217,14 @@ FROM pg_catalog.pg_class c JOIN pg_catalog.pg_namespace n ON n.oid = c.relnamesp
 	if err != nil {
 		return w, err
 	}
-	if !w.trigger && managed {
-		if !db.installed {
-			if _, err := db.pool.Exec(ctx, installFunctionSQL); err != nil {
-				return w, err
-			}
-			db.installed = true
+	if managed && !db.installed {
+		// Also where the trigger exists: the function and leases of this version.
+		if _, err := db.pool.Exec(ctx, installFunctionSQL); err != nil {
+			return w, err
 		}
+		db.installed = true
+	}
+	if !w.trigger && managed {
 		_, err := db.pool.Exec(ctx, "CREATE TRIGGER "+TriggerName+" AFTER INSERT OR UPDATE OR DELETE OR TRUNCATE ON "+
 			pgx.Identifier{r.Schema, r.Name}.Sanitize()+" FOR EACH STATEMENT EXECUTE FUNCTION kapok.notify_change_v1()")
 		var pe *pgconn.PgError
@@ -213,8 +233,51 @@ FROM pg_catalog.pg_class c JOIN pg_catalog.pg_namespace n ON n.oid = c.relnamesp
 		}
 		w.trigger = true
 	}
+	if w.trigger {
+		// The lease before the first result: a change committed after it is reported.
+		if err := db.lease(ctx, []uint32{w.oid}); err != nil {
+			return w, err
+		}
+	}
 	db.watched[k] = w
 	return w, nil
+}
+
+// lease takes or renews the leases of oids.
+func (db *feedDB) lease(ctx context.Context, oids []uint32) error {
+	_, err := db.pool.Exec(ctx, leaseSQL, oids, leaseTTL.String())
+	return err
+}
+
+// renew keeps the leases of the tables the database's groups read, while it runs.
+func (f *feed) renew(ctx context.Context, db *feedDB) {
+	t := time.NewTicker(leaseRenew)
+	defer t.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-t.C:
+		}
+		seen := map[uint32]bool{}
+		var oids []uint32
+		for _, g := range f.groupsOf(db.url) {
+			for _, r := range g.rels {
+				if !seen[r.oid] {
+					seen[r.oid] = true
+					oids = append(oids, r.oid)
+				}
+			}
+		}
+		if len(oids) == 0 {
+			continue
+		}
+		lctx, cancel := context.WithTimeout(ctx, 10*time.Second)
+		if err := db.lease(lctx, oids); err != nil {
+			f.h.log.Warn("subscriptions: cannot renew change leases", "err", err)
+		}
+		cancel()
+	}
 }
 
 // listen holds db's LISTEN connection, reconnecting after a loss. Whatever changed while

@@ -68,8 +68,48 @@ func Build(cat *catalog.Schema, opts Options) ([]byte, error) {
 	if !opts.OmitAdmin {
 		w.admin()
 	}
+	w.subscriptions()
 	w.notServed()
 	return []byte(w.b.String()), nil
+}
+
+// wsURL is base with its scheme made ws or wss.
+func wsURL(base string) string {
+	switch {
+	case strings.HasPrefix(base, "https://"):
+		return "wss://" + strings.TrimPrefix(base, "https://")
+	case strings.HasPrefix(base, "http://"):
+		return "ws://" + strings.TrimPrefix(base, "http://")
+	}
+	return base
+}
+
+// subscriptions says how to subscribe: what a Hasura client does, and what Kapok pushes.
+func (w *writer) subscriptions() {
+	base := wsURL(w.opts.URL + "/t/" + w.opts.Tenant)
+	w.p("## Subscriptions")
+	w.p("")
+	w.p("Every query field is also a subscription field (`<table>`, `<table>_by_pk`, `<table>_aggregate`), plus `<table>_stream`. Connect a WebSocket to `%s/v1/graphql` with the `graphql-ws` library (subprotocol `graphql-transport-ws`) or Apollo's legacy `subscriptions-transport-ws` (subprotocol `graphql-ws`).", base)
+	w.p("")
+	w.p("- Credentials go in `connection_init`: `connectionParams: {headers: {Authorization: 'Bearer <JWT>'}}` (or `apikey`); the socket closes (code 4403) when the JWT expires.")
+	w.p("- A live query sends its result at once, then again each time a committed change alters it; nothing is sent when it does not change.")
+	w.p("- `<table>_stream(batch_size: n, cursor: {initial_value: {id: 0}, ordering: ASC})` sends the rows after the cursor in batches of at most n, then new rows as they are committed; never an empty batch.")
+	w.p("- Queries and mutations may be sent over the socket too: one result, then `complete`.")
+	w.p("")
+	w.p("```js")
+	w.p("import { createClient } from 'graphql-ws';")
+	params := ""
+	switch {
+	case w.opts.Open:
+	case w.opts.AnonKey != "":
+		params = ", connectionParams: { headers: { apikey: '" + w.opts.AnonKey + "' } }"
+	default:
+		params = ", connectionParams: { headers: { Authorization: 'Bearer ' + token } }"
+	}
+	w.p("const client = createClient({ url: '%s/v1/graphql'%s });", base, params)
+	w.p("client.subscribe({ query: 'subscription { <table>(limit: 10) { <columns> } }' }, { next: (r) => console.log(r.data), error: console.error, complete: () => {} });")
+	w.p("```")
+	w.p("")
 }
 
 type writer struct {
@@ -104,6 +144,7 @@ func (w *writer) header() {
 	w.p("| what | URL |")
 	w.p("|---|---|")
 	w.p("| GraphQL (POST `{query, variables}`) | `%s/v1/graphql` |", base)
+	w.p("| GraphQL subscriptions (WebSocket, subprotocol `graphql-transport-ws` or legacy `graphql-ws`) | `%s/v1/graphql` |", wsURL(base))
 	w.p("| REST | `%s/rest/v1` |", base)
 	w.p("| OpenAPI 3.1 of the REST API | `%s/rest/v1/` (also `%s/swagger.json`) |", base, base)
 	w.p("| this document | `%s/ai-spec.md` |", base)
@@ -143,7 +184,6 @@ func (w *writer) notServed() {
 	w.p("")
 	w.p("Kapok serves the GraphQL and REST APIs above and nothing else. These answer with an error, not data:")
 	w.p("")
-	w.p("- GraphQL subscriptions (use polling queries);")
 	w.p("- Supabase Auth (`/auth/v1`: sign-up, sign-in, users): bring JWTs from your own issuer;")
 	w.p("- Supabase Storage (`/storage/v1`), Edge Functions (`/functions/v1`) and Realtime (`/realtime/v1`);")
 	w.p("- the PostgreSQL wire protocol: connect to the database itself for SQL.")
