@@ -12,8 +12,9 @@ import (
 
 // runNodeCases runs a client suite (node ARGS… in dir, with env added) and makes each line
 // it prints a subtest: "ok <name>" passes, "not ok <name>: <reason>" fails, "pending <name>:
-// <reason>" is skipped (a case kept for a feature not served yet). A suite that prints no
-// case, or exits non-zero without a failing case, fails the test.
+// <reason>" is skipped (a case kept for a feature not served yet). "# <note>" lines (measured
+// latencies and the like) are logged by the case they precede, shown with -v or on failure.
+// A suite that prints no case, or exits non-zero without a failing case, fails the test.
 func runNodeCases(t *testing.T, ctx context.Context, suite, dir string, env []string, args ...string) {
 	t.Helper()
 	node, err := exec.LookPath("node")
@@ -28,20 +29,31 @@ func runNodeCases(t *testing.T, ctx context.Context, suite, dir string, env []st
 	out, runErr := cmd.Output()
 	sc := bufio.NewScanner(bytes.NewReader(out))
 	n := 0
+	var notes []string
+	report := func(name string, outcome func(t *testing.T)) {
+		n++
+		logged := notes
+		notes = nil
+		t.Run(name, func(t *testing.T) {
+			for _, note := range logged {
+				t.Log(note)
+			}
+			outcome(t)
+		})
+	}
 	for sc.Scan() {
 		line := sc.Text()
 		switch {
+		case strings.HasPrefix(line, "# "):
+			notes = append(notes, line[2:])
 		case strings.HasPrefix(line, "ok "):
-			n++
-			t.Run(line[3:], func(t *testing.T) {})
+			report(line[3:], func(t *testing.T) {})
 		case strings.HasPrefix(line, "not ok "):
-			n++
 			name, reason, _ := strings.Cut(line[7:], ": ")
-			t.Run(name, func(t *testing.T) { t.Error(reason) })
+			report(name, func(t *testing.T) { t.Error(reason) })
 		case strings.HasPrefix(line, "pending "):
-			n++
 			name, reason, _ := strings.Cut(line[8:], ": ")
-			t.Run(name, func(t *testing.T) { t.Skip("not served yet: " + reason) })
+			report(name, func(t *testing.T) { t.Skip("not served yet: " + reason) })
 		}
 	}
 	if n == 0 || (runErr != nil && !t.Failed()) {

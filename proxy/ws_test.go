@@ -138,9 +138,31 @@ func startLive(t *testing.T) *testServer {
 	testenv.Exec(t, restRolesSQL)
 	testenv.FreshSchema(t, "proxy_t_live", liveDDL)
 	grantTenantRoles(t, "live", "rest_t_user")
-	return startServer(t, &control.Config{DefaultTenant: "live", Tenants: []*control.TenantConfig{
+	ts := startServer(t, &control.Config{DefaultTenant: "live", Tenants: []*control.TenantConfig{
 		{Name: "live", Schemas: []string{"proxy_t_live"}, Auth: &control.AuthConfig{JWTSecret: liveSecret}},
 	}})
+	settle(t, ts, "live")
+	return ts
+}
+
+// settle waits until the tenant's catalog version stops changing: the grants made to the
+// tenant's role on its first load are DDL, which reloads it once more. Subscriptions of
+// two versions are two groups, which the statement counts below would see.
+func settle(t *testing.T, ts *testServer, tenant string) {
+	t.Helper()
+	version := func() string {
+		if s := ts.reg.Tenant(tenant).Snapshot(); s != nil {
+			return s.Version
+		}
+		return ""
+	}
+	for deadline := time.Now().Add(5 * time.Second); time.Now().Before(deadline); {
+		v := version()
+		time.Sleep(300 * time.Millisecond)
+		if v != "" && v == version() {
+			return
+		}
+	}
 }
 
 var refreshMetric = regexp.MustCompile(`(?m)^kapok_subscription_refresh_statements_total (\S+)$`)
@@ -154,6 +176,22 @@ func refreshStatements(t *testing.T, ts *testServer) int {
 	}
 	f, _ := strconv.ParseFloat(m[1], 64)
 	return int(f)
+}
+
+// stableStatements waits until no refresh runs for a while and returns the count.
+func stableStatements(t *testing.T, ts *testServer) int {
+	t.Helper()
+	n := refreshStatements(t, ts)
+	for range 20 {
+		time.Sleep(250 * time.Millisecond)
+		m := refreshStatements(t, ts)
+		if m == n {
+			return n
+		}
+		n = m
+	}
+	t.Fatal("subscription refreshes never stop")
+	return 0
 }
 
 func TestLiveQueriesFollowCommittedChangesPerSubscriber(t *testing.T) {
@@ -196,7 +234,7 @@ func TestLiveQueriesFollowCommittedChangesPerSubscriber(t *testing.T) {
 		}
 	})
 	t.Run("an unrelated table runs nothing and pushes nothing", func(t *testing.T) {
-		before := refreshStatements(t, ts)
+		before := stableStatements(t, ts) // refreshes the last changes still owed have run
 		testenv.Exec(t, `INSERT INTO proxy_t_live.others (v) VALUES (1)`)
 		alice.quiet(500 * time.Millisecond)
 		bob.quiet(10 * time.Millisecond)
@@ -233,8 +271,7 @@ func TestSubscribersOfOneShapeShareOneStatement(t *testing.T) {
 			t.Fatalf("subscriber %d: %s, want %s", id, got, want)
 		}
 	}
-	time.Sleep(200 * time.Millisecond) // let the initial refreshes settle
-	before := refreshStatements(t, ts)
+	before := stableStatements(t, ts)
 	testenv.Exec(t, `UPDATE proxy_t_live.items SET label = 'changed' WHERE id = 3`)
 	got := map[string]bool{}
 	for len(got) < n/5 {

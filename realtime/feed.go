@@ -82,7 +82,9 @@ type feedDB struct {
 	mu        sync.Mutex
 	watched   map[string]watchedRel // schema \x00 name
 	installed bool
-	up        atomic.Bool // the listener is listening
+	up        atomic.Bool   // the listener is listening
+	ready     chan struct{} // closed once the listener's first attempt ended
+	readyOnce sync.Once
 	cancel    context.CancelFunc
 	done      chan struct{}
 }
@@ -193,10 +195,16 @@ func (f *feed) db(url string) (*feedDB, error) {
 		return nil, err
 	}
 	ctx, cancel := context.WithCancel(context.Background())
-	db := &feedDB{url: url, pool: pool, watched: map[string]watchedRel{}, cancel: cancel, done: make(chan struct{})}
+	db := &feedDB{url: url, pool: pool, watched: map[string]watchedRel{}, cancel: cancel, done: make(chan struct{}), ready: make(chan struct{})}
 	f.dbs[url] = db
 	go f.listen(ctx, db)
 	go f.renew(ctx, db)
+	// The first groups of a database start once it listens, so their first results need
+	// no catch-up refresh.
+	select {
+	case <-db.ready:
+	case <-time.After(3 * time.Second):
+	}
 	return db, nil
 }
 
@@ -289,6 +297,7 @@ func (f *feed) listen(ctx context.Context, db *feedDB) {
 	for ctx.Err() == nil {
 		err := f.listenOnce(ctx, db)
 		db.up.Store(false)
+		db.readyOnce.Do(func() { close(db.ready) })
 		if ctx.Err() != nil {
 			return
 		}
@@ -319,7 +328,10 @@ func (f *feed) listenOnce(ctx context.Context, db *feedDB) error {
 		return err
 	}
 	db.up.Store(true)
-	f.h.changed(f.groupsOf(db.url)) // missed while not listening
+	db.readyOnce.Do(func() { close(db.ready) })
+	if gs := f.groupsOf(db.url); len(gs) > 0 {
+		f.h.changed(gs) // missed while not listening
+	}
 	for {
 		n, err := conn.WaitForNotification(ctx)
 		if err != nil {

@@ -210,7 +210,7 @@ func (h *Hub) Subscribe(ctx context.Context, q Query, push Push) (*Sub, error) {
 			ng.sess = &sess
 		}
 		for _, st := range b.Statements {
-			m, ok := multiplexSQL(st.SQL, len(st.Args), st.Result)
+			m, ok := statement.Multiplex(st.SQL, len(st.Args), st.Result)
 			if !ok || len(st.Args) == 0 {
 				m = ""
 			}
@@ -455,7 +455,7 @@ func (h *Hub) run(g *group, subs []*Sub, since time.Time) (more bool, err error)
 				for k, s := range subs {
 					col[k] = s.args[i][j]
 				}
-				args[j] = appendTextArray(nil, col)
+				args[j] = statement.AppendTextArray(nil, col)
 			}
 			stmts[i] = statement.Statement{SQL: m, Args: args, Result: statement.Array}
 		}

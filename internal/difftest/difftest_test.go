@@ -37,7 +37,8 @@ const (
 
 // kapok is an in-process Kapok on an in-memory listener serving the fixture's tenant.
 type kapok struct {
-	c *fasthttp.Client
+	c  *fasthttp.Client
+	ln *fasthttputil.InmemoryListener
 }
 
 func startKapok(t *testing.T) *kapok {
@@ -68,26 +69,33 @@ func startKapok(t *testing.T) *kapok {
 		_ = srv.Shutdown(ctx)
 		reg.Close()
 	})
-	return &kapok{c: &fasthttp.Client{Dial: func(string) (net.Conn, error) { return ln.Dial() }, MaxConnsPerHost: 64}}
+	return &kapok{c: &fasthttp.Client{Dial: func(string) (net.Conn, error) { return ln.Dial() }, MaxConnsPerHost: 64}, ln: ln}
+}
+
+// get returns the body of a GET of path.
+func (k *kapok) get(t *testing.T, path string) []byte {
+	t.Helper()
+	req, resp := fasthttp.AcquireRequest(), fasthttp.AcquireResponse()
+	defer fasthttp.ReleaseRequest(req)
+	defer fasthttp.ReleaseResponse(resp)
+	req.SetRequestURI("http://kapok.test" + path)
+	if err := k.c.DoTimeout(req, resp, 30*time.Second); err != nil || resp.StatusCode() != 200 {
+		t.Fatalf("GET %s: %v, status %d: %s", path, err, resp.StatusCode(), resp.Body())
+	}
+	return append([]byte(nil), resp.Body()...)
 }
 
 // ask sends req and returns Kapok's answer (GraphQL's data, REST's body), or an error that
 // says what came back instead.
 func (k *kapok) ask(req *Request) (any, error) {
+	if !req.REST {
+		return k.graphql(GraphQL(req))
+	}
+	_, path := REST(req)
 	hreq, resp := fasthttp.AcquireRequest(), fasthttp.AcquireResponse()
 	defer fasthttp.ReleaseRequest(hreq)
 	defer fasthttp.ReleaseResponse(resp)
-	if req.REST {
-		_, path := REST(req)
-		hreq.SetRequestURI("http://kapok.test/t/" + tenantName + "/rest/v1" + path)
-	} else {
-		q, vars := GraphQL(req)
-		body, _ := json.Marshal(map[string]any{"query": q, "variables": vars})
-		hreq.SetRequestURI("http://kapok.test/t/" + tenantName + "/v1/graphql")
-		hreq.Header.SetMethod("POST")
-		hreq.Header.SetContentType("application/json")
-		hreq.SetBody(body)
-	}
+	hreq.SetRequestURI("http://kapok.test/t/" + tenantName + "/rest/v1" + path)
 	if err := k.c.DoTimeout(hreq, resp, 30*time.Second); err != nil {
 		return nil, err
 	}
@@ -98,8 +106,29 @@ func (k *kapok) ask(req *Request) (any, error) {
 	if err != nil {
 		return nil, fmt.Errorf("not JSON (%v): %q", err, resp.Body())
 	}
-	if req.REST {
-		return v, nil
+	return v, nil
+}
+
+// graphql posts a GraphQL request and returns its data, or an error that says what came
+// back instead.
+func (k *kapok) graphql(query string, vars map[string]any) (any, error) {
+	hreq, resp := fasthttp.AcquireRequest(), fasthttp.AcquireResponse()
+	defer fasthttp.ReleaseRequest(hreq)
+	defer fasthttp.ReleaseResponse(resp)
+	body, _ := json.Marshal(map[string]any{"query": query, "variables": vars})
+	hreq.SetRequestURI("http://kapok.test/t/" + tenantName + "/v1/graphql")
+	hreq.Header.SetMethod("POST")
+	hreq.Header.SetContentType("application/json")
+	hreq.SetBody(body)
+	if err := k.c.DoTimeout(hreq, resp, 30*time.Second); err != nil {
+		return nil, err
+	}
+	if resp.StatusCode() != 200 {
+		return nil, fmt.Errorf("status %d: %s", resp.StatusCode(), resp.Body())
+	}
+	v, err := Decode(resp.Body())
+	if err != nil {
+		return nil, fmt.Errorf("not JSON (%v): %q", err, resp.Body())
 	}
 	m, _ := v.(map[string]any)
 	if m == nil || m["errors"] != nil || m["data"] == nil {
@@ -108,9 +137,10 @@ func (k *kapok) ask(req *Request) (any, error) {
 	return m["data"], nil
 }
 
-// check returns "" when Kapok answers req as the oracle does.
-func (k *kapok) check(o *Oracle, req *Request) string {
-	got, err := k.ask(req)
+// differs returns "" when ask answers req as the oracle does, else the first difference
+// or what came back instead.
+func differs(o *Oracle, ask func(*Request) (any, error), req *Request) string {
+	got, err := ask(req)
 	if err != nil {
 		return err.Error()
 	}
@@ -132,9 +162,40 @@ func envInt(t *testing.T, name string, def uint64) uint64 {
 	return n
 }
 
+// setup loads seed's fixture into its schema and starts Kapok on it.
+func setup(t *testing.T, seed uint64) (*DB, *Oracle, *kapok) {
+	t.Helper()
+	testenv.FreshSchema(t, schemaName, FixtureDDL+";\n"+FixtureInserts(seed))
+	db, err := Load(context.Background(), testenv.Conn(t), schemaName)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return db, NewOracle(db), startKapok(t)
+}
+
+// caseRange is the cases to run: 0..cases-1, or the one KAPOK_DIFFTEST_CASE names.
+func caseRange(t *testing.T, cases int) (first, last int) {
+	s := os.Getenv("KAPOK_DIFFTEST_CASE")
+	if s == "" {
+		return 0, cases
+	}
+	n, err := strconv.Atoi(s)
+	if err != nil {
+		t.Fatalf("KAPOK_DIFFTEST_CASE=%q: %v", s, err)
+	}
+	return n, n + 1
+}
+
 // openBugs lists the Kapok bugs the generator steers around until they are fixed; an
 // empty Avoid{} is the goal. KAPOK_DIFFTEST_AVOID=none generates them anyway, to check a fix.
 var openBugs = Avoid{}
+
+func avoidedBugs() Avoid {
+	if os.Getenv("KAPOK_DIFFTEST_AVOID") == "none" {
+		return Avoid{}
+	}
+	return openBugs
+}
 
 // caseRequest draws case i of seed: even cases are GraphQL, odd ones REST.
 func caseRequest(db *DB, seed uint64, i int, avoid Avoid) *Request {
@@ -151,13 +212,15 @@ func describe(req *Request) string {
 		readable, _ := REST(req)
 		return "GET /rest/v1" + readable
 	}
-	q, vars := GraphQL(req)
-	s := q
+	return describeDocument(GraphQL(req))
+}
+
+func describeDocument(q string, vars map[string]any) string {
 	if vars != nil {
 		b, _ := json.Marshal(vars)
-		s += "\nvariables: " + string(b)
+		q += "\nvariables: " + string(b)
 	}
-	return s
+	return q
 }
 
 // TestKapokAnswersAsTheOracle sends thousands of random GraphQL and REST reads to Kapok
@@ -165,34 +228,11 @@ func describe(req *Request) string {
 // KAPOK_DIFFTEST_CASES and KAPOK_DIFFTEST_CASE (one case alone) reproduce a run.
 func TestKapokAnswersAsTheOracle(t *testing.T) {
 	seed := envInt(t, "KAPOK_DIFFTEST_SEED", defaultSeed)
-	cases := int(envInt(t, "KAPOK_DIFFTEST_CASES", defaultCases))
-	first, last := 0, cases
-	if s := os.Getenv("KAPOK_DIFFTEST_CASE"); s != "" {
-		n, err := strconv.Atoi(s)
-		if err != nil {
-			t.Fatalf("KAPOK_DIFFTEST_CASE=%q: %v", s, err)
-		}
-		first, last = n, n+1
-	}
-	avoid := openBugs
-	if os.Getenv("KAPOK_DIFFTEST_AVOID") == "none" {
-		avoid = Avoid{}
-	}
+	first, last := caseRange(t, int(envInt(t, "KAPOK_DIFFTEST_CASES", defaultCases)))
+	avoid := avoidedBugs()
 	t.Logf("seed %d, cases %d..%d (KAPOK_DIFFTEST_SEED=%d reproduces this run), steering around open bugs: %+v", seed, first, last-1, seed, avoid)
+	db, oracle, k := setup(t, seed)
 
-	testenv.FreshSchema(t, schemaName, FixtureDDL+";\n"+FixtureInserts(seed))
-	db, err := Load(context.Background(), testenv.Conn(t), schemaName)
-	if err != nil {
-		t.Fatal(err)
-	}
-	oracle := NewOracle(db)
-	k := startKapok(t)
-
-	type failure struct {
-		i   int
-		req *Request
-		msg string
-	}
 	var (
 		mu       sync.Mutex
 		failures []failure
@@ -224,7 +264,7 @@ func TestKapokAnswersAsTheOracle(t *testing.T) {
 				if n <= len(req.Roots) && !req.REST || n == 0 {
 					empty.Add(1)
 				}
-				if msg := k.check(oracle, req); msg != "" {
+				if msg := differs(oracle, k.ask, req); msg != "" {
 					mu.Lock()
 					failures = append(failures, failure{i, req, msg})
 					mu.Unlock()
@@ -236,8 +276,22 @@ func TestKapokAnswersAsTheOracle(t *testing.T) {
 	t.Logf("%d cases in %v, %d failed; %d objects in the answers, %d answers without a row; %d REST cases with aggregates",
 		ran.Load(), time.Since(start).Round(time.Millisecond), len(failures), objects.Load(), empty.Load(), grouping.Load())
 
-	// Shrink a few failures, and only one per kind of first difference, so that a single
-	// bug does not bury the others.
+	report(t, seed, failures, oracle, k.ask, describe)
+}
+
+// failure is a case Kapok answers otherwise than the oracle.
+type failure struct {
+	i   int
+	req *Request
+	msg string
+}
+
+// report shrinks a few failures, and only one per kind of first difference, so that a
+// single bug does not bury the others. ask is the path that failed: it returns Kapok's
+// data for a request, or what came back instead; describe writes a request as sent.
+func report(t *testing.T, seed uint64, failures []failure, oracle *Oracle, ask func(*Request) (any, error), describe func(*Request) string) {
+	t.Helper()
+	check := func(req *Request) string { return differs(oracle, ask, req) }
 	const shown = 8
 	seen := map[string]bool{}
 	reported := 0
@@ -248,14 +302,14 @@ func TestKapokAnswersAsTheOracle(t *testing.T) {
 		}
 		seen[kind] = true
 		reported++
-		small := Shrink(f.req, func(r *Request) bool { return k.check(oracle, r) != "" }, 400)
-		got, err := k.ask(small)
+		small := Shrink(f.req, func(r *Request) bool { return check(r) != "" }, 400)
+		got, err := ask(small)
 		gotText := Show(got)
 		if err != nil {
 			gotText = err.Error()
 		}
 		t.Errorf("case %d of seed %d fails (KAPOK_DIFFTEST_SEED=%d KAPOK_DIFFTEST_CASE=%d):\n%s\nfirst difference: %s\n\nshrunk to:\n%s\nwant: %s\ngot:  %s\ndifference: %s",
-			f.i, seed, seed, f.i, describe(f.req), f.msg, describe(small), Show(oracle.Answer(small)), gotText, k.check(oracle, small))
+			f.i, seed, seed, f.i, describe(f.req), f.msg, describe(small), Show(oracle.Answer(small)), gotText, check(small))
 	}
 	if len(failures) > reported {
 		t.Errorf("%d more failing cases not shown", len(failures)-reported)

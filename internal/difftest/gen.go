@@ -432,3 +432,74 @@ func (g *Generator) pattern(t *Table, c Column, fold bool) string {
 	}
 	return s
 }
+
+// Revalue returns req with other values drawn for the comparisons it sends as variables:
+// the same document with other variables. ok is false when req has no such comparison.
+func (g *Generator) Revalue(req *Request) (out *Request, ok bool) {
+	n := 0
+	out = &Request{REST: req.REST}
+	for _, q := range req.Roots {
+		out.Roots = append(out.Roots, g.revalueQuery(q, &n))
+	}
+	return out, n > 0
+}
+
+func (g *Generator) revalueQuery(q *Query, n *int) *Query {
+	c := *q
+	if q.Where != nil {
+		c.Where = g.revalueExpr(q.Where, q.Table, n)
+	}
+	c.Sel = make([]*Field, len(q.Sel))
+	for i, f := range q.Sel {
+		fc := *f
+		if f.Sub != nil {
+			fc.Sub = g.revalueQuery(f.Sub, n)
+		}
+		c.Sel[i] = &fc
+	}
+	return &c
+}
+
+func (g *Generator) revalueExpr(e Expr, table string, n *int) Expr {
+	switch e := e.(type) {
+	case And:
+		args := make([]Expr, len(e.Args))
+		for i, a := range e.Args {
+			args[i] = g.revalueExpr(a, table, n)
+		}
+		return And{Args: args, Implicit: e.Implicit}
+	case Or:
+		args := make([]Expr, len(e.Args))
+		for i, a := range e.Args {
+			args[i] = g.revalueExpr(a, table, n)
+		}
+		return Or{Args: args}
+	case Not:
+		return Not{Arg: g.revalueExpr(e.Arg, table, n)}
+	case Exists:
+		if e.Where != nil {
+			e.Where = g.revalueExpr(e.Where, e.Rel.Target, n)
+		}
+		return e
+	case Cmp:
+		if !e.Var {
+			return e
+		}
+		*n++
+		t := g.db.Tables[table]
+		c := t.Col(e.Col)
+		switch e.Op {
+		case "in", "nin":
+			e.Vals = nil
+			for i := 1 + g.r.IntN(4); i > 0; i-- {
+				e.Vals = append(e.Vals, g.value(t, c))
+			}
+		case "like", "nlike", "ilike", "nilike":
+			e.Val = g.pattern(t, c, e.Op == "ilike" || e.Op == "nilike")
+		default:
+			e.Val = g.value(t, c)
+		}
+		return e
+	}
+	return e
+}

@@ -9,7 +9,14 @@ import (
 )
 
 // GraphQL renders req as a Hasura query document and its variables.
-func GraphQL(req *Request) (string, map[string]any) {
+func GraphQL(req *Request) (string, map[string]any) { return operation(req, "") }
+
+// Subscription renders req as a subscription of the same selection (a live query).
+func Subscription(req *Request) (string, map[string]any) { return operation(req, "subscription") }
+
+// operation renders req as an operation of type op; "" is a query, written in shorthand
+// when it declares no variable.
+func operation(req *Request, op string) (string, map[string]any) {
 	g := &gqlWriter{vars: map[string]any{}}
 	var body strings.Builder
 	body.WriteString("{ ")
@@ -19,9 +26,15 @@ func GraphQL(req *Request) (string, map[string]any) {
 	}
 	body.WriteString("}")
 	if len(g.decls) == 0 {
-		return body.String(), nil
+		if op == "" {
+			return body.String(), nil
+		}
+		return op + " " + body.String(), nil
 	}
-	return "query Q(" + strings.Join(g.decls, ", ") + ") " + body.String(), g.vars
+	if op == "" {
+		op = "query"
+	}
+	return op + " Q(" + strings.Join(g.decls, ", ") + ") " + body.String(), g.vars
 }
 
 type gqlWriter struct {

@@ -1,7 +1,8 @@
 // Package statement is the contract between the SQL the planner writes and the values the
 // executor reads back: a Statement and its arguments, how the rows a statement returns
-// become one JSON value (Result, Gatherer), and the REST envelope that carries row counts
-// beside a body (Envelope).
+// become one JSON value (Result, Gatherer), the REST envelope that carries row counts
+// beside a body (Envelope), and the rewrite that answers many argument sets of one
+// statement in one execution (Multiplex), for batched reads and live queries.
 //
 // planner writes statements to this contract and reads their values through it; poolmgr
 // runs them and gathers rows through it. It does no I/O and imports nothing of Kapok's.
