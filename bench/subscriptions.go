@@ -80,27 +80,29 @@ type SubsResult struct {
 
 // SubsServer is what the server and PostgreSQL said about the run.
 type SubsServer struct {
-	Metrics           bool    `json:"metrics"` // /metrics carried the subscription series
-	Active            float64 `json:"subscriptions_active"`
-	ActiveAfterClose  float64 `json:"subscriptions_active_after_close"`
-	Groups            float64 `json:"subscription_groups"`
-	RefreshStatements float64 `json:"refresh_statements"`
-	RefreshStmtsPerS  float64 `json:"refresh_statements_per_s"`
-	StmtsPerWrite     float64 `json:"refresh_statements_per_write"`
-	// StmtsPerGroupRefr is the statements ÷ the group refreshes the writes made due (for each
-	// write, the subscribed groups of its tenant that read its table): 1 when a refresh costs
+	Metrics               bool    `json:"metrics"` // /metrics carried the subscription series
+	Active                float64 `json:"subscriptions_active"`
+	ActiveAfterClose      float64 `json:"subscriptions_active_after_close"`
+	Groups                float64 `json:"subscription_groups"`
+	RefreshStatements     float64 `json:"refresh_statements"`
+	RefreshStatementsPerS float64 `json:"refresh_statements_per_s"`
+	StatementsPerWrite    float64 `json:"refresh_statements_per_write"`
+	// StatementsPerGroupRefresh is the statements ÷ the group refreshes the writes made due
+	// (for each write, the subscribed groups of its tenant that read its table): 1 when a refresh costs
 	// one statement per group whatever its subscribers, under 1 when refreshes fold writes
 	// together, about subscribers_per_group when each subscriber costs a statement.
-	StmtsPerGroupRefr float64 `json:"refresh_statements_per_group_refresh"`
-	Messages          float64 `json:"messages"`
-	PushP50ms         float64 `json:"push_p50_ms"`
-	PushP99ms         float64 `json:"push_p99_ms"`
-	XactCommitPerS    float64 `json:"xact_commit_per_s"` // pg_stat_database of the tenants' database, the benchmark's own writes taken out
-	PID               int     `json:"pid,omitempty"`
-	RSSBeforeKB       int64   `json:"rss_before_kb,omitempty"`
-	RSSEstablishedKB  int64   `json:"rss_established_kb,omitempty"`
-	RSSPer1000SubsKB  float64 `json:"rss_per_1000_subs_kb,omitempty"`
-	SubscribersPerGrp float64 `json:"subscribers_per_group"`
+	StatementsPerGroupRefresh float64 `json:"refresh_statements_per_group_refresh"`
+	Messages                  float64 `json:"messages"` // kapok_subscription_messages_total in the window
+	// The server's own push latency, from the change its feed reported to the push
+	// (kapok_subscription_push_seconds, interpolated in its buckets).
+	PushP50ms           float64 `json:"push_p50_ms"`
+	PushP99ms           float64 `json:"push_p99_ms"`
+	XactCommitPerS      float64 `json:"xact_commit_per_s"` // pg_stat_database of the tenants' database, the benchmark's own writes taken out
+	PID                 int     `json:"pid,omitempty"`
+	RSSBeforeKB         int64   `json:"rss_before_kb,omitempty"`
+	RSSEstablishedKB    int64   `json:"rss_established_kb,omitempty"`
+	RSSPer1000SubsKB    float64 `json:"rss_per_1000_subs_kb,omitempty"`
+	SubscribersPerGroup float64 `json:"subscribers_per_group"`
 }
 
 func (c *SubsConfig) check() error {
@@ -383,20 +385,20 @@ func fillServerFigures(s *SubsServer, m0, a, b promSnapshot, res *SubsResult) {
 	s.RefreshStatements = promDelta(a, b, metricRefreshStatements)
 	s.Messages = promDelta(a, b, metricSubMessages)
 	if secs > 0 {
-		s.RefreshStmtsPerS = s.RefreshStatements / secs
+		s.RefreshStatementsPerS = s.RefreshStatements / secs
 	}
 	if res.Writes > 0 {
-		s.StmtsPerWrite = s.RefreshStatements / float64(res.Writes)
+		s.StatementsPerWrite = s.RefreshStatements / float64(res.Writes)
 	}
 	groups := s.Groups
 	if groups <= 0 {
 		groups = float64(res.Groups)
 	}
 	if groups > 0 {
-		s.SubscribersPerGrp = float64(res.Established) / groups
+		s.SubscribersPerGroup = float64(res.Established) / groups
 	}
 	if res.GroupRefreshes > 0 {
-		s.StmtsPerGroupRefr = s.RefreshStatements / float64(res.GroupRefreshes)
+		s.StatementsPerGroupRefresh = s.RefreshStatements / float64(res.GroupRefreshes)
 	}
 	if v, ok := histogramQuantile(a, b, metricPushSeconds, 0.5); ok {
 		s.PushP50ms = v * 1000
@@ -424,8 +426,8 @@ func WriteSubsTable(w io.Writer, results []*SubsResult) {
 		}
 		stmts, ratio, rss := "-", "-", "-"
 		if r.Server.Metrics {
-			stmts = fmt.Sprintf("%.1f", r.Server.RefreshStmtsPerS)
-			ratio = fmt.Sprintf("%.2f", r.Server.StmtsPerGroupRefr)
+			stmts = fmt.Sprintf("%.1f", r.Server.RefreshStatementsPerS)
+			ratio = fmt.Sprintf("%.2f", r.Server.StatementsPerGroupRefresh)
 		}
 		if r.Server.RSSPer1000SubsKB != 0 {
 			rss = fmt.Sprintf("%.0f KiB", r.Server.RSSPer1000SubsKB)

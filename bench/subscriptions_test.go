@@ -291,7 +291,7 @@ func TestSubsConfigBuildsTheWebSocketURL(t *testing.T) {
 func TestTheSubscriptionsTableShowsEveryRun(t *testing.T) {
 	r := &SubsResult{Subscriptions: 1000, Established: 1000, Sockets: 20, Groups: 8, EstablishS: 0.5, MessagesPerS: 120, PushExpected: 10, PushSeen: 9,
 		PushLatency: Latency{P50: 12, P99: 80}, Errors: map[string]uint64{"closed": 2},
-		Server: SubsServer{Metrics: true, RefreshStmtsPerS: 33, StmtsPerGroupRefr: 0.97, RSSEstablishedKB: 1, RSSPer1000SubsKB: 2048}}
+		Server: SubsServer{Metrics: true, RefreshStatementsPerS: 33, StatementsPerGroupRefresh: 0.97, RSSEstablishedKB: 1, RSSPer1000SubsKB: 2048}}
 	var b bytes.Buffer
 	WriteSubsTable(&b, []*SubsResult{r})
 	out := b.String()

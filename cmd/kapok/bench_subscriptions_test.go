@@ -65,8 +65,8 @@ func TestBenchSubscriptionsAgainstKapok(t *testing.T) {
 		t.Errorf("server figures %+v", s)
 	}
 	// 37 subscribers a group: one statement each would put the ratio near 37.
-	if s.StmtsPerGroupRefr <= 0 || s.StmtsPerGroupRefr > 1.5 {
-		t.Errorf("%.2f refresh statements per group refresh (%.0f statements, %d group refreshes due)", s.StmtsPerGroupRefr, s.RefreshStatements, r.GroupRefreshes)
+	if s.StatementsPerGroupRefresh <= 0 || s.StatementsPerGroupRefresh > 1.5 {
+		t.Errorf("%.2f refresh statements per group refresh (%.0f statements, %d group refreshes due)", s.StatementsPerGroupRefresh, s.RefreshStatements, r.GroupRefreshes)
 	}
 	if s.ActiveAfterClose != 0 {
 		t.Errorf("%v subscriptions still active after every socket closed", s.ActiveAfterClose)
