@@ -102,7 +102,7 @@ func (s *subSocket) write(msg []byte) error {
 	return s.conn.WriteMessage(websocket.TextMessage, msg)
 }
 
-// settle marks every subscription of s not yet settled, when the socket fails.
+// settleRest marks every subscription of s not yet settled, when the socket fails or ends.
 func (s *subSocket) settleRest(r *subRun) {
 	for _, sub := range s.subs {
 		if !sub.settled {

@@ -239,7 +239,7 @@ func RunSubscriptions(ctx context.Context, cfg SubsConfig, pool *pgxpool.Pool, d
 		}
 	}
 	w := &subWriter{pool: pool, data: data, shapes: cfg.Shapes, counts: counts, groups: subscribed, book: run.book,
-		rng: rand.New(rand.NewPCG(cfg.Seed, 0x3717e)), touched: map[subKey]time.Time{}}
+		rng: rand.New(rand.NewPCG(cfg.Seed, 0x3717e)), touched: map[writtenKey]time.Time{}}
 	mA, errA := scrapeMetrics(cfg.Target)
 	xA, xerrA := xactCommit(ctx, pool)
 	cfg.logf("writing %.0f rows/s for %s", cfg.WriteRate, cfg.Duration)

@@ -164,7 +164,7 @@ func TestTheWriterCountsTheSubscribersAWriteReaches(t *testing.T) {
 		{1, 0, 3}: 7, // another tenant
 	}
 	groups := map[[2]int]bool{{0, 0}: true, {0, 1}: true, {0, 2}: true, {0, 3}: true, {1, 0}: true}
-	w := &subWriter{data: data, shapes: 4, counts: counts, groups: groups, book: newPushBook(time.Now()), rng: rand.New(rand.NewPCG(1, 2)), touched: map[subKey]time.Time{}}
+	w := &subWriter{data: data, shapes: 4, counts: counts, groups: groups, book: newPushBook(time.Now()), rng: rand.New(rand.NewPCG(1, 2)), touched: map[writtenKey]time.Time{}}
 	if got := w.tables(); len(got) != 2 || got[0] != "customers" || got[1] != "orders" {
 		t.Fatalf("tables %v", got)
 	}
@@ -214,7 +214,7 @@ func TestTheWriterCountsTheSubscribersAWriteReaches(t *testing.T) {
 func TestTheWriterLeavesARecentlyWrittenResultAlone(t *testing.T) {
 	data := twoTenants()[:1]
 	w := &subWriter{data: data, shapes: 1, counts: map[subKey]int{}, groups: map[[2]int]bool{}, book: newPushBook(time.Now()),
-		rng: rand.New(rand.NewPCG(3, 4)), touched: map[subKey]time.Time{}}
+		rng: rand.New(rand.NewPCG(3, 4)), touched: map[writtenKey]time.Time{}}
 	now := time.Now()
 	last := map[int32]time.Time{}
 	repeats := 0

