@@ -144,6 +144,9 @@ type PoolConfig struct {
 	MaxInFlight  int      `yaml:"max_in_flight"`
 	QueueTimeout Duration `yaml:"queue_timeout"`
 	IdleTimeout  Duration `yaml:"idle_timeout"`
+	// ShareReads: reads waiting for a connection run together, as one multiplexed
+	// statement per shape and session, identical ones once (nil: pools.share_reads).
+	ShareReads *bool `yaml:"share_reads"`
 }
 
 // PoolsConfig holds process-wide pool limits.
@@ -154,6 +157,16 @@ type PoolsConfig struct {
 	IdleTimeout Duration `yaml:"idle_timeout"`
 	// MaxClients caps requests in flight across all tenants.
 	MaxClients int `yaml:"max_clients"`
+	// ShareReads is every tenant's pool.share_reads unless it says otherwise (nil: true).
+	ShareReads *bool `yaml:"share_reads"`
+}
+
+// ShareReads reports whether tc's reads may be batched and coalesced.
+func (c *Config) ShareReads(tc *TenantConfig) bool {
+	if tc.Pool.ShareReads != nil {
+		return *tc.Pool.ShareReads
+	}
+	return c.Pools.ShareReads == nil || *c.Pools.ShareReads
 }
 
 // Limits guard against oversized or abusive requests.

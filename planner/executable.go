@@ -52,12 +52,17 @@ type Batch struct {
 	Statements []statement.Statement
 	// Args backs the statements' arguments, one flat slice reused across requests.
 	Args [][]byte
+	// Shareable says the statements only read, with no option of the request's own: the
+	// executor may run them with other requests' reads of the same statement and session
+	// (poolmgr.Request.Shareable). Writes, function calls and transaction options never
+	// set it.
+	Shareable bool
 }
 
 // Reset empties b, keeping its storage.
 func (b *Batch) Reset() {
 	clear(b.Args)
-	b.Statements, b.Args = b.Statements[:0], b.Args[:0]
+	b.Statements, b.Args, b.Shareable = b.Statements[:0], b.Args[:0], false
 }
 
 // Add appends a statement whose arguments are b.Args[from:].

@@ -34,6 +34,7 @@ func (p *Plan) Bind(in *Input, b *Batch) error {
 		b.Args = append(b.Args[:n], bound...)
 		b.Add(p.Statements[i].SQL, p.Statements[i].Result, n)
 	}
+	b.Shareable = p.Kind == KindQuery && len(p.Statements) == 1
 	return nil
 }
 

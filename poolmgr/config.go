@@ -118,4 +118,6 @@ type PoolConfig struct {
 	StatementTimeout time.Duration
 	// ExecMode is the pgx exec mode of the tenant's connections. Default cache_describe.
 	ExecMode ExecMode
+	// ShareReads lets reads that wait for a connection run together (Request.Shareable).
+	ShareReads bool
 }

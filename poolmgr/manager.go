@@ -37,6 +37,10 @@ type Manager struct {
 	rejected  [len(reasons)]atomic.Uint64 // by reason, over all tenants, including closed pools
 	inFlight  atomic.Int64
 
+	share  *shareMetrics
+	mplex  sync.Map // statement SQL → its multiplexed SQL ("" when it has none)
+	mplexN atomic.Int64
+
 	// wrapConn, when set (tests), wraps every new network connection.
 	wrapConn func(net.Conn) net.Conn
 }
@@ -57,7 +61,7 @@ var evictReasonNames = [numEvictReasons]string{"lru", "idle", "replaced", "remov
 // New starts a manager and its idle sweeper. Close stops both.
 func New(cfg Config) *Manager {
 	cfg = cfg.withDefaults()
-	m := &Manager{cfg: cfg, stop: make(chan struct{}), sweepDone: make(chan struct{})}
+	m := &Manager{cfg: cfg, stop: make(chan struct{}), sweepDone: make(chan struct{}), share: newShareMetrics()}
 	if cfg.GlobalMaxClients > 0 {
 		m.global = make(chan struct{}, cfg.GlobalMaxClients)
 	}
@@ -284,7 +288,7 @@ func (m *Manager) newPool(tenant string, cfg PoolConfig) (*Pool, error) {
 	if err != nil {
 		return nil, err
 	}
-	p := &Pool{m: m, tenant: tenant, cfg: cfg, pool: pool, stmtCache: mode == pgx.QueryExecModeCacheStatement}
+	p := &Pool{m: m, tenant: tenant, cfg: cfg, pool: pool, stmtCache: mode == pgx.QueryExecModeCacheStatement, maxConns: int64(pc.MaxConns)}
 	if cfg.MaxInFlight > 0 {
 		p.sem = make(chan struct{}, cfg.MaxInFlight)
 	}

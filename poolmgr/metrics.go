@@ -50,10 +50,16 @@ func (m *Manager) Describe(ch chan<- *prometheus.Desc) {
 	for _, d := range allDescs {
 		ch <- d
 	}
+	m.share.coalesced.Describe(ch)
+	m.share.batched.Describe(ch)
+	m.share.size.Describe(ch)
 }
 
 // Collect emits the stats of every open pool. Safe to call concurrently.
 func (m *Manager) Collect(ch chan<- prometheus.Metric) {
+	m.share.coalesced.Collect(ch)
+	m.share.batched.Collect(ch)
+	m.share.size.Collect(ch)
 	pools := m.pools.Values() // a snapshot; Stat is cheap and lock-free enough
 	gauge := func(d *prometheus.Desc, v float64, labels ...string) {
 		ch <- prometheus.MustNewConstMetric(d, prometheus.GaugeValue, v, labels...)

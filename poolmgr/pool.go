@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"strconv"
 	"strings"
+	"sync"
 	"sync/atomic"
 	"time"
 
@@ -31,6 +32,11 @@ type Pool struct {
 	lruTouched atomic.Int64 // unix nanos
 	inFlight   atomic.Int64
 	rejected   [len(reasons)]atomic.Uint64
+
+	// maxConns is the pool's size; shares the batches of shared reads (share.go).
+	maxConns int64
+	smu      sync.Mutex
+	shares   map[string]*shared
 }
 
 // Tenant is the tenant the pool serves.
@@ -75,6 +81,10 @@ type Request struct {
 	// Admitted says the caller already holds an Admission from Admit for this request;
 	// otherwise Run admits (and releases) the request itself.
 	Admitted bool
+	// Shareable marks a read (one statement, no side effect, nothing of its own in the
+	// session) that may run with other reads of the same statement and session when it
+	// must wait for a connection (share.go). Never set it for writes or volatile calls.
+	Shareable bool
 }
 
 // Admission is a request's slot under the global and tenant caps. Release it exactly once.
@@ -190,6 +200,9 @@ func (p *Pool) Run(ctx context.Context, req *Request, dst []byte) (out []byte, e
 			return dst, nil, err
 		}
 		defer a.Release()
+	}
+	if p.shareable(req) {
+		return p.runShared(ctx, req, dst)
 	}
 	return p.run(ctx, req, dst, true)
 }

@@ -128,5 +128,6 @@ func (a *apis) pool(t *control.Tenant) (*poolmgr.Pool, error) {
 		AcquireTimeout:   c.Pool.QueueTimeout.D(),
 		StatementTimeout: c.Limits.StatementTimeout.D(),
 		ExecMode:         poolmgr.ExecMode(t.ExecMode),
+		ShareReads:       a.s.cfg.ShareReads(c),
 	})
 }

@@ -65,7 +65,7 @@ func (a *apis) execute(x *exchange, d door, compile func() (planner.Executable, 
 	x.buf = plan.Begin(&x.in, x.buf[:0])
 	var ends []int
 	if len(b.Statements) > 0 {
-		x.preq = poolmgr.Request{Statements: b.Statements, Admitted: true}
+		x.preq = poolmgr.Request{Statements: b.Statements, Admitted: true, Shareable: b.Shareable}
 		if x.session {
 			x.preq.Session = &x.sess
 		}

@@ -28,6 +28,8 @@ func (s *Statement) Bind(in *planner.Input, b *planner.Batch) error {
 	n := len(b.Args)
 	b.Args = s.AppendArgs(b.Args, in.Values, in.Body)
 	b.Add(s.SQL, s.Result, n)
+	// Reads of tables and views; a function may be volatile, and tx= is the request's own.
+	b.Shareable = s.Action == ActionRead && s.Prefer.Tx == ""
 	return nil
 }
 
