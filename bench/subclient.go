@@ -38,8 +38,8 @@ type subErrors struct {
 	first  [numSubErrKinds]string
 }
 
-func (e *subErrors) add(kind int, n uint64, msg string) {
-	e.counts[kind].Add(n)
+func (e *subErrors) add(kind int, msg string) {
+	e.counts[kind].Add(1)
 	e.mu.Lock()
 	if e.first[kind] == "" {
 		e.first[kind] = msg
@@ -117,7 +117,7 @@ func (s *subSocket) settleRest(r *subRun) {
 // socket counts as settled (and not established).
 func (r *subRun) open(s *subSocket, dialer *websocket.Dialer) {
 	fail := func(kind int, err error) {
-		r.errs.add(kind, 1, err.Error())
+		r.errs.add(kind, err.Error())
 		s.settleRest(r)
 		if s.conn != nil {
 			s.conn.Close()
@@ -187,7 +187,7 @@ func (r *subRun) read(s *subSocket) {
 		at := time.Now()
 		if err != nil {
 			if !r.closing.Load() {
-				r.errs.add(subErrClosed, 1, err.Error())
+				r.errs.add(subErrClosed, err.Error())
 			}
 			return
 		}
@@ -201,7 +201,7 @@ func (r *subRun) read(s *subSocket) {
 		}
 		sub := s.sub(msg)
 		if sub == nil {
-			r.errs.add(subErrProtocol, 1, fmt.Sprintf("%.200s", msg))
+			r.errs.add(subErrProtocol, fmt.Sprintf("%.200s", msg))
 			continue
 		}
 		switch typ {
@@ -227,19 +227,19 @@ func (r *subRun) read(s *subSocket) {
 				}
 			})
 		case "error":
-			r.errs.add(subErrSubscribe, 1, fmt.Sprintf("%.300s", msg))
+			r.errs.add(subErrSubscribe, fmt.Sprintf("%.300s", msg))
 			if !sub.settled {
 				sub.settled = true
 				r.settled.Done()
 			}
 		case "complete":
-			r.errs.add(subErrComplete, 1, fmt.Sprintf("%.200s", msg))
+			r.errs.add(subErrComplete, fmt.Sprintf("%.200s", msg))
 			if !sub.settled {
 				sub.settled = true
 				r.settled.Done()
 			}
 		default:
-			r.errs.add(subErrProtocol, 1, fmt.Sprintf("%.200s", msg))
+			r.errs.add(subErrProtocol, fmt.Sprintf("%.200s", msg))
 		}
 	}
 }

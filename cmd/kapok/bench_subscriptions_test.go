@@ -6,6 +6,7 @@ import (
 	"encoding/json"
 	"net/url"
 	"os"
+	"strings"
 	"testing"
 
 	"github.com/kapok-dev/kapok/bench"
@@ -37,15 +38,22 @@ func TestBenchSubscriptionsAgainstKapok(t *testing.T) {
 	if code := bench.Main(context.Background(), []string{"setup-tenants", "--db", direct, "--count", "2", "--main-tenant", ""}, &bytes.Buffer{}, &errb); code != 0 {
 		t.Fatalf("setup-tenants: exit %d\n%s", code, errb.String())
 	}
-	cfg := &control.Config{Upstreams: map[string]*control.Upstream{"kapok_bench": {URL: direct, Pooler: pooler}}}
+	const adminKey = "bench-subscriptions-admin-key"
+	cfg := &control.Config{AdminKey: adminKey, Upstreams: map[string]*control.Upstream{"kapok_bench": {URL: direct, Pooler: pooler}}}
 	for _, n := range []string{"bench-t000", "bench-t001"} {
 		cfg.Tenants = append(cfg.Tenants, &control.TenantConfig{Name: n, Mode: "schema", Upstream: "kapok_bench", Database: "kapok_bench",
 			Schemas: []string{bench.TenantSchema(n)}, Isolation: "role"})
 	}
 	target := testserver.Serve(t, cfg)
 
+	// The key travels in connection_init: without it, no subscription.
+	code, _, stderr := cli(t, "bench", "subscriptions", "--target", target, "--db", direct, "--tenants", "2", "--subs", "8", "--sockets", "2", "--duration", "1s")
+	if code != 1 || !strings.Contains(stderr, "warm-up: 0 of 8 subscriptions established") {
+		t.Errorf("without the admin key: exit %d\n%s", code, stderr)
+	}
+
 	const subs = 300
-	code, stdout, stderr := cli(t, "bench", "subscriptions", "--target", target, "--db", direct, "--tenants", "2", "--subs", "300",
+	code, stdout, stderr := cli(t, "bench", "subscriptions", "--target", target, "--db", direct, "--admin-key", adminKey, "--tenants", "2", "--subs", "300",
 		"--sockets", "6", "--write-rate", "40", "--duration", "3s", "--settle", "5s", "--establish-timeout", "20s", "--seed", "7", "--json")
 	var r bench.SubsResult
 	if err := json.Unmarshal([]byte(stdout), &r); err != nil {
