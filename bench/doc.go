@@ -13,8 +13,11 @@
 //     URLs, on one pgx pool through the same PgBouncer — the limit Kapok is measured against;
 //   - the suite (`kapok bench suite`, `make bench`): Kapok and the baseline alternately on
 //     every scenario, one table of ratios, gated by thresholds.json;
-//   - setup-tenants: the multitenant scenario's schemas and their tenants config.
+//   - setup-tenants: the multitenant scenario's schemas and their tenants config;
+//   - subscriptions: GraphQL live queries over WebSocket (graphql-transport-ws) under a stream
+//     of writes made directly in PostgreSQL, with commit-to-client push latency, and the
+//     server's refresh statements, memory and metrics per subscription.
 //
 // Of Kapok's packages it imports only the leaf internal/jsonx, to scan JSON bodies in place:
-// it talks to Kapok over HTTP only, so it measures what a client sees. Main is the entry point cmd/kapok calls for `kapok bench …`.
+// it talks to Kapok over HTTP and WebSocket only, so it measures what a client sees. Main is the entry point cmd/kapok calls for `kapok bench …`.
 package bench

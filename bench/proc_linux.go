@@ -1,8 +1,79 @@
 package bench
 
-import "syscall"
+import (
+	"bufio"
+	"bytes"
+	"fmt"
+	"os"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"syscall"
+)
 
 // childProcAttr makes a started server die with the suite, even when the suite is killed.
 func childProcAttr() *syscall.SysProcAttr {
 	return &syscall.SysProcAttr{Pdeathsig: syscall.SIGTERM}
+}
+
+// listenerPID finds the process listening on TCP port (IPv4 or IPv6, any address): the socket's
+// inode from /proc/net/tcp{,6}, then the process holding a descriptor on it. Processes of other
+// users are invisible without privileges.
+func listenerPID(port int) (int, error) {
+	inodes := map[string]bool{}
+	for _, f := range []string{"/proc/net/tcp", "/proc/net/tcp6"} {
+		b, err := os.ReadFile(f)
+		if err != nil {
+			continue
+		}
+		for _, ino := range listeningInodes(b, port) {
+			inodes[ino] = true
+		}
+	}
+	if len(inodes) == 0 {
+		return 0, fmt.Errorf("no socket listens on port %d", port)
+	}
+	fds, _ := filepath.Glob("/proc/[0-9]*/fd/*")
+	for _, fd := range fds {
+		l, err := os.Readlink(fd)
+		if err != nil || !strings.HasPrefix(l, "socket:[") {
+			continue
+		}
+		if inodes[strings.TrimSuffix(strings.TrimPrefix(l, "socket:["), "]")] {
+			return strconv.Atoi(strings.Split(fd, "/")[2])
+		}
+	}
+	return 0, fmt.Errorf("port %d listens, but no visible process holds the socket (another user's? pass --pid)", port)
+}
+
+// listeningInodes reads a /proc/net/tcp table: the inodes of the sockets in state LISTEN (0A)
+// on port.
+func listeningInodes(table []byte, port int) []string {
+	var out []string
+	sc := bufio.NewScanner(bytes.NewReader(table))
+	for sc.Scan() {
+		f := strings.Fields(sc.Text())
+		if len(f) < 10 || f[3] != "0A" {
+			continue
+		}
+		_, hexPort, ok := strings.Cut(f[1], ":")
+		if p, err := strconv.ParseUint(hexPort, 16, 16); ok && err == nil && int(p) == port {
+			out = append(out, f[9])
+		}
+	}
+	return out
+}
+
+// rssKB is the resident set size of process pid in KiB (VmRSS of /proc/pid/status).
+func rssKB(pid int) (int64, error) {
+	b, err := os.ReadFile(fmt.Sprintf("/proc/%d/status", pid))
+	if err != nil {
+		return 0, err
+	}
+	for _, l := range strings.Split(string(b), "\n") {
+		if v, ok := strings.CutPrefix(l, "VmRSS:"); ok {
+			return strconv.ParseInt(strings.TrimSuffix(strings.TrimSpace(v), " kB"), 10, 64)
+		}
+	}
+	return 0, fmt.Errorf("/proc/%d/status has no VmRSS", pid)
 }

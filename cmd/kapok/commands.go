@@ -71,6 +71,7 @@ func commandTree() *command {
 				{name: "setup-tenants", summary: "create the bench_tNNN tenant schemas and print their tenants config", helpByRun: true},
 				{name: "suite", summary: "Kapok vs baseline on every scenario, gated by bench/thresholds.json", helpByRun: true},
 				{name: "echo", summary: "serve a fixed body as fast as possible (measures the generator itself)", helpByRun: true},
+				{name: "subscriptions", summary: "many GraphQL subscriptions over WebSocket under a stream of writes", helpByRun: true},
 			}},
 			{name: "version", summary: "print kapok's version and the commit it was built from", usage: "kapok version", run: versionCommand},
 			{name: "completion", summary: "print a shell completion script", usage: "kapok completion bash|zsh|fish",
