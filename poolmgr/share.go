@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"strconv"
+	"sync/atomic"
 	"time"
 
 	"github.com/jackc/pgx/v5/pgconn"
@@ -62,7 +63,7 @@ func newShareMetrics() *shareMetrics {
 
 // shareKey is what requests must have in common to share a statement: the session (role,
 // claims and every setting of the prelude) and the statement's text.
-func shareKey(dst []byte, s *Session, sql string) []byte {
+func shareKey(dst []byte, s *Session, sql string, r statement.Result) []byte {
 	if s != nil {
 		dst = append(dst, s.Role...)
 		dst = append(dst, 0)
@@ -76,7 +77,9 @@ func shareKey(dst []byte, s *Session, sql string) []byte {
 		dst = append(dst, 0)
 		dst = strconv.AppendInt(dst, int64(s.StatementTimeout), 10)
 	}
-	dst = append(dst, 1)
+	// One SQL text may be read as different results (a GraphQL by-pk field and a REST
+	// read of the same row): they must not share.
+	dst = append(dst, 1, byte(r))
 	return append(dst, sql...)
 }
 
@@ -104,13 +107,21 @@ func (p *Pool) shareable(req *Request) bool {
 func (p *Pool) runShared(ctx context.Context, req *Request, dst []byte) ([]byte, []int, error) {
 	st := &req.Statements[0]
 	var kb [256]byte
-	key := shareKey(kb[:0], req.Session, st.SQL)
+	key := shareKey(kb[:0], req.Session, st.SQL, st.Result)
+	heavy := p.m.heavy(key)
 	var ab [128]byte
 	akey := argsKey(ab[:0], st.Args)
 
 	p.smu.Lock()
 	if b := p.shares[string(key)]; b != nil && !b.sent && len(b.sets) < maxShare {
 		i, dup := b.byArgs[string(akey)]
+		if !dup && heavy {
+			// Batching saves the per-statement overhead, which an expensive read does not
+			// notice, while it makes every request of the batch wait for all of it: only
+			// identical reads share an expensive statement.
+			p.smu.Unlock()
+			return p.run(ctx, req, dst, true)
+		}
 		if !dup {
 			// A copy: a request that gives up returns, and its buffers go to another.
 			args := make([][]byte, len(st.Args))
@@ -178,6 +189,8 @@ func (p *Pool) lead(ctx context.Context, b *shared) {
 		return
 	}
 	defer c.Release()
+	start := time.Now()
+	defer func() { p.m.noteCost(b.key, time.Since(start)/time.Duration(len(b.sets))) }()
 	b.vals = make([][]byte, len(b.sets))
 	b.errs = make([]error, len(b.sets))
 	timeout := p.cfg.StatementTimeout
@@ -306,7 +319,8 @@ func (p *Pool) runMultiplexed(ctx context.Context, c *pgxpool.Conn, b *shared, t
 
 // multiplexed caches Multiplex's rewrite of each statement, up to maxMultiplexed of them.
 func (m *Manager) multiplexed(sql string, n int, r statement.Result) (string, bool) {
-	if v, ok := m.mplex.Load(sql); ok {
+	key := string(rune('0'+r)) + sql
+	if v, ok := m.mplex.Load(key); ok {
 		s := v.(string)
 		return s, s != ""
 	}
@@ -318,8 +332,38 @@ func (m *Manager) multiplexed(sql string, n int, r statement.Result) (string, bo
 		m.mplex.Clear()
 		m.mplexN.Store(1)
 	}
-	m.mplex.Store(sql, s)
+	m.mplex.Store(key, s)
 	return s, ok
+}
+
+// heavyPerSet is the run time per argument set above which a statement is batched no
+// more (only coalesced): its own work dwarfs what one statement per request costs.
+const heavyPerSet = 2 * time.Millisecond
+
+// heavy reports whether the statement of share key k is expensive, by what its shared
+// runs took per argument set.
+func (m *Manager) heavy(k []byte) bool {
+	v, ok := m.costs.Load(string(k))
+	return ok && time.Duration(v.(*atomic.Int64).Load()) > heavyPerSet
+}
+
+// noteCost folds one shared run's time per argument set into key's moving average.
+func (m *Manager) noteCost(key string, d time.Duration) {
+	v, ok := m.costs.Load(key)
+	if !ok {
+		if m.costN.Add(1) > maxMultiplexed {
+			m.costs.Clear()
+			m.costN.Store(1)
+		}
+		v, _ = m.costs.LoadOrStore(key, new(atomic.Int64))
+	}
+	a := v.(*atomic.Int64)
+	old := a.Load()
+	if old == 0 {
+		a.Store(int64(d))
+		return
+	}
+	a.Store(old + (int64(d)-old)/8)
 }
 
 const maxMultiplexed = 10000

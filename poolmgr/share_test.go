@@ -214,3 +214,29 @@ func counterValue(c prometheus.Counter) float64 {
 	_ = c.Write(&m)
 	return m.GetCounter().GetValue()
 }
+
+func TestOneSQLReadAsTwoResultsIsNotShared(t *testing.T) {
+	_, p := sharedPool(t)
+	ctx := ctx5s(t)
+	var wg sync.WaitGroup
+	for i := range 100 {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			k := strconv.Itoa(i%10 + 1)
+			st := stmt(readKV, k, k)
+			want := fmt.Sprintf(`[{"k":%s,"v":%d}]`, k, (i%10+1)*10)
+			if i%2 == 0 {
+				st.Result = statement.Envelope // a REST read of the same statement
+				want = "1,," + want
+			} else {
+				st.Result = statement.Array
+			}
+			got, err := runRead(ctx, p, nil, st)
+			if err != nil || got != want {
+				t.Errorf("request %d: %q, %v; want %q", i, got, err, want)
+			}
+		}()
+	}
+	wg.Wait()
+}
