@@ -208,7 +208,7 @@ func cmdSuite(ctx context.Context, args []string, stdout, stderr io.Writer) int 
 	fs.StringVar(&o.directDSN, "db-direct", "postgres://postgres@127.0.0.1:54320/kapok_bench?sslmode=disable", "direct URL of the benchmark database (setup)")
 	fs.StringVar(&o.poolerDSN, "db", "postgres://postgres@127.0.0.1:64320/kapok_bench?sslmode=disable", "PgBouncer URL of the benchmark database (requests)")
 	fs.StringVar(&o.thresholdFile, "threshold-file", "bench/thresholds.json", "gate thresholds")
-	fs.StringVar(&o.scenarios, "scenarios", strings.Join(BuiltinNames(), ","), "scenarios to run, comma-separated")
+	fs.StringVar(&o.scenarios, "scenarios", strings.Join(GateNames(), ","), "scenarios to run, comma-separated (the default leaves out the built-ins marked gate: false)")
 	fs.IntVar(&o.rounds, "rounds", 0, "rounds per scenario, alternately Kapok then baseline and baseline then Kapok; keep it even (default 4)")
 	fs.DurationVar(&o.duration, "duration", 0, "measured time per target per round (default 5s, quick 1s)")
 	fs.DurationVar(&o.warmup, "warmup", 0, "warm-up per target per scenario (default 2s, quick 400ms)")
