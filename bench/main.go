@@ -19,6 +19,7 @@ commands:
   baseline       serve the workload with hand-written SQL on one pgx pool (the physical limit)
   setup-tenants  create the bench_tNNN tenant schemas and print their tenants config
   suite          Kapok vs baseline on every scenario, gated by bench/thresholds.json
+  share          Kapok with and without shared reads, the baseline and pgbench, interleaved
   echo           serve a fixed body as fast as possible (measures the generator itself)
 
 Run 'kapok bench <command> -h' for its flags.
@@ -38,6 +39,7 @@ func Main(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 		"baseline":      cmdBaseline,
 		"setup-tenants": cmdSetupTenants,
 		"suite":         cmdSuite,
+		"share":         cmdShare,
 		"echo":          cmdEcho,
 	}
 	cmd, ok := cmds[args[0]]
