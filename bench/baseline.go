@@ -200,23 +200,17 @@ func (b *Baseline) graphql(qctx context.Context, ctx *fasthttp.RequestCtx, st *b
 		raw, _ := jsonMember(vars, name)
 		return parseInt(raw)
 	}
-	var sql, root, name string
+	sql, root, name := graphqlRead(st, op)
 	var arg any
 	switch string(op) {
-	case `"Q1"`:
-		sql, root, name = st.q1, "customers_by_pk", "id"
-	case `"Q2"`:
-		sql, root, name = st.q2, "orders", "cid"
-	case `"Q3"`:
-		sql, root, name = st.q3, "customers", "start"
-	case `"Q4"`:
-		sql, root, name = st.q4, "orders_aggregate", "cid"
 	case `"BenchInsert"`:
 		sql, root, arg = st.insertJSON, "insert_bench_scratch_one", string(vars)
 	case `"BenchUpdate"`:
 		sql, root, arg = st.updateJSON, "update_bench_scratch_by_pk", string(vars)
 	default:
-		return errBadRequest
+		if sql == "" {
+			return errBadRequest
+		}
 	}
 	if name != "" {
 		n, err := intVar(name)
@@ -235,6 +229,38 @@ func (b *Baseline) graphql(qctx context.Context, ctx *fasthttp.RequestCtx, st *b
 	return nil
 }
 
+// graphqlRead is the statement of a workload read by its operation name (JSON, quoted),
+// the root field of its answer and the variable that is its $1; "" for anything else.
+func graphqlRead(st *baselineStatements, op []byte) (sql, root, variable string) {
+	switch string(op) {
+	case `"Q1"`:
+		return st.q1, "customers_by_pk", "id"
+	case `"Q2"`:
+		return st.q2, "orders", "cid"
+	case `"Q3"`:
+		return st.q3, "customers", "start"
+	case `"Q4"`:
+		return st.q4, "orders_aggregate", "cid"
+	}
+	return "", "", ""
+}
+
+// restRead is the statement of a workload read by REST (a GET of table with query args),
+// and the filter whose value is its $1; "" for anything else.
+func restRead(st *baselineStatements, table []byte, args *fasthttp.Args) (sql, filter, op string) {
+	switch {
+	case string(table) == "customers" && bytes.HasPrefix(args.Peek("id"), []byte("eq.")):
+		return st.q1, "id", "eq."
+	case string(table) == "customers":
+		return st.q3, "id", "gte."
+	case string(table) == "orders" && bytes.HasPrefix(args.Peek("select"), []byte("count()")):
+		return st.q4, "customer_id", "eq."
+	case string(table) == "orders":
+		return st.q2, "customer_id", "eq."
+	}
+	return "", "", ""
+}
+
 func (b *Baseline) rest(qctx context.Context, ctx *fasthttp.RequestCtx, st *baselineStatements, table []byte) error {
 	args := ctx.QueryArgs()
 	filter := func(name, op string) (int, error) {
@@ -245,42 +271,33 @@ func (b *Baseline) rest(qctx context.Context, ctx *fasthttp.RequestCtx, st *base
 		return parseInt(v)
 	}
 	method := string(ctx.Method())
+	if sql, name, op := restRead(st, table, args); method == "GET" && sql != "" {
+		v, err := filter(name, op)
+		if err != nil {
+			return err
+		}
+		switch sql {
+		case st.q1:
+			if !bytes.Contains(ctx.Request.Header.Peek("Accept"), []byte("vnd.pgrst.object")) {
+				ctx.WriteString("[")
+				defer ctx.WriteString("]")
+				return b.writeRows(qctx, ctx, st, sql, v, "")
+			}
+			if err := b.writeRows(qctx, ctx, st, sql, v, ""); err != nil {
+				return err
+			}
+			if len(ctx.Response.Body()) == 0 {
+				ctx.SetStatusCode(fasthttp.StatusNotAcceptable)
+				ctx.WriteString(`{"code":"PGRST116","message":"JSON object requested, multiple (or no) rows returned"}`)
+			}
+			return nil
+		case st.q4:
+			ctx.WriteString("[")
+			defer ctx.WriteString("]")
+		}
+		return b.writeOne(qctx, ctx, st, sql, v)
+	}
 	switch {
-	case method == "GET" && string(table) == "customers" && bytes.HasPrefix(args.Peek("id"), []byte("eq.")):
-		id, err := filter("id", "eq.")
-		if err != nil {
-			return err
-		}
-		if !bytes.Contains(ctx.Request.Header.Peek("Accept"), []byte("vnd.pgrst.object")) {
-			ctx.WriteString("[")
-			defer ctx.WriteString("]")
-			return b.writeRows(qctx, ctx, st, st.q1, id, "")
-		}
-		if err := b.writeRows(qctx, ctx, st, st.q1, id, ""); err != nil {
-			return err
-		}
-		if len(ctx.Response.Body()) == 0 {
-			ctx.SetStatusCode(fasthttp.StatusNotAcceptable)
-			ctx.WriteString(`{"code":"PGRST116","message":"JSON object requested, multiple (or no) rows returned"}`)
-		}
-		return nil
-	case method == "GET" && string(table) == "customers":
-		start, err := filter("id", "gte.")
-		if err != nil {
-			return err
-		}
-		return b.writeOne(qctx, ctx, st, st.q3, start)
-	case method == "GET" && string(table) == "orders":
-		cid, err := filter("customer_id", "eq.")
-		if err != nil {
-			return err
-		}
-		if bytes.HasPrefix(args.Peek("select"), []byte("count()")) {
-			ctx.WriteString("[")
-			defer ctx.WriteString("]")
-			return b.writeOne(qctx, ctx, st, st.q4, cid)
-		}
-		return b.writeOne(qctx, ctx, st, st.q2, cid)
 	case method == "POST" && string(table) == "bench_scratch":
 		if err := b.exec(qctx, st, st.insert, string(ctx.PostBody())); err != nil {
 			return err

@@ -7,12 +7,14 @@
 //     scheduled send time so a stalled server cannot hide behind a waiting client), warm-up,
 //     log-linear latency histograms (Histogram), errors by kind, a table or JSON result;
 //   - scenarios (Scenario): YAML or JSON request shapes whose {{variables}} take a value per
-//     request from a range or a list, and the embedded built-ins over the workload dataset
-//     (scenarios/: Q1–Q4 in GraphQL and REST, many tenants, writes);
+//     request from a range (uniform or Zipf) or a list, and the embedded built-ins over the
+//     workload dataset (scenarios/: Q1–Q4 in GraphQL and REST, many tenants, writes, hot keys);
 //   - the raw-pgx baseline (Baseline): the workload's hand-written statements behind the same
 //     URLs, on one pgx pool through the same PgBouncer — the limit Kapok is measured against;
 //   - the suite (`kapok bench suite`, `make bench`): Kapok and the baseline alternately on
 //     every scenario, one table of ratios, gated by thresholds.json;
+//   - `kapok bench share`: Kapok with and without shared reads, the baseline and pgbench on
+//     the baseline's statements, interleaved, with CPU per request;
 //   - setup-tenants: the multitenant scenario's schemas and their tenants config;
 //   - subscriptions: GraphQL live queries over WebSocket (graphql-transport-ws) under a stream
 //     of writes made directly in PostgreSQL, with commit-to-client push latency, and the

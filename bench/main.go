@@ -20,6 +20,7 @@ commands:
   setup-tenants  create the bench_tNNN tenant schemas and print their tenants config
   suite          Kapok vs baseline on every scenario, gated by bench/thresholds.json
   subscriptions  many GraphQL subscriptions over WebSocket under a stream of writes
+  share          Kapok with and without shared reads, the baseline and pgbench, interleaved
   echo           serve a fixed body as fast as possible (measures the generator itself)
 
 Run 'kapok bench <command> -h' for its flags.
@@ -40,6 +41,7 @@ func Main(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 		"setup-tenants": cmdSetupTenants,
 		"suite":         cmdSuite,
 		"subscriptions": cmdSubscriptions,
+		"share":         cmdShare,
 		"echo":          cmdEcho,
 	}
 	cmd, ok := cmds[args[0]]

@@ -5,6 +5,7 @@ package bench
 import (
 	"errors"
 	"syscall"
+	"time"
 )
 
 func childProcAttr() *syscall.SysProcAttr { return nil }
@@ -14,3 +15,7 @@ var errNoProc = errors.New("reading another process's memory needs Linux's /proc
 func listenerPID(int) (int, error) { return 0, errNoProc }
 
 func rssKB(int) (int64, error) { return 0, errNoProc }
+
+func processCPU(int) (time.Duration, error) {
+	return 0, errors.New("the CPU time of a process is read on Linux only")
+}

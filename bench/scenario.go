@@ -35,7 +35,13 @@ type Scenario struct {
 	// Warmup is the least warm-up the suite gives the scenario (a Go duration, e.g. 3s):
 	// traffic over many tenants first opens their pools and compiles their plans.
 	Warmup string `yaml:"warmup,omitempty" json:"warmup,omitempty"`
+	// Gate false keeps a built-in scenario out of the suite's default list: it measures
+	// something the gate's ratios do not (hot keys, say), and has no threshold.
+	Gate *bool `yaml:"gate,omitempty" json:"gate,omitempty"`
 }
+
+// Gated reports whether the suite runs the scenario by default.
+func (s *Scenario) Gated() bool { return s.Gate == nil || *s.Gate }
 
 // MinWarmup is Warmup parsed (0 when unset or malformed; Validate reports the latter).
 func (s *Scenario) MinWarmup() time.Duration {
@@ -54,11 +60,15 @@ type RequestSpec struct {
 	Weight  int               `yaml:"weight,omitempty" json:"weight,omitempty"`
 }
 
-// Var is the value source of one variable: an inclusive integer range (optionally printed
-// through Format, e.g. "bench-t%03d") or a list of literal values. Scale marks a range whose
-// upper bound follows the dataset's scale factor.
+// Var is the value source of one variable: an inclusive integer range drawn uniformly, or
+// skewed (Zipf: the range's first value is the most frequent, value lo+k is drawn with a
+// probability proportional to (k+1)^-S), either optionally printed through Format (e.g.
+// "bench-t%03d"), or a list of literal values. Scale marks a range whose upper bound follows
+// the dataset's scale factor.
 type Var struct {
 	Range  []int64  `yaml:"range,omitempty" json:"range,omitempty"`
+	Zipf   []int64  `yaml:"zipf,omitempty" json:"zipf,omitempty"`
+	S      float64  `yaml:"s,omitempty" json:"s,omitempty"` // Zipf exponent, > 1
 	List   []string `yaml:"list,omitempty" json:"list,omitempty"`
 	Format string   `yaml:"format,omitempty" json:"format,omitempty"`
 	Scale  bool     `yaml:"scale,omitempty" json:"scale,omitempty"`
@@ -66,6 +76,18 @@ type Var struct {
 
 //go:embed scenarios/*.yaml
 var builtinFS embed.FS
+
+// GateNames lists the built-in scenarios the suite runs by default (BuiltinNames but those
+// with gate: false), in suite order.
+func GateNames() []string {
+	var names []string
+	for _, n := range BuiltinNames() {
+		if s, err := LoadScenario(n); err == nil && s.Gated() {
+			names = append(names, n)
+		}
+	}
+	return names
+}
 
 // BuiltinNames lists the embedded scenarios in suite order.
 func BuiltinNames() []string {
@@ -128,11 +150,18 @@ func (s *Scenario) Override(name, value string) {
 	s.Vars[name] = Var{List: []string{value}}
 }
 
-// ScaleRanges multiplies the upper bound of every range marked scale by f (≥ its lower bound).
+// ScaleRanges multiplies the upper bound of every range (uniform or Zipf) marked scale by f
+// (≥ its lower bound).
 func (s *Scenario) ScaleRanges(f float64) {
+	scale := func(r []int64) []int64 {
+		if len(r) != 2 {
+			return r
+		}
+		return []int64{r[0], max(r[0], int64(math.Round(float64(r[1])*f)))}
+	}
 	for k, v := range s.Vars {
-		if v.Scale && len(v.Range) == 2 && f != 1 {
-			v.Range = []int64{v.Range[0], max(v.Range[0], int64(math.Round(float64(v.Range[1])*f)))}
+		if v.Scale && f != 1 {
+			v.Range, v.Zipf = scale(v.Range), scale(v.Zipf)
 			s.Vars[k] = v
 		}
 	}
@@ -160,15 +189,22 @@ func (t template) append(dst []byte, vals [][]byte) []byte {
 type compiledVar struct {
 	name   string
 	lo, hi int64
+	zipfS  float64 // > 1: Zipf over [lo, hi]
 	format string
 	list   [][]byte
 }
 
-func (v *compiledVar) pick(r *rand.Rand, dst []byte) []byte {
+// pick draws a value; z is the variable's Zipf source in this worker (nil unless zipfS is set).
+func (v *compiledVar) pick(r *rand.Rand, z *rand.Zipf, dst []byte) []byte {
 	if v.list != nil {
 		return v.list[r.IntN(len(v.list))]
 	}
-	n := v.lo + r.Int64N(v.hi-v.lo+1)
+	var n int64
+	if z != nil {
+		n = v.lo + int64(z.Uint64())
+	} else {
+		n = v.lo + r.Int64N(v.hi-v.lo+1)
+	}
 	if v.format != "" {
 		return fmt.Appendf(dst[:0], v.format, n)
 	}
@@ -215,17 +251,28 @@ func compileScenario(s *Scenario) (*compiled, error) {
 		v := s.Vars[k]
 		cv := compiledVar{name: k, format: v.Format}
 		switch {
-		case len(v.List) > 0 && len(v.Range) == 0:
+		case len(v.List) > 0 && len(v.Range) == 0 && len(v.Zipf) == 0:
 			for _, x := range v.List {
 				cv.list = append(cv.list, []byte(x))
 			}
-		case len(v.Range) == 2 && len(v.List) == 0:
+		case len(v.Range) == 2 && len(v.List) == 0 && len(v.Zipf) == 0:
 			cv.lo, cv.hi = v.Range[0], v.Range[1]
 			if cv.hi < cv.lo {
 				return nil, fmt.Errorf("scenario %q: variable %s: range [%d, %d] is empty", s.Name, k, cv.lo, cv.hi)
 			}
+		case len(v.Zipf) == 2 && len(v.List) == 0 && len(v.Range) == 0:
+			cv.lo, cv.hi, cv.zipfS = v.Zipf[0], v.Zipf[1], v.S
+			if cv.hi < cv.lo {
+				return nil, fmt.Errorf("scenario %q: variable %s: zipf [%d, %d] is empty", s.Name, k, cv.lo, cv.hi)
+			}
+			if !(v.S > 1) {
+				return nil, fmt.Errorf("scenario %q: variable %s: zipf needs an exponent s > 1 (s: 1.1, say)", s.Name, k)
+			}
 		default:
-			return nil, fmt.Errorf("scenario %q: variable %s needs either range: [a, b] or a non-empty list", s.Name, k)
+			return nil, fmt.Errorf("scenario %q: variable %s needs either range: [a, b], zipf: [a, b] with s, or a non-empty list", s.Name, k)
+		}
+		if v.S != 0 && len(v.Zipf) == 0 {
+			return nil, fmt.Errorf("scenario %q: variable %s: s is the exponent of a zipf range, and it has none", s.Name, k)
 		}
 		index[k] = len(c.vars)
 		c.vars = append(c.vars, cv)
@@ -304,6 +351,7 @@ func compileScenario(s *Scenario) (*compiled, error) {
 type requestGen struct {
 	c       *compiled
 	r       *rand.Rand
+	zipf    []*rand.Zipf // by variable; nil but for Zipf ranges
 	vals    [][]byte
 	scratch [][]byte
 	path    []byte
@@ -312,9 +360,13 @@ type requestGen struct {
 }
 
 func newRequestGen(c *compiled, seed uint64) *requestGen {
-	g := &requestGen{c: c, r: rand.New(rand.NewPCG(seed, 0x6b61706f6b)), vals: make([][]byte, len(c.vars)), scratch: make([][]byte, len(c.vars))}
-	for i := range g.scratch {
+	g := &requestGen{c: c, r: rand.New(rand.NewPCG(seed, 0x6b61706f6b)), vals: make([][]byte, len(c.vars)), scratch: make([][]byte, len(c.vars)),
+		zipf: make([]*rand.Zipf, len(c.vars))}
+	for i, v := range c.vars {
 		g.scratch[i] = make([]byte, 0, 32)
+		if v.zipfS > 1 {
+			g.zipf[i] = rand.NewZipf(g.r, v.zipfS, 1, uint64(v.hi-v.lo))
+		}
 	}
 	return g
 }
@@ -323,7 +375,7 @@ func newRequestGen(c *compiled, seed uint64) *requestGen {
 // into g.path and g.body.
 func (g *requestGen) next() *compiledRequest {
 	for i := range g.c.vars {
-		g.vals[i] = g.c.vars[i].pick(g.r, g.scratch[i])
+		g.vals[i] = g.c.vars[i].pick(g.r, g.zipf[i], g.scratch[i])
 		if g.c.vars[i].list == nil {
 			g.scratch[i] = g.vals[i]
 		}

@@ -110,7 +110,7 @@ func TestBadScenariosAreRejectedWithTheReason(t *testing.T) {
 
 func TestBuiltinScenariosCompileAndScale(t *testing.T) {
 	names := BuiltinNames()
-	if len(names) != 11 || names[0] != "q1-graphql" || names[len(names)-1] != "write-rest" {
+	if len(names) != 13 || names[0] != "q1-graphql" || names[len(names)-1] != "write-rest" {
 		t.Fatalf("built-ins %v", names)
 	}
 	for _, n := range names {
@@ -133,6 +133,71 @@ func TestBuiltinScenariosCompileAndScale(t *testing.T) {
 	g.next()
 	if !strings.HasPrefix(string(g.path), "/t/acme/rest/v1/customers?select=id,name,orders(") {
 		t.Errorf("path %s", g.path)
+	}
+}
+
+func TestTheGateLeavesOutTheScenariosMarkedGateFalse(t *testing.T) {
+	want := "q1-graphql,q1-rest,q2-graphql,q2-rest,q3-graphql,q3-rest,q4-graphql,q4-rest,multitenant,write-graphql,write-rest"
+	if got := strings.Join(GateNames(), ","); got != want {
+		t.Errorf("gate scenarios %s\nwant %s", got, want)
+	}
+	for _, n := range []string{"q1-hot", "q1-zipf"} {
+		if s, err := LoadScenario(n); err != nil || s.Gated() {
+			t.Errorf("%s: gated %v, err %v", n, err == nil && s.Gated(), err)
+		}
+	}
+}
+
+func TestZipfValuesStayInBoundsWithTheFirstHottest(t *testing.T) {
+	const n = 100000
+	paths, _ := render(t, "name: z\nvars: {id: {zipf: [5, 1004], s: 1.1}}\npath: /c/{{id}}", n)
+	counts := map[int]int{}
+	for _, p := range paths {
+		id, err := strconv.Atoi(strings.TrimPrefix(p, "GET /c/"))
+		if err != nil || id < 5 || id > 1004 {
+			t.Fatalf("rendered %q: id outside [5, 1004]", p)
+		}
+		counts[id]++
+	}
+	// P(5+k) = (k+1)^-1.1 / H, H = sum over k < 1000 of (k+1)^-1.1 ≈ 5.57: id 5 17.9%, id 6
+	// 8.4%, id 14 1.4% (bounds: 5 standard deviations); ids far down the tail are still drawn.
+	for _, c := range []struct {
+		id       int
+		min, max float64
+	}{{5, 0.173, 0.186}, {6, 0.079, 0.088}, {14, 0.0123, 0.0162}} {
+		if f := float64(counts[c.id]) / n; f < c.min || f > c.max {
+			t.Errorf("id %d drawn %.4f of the time, want within [%g, %g]", c.id, f, c.min, c.max)
+		}
+	}
+	if len(counts) < 500 {
+		t.Errorf("saw %d distinct ids of 1000: the tail is missing", len(counts))
+	}
+	again, _ := render(t, "name: z\nvars: {id: {zipf: [5, 1004], s: 1.1}}\npath: /c/{{id}}", n)
+	if strings.Join(again, "") != strings.Join(paths, "") {
+		t.Error("the same seed drew other values")
+	}
+}
+
+func TestZipfRangesScaleAndNeedAnExponent(t *testing.T) {
+	s, _ := LoadScenario("q1-zipf")
+	s.ScaleRanges(0.01)
+	if v := s.Vars["id"]; v.Zipf[0] != 1 || v.Zipf[1] != 1000 || v.S != 1.1 {
+		t.Errorf("q1-zipf id at scale 0.01 = %+v, want zipf [1 1000] s 1.1", v)
+	}
+	for _, c := range []struct{ yaml, want string }{
+		{"name: z\nvars: {id: {zipf: [1, 10]}}\npath: /c/{{id}}", "s > 1"},
+		{"name: z\nvars: {id: {zipf: [1, 10], s: 1}}\npath: /c/{{id}}", "s > 1"},
+		{"name: z\nvars: {id: {zipf: [10, 1], s: 2}}\npath: /c/{{id}}", "is empty"},
+		{"name: z\nvars: {id: {range: [1, 10], s: 2}}\npath: /c/{{id}}", "exponent of a zipf"},
+		{"name: z\nvars: {id: {range: [1, 10], zipf: [1, 10], s: 2}}\npath: /c/{{id}}", "either range"},
+	} {
+		s, err := ParseScenario([]byte(c.yaml))
+		if err == nil {
+			_, err = compileScenario(s)
+		}
+		if err == nil || !strings.Contains(err.Error(), c.want) {
+			t.Errorf("%s: error %v, want one mentioning %q", c.yaml, err, c.want)
+		}
 	}
 }
 

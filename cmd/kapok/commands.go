@@ -70,6 +70,7 @@ func commandTree() *command {
 				{name: "baseline", summary: "serve the workload with hand-written SQL on one pgx pool", helpByRun: true},
 				{name: "setup-tenants", summary: "create the bench_tNNN tenant schemas and print their tenants config", helpByRun: true},
 				{name: "suite", summary: "Kapok vs baseline on every scenario, gated by bench/thresholds.json", helpByRun: true},
+				{name: "share", summary: "Kapok with and without shared reads, the baseline and pgbench, interleaved", helpByRun: true},
 				{name: "echo", summary: "serve a fixed body as fast as possible (measures the generator itself)", helpByRun: true},
 				{name: "subscriptions", summary: "many GraphQL subscriptions over WebSocket under a stream of writes", helpByRun: true},
 			}},
