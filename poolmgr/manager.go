@@ -40,7 +40,7 @@ type Manager struct {
 	share  *shareMetrics
 	mplex  sync.Map // statement SQL → its multiplexed SQL ("" when it has none)
 	mplexN atomic.Int64
-	costs  sync.Map // share key → *atomic.Int64, run time per argument set (ns)
+	costs  sync.Map // share key → *cost: run time per argument set
 	costN  atomic.Int64
 
 	// wrapConn, when set (tests), wraps every new network connection.

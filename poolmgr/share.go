@@ -190,7 +190,7 @@ func (p *Pool) lead(ctx context.Context, b *shared) {
 	}
 	defer c.Release()
 	start := time.Now()
-	defer func() { p.m.noteCost(b.key, time.Since(start)/time.Duration(len(b.sets))) }()
+	defer func() { p.m.noteCost(b.key, len(b.sets), time.Since(start)) }()
 	b.vals = make([][]byte, len(b.sets))
 	b.errs = make([]error, len(b.sets))
 	timeout := p.cfg.StatementTimeout
@@ -338,32 +338,61 @@ func (m *Manager) multiplexed(sql string, n int, r statement.Result) (string, bo
 
 // heavyPerSet is the run time per argument set above which a statement is batched no
 // more (only coalesced): its own work dwarfs what one statement per request costs.
-const heavyPerSet = 2 * time.Millisecond
+// Only runs of at least minCostSets sets are measured: a lone run's time is mostly the
+// round trip and the queue, which load inflates for cheap and expensive reads alike.
+const (
+	heavyPerSet = 3 * time.Millisecond
+	minCostSets = 3
+	// A heavy statement is batched again once per probeEvery, so that a verdict taken
+	// under a burst of load does not stick.
+	probeEvery = 2 * time.Second
+)
+
+type cost struct {
+	perSet atomic.Int64 // moving average, ns
+	probe  atomic.Int64 // unix ns of the last batch let through while heavy
+}
 
 // heavy reports whether the statement of share key k is expensive, by what its shared
 // runs took per argument set.
 func (m *Manager) heavy(k []byte) bool {
 	v, ok := m.costs.Load(string(k))
-	return ok && time.Duration(v.(*atomic.Int64).Load()) > heavyPerSet
+	if !ok {
+		return false
+	}
+	c := v.(*cost)
+	if time.Duration(c.perSet.Load()) <= heavyPerSet {
+		return false
+	}
+	now := time.Now().UnixNano()
+	if last := c.probe.Load(); now-last > int64(probeEvery) && c.probe.CompareAndSwap(last, now) {
+		return false
+	}
+	return true
 }
 
-// noteCost folds one shared run's time per argument set into key's moving average.
-func (m *Manager) noteCost(key string, d time.Duration) {
+// noteCost folds one shared run of sets argument sets, which took d, into key's average.
+func (m *Manager) noteCost(key string, sets int, d time.Duration) {
+	if sets < minCostSets {
+		return
+	}
 	v, ok := m.costs.Load(key)
 	if !ok {
 		if m.costN.Add(1) > maxMultiplexed {
 			m.costs.Clear()
 			m.costN.Store(1)
 		}
-		v, _ = m.costs.LoadOrStore(key, new(atomic.Int64))
+		v, _ = m.costs.LoadOrStore(key, new(cost))
 	}
-	a := v.(*atomic.Int64)
+	a := &v.(*cost).perSet
+	per := int64(d) / int64(sets)
 	old := a.Load()
 	if old == 0 {
-		a.Store(int64(d))
+		a.Store(per)
 		return
 	}
-	a.Store(old + (int64(d)-old)/8)
+	a.Store(old + (per-old)/4)
 }
 
+// maxMultiplexed bounds the statements whose rewrite and cost are remembered.
 const maxMultiplexed = 10000
