@@ -25,6 +25,7 @@ import (
 	"github.com/valyala/fasthttp"
 
 	"github.com/kapok-dev/kapok/control"
+	"github.com/kapok-dev/kapok/poolmgr"
 )
 
 // principal is who a request runs as.
@@ -40,6 +41,15 @@ type principal struct {
 	// SchemaRole is the role whose privileges shape the API's schema (introspection,
 	// validation); "" = the whole schema, for admin requests not acting as a role.
 	SchemaRole string
+}
+
+// withSession reports whether p's statements run with a role and request settings: all
+// but the admin key's without a role, which run as the pool's own role.
+func (p principal) withSession() bool { return !p.Admin || p.Role != "" }
+
+// session is p's role and claims with the request's method and path.
+func (p principal) session(method, path string) poolmgr.Session {
+	return poolmgr.Session{Role: p.Role, Claims: p.Claims, Method: method, Path: path}
 }
 
 // authError is a refused credential; status is 401 or 403.

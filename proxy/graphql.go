@@ -16,7 +16,6 @@ import (
 	"github.com/kapok-dev/kapok/internal/jsonx"
 	"github.com/kapok-dev/kapok/planner"
 	"github.com/kapok-dev/kapok/planner/graphql"
-	"github.com/kapok-dev/kapok/poolmgr"
 )
 
 // gqlState is the per-request scratch space of the GraphQL handler, pooled so the
@@ -115,9 +114,9 @@ func (a *apis) graphql(ctx *fasthttp.RequestCtx, t *control.Tenant) string {
 	}
 	defer adm.Release()
 	x.pool = pool
-	x.session = !who.Admin || who.Role != ""
+	x.session = who.withSession()
 	if x.session {
-		x.sess = poolmgr.Session{Role: who.Role, Claims: who.Claims, Method: "POST", Path: string(ctx.Path())}
+		x.sess = who.session("POST", string(ctx.Path()))
 	}
 	if !batched {
 		outcome := a.graphqlOne(t, snap, who, &st.reqs[0], st)

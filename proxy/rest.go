@@ -15,7 +15,6 @@ import (
 	"github.com/kapok-dev/kapok/planner/catalog"
 	"github.com/kapok-dev/kapok/planner/openapi"
 	"github.com/kapok-dev/kapok/planner/rest"
-	"github.com/kapok-dev/kapok/poolmgr"
 )
 
 // restState is the per-request scratch space of the REST handler, pooled so a cache
@@ -104,13 +103,14 @@ func (a *apis) rest(ctx *fasthttp.RequestCtx, t *control.Tenant, path []byte) st
 	}
 	x.in = planner.Input{Values: st.vals, Body: body, Head: string(method) == fasthttp.MethodHead, Anonymous: anonymous(t, who)}
 	x.pool = pool
-	x.session = !who.Admin || who.Role != ""
+	x.session = who.withSession()
 	if x.session {
 		st.headers = appendHeadersJSON(st.headers[:0], h)
 		if p := ctx.Path(); st.path != string(p) {
 			st.path = string(p)
 		}
-		x.sess = poolmgr.Session{Role: who.Role, Claims: who.Claims, Method: methodName(method), Path: st.path, Headers: st.headers}
+		x.sess = who.session(methodName(method), st.path)
+		x.sess.Headers = st.headers
 	}
 	outcome = a.execute(x, restDoor{}, func() (planner.Executable, error) {
 		req, err := rest.ParseRequest(string(method), string(res), rawQuery, h)

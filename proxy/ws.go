@@ -16,7 +16,6 @@ import (
 	"github.com/kapok-dev/kapok/control"
 	"github.com/kapok-dev/kapok/internal/jsonx"
 	"github.com/kapok-dev/kapok/planner"
-	"github.com/kapok-dev/kapok/poolmgr"
 	"github.com/kapok-dev/kapok/realtime"
 )
 
@@ -375,8 +374,9 @@ func (w *wsConn) start(id string, payload json.RawMessage) bool {
 		Key: key, Plan: p, Variables: append([]byte(nil), r.Variables...), Pool: pool,
 		Interval: t.Config.Limits.SubscriptionInterval.D(), Poll: t.Config.Limits.SubscriptionPoll.D(),
 		Max: t.Config.Limits.MaxSubscriptions}
-	if !who.Admin || who.Role != "" {
-		q.Session = &poolmgr.Session{Role: who.Role, Claims: who.Claims, Method: "POST", Path: "/v1/graphql"}
+	if who.withSession() {
+		sess := who.session("POST", "/v1/graphql")
+		q.Session = &sess
 	}
 	msgType := "next"
 	if w.legacy {
@@ -435,9 +435,9 @@ func (w *wsConn) once1(id string, who principal, r *gqlRequest) {
 		}
 		defer adm.Release()
 		x.pool = pool
-		x.session = !who.Admin || who.Role != ""
+		x.session = who.withSession()
 		if x.session {
-			x.sess = poolmgr.Session{Role: who.Role, Claims: who.Claims, Method: "POST", Path: "/v1/graphql"}
+			x.sess = who.session("POST", "/v1/graphql")
 		}
 		a.graphqlOne(t, snap, who, r, st)
 		return x.w.Body
