@@ -217,14 +217,7 @@ func (h *Hub) Subscribe(ctx context.Context, q Query, push Push) (*Sub, error) {
 			ng.msql = append(ng.msql, m)
 		}
 		ng.fdb, ng.rels, ng.polled = h.feed.watch(ctx, q.DirectURL, q.Managed, q.Plan.Reads)
-		h.mu.Lock()
-		if g = h.groups[key]; g == nil {
-			g = ng
-			h.groups[key] = g
-			h.feed.index(g, true)
-			h.m.groups.Inc()
-		}
-		h.mu.Unlock()
+		g = ng
 	}
 	h.mu.Lock()
 	defer h.mu.Unlock()
@@ -234,7 +227,11 @@ func (h *Hub) Subscribe(ctx context.Context, q Query, push Push) (*Sub, error) {
 	if q.Max > 0 && h.perTen[q.Tenant] >= q.Max {
 		return nil, ErrTooMany
 	}
-	if h.groups[key] != g { // emptied and dropped meanwhile
+	// Another subscriber may have registered the group meanwhile, or emptied and
+	// dropped the one found above.
+	if cur := h.groups[key]; cur != nil {
+		g = cur
+	} else {
 		h.groups[key] = g
 		h.feed.index(g, true)
 		h.m.groups.Inc()
