@@ -242,10 +242,7 @@ func (p *Pool) attempt(ctx context.Context, req *Request, dst []byte) (out []byt
 	}
 	defer c.Release() // pgxpool destroys the connection if it is left busy or in a transaction
 	start := len(dst)
-	timeout := p.cfg.StatementTimeout
-	if req.Session != nil && req.Session.StatementTimeout > 0 {
-		timeout = req.Session.StatementTimeout
-	}
+	timeout := p.timeoutFor(req.Session)
 	if req.Session == nil && len(req.Statements) == 1 {
 		// The fast path sends the statement alone. A statement timeout is then enforced
 		// from here: at the deadline pgconn cancels the query on the server, which answers
@@ -271,19 +268,35 @@ func (p *Pool) attempt(ctx context.Context, req *Request, dst []byte) (out []byt
 	if err == nil {
 		return dst, ends, false, nil
 	}
+	err, broken = p.failure(ctx, c, err)
+	return dst[:start], nil, broken, err
+}
+
+// timeoutFor is the statement timeout of a request of session s.
+func (p *Pool) timeoutFor(s *Session) time.Duration {
+	if s != nil && s.StatementTimeout > 0 {
+		return s.StatementTimeout
+	}
+	return p.cfg.StatementTimeout
+}
+
+// failure classifies err, the failure of a run on c: past the request's deadline, the
+// database or pooler out of reach (broken: the connection died without the server saying
+// why, so the network failed, not the session), or the statements' own error.
+func (p *Pool) failure(ctx context.Context, c *pgxpool.Conn, err error) (error, bool) {
 	if ctx.Err() != nil {
 		var pe *PgError
 		if !errors.As(err, &pe) {
 			err = fmt.Errorf("%w: %w", ErrRequestTimeout, err)
 		}
-		return dst[:start], nil, false, err
+		return err, false
 	}
 	closed := c.Conn().PgConn().IsClosed()
 	if ue, ok := asUnavailable(p.tenant, err, closed, false); ok {
 		var pe *pgconn.PgError
-		return dst[:start], nil, closed && !errors.As(err, &pe), ue
+		return ue, closed && !errors.As(err, &pe)
 	}
-	return dst[:start], nil, false, err
+	return err, false
 }
 
 func (p *Pool) acquire(ctx context.Context) (*pgxpool.Conn, error) {
@@ -361,21 +374,12 @@ func (p *Pool) runBatch(ctx context.Context, c *pgxpool.Conn, req *Request, time
 	pg := c.Conn().PgConn()
 	var b pgconn.Batch
 	idx := 0 // index of the statement whose result comes next; -1 is the prelude
-	if req.Session != nil || timeout > 0 {
-		b.ExecParams(prelude, preludeArgs(req.Session, timeout), nil, nil, nil)
-		idx = -1
+	withPrelude, err := p.queue(ctx, pg, &b, req.Session, timeout, req.Statements)
+	if err != nil {
+		return dst, nil, err
 	}
-	for i := range req.Statements {
-		st := &req.Statements[i]
-		sd, err := p.statement(ctx, pg, st.SQL)
-		if err != nil {
-			return dst, nil, wrapPg(err, i)
-		}
-		if sd != nil {
-			b.ExecStatement(sd, st.Args, nil, nil)
-		} else {
-			b.ExecParams(st.SQL, st.Args, nil, nil, nil)
-		}
+	if withPrelude {
+		idx = -1
 	}
 	mrr := pg.ExecBatch(ctx, &b)
 	ends := make([]int, 0, len(req.Statements))
@@ -403,6 +407,28 @@ func (p *Pool) runBatch(ctx context.Context, c *pgxpool.Conn, req *Request, time
 		firstErr = fmt.Errorf("%w: batch returned %d results for %d statements", ErrResultShape, len(ends), len(req.Statements))
 	}
 	return dst, ends, firstErr
+}
+
+// queue appends to b the prelude, when the session or the timeout needs one, then the
+// statements; it reports whether the prelude is there.
+func (p *Pool) queue(ctx context.Context, pg *pgconn.PgConn, b *pgconn.Batch, s *Session, timeout time.Duration, stmts []statement.Statement) (bool, error) {
+	withPrelude := s != nil || timeout > 0
+	if withPrelude {
+		b.ExecParams(prelude, preludeArgs(s, timeout), nil, nil, nil)
+	}
+	for i := range stmts {
+		st := &stmts[i]
+		sd, err := p.statement(ctx, pg, st.SQL)
+		if err != nil {
+			return withPrelude, wrapPg(err, i)
+		}
+		if sd != nil {
+			b.ExecStatement(sd, st.Args, nil, nil)
+		} else {
+			b.ExecParams(st.SQL, st.Args, nil, nil, nil)
+		}
+	}
+	return withPrelude, nil
 }
 
 // resetsRole reports whether set_config('role', role, true) would reset the session's

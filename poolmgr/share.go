@@ -193,10 +193,7 @@ func (p *Pool) lead(ctx context.Context, b *shared) {
 	defer func() { p.m.noteCost(b.key, len(b.sets), time.Since(start)) }()
 	b.vals = make([][]byte, len(b.sets))
 	b.errs = make([]error, len(b.sets))
-	timeout := p.cfg.StatementTimeout
-	if b.sess != nil && b.sess.StatementTimeout > 0 {
-		timeout = b.sess.StatementTimeout
-	}
+	timeout := p.timeoutFor(b.sess)
 	if len(b.sets) > 1 {
 		if b.requests > 1 {
 			p.m.share.batched.Add(float64(b.requests))
@@ -208,7 +205,7 @@ func (p *Pool) lead(ctx context.Context, b *shared) {
 		}
 		var pe *PgError
 		if !errors.As(err, &pe) || c.Conn().PgConn().IsClosed() || pe.SQLState() == "57014" {
-			b.err = p.fault(ctx, c, err)
+			b.err = p.batchFailure(ctx, c, err)
 			return
 		}
 		// One set's values may be what failed (a cast): each set alone, so that only
@@ -220,7 +217,7 @@ func (p *Pool) lead(ctx context.Context, b *shared) {
 		if err != nil {
 			var pe *PgError
 			if !errors.As(err, &pe) || c.Conn().PgConn().IsClosed() {
-				b.err = p.fault(ctx, c, err)
+				b.err = p.batchFailure(ctx, c, err)
 				return
 			}
 			b.errs[i] = err
@@ -230,18 +227,12 @@ func (p *Pool) lead(ctx context.Context, b *shared) {
 	}
 }
 
-// fault classifies an error of a batch's connection as attempt does.
-func (p *Pool) fault(ctx context.Context, c *pgxpool.Conn, err error) error {
-	if ctx.Err() != nil {
-		var pe *PgError
-		if !errors.As(err, &pe) {
-			return errors.Join(ErrRequestTimeout, err)
-		}
-		return err
-	}
-	closed := c.Conn().PgConn().IsClosed()
-	if ue, ok := asUnavailable(p.tenant, err, closed, false); ok {
-		return ue
+// batchFailure classifies the failure of a batch's run as a request's (Pool.failure), and
+// drops the pool's idle connections when the network under it broke, as run does.
+func (p *Pool) batchFailure(ctx context.Context, c *pgxpool.Conn, err error) error {
+	err, broken := p.failure(ctx, c, err)
+	if broken {
+		p.pool.Reset()
 	}
 	return err
 }
@@ -263,18 +254,9 @@ func (p *Pool) runMultiplexed(ctx context.Context, c *pgxpool.Conn, b *shared, t
 	}
 	pg := c.Conn().PgConn()
 	var batch pgconn.Batch
-	withPrelude := b.sess != nil || timeout > 0
-	if withPrelude {
-		batch.ExecParams(prelude, preludeArgs(b.sess, timeout), nil, nil, nil)
-	}
-	sd, err := p.statement(ctx, pg, sql)
+	withPrelude, err := p.queue(ctx, pg, &batch, b.sess, timeout, []statement.Statement{{SQL: sql, Args: args}})
 	if err != nil {
-		return wrapPg(err, 0)
-	}
-	if sd != nil {
-		batch.ExecStatement(sd, args, nil, nil)
-	} else {
-		batch.ExecParams(sql, args, nil, nil, nil)
+		return err
 	}
 	mrr := pg.ExecBatch(ctx, &batch)
 	var firstErr error
