@@ -240,16 +240,42 @@ func TestKapokAnswersAsTheOracle(t *testing.T) {
 	var (
 		mu       sync.Mutex
 		failures []failure
-		next     atomic.Int64
 		ran      atomic.Int64
 		empty    atomic.Int64 // cases whose answer holds no row at all
 		objects  atomic.Int64
 		grouping atomic.Int64 // REST cases holding aggregates (at the root or in an embed)
 	)
-	next.Store(int64(first))
 	start := time.Now()
+	eachCase(first, last, workers, func(w, i int) {
+		req := caseRequest(db, seed, i, avoid)
+		ran.Add(1)
+		if req.REST && hasAggregates(req.Roots[0]) {
+			grouping.Add(1)
+		}
+		n := countObjects(oracle.Answer(req))
+		objects.Add(int64(n))
+		if n <= len(req.Roots) && !req.REST || n == 0 {
+			empty.Add(1)
+		}
+		if msg := differs(oracle, k.ask, req); msg != "" {
+			mu.Lock()
+			failures = append(failures, failure{i, req, msg})
+			mu.Unlock()
+		}
+	})
+	t.Logf("%d cases in %v, %d failed; %d objects in the answers, %d answers without a row; %d REST cases with aggregates",
+		ran.Load(), time.Since(start).Round(time.Millisecond), len(failures), objects.Load(), empty.Load(), grouping.Load())
+
+	report(t, seed, failures, oracle, k.ask, describe)
+}
+
+// eachCase calls fn(w, i) for every case i in first..last-1 from n goroutines, w being
+// the goroutine's index, and returns when all are done.
+func eachCase(first, last, n int, fn func(w, i int)) {
+	var next atomic.Int64
+	next.Store(int64(first))
 	var wg sync.WaitGroup
-	for w := 0; w < workers; w++ {
+	for w := range n {
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
@@ -258,29 +284,11 @@ func TestKapokAnswersAsTheOracle(t *testing.T) {
 				if i >= last {
 					return
 				}
-				req := caseRequest(db, seed, i, avoid)
-				ran.Add(1)
-				if req.REST && hasAggregates(req.Roots[0]) {
-					grouping.Add(1)
-				}
-				n := countObjects(oracle.Answer(req))
-				objects.Add(int64(n))
-				if n <= len(req.Roots) && !req.REST || n == 0 {
-					empty.Add(1)
-				}
-				if msg := differs(oracle, k.ask, req); msg != "" {
-					mu.Lock()
-					failures = append(failures, failure{i, req, msg})
-					mu.Unlock()
-				}
+				fn(w, i)
 			}
 		}()
 	}
 	wg.Wait()
-	t.Logf("%d cases in %v, %d failed; %d objects in the answers, %d answers without a row; %d REST cases with aggregates",
-		ran.Load(), time.Since(start).Round(time.Millisecond), len(failures), objects.Load(), empty.Load(), grouping.Load())
-
-	report(t, seed, failures, oracle, k.ask, describe)
 }
 
 // failure is a case Kapok answers otherwise than the oracle.

@@ -34,52 +34,38 @@ func TestSharedReadsAnswerAsTheOracle(t *testing.T) {
 	var (
 		mu       sync.Mutex
 		failures []failure
-		next     atomic.Int64
 		sent     atomic.Int64
 	)
-	next.Store(int64(first))
 	start := time.Now()
-	var wg sync.WaitGroup
-	for w := 0; w < workers; w++ {
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			for {
-				i := int(next.Add(1) - 1)
-				if i >= last {
-					return
-				}
-				req := caseRequest(db, seed, i, avoid)
-				reqs := []*Request{req, req}
-				g := NewGenerator(db, rand.New(rand.NewPCG(seed^0x5eed, uint64(i))))
-				g.Avoid = avoid
-				for range 3 {
-					if v, ok := g.Revalue(req); ok {
-						reqs = append(reqs, v)
-					}
-				}
-				msgs := make([]string, len(reqs))
-				var cw sync.WaitGroup
-				for j, r := range reqs {
-					cw.Add(1)
-					go func() {
-						defer cw.Done()
-						msgs[j] = differs(oracle, k.ask, r)
-					}()
-				}
-				cw.Wait()
-				sent.Add(int64(len(reqs)))
-				for j, msg := range msgs {
-					if msg != "" {
-						mu.Lock()
-						failures = append(failures, failure{i, reqs[j], msg})
-						mu.Unlock()
-					}
-				}
+	eachCase(first, last, workers, func(w, i int) {
+		req := caseRequest(db, seed, i, avoid)
+		reqs := []*Request{req, req}
+		g := NewGenerator(db, rand.New(rand.NewPCG(seed^0x5eed, uint64(i))))
+		g.Avoid = avoid
+		for range 3 {
+			if v, ok := g.Revalue(req); ok {
+				reqs = append(reqs, v)
 			}
-		}()
-	}
-	wg.Wait()
+		}
+		msgs := make([]string, len(reqs))
+		var cw sync.WaitGroup
+		for j, r := range reqs {
+			cw.Add(1)
+			go func() {
+				defer cw.Done()
+				msgs[j] = differs(oracle, k.ask, r)
+			}()
+		}
+		cw.Wait()
+		sent.Add(int64(len(reqs)))
+		for j, msg := range msgs {
+			if msg != "" {
+				mu.Lock()
+				failures = append(failures, failure{i, reqs[j], msg})
+				mu.Unlock()
+			}
+		}
+	})
 	counts := map[string]float64{}
 	for _, m := range shareMetric.FindAllStringSubmatch(string(k.get(t, "/metrics")), -1) {
 		counts[m[1]], _ = strconv.ParseFloat(m[2], 64)

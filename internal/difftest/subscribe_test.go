@@ -274,7 +274,6 @@ func TestSubscriptionsAnswerAsTheOracle(t *testing.T) {
 	var (
 		mu       sync.Mutex
 		failures []failure
-		next     atomic.Int64
 		ran      atomic.Int64
 		subs     atomic.Int64
 		revalued atomic.Int64 // documents subscribed once more with other variables
@@ -282,82 +281,73 @@ func TestSubscriptionsAnswerAsTheOracle(t *testing.T) {
 		skipped  atomic.Int64 // cases with a root field subscription_root lacks
 		refused  atomic.Int64 // subscriptions refused as the HTTP path refuses the query
 	)
-	next.Store(int64(first))
 	start := time.Now()
-	var wg sync.WaitGroup
-	for range sockets {
-		s := dialSocket(t, k)
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			for {
-				i := int(next.Add(1) - 1)
-				if i >= last {
-					return
-				}
-				if i%2 == 1 {
-					continue
-				}
-				req := caseRequest(db, seed, i, avoid)
-				if !subscribable(req, roots) {
-					skipped.Add(1)
-					continue
-				}
-				ran.Add(1)
-				if len(req.Roots) > 1 {
-					split.Add(1)
-				}
-				// Subscribers case-<i>-0, -1, … of root field 0 (case-<i>.<r>-… of root field
-				// r), and case-<i>-x with other variables right after the first, so that it
-				// most likely shares a statement with some of the others.
-				var reqs []*Request
-				var ids []string
-				g := NewGenerator(db, rand.New(rand.NewPCG(seed, uint64(i)|1<<63)))
-				for r, q := range req.Roots {
-					one := &Request{Roots: []*Query{q}}
-					prefix := fmt.Sprintf("case-%d", i)
-					if r > 0 {
-						prefix += fmt.Sprintf(".%d", r)
-					}
-					other, revalue := g.Revalue(one)
-					for k := range subscribers {
-						reqs, ids = append(reqs, one), append(ids, fmt.Sprintf("%s-%d", prefix, k))
-						if k == 0 && revalue {
-							reqs, ids = append(reqs, other), append(ids, prefix+"-x")
-							revalued.Add(1)
-						}
-					}
-				}
-				subs.Add(int64(len(reqs)))
-				data, errs := s.answers(ids, reqs)
-				want := map[*Request]any{}
-				for j, r := range reqs {
-					msg := ""
-					if errs[j] != nil {
-						if _, err := k.ask(r); err != nil {
-							refused.Add(1)
-							continue
-						}
-						msg = errs[j].Error() + "; the HTTP path answers"
-					} else {
-						w, ok := want[r]
-						if !ok {
-							w = oracle.Answer(r)
-							want[r] = w
-						}
-						msg = Diff(w, data[j])
-					}
-					if msg != "" {
-						mu.Lock()
-						failures = append(failures, failure{i, r, fmt.Sprintf("%s (subscriber %s)", msg, ids[j])})
-						mu.Unlock()
-						break
-					}
+	conns := make([]*socket, sockets)
+	for w := range conns {
+		conns[w] = dialSocket(t, k)
+	}
+	eachCase(first, last, sockets, func(w, i int) {
+		s := conns[w]
+		if i%2 == 1 {
+			return
+		}
+		req := caseRequest(db, seed, i, avoid)
+		if !subscribable(req, roots) {
+			skipped.Add(1)
+			return
+		}
+		ran.Add(1)
+		if len(req.Roots) > 1 {
+			split.Add(1)
+		}
+		// Subscribers case-<i>-0, -1, … of root field 0 (case-<i>.<r>-… of root field
+		// r), and case-<i>-x with other variables right after the first, so that it
+		// most likely shares a statement with some of the others.
+		var reqs []*Request
+		var ids []string
+		g := NewGenerator(db, rand.New(rand.NewPCG(seed, uint64(i)|1<<63)))
+		for r, q := range req.Roots {
+			one := &Request{Roots: []*Query{q}}
+			prefix := fmt.Sprintf("case-%d", i)
+			if r > 0 {
+				prefix += fmt.Sprintf(".%d", r)
+			}
+			other, revalue := g.Revalue(one)
+			for k := range subscribers {
+				reqs, ids = append(reqs, one), append(ids, fmt.Sprintf("%s-%d", prefix, k))
+				if k == 0 && revalue {
+					reqs, ids = append(reqs, other), append(ids, prefix+"-x")
+					revalued.Add(1)
 				}
 			}
-		}()
-	}
-	wg.Wait()
+		}
+		subs.Add(int64(len(reqs)))
+		data, errs := s.answers(ids, reqs)
+		want := map[*Request]any{}
+		for j, r := range reqs {
+			msg := ""
+			if errs[j] != nil {
+				if _, err := k.ask(r); err != nil {
+					refused.Add(1)
+					continue
+				}
+				msg = errs[j].Error() + "; the HTTP path answers"
+			} else {
+				w, ok := want[r]
+				if !ok {
+					w = oracle.Answer(r)
+					want[r] = w
+				}
+				msg = Diff(w, data[j])
+			}
+			if msg != "" {
+				mu.Lock()
+				failures = append(failures, failure{i, r, fmt.Sprintf("%s (subscriber %s)", msg, ids[j])})
+				mu.Unlock()
+				break
+			}
+		}
+	})
 	statements, messages := subscriptionCounters(t, k)
 	t.Logf("%d cases in %v, %d failed: %d subscriptions (%d documents once more with other variables), %d refused as over HTTP; %d cases of several root fields subscribed one root field at a time; %d cases skipped (a root field without a subscription)",
 		ran.Load(), time.Since(start).Round(time.Millisecond), len(failures), subs.Load(), revalued.Load(), refused.Load(), split.Load(), skipped.Load())
