@@ -333,6 +333,26 @@ func TestSocketProtocolErrors(t *testing.T) {
 			t.Fatalf("%v", m)
 		}
 	})
+	t.Run("reserved roles and another tenant's secret close with 4403", func(t *testing.T) {
+		for _, role := range []string{"none", "postgres", "pg_read_all_data", "kapok_t_other"} {
+			tok, err := jwt.NewWithClaims(jwt.SigningMethodHS256, jwt.MapClaims{"sub": "alice", "role": role}).SignedString([]byte(liveSecret))
+			if err != nil {
+				t.Fatal(err)
+			}
+			c := dialWS(t, ts, "/v1/graphql", protoTransportWS, map[string]any{"headers": map[string]any{"Authorization": "Bearer " + tok}})
+			if m := c.expect("closed"); m["code"] != float64(closeForbidden) {
+				t.Fatalf("role %s: %v", role, m)
+			}
+		}
+		other, err := jwt.NewWithClaims(jwt.SigningMethodHS256, jwt.MapClaims{"sub": "alice", "role": "rest_t_user"}).SignedString([]byte("another-tenant-secret-0123456789abcdef"))
+		if err != nil {
+			t.Fatal(err)
+		}
+		c := dialWS(t, ts, "/v1/graphql", protoTransportWS, map[string]any{"headers": map[string]any{"Authorization": "Bearer " + other}})
+		if m := c.expect("closed"); m["code"] != float64(closeForbidden) {
+			t.Fatalf("another tenant's token: %v", m)
+		}
+	})
 	t.Run("the legacy protocol answers a bad token with connection_error", func(t *testing.T) {
 		c := dialWS(t, ts, "/v1/graphql", protoLegacy, map[string]any{"headers": map[string]any{"Authorization": "Bearer x.y.z"}})
 		c.expect("connection_error")
