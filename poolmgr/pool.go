@@ -242,34 +242,38 @@ func (p *Pool) attempt(ctx context.Context, req *Request, dst []byte) (out []byt
 	}
 	defer c.Release() // pgxpool destroys the connection if it is left busy or in a transaction
 	start := len(dst)
-	timeout := p.timeoutFor(req.Session)
-	if req.Session == nil && len(req.Statements) == 1 {
-		// The fast path sends the statement alone. A statement timeout is then enforced
-		// from here: at the deadline pgconn cancels the query on the server, which answers
-		// 57014 as statement_timeout would, without a set_config round in every request.
-		sctx := ctx
-		if timeout > 0 {
-			var cancel context.CancelFunc
-			sctx, cancel = context.WithTimeout(ctx, timeout)
-			defer cancel()
-		}
-		dst, err = p.runOne(sctx, c, &req.Statements[0], dst)
-		if err != nil && ctx.Err() == nil && sctx.Err() != nil {
-			var pe *PgError
-			if !errors.As(err, &pe) {
-				err = &PgError{Statement: 0, Err: &pgconn.PgError{Severity: "ERROR", Code: "57014",
-					Message: "canceling statement due to statement timeout"}}
-			}
-		}
-		ends = []int{len(dst)}
-	} else {
-		dst, ends, err = p.runBatch(ctx, c, req, timeout, dst)
-	}
+	dst, ends, err = p.exec(ctx, c, req, dst)
 	if err == nil {
 		return dst, ends, false, nil
 	}
 	err, broken = p.failure(ctx, c, err)
 	return dst[:start], nil, broken, err
+}
+
+// exec runs req's statements on c, appending their values to dst.
+func (p *Pool) exec(ctx context.Context, c *pgxpool.Conn, req *Request, dst []byte) ([]byte, []int, error) {
+	timeout := p.timeoutFor(req.Session)
+	if req.Session != nil || len(req.Statements) != 1 {
+		return p.runBatch(ctx, c, req, timeout, dst)
+	}
+	// The fast path sends the statement alone. A statement timeout is then enforced
+	// from here: at the deadline pgconn cancels the query on the server, which answers
+	// 57014 as statement_timeout would, without a set_config round in every request.
+	sctx := ctx
+	if timeout > 0 {
+		var cancel context.CancelFunc
+		sctx, cancel = context.WithTimeout(ctx, timeout)
+		defer cancel()
+	}
+	dst, err := p.runOne(sctx, c, &req.Statements[0], dst)
+	if err != nil && ctx.Err() == nil && sctx.Err() != nil {
+		var pe *PgError
+		if !errors.As(err, &pe) {
+			err = &PgError{Statement: 0, Err: &pgconn.PgError{Severity: "ERROR", Code: "57014",
+				Message: "canceling statement due to statement timeout"}}
+		}
+	}
+	return dst, []int{len(dst)}, err
 }
 
 // timeoutFor is the statement timeout of a request of session s.

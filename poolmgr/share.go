@@ -213,7 +213,7 @@ func (p *Pool) lead(ctx context.Context, b *shared) {
 	}
 	for i, args := range b.sets {
 		req := Request{Session: b.sess, Statements: []statement.Statement{{SQL: b.st.SQL, Args: args, Result: b.st.Result}}}
-		out, _, err := p.runBatch(ctx, c, &req, timeout, nil)
+		out, _, err := p.exec(ctx, c, &req, nil)
 		if err != nil {
 			var pe *PgError
 			if !errors.As(err, &pe) || c.Conn().PgConn().IsClosed() {
@@ -324,7 +324,7 @@ func (m *Manager) multiplexed(sql string, n int, r statement.Result) (string, bo
 // round trip and the queue, which load inflates for cheap and expensive reads alike.
 const (
 	heavyPerSet = 3 * time.Millisecond
-	minCostSets = 3
+	minCostSets = 2
 	// A heavy statement is batched again once per probeEvery, so that a verdict taken
 	// under a burst of load does not stick.
 	probeEvery = 2 * time.Second
