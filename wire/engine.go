@@ -308,6 +308,8 @@ type session struct {
 	pol  policy
 
 	current atomic.Pointer[serverConn] // the held server, for Cancel
+	done    context.Context            // ends when the session closes
+	stop    context.CancelFunc
 	readers sync.WaitGroup
 
 	mu        sync.Mutex
@@ -345,6 +347,8 @@ func (e *Engine) Serve(ctx context.Context, c *Client, id Identity) (err error) 
 		role: id.Role, claims: id.Claims,
 		stmts: map[string]*stmt{}, portals: map[string][]effect{},
 	}
+	s.done, s.stop = context.WithCancel(context.Background())
+	defer s.stop()
 	s.pol = policy{token: id.Token, usable: func(role string) bool {
 		return e.auth != nil && id.Tenant != nil && e.auth.Usable(id.Tenant.Name, role)
 	}}
@@ -829,7 +833,7 @@ func (s *session) hold(simple bool) bool {
 	}
 	s.mu.Unlock()
 	start := time.Now()
-	sc, err := s.pool.acquire(context.Background())
+	sc, err := s.pool.acquire(s.done)
 	if err == nil {
 		err = s.apply(sc)
 	}
@@ -957,6 +961,10 @@ func quoteLiteral(s string) string { return "'" + strings.ReplaceAll(s, "'", "''
 
 // sendServer buffers m for the held server connection; a long batch is flushed as it goes.
 func (s *session) sendServer(m pgproto3.FrontendMessage, size int) {
+	if s.sc == nil {
+		// Lost during an earlier flush of this message's batch; the session is closed.
+		return
+	}
 	s.sc.fe.Send(m)
 	s.unflushed += size + 16
 	if s.unflushed >= 64<<10 {
@@ -1312,6 +1320,7 @@ func (s *session) closeLocked(fatal *pgproto3.ErrorResponse) {
 		return
 	}
 	s.closed = true
+	s.stop()
 	if fatal != nil {
 		_ = s.c.Conn.SetWriteDeadline(time.Now().Add(time.Second))
 		s.be.Send(fatal)
