@@ -4,6 +4,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"net"
 	"net/netip"
 	"net/url"
 	"os"
@@ -49,7 +50,51 @@ type Config struct {
 	LogLevel string `yaml:"log_level"`
 	// Events tunes the delivery of event triggers and scheduled events (package events).
 	Events EventsConfig `yaml:"events"`
+	// Wire tunes the Postgres wire-protocol port (package wire) on WireListen.
+	Wire WireConfig `yaml:"wire"`
 }
+
+// WireConfig tunes the Postgres wire-protocol port.
+type WireConfig struct {
+	// Disabled keeps `kapok serve` from listening on wire_listen.
+	Disabled bool `yaml:"disabled"`
+	// TLSCertFile and TLSKeyFile (PEM) let clients use sslmode=require/verify-full; the
+	// files are read again when they change, so a renewed certificate needs no restart.
+	TLSCertFile string `yaml:"tls_cert_file"`
+	TLSKeyFile  string `yaml:"tls_key_file"`
+	// AllowPlaintext lets clients authenticate without TLS (their password, an API key or
+	// JWT, then crosses the network in clear). Unset, it is true only when wire_listen is
+	// a loopback address.
+	AllowPlaintext *bool `yaml:"allow_plaintext"`
+	// MaxClientConns caps client connections across all tenants (default 10000).
+	MaxClientConns int `yaml:"max_client_conns"`
+	// IdleInTransactionTimeout closes a client that holds a transaction open and idle this
+	// long (default 60s), so it does not keep its server connection from other clients.
+	IdleInTransactionTimeout Duration `yaml:"idle_in_transaction_timeout"`
+	// StartupTimeout bounds the startup exchange: TLS, startup message and authentication
+	// (default 10s).
+	StartupTimeout Duration `yaml:"startup_timeout"`
+	// MaxMessageBytes caps one protocol message from a client (default 64 MiB).
+	MaxMessageBytes int `yaml:"max_message_bytes"`
+	// MaxPreparedPerServer caps the prepared statements one server connection keeps
+	// (default 1000); the least recently used is closed beyond it.
+	MaxPreparedPerServer int `yaml:"max_prepared_per_server"`
+	// Upstream is where server connections go: "direct" (the default: straight to
+	// PostgreSQL, the upstream's url) or "pooler" (through the upstream's pooler).
+	Upstream string `yaml:"upstream"`
+}
+
+// Wire upstream modes (WireConfig.Upstream).
+const (
+	WireDirect = "direct"
+	WirePooler = "pooler"
+)
+
+// Plaintext reports whether wire clients may authenticate without TLS.
+func (w *WireConfig) Plaintext() bool { return w.AllowPlaintext != nil && *w.AllowPlaintext }
+
+// TLS reports whether a certificate is configured for the wire port.
+func (w *WireConfig) TLS() bool { return w.TLSCertFile != "" }
 
 // EventsConfig tunes this process's webhook dispatcher.
 type EventsConfig struct {
@@ -189,6 +234,8 @@ type Limits struct {
 	MaxSubscriptionsPerConnection int      `yaml:"max_subscriptions_per_connection"`
 	SubscriptionInterval          Duration `yaml:"subscription_interval"`
 	SubscriptionPoll              Duration `yaml:"subscription_poll"`
+	// MaxWireConnections caps the tenant's client connections on the wire port.
+	MaxWireConnections int `yaml:"max_wire_connections"`
 }
 
 // AuthConfig holds a tenant's credentials.
@@ -244,6 +291,8 @@ var DefaultLimits = Limits{
 	MaxSubscriptionsPerConnection: 500,
 	SubscriptionInterval:          Duration(100 * time.Millisecond),
 	SubscriptionPoll:              Duration(time.Second),
+
+	MaxWireConnections: 100,
 }
 
 // tenantNameRE is a DNS label: tenants appear in host names and URL paths.
@@ -401,6 +450,9 @@ func (c *Config) Normalize() error {
 		c.Events.Retention = Duration(7 * 24 * time.Hour)
 	}
 	c.Limits = c.Limits.withDefaults(DefaultLimits)
+	if err := c.normalizeWire(); err != nil {
+		return err
+	}
 	for name, u := range c.Upstreams {
 		if u == nil || u.URL == "" {
 			return fmt.Errorf("upstream %q: url is required", name)
@@ -496,8 +548,74 @@ func (c *Config) NormalizeTenant(t *TenantConfig) error {
 		l = *t.Limits
 	}
 	l = l.withDefaults(c.Limits.withDefaults(DefaultLimits))
+	if l.MaxWireConnections < 0 {
+		return fmt.Errorf("tenant %q: limits.max_wire_connections %d is negative", t.Name, l.MaxWireConnections)
+	}
 	t.Limits = &l
 	return nil
+}
+
+// normalizeWire fills the wire section's defaults and checks it.
+func (c *Config) normalizeWire() error {
+	w := &c.Wire
+	if _, _, err := net.SplitHostPort(c.WireListen); err != nil && !w.Disabled {
+		return fmt.Errorf("wire_listen %q is not host:port: %w", c.WireListen, err)
+	}
+	if (w.TLSCertFile == "") != (w.TLSKeyFile == "") {
+		return errors.New("wire: tls_cert_file and tls_key_file go together (a PEM certificate chain and its private key)")
+	}
+	if w.AllowPlaintext == nil {
+		loopback := loopbackListen(c.WireListen)
+		w.AllowPlaintext = &loopback
+	}
+	for _, n := range []struct {
+		name string
+		v    *int
+		def  int
+	}{{"max_client_conns", &w.MaxClientConns, 10000}, {"max_message_bytes", &w.MaxMessageBytes, 64 << 20}, {"max_prepared_per_server", &w.MaxPreparedPerServer, 1000}} {
+		switch {
+		case *n.v == 0:
+			*n.v = n.def
+		case *n.v < 0:
+			return fmt.Errorf("wire: %s %d is negative", n.name, *n.v)
+		}
+	}
+	if w.MaxMessageBytes < 1024 {
+		return fmt.Errorf("wire: max_message_bytes %d is too small for any client (at least 1024)", w.MaxMessageBytes)
+	}
+	for _, d := range []struct {
+		name string
+		v    *Duration
+		def  time.Duration
+	}{{"idle_in_transaction_timeout", &w.IdleInTransactionTimeout, time.Minute}, {"startup_timeout", &w.StartupTimeout, 10 * time.Second}} {
+		switch {
+		case *d.v == 0:
+			*d.v = Duration(d.def)
+		case *d.v < 0:
+			return fmt.Errorf("wire: %s %s is negative", d.name, d.v.D())
+		}
+	}
+	switch w.Upstream {
+	case "":
+		w.Upstream = WireDirect
+	case WireDirect, WirePooler:
+	default:
+		return fmt.Errorf("wire: upstream %q is not direct (server connections straight to PostgreSQL) or pooler (through the upstream's pooler)", w.Upstream)
+	}
+	return nil
+}
+
+// loopbackListen reports whether addr (host:port) listens on a loopback address only.
+func loopbackListen(addr string) bool {
+	host, _, err := net.SplitHostPort(addr)
+	if err != nil {
+		return false
+	}
+	if host == "localhost" {
+		return true
+	}
+	a, err := netip.ParseAddr(host)
+	return err == nil && a.IsLoopback()
 }
 
 func (l Limits) withDefaults(d Limits) Limits {
@@ -545,6 +663,9 @@ func (l Limits) withDefaults(d Limits) Limits {
 	}
 	if l.SubscriptionPoll == 0 {
 		l.SubscriptionPoll = d.SubscriptionPoll
+	}
+	if l.MaxWireConnections == 0 {
+		l.MaxWireConnections = d.MaxWireConnections
 	}
 	return l
 }

@@ -73,6 +73,11 @@ func TestBadConfigsAreRefusedWithAReason(t *testing.T) {
 		"unknown key":              "listen: x\nlisten_port: 1",
 		"bad duration":             "schema_poll: soon",
 		"database mode without db": "upstreams: {u: {url: 'postgres://x@y/z'}}\ntenants: [{name: a, mode: database}]",
+		"wire cert without key":    "wire: {tls_cert_file: server.pem}",
+		"unknown wire upstream":    "wire: {upstream: bouncer}",
+		"negative wire conns":      "upstreams: {u: {url: 'postgres://x@y/z'}}\ntenants: [{name: a, limits: {max_wire_connections: -1}}]",
+		"wire listen without port": "wire_listen: 127.0.0.1",
+		"tiny wire messages":       "wire: {max_message_bytes: 10}",
 	}
 	for name, body := range cases {
 		t.Run(name, func(t *testing.T) {
@@ -157,4 +162,45 @@ func TestDropInOnlyReadsTheDatabaseUnlessManaged(t *testing.T) {
 			t.Error("a config file's upstream is not managed")
 		}
 	})
+}
+
+func TestTheWirePortAllowsPlainTextOnlyOnLoopbackUnlessTold(t *testing.T) {
+	for _, c := range []struct {
+		listen string
+		set    *bool
+		want   bool
+	}{
+		{"127.0.0.1:6543", nil, true},
+		{"[::1]:6543", nil, true},
+		{"localhost:6543", nil, true},
+		{"0.0.0.0:6543", nil, false},
+		{":6543", nil, false},
+		{"10.1.2.3:6543", nil, false},
+		{"0.0.0.0:6543", new(true), true},
+		{"127.0.0.1:6543", new(false), false},
+	} {
+		cfg := &Config{WireListen: c.listen}
+		cfg.Wire.AllowPlaintext = c.set
+		if err := cfg.Normalize(); err != nil {
+			t.Fatal(err)
+		}
+		if got := cfg.Wire.Plaintext(); got != c.want {
+			t.Errorf("wire_listen %s, allow_plaintext %v: plaintext = %v, want %v", c.listen, c.set, got, c.want)
+		}
+	}
+}
+
+func TestWireDefaults(t *testing.T) {
+	cfg := &Config{Upstreams: map[string]*Upstream{"u": {URL: "postgres://x@y/z"}}, Tenants: []*TenantConfig{{Name: "a"}, {Name: "b", Limits: &Limits{MaxWireConnections: 7}}}}
+	if err := cfg.Normalize(); err != nil {
+		t.Fatal(err)
+	}
+	w := cfg.Wire
+	if w.MaxClientConns != 10000 || w.MaxMessageBytes != 64<<20 || w.MaxPreparedPerServer != 1000 || w.Upstream != WireDirect ||
+		w.StartupTimeout.D() != 10*time.Second || w.IdleInTransactionTimeout.D() != time.Minute {
+		t.Errorf("wire defaults: %+v", w)
+	}
+	if a, b := cfg.Tenants[0].Limits.MaxWireConnections, cfg.Tenants[1].Limits.MaxWireConnections; a != 100 || b != 7 {
+		t.Errorf("max_wire_connections = %d, %d; want 100, 7", a, b)
+	}
 }
