@@ -12,6 +12,7 @@ import (
 	"sync"
 	"time"
 
+	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/promhttp"
 	"github.com/valyala/fasthttp"
 	"github.com/valyala/fasthttp/fasthttpadaptor"
@@ -43,6 +44,8 @@ type Options struct {
 	// Events, when set, adds the event routes to the admin API and kapok_events_* to
 	// /metrics.
 	Events *events.Service
+	// Collectors join /metrics (the wire port's kapok_wire_* series, for one).
+	Collectors []prometheus.Collector
 }
 
 // New builds a server; call Serve or ListenAndServe to run it.
@@ -50,6 +53,11 @@ func New(opts Options) (*Server, error) {
 	s := &Server{cfg: opts.Config, reg: opts.Registry, log: opts.Logger, metrics: newMetrics(), events: opts.Events}
 	if s.events != nil {
 		s.metrics.reg.MustRegister(s.events)
+	}
+	for _, c := range opts.Collectors {
+		if err := s.metrics.reg.Register(c); err != nil {
+			return nil, fmt.Errorf("metrics: %w", err)
+		}
 	}
 	if s.log == nil {
 		s.log = slog.Default()

@@ -123,6 +123,12 @@ func devCommand(ctx context.Context, args []string, stdout, stderr io.Writer) in
 		if err != nil {
 			return err
 		}
+		if cfg.Wire.TLSCertFile == "" {
+			// The stack's own CA signed a certificate for loopback: clients may verify it
+			// (sslmode=verify-full sslrootcert=.kapok/tls/ca.pem), or connect in plain text
+			// as wire.allow_plaintext says (by default, on a loopback wire_listen).
+			cfg.Wire.TLSCertFile, cfg.Wire.TLSKeyFile = st.TLS.Cert, st.TLS.Key
+		}
 		var onStore func(context.Context, *control.Store, *control.Registry)
 		if project {
 			onStore = func(ctx context.Context, store *control.Store, reg *control.Registry) {

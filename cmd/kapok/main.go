@@ -15,12 +15,16 @@ import (
 	"net/http/pprof"
 	"os"
 	"os/signal"
+	"sync"
 	"syscall"
 	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
 
 	"github.com/kapok-dev/kapok/control"
 	"github.com/kapok-dev/kapok/events"
 	"github.com/kapok-dev/kapok/proxy"
+	"github.com/kapok-dev/kapok/wire"
 )
 
 func main() {
@@ -34,8 +38,8 @@ func run(args []string, stdout, stderr io.Writer) int {
 }
 
 type serveFlags struct {
-	config, listen, upstream, pooler, schemas, defaultTenant, logLevel string
-	pprof                                                              string
+	config, listen, wireListen, upstream, pooler, schemas, defaultTenant, logLevel string
+	pprof                                                                          string
 	// events is "on", "off" or "" (the config's events.disabled decides).
 	events            string
 	eventsConcurrency int
@@ -46,6 +50,7 @@ type serveFlags struct {
 func registerServeFlags(fs *flag.FlagSet, f *serveFlags) {
 	fs.StringVar(&f.config, "config", "", "configuration file (e.g. configs/kapok.yaml); none needed with --upstream")
 	fs.StringVar(&f.listen, "listen", "", "HTTP address (default 127.0.0.1:8080)")
+	fs.StringVar(&f.wireListen, "wire-listen", "", "Postgres wire-protocol address (default 127.0.0.1:6543; wire.disabled turns it off)")
 	fs.StringVar(&f.upstream, "upstream", "", "serve this database as the default tenant: postgres://user@host:port/db (a direct connection)")
 	fs.StringVar(&f.pooler, "pooler", "", "the PgBouncer in front of --upstream: postgres://user@host:port/db")
 	fs.BoolVar(&f.manage, "manage", false, "let Kapok create its objects in the --upstream database (control tables, event triggers, kapok_events, role kapok_t_default); without it Kapok only reads the catalog there")
@@ -112,6 +117,9 @@ func loadConfig(f serveFlags) (*control.Config, error) {
 	if f.listen != "" {
 		cfg.Listen = f.listen
 	}
+	if f.wireListen != "" {
+		cfg.WireListen = f.wireListen
+	}
 	if f.defaultTenant != "" {
 		cfg.DefaultTenant = f.defaultTenant
 	}
@@ -151,9 +159,22 @@ func serve(ctx context.Context, cfg *control.Config, log *slog.Logger, onStore f
 	// The admin API manages events even where this process does not deliver them.
 	ev := events.New(events.Options{Registry: reg, Logger: log, Concurrency: cfg.Events.Concurrency,
 		PollInterval: cfg.Events.PollInterval.D(), Retention: cfg.Events.Retention.D()})
-	srv, err := proxy.New(proxy.Options{Config: cfg, Registry: reg, Logger: log, Events: ev})
+	wireMetrics := wire.NewMetrics()
+	srv, err := proxy.New(proxy.Options{Config: cfg, Registry: reg, Logger: log, Events: ev, Collectors: []prometheus.Collector{wireMetrics}})
 	if err != nil {
 		return err
+	}
+	var (
+		engine *wire.Engine
+		wsrv   *wire.Server
+	)
+	if !cfg.Wire.Disabled {
+		engine = wire.NewEngine(wire.EngineOptions{Config: cfg, Logger: log, Metrics: wireMetrics, Auth: srv.WireAuth()})
+		defer engine.Close()
+		wsrv, err = wire.NewServer(wire.ServerOptions{Config: cfg, Registry: reg, Auth: srv.WireAuth(), Logger: log, Metrics: wireMetrics, Engine: engine})
+		if err != nil {
+			return err
+		}
 	}
 	if err := reg.Start(ctx); err != nil {
 		return err
@@ -171,6 +192,9 @@ func serve(ctx context.Context, cfg *control.Config, log *slog.Logger, onStore f
 			onStore(ctx, st, reg)
 		}
 		st.OnRemove(func(name string) {
+			if engine != nil {
+				engine.Forget(name)
+			}
 			fctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 			defer cancel()
 			if err := ev.Forget(fctx, name); err != nil {
@@ -183,18 +207,39 @@ func serve(ctx context.Context, cfg *control.Config, log *slog.Logger, onStore f
 	if err != nil {
 		return err
 	}
-	log.Info("kapok serving", "http", "http://"+ln.Addr().String(), "tenants", len(reg.Tenants()), "default_tenant", cfg.DefaultTenant)
-	errc := make(chan error, 1)
-	go func() { errc <- srv.Serve(ln) }()
-	select {
-	case err := <-errc:
-		return err
-	case <-ctx.Done():
+	errc := make(chan error, 2)
+	wireAddr := "off (wire.disabled)"
+	if wsrv != nil {
+		wln, err := net.Listen("tcp", cfg.WireListen)
+		if err != nil {
+			ln.Close()
+			return fmt.Errorf("the Postgres wire port cannot listen on %s: %w (set wire_listen, KAPOK_WIRE_LISTEN or --wire-listen to a free address, or wire.disabled: true)", cfg.WireListen, err)
+		}
+		wireAddr = wln.Addr().String()
+		go func() {
+			if err := wsrv.Serve(wln); err != nil {
+				errc <- fmt.Errorf("wire port: %w", err)
+			}
+		}()
 	}
-	log.Info("shutting down: draining in-flight requests")
+	log.Info("kapok serving", "http", "http://"+ln.Addr().String(), "wire", wireAddr, "tenants", len(reg.Tenants()), "default_tenant", cfg.DefaultTenant)
+	go func() { errc <- srv.Serve(ln) }()
+	var serveErr error
+	select {
+	case serveErr = <-errc:
+	case <-ctx.Done():
+		log.Info("shutting down: draining in-flight requests and wire sessions")
+	}
 	sctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
-	return srv.Shutdown(sctx)
+	var wg sync.WaitGroup
+	var wireErr error
+	if wsrv != nil {
+		wg.Go(func() { wireErr = wsrv.Shutdown(sctx) })
+	}
+	httpErr := srv.Shutdown(sctx)
+	wg.Wait()
+	return errors.Join(serveErr, httpErr, wireErr)
 }
 
 // servePprof serves the runtime profiles on a listener of their own, apart from the API:

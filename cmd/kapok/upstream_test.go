@@ -96,7 +96,7 @@ func TestServingAnExistingDatabaseLeavesItAsItWas(t *testing.T) {
 	log := slog.New(slog.NewTextHandler(io.Discard, nil))
 
 	t.Run("a superuser login without --manage or --role is refused, naming --manage", func(t *testing.T) {
-		cfg, err := loadConfig(serveFlags{upstream: url, listen: "127.0.0.1:0"})
+		cfg, err := loadConfig(serveFlags{upstream: url, listen: "127.0.0.1:0", wireListen: "127.0.0.1:0"})
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -193,6 +193,7 @@ func serveUpstream(t *testing.T, f serveFlags, tune func(*control.Config)) (base
 		t.Fatal(err)
 	}
 	f.listen = ln.Addr().String()
+	f.wireListen = "127.0.0.1:0"
 	ln.Close()
 	cfg, err := loadConfig(f)
 	if err != nil {

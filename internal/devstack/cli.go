@@ -16,6 +16,9 @@ import (
 // httpBase is where `kapok dev` serves (listen in configs/kapok.yaml).
 const httpBase = "http://127.0.0.1:8080"
 
+// wirePort is the port of wire_listen in configs/kapok.yaml.
+const wirePort = "6543"
+
 const cliUsage = `usage: kapok dev [up|down|clean|status] [flags]
 
   (none)   start the stack, load the demo data, serve Kapok on it until Ctrl-C, then stop the stack;
@@ -115,7 +118,7 @@ func runServing(ctx context.Context, opts Options, serve func(context.Context, *
 		return 1
 	}
 	printStack(stdout, st)
-	printTry(stdout)
+	printTry(stdout, st)
 	status := 0
 	if serve == nil {
 		<-ctx.Done()
@@ -176,15 +179,17 @@ func printStack(w io.Writer, st *Stack) {
 
 // printTry names the endpoints every served config has; the caller's serve prints what
 // its own tenants answer.
-func printTry(w io.Writer) {
+func printTry(w io.Writer, st *Stack) {
 	fmt.Fprintf(w, `
 Kapok on %[1]s:
   curl %[1]s/readyz
   curl %[1]s/metrics
   curl %[1]s/ai-spec.md        (the API of the default tenant's tables)
+Kapok's Postgres wire port (password: an API key, a JWT or the admin key of the tenant):
+  psql "host=127.0.0.1 port=%[2]s user=token.<tenant> sslmode=verify-full sslrootcert=%[3]s"
 Ctrl-C stops Kapok, PgBouncer and PostgreSQL.
 
-`, httpBase)
+`, httpBase, wirePort, st.TLS.CA)
 }
 
 // PrintDemoTry prints requests that the demo configuration (configs/kapok.yaml) answers.

@@ -8,6 +8,9 @@
 //	pgbouncer.ini    PgBouncer's config (127.0.0.1:64320, transaction pooling, trust + auth_query)
 //	userlist.txt     PgBouncer's auth_file (only the auth_user)
 //	pgbouncer.pid    pgbouncer.log
+//	tls/             ca.pem, server.pem, server-key.pem: a local CA and the certificate it
+//	                 signed for 127.0.0.1/localhost, which Kapok's wire port presents
+//	                 (psql "... sslmode=verify-full sslrootcert=.kapok/tls/ca.pem")
 //
 // Up is idempotent: it adopts whatever of the stack already runs, checks that it answers and
 // starts what is stopped. When the ports are served by the dev stack of another directory

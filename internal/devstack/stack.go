@@ -51,6 +51,8 @@ type Stack struct {
 	PoolerURL string // database kapok through PgBouncer (transaction pooling)
 	// Database kapok_bench, when Options.Scale asked for it.
 	BenchDirectURL, BenchPoolerURL string
+	// TLS is the local CA and the loopback server certificate of Kapok's wire port.
+	TLS TLSFiles
 }
 
 // Up starts (or adopts) the stack in o.Dir and loads the datasets. It is idempotent: what runs
@@ -98,6 +100,9 @@ func Up(ctx context.Context, o Options) (*Stack, error) {
 		return nil, err
 	}
 	st := &Stack{Dir: l.dir, DirectURL: l.directURL(Database), PoolerURL: l.poolerURL(Database)}
+	if st.TLS, err = EnsureTLS(l.dir); err != nil {
+		return nil, err
+	}
 	if err := loadReporting(ctx, out, st.DirectURL, Database, "demo", workload, SmallScale); err != nil {
 		return nil, err
 	}
