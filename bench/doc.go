@@ -15,11 +15,14 @@
 //     every scenario, one table of ratios, gated by thresholds.json;
 //   - `kapok bench share`: Kapok with and without shared reads, the baseline and pgbench on
 //     the baseline's statements, interleaved, with CPU per request;
+//   - `kapok bench wire`: pgbench through Kapok's Postgres wire port (-M extended and -M
+//     prepared) and through PgBouncer (-M extended), interleaved, with CPU per transaction;
 //   - setup-tenants: the multitenant scenario's schemas and their tenants config;
 //   - subscriptions: GraphQL live queries over WebSocket (graphql-transport-ws) under a stream
 //     of writes made directly in PostgreSQL, with commit-to-client push latency, and the
 //     server's refresh statements, memory and metrics per subscription.
 //
 // Of Kapok's packages it imports only the leaf internal/jsonx, to scan JSON bodies in place:
-// it talks to Kapok over HTTP and WebSocket only, so it measures what a client sees. Main is the entry point cmd/kapok calls for `kapok bench …`.
+// it talks to Kapok over HTTP, WebSocket and the Postgres wire protocol only, so it measures
+// what a client sees. Main is the entry point cmd/kapok calls for `kapok bench …`.
 package bench

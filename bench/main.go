@@ -21,6 +21,7 @@ commands:
   suite          Kapok vs baseline on every scenario, gated by bench/thresholds.json
   subscriptions  many GraphQL subscriptions over WebSocket under a stream of writes
   share          Kapok with and without shared reads, the baseline and pgbench, interleaved
+  wire           pgbench through Kapok's Postgres wire port and through PgBouncer, interleaved
   echo           serve a fixed body as fast as possible (measures the generator itself)
 
 Run 'kapok bench <command> -h' for its flags.
@@ -42,6 +43,7 @@ func Main(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 		"suite":         cmdSuite,
 		"subscriptions": cmdSubscriptions,
 		"share":         cmdShare,
+		"wire":          cmdWire,
 		"echo":          cmdEcho,
 	}
 	cmd, ok := cmds[args[0]]

@@ -83,7 +83,21 @@ func rssKB(pid int) (int64, error) {
 const userHZ = 100
 
 // processCPU is the CPU time (user and system, all threads) process pid has used so far.
+// For this very process (a server run in-process) it is getrusage's, to the microsecond
+// rather than /proc's ticks.
 func processCPU(pid int) (time.Duration, error) {
+	if pid == os.Getpid() {
+		var ru syscall.Rusage
+		if err := syscall.Getrusage(syscall.RUSAGE_SELF, &ru); err != nil {
+			return 0, err
+		}
+		return time.Duration(ru.Utime.Nano() + ru.Stime.Nano()), nil
+	}
+	return procStatCPU(pid)
+}
+
+// procStatCPU is processCPU read from /proc/<pid>/stat, in ticks of 10 ms.
+func procStatCPU(pid int) (time.Duration, error) {
 	data, err := os.ReadFile(fmt.Sprintf("/proc/%d/stat", pid))
 	if err != nil {
 		return 0, err

@@ -488,42 +488,67 @@ func runPgbench(ctx context.Context, bin, dsn, script, scenario string, c int, d
 // parsePgbench reads the transactions processed and failed and the tps (without the time
 // to connect) of pgbench's summary.
 func parsePgbench(out []byte) (*Result, error) {
-	var processed, failed uint64
-	var tps float64
-	seen := 0
-	sc := bufio.NewScanner(bytes.NewReader(out))
-	for sc.Scan() {
-		l := sc.Text()
-		switch {
-		case strings.HasPrefix(l, "number of transactions actually processed: "):
-			n, err := strconv.ParseUint(strings.Fields(strings.TrimPrefix(l, "number of transactions actually processed: "))[0], 10, 64)
-			if err != nil {
-				return nil, err
-			}
-			processed, seen = n, seen+1
-		case strings.HasPrefix(l, "number of failed transactions: "):
-			n, err := strconv.ParseUint(strings.Fields(strings.TrimPrefix(l, "number of failed transactions: "))[0], 10, 64)
-			if err != nil {
-				return nil, err
-			}
-			failed = n
-		case strings.HasPrefix(l, "tps = ") && strings.Contains(l, "without initial connection time"):
-			v, err := strconv.ParseFloat(strings.Fields(l)[2], 64)
-			if err != nil {
-				return nil, err
-			}
-			tps, seen = v, seen+1
-		}
+	sum, err := parsePgbenchSummary(out)
+	if err != nil {
+		return nil, err
 	}
-	if seen != 2 || tps <= 0 {
-		return nil, errors.New("no transaction count and tps in its output")
-	}
+	processed, failed, tps := sum.Processed, sum.Failed, sum.TPS
 	res := &Result{Requests: processed + failed, OK: processed, OKThroughput: tps, Throughput: tps * float64(processed+failed) / float64(processed),
 		Duration: float64(processed) / tps, Errors: map[string]uint64{}, StatusCodes: map[string]uint64{}, hist: &Histogram{}}
 	if failed > 0 {
 		res.Errors["status"] = failed
 	}
 	return res, nil
+}
+
+// pgbenchSummary is what pgbench's closing summary says of a run.
+type pgbenchSummary struct {
+	Processed uint64  // number of transactions actually processed
+	Failed    uint64  // number of failed transactions
+	TPS       float64 // tps without the initial connection time
+	LatencyMS float64 // latency average, ms (0: not printed)
+}
+
+// parsePgbenchSummary reads the summary pgbench prints at the end of a run ("number of
+// transactions actually processed: N", "number of failed transactions: N (x%)", "latency
+// average = x ms", "tps = x (without initial connection time)").
+func parsePgbenchSummary(out []byte) (pgbenchSummary, error) {
+	var s pgbenchSummary
+	seen := 0
+	field := func(l, prefix string) (string, bool) {
+		v, ok := strings.CutPrefix(l, prefix)
+		if !ok {
+			return "", false
+		}
+		f := strings.Fields(v)
+		if len(f) == 0 {
+			return "", false
+		}
+		return f[0], true
+	}
+	sc := bufio.NewScanner(bytes.NewReader(out))
+	for sc.Scan() {
+		l := sc.Text()
+		var err error
+		if v, ok := field(l, "number of transactions actually processed: "); ok {
+			s.Processed, err = strconv.ParseUint(v, 10, 64)
+			seen++
+		} else if v, ok := field(l, "number of failed transactions: "); ok {
+			s.Failed, err = strconv.ParseUint(v, 10, 64)
+		} else if v, ok := field(l, "latency average = "); ok {
+			s.LatencyMS, err = strconv.ParseFloat(v, 64)
+		} else if v, ok := field(l, "tps = "); ok && strings.Contains(l, "without initial connection time") {
+			s.TPS, err = strconv.ParseFloat(v, 64)
+			seen++
+		}
+		if err != nil {
+			return s, fmt.Errorf("%q: %w", l, err)
+		}
+	}
+	if seen != 2 || s.TPS <= 0 {
+		return s, errors.New("no transaction count and tps in its output")
+	}
+	return s, nil
 }
 
 func tail(b []byte, n int) []byte {

@@ -447,20 +447,12 @@ func (o *suiteOptions) serveBaseline(ctx context.Context, mainSchema string, log
 // prepareData brings the stack up (or assumes it is), checks or creates the bench tenant's
 // dataset, the scratch table of the write scenarios and the multitenant scenario's tenants.
 func prepareData(ctx context.Context, o suiteOptions, mainSchema string, scale float64, logf func(string, ...any)) error {
-	if fields := strings.Fields(o.devUp); len(fields) > 0 {
-		if o.quick {
-			fields = dropFlag(fields, "--scale")
-		}
-		if _, err := os.Stat(fields[0]); err != nil {
-			logf("%s not found: assuming the dev stack is up", fields[0])
-		} else {
-			logf("running %s", strings.Join(fields, " "))
-			cmd := exec.CommandContext(ctx, fields[0], fields[1:]...)
-			cmd.Stdout, cmd.Stderr = os.Stderr, os.Stderr
-			if err := cmd.Run(); err != nil {
-				return fmt.Errorf("%s: %w", strings.Join(fields, " "), err)
-			}
-		}
+	fields := strings.Fields(o.devUp)
+	if o.quick {
+		fields = dropFlag(fields, "--scale")
+	}
+	if err := runDevUp(ctx, fields, logf); err != nil {
+		return err
 	}
 	conn, err := connectCreatingDB(ctx, o.directDSN)
 	if err != nil {
@@ -491,6 +483,25 @@ func prepareData(ctx context.Context, o suiteOptions, mainSchema string, scale f
 		return err
 	}
 	logf("dataset in schema %s, scratch table, %d tenants ready (%s)", mainSchema, o.tenants, time.Since(t).Round(time.Millisecond))
+	return nil
+}
+
+// runDevUp runs the command bringing the dev stack up (fields: the program and its
+// arguments), unless there is none or its program is missing.
+func runDevUp(ctx context.Context, fields []string, logf func(string, ...any)) error {
+	if len(fields) == 0 {
+		return nil
+	}
+	if _, err := os.Stat(fields[0]); err != nil {
+		logf("%s not found: assuming the dev stack is up", fields[0])
+		return nil
+	}
+	logf("running %s", strings.Join(fields, " "))
+	cmd := exec.CommandContext(ctx, fields[0], fields[1:]...)
+	cmd.Stdout, cmd.Stderr = os.Stderr, os.Stderr
+	if err := cmd.Run(); err != nil {
+		return fmt.Errorf("%s: %w", strings.Join(fields, " "), err)
+	}
 	return nil
 }
 
@@ -537,6 +548,16 @@ func startKapok(ctx context.Context, o suiteOptions, mainSchema string, logf fun
 	if err != nil {
 		return nil, "", 0, err
 	}
+	name := "Kapok"
+	if o.shareReads != nil {
+		name = fmt.Sprintf("Kapok (share_reads %t)", *o.shareReads)
+	}
+	return startKapokWith(ctx, name, cfg, o.kapokCmd, o.kapokListen, logf)
+}
+
+// startKapokWith writes cfg to a temporary file and runs cmdLine ({config}: that file,
+// {listen}: listen, the HTTP address) until it answers /healthz; pid is the process started.
+func startKapokWith(ctx context.Context, name string, cfg []byte, cmdLine, listen string, logf func(string, ...any)) (stop func(), url string, pid int, err error) {
 	dir, err := os.MkdirTemp("", "kapok-bench-")
 	if err != nil {
 		return nil, "", 0, err
@@ -546,12 +567,8 @@ func startKapok(ctx context.Context, o suiteOptions, mainSchema string, logf fun
 		os.RemoveAll(dir)
 		return nil, "", 0, err
 	}
-	line := strings.NewReplacer("{config}", path, "{listen}", o.kapokListen).Replace(o.kapokCmd)
-	url = "http://" + o.kapokListen
-	name := "Kapok"
-	if o.shareReads != nil {
-		name = fmt.Sprintf("Kapok (share_reads %t)", *o.shareReads)
-	}
+	line := strings.NewReplacer("{config}", path, "{listen}", listen).Replace(cmdLine)
+	url = "http://" + listen
 	stopProcess, pid, err := startProcess(ctx, name, line, url, logf)
 	if err != nil {
 		os.RemoveAll(dir)
