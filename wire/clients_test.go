@@ -123,9 +123,10 @@ func newWireTenant(t *testing.T, name, schema, extraDDL string) *wireTenant {
 	role, reader := ident(wt.Role), ident(wt.Reader)
 	// The own role exists before Kapok starts so that its password is set before the first
 	// connection (Kapok caches verifiers); Kapok makes it LOGIN and grants it the schema.
-	testenv.Exec(t, fmt.Sprintf(`SET password_encryption = 'scram-sha-256';
-CREATE ROLE %s NOLOGIN NOINHERIT BYPASSRLS PASSWORD %s;
-CREATE ROLE %s NOLOGIN`, role, literal(wt.Password), reader))
+	testenv.Exec(t, fmt.Sprintf(`CREATE ROLE %s NOLOGIN NOINHERIT BYPASSRLS;
+SET password_encryption = 'scram-sha-256';
+ALTER ROLE %s PASSWORD %s;
+CREATE ROLE %s NOLOGIN`, role, role, literal(wt.Password), reader))
 	testenv.FreshSchema(t, schema, fixtureDDL+extraDDL+fmt.Sprintf(`;
 GRANT USAGE ON SCHEMA %s TO %s;
 GRANT SELECT ON items TO %s`, ident(schema), reader, reader))
