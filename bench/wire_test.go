@@ -101,7 +101,9 @@ func TestWireFlags(t *testing.T) {
 }
 
 // wireBenchTenant drops the role and schema `kapok bench wire` makes for tenant, now and
-// when the test ends.
+// when the test ends. The sessions of the role end first: PgBouncer would keep its server
+// connections of a dropped role, and a role made again under the same name would get them,
+// with the old role's privileges (none on the new schema, which search_path then skips).
 func wireBenchTenant(t *testing.T, tenant string) {
 	t.Helper()
 	role, schema := "kapok_t_"+tenant, TenantSchema(tenant)
@@ -111,6 +113,11 @@ func wireBenchTenant(t *testing.T, tenant string) {
 			t.Fatalf("PostgreSQL is not reachable at %s: %v", testenv.DirectURL(), err)
 		}
 		defer c.Close(context.Background())
+		_, err = c.Exec(context.Background(), `SELECT pg_terminate_backend(pid) FROM pg_stat_activity
+WHERE datname = current_database() AND application_name = 'kapok-bench-wire' AND (usename = $1 OR usename IS NULL)`, role)
+		if err != nil {
+			t.Logf("sessions of %s: %v", role, err)
+		}
 		_, err = c.Exec(context.Background(), "DROP SCHEMA IF EXISTS "+pgx.Identifier{schema}.Sanitize()+" CASCADE; "+
 			"DO $$ BEGIN IF EXISTS (SELECT 1 FROM pg_roles WHERE rolname = '"+role+"') THEN DROP OWNED BY "+pgx.Identifier{role}.Sanitize()+
 			"; DROP ROLE "+pgx.Identifier{role}.Sanitize()+"; END IF; END $$")

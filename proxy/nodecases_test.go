@@ -1,20 +1,16 @@
 package proxy
 
 import (
-	"bufio"
-	"bytes"
 	"context"
 	"os"
 	"os/exec"
-	"strings"
 	"testing"
+
+	"github.com/kapok-dev/kapok/internal/testenv"
 )
 
-// runNodeCases runs a client suite (node ARGS… in dir, with env added) and makes each line
-// it prints a subtest: "ok <name>" passes, "not ok <name>: <reason>" fails, "pending <name>:
-// <reason>" is skipped (a case kept for a feature not served yet). "# <note>" lines (measured
-// latencies and the like) are logged by the case they precede, shown with -v or on failure.
-// A suite that prints no case, or exits non-zero without a failing case, fails the test.
+// runNodeCases runs a client suite (node ARGS… in dir, with env added) whose lines are
+// cases, as testenv.ClientCases reads them.
 func runNodeCases(t *testing.T, ctx context.Context, suite, dir string, env []string, args ...string) {
 	t.Helper()
 	node, err := exec.LookPath("node")
@@ -24,39 +20,5 @@ func runNodeCases(t *testing.T, ctx context.Context, suite, dir string, env []st
 	cmd := exec.CommandContext(ctx, node, args...)
 	cmd.Dir = dir
 	cmd.Env = append(os.Environ(), env...)
-	var stderr bytes.Buffer
-	cmd.Stderr = &stderr
-	out, runErr := cmd.Output()
-	sc := bufio.NewScanner(bytes.NewReader(out))
-	n := 0
-	var notes []string
-	report := func(name string, outcome func(t *testing.T)) {
-		n++
-		logged := notes
-		notes = nil
-		t.Run(name, func(t *testing.T) {
-			for _, note := range logged {
-				t.Log(note)
-			}
-			outcome(t)
-		})
-	}
-	for sc.Scan() {
-		line := sc.Text()
-		switch {
-		case strings.HasPrefix(line, "# "):
-			notes = append(notes, line[2:])
-		case strings.HasPrefix(line, "ok "):
-			report(line[3:], func(t *testing.T) {})
-		case strings.HasPrefix(line, "not ok "):
-			name, reason, _ := strings.Cut(line[7:], ": ")
-			report(name, func(t *testing.T) { t.Error(reason) })
-		case strings.HasPrefix(line, "pending "):
-			name, reason, _ := strings.Cut(line[8:], ": ")
-			report(name, func(t *testing.T) { t.Skip("not served yet: " + reason) })
-		}
-	}
-	if n == 0 || (runErr != nil && !t.Failed()) {
-		t.Fatalf("%s suite: %v\n%s\n%s", suite, runErr, out, stderr.String())
-	}
+	testenv.ClientCases(t, suite, cmd)
 }

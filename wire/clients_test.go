@@ -1,7 +1,6 @@
 package wire_test
 
 import (
-	"bufio"
 	"bytes"
 	"context"
 	"crypto/ecdsa"
@@ -124,9 +123,10 @@ func newWireTenant(t *testing.T, name, schema, extraDDL string) *wireTenant {
 	role, reader := ident(wt.Role), ident(wt.Reader)
 	// The own role exists before Kapok starts so that its password is set before the first
 	// connection (Kapok caches verifiers); Kapok makes it LOGIN and grants it the schema.
-	testenv.Exec(t, fmt.Sprintf(`SET password_encryption = 'scram-sha-256';
-CREATE ROLE %s NOLOGIN NOINHERIT BYPASSRLS PASSWORD %s;
-CREATE ROLE %s NOLOGIN`, role, literal(wt.Password), reader))
+	testenv.Exec(t, fmt.Sprintf(`CREATE ROLE %s NOLOGIN NOINHERIT BYPASSRLS;
+SET password_encryption = 'scram-sha-256';
+ALTER ROLE %s PASSWORD %s;
+CREATE ROLE %s NOLOGIN`, role, role, literal(wt.Password), reader))
 	testenv.FreshSchema(t, schema, fixtureDDL+extraDDL+fmt.Sprintf(`;
 GRANT USAGE ON SCHEMA %s TO %s;
 GRANT SELECT ON items TO %s`, ident(schema), reader, reader))
@@ -297,33 +297,6 @@ func requireTool(t *testing.T, name, install string) string {
 }
 
 const postgresClientInstall = "sudo apt-get install -y postgresql-client postgresql-contrib"
-
-// runCases runs a client script that prints one line per case, "ok <name>" or
-// "not ok <name>: <reason>", and reports each as a subtest; it fails when the script
-// printed no case or exited with an error no case explains.
-func runCases(t *testing.T, suite string, cmd *exec.Cmd) {
-	t.Helper()
-	var stderr bytes.Buffer
-	cmd.Stderr = &stderr
-	out, runErr := cmd.Output()
-	n := 0
-	sc := bufio.NewScanner(bytes.NewReader(out))
-	for sc.Scan() {
-		line := sc.Text()
-		switch {
-		case strings.HasPrefix(line, "ok "):
-			n++
-			t.Run(line[3:], func(t *testing.T) {})
-		case strings.HasPrefix(line, "not ok "):
-			n++
-			name, reason, _ := strings.Cut(line[7:], ": ")
-			t.Run(name, func(t *testing.T) { t.Error(reason) })
-		}
-	}
-	if n == 0 || (runErr != nil && !t.Failed()) {
-		t.Fatalf("%s: %v\n%s\n%s", suite, runErr, out, stderr.String())
-	}
-}
 
 func TestPsqlThroughTheWirePort(t *testing.T) {
 	psql := requireTool(t, "psql", postgresClientInstall)
@@ -656,7 +629,7 @@ func TestPsycopgThroughTheWirePort(t *testing.T) {
 	defer cancel()
 	cmd := exec.CommandContext(ctx, python, filepath.Join("testdata", "psycopg", "clients.py"))
 	cmd.Env = toolEnv("KAPOK_WIRE_DSN="+s.DSN(wt.Role, wt.Name, true), "KAPOK_WIRE_PASSWORD="+wt.Password)
-	runCases(t, "psycopg", cmd)
+	testenv.ClientCases(t, "psycopg", cmd)
 }
 
 func TestNodePostgresThroughTheWirePort(t *testing.T) {
@@ -671,7 +644,7 @@ func TestNodePostgresThroughTheWirePort(t *testing.T) {
 	cmd.Dir = dir
 	cmd.Env = toolEnv("KAPOK_WIRE_HOST="+s.Host, "KAPOK_WIRE_PORT="+s.Port, "KAPOK_WIRE_USER="+wt.Role,
 		"KAPOK_WIRE_DATABASE="+wt.Name, "KAPOK_WIRE_PASSWORD="+wt.Password, "KAPOK_WIRE_CA="+s.TLS.CA)
-	runCases(t, "node-postgres", cmd)
+	testenv.ClientCases(t, "node-postgres", cmd)
 }
 
 func TestPgbenchThroughTheWirePort(t *testing.T) {
