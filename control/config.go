@@ -79,16 +79,15 @@ type WireConfig struct {
 	// MaxPreparedPerServer caps the prepared statements one server connection keeps
 	// (default 1000); the least recently used is closed beyond it.
 	MaxPreparedPerServer int `yaml:"max_prepared_per_server"`
-	// Upstream is where server connections go: "direct" (the default: straight to
-	// PostgreSQL, the upstream's url) or "pooler" (through the upstream's pooler).
+	// Upstream is where server connections go: "direct" (the default and only mode:
+	// straight to PostgreSQL, the upstream's url, so Kapok is the wire port's pooler and
+	// knows each server connection's prepared statements and settings). Through a
+	// transaction-mode pooler neither would survive between two of Kapok's own messages.
 	Upstream string `yaml:"upstream"`
 }
 
-// Wire upstream modes (WireConfig.Upstream).
-const (
-	WireDirect = "direct"
-	WirePooler = "pooler"
-)
+// WireDirect is the wire port's upstream mode (WireConfig.Upstream).
+const WireDirect = "direct"
 
 // Plaintext reports whether wire clients may authenticate without TLS.
 func (w *WireConfig) Plaintext() bool { return w.AllowPlaintext != nil && *w.AllowPlaintext }
@@ -598,9 +597,10 @@ func (c *Config) normalizeWire() error {
 	switch w.Upstream {
 	case "":
 		w.Upstream = WireDirect
-	case WireDirect, WirePooler:
+	case WireDirect:
 	default:
-		return fmt.Errorf("wire: upstream %q is not direct (server connections straight to PostgreSQL) or pooler (through the upstream's pooler)", w.Upstream)
+		return fmt.Errorf("wire: upstream %q is not supported: the wire port's server connections go straight to PostgreSQL (direct), "+
+			"because a transaction-mode pooler such as PgBouncer 1.18 would not keep a session's settings and prepared statements between Kapok's messages", w.Upstream)
 	}
 	return nil
 }
