@@ -1267,6 +1267,8 @@ func (s *session) record(effects []effect) {
 			if s.role == "" {
 				s.role = s.id.Role
 			}
+		case effectTouch:
+			dirty = true
 		}
 	}
 	s.sig = s.signature()

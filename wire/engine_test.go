@@ -859,3 +859,34 @@ func TestPreparedStatementsEvictedBeyondTheCap(t *testing.T) {
 		t.Fatal("no statement was re-prepared after its eviction")
 	}
 }
+
+// A set_config the guard lets through is no setting the engine can replay or undo by name:
+// the next session on that server connection must not inherit it.
+func TestSetConfigDoesNotLeakToTheNextSession(t *testing.T) {
+	f := newFixture(t, 1, "CREATE TABLE marker (v text)")
+	f.e.inspect = inspect // the statement guard itself, not a script
+	ctx := ctxT(t)
+	a, b := f.connect("a"), f.connect("b")
+	var before string
+	if err := b.QueryRow(ctx, "SHOW search_path", pgx.QueryExecModeSimpleProtocol).Scan(&before); err != nil {
+		t.Fatal(err)
+	}
+	var set string
+	if err := a.QueryRow(ctx, "SELECT set_config('search_path', 'pg_catalog', false)", pgx.QueryExecModeSimpleProtocol).Scan(&set); err != nil {
+		t.Fatal(err)
+	}
+	var pidA, pidB int
+	var after string
+	if err := a.QueryRow(ctx, "SELECT pg_backend_pid()", pgx.QueryExecModeSimpleProtocol).Scan(&pidA); err != nil {
+		t.Fatal(err)
+	}
+	if err := b.QueryRow(ctx, "SELECT current_setting('search_path'), pg_backend_pid()", pgx.QueryExecModeSimpleProtocol).Scan(&after, &pidB); err != nil {
+		t.Fatal(err)
+	}
+	if pidA != pidB {
+		t.Fatalf("one server connection was expected (pool of 1), got backends %d and %d", pidA, pidB)
+	}
+	if after != before {
+		t.Fatalf("session b sees search_path %q after session a's set_config; it had %q", after, before)
+	}
+}

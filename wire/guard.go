@@ -39,6 +39,10 @@ const (
 	effectDeallocate
 	effectDeallocateAll
 	effectDiscardAll
+	// effectTouch: a set_config call the guard let through. Its parameter may outlive the
+	// transaction on the server connection, where the engine cannot replay or undo it by
+	// name, so the connection's settings are reset before its next session.
+	effectTouch
 )
 
 // effect is one change a statement makes to the session.
@@ -66,6 +70,9 @@ func inspect(sql string, p policy) ([]effect, *refusal) {
 	for {
 		first := in.lx.next()
 		if first.kind == tokEOF {
+			if in.touched {
+				effects = append(effects, effect{Kind: effectTouch})
+			}
 			return effects, nil
 		}
 		if first.kind == tokSemi {
@@ -86,6 +93,8 @@ type inspector struct {
 	p  policy
 	// onCommitDrop: rest saw ON COMMIT DROP (scanOnCommit).
 	onCommitDrop bool
+	// touched: an allowed set_config call was seen (effectTouch).
+	touched bool
 }
 
 // scan flags: what to look for in the rest of a statement besides the function calls
@@ -275,6 +284,15 @@ func isSessionAdvisoryLock(name string) bool {
 // The tokens it reads are consumed: none of them can be a name rest must look at, since
 // literals and ',' are all it accepts before deciding.
 func (in *inspector) setConfig() *refusal {
+	r := in.checkSetConfig()
+	if r == nil {
+		in.touched = true
+	}
+	return r
+}
+
+// checkSetConfig is setConfig's verdict.
+func (in *inspector) checkSetConfig() *refusal {
 	src := in.lx.src
 	save := in.lx.pos
 	defer func() { in.lx.pos = save }()
