@@ -3,15 +3,9 @@ package wire_test
 import (
 	"bytes"
 	"context"
-	"crypto/ecdsa"
-	"crypto/elliptic"
 	"crypto/rand"
-	"crypto/x509"
-	"crypto/x509/pkix"
-	"encoding/pem"
 	"errors"
 	"fmt"
-	"math/big"
 	"net"
 	"os"
 	"os/exec"
@@ -30,6 +24,7 @@ import (
 	"gopkg.in/yaml.v3"
 
 	"github.com/kapok-dev/kapok/control"
+	"github.com/kapok-dev/kapok/internal/devstack"
 	"github.com/kapok-dev/kapok/internal/testenv"
 	"github.com/kapok-dev/kapok/internal/testserver"
 )
@@ -37,58 +32,6 @@ import (
 // These tests drive real clients (psql, pgx, psycopg 3, node-postgres, pgbench) through
 // Kapok's wire port. A missing tool fails them with the command that installs it: they
 // never skip, so a green run means every client spoke to Kapok.
-
-// tlsFiles are a test CA and a server certificate it signed for 127.0.0.1, ::1 and
-// localhost, written in a test's temporary directory.
-type tlsFiles struct{ CA, Cert, Key string }
-
-func writeTLSFiles(t *testing.T) tlsFiles {
-	t.Helper()
-	dir := t.TempDir()
-	caKey, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
-	if err != nil {
-		t.Fatal(err)
-	}
-	now := time.Now()
-	caTmpl := &x509.Certificate{SerialNumber: big.NewInt(1), Subject: pkix.Name{CommonName: "kapok wire test CA"},
-		NotBefore: now.Add(-time.Hour), NotAfter: now.Add(24 * time.Hour), IsCA: true, BasicConstraintsValid: true,
-		KeyUsage: x509.KeyUsageCertSign | x509.KeyUsageCRLSign}
-	caDER, err := x509.CreateCertificate(rand.Reader, caTmpl, caTmpl, &caKey.PublicKey, caKey)
-	if err != nil {
-		t.Fatal(err)
-	}
-	caCert, err := x509.ParseCertificate(caDER)
-	if err != nil {
-		t.Fatal(err)
-	}
-	key, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
-	if err != nil {
-		t.Fatal(err)
-	}
-	tmpl := &x509.Certificate{SerialNumber: big.NewInt(2), Subject: pkix.Name{CommonName: "localhost"},
-		NotBefore: now.Add(-time.Hour), NotAfter: now.Add(24 * time.Hour), DNSNames: []string{"localhost"},
-		IPAddresses: []net.IP{net.IPv4(127, 0, 0, 1), net.IPv6loopback},
-		KeyUsage:    x509.KeyUsageDigitalSignature, ExtKeyUsage: []x509.ExtKeyUsage{x509.ExtKeyUsageServerAuth}}
-	der, err := x509.CreateCertificate(rand.Reader, tmpl, caCert, &key.PublicKey, caKey)
-	if err != nil {
-		t.Fatal(err)
-	}
-	keyDER, err := x509.MarshalPKCS8PrivateKey(key)
-	if err != nil {
-		t.Fatal(err)
-	}
-	f := tlsFiles{CA: filepath.Join(dir, "ca.pem"), Cert: filepath.Join(dir, "server.pem"), Key: filepath.Join(dir, "server-key.pem")}
-	for path, block := range map[string]*pem.Block{
-		f.CA:   {Type: "CERTIFICATE", Bytes: caDER},
-		f.Cert: {Type: "CERTIFICATE", Bytes: der},
-		f.Key:  {Type: "PRIVATE KEY", Bytes: keyDER},
-	} {
-		if err := os.WriteFile(path, pem.EncodeToMemory(block), 0o600); err != nil {
-			t.Fatal(err)
-		}
-	}
-	return f
-}
 
 // fixtureDDL is every scratch tenant's table: ten items, the even ones alice's, the odd
 // ones bob's, which a JWT role sees only as its sub claim allows.
@@ -162,13 +105,13 @@ func (wt *wireTenant) jwt(t *testing.T, sub string) string {
 // on loopback, plain text.
 type wireServer struct {
 	HTTP, Host, Port string
-	TLS              tlsFiles
+	TLS              devstack.TLSFiles
 }
 
 // serveWire starts Kapok for tenants through testserver.ServeWire.
 func serveWire(t *testing.T, tenants ...*wireTenant) *wireServer {
 	t.Helper()
-	files := writeTLSFiles(t)
+	files := testserver.TLS(t)
 	var b strings.Builder
 	fmt.Fprintf(&b, "wire_listen: 127.0.0.1:0\nwire:\n  tls_cert_file: %s\n  tls_key_file: %s\n  allow_plaintext: true\ntenants:", files.Cert, files.Key)
 	for _, wt := range tenants {
