@@ -44,7 +44,9 @@ var ownedNames = map[string]bool{
 
 // postgresSettings go at the end of a new cluster's postgresql.conf: loopback only, no unix
 // socket (so nothing collides with a system cluster's socket), and durability traded for
-// speed, since the data can always be reloaded.
+// speed, since the data can always be reloaded. wal_level = logical with room for slots
+// and senders: Supabase Realtime's postgres_changes read the WAL (package realtime), and
+// must also work where a test suite's Kapoks each hold a replication connection.
 func postgresSettings(port int) string {
 	return fmt.Sprintf(`
 # kapok dev stack
@@ -57,6 +59,9 @@ fsync = off
 synchronous_commit = off
 full_page_writes = off
 log_min_messages = warning
+wal_level = logical
+max_replication_slots = 20
+max_wal_senders = 20
 `, port)
 }
 
