@@ -144,7 +144,7 @@ func resolve(t *control.Tenant, spec ChangeSpec) (*binding, error) {
 			}
 		}
 		if !found {
-			return nil, fmt.Errorf("schema %q is not exposed; the exposed schemas are %s", spec.Schema, strings.Join(cat.Schemas, ", "))
+			return nil, fmt.Errorf("that schema is not exposed; the exposed schemas are %s", strings.Join(cat.Schemas, ", "))
 		}
 		b.schemas[spec.Schema] = true
 	}

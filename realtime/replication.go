@@ -66,6 +66,7 @@ type stream struct {
 	stopping bool
 	lag      float64 // bytes, -1 before the first sample
 	up       bool
+	slot     string // the current temporary slot
 
 	cancel context.CancelFunc
 	done   chan struct{}
@@ -261,7 +262,7 @@ END $$`); err != nil {
 	}
 	cancel()
 	st.mu.Lock()
-	st.up = true
+	st.up, st.slot = true, slot
 	st.mu.Unlock()
 	started()
 	st.c.log.Debug("postgres_changes: streaming", "database", dbName(st.url), "slot", slot, "from", start)
@@ -465,7 +466,7 @@ func (d *decoder) relation(ctx context.Context, m *pglogrepl.RelationMessage) (*
 	var info string
 	err := d.aux.QueryRow(ctx, `SELECT json_build_object(
   'rls', coalesce((SELECT c.relrowsecurity FROM pg_class c WHERE c.oid = $1), false),
-  'pk', coalesce((SELECT json_agg(a.attname ORDER BY k.n) FROM pg_index i, unnest(i.indkey) WITH ORDINALITY k(attnum, n)
+  'pk', coalesce((SELECT json_agg(a.attname ORDER BY k.n) FROM pg_index i CROSS JOIN LATERAL unnest(i.indkey) WITH ORDINALITY k(attnum, n)
           JOIN pg_attribute a ON a.attrelid = i.indrelid AND a.attnum = k.attnum WHERE i.indrelid = $1 AND i.indisprimary), '[]'),
   'types', (SELECT json_agg(json_build_array(coalesce(t.typname, 'unknown'), coalesce(t.typcategory, 'X'), format_type(o.oid, NULL)) ORDER BY o.n)
           FROM unnest($2::oid[]) WITH ORDINALITY o(oid, n) LEFT JOIN pg_type t ON t.oid = o.oid))::text`,
