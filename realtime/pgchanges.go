@@ -454,7 +454,8 @@ type checkGroup struct {
 }
 
 // dispatch delivers a commit's changes to subs.
-func (c *Changes) dispatch(ctx context.Context, commit time.Time, changes []*change, subs []*subscription) {
+// awaitVisible runs before the first row-level security check of the commit.
+func (c *Changes) dispatch(ctx context.Context, commit time.Time, changes []*change, subs []*subscription, awaitVisible func()) {
 	type pair struct {
 		ch  int
 		sub *subscription
@@ -491,6 +492,12 @@ func (c *Changes) dispatch(ctx context.Context, commit time.Time, changes []*cha
 	}
 	if len(pairs) == 0 {
 		return
+	}
+	for _, g := range order {
+		if g.rel.rls && len(g.rows) > 0 {
+			awaitVisible()
+			break
+		}
 	}
 	var wg sync.WaitGroup
 	sem := make(chan struct{}, 8)

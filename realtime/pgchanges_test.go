@@ -546,3 +546,53 @@ func TestChangesRefuseAnUpstreamKapokDoesNotManage(t *testing.T) {
 		t.Fatalf("Subscribe on an unmanaged upstream: %v", err)
 	}
 }
+
+func TestChangesStreamReconnectsAfterALoss(t *testing.T) {
+	e := newChangesEnv(t, "reconnect", `CREATE TABLE t (id int PRIMARY KEY)`)
+	in := e.subscribe(ChangeSpec{Event: "INSERT", Schema: e.schema, Table: "t"}, poolmgr.Session{})
+	slotOf := func() string {
+		e.c.mu.Lock()
+		defer e.c.mu.Unlock()
+		for _, st := range e.c.streams {
+			st.mu.Lock()
+			defer st.mu.Unlock()
+			return st.slot
+		}
+		return ""
+	}
+	first := slotOf()
+	var killed bool
+	if err := e.conn.QueryRow(context.Background(), `SELECT pg_terminate_backend(active_pid) FROM pg_replication_slots WHERE slot_name = $1`, first).Scan(&killed); err != nil || !killed {
+		t.Fatalf("terminating the WAL sender of %s: %v, %v", first, killed, err)
+	}
+	deadline := time.Now().Add(5 * time.Second)
+	for slotOf() == first || slotOf() == "" {
+		if time.Now().After(deadline) {
+			t.Fatal("no new slot within 5s of the loss")
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+	// Wait until the new slot streams, then a change is delivered again.
+	for {
+		e.c.mu.Lock()
+		var up bool
+		for _, st := range e.c.streams {
+			st.mu.Lock()
+			up = st.up
+			st.mu.Unlock()
+		}
+		e.c.mu.Unlock()
+		if up {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatal("the new stream did not start")
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+	e.exec(`INSERT INTO t VALUES (1)`)
+	in.wait(t, 1, time.Second)
+	if n := counter(t, e.m.reconnects, ""); n < 1 {
+		t.Errorf("reconnects counted: %v", n)
+	}
+}

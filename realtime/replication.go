@@ -369,6 +369,7 @@ type decoder struct {
 	rels map[uint32]*relation
 
 	inTx     bool
+	xid      uint32
 	commitTS time.Time
 	changes  []*change
 	dropped  int
@@ -397,7 +398,7 @@ func (d *decoder) handle(ctx context.Context, data []byte) (end pglogrepl.LSN, e
 		}
 		d.rels[m.RelationID] = rel
 	case *pglogrepl.BeginMessage:
-		d.inTx, d.commitTS, d.changes, d.dropped = true, m.CommitTime, d.changes[:0], 0
+		d.inTx, d.xid, d.commitTS, d.changes, d.dropped = true, m.Xid, m.CommitTime, d.changes[:0], 0
 	case *pglogrepl.InsertMessage:
 		d.add(m.RelationID, "INSERT", m.Tuple, nil, 0)
 	case *pglogrepl.UpdateMessage:
@@ -411,7 +412,7 @@ func (d *decoder) handle(ctx context.Context, data []byte) (end pglogrepl.LSN, e
 		}
 		if len(d.changes) > 0 {
 			if subs := d.st.subscribers(); len(subs) > 0 {
-				d.st.c.dispatch(ctx, d.commitTS, d.changes, subs)
+				d.st.c.dispatch(ctx, d.commitTS, d.changes, subs, func() { d.awaitVisible(ctx) })
 			}
 		}
 		clear(d.changes)
@@ -420,6 +421,26 @@ func (d *decoder) handle(ctx context.Context, data []byte) (end pglogrepl.LSN, e
 		return m.TransactionEndLSN, nil
 	}
 	return 0, nil
+}
+
+// awaitVisible waits (up to a second) until the transaction being delivered is visible to
+// other sessions. The WAL sender may decode a commit a moment before its backend leaves
+// the list of running transactions; a row-level security check run in that moment would
+// not see the rows. Where the login may not see other sessions' transactions in
+// pg_stat_activity, there is nothing to wait on.
+func (d *decoder) awaitVisible(ctx context.Context) {
+	deadline := time.Now().Add(time.Second)
+	for {
+		var running bool
+		qctx, cancel := context.WithTimeout(ctx, time.Second)
+		err := d.aux.QueryRow(qctx, `SELECT EXISTS (SELECT FROM pg_stat_activity WHERE backend_xid = $1::text::xid)`,
+			fmt.Sprint(d.xid)).Scan(&running)
+		cancel()
+		if err != nil || !running || time.Now().After(deadline) {
+			return
+		}
+		time.Sleep(2 * time.Millisecond)
+	}
 }
 
 func (d *decoder) add(relID uint32, kind string, tuple, old *pglogrepl.TupleData, oldType uint8) {
