@@ -239,7 +239,7 @@ func parseBool(s string) (bool, bool) {
 // match applies the filter to a column's text value (present: not NULL, known).
 func (f *rowFilter) match(v string, present bool) bool {
 	if !present {
-		return f.op == "neq" // NULL or unknown: only "not equal" could hold; Supabase compares NULL as unequal
+		return false // NULL (or not in the WAL): as in SQL, no comparison holds
 	}
 	for _, want := range f.vals {
 		c, ok := compare(v, want, f.numeric, f.boolean)

@@ -43,12 +43,19 @@ type relation struct {
 	schema, name string
 	cols         []string
 	colIndex     map[string]int
-	typName      []string // pg_type.typname per column (_int4 for int4[])
-	typCat       []byte   // pg_type.typcategory
-	colType      []string // format_type, schema-qualified: the casts of the checks
-	pk           []string // primary key columns, in key order
+	typName      []string   // pg_type.typname per column (_int4 for int4[])
+	typCat       []byte     // pg_type.typcategory
+	colType      []string   // format_type, schema-qualified: the casts of the checks
+	elem         []elemType // an array column's element type
+	pk           []string   // primary key columns, in key order
 	pkSet        map[string]bool
 	rls          bool // row-level security enabled
+}
+
+// elemType is an array's element type (zero for a column that is not an array).
+type elemType struct {
+	name string
+	cat  byte
 }
 
 // stream is the replication connection of one database and its subscribers.
@@ -489,8 +496,10 @@ func (d *decoder) relation(ctx context.Context, m *pglogrepl.RelationMessage) (*
   'rls', coalesce((SELECT c.relrowsecurity FROM pg_class c WHERE c.oid = $1), false),
   'pk', coalesce((SELECT json_agg(a.attname ORDER BY k.n) FROM pg_index i CROSS JOIN LATERAL unnest(i.indkey) WITH ORDINALITY k(attnum, n)
           JOIN pg_attribute a ON a.attrelid = i.indrelid AND a.attnum = k.attnum WHERE i.indrelid = $1 AND i.indisprimary), '[]'),
-  'types', (SELECT json_agg(json_build_array(coalesce(t.typname, 'unknown'), coalesce(t.typcategory, 'X'), format_type(o.oid, NULL)) ORDER BY o.n)
-          FROM unnest($2::oid[]) WITH ORDINALITY o(oid, n) LEFT JOIN pg_type t ON t.oid = o.oid))::text`,
+  'types', (SELECT json_agg(json_build_array(coalesce(t.typname, 'unknown'), coalesce(t.typcategory, 'X'), format_type(o.oid, NULL),
+            coalesce(e.typname, ''), coalesce(e.typcategory, '')) ORDER BY o.n)
+          FROM unnest($2::oid[]) WITH ORDINALITY o(oid, n) LEFT JOIN pg_type t ON t.oid = o.oid
+          LEFT JOIN pg_type e ON e.oid = t.typelem AND t.typcategory = 'A'))::text`,
 		m.RelationID, oids).Scan(&info)
 	if err != nil {
 		return nil, fmt.Errorf("looking up relation %s.%s: %w", m.Namespace, m.RelationName, err)
@@ -498,7 +507,7 @@ func (d *decoder) relation(ctx context.Context, m *pglogrepl.RelationMessage) (*
 	var x struct {
 		RLS   bool        `json:"rls"`
 		PK    []string    `json:"pk"`
-		Types [][3]string `json:"types"`
+		Types [][5]string `json:"types"`
 	}
 	if err := json.Unmarshal([]byte(info), &x); err != nil {
 		return nil, err
@@ -515,9 +524,14 @@ func (d *decoder) relation(ctx context.Context, m *pglogrepl.RelationMessage) (*
 				cat = x.Types[i][1][0]
 			}
 		}
+		elem := elemType{}
+		if i < len(x.Types) && x.Types[i][3] != "" && x.Types[i][4] != "" {
+			elem = elemType{name: x.Types[i][3], cat: x.Types[i][4][0]}
+		}
 		rel.typName = append(rel.typName, name)
 		rel.typCat = append(rel.typCat, cat)
 		rel.colType = append(rel.colType, typ)
+		rel.elem = append(rel.elem, elem)
 	}
 	return rel, nil
 }
