@@ -27,8 +27,8 @@ type ChangeSpec struct{ Event, Schema, Table, Filter string }
 
 // ChangesOptions configure a Changes.
 type ChangesOptions struct {
-	Config *control.Config
-	Pools  *poolmgr.Manager
+	Config *control.Config  // required
+	Pools  *poolmgr.Manager // required unless Pool is set
 	// Pool returns the tenant's request pool, which runs the row-level security checks; nil
 	// builds it from Config and Pools as the proxy does.
 	Pool    func(*control.Tenant) (*poolmgr.Pool, error)
@@ -306,7 +306,11 @@ type subscription struct {
 // claims) may SELECT, the JSON of the change's "data" object as Supabase Realtime sends it
 // ({"schema","table","commit_timestamp","type","columns","record","old_record","errors"}), in
 // commit order, once. A session without a Role runs as the pool's own role (the admin key).
-// deliver runs on the stream's goroutine: it must not block. cancel stops the subscription.
+// deliver runs on the stream's goroutine: it must not block. data is shared by the
+// subscribers of the change and never changed afterwards: keep it, never modify it. cancel
+// stops the subscription. Changes committed before Subscribe returns may or may not be
+// delivered; those after it are, while the replication connection holds (a lost connection
+// is reopened, and what committed in between is lost, as with Supabase).
 func (c *Changes) Subscribe(t *control.Tenant, spec ChangeSpec, s poolmgr.Session, deliver func(data []byte)) (cancel func(), err error) {
 	b, err := resolve(t, spec)
 	if err != nil {
@@ -538,7 +542,9 @@ func (c *Changes) check(ctx context.Context, g *checkGroup, changes []*change) {
 		st = statement.Statement{SQL: `SELECT to_json(has_table_privilege($1::text, 'SELECT'))::text`, Args: [][]byte{[]byte(table)}}
 	case len(rel.pk) == 0:
 		// Rows of a table without a primary key cannot be looked up: only deletes go.
-		c.log.Warn("postgres_changes: a table with row-level security but no primary key: its inserts and updates are not sent", "table", rel.schema+"."+rel.name)
+		if !rel.warned.Swap(true) {
+			c.log.Warn("postgres_changes: a table with row-level security but no primary key: its inserts and updates are not sent", "table", rel.schema+"."+rel.name)
+		}
 		clear(g.seen)
 		st = statement.Statement{SQL: `SELECT to_json(has_table_privilege($1::text, 'SELECT'))::text`, Args: [][]byte{[]byte(table)}}
 	default:

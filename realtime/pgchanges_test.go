@@ -377,27 +377,8 @@ CREATE POLICY mine ON todos FOR SELECT USING (owner = current_setting('request.j
 CREATE TABLE boom (id int PRIMARY KEY, v int);
 ALTER TABLE boom ENABLE ROW LEVEL SECURITY;
 CREATE POLICY explode ON boom FOR SELECT USING (v / (CASE WHEN current_setting('request.jwt.claims', true)::json->>'sub' = 'bob' THEN 0 ELSE 1 END) >= 0)`)
-	role := e.schema + "_user"
+	role := e.role()
 	ctx := context.Background()
-	_, _ = e.conn.Exec(ctx, "DROP ROLE IF EXISTS "+pgx.Identifier{role}.Sanitize())
-	for _, q := range []string{
-		"CREATE ROLE " + pgx.Identifier{role}.Sanitize() + " NOLOGIN",
-		"GRANT USAGE ON SCHEMA " + pgx.Identifier{e.schema}.Sanitize() + " TO " + pgx.Identifier{role}.Sanitize(),
-		"GRANT SELECT ON ALL TABLES IN SCHEMA " + pgx.Identifier{e.schema}.Sanitize() + " TO " + pgx.Identifier{role}.Sanitize(),
-	} {
-		if _, err := e.conn.Exec(ctx, q); err != nil {
-			t.Fatal(err)
-		}
-	}
-	t.Cleanup(func() {
-		c, err := pgx.Connect(context.Background(), e.url)
-		if err != nil {
-			return
-		}
-		defer c.Close(context.Background())
-		_, _ = c.Exec(context.Background(), "DROP SCHEMA IF EXISTS "+pgx.Identifier{e.schema}.Sanitize()+" CASCADE")
-		_, _ = c.Exec(context.Background(), "DROP ROLE IF EXISTS "+pgx.Identifier{role}.Sanitize())
-	})
 	alice := poolmgr.Session{Role: role, Claims: []byte(`{"sub":"alice"}`)}
 	bob := poolmgr.Session{Role: role, Claims: []byte(`{"sub":"bob"}`)}
 	spec := ChangeSpec{Event: "*", Schema: e.schema, Table: "todos"}
@@ -594,5 +575,63 @@ func TestChangesStreamReconnectsAfterALoss(t *testing.T) {
 	in.wait(t, 1, time.Second)
 	if n := counter(t, e.m.reconnects, ""); n < 1 {
 		t.Errorf("reconnects counted: %v", n)
+	}
+}
+
+func TestChangesOfAPartitionComeAsItsPartitionedTables(t *testing.T) {
+	e := newChangesEnv(t, "parts", `CREATE TABLE ev (id int, at date, PRIMARY KEY (id, at)) PARTITION BY RANGE (at);
+CREATE TABLE ev_2024 PARTITION OF ev FOR VALUES FROM ('2024-01-01') TO ('2025-01-01')`)
+	in := e.subscribe(ChangeSpec{Event: "*", Schema: e.schema, Table: "ev"}, poolmgr.Session{})
+	e.exec(`INSERT INTO ev VALUES (1, '2024-03-01')`)
+	got := in.wait(t, 1, time.Second)
+	if got[0]["table"] != "ev" || fmt.Sprint(got[0]["record"]) != "map[at:2024-03-01 id:1]" {
+		t.Errorf("got %v", got[0])
+	}
+}
+
+// role creates a role that may read the env's schema, dropped (after the schema) at the end.
+func (e *changesEnv) role() string {
+	t := e.t
+	t.Helper()
+	ctx := context.Background()
+	role := e.schema + "_user"
+	_, _ = e.conn.Exec(ctx, "DROP ROLE IF EXISTS "+pgx.Identifier{role}.Sanitize())
+	for _, q := range []string{
+		"CREATE ROLE " + pgx.Identifier{role}.Sanitize() + " NOLOGIN",
+		"GRANT USAGE ON SCHEMA " + pgx.Identifier{e.schema}.Sanitize() + " TO " + pgx.Identifier{role}.Sanitize(),
+		"GRANT SELECT ON ALL TABLES IN SCHEMA " + pgx.Identifier{e.schema}.Sanitize() + " TO " + pgx.Identifier{role}.Sanitize(),
+	} {
+		if _, err := e.conn.Exec(ctx, q); err != nil {
+			t.Fatal(err)
+		}
+	}
+	t.Cleanup(func() {
+		c, err := pgx.Connect(context.Background(), e.url)
+		if err != nil {
+			return
+		}
+		defer c.Close(context.Background())
+		_, _ = c.Exec(context.Background(), "DROP SCHEMA IF EXISTS "+pgx.Identifier{e.schema}.Sanitize()+" CASCADE")
+		_, _ = c.Exec(context.Background(), "DROP ROLE IF EXISTS "+pgx.Identifier{role}.Sanitize())
+	})
+	return role
+}
+
+func TestChangesRowLevelSecurityWithACompositeKey(t *testing.T) {
+	e := newChangesEnv(t, "rlskey", `CREATE TABLE seats (room text, n int, who text, PRIMARY KEY (room, n));
+ALTER TABLE seats ENABLE ROW LEVEL SECURITY;
+CREATE POLICY mine ON seats FOR SELECT USING (who = current_setting('request.jwt.claims', true)::json->>'sub')`)
+	role := e.role()
+	in := e.subscribe(ChangeSpec{Event: "*", Schema: e.schema, Table: "seats"}, poolmgr.Session{Role: role, Claims: []byte(`{"sub":"ann"}`)})
+	e.exec(`INSERT INTO seats VALUES ('a"b', 1, 'ann'), ('a"b', 2, 'bo'), ('c', 1, 'ann')`)
+	got := in.wait(t, 2, time.Second)
+	in.quiet(t, 2, 200*time.Millisecond)
+	var keys []string
+	for _, g := range got {
+		r, _ := g["record"].(map[string]any)
+		keys = append(keys, fmt.Sprint(r["room"], r["n"]))
+	}
+	if strings.Join(keys, " ") != `a"b1 c1` {
+		t.Errorf("ann got %v", keys)
 	}
 }

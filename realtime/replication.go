@@ -10,6 +10,7 @@ import (
 	"net/url"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/jackc/pglogrepl"
@@ -19,7 +20,8 @@ import (
 )
 
 // Publication is the publication Kapok's replication streams read: every table of the
-// database, created on first use in a managed upstream. Subscribers only ever see the
+// database (a partition's rows as its partitioned table's), created on first use in a
+// managed upstream. Subscribers only ever see the
 // tables their binding names, which are checked against their tenant's catalog.
 const Publication = "kapok_realtime"
 
@@ -50,6 +52,7 @@ type relation struct {
 	pk           []string   // primary key columns, in key order
 	pkSet        map[string]bool
 	rls          bool // row-level security enabled
+	warned       atomic.Bool
 }
 
 // elemType is an array's element type (zero for a column that is not an array).
@@ -229,7 +232,9 @@ func (st *stream) replicate(ctx context.Context, started func()) error {
 	}
 	if _, err := aux.Exec(cctx, `DO $$ BEGIN
   IF NOT EXISTS (SELECT FROM pg_catalog.pg_publication WHERE pubname = '`+Publication+`') THEN
-    CREATE PUBLICATION `+Publication+` FOR ALL TABLES;
+    CREATE PUBLICATION `+Publication+` FOR ALL TABLES WITH (publish_via_partition_root = true);
+  ELSIF NOT (SELECT pubviaroot FROM pg_catalog.pg_publication WHERE pubname = '`+Publication+`') THEN
+    ALTER PUBLICATION `+Publication+` SET (publish_via_partition_root = true);
   END IF;
 EXCEPTION WHEN duplicate_object OR unique_violation THEN NULL; -- another replica was first
 END $$`); err != nil {
