@@ -356,6 +356,37 @@ func (c *Changes) Subscribe(t *control.Tenant, spec ChangeSpec, s poolmgr.Sessio
 	}, nil
 }
 
+// TableWatcher hears which tables each commit of a database changed (inserts, updates,
+// deletes, truncates), whoever may read them: the GraphQL subscription hub's feed, which
+// reruns its queries as each subscriber. Changed gets the tables' oids; Up(false) says the
+// stream is down, Up(true) that it is back and the changes in between are unknown. Both run
+// on the stream's goroutine and must not block.
+type TableWatcher struct {
+	Changed func(oids []uint32)
+	Up      func(up bool)
+}
+
+// WatchTables attaches w to the replication stream of the database at url, starting it (a
+// publication and a slot: only for a managed upstream) and waiting until it streams.
+func (c *Changes) WatchTables(url string, w *TableWatcher) (cancel func(), err error) {
+	var st *stream
+	for try := 0; ; try++ {
+		if st, err = c.stream(url); err != nil {
+			return nil, err
+		}
+		err = st.addWatcher(w)
+		if err == nil {
+			break
+		}
+		if !errors.Is(err, errChangesRestart) || try == 2 {
+			return nil, err
+		}
+		c.forget(st)
+	}
+	var once sync.Once
+	return func() { once.Do(func() { st.removeWatcher(w) }) }, nil
+}
+
 func (c *Changes) pool(t *control.Tenant) (*poolmgr.Pool, error) {
 	if c.opts.Pool != nil {
 		return c.opts.Pool(t)

@@ -18,6 +18,7 @@ import (
 
 	"github.com/kapok-dev/kapok/control"
 	"github.com/kapok-dev/kapok/internal/testenv"
+	"github.com/kapok-dev/kapok/planner"
 	"github.com/kapok-dev/kapok/poolmgr"
 )
 
@@ -634,4 +635,45 @@ CREATE POLICY mine ON seats FOR SELECT USING (who = current_setting('request.jwt
 	if strings.Join(keys, " ") != `a"b1 c1` {
 		t.Errorf("ann got %v", keys)
 	}
+}
+
+func TestTheSubscriptionHubTakesTableChangesFromTheStream(t *testing.T) {
+	e := newChangesEnv(t, "hubfeed", `CREATE TABLE t (id int PRIMARY KEY)`)
+	h := New(Options{Logger: e.c.log, Changes: e.c})
+	defer h.Close()
+	fdb, rels, polled := h.feed.watch(context.Background(), e.url, true, []planner.Relation{{Schema: e.schema, Name: "t", Table: true}})
+	if fdb == nil || !fdb.replicated || polled || len(rels) != 1 {
+		t.Fatalf("watch: db %v (replicated %v), rels %v, polled %v", fdb != nil, fdb != nil && fdb.replicated, rels, polled)
+	}
+	var triggers int
+	if err := e.conn.QueryRow(context.Background(), `SELECT count(*) FROM pg_trigger WHERE tgrelid = $1`, rels[0].oid).Scan(&triggers); err != nil || triggers != 0 {
+		t.Fatalf("the table has %d triggers (%v): the stream needs none", triggers, err)
+	}
+	g := &group{rels: rels, fdb: fdb}
+	h.mu.Lock()
+	h.feed.index(g, true)
+	h.mu.Unlock()
+	dirty := func() bool {
+		h.mu.Lock()
+		defer h.mu.Unlock()
+		d := g.dirty
+		g.dirty = false
+		return d
+	}
+	for _, sql := range []string{`INSERT INTO t VALUES (1)`, `UPDATE t SET id = 2`, `TRUNCATE t`} {
+		e.exec(sql)
+		deadline := time.Now().Add(time.Second)
+		for !dirty() {
+			if time.Now().After(deadline) {
+				t.Fatalf("%s did not mark the group changed within 1s", sql)
+			}
+			time.Sleep(10 * time.Millisecond)
+		}
+	}
+	if g.polledNow() {
+		t.Errorf("a group fed by the stream is polled")
+	}
+	h.mu.Lock()
+	h.feed.index(g, false)
+	h.mu.Unlock()
 }

@@ -69,9 +69,10 @@ type stream struct {
 	ready    chan struct{} // closed once the first attempt streams or failed
 	readyErr error
 
-	mu    sync.Mutex
-	subs  map[*subscription]struct{}
-	grace *time.Timer
+	mu       sync.Mutex
+	subs     map[*subscription]struct{}
+	watchers map[*TableWatcher]struct{}
+	grace    *time.Timer
 	// stopping: the grace period ended; add refuses, so nobody joins a stream being stopped.
 	stopping bool
 	lag      float64 // bytes, -1 before the first sample
@@ -84,7 +85,7 @@ type stream struct {
 
 func newStream(c *Changes, url string) *stream {
 	ctx, cancel := context.WithCancel(context.Background())
-	st := &stream{c: c, url: url, ready: make(chan struct{}), subs: map[*subscription]struct{}{}, lag: -1,
+	st := &stream{c: c, url: url, ready: make(chan struct{}), subs: map[*subscription]struct{}{}, watchers: map[*TableWatcher]struct{}{}, lag: -1,
 		cancel: cancel, done: make(chan struct{})}
 	go st.run(ctx)
 	return st
@@ -96,6 +97,15 @@ func (st *stream) stop() {
 }
 
 func (st *stream) add(s *subscription) error {
+	return st.join(func() { st.subs[s] = struct{}{} })
+}
+
+func (st *stream) addWatcher(w *TableWatcher) error {
+	return st.join(func() { st.watchers[w] = struct{}{} })
+}
+
+// join runs add under the lock unless the stream is stopping.
+func (st *stream) join(add func()) error {
 	st.mu.Lock()
 	defer st.mu.Unlock()
 	if st.stopping {
@@ -110,22 +120,30 @@ func (st *stream) add(s *subscription) error {
 		st.grace.Stop()
 		st.grace = nil
 	}
-	st.subs[s] = struct{}{}
+	add()
 	return nil
 }
 
 // remove drops s; the last one out starts the grace period after which the stream stops.
 func (st *stream) remove(s *subscription) {
+	st.leave(func() { delete(st.subs, s) })
+}
+
+func (st *stream) removeWatcher(w *TableWatcher) {
+	st.leave(func() { delete(st.watchers, w) })
+}
+
+func (st *stream) leave(del func()) {
 	st.mu.Lock()
 	defer st.mu.Unlock()
-	delete(st.subs, s)
-	if len(st.subs) > 0 || st.grace != nil {
+	del()
+	if len(st.subs)+len(st.watchers) > 0 || st.grace != nil {
 		return
 	}
 	var t *time.Timer
 	t = time.AfterFunc(st.c.opts.Grace, func() {
 		st.mu.Lock()
-		if st.grace != t || len(st.subs) > 0 {
+		if st.grace != t || len(st.subs)+len(st.watchers) > 0 {
 			st.mu.Unlock()
 			return
 		}
@@ -146,6 +164,25 @@ func (st *stream) subscribers() []*subscription {
 		out = append(out, s)
 	}
 	return out
+}
+
+func (st *stream) tableWatchers() []*TableWatcher {
+	st.mu.Lock()
+	defer st.mu.Unlock()
+	out := make([]*TableWatcher, 0, len(st.watchers))
+	for w := range st.watchers {
+		out = append(out, w)
+	}
+	return out
+}
+
+// watchersUp tells the table watchers the stream went down or came back.
+func (st *stream) watchersUp(up bool) {
+	for _, w := range st.tableWatchers() {
+		if w.Up != nil {
+			w.Up(up)
+		}
+	}
 }
 
 // wanted reports whether a subscriber binds rel's table at all.
@@ -172,11 +209,17 @@ func (st *stream) run(ctx context.Context) {
 			if first {
 				first = false
 				close(st.ready)
+				return
 			}
+			st.watchersUp(true)
 		})
 		st.mu.Lock()
+		was := st.up
 		st.up, st.lag = false, -1
 		st.mu.Unlock()
+		if was {
+			st.watchersUp(false)
+		}
 		if first {
 			st.readyErr = err
 			close(st.ready)
@@ -279,7 +322,7 @@ END $$`); err != nil {
 	started()
 	st.c.log.Debug("postgres_changes: streaming", "database", dbName(st.url), "slot", slot, "from", start)
 
-	d := decoder{st: st, aux: aux, rels: map[uint32]*relation{}}
+	d := decoder{st: st, aux: aux, rels: map[uint32]*relation{}, touched: map[uint32]bool{}}
 	acked := start
 	ack := func(lsn pglogrepl.LSN) error {
 		if lsn > acked {
@@ -385,6 +428,7 @@ type decoder struct {
 	commitTS time.Time
 	changes  []*change
 	dropped  int
+	touched  map[uint32]bool // the tables the transaction changed, for the table watchers
 }
 
 // handle decodes one message; at a commit it delivers the transaction and returns its end.
@@ -411,14 +455,32 @@ func (d *decoder) handle(ctx context.Context, data []byte) (end pglogrepl.LSN, e
 		d.rels[m.RelationID] = rel
 	case *pglogrepl.BeginMessage:
 		d.inTx, d.xid, d.commitTS, d.changes, d.dropped = true, m.Xid, m.CommitTime, d.changes[:0], 0
+		clear(d.touched)
 	case *pglogrepl.InsertMessage:
 		d.add(m.RelationID, "INSERT", m.Tuple, nil, 0)
 	case *pglogrepl.UpdateMessage:
 		d.add(m.RelationID, "UPDATE", m.NewTuple, m.OldTuple, m.OldTupleType)
 	case *pglogrepl.DeleteMessage:
 		d.add(m.RelationID, "DELETE", nil, m.OldTuple, m.OldTupleType)
+	case *pglogrepl.TruncateMessage:
+		// Truncates are not sent to subscribers (Supabase's postgres_changes do not carry
+		// them either), but the tables did change.
+		for _, id := range m.RelationIDs {
+			d.touched[id] = true
+		}
 	case *pglogrepl.CommitMessage:
-		// Truncates are not sent: Supabase's postgres_changes do not carry them either.
+		if len(d.touched) > 0 {
+			if ws := d.st.tableWatchers(); len(ws) > 0 {
+				oids := make([]uint32, 0, len(d.touched))
+				for id := range d.touched {
+					oids = append(oids, id)
+				}
+				for _, w := range ws {
+					w.Changed(oids)
+				}
+			}
+			clear(d.touched)
+		}
 		if d.dropped > 0 {
 			d.st.c.log.Warn("postgres_changes: a transaction changed more rows than are delivered", "kept", maxTxChanges, "dropped", d.dropped)
 		}
@@ -456,6 +518,7 @@ func (d *decoder) awaitVisible(ctx context.Context) {
 }
 
 func (d *decoder) add(relID uint32, kind string, tuple, old *pglogrepl.TupleData, oldType uint8) {
+	d.touched[relID] = true
 	rel := d.rels[relID]
 	if rel == nil || !d.st.wanted(rel) {
 		return
