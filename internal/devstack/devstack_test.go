@@ -344,11 +344,12 @@ func TestAFreshStackStartsStopsRestartsAndIsWiped(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	_, err = old.Exec(ctx, "ALTER SYSTEM SET wal_level = 'replica'")
-	old.Close(ctx)
-	if err != nil {
-		t.Fatal(err)
+	for _, q := range []string{"ALTER SYSTEM SET wal_level = 'replica'", "ALTER SYSTEM SET wal_writer_delay = '200ms'"} {
+		if _, err = old.Exec(ctx, q); err != nil {
+			t.Fatal(err)
+		}
 	}
+	old.Close(ctx)
 	r, err := newRunner()
 	if err != nil {
 		t.Fatal(err)
@@ -367,6 +368,14 @@ func TestAFreshStackStartsStopsRestartsAndIsWiped(t *testing.T) {
 	}
 	if got := walLevel(); got != "logical" {
 		t.Errorf("after Up wal_level is %q, want logical", got)
+	}
+	var delay string
+	if c, err := pgx.Connect(ctx, st.DirectURL); err == nil {
+		_ = c.QueryRow(ctx, "SHOW wal_writer_delay").Scan(&delay)
+		c.Close(ctx)
+	}
+	if delay != "10ms" {
+		t.Errorf("after Up wal_writer_delay is %q, want 10ms", delay)
 	}
 	up("wal_level logical")
 	if strings.Contains(out.String(), "restarted") {

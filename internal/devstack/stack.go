@@ -233,10 +233,18 @@ func ensureLogical(ctx context.Context, r runner, b binaries, l layout, out io.W
 	}
 	defer c.Close(context.Background())
 	var wal string
-	var slots, senders int
+	var slots, senders, writerDelay int
 	if err := c.QueryRow(ctx, `SELECT current_setting('wal_level'), current_setting('max_replication_slots')::int,
-current_setting('max_wal_senders')::int`).Scan(&wal, &slots, &senders); err != nil {
+current_setting('max_wal_senders')::int, (SELECT setting::int FROM pg_settings WHERE name = 'wal_writer_delay')`).Scan(&wal, &slots, &senders, &writerDelay); err != nil {
 		return err
+	}
+	if writerDelay > 10 { // takes effect on reload
+		if _, err := c.Exec(ctx, "ALTER SYSTEM SET wal_writer_delay = '10ms'"); err != nil {
+			return err
+		}
+		if _, err := c.Exec(ctx, "SELECT pg_reload_conf()"); err != nil {
+			return err
+		}
 	}
 	if wal == "logical" && slots >= 20 && senders >= 20 {
 		return nil
