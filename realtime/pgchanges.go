@@ -478,18 +478,16 @@ func (ch *change) value(col string) (string, bool) {
 
 // checkGroup is one (table, role and claims) of a commit: the changes its subscribers want.
 type checkGroup struct {
-	rel   *relation
-	pool  *poolmgr.Pool
-	sess  *poolmgr.Session
-	rows  []int // indexes into the commit's changes (inserts and updates)
-	dels  bool
-	seen  map[int]bool
-	ok    bool // the check ran: deletes may go
-	error error
+	rel  *relation
+	pool *poolmgr.Pool
+	sess *poolmgr.Session
+	rows []int        // indexes into the commit's changes (inserts and updates)
+	seen map[int]bool // the rows it wants, then (once checked) the rows it may see
+	ok   bool         // the check ran and allows SELECT: deletes may go
 }
 
-// dispatch delivers a commit's changes to subs.
-// awaitVisible runs before the first row-level security check of the commit.
+// dispatch delivers a commit's changes to subs, in order, each to the subscribers whose
+// group may see it; awaitVisible runs before the commit's first row-level security check.
 func (c *Changes) dispatch(ctx context.Context, commit time.Time, changes []*change, subs []*subscription, awaitVisible func()) {
 	type pair struct {
 		ch  int
@@ -516,9 +514,7 @@ func (c *Changes) dispatch(ctx context.Context, commit time.Time, changes []*cha
 				groups[k] = g
 				order = append(order, g)
 			}
-			if ch.kind == "DELETE" {
-				g.dels = true
-			} else if !g.seen[i] {
+			if ch.kind != "DELETE" && !g.seen[i] {
 				g.seen[i] = true
 				g.rows = append(g.rows, i)
 			}
@@ -589,7 +585,6 @@ func (c *Changes) check(ctx context.Context, g *checkGroup, changes []*change) {
 		c.m.checks.WithLabelValues("error").Inc()
 		c.log.Warn("postgres_changes: a row-level security check failed; its subscribers miss this commit's changes",
 			"table", rel.schema+"."+rel.name, "role", roleOf(g.sess), "err", err)
-		g.error = err
 		return
 	}
 	c.m.checks.WithLabelValues("ok").Inc()
