@@ -476,6 +476,13 @@ func (ch *change) value(col string) (string, bool) {
 	return row[i].text, true
 }
 
+// unfilterable reports a delete whose old row in the WAL lacks col (only the key is there
+// without REPLICA IDENTITY FULL): as with Supabase, the filter then lets it through, so
+// a filtered subscriber still learns of deletes (of the key only).
+func (ch *change) unfilterable(col string) bool {
+	return ch.kind == "DELETE" && !ch.oldFull && !ch.rel.pkSet[col]
+}
+
 // checkGroup is one (table, role and claims) of a commit: the changes its subscribers want.
 type checkGroup struct {
 	rel  *relation
@@ -502,7 +509,7 @@ func (c *Changes) dispatch(ctx context.Context, commit time.Time, changes []*cha
 			if !s.b.wants(ch.rel.schema, ch.rel.name, ch.kind) {
 				continue
 			}
-			if f := s.b.filter; f != nil {
+			if f := s.b.filter; f != nil && !ch.unfilterable(f.col) {
 				if v, ok := ch.value(f.col); !f.match(v, ok) {
 					continue
 				}

@@ -312,6 +312,27 @@ func TestChangesFilters(t *testing.T) {
 	eq.quiet(t, 3, 200*time.Millisecond)
 	in.quiet(t, 2, 0)
 	gt.quiet(t, 1, 0)
+
+	// Without REPLICA IDENTITY FULL a delete carries the key only: Supabase lets it through
+	// a filter on another column, and applies a filter on the key.
+	byID := e.subscribe(ChangeSpec{Event: "DELETE", Schema: e.schema, Table: "msgs", Filter: "id=eq.4"}, poolmgr.Session{})
+	e.exec(`DELETE FROM msgs WHERE id IN (2, 4)`)
+	got := eq.wait(t, 5, time.Second)
+	if fmt.Sprint(got[3]["old_record"], got[4]["old_record"]) != "map[id:2] map[id:4]" {
+		t.Errorf("room=eq.red got the deletes %v, %v", got[3], got[4])
+	}
+	if got := byID.wait(t, 1, time.Second); fmt.Sprint(got[0]["old_record"]) != "map[id:4]" {
+		t.Errorf("id=eq.4 got %v", got[0])
+	}
+	byID.quiet(t, 1, 200*time.Millisecond)
+	// With it, the filter sees the whole old row.
+	e.exec(`ALTER TABLE msgs REPLICA IDENTITY FULL`)
+	e.exec(`DELETE FROM msgs WHERE id IN (1, 5)`)
+	got = eq.wait(t, 6, time.Second)
+	eq.quiet(t, 6, 200*time.Millisecond)
+	if old, _ := got[5]["old_record"].(map[string]any); old["id"] != 1.0 || old["room"] != "red" {
+		t.Errorf("room=eq.red with REPLICA IDENTITY FULL got %v", got[5])
+	}
 }
 
 func TestChangesValidateNamesOnlyTheTenantsObjects(t *testing.T) {
