@@ -8,4 +8,12 @@
 // subscription a push function. It must never run a plan as anyone but the subscriber's
 // own role and claims, nor refresh a group whose tables did not change when a feed can
 // tell.
+//
+// It also owns Supabase Realtime's postgres_changes source (Changes, pgchanges.go and
+// replication.go): one logical replication connection per upstream database that has
+// subscribers, on a temporary pgoutput slot of publication kapok_realtime (created only
+// in an upstream Kapok manages), so no WAL is retained once Kapok is gone. A subscriber sees
+// only the tables of its own tenant's catalog, and only the rows its role and claims may
+// SELECT: each commit's rows are checked in one statement per table and group of
+// subscribers sharing a role and claims, run through the tenant's pool as that session.
 package realtime

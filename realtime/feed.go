@@ -82,11 +82,13 @@ type feedDB struct {
 	mu        sync.Mutex
 	watched   map[string]watchedRel // schema \x00 name
 	installed bool
-	up        atomic.Bool   // the listener is listening
-	ready     chan struct{} // closed once the listener's first attempt ended
-	readyOnce sync.Once
-	cancel    context.CancelFunc
-	done      chan struct{}
+	// replicated: the changes come from the postgres_changes stream, not from triggers.
+	replicated bool
+	up         atomic.Bool   // the listener is listening
+	ready      chan struct{} // closed once the listener's first attempt ended
+	readyOnce  sync.Once
+	cancel     context.CancelFunc
+	done       chan struct{}
 }
 
 type watchedRel struct {
@@ -117,7 +119,7 @@ func (f *feed) watch(ctx context.Context, url string, managed bool, reads []plan
 	if url == "" {
 		return nil, nil, true
 	}
-	db, err := f.db(url)
+	db, err := f.db(url, managed)
 	if err != nil {
 		f.h.log.Warn("subscriptions: no change feed; polling", "err", err)
 		return nil, nil, true
@@ -177,7 +179,7 @@ func (f *feed) index(g *group, add bool) {
 	}
 }
 
-func (f *feed) db(url string) (*feedDB, error) {
+func (f *feed) db(url string, managed bool) (*feedDB, error) {
 	f.mu.Lock()
 	defer f.mu.Unlock()
 	if db := f.dbs[url]; db != nil {
@@ -196,6 +198,10 @@ func (f *feed) db(url string) (*feedDB, error) {
 	}
 	ctx, cancel := context.WithCancel(context.Background())
 	db := &feedDB{url: url, pool: pool, watched: map[string]watchedRel{}, cancel: cancel, done: make(chan struct{}), ready: make(chan struct{})}
+	if f.replicate(db, managed) {
+		f.dbs[url] = db
+		return db, nil
+	}
 	f.dbs[url] = db
 	go f.listen(ctx, db)
 	go f.renew(ctx, db)
@@ -206,6 +212,46 @@ func (f *feed) db(url string) (*feedDB, error) {
 	case <-time.After(3 * time.Second):
 	}
 	return db, nil
+}
+
+// replicate makes the postgres_changes stream of a managed database db's feed, where Kapok
+// has one (Options.Changes) and the database runs logical replication: no trigger, lease
+// or LISTEN connection is needed then. It reports whether it did; otherwise the feed is
+// the triggers' NOTIFY.
+func (f *feed) replicate(db *feedDB, managed bool) bool {
+	c := f.h.opts.Changes
+	if c == nil || !managed {
+		return false
+	}
+	w := &TableWatcher{
+		Changed: func(oids []uint32) {
+			var gs []*group
+			for _, oid := range oids {
+				gs = append(gs, f.groupsOfRel(relID{db: db.url, oid: oid})...)
+			}
+			if len(gs) > 0 {
+				f.h.changed(gs)
+			}
+		},
+		Up: func(up bool) {
+			db.up.Store(up)
+			if gs := f.groupsOf(db.url); up && len(gs) > 0 {
+				f.h.changed(gs) // missed while down
+			}
+		},
+	}
+	stop, err := c.WatchTables(db.url, w)
+	if err != nil {
+		f.h.log.Info("subscriptions: no logical replication; using change triggers", "err", err)
+		return false
+	}
+	db.replicated = true
+	db.up.Store(true)
+	db.readyOnce.Do(func() { close(db.ready) })
+	cancel := db.cancel
+	db.cancel = func() { cancel(); stop() }
+	close(db.done)
+	return true
 }
 
 // watch finds r's oid and its trigger, installing it when Kapok may.
@@ -224,6 +270,11 @@ FROM pg_catalog.pg_class c JOIN pg_catalog.pg_namespace n ON n.oid = c.relnamesp
 		r.Schema, r.Name, TriggerName).Scan(&w.oid, &w.trigger)
 	if err != nil {
 		return w, err
+	}
+	if db.replicated { // the WAL reports every table's changes
+		w.trigger = true
+		db.watched[k] = w
+		return w, nil
 	}
 	if managed && !db.installed {
 		// Also where the trigger exists: the function and leases of this version.

@@ -31,6 +31,10 @@ type Options struct {
 	MaxBatch int
 	// Metrics, when set, receives the hub's metrics.
 	Metrics *Metrics
+	// Changes, when set, reports the changes of managed databases that run logical
+	// replication from its stream (one feed with postgres_changes) instead of statement
+	// triggers; the hub does not close it.
+	Changes *Changes
 }
 
 // Query is one subscription as the proxy compiled it.

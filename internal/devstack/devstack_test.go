@@ -322,6 +322,66 @@ func TestAFreshStackStartsStopsRestartsAndIsWiped(t *testing.T) {
 		t.Errorf("after Up PgBouncer's server_login_retry is %q, want 1", got)
 	}
 
+	// Logical replication (Supabase Realtime's postgres_changes): a fresh cluster has it; a
+	// running one made before it was part of the stack is reconfigured and restarted by Up.
+	walLevel := func() string {
+		t.Helper()
+		c, err := pgx.Connect(ctx, st.DirectURL)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer c.Close(ctx)
+		var v string
+		if err := c.QueryRow(ctx, "SHOW wal_level").Scan(&v); err != nil {
+			t.Fatal(err)
+		}
+		return v
+	}
+	if got := walLevel(); got != "logical" {
+		t.Fatalf("a fresh stack runs with wal_level %q, want logical", got)
+	}
+	old, err := pgx.Connect(ctx, st.DirectURL)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, q := range []string{"ALTER SYSTEM SET wal_level = 'replica'", "ALTER SYSTEM SET wal_writer_delay = '200ms'"} {
+		if _, err = old.Exec(ctx, q); err != nil {
+			t.Fatal(err)
+		}
+	}
+	old.Close(ctx)
+	r, err := newRunner()
+	if err != nil {
+		t.Fatal(err)
+	}
+	b, _ := findBinaries()
+	pgl := layout{dir: st.Dir, pgPort: o.PGPort, poolerPort: o.PoolerPort}
+	if _, err := r.run(ctx, b.pgctl(), "restart", "-D", pgl.dataDir(), "-l", pgl.pgLog(), "-m", "fast", "-w"); err != nil {
+		t.Fatal(err)
+	}
+	if got := walLevel(); got != "replica" {
+		t.Fatalf("after ALTER SYSTEM and a restart wal_level is %q, want replica", got)
+	}
+	up("wal_level replica")
+	if !strings.Contains(out.String(), "restarted with wal_level=logical (was replica)") {
+		t.Errorf("Up over a cluster without logical replication should say it restarts it")
+	}
+	if got := walLevel(); got != "logical" {
+		t.Errorf("after Up wal_level is %q, want logical", got)
+	}
+	var delay string
+	if c, err := pgx.Connect(ctx, st.DirectURL); err == nil {
+		_ = c.QueryRow(ctx, "SHOW wal_writer_delay").Scan(&delay)
+		c.Close(ctx)
+	}
+	if delay != "10ms" {
+		t.Errorf("after Up wal_writer_delay is %q, want 10ms", delay)
+	}
+	up("wal_level logical")
+	if strings.Contains(out.String(), "restarted") {
+		t.Errorf("Up over a cluster with logical replication restarted it")
+	}
+
 	if err := Down(dir); err != nil {
 		t.Fatalf("Down: %v", err)
 	}

@@ -44,7 +44,11 @@ var ownedNames = map[string]bool{
 
 // postgresSettings go at the end of a new cluster's postgresql.conf: loopback only, no unix
 // socket (so nothing collides with a system cluster's socket), and durability traded for
-// speed, since the data can always be reloaded.
+// speed, since the data can always be reloaded. wal_level = logical with room for slots
+// and senders: Supabase Realtime's postgres_changes read the WAL (package realtime), and
+// must also work where a test suite's Kapoks each hold a replication connection. With
+// synchronous_commit off a commit reaches the WAL senders when the WAL writer flushes it:
+// wal_writer_delay = 10ms (not 200ms) keeps changes reaching subscribers within tens of ms.
 func postgresSettings(port int) string {
 	return fmt.Sprintf(`
 # kapok dev stack
@@ -57,6 +61,10 @@ fsync = off
 synchronous_commit = off
 full_page_writes = off
 log_min_messages = warning
+wal_level = logical
+max_replication_slots = 20
+max_wal_senders = 20
+wal_writer_delay = 10ms
 `, port)
 }
 

@@ -211,7 +211,59 @@ func upPostgres(ctx context.Context, r runner, b binaries, l layout, out io.Writ
 	if err := waitAnswers(ctx, l.directURL("postgres"), 30*time.Second); err != nil {
 		return l, fmt.Errorf("PostgreSQL does not answer on %s: %w%s", l.pgAddr(), err, logTail(l.pgLog()))
 	}
+	if err := ensureLogical(ctx, r, b, l, out); err != nil {
+		return l, err
+	}
 	return l, nil
+}
+
+// logicalSettings are what logical replication needs (see postgresSettings): a cluster made
+// before they were part of it gets them with ALTER SYSTEM and a restart.
+var logicalSettings = []struct{ name, value string }{
+	{"wal_level", "logical"}, {"max_replication_slots", "20"}, {"max_wal_senders", "20"},
+}
+
+// ensureLogical reconfigures and restarts a running cluster whose settings fall short of
+// logicalSettings (wal_level takes effect only at a restart). Open sessions are ended, and
+// PgBouncer reconnects by itself.
+func ensureLogical(ctx context.Context, r runner, b binaries, l layout, out io.Writer) error {
+	c, err := pgx.Connect(ctx, l.directURL("postgres"))
+	if err != nil {
+		return err
+	}
+	defer c.Close(context.Background())
+	var wal string
+	var slots, senders, writerDelay int
+	if err := c.QueryRow(ctx, `SELECT current_setting('wal_level'), current_setting('max_replication_slots')::int,
+current_setting('max_wal_senders')::int, (SELECT setting::int FROM pg_settings WHERE name = 'wal_writer_delay')`).Scan(&wal, &slots, &senders, &writerDelay); err != nil {
+		return err
+	}
+	if writerDelay > 10 { // takes effect on reload
+		if _, err := c.Exec(ctx, "ALTER SYSTEM SET wal_writer_delay = '10ms'"); err != nil {
+			return err
+		}
+		if _, err := c.Exec(ctx, "SELECT pg_reload_conf()"); err != nil {
+			return err
+		}
+	}
+	if wal == "logical" && slots >= 20 && senders >= 20 {
+		return nil
+	}
+	for _, s := range logicalSettings {
+		if _, err := c.Exec(ctx, "ALTER SYSTEM SET "+s.name+" = '"+s.value+"'"); err != nil {
+			return fmt.Errorf("enabling logical replication: %w", err)
+		}
+	}
+	c.Close(context.Background())
+	t := time.Now()
+	if _, err := r.run(ctx, b.pgctl(), "restart", "-D", l.dataDir(), "-l", l.pgLog(), "-m", "fast", "-w", "-t", "120"); err != nil {
+		return fmt.Errorf("restarting PostgreSQL with wal_level=logical (log: %s): %w%s", l.pgLog(), err, logTail(l.pgLog()))
+	}
+	fmt.Fprintf(out, "PostgreSQL  restarted with wal_level=logical (was %s) in %s\n", wal, time.Since(t).Round(time.Millisecond))
+	if err := waitAnswers(ctx, l.directURL("postgres"), 30*time.Second); err != nil {
+		return fmt.Errorf("PostgreSQL does not answer on %s after its restart: %w%s", l.pgAddr(), err, logTail(l.pgLog()))
+	}
+	return nil
 }
 
 // upPgBouncer writes PgBouncer's files, reloads a running PgBouncer whose config changed or
