@@ -4,7 +4,6 @@ import (
 	"bytes"
 	"encoding/json"
 	"errors"
-	"net"
 	"net/url"
 	"sync"
 	"time"
@@ -142,6 +141,10 @@ type rtSocket struct {
 	out  chan rtFrame
 	done chan struct{}
 	once sync.Once
+	// wmu orders writes with stop: once stopped (the handler may have returned and
+	// fasthttp reused the connection), nothing is written.
+	wmu     sync.Mutex
+	stopped bool
 }
 
 type rtFrame struct {
@@ -169,8 +172,8 @@ func (r *rtSocket) serve(maxBody int) {
 		_ = r.c.SetReadDeadline(time.Now().Add(idle))
 		typ, data, err := r.c.ReadMessage()
 		if err != nil {
-			var ne net.Error
-			if errors.As(err, &ne) && ne.Timeout() {
+			var te interface{ Timeout() bool }
+			if errors.As(err, &te) && te.Timeout() {
 				r.closeNow(websocket.CloseNormalClosure, "no message (heartbeat) within "+idle.String())
 			}
 			r.stop()
@@ -212,8 +215,14 @@ func (r *rtSocket) writer() {
 			if f.binary {
 				typ = websocket.BinaryMessage
 			}
-			_ = r.c.SetWriteDeadline(time.Now().Add(wsWriteWait))
-			if err := r.c.WriteMessage(typ, f.data); err != nil {
+			r.wmu.Lock()
+			err := errSocketStopped
+			if !r.stopped {
+				_ = r.c.SetWriteDeadline(time.Now().Add(wsWriteWait))
+				err = r.c.WriteMessage(typ, f.data)
+			}
+			r.wmu.Unlock()
+			if err != nil {
 				r.stop()
 				return
 			}
@@ -233,13 +242,22 @@ func (r *rtSocket) closeNow(code int, reason string) {
 	if len(reason) > 120 {
 		reason = reason[:120]
 	}
-	_ = r.c.WriteControl(websocket.CloseMessage, websocket.FormatCloseMessage(code, reason), time.Now().Add(time.Second))
+	r.wmu.Lock()
+	if !r.stopped {
+		_ = r.c.WriteControl(websocket.CloseMessage, websocket.FormatCloseMessage(code, reason), time.Now().Add(time.Second))
+	}
+	r.wmu.Unlock()
 	r.stop()
 }
+
+var errSocketStopped = errors.New("socket stopped")
 
 // stop ends the socket and leaves its channels, once.
 func (r *rtSocket) stop() {
 	r.once.Do(func() {
+		r.wmu.Lock()
+		r.stopped = true
+		r.wmu.Unlock()
 		close(r.done)
 		r.rc.Close()
 		_ = r.c.NetConn().SetReadDeadline(time.Now())

@@ -205,7 +205,11 @@ func (r *relay) listen(ctx context.Context, cc *pgx.ConnConfig, pool *pgxpool.Po
 		if err == nil {
 			if _, err = conn.Exec(ctx, "LISTEN "+RelayChannel); err == nil {
 				try = 0
+				// What the others sent before this connection listened is lost to it: ask
+				// them for their presences, and tell ours, which they may have missed
+				// for the same reason.
 				r.publish(&relayMsg{Kind: kindQuery})
+				r.s.announceAll(r.url)
 				err = r.receive(ctx, conn, pool)
 			}
 			conn.Close(context.Background())
