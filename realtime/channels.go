@@ -9,7 +9,6 @@ import (
 	"hash/fnv"
 	"log/slog"
 	"math"
-	"sort"
 	"strconv"
 	"strings"
 	"sync"
@@ -653,12 +652,16 @@ func (c *Conn) refresh(ch *channel, m *message) {
 		return
 	}
 	who, err := c.o.Authenticate(*p.AccessToken)
-	if err == nil && !who.Expires.IsZero() && !time.Now().Before(who.Expires) {
-		err = errors.New("Token has expired")
+	msg := ""
+	switch {
+	case err != nil:
+		msg = err.Error()
+	case !who.Expires.IsZero() && !time.Now().Before(who.Expires):
+		msg = "Token has expired"
 	}
-	if err != nil {
+	if msg != "" {
 		c.s.m.rejected.WithLabelValues(reasonAuth).Inc()
-		c.shutdown(ch, err.Error())
+		c.shutdown(ch, msg)
 		return
 	}
 	c.mu.Lock()
@@ -917,14 +920,4 @@ func randomRef() string {
 	b := make([]byte, 12)
 	_, _ = rand.Read(b)
 	return base64.RawURLEncoding.EncodeToString(b)
-}
-
-// sortedKeys returns a map's keys in order.
-func sortedKeys[V any](m map[string]V) []string {
-	out := make([]string, 0, len(m))
-	for k := range m {
-		out = append(out, k)
-	}
-	sort.Strings(out)
-	return out
 }
