@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"errors"
 	"net/url"
+	"strings"
 	"sync"
 	"time"
 
@@ -69,10 +70,17 @@ func (a *apis) realtimeAuth(t *control.Tenant, g *guard, apikey string) func(tok
 		who, err := g.authenticate(&rc)
 		if err != nil {
 			var ae *authError
-			if errors.As(err, &ae) {
-				a.s.metrics.rejected.WithLabelValues(ae.reason()).Inc()
+			if !errors.As(err, &ae) {
+				return realtime.Principal{}, &realtime.AuthError{Code: "Unauthorized", Message: err.Error()}
 			}
-			return realtime.Principal{}, err
+			a.s.metrics.rejected.WithLabelValues(ae.reason()).Inc()
+			switch {
+			case ae.message == "JWT expired":
+				return realtime.Principal{}, &realtime.AuthError{Code: "InvalidJWTToken", Message: "Token has expired"}
+			case strings.HasPrefix(ae.message, "JWT"), strings.HasPrefix(ae.message, "invalid JWT"):
+				return realtime.Principal{}, &realtime.AuthError{Code: "InvalidJWTToken", Message: ae.message}
+			}
+			return realtime.Principal{}, &realtime.AuthError{Code: "Unauthorized", Message: ae.message}
 		}
 		return realtimePrincipal(who), nil
 	}

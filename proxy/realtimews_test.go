@@ -604,7 +604,13 @@ func TestRealtimeCredentials(t *testing.T) {
 	c := dialRT(t, ts, realtime.Vsn2, rtToken(t, "anon", time.Hour))
 	t.Run("a join with an invalid access token is refused with a reason", func(t *testing.T) {
 		_, m := c.join("realtime:"+uniqueTopic("x"), publicConfig(false, false, false, ""), "a.b.c")
-		if status(m) != "error" || !strings.HasPrefix(fmt.Sprint(rtResponse(m)["reason"]), "Unauthorized: ") {
+		if status(m) != "error" || fmt.Sprint(rtResponse(m)["reason"]) != "InvalidJWTToken: JWT is malformed" {
+			t.Fatalf("%v", m)
+		}
+	})
+	t.Run("a join with an expired access token is refused as Supabase does", func(t *testing.T) {
+		_, m := c.join("realtime:"+uniqueTopic("x"), publicConfig(false, false, false, ""), rtToken(t, "u", -time.Minute))
+		if status(m) != "error" || fmt.Sprint(rtResponse(m)["reason"]) != "InvalidJWTToken: Token has expired" {
 			t.Fatalf("%v", m)
 		}
 	})

@@ -32,6 +32,12 @@ type Principal struct {
 	Expires time.Time
 }
 
+// AuthError is a refused credential: Code is Supabase's error code for it
+// (InvalidJWTToken, Unauthorized), Message says why.
+type AuthError struct{ Code, Message string }
+
+func (e *AuthError) Error() string { return e.Message }
+
 // ChannelsOptions configure NewChannels.
 type ChannelsOptions struct {
 	Logger  *slog.Logger
@@ -364,7 +370,12 @@ func (c *Conn) join(m *message) {
 	token := channelToken(p.AccessToken, p.UserToken)
 	who, err := c.o.Authenticate(token)
 	if err != nil {
-		fail(reasonAuth, "Unauthorized: "+err.Error())
+		var ae *AuthError
+		if errors.As(err, &ae) {
+			fail(reasonAuth, ae.Code+": "+ae.Message)
+		} else {
+			fail(reasonAuth, "Unauthorized: "+err.Error())
+		}
 		return
 	}
 	if !who.Expires.IsZero() && !time.Now().Before(who.Expires) {
@@ -840,13 +851,22 @@ func (s *Channels) attach(ch *channel, t *control.Tenant, managed bool) []byte {
 	presOn := ch.presOn
 	c.mu.Unlock()
 	s.mu.Lock()
-	defer s.mu.Unlock()
 	ch.tp = tp
 	tp.chans[ch] = struct{}{}
-	if !presOn {
+	var state []byte
+	if presOn {
+		state = tp.state()
+	}
+	s.mu.Unlock()
+	// Closed meanwhile (its token expired): drop found no topic to leave.
+	c.mu.Lock()
+	closed := ch.closed
+	c.mu.Unlock()
+	if closed {
+		s.detach(ch)
 		return nil
 	}
-	return tp.state()
+	return state
 }
 
 // detach removes ch from its topic; its presence leaves.
