@@ -83,7 +83,6 @@ func (a *apis) drainSockets() {
 	a.sockets.drain()
 	a.hub.Close()
 	a.channels.Close()
-	a.changes.Close()
 }
 
 func (a *apis) close() {
