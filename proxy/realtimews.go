@@ -20,6 +20,7 @@ import (
 // Supabase Realtime: realtime-js connects to /realtime/v1/websocket?apikey=…&vsn=…, and
 // sends broadcasts without a joined channel to /realtime/v1/api/broadcast.
 var (
+	prefixRealtime          = []byte("/realtime/v1")
 	pathRealtimeSocket      = []byte("/realtime/v1/websocket")
 	prefixRealtimeBroadcast = []byte("/realtime/v1/api/broadcast")
 )

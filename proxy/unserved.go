@@ -12,7 +12,6 @@ var (
 	prefixAuth      = []byte("/auth/v1")
 	prefixStorage   = []byte("/storage/v1")
 	prefixFunctions = []byte("/functions/v1")
-	prefixRealtime  = []byte("/realtime/v1") // served: realtimews.go
 )
 
 func underPrefix(rest, prefix []byte) bool {
