@@ -235,6 +235,11 @@ type Limits struct {
 	SubscriptionPoll              Duration `yaml:"subscription_poll"`
 	// MaxWireConnections caps the tenant's client connections on the wire port.
 	MaxWireConnections int `yaml:"max_wire_connections"`
+	// Supabase Realtime: channels one WebSocket connection may join, channel joins a second
+	// and client messages (broadcast, presence) a second, per tenant and per Kapok process.
+	RealtimeMaxChannels          int     `yaml:"realtime_max_channels"`
+	RealtimeMaxJoinsPerSecond    float64 `yaml:"realtime_max_joins_per_second"`
+	RealtimeMaxMessagesPerSecond float64 `yaml:"realtime_max_messages_per_second"`
 }
 
 // AuthConfig holds a tenant's credentials.
@@ -292,6 +297,10 @@ var DefaultLimits = Limits{
 	SubscriptionPoll:              Duration(time.Second),
 
 	MaxWireConnections: 100,
+
+	RealtimeMaxChannels:          100,
+	RealtimeMaxJoinsPerSecond:    100,
+	RealtimeMaxMessagesPerSecond: 1000,
 }
 
 // tenantNameRE is a DNS label: tenants appear in host names and URL paths.
@@ -666,6 +675,15 @@ func (l Limits) withDefaults(d Limits) Limits {
 	}
 	if l.MaxWireConnections == 0 {
 		l.MaxWireConnections = d.MaxWireConnections
+	}
+	if l.RealtimeMaxChannels == 0 {
+		l.RealtimeMaxChannels = d.RealtimeMaxChannels
+	}
+	if l.RealtimeMaxJoinsPerSecond == 0 {
+		l.RealtimeMaxJoinsPerSecond = d.RealtimeMaxJoinsPerSecond
+	}
+	if l.RealtimeMaxMessagesPerSecond == 0 {
+		l.RealtimeMaxMessagesPerSecond = d.RealtimeMaxMessagesPerSecond
 	}
 	return l
 }

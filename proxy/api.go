@@ -28,6 +28,11 @@ type apis struct {
 	// hub runs GraphQL subscriptions; sockets are the open WebSocket connections.
 	hub     *realtime.Hub
 	sockets sockets
+	// changes and channels serve Supabase Realtime; rtIdle closes a socket silent for
+	// that long.
+	changes  *realtime.Changes
+	channels *realtime.Channels
+	rtIdle   time.Duration
 
 	guardMu sync.Mutex
 	guards  map[*control.TenantConfig]*guard
@@ -57,7 +62,16 @@ func newAPIs(s *Server) (*apis, error) {
 	s.metrics.reg.MustRegister(a.pools)
 	hm := realtime.NewMetrics()
 	s.metrics.reg.MustRegister(hm)
-	a.hub = realtime.New(realtime.Options{Logger: s.log, Metrics: hm})
+	xm := realtime.NewChangesMetrics()
+	s.metrics.reg.MustRegister(xm)
+	// One change feed: postgres_changes and, where logical replication runs, the GraphQL
+	// subscriptions' table changes come from the same stream.
+	a.changes = realtime.NewChanges(realtime.ChangesOptions{Config: s.cfg, Pools: a.pools, Pool: a.pool, Logger: s.log, Metrics: xm})
+	a.hub = realtime.New(realtime.Options{Logger: s.log, Metrics: hm, Changes: a.changes})
+	cm := realtime.NewChannelMetrics()
+	s.metrics.reg.MustRegister(cm)
+	a.channels = realtime.NewChannels(realtime.ChannelsOptions{Logger: s.log, Metrics: cm, Changes: a.changes})
+	a.rtIdle = rtIdleTimeout
 	s.reg.OnChange(func(t *control.Tenant, old, cur *control.Snapshot) {
 		// Plans of the old version are unreachable (the version is in every key); the
 		// GraphQL schemas are rebuilt on the next request.
@@ -72,10 +86,13 @@ func newAPIs(s *Server) (*apis, error) {
 func (a *apis) drainSockets() {
 	a.sockets.drain()
 	a.hub.Close()
+	a.channels.Close()
 }
 
 func (a *apis) close() {
 	a.hub.Close()
+	a.channels.Close()
+	a.changes.Close()
 	a.pools.Close()
 	a.plans.close()
 }
@@ -89,6 +106,8 @@ func (a *apis) serve(ctx *fasthttp.RequestCtx, t *control.Tenant, kind string, r
 		return a.rest(ctx, t, rest)
 	case routeDocs:
 		return a.docs(ctx, t, rest)
+	case routeRealtime:
+		return a.realtime(ctx, t, rest)
 	}
 	writeRouteError(ctx, kind, fasthttp.StatusNotFound, "not-found", "no route for "+string(ctx.Method())+" "+string(ctx.Path()))
 	return outcomeClientError

@@ -23,8 +23,11 @@
 // and never pass the fasthttp ctx to pgx (it is only cancelled at shutdown): every database
 // call is bounded by the pool (queue wait, acquire timeout, request timeout).
 //
-// Supabase's other APIs (/auth/v1, /storage/v1, /functions/v1, /realtime/v1) are not served:
-// unservedAPI answers them 501 in the error shape of each one's client. Kapok's own keys
+// Supabase Realtime (/realtime/v1/websocket and the REST broadcast endpoint) is served in
+// realtimews.go: the socket's apikey and each channel's access_token go through
+// guard.authenticate like any request; the protocol itself lives in package realtime.
+// Supabase's other APIs (/auth/v1, /storage/v1, /functions/v1) are not served: unservedAPI
+// answers them 501 in the error shape of each one's client. Kapok's own keys
 // (control.KeysFor) are read in auth.go: anon is the tenant's anonymous role, service_role
 // the tenant's own role, both through guard.authenticate's role rules.
 //

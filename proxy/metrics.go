@@ -7,12 +7,13 @@ import (
 
 // Route labels; a closed set keeps cardinality bounded.
 const (
-	routeGraphQL = "graphql"
-	routeREST    = "rest"
-	routeAdmin   = "admin"
-	routeDocs    = "docs"
-	routeHealth  = "health"
-	routeOther   = "other"
+	routeGraphQL  = "graphql"
+	routeREST     = "rest"
+	routeAdmin    = "admin"
+	routeDocs     = "docs"
+	routeHealth   = "health"
+	routeOther    = "other"
+	routeRealtime = "realtime"
 )
 
 // Outcome labels.
@@ -23,7 +24,7 @@ const (
 	outcomeError       = "error"
 )
 
-var allRoutes = []string{routeGraphQL, routeREST, routeAdmin, routeDocs, routeHealth, routeOther}
+var allRoutes = []string{routeGraphQL, routeREST, routeAdmin, routeDocs, routeHealth, routeOther, routeRealtime}
 var allOutcomes = []string{outcomeOK, outcomeClientError, outcomeRejected, outcomeError}
 
 // metrics holds Kapok's own series. Children are resolved once so the hot path does not

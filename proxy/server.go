@@ -203,6 +203,8 @@ func routeKind(rest []byte) string {
 		return routeREST
 	case bytes.Equal(rest, []byte("/swagger.json")), bytes.Equal(rest, []byte("/ai-spec.md")):
 		return routeDocs
+	case underPrefix(rest, prefixRealtime):
+		return routeRealtime
 	}
 	return routeOther
 }

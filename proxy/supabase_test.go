@@ -189,8 +189,6 @@ func TestSupabaseJSDefaultsWork(t *testing.T) {
 		{"auth under a tenant prefix too", "GET", "/t/supakeys/auth/v1/user", nil, `"error_code":"not_implemented"`},
 		{"storage answers in Storage's shape", "GET", "/storage/v1/bucket", nil, `"statusCode":"501","error":"Not Implemented","message":"Kapok does not serve Supabase Storage`},
 		{"functions answer with a JSON body", "POST", "/t/supanokeys/functions/v1/hello", nil, `Kapok does not serve Supabase Edge Functions`},
-		{"a realtime websocket upgrade is refused at once", "GET", "/realtime/v1/websocket?apikey=x&vsn=1.0.0",
-			[]string{"Connection: Upgrade", "Upgrade: websocket", "Sec-WebSocket-Version: 13", "Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ=="}, `Kapok does not serve Supabase Realtime`},
 	}
 	for _, c := range unserved {
 		t.Run(c.name, func(t *testing.T) {

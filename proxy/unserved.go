@@ -12,7 +12,6 @@ var (
 	prefixAuth      = []byte("/auth/v1")
 	prefixStorage   = []byte("/storage/v1")
 	prefixFunctions = []byte("/functions/v1")
-	prefixRealtime  = []byte("/realtime/v1")
 )
 
 func underPrefix(rest, prefix []byte) bool {
@@ -38,11 +37,6 @@ func unservedAPI(ctx *fasthttp.RequestCtx, rest []byte) bool {
 	case underPrefix(rest, prefixFunctions):
 		body = appendJSONObject(nil, "code", "not-served", "error", "Kapok does not serve Supabase Edge Functions (/functions/v1)",
 			"message", "Kapok does not serve Supabase Edge Functions (/functions/v1)")
-	case underPrefix(rest, prefixRealtime):
-		// A websocket upgrade gets this answer too, so the client sees the refusal at once.
-		body = appendJSONObject(nil, "code", "not-served", "error", "Kapok does not serve Supabase Realtime (/realtime/v1)",
-			"message", "Kapok does not serve Supabase Realtime (/realtime/v1)")
-		ctx.SetConnectionClose()
 	default:
 		return false
 	}

@@ -617,27 +617,32 @@ func jsonMessage(m string) []byte {
 	return append(jsonx.AppendString(append([]byte(nil), `{"message":`...), m), '}')
 }
 
+// socket is an open WebSocket connection of either endpoint.
+type socket interface {
+	closeNow(code int, reason string)
+}
+
 // sockets tracks open WebSocket connections, for the drain at shutdown.
 type sockets struct {
 	mu     sync.Mutex
-	open   map[*wsConn]struct{}
+	open   map[socket]struct{}
 	closed bool
 }
 
-func (s *sockets) add(w *wsConn) bool {
+func (s *sockets) add(w socket) bool {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	if s.closed {
 		return false
 	}
 	if s.open == nil {
-		s.open = map[*wsConn]struct{}{}
+		s.open = map[socket]struct{}{}
 	}
 	s.open[w] = struct{}{}
 	return true
 }
 
-func (s *sockets) remove(w *wsConn) {
+func (s *sockets) remove(w socket) {
 	s.mu.Lock()
 	delete(s.open, w)
 	s.mu.Unlock()

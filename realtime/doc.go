@@ -1,13 +1,17 @@
 // Package realtime owns what Kapok pushes rather than answers: the change feed (statement
-// triggers that NOTIFY, a poll where Kapok may not install them) and GraphQL live queries
-// and streams, multiplexed so that subscribers of one plan, role and claims share one
-// statement per refresh.
+// triggers that NOTIFY, a poll where Kapok may not install them), GraphQL live queries and
+// streams, multiplexed so that subscribers of one plan, role and claims share one statement
+// per refresh, and the Supabase Realtime channel protocol (Phoenix channels as realtime-js
+// speaks them: broadcast, presence and postgres_changes), whose broadcasts and presences
+// cross Kapok processes through a NOTIFY relay on each upstream database.
 //
 // It runs plans (planner.Plan) through a tenant's pool (poolmgr) and knows nothing of
-// sockets, protocols or HTTP: the proxy owns the WebSocket endpoint and hands each
-// subscription a push function. It must never run a plan as anyone but the subscriber's
-// own role and claims, nor refresh a group whose tables did not change when a feed can
-// tell.
+// sockets or HTTP: the proxy owns the WebSocket endpoints, authenticates credentials, and
+// hands each subscription a push function and each Realtime socket its frames (Conn.Handle)
+// and a send function. It must never run a plan or deliver a change as anyone but the
+// subscriber's own role and claims, nor refresh a group whose tables did not change when a
+// feed can tell. A channel's failure (a bad binding, an expired token) closes that channel,
+// never its socket nor another channel.
 //
 // It also owns Supabase Realtime's postgres_changes source (Changes, pgchanges.go and
 // replication.go): one logical replication connection per upstream database that has

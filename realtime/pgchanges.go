@@ -89,15 +89,15 @@ func (c *Changes) Close() {
 	}
 }
 
-// binding is a validated ChangeSpec.
-type binding struct {
+// changeSub is a validated ChangeSpec.
+type changeSub struct {
 	event   string          // "*", "INSERT", "UPDATE", "DELETE"
 	schemas map[string]bool // the schemas it listens to (all of the tenant's for "*")
 	table   string          // "" = every table
 	filter  *rowFilter
 }
 
-func (b *binding) wants(schema, table, event string) bool {
+func (b *changeSub) wants(schema, table, event string) bool {
 	return b.schemas[schema] && (b.table == "" || b.table == table) && (b.event == "*" || b.event == event)
 }
 
@@ -117,13 +117,13 @@ func (c *Changes) Validate(t *control.Tenant, spec ChangeSpec) error {
 	return err
 }
 
-func resolve(t *control.Tenant, spec ChangeSpec) (*binding, error) {
+func resolve(t *control.Tenant, spec ChangeSpec) (*changeSub, error) {
 	snap := t.Snapshot()
 	if snap == nil || snap.Catalog == nil {
 		return nil, errors.New("the database schema is not loaded yet; try again shortly")
 	}
 	cat := snap.Catalog
-	b := &binding{event: strings.ToUpper(strings.TrimSpace(spec.Event)), schemas: map[string]bool{}}
+	b := &changeSub{event: strings.ToUpper(strings.TrimSpace(spec.Event)), schemas: map[string]bool{}}
 	switch b.event {
 	case "*", "INSERT", "UPDATE", "DELETE":
 	default:
@@ -295,7 +295,7 @@ func compare(v, want string, numeric, boolean bool) (int, bool) {
 // subscription is one Subscribe.
 type subscription struct {
 	tenant  string
-	b       *binding
+	b       *changeSub
 	pool    *poolmgr.Pool
 	sess    *poolmgr.Session // nil: the pool's own role
 	group   string           // tenant \0 role \0 claims

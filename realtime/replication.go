@@ -22,7 +22,7 @@ import (
 // Publication is the publication Kapok's replication streams read: every table of the
 // database (a partition's rows as its partitioned table's), created on first use in a
 // managed upstream. Subscribers only ever see the
-// tables their binding names, which are checked against their tenant's catalog.
+// tables their changeSub names, which are checked against their tenant's catalog.
 const Publication = "kapok_realtime"
 
 // Timing of a stream.
