@@ -31,7 +31,7 @@ CREATE TABLE plain (id int PRIMARY KEY, name text NOT NULL);
 CREATE TABLE owned (id int PRIMARY KEY, user_id text NOT NULL, body text NOT NULL);
 ALTER TABLE owned ENABLE ROW LEVEL SECURITY;
 CREATE POLICY own_rows ON owned USING (user_id = current_setting('request.jwt.claims', true)::json->>'sub');
-CREATE FUNCTION rt_batch() RETURNS void LANGUAGE sql VOLATILE AS $$
+CREATE FUNCTION rt_batch() RETURNS void LANGUAGE sql VOLATILE SET search_path FROM CURRENT AS $$
   UPDATE items SET n = n + 10 WHERE id = 5;
   DELETE FROM items WHERE id = 7;
   INSERT INTO items (id, name) VALUES (8, 'eight');
@@ -92,6 +92,7 @@ func TestRealtimeJS(t *testing.T) {
 	runNodeCases(t, ctx, "realtime-js", dir, []string{
 		"KAPOK_URL_A=" + urls[0], "KAPOK_URL_B=" + urls[1], "KAPOK_SCHEMA=" + schema,
 		"KAPOK_ANON_KEY=" + keys.Anon, "KAPOK_SERVICE_KEY=" + keys.ServiceRole,
-		"KAPOK_JWT_ALICE=" + user("alice"), "KAPOK_JWT_BOB=" + user("bob"), "KAPOK_JWT_EXPIRED=" + expired,
+		"KAPOK_JWT_ALICE=" + user("alice"), "KAPOK_JWT_BOB=" + user("bob"), "KAPOK_JWT_CAROL=" + user("carol"),
+		"KAPOK_JWT_EXPIRED=" + expired,
 	}, "--experimental-websocket", "realtime.mjs")
 }

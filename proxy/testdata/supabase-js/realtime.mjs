@@ -227,6 +227,23 @@ test('a delete on a table with row-level security reaches its readers with the p
   }
 })
 
+test('a refreshed access_token changes the rows a joined channel receives', async () => {
+  const c = client(env.KAPOK_URL_B)
+  clients.push(c)
+  await c.realtime.setAuth(env.KAPOK_JWT_ALICE)
+  const box = new Inbox()
+  await subscribe(c.channel('refresh').on('postgres_changes', { event: 'INSERT', schema, table: 'owned' }, box.push))
+  const owned = () => service.schema(schema).from('owned')
+  await commit(() => owned().insert({ id: 10, user_id: 'alice', body: 'a10' }), box, 1)
+  // supabase-js pushes an access_token event to every joined channel.
+  await c.realtime.setAuth(env.KAPOK_JWT_CAROL)
+  await sleep(QUIET_MS)
+  await rest(owned().insert({ id: 11, user_id: 'alice', body: 'a11' }))
+  await commit(() => owned().insert({ id: 12, user_id: 'carol', body: 'c12' }), box, 2)
+  await sleep(QUIET_MS)
+  assert.deepEqual(box.payloads.map(brief), ['INSERT owned 10', 'INSERT owned 12'])
+})
+
 // ---- broadcast between clients of two servers ----
 
 test('broadcast with ack reaches a client of the other server, not the sender', async () => {
