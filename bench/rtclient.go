@@ -363,12 +363,4 @@ func commitTimestamp(data []byte) (time.Time, bool) {
 }
 
 // close ends the connection with a normal closure.
-func (s *rtSocket) close() {
-	if s.conn == nil {
-		return
-	}
-	s.wmu.Lock()
-	_ = s.conn.WriteControl(websocket.CloseMessage, websocket.FormatCloseMessage(websocket.CloseNormalClosure, ""), time.Now().Add(time.Second))
-	s.wmu.Unlock()
-	_ = s.conn.Close()
-}
+func (s *rtSocket) close() { closeNormally(s.conn, &s.wmu) }
