@@ -8,6 +8,7 @@ import (
 	"io"
 	"math/rand/v2"
 	"net/url"
+	"slices"
 	"sort"
 	"strings"
 	"sync"
@@ -458,7 +459,7 @@ func cmdRealtime(ctx context.Context, args []string, stdout, stderr io.Writer) i
 	}
 	counts, err := parseCounts(o.subs)
 	if err == nil {
-		cfg.Subs = slicesMax(counts)
+		cfg.Subs = slices.Max(counts)
 		check := cfg
 		if check.Target == "" {
 			check.Target = "http://" + o.kapokListen
@@ -507,14 +508,6 @@ func cmdRealtime(ctx context.Context, args []string, stdout, stderr io.Writer) i
 		}
 	}
 	return code
-}
-
-func slicesMax(v []int) int {
-	m := v[0]
-	for _, x := range v[1:] {
-		m = max(m, x)
-	}
-	return m
 }
 
 // kapokConfig is the config of the Kapok started: the bench tenants on the benchmark
