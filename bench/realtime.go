@@ -24,7 +24,7 @@ import (
 type RTConfig struct {
 	Target           string // Kapok's base URL, http://host:port
 	Path             string // the Realtime WebSocket endpoint; {tenant} is each socket's tenant
-	APIKey           string // apikey of the socket URL and access_token of every join, as supabase-js sends its key
+	APIKey           string // apikey of the socket URL, as supabase-js sends its key
 	Subs             int
 	Tenants          int
 	Prefix           string // tenants Prefix000 …
@@ -313,7 +313,7 @@ func joinChannels(ctx context.Context, cfg RTConfig, tenants []*rtTenant) (run *
 		c := &rtChannel{tenant: si % len(tenants), filter: drawFilter(rng, rng.Float64() < cfg.Filtered, cfg.Rows)}
 		c.topic = fmt.Sprintf("realtime:bench-%d", len(s.chans)+1)
 		ref := fmt.Sprint(len(s.chans) + 1)
-		c.join = phxFrame(ref, ref, c.topic, "phx_join", rtJoinPayload(s.tenant.schema, rtTable, c.filter, cfg.APIKey))
+		c.join = phxFrame(ref, ref, c.topic, "phx_join", rtJoinPayload(s.tenant.schema, rtTable, c.filter))
 		s.chans = append(s.chans, c)
 		s.byTopic[`"`+c.topic+`"`] = c
 	}
@@ -427,7 +427,7 @@ func cmdRealtime(ctx context.Context, args []string, stdout, stderr io.Writer) i
 	fs.StringVar(&o.kapokCmd, "kapok-cmd", "./bin/kapok serve --config {config} --listen {listen}", "command starting Kapok; {config} is the generated config file, {listen} its address")
 	fs.StringVar(&o.kapokListen, "kapok-listen", "127.0.0.1:18280", "address for the Kapok started")
 	fs.StringVar(&cfg.Path, "path", "/t/{tenant}/realtime/v1/websocket", "Realtime WebSocket endpoint of a tenant ({tenant}: its name)")
-	fs.StringVar(&cfg.APIKey, "apikey", "bench", "key of the sockets (apikey) and of the joins (access_token); the bench tenants take any key when Kapok has no admin key")
+	fs.StringVar(&cfg.APIKey, "apikey", "bench", "key of the sockets (their URL's apikey); the bench tenants take any key when Kapok has no admin key")
 	fs.StringVar(&o.directDSN, "db", "postgres://postgres@127.0.0.1:54320/kapok_bench?sslmode=disable", "direct (not PgBouncer) URL of the tenants' database: the writes, the slot lag, and the tenants' schemas when missing")
 	fs.StringVar(&o.poolerDSN, "db-pooler", "postgres://postgres@127.0.0.1:64320/kapok_bench?sslmode=disable", "PgBouncer URL of the tenants' database, for the Kapok started")
 	fs.StringVar(&o.subs, "subs", "5000", "subscribers, one channel each; a comma-separated list runs once per count (1000,5000)")

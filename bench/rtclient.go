@@ -104,22 +104,21 @@ func (f rtFilter) String() string {
 }
 
 // rtJoinPayload is the phx_join payload supabase-js sends for a channel with one
-// postgres_changes binding (channel.on('postgres_changes', {event, schema, table, filter})).
-func rtJoinPayload(schema, table string, f rtFilter, accessToken string) []byte {
+// postgres_changes binding (channel.on('postgres_changes', {event, schema, table, filter}))
+// subscribed right after createClient(url, key): no access_token, since the client learns its
+// token asynchronously and fixes the payload at subscribe(); the key of the socket URL stands
+// for it, and as the token then is that same key, no access_token message follows.
+func rtJoinPayload(schema, table string, f rtFilter) []byte {
 	binding := map[string]string{"event": "*", "schema": schema, "table": table}
 	if s := f.String(); s != "" {
 		binding["filter"] = s
 	}
-	p := map[string]any{"config": map[string]any{
+	b, _ := json.Marshal(map[string]any{"config": map[string]any{
 		"broadcast":        map[string]bool{"ack": false, "self": false},
 		"presence":         map[string]any{"key": "", "enabled": false},
 		"postgres_changes": []map[string]string{binding},
 		"private":          false,
-	}}
-	if accessToken != "" {
-		p["access_token"] = accessToken
-	}
-	b, _ := json.Marshal(p)
+	}})
 	return b
 }
 

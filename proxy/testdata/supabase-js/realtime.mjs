@@ -22,8 +22,8 @@ async function client(url, token) {
 }
 
 const service = createClient(env.KAPOK_URL_A, env.KAPOK_SERVICE_KEY, quiet)
-// The anon clients join without an access_token, as supabase-js does right after createClient,
-// then send the key in an access_token message once joined: the server must take both.
+// The anon clients join without an access_token, as supabase-js does right after createClient:
+// the apikey of the socket's URL stands for it.
 const anonA = await client(env.KAPOK_URL_A)
 const anonB = await client(env.KAPOK_URL_B)
 const clients = [anonA, anonB]
