@@ -20,7 +20,11 @@
 //   - setup-tenants: the multitenant scenario's schemas and their tenants config;
 //   - subscriptions: GraphQL live queries over WebSocket (graphql-transport-ws) under a stream
 //     of writes made directly in PostgreSQL, with commit-to-client push latency, and the
-//     server's refresh statements, memory and metrics per subscription.
+//     server's refresh statements, memory and metrics per subscription;
+//   - realtime: Supabase Realtime postgres_changes channels (a minimal Phoenix channel client
+//     speaking supabase-js's frames) over many tenants, under a stream of committed changes,
+//     with commit-to-client delivery latency, deliveries per second, the server's CPU per
+//     delivery and the replication slot's lag.
 //
 // Of Kapok's packages it imports only the leaf internal/jsonx, to scan JSON bodies in place:
 // it talks to Kapok over HTTP, WebSocket and the Postgres wire protocol only, so it measures

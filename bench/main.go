@@ -20,6 +20,7 @@ commands:
   setup-tenants  create the bench_tNNN tenant schemas and print their tenants config
   suite          Kapok vs baseline on every scenario, gated by bench/thresholds.json
   subscriptions  many GraphQL subscriptions over WebSocket under a stream of writes
+  realtime       many Supabase Realtime postgres_changes subscribers under a stream of writes
   share          Kapok with and without shared reads, the baseline and pgbench, interleaved
   wire           pgbench through Kapok's Postgres wire port and through PgBouncer, interleaved
   echo           serve a fixed body as fast as possible (measures the generator itself)
@@ -42,6 +43,7 @@ func Main(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 		"setup-tenants": cmdSetupTenants,
 		"suite":         cmdSuite,
 		"subscriptions": cmdSubscriptions,
+		"realtime":      cmdRealtime,
 		"share":         cmdShare,
 		"wire":          cmdWire,
 		"echo":          cmdEcho,

@@ -258,14 +258,18 @@ func (s *subSocket) sub(msg []byte) *liveSub {
 }
 
 // close ends the connection with a normal closure.
-func (s *subSocket) close() {
-	if s.conn == nil {
+func (s *subSocket) close() { closeNormally(s.conn, &s.wmu) }
+
+// closeNormally sends a normal closure on conn (nil: never opened) and closes it; wmu
+// serialises the connection's writes.
+func closeNormally(conn *websocket.Conn, wmu *sync.Mutex) {
+	if conn == nil {
 		return
 	}
-	s.wmu.Lock()
-	_ = s.conn.WriteControl(websocket.CloseMessage, websocket.FormatCloseMessage(websocket.CloseNormalClosure, ""), time.Now().Add(time.Second))
-	s.wmu.Unlock()
-	_ = s.conn.Close()
+	wmu.Lock()
+	_ = conn.WriteControl(websocket.CloseMessage, websocket.FormatCloseMessage(websocket.CloseNormalClosure, ""), time.Now().Add(time.Second))
+	wmu.Unlock()
+	_ = conn.Close()
 }
 
 // messageField reads a string member of a protocol message (type, id) without decoding the rest.

@@ -128,9 +128,16 @@ func (w *subWriter) next(now time.Time, table string) subWrite {
 	return wr
 }
 
-// run writes at rate per second for d, open loop: writes are due at fixed times, and one due
-// while every worker is still busy is skipped (and counted) rather than sent late.
+// run writes at rate per second for d, cycling through the subscribed tables.
 func (w *subWriter) run(ctx context.Context, rate float64, d time.Duration) writerStats {
+	tables := w.tables()
+	return writeOpenLoop(ctx, w.pool, w.book, rate, d, func(k int) subWrite { return w.next(time.Now(), tables[k%len(tables)]) })
+}
+
+// writeOpenLoop runs the writes next makes (k counts from 0) at rate per second for d, open
+// loop: writes are due at fixed times, and one due while every worker is still busy is
+// skipped (and counted) rather than sent late. Each committed write is reported to book.
+func writeOpenLoop(ctx context.Context, pool *pgxpool.Pool, book *pushBook, rate float64, d time.Duration, next func(k int) subWrite) writerStats {
 	workers := min(32, max(2, int(rate/100)+1))
 	jobs := make(chan subWrite, workers)
 	var mu sync.Mutex
@@ -141,7 +148,7 @@ func (w *subWriter) run(ctx context.Context, rate float64, d time.Duration) writ
 		go func() {
 			defer wg.Done()
 			for j := range jobs {
-				_, err := w.pool.Exec(ctx, j.sql, j.id, j.marker)
+				_, err := pool.Exec(ctx, j.sql, j.id, j.marker)
 				at := time.Now()
 				mu.Lock()
 				if err != nil {
@@ -155,12 +162,11 @@ func (w *subWriter) run(ctx context.Context, rate float64, d time.Duration) writ
 				}
 				mu.Unlock()
 				if err == nil {
-					w.book.committed(j.seq, at, j.expected)
+					book.committed(j.seq, at, j.expected)
 				}
 			}
 		}()
 	}
-	tables := w.tables()
 	start := time.Now()
 	interval := time.Duration(float64(time.Second) / rate)
 	timer := time.NewTimer(0)
@@ -184,7 +190,7 @@ func (w *subWriter) run(ctx context.Context, rate float64, d time.Duration) writ
 			mu.Unlock()
 			continue
 		}
-		jobs <- w.next(time.Now(), tables[k%len(tables)])
+		jobs <- next(k)
 	}
 	close(jobs)
 	wg.Wait()

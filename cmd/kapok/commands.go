@@ -73,6 +73,7 @@ func commandTree() *command {
 				{name: "share", summary: "Kapok with and without shared reads, the baseline and pgbench, interleaved", helpByRun: true},
 				{name: "echo", summary: "serve a fixed body as fast as possible (measures the generator itself)", helpByRun: true},
 				{name: "subscriptions", summary: "many GraphQL subscriptions over WebSocket under a stream of writes", helpByRun: true},
+				{name: "realtime", summary: "many Supabase Realtime postgres_changes subscribers under a stream of writes", helpByRun: true},
 				{name: "wire", summary: "pgbench through Kapok's Postgres wire port and through PgBouncer, interleaved", helpByRun: true},
 			}},
 			{name: "version", summary: "print kapok's version and the commit it was built from", usage: "kapok version", run: versionCommand},
