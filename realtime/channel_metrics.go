@@ -27,7 +27,7 @@ func NewChannelMetrics() *ChannelMetrics {
 			Help: "Joined Supabase Realtime channels."}),
 		messages: prometheus.NewCounterVec(prometheus.CounterOpts{Name: "kapok_realtime_messages_total",
 			Help: "Messages received from Supabase Realtime clients, by kind."}, []string{"kind"}),
-		deliveries: prometheus.NewCounterVec(prometheus.CounterOpts{Name: "kapok_realtime_deliveries_total",
+		deliveries: prometheus.NewCounterVec(prometheus.CounterOpts{Name: "kapok_realtime_pushed_total",
 			Help: "Messages pushed to Supabase Realtime channels, by kind."}, []string{"kind"}),
 		relay: prometheus.NewCounterVec(prometheus.CounterOpts{Name: "kapok_realtime_relay_messages_total",
 			Help: "Broadcast and presence messages exchanged with other Kapok processes through PostgreSQL NOTIFY."}, []string{"direction"}),
