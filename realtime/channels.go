@@ -189,6 +189,10 @@ type channel struct {
 	bindings []binding
 
 	// Under c.mu.
+	// replied: the join reply is out. Until then what the channel pushes (changes, system
+	// messages) waits in held, so that it follows the reply.
+	replied bool
+	held    [][]byte
 	presOn  bool
 	token   string
 	who     Principal
@@ -401,21 +405,10 @@ func (c *Conn) join(m *message) {
 		fail("", "RealtimeDisabledForConfiguration: postgres_changes are not available on this server")
 		return
 	}
-	wait := p.Config.Options.Wait && len(ch.bindings) > 0
-	if wait {
-		cancels, err := ch.subscribe(who)
-		if err != nil {
-			fail("", "RealtimeDisabledForConfiguration: "+err.Error())
-			return
-		}
-		ch.cancels = cancels
-	}
+	ch.replied = len(ch.bindings) == 0
 	c.mu.Lock()
 	if c.closed {
 		c.mu.Unlock()
-		for _, f := range ch.cancels {
-			f()
-		}
 		return
 	}
 	c.chans[m.Topic] = ch
@@ -432,17 +425,101 @@ func (c *Conn) join(m *message) {
 	}
 	resp = append(resp, "]}"...)
 	state := s.attach(ch, t, c.o.Managed)
-	c.send(m.JoinRef, m.Ref, m.Topic, "phx_reply", reply("ok", resp))
-	if state != nil {
-		c.send(ch.joinRef, nil, ch.topic, "presence_state", state)
-		s.m.delPresence.Inc()
+	joined := func() {
+		c.send(m.JoinRef, m.Ref, m.Topic, "phx_reply", reply("ok", resp))
+		if state != nil {
+			c.send(ch.joinRef, nil, ch.topic, "presence_state", state)
+			s.m.delPresence.Inc()
+		}
 	}
-	switch {
-	case wait:
-		ch.system("postgres_changes", "ok", "Subscribed to PostgreSQL")
-	case len(ch.bindings) > 0:
-		go ch.resubscribe(who)
+	if len(ch.bindings) == 0 {
+		joined()
+		return
 	}
+	go ch.open(who, p.Config.Options.Wait, joined, func(r string) { fail("", r) })
+}
+
+// joinHold bounds how long a join reply waits for its postgres_changes subscriptions
+// (realtime-js gives up on a join after 10 s).
+const joinHold = 3 * time.Second
+
+// open subscribes a joining channel's bindings, then sends its join reply (joined) and
+// what the channel pushed meanwhile. Supabase replies first and subscribes after, so a
+// change committed right after SUBSCRIBED may be missed; here the reply waits (up to
+// joinHold) until the subscriptions are in place, and the first join of a database, which
+// starts its replication stream, does not lose the changes its client makes next. A
+// binding that cannot be subscribed gets Supabase's system error after the reply; with
+// postgres_changes_options.wait, the reply waits as long as it takes and such a binding
+// fails the join itself (refuse), as Supabase does.
+func (ch *channel) open(who Principal, wait bool, joined func(), refuse func(reason string)) {
+	done := make(chan error, 1)
+	go func() { done <- ch.resubscribe(who) }()
+	var hold <-chan time.Time
+	if !wait {
+		t := time.NewTimer(joinHold)
+		defer t.Stop()
+		hold = t.C
+	}
+	select {
+	case err := <-done:
+		if err != nil && !errors.Is(err, errSuperseded) && wait {
+			c := ch.c
+			c.mu.Lock()
+			if c.chans[ch.topic] == ch {
+				delete(c.chans, ch.topic)
+			}
+			c.mu.Unlock()
+			c.drop(ch)
+			refuse("RealtimeDisabledForConfiguration: " + err.Error())
+			return
+		}
+		ch.release(joined)
+		ch.report(err)
+	case <-hold:
+		ch.release(joined)
+		ch.report(<-done)
+	}
+}
+
+// errSuperseded: a newer subscription of the channel (an access_token) replaced this one,
+// or the channel closed; the newer one reports.
+var errSuperseded = errors.New("superseded")
+
+// release sends the join reply, then what the channel held back; from then on it pushes
+// directly.
+func (ch *channel) release(joined func()) {
+	c := ch.c
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if ch.replied {
+		return
+	}
+	ch.replied = true
+	held := ch.held
+	ch.held = nil
+	if ch.closed {
+		return
+	}
+	joined()
+	for _, f := range held {
+		c.o.Send(false, f)
+	}
+}
+
+// push sends a message of the channel's own, after its join reply.
+func (ch *channel) push(joinRef *string, event string, payload []byte) {
+	c := ch.c
+	f := appendFrame(nil, c.o.Vsn, joinRef, nil, ch.topic, event, payload)
+	c.mu.Lock()
+	if !ch.replied {
+		if !ch.closed {
+			ch.held = append(ch.held, f)
+		}
+		c.mu.Unlock()
+		return
+	}
+	c.mu.Unlock()
+	c.o.Send(false, f)
 }
 
 // channelToken is the join's access token; Supabase's publishable and secret keys
@@ -534,14 +611,14 @@ func (ch *channel) subscribe(who Principal) ([]func(), error) {
 	return cancels, nil
 }
 
-// resubscribe replaces the channel's subscriptions with who's, then says so in a system
-// message: "Subscribed to PostgreSQL", or the error.
-func (ch *channel) resubscribe(who Principal) {
+// resubscribe replaces the channel's subscriptions with who's. It returns errSuperseded
+// when the channel closed or a later resubscribe replaced this one meanwhile.
+func (ch *channel) resubscribe(who Principal) error {
 	c := ch.c
 	c.mu.Lock()
 	if ch.closed {
 		c.mu.Unlock()
-		return
+		return errSuperseded
 	}
 	ch.gen++
 	gen := ch.gen
@@ -558,15 +635,23 @@ func (ch *channel) resubscribe(who Principal) {
 		for _, f := range cancels {
 			f()
 		}
-		return
+		return errSuperseded
 	}
 	ch.cancels = cancels
 	c.mu.Unlock()
-	if err != nil {
-		ch.system("postgres_changes", "error", "RealtimeDisabledForConfiguration: "+err.Error())
-		return
+	return err
+}
+
+// report says how a subscription went in a system message, as Supabase does: "Subscribed
+// to PostgreSQL", or the error alone.
+func (ch *channel) report(err error) {
+	switch {
+	case errors.Is(err, errSuperseded):
+	case err != nil:
+		ch.system("postgres_changes", "error", err.Error())
+	default:
+		ch.system("postgres_changes", "ok", "Subscribed to PostgreSQL")
 	}
-	ch.system("postgres_changes", "ok", "Subscribed to PostgreSQL")
 }
 
 func (ch *channel) deliverChange(id int64, data []byte) {
@@ -581,7 +666,7 @@ func (ch *channel) deliverChange(id int64, data []byte) {
 	p = append(p, `],"data":`...)
 	p = append(p, data...)
 	p = append(p, '}')
-	c.send(nil, nil, ch.topic, "postgres_changes", p)
+	ch.push(nil, "postgres_changes", p)
 	c.s.m.delChanges.Inc()
 }
 
@@ -595,7 +680,7 @@ func (ch *channel) system(extension, status, msg string) {
 	p = append(p, `,"channel":`...)
 	p = jsonx.AppendString(p, ch.sub)
 	p = append(p, '}')
-	ch.c.send(ch.joinRef, nil, ch.topic, "system", p)
+	ch.push(ch.joinRef, "system", p)
 	ch.c.s.m.delSystem.Inc()
 }
 
@@ -684,7 +769,7 @@ func (c *Conn) refresh(ch *channel, m *message) {
 	c.armExpiry(ch)
 	c.mu.Unlock()
 	if len(ch.bindings) > 0 {
-		go ch.resubscribe(who)
+		go func() { ch.report(ch.resubscribe(who)) }()
 	}
 }
 

@@ -22,6 +22,10 @@ type fakeChanges struct {
 	next     int
 	invalid  string // a table Validate refuses
 	failSubs bool
+	// gate, when set, holds Subscribe until it is closed; then early is delivered at once,
+	// as a change committed right after the subscription began.
+	gate  chan struct{}
+	early []byte
 }
 
 type fakeSub struct {
@@ -39,6 +43,12 @@ func (f *fakeChanges) Validate(_ *control.Tenant, spec ChangeSpec) error {
 }
 
 func (f *fakeChanges) Subscribe(_ *control.Tenant, spec ChangeSpec, s poolmgr.Session, deliver func([]byte)) (func(), error) {
+	if f.gate != nil {
+		<-f.gate
+		if f.early != nil {
+			deliver(f.early)
+		}
+	}
 	f.mu.Lock()
 	defer f.mu.Unlock()
 	if f.failSubs {
@@ -165,6 +175,30 @@ func TestPostgresChangesReachTheirBindingsWithTheChannelsClaims(t *testing.T) {
 			t.Fatalf("%d subscriptions left", n)
 		}
 	})
+}
+
+func TestTheJoinReplyFollowsTheSubscription(t *testing.T) {
+	src := &fakeChanges{subs: map[int]*fakeSub{}, gate: make(chan struct{}), early: []byte(`{"type":"INSERT","record":{"id":1}}`)}
+	c, f := testConn(t, src, claimsAuth)
+	handle(t, c, `["1","1","realtime:db","phx_join",{"config":{"postgres_changes":[{"event":"*","schema":"public","table":"todos"}]}}]`)
+	select {
+	case a := <-f.ch:
+		t.Fatalf("%v sent before the subscription was in place", a)
+	case <-time.After(100 * time.Millisecond):
+	}
+	close(src.gate)
+	var events []any
+	for range 3 {
+		select {
+		case a := <-f.ch:
+			events = append(events, a[3])
+		case <-time.After(5 * time.Second):
+			t.Fatalf("only %v", events)
+		}
+	}
+	if fmt.Sprint(events) != "[phx_reply postgres_changes system]" {
+		t.Fatalf("sent %v: a change must follow the join reply", events)
+	}
 }
 
 func TestPostgresChangesErrorsStayWithTheirChannel(t *testing.T) {
