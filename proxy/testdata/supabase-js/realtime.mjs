@@ -339,9 +339,30 @@ test('an expired token is refused with a channel error', async () => {
   clients.push(c)
   assertRefused(await refused(c, c.channel('expired').on('postgres_changes', { event: '*', schema, table: 'items' }, () => {})))
 })
-test('a channel on an unknown table or column errors and the other channels keep receiving', async () => {
-  assertRefused(await refused(anonA, anonA.channel('nope').on('postgres_changes', { event: '*', schema, table: 'no_such_table' }, () => {})), /no_such_table/)
-  assertRefused(await refused(anonA, anonA.channel('badcol').on('postgres_changes', { event: '*', schema, table: 'items', filter: 'no_such_column=eq.1' }, () => {})), /no_such_column/)
+// As with Supabase, a join does not wait for its postgres_changes unless asked to: a binding
+// on an unknown table or column joins, then gets a system message with the error; with
+// postgres_changes_options.wait the join itself fails.
+test('a binding on an unknown table or column gets a system error, and the channel stays joined', async () => {
+  for (const [name, binding, pattern] of [
+    ['nope', { table: 'no_such_table' }, /no_such_table/],
+    ['badcol', { table: 'items', filter: 'no_such_column=eq.1' }, /no_such_column/],
+  ]) {
+    const system = new Inbox()
+    const ch = anonA.channel(name).on('postgres_changes', { event: '*', schema, ...binding }, () => {}).on('system', {}, system.push)
+    await subscribe(ch)
+    await system.waitFor(1, DELIVERY_MS)
+    const [msg] = system.payloads
+    assert.equal(msg?.extension, 'postgres_changes', JSON.stringify(system.payloads))
+    assert.equal(msg.status, 'error')
+    assert.match(msg.message, pattern)
+    assert.equal(ch.state, 'joined')
+    await ch.unsubscribe()
+  }
+})
+test('with postgres_changes_options.wait, a channel on an unknown table or column errors and the other channels keep receiving', async () => {
+  const wait = { config: { postgres_changes_options: { wait: true } } }
+  assertRefused(await refused(anonA, anonA.channel('nope-wait', wait).on('postgres_changes', { event: '*', schema, table: 'no_such_table' }, () => {})), /no_such_table/)
+  assertRefused(await refused(anonA, anonA.channel('badcol-wait', wait).on('postgres_changes', { event: '*', schema, table: 'items', filter: 'no_such_column=eq.1' }, () => {})), /no_such_column/)
   const before = inbox.all.items.length
   await commit(() => items().insert({ id: 9, name: 'nine' }), inbox.all, before + 1)
   assert.equal(brief(inbox.all.payloads.at(-1)), 'INSERT items 9')
