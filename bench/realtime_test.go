@@ -312,3 +312,22 @@ func TestRealtimeServerCountersAreTheWindowsGrowth(t *testing.T) {
 		t.Errorf("%v, want %v", got, want)
 	}
 }
+
+func TestTheMeasuredWritesAreNotTakenForTheWarmUps(t *testing.T) {
+	warm := newPushBook(time.Unix(1, 0))
+	book := newPushBook(time.Unix(2, 0))
+	run := &rtRun{errs: &subErrors{}}
+	c := &rtChannel{}
+	frame := func(b *pushBook, seq uint32) []byte {
+		return []byte(`{"ids":[1],"data":{"type":"UPDATE","record":{"id":1,"note":"` + b.marker(seq) + `"}}}`)
+	}
+	run.book.Store(warm)
+	run.delivered(c, frame(warm, 1), time.Now())
+	run.book.Store(book)
+	book.committed(1, time.Now(), 1)
+	run.delivered(c, frame(book, 1), time.Now())
+	run.delivered(c, frame(book, 1), time.Now())
+	if _, seen := book.progress(); seen != 1 || run.duplicates.Load() != 1 {
+		t.Errorf("seen %d, duplicates %d: want write 1 of the measured book seen once, then once more", seen, run.duplicates.Load())
+	}
+}

@@ -131,7 +131,10 @@ type rtChannel struct {
 	// settled: its join was answered (or failed); read and written by its socket's goroutines only.
 	settled     bool
 	established atomic.Bool
-	seen        map[uint32]struct{}
+	// seen holds the markers of book seenIn the channel received: the warm-up's book and the
+	// measured one both number their writes from 1.
+	seen   map[uint32]struct{}
+	seenIn *pushBook
 }
 
 // rtSocket is one WebSocket connection of a tenant carrying many channels.
@@ -331,10 +334,10 @@ func (r *rtRun) delivered(c *rtChannel, payload []byte, at time.Time) {
 		return
 	}
 	book := r.book.Load()
+	if c.seenIn != book {
+		c.seen, c.seenIn = map[uint32]struct{}{}, book
+	}
 	book.eachMarker(rec, func(seq uint32) {
-		if c.seen == nil {
-			c.seen = map[uint32]struct{}{}
-		}
 		if _, dup := c.seen[seq]; dup {
 			r.duplicates.Add(1)
 			return
