@@ -38,7 +38,23 @@ func TestHealthReadinessAndMetrics(t *testing.T) {
 	}
 	ts.gql("/v1/graphql", "{ customers { id } }", nil)
 	r := ts.do("GET", "/metrics", "")
+	if r.status != 200 {
+		t.Fatalf("/metrics %d: %s", r.status, r.body)
+	}
+	// The registry refuses a name registered twice; a second family of one name would be
+	// a collector that registered none.
+	helps := map[string]bool{}
+	for _, line := range strings.Split(r.body, "\n") {
+		if name, ok := strings.CutPrefix(line, "# HELP "); ok {
+			name, _, _ = strings.Cut(name, " ")
+			if helps[name] {
+				t.Errorf("/metrics has two families named %s", name)
+			}
+			helps[name] = true
+		}
+	}
 	for _, want := range []string{
+		`kapok_realtime_connections`, `kapok_realtime_pushed_total`, `kapok_realtime_deliveries_total`,
 		`kapok_pool_total_conns{tenant="one"}`,
 		`kapok_requests_total{outcome="ok",route="graphql"} 1`,
 		`kapok_request_duration_seconds_bucket{route="graphql"`,
