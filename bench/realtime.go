@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"io"
 	"math/rand/v2"
+	"net/http"
 	"net/url"
 	"slices"
 	"sort"
@@ -569,6 +570,11 @@ func runRealtimeSteps(ctx context.Context, cfg RTConfig, o rtOptions, counts []i
 		defer stop()
 		cfg.Target, cfg.PID = url, pid
 	}
+	// A Kapok already running (--target) learns of the new tables by its schema watcher, a
+	// moment after they are made; a join before that would find no table to subscribe to.
+	if err := waitTablesServed(ctx, cfg.Target, cfg.APIKey, names); err != nil {
+		return nil, err
+	}
 	pcfg, err := pgxpool.ParseConfig(o.directDSN)
 	if err != nil {
 		return nil, err
@@ -591,4 +597,39 @@ func runRealtimeSteps(ctx context.Context, cfg RTConfig, o rtOptions, counts []i
 		results = append(results, res)
 	}
 	return results, nil
+}
+
+// waitTablesServed waits (up to 30 s) until the Kapok at target serves table bench_rt of
+// every tenant: its REST API answers 200 for it.
+func waitTablesServed(ctx context.Context, target, apikey string, tenants []string) error {
+	deadline := time.Now().Add(30 * time.Second)
+	client := &http.Client{Timeout: 5 * time.Second}
+	for _, n := range tenants {
+		u := strings.TrimRight(target, "/") + "/t/" + url.PathEscape(n) + "/rest/v1/bench_rt?select=id&limit=0"
+		for {
+			req, err := http.NewRequestWithContext(ctx, http.MethodGet, u, nil)
+			if err != nil {
+				return err
+			}
+			req.Header.Set("apikey", apikey)
+			status := 0
+			if resp, err := client.Do(req); err == nil {
+				status = resp.StatusCode
+				_, _ = io.Copy(io.Discard, resp.Body)
+				resp.Body.Close()
+			}
+			if status == http.StatusOK {
+				break
+			}
+			if time.Now().After(deadline) {
+				return fmt.Errorf("tenant %s: %s does not serve table bench_rt (last status %d)", n, target, status)
+			}
+			select {
+			case <-ctx.Done():
+				return ctx.Err()
+			case <-time.After(100 * time.Millisecond):
+			}
+		}
+	}
+	return nil
 }
