@@ -46,9 +46,13 @@ type Authenticator interface {
 //
 //	front.go   Server: Listen/Serve/Shutdown, TLS, startup, auth, routing, cancel keys.
 //	           Calls Engine.Serve once the client is authenticated (after AuthenticationOk).
+//	startup.go the startup packet, read byte for byte (protocol versions, options).
+//	scram.go   SCRAM-SHA-256(-PLUS) against the role's verifier in pg_authid.
+//	tlscert.go the certificate files, reloaded when they change.
 //	engine.go  Engine: NewEngine(EngineOptions), Serve(ctx, *Client, Identity) error,
 //	           Cancel(pid, secret uint32), Drain(), Close(); the relay, transaction pooling,
 //	           prepared statements, session state, idle-in-transaction timeout.
+//	prepared.go client statements on server connections: server names, re-prepare, eviction.
 //	servers.go per-tenant pools of server connections (pgconn, hijacked) and cancel.
 //	guard.go   inspect(sql, policy) ([]effect, *refusal): the statement guard.
 //	metrics.go kapok_wire_* collectors, shared by front and engine.

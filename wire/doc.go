@@ -15,8 +15,9 @@
 //     connection it gets last served another session;
 //   - client prepared statements that survive transaction pooling (prepared.go): each named
 //     statement is prepared once per server connection under a name derived from its text,
-//     and re-prepared transparently on the next server connection that lacks it; through a
-//     pooler that cannot keep them (PgBouncer 1.18) it is re-parsed per transaction;
+//     and re-prepared transparently on the next server connection that lacks it. Server
+//     connections go straight to PostgreSQL: through a transaction-mode pooler (PgBouncer
+//     1.18) neither statements nor settings would survive between Kapok's own messages;
 //   - the statement guard (guard.go): what would escape the tenant or break under
 //     transaction pooling (SET ROLE to a role the tenant may not use, SET SESSION
 //     AUTHORIZATION, LISTEN, session advisory locks, temporary tables that outlive a
