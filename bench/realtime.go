@@ -12,7 +12,6 @@ import (
 	"slices"
 	"sort"
 	"strings"
-	"sync"
 	"text/tabwriter"
 	"time"
 
@@ -321,38 +320,14 @@ func joinChannels(ctx context.Context, cfg RTConfig, tenants []*rtTenant) (run *
 	run.settled.Add(cfg.Subs)
 	dialer := &websocket.Dialer{HandshakeTimeout: 10 * time.Second, ReadBufferSize: 16 << 10, WriteBufferSize: 16 << 10}
 	cfg.logf("opening %d sockets for %d channels (%d tenants, %.0f%% filtered)", cfg.Sockets, cfg.Subs, cfg.Tenants, cfg.Filtered*100)
-	dialing := make(chan struct{}, 64) // dials at once: a burst of thousands overflows accept queues
-	var opened sync.WaitGroup
-	for _, s := range run.sockets {
-		opened.Add(1)
-		dialing <- struct{}{}
-		go func() {
-			defer opened.Done()
-			run.open(s, dialer)
-			<-dialing
-		}()
+	closeAll, err = openSockets(ctx, run.sockets, func(s *rtSocket) { run.open(s, dialer) }, (*rtSocket).close,
+		func(s *rtSocket) <-chan struct{} { return s.done }, &run.settled, &run.closing, cfg.EstablishTimeout,
+		func() {
+			cfg.logf("%d of %d channels had no answer to their join after %s", int64(cfg.Subs)-run.established.Load(), cfg.Subs, cfg.EstablishTimeout)
+		})
+	if err != nil {
+		return nil, nil, err
 	}
-	closeAll = sync.OnceFunc(func() {
-		opened.Wait()
-		run.closing.Store(true)
-		for _, s := range run.sockets {
-			s.close()
-		}
-		for _, s := range run.sockets {
-			<-s.done
-		}
-	})
-	allSettled := make(chan struct{})
-	go func() { run.settled.Wait(); close(allSettled) }()
-	select {
-	case <-allSettled:
-	case <-time.After(cfg.EstablishTimeout):
-		cfg.logf("%d of %d channels had no answer to their join after %s", int64(cfg.Subs)-run.established.Load(), cfg.Subs, cfg.EstablishTimeout)
-	case <-ctx.Done():
-		closeAll()
-		return nil, nil, ctx.Err()
-	}
-	opened.Wait()
 	return run, closeAll, nil
 }
 

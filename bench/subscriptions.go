@@ -12,7 +12,6 @@ import (
 	"net/url"
 	"strconv"
 	"strings"
-	"sync"
 	"text/tabwriter"
 	"time"
 
@@ -337,38 +336,14 @@ func subscribe(ctx context.Context, cfg SubsConfig, data []*tenantData, subs, so
 	dialer := &websocket.Dialer{Subprotocols: []string{gqlWSProtocol}, HandshakeTimeout: 10 * time.Second,
 		ReadBufferSize: 16 << 10, WriteBufferSize: 16 << 10}
 	cfg.logf("opening %d sockets for %d subscriptions (%d tenants, %d shapes)", sockets, subs, cfg.Tenants, cfg.Shapes)
-	dialing := make(chan struct{}, 64) // dials at once: a burst of thousands overflows accept queues
-	var opened sync.WaitGroup
-	for _, s := range run.sockets {
-		opened.Add(1)
-		dialing <- struct{}{}
-		go func() {
-			defer opened.Done()
-			run.open(s, dialer)
-			<-dialing
-		}()
+	closeAll, err = openSockets(ctx, run.sockets, func(s *subSocket) { run.open(s, dialer) }, (*subSocket).close,
+		func(s *subSocket) <-chan struct{} { return s.done }, &run.settled, &run.closing, cfg.EstablishTimeout,
+		func() {
+			cfg.logf("%d of %d subscriptions had no first result after %s", int64(subs)-run.established.Load(), subs, cfg.EstablishTimeout)
+		})
+	if err != nil {
+		return nil, nil, err
 	}
-	closeAll = sync.OnceFunc(func() {
-		opened.Wait()
-		run.closing.Store(true)
-		for _, s := range run.sockets {
-			s.close()
-		}
-		for _, s := range run.sockets {
-			<-s.done
-		}
-	})
-	allSettled := make(chan struct{})
-	go func() { run.settled.Wait(); close(allSettled) }()
-	select {
-	case <-allSettled:
-	case <-time.After(cfg.EstablishTimeout):
-		cfg.logf("%d of %d subscriptions had no first result after %s", int64(subs)-run.established.Load(), subs, cfg.EstablishTimeout)
-	case <-ctx.Done():
-		closeAll()
-		return nil, nil, ctx.Err()
-	}
-	opened.Wait()
 	return run, closeAll, nil
 }
 
