@@ -44,6 +44,18 @@ type changesEnv struct {
 	conn   *pgx.Conn
 }
 
+// slot is the name of the replication slot of e's stream ("" while there is none).
+func (e *changesEnv) slot() string {
+	e.c.mu.Lock()
+	defer e.c.mu.Unlock()
+	for _, st := range e.c.streams {
+		st.mu.Lock()
+		defer st.mu.Unlock()
+		return st.slot
+	}
+	return ""
+}
+
 func newChangesEnv(t *testing.T, base, ddl string) *changesEnv {
 	t.Helper()
 	ctx := context.Background()
@@ -471,16 +483,6 @@ func TestChangesSlotGoesWithTheLastSubscriber(t *testing.T) {
 		}
 		return n == 1
 	}
-	slotOf := func() string {
-		e.c.mu.Lock()
-		defer e.c.mu.Unlock()
-		for _, st := range e.c.streams {
-			st.mu.Lock()
-			defer st.mu.Unlock()
-			return st.slot
-		}
-		return ""
-	}
 	countOurs := func() int {
 		e.c.mu.Lock()
 		defer e.c.mu.Unlock()
@@ -491,7 +493,7 @@ func TestChangesSlotGoesWithTheLastSubscriber(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	slot := slotOf()
+	slot := e.slot()
 	if countOurs() != 1 || slot == "" || !slotExists(slot) {
 		t.Fatalf("after Subscribe: %d streams, slot %q exists: %v", countOurs(), slot, slot != "" && slotExists(slot))
 	}
@@ -529,7 +531,7 @@ func TestChangesSlotGoesWithTheLastSubscriber(t *testing.T) {
 	in2 := e.subscribe(ChangeSpec{Event: "*", Schema: e.schema, Table: "t"}, poolmgr.Session{})
 	e.exec(`INSERT INTO t VALUES (2)`)
 	in2.wait(t, 1, time.Second)
-	slot2 := slotOf()
+	slot2 := e.slot()
 	if slot2 == slot || !slotExists(slot2) {
 		t.Fatalf("the new stream's slot %q (the old one %q)", slot2, slot)
 	}
@@ -558,23 +560,13 @@ func TestChangesRefuseAnUpstreamKapokDoesNotManage(t *testing.T) {
 func TestChangesStreamReconnectsAfterALoss(t *testing.T) {
 	e := newChangesEnv(t, "reconnect", `CREATE TABLE t (id int PRIMARY KEY)`)
 	in := e.subscribe(ChangeSpec{Event: "INSERT", Schema: e.schema, Table: "t"}, poolmgr.Session{})
-	slotOf := func() string {
-		e.c.mu.Lock()
-		defer e.c.mu.Unlock()
-		for _, st := range e.c.streams {
-			st.mu.Lock()
-			defer st.mu.Unlock()
-			return st.slot
-		}
-		return ""
-	}
-	first := slotOf()
+	first := e.slot()
 	var killed bool
 	if err := e.conn.QueryRow(context.Background(), `SELECT pg_terminate_backend(active_pid) FROM pg_replication_slots WHERE slot_name = $1`, first).Scan(&killed); err != nil || !killed {
 		t.Fatalf("terminating the WAL sender of %s: %v, %v", first, killed, err)
 	}
 	deadline := time.Now().Add(5 * time.Second)
-	for slotOf() == first || slotOf() == "" {
+	for e.slot() == first || e.slot() == "" {
 		if time.Now().After(deadline) {
 			t.Fatal("no new slot within 5s of the loss")
 		}
