@@ -17,6 +17,7 @@ import (
 	"time"
 
 	"github.com/jackc/pgx/v5/pgproto3"
+	"github.com/prometheus/client_golang/prometheus"
 
 	"github.com/kapok-dev/kapok/control"
 )
@@ -306,6 +307,8 @@ type session struct {
 	id   Identity
 	pool *serverPool
 	pol  policy
+	// txCount is the tenant's transaction counter, resolved at the first transaction.
+	txCount prometheus.Counter
 
 	current atomic.Pointer[serverConn] // the held server, for Cancel
 	done    context.Context            // ends when the session closes
@@ -867,7 +870,10 @@ func (s *session) hold(simple bool) bool {
 		s.pool.release(sc)
 		return false
 	}
-	s.e.met.Transaction(s.id.Tenant.Name, time.Since(start).Seconds())
+	if s.txCount == nil {
+		s.txCount = s.e.met.Transactions(s.id.Tenant.Name)
+	}
+	s.e.met.Transaction(s.txCount, time.Since(start).Seconds())
 	s.sc = sc
 	s.current.Store(sc)
 	s.status = 'I'

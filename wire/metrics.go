@@ -33,13 +33,14 @@ type Metrics struct {
 	transactions *prometheus.CounterVec
 	refused      *prometheus.CounterVec
 	prepares     *prometheus.CounterVec
+	prepareKind  map[string]prometheus.Counter // the children of prepares, resolved once
 	cancels      prometheus.Counter
 	serverWait   prometheus.Histogram
 }
 
 // NewMetrics creates the series.
 func NewMetrics() *Metrics {
-	return &Metrics{
+	m := &Metrics{
 		tenants: map[string]string{},
 		clients: prometheus.NewGaugeVec(prometheus.GaugeOpts{
 			Name: "kapok_wire_connections", Help: "Client connections open on the Postgres wire port, by tenant.",
@@ -68,6 +69,11 @@ func NewMetrics() *Metrics {
 			Buckets: []float64{.00001, .0001, .0005, .001, .005, .01, .05, .1, .5, 1, 5},
 		}),
 	}
+	m.prepareKind = map[string]prometheus.Counter{}
+	for _, k := range []string{"client", "server", "reprepare"} {
+		m.prepareKind[k] = m.prepares.WithLabelValues(k)
+	}
+	return m
 }
 
 func (m *Metrics) all() []prometheus.Collector {
@@ -121,9 +127,16 @@ func (m *Metrics) Servers(tenant string, d float64) {
 	m.servers.WithLabelValues(m.label(tenant)).Add(d)
 }
 
-// Transaction counts one transaction of tenant and the time it waited for its server.
-func (m *Metrics) Transaction(tenant string, waited float64) {
-	m.transactions.WithLabelValues(m.label(tenant)).Inc()
+// Transactions is tenant's transaction counter, which a session resolves once and passes to
+// Transaction for each of its transactions.
+func (m *Metrics) Transactions(tenant string) prometheus.Counter {
+	return m.transactions.WithLabelValues(m.label(tenant))
+}
+
+// Transaction counts one transaction on its tenant's counter (Transactions) and the time
+// it waited for its server.
+func (m *Metrics) Transaction(tenant prometheus.Counter, waited float64) {
+	tenant.Inc()
 	m.serverWait.Observe(waited)
 }
 
@@ -133,7 +146,13 @@ func (m *Metrics) Refused(tenant, reason string) {
 }
 
 // Prepare counts a prepare of kind "client", "server" or "reprepare".
-func (m *Metrics) Prepare(kind string) { m.prepares.WithLabelValues(kind).Inc() }
+func (m *Metrics) Prepare(kind string) {
+	c := m.prepareKind[kind]
+	if c == nil {
+		c = m.prepares.WithLabelValues(kind)
+	}
+	c.Inc()
+}
 
 // Cancel counts a forwarded cancel request.
 func (m *Metrics) Cancel() { m.cancels.Inc() }
