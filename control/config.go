@@ -250,6 +250,116 @@ type AuthConfig struct {
 	RoleClaim   string            `yaml:"role_claim"`
 	AnonRole    string            `yaml:"anon_role"`
 	APIKeys     map[string]string `yaml:"api_keys"` // key -> role
+	// AuthenticatedRole is the Postgres role of users signed in through Kapok Auth: their
+	// tokens say role "authenticated", as Supabase's do, and run as this role (granted to
+	// the tenant's role like anon_role). Required by Users.
+	AuthenticatedRole string `yaml:"authenticated_role"`
+	// Users turns on Kapok Auth for the tenant: /auth/v1, the GoTrue API of supabase.auth
+	// (package auth). Nil: /auth/v1 answers 404.
+	Users *UsersConfig `yaml:"users"`
+}
+
+// UsersConfig is a tenant's Kapok Auth: sign-up, sign-in, sessions, email, OAuth, MFA.
+// Zero values take the defaults of DefaultUsers.
+type UsersConfig struct {
+	// SiteURL is where links in mails and OAuth sign-ins lead by default (GoTrue's
+	// SITE_URL); RedirectURLs are the other redirect_to values allowed (exact URLs, or a
+	// trailing "*" for any path below).
+	SiteURL      string   `yaml:"site_url"`
+	RedirectURLs []string `yaml:"redirect_urls"`
+	// DisableSignup refuses new users except through the admin API (service_role).
+	DisableSignup bool `yaml:"disable_signup"`
+	// Autoconfirm signs a new email user in at once, with no confirmation mail.
+	Autoconfirm bool `yaml:"autoconfirm"`
+	// JWTExpiry is the lifetime of an access token (default 1h).
+	JWTExpiry Duration `yaml:"jwt_expiry"`
+	// RefreshReuseInterval is how long a rotated refresh token may still be presented (a
+	// client's concurrent refreshes) before its reuse revokes the session (default 10s).
+	RefreshReuseInterval Duration `yaml:"refresh_reuse_interval"`
+	// SessionTimebox ends a session this long after sign-in (0 = never).
+	SessionTimebox Duration `yaml:"session_timebox"`
+	// PasswordMinLength is the shortest password accepted (default 6).
+	PasswordMinLength int `yaml:"password_min_length"`
+	// SigningKey is a PEM private key (RSA or EC) to sign access tokens with (RS256/ES256,
+	// published at /auth/v1/.well-known/jwks.json); empty: HS256 with auth.jwt_secret.
+	SigningKey string `yaml:"signing_key"`
+	// OTPExpiry bounds confirmation, magic-link, recovery and OTP codes (default 1h);
+	// OTPLength is the digits of an emailed code (default 6).
+	OTPExpiry Duration `yaml:"otp_expiry"`
+	OTPLength int      `yaml:"otp_length"`
+	// SMTP sends the tenant's mails; Templates override their subject and body.
+	SMTP      SMTPConfig              `yaml:"smtp"`
+	Templates map[string]MailTemplate `yaml:"templates"`
+	// RateLimits bound sign-in attempts, codes and mails per tenant and per client address.
+	RateLimits AuthRateLimits `yaml:"rate_limits"`
+	// External are the OAuth2 / OpenID Connect providers, by name (google, github, or any
+	// name with an issuer for discovery).
+	External map[string]*OAuthProvider `yaml:"external"`
+	// MFA tunes TOTP factors.
+	MFA MFAConfig `yaml:"mfa"`
+}
+
+// SMTPConfig is an outgoing mail server. Host empty: mails are not sent, and the
+// flows that need one (confirmation without autoconfirm, magic links, recovery) are refused.
+type SMTPConfig struct {
+	Host string `yaml:"host"`
+	Port int    `yaml:"port"`
+	User string `yaml:"user"`
+	Pass string `yaml:"pass"`
+	// AdminEmail is the From address; SenderName its display name.
+	AdminEmail string `yaml:"admin_email"`
+	SenderName string `yaml:"sender_name"`
+	// TLS: "starttls" (default when the server offers it), "tls" (implicit, port 465) or
+	// "none" (only for a server on loopback, such as the dev stack's mail sink).
+	TLS string `yaml:"tls"`
+}
+
+// MailTemplate overrides one mail (confirmation, invite, magic_link, recovery,
+// email_change, reauthentication): Go text/template for the subject, html/template for
+// the body, with .ConfirmationURL, .Token, .TokenHash, .SiteURL, .Email, .RedirectTo.
+type MailTemplate struct {
+	Subject string `yaml:"subject"`
+	Body    string `yaml:"body"`
+}
+
+// AuthRateLimits are per hour unless named otherwise; 0 takes the default, -1 turns a
+// limit off.
+type AuthRateLimits struct {
+	// SignInPerIP: password and OTP verification attempts per client address per 5 minutes
+	// (default 30); SignInPerAccount: failed attempts per account per 5 minutes (default 10).
+	SignInPerIP      int `yaml:"sign_in_per_ip"`
+	SignInPerAccount int `yaml:"sign_in_per_account"`
+	// EmailSent: mails per tenant per hour (default 100); OTPPerIP: codes requested per
+	// client address per hour (default 30).
+	EmailSent int `yaml:"email_sent"`
+	OTPPerIP  int `yaml:"otp_per_ip"`
+	// TokenRefresh: refreshes per client address per 5 minutes (default 150).
+	TokenRefresh int `yaml:"token_refresh"`
+}
+
+// OAuthProvider is one OAuth2 / OpenID Connect provider of a tenant.
+type OAuthProvider struct {
+	ClientID     string `yaml:"client_id"`
+	ClientSecret string `yaml:"client_secret"`
+	// Issuer is an OpenID Connect issuer: its endpoints and keys come from
+	// Issuer/.well-known/openid-configuration. google defaults to Google's issuer; github
+	// is plain OAuth2 with GitHub's endpoints.
+	Issuer string `yaml:"issuer"`
+	// AuthURL, TokenURL and UserInfoURL override the endpoints (a GitHub Enterprise host).
+	AuthURL     string   `yaml:"auth_url"`
+	TokenURL    string   `yaml:"token_url"`
+	UserInfoURL string   `yaml:"userinfo_url"`
+	Scopes      []string `yaml:"scopes"`
+}
+
+// MFAConfig tunes multi-factor authentication.
+type MFAConfig struct {
+	// Disabled refuses enrolment (existing factors still verify).
+	Disabled bool `yaml:"disabled"`
+	// MaxFactors a user may enroll (default 10); Issuer names the TOTP account in
+	// authenticator apps (default: the tenant's name).
+	MaxFactors int    `yaml:"max_factors"`
+	Issuer     string `yaml:"issuer"`
 }
 
 // Duration is a time.Duration written as "250ms", "10s", "5m" in YAML.

@@ -357,3 +357,21 @@ func ConcurrentCatalogUpdate(err error) bool {
 	}
 	return pe.Code == "40P01" || pe.Code == "40001" || pe.Code == "XX000" && strings.Contains(pe.Message, "concurrently updated")
 }
+
+// AuthSchema is the schema of the tenant's Kapok Auth store (users, sessions, tokens:
+// package auth): "auth" in a database-mode tenant's own database, as on Supabase, and
+// kapok_auth_<tenant> in a shared database, where each tenant has its own. Tenant schemas
+// may not start with "kapok" (CreateTenant), so no tenant's API can name it.
+func AuthSchema(tc *TenantConfig) string {
+	if tc.Mode == "database" {
+		return "auth"
+	}
+	const prefix, maxIdent = "kapok_auth_", 63
+	name := strings.ReplaceAll(tc.Name, "-", "_")
+	if len(prefix)+len(name) <= maxIdent {
+		return prefix + name
+	}
+	h := sha256.Sum256([]byte(tc.Name))
+	keep := maxIdent - len(prefix) - 1 - 12
+	return prefix + name[:keep] + "_" + hex.EncodeToString(h[:6])
+}
