@@ -422,8 +422,11 @@ func (s *Store) dropObjects(ctx context.Context, tc *TenantConfig) error {
 			return err
 		}
 		if tc.Mode == "schema" {
-			if _, err := tx.Exec(ctx, "DROP SCHEMA IF EXISTS "+pgx.Identifier{tc.Schemas[0]}.Sanitize()+" CASCADE"); err != nil {
-				return err
+			// The tenant's Kapok Auth store (users, sessions) goes with its schema.
+			for _, schema := range []string{tc.Schemas[0], AuthSchema(tc)} {
+				if _, err := tx.Exec(ctx, "DROP SCHEMA IF EXISTS "+pgx.Identifier{schema}.Sanitize()+" CASCADE"); err != nil {
+					return err
+				}
 			}
 		}
 		// Whatever the isolation: a superuser login makes even an isolation "none" tenant

@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"errors"
+	"slices"
 	"sync"
 
 	"github.com/valyala/fasthttp"
@@ -203,8 +204,18 @@ func (a *apis) docs(ctx *fasthttp.RequestCtx, t *control.Tenant, path []byte) st
 		if bytes.Equal(path, pathAISpec) {
 			opts := aispec.Options{Tenant: t.Name, URL: "http://" + host, AnonRole: anon,
 				Open: a.s.cfg.AdminKey == "" && t.Config.Auth == nil, AdminDisabled: a.s.cfg.AdminKey == ""}
+			if !a.s.cfg.Wire.Disabled && a.s.cfg.WireListen != "" {
+				opts.WireAddr = a.s.cfg.WireListen
+			}
 			if t.Config.Auth != nil {
 				opts.RoleClaim = t.Config.Auth.RoleClaim
+				if u := t.Config.Auth.Users; u != nil {
+					opts.Users, opts.AuthenticatedRole = true, t.Config.Auth.AuthenticatedRole
+					for name := range u.External {
+						opts.Providers = append(opts.Providers, name)
+					}
+					slices.Sort(opts.Providers)
+				}
 				// The anon key grants only what a request that reaches this document has
 				// already: the examples can then run as written.
 				if keys, kerr := control.KeysFor(t.Name, t.Config.Auth); kerr == nil && anon != "" {

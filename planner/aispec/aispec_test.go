@@ -67,7 +67,7 @@ func loadShop(t *testing.T) *catalog.Schema {
 
 func TestShopSpec(t *testing.T) {
 	cat := loadShop(t)
-	doc, err := Build(cat, Options{Tenant: "demo", AnonRole: "anon"})
+	doc, err := Build(cat, Options{Tenant: "demo", AnonRole: "anon", Users: true, AuthenticatedRole: "app_user", Providers: []string{"github"}, WireAddr: "127.0.0.1:6543"})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -89,7 +89,7 @@ func TestShopSpec(t *testing.T) {
 		}
 	})
 	t.Run("it is deterministic", func(t *testing.T) {
-		again, err := Build(cat, Options{Tenant: "demo", AnonRole: "anon"})
+		again, err := Build(cat, Options{Tenant: "demo", AnonRole: "anon", Users: true, AuthenticatedRole: "app_user", Providers: []string{"github"}, WireAddr: "127.0.0.1:6543"})
 		if err != nil || !bytes.Equal(doc, again) {
 			t.Fatalf("second build differs (err %v)", err)
 		}

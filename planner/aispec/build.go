@@ -31,6 +31,13 @@ type Options struct {
 	// AdminDisabled: the instance has no admin key, so its admin API refuses every call;
 	// the admin section says so instead of showing calls that fail.
 	AdminDisabled bool
+	// Users: the tenant has Kapok Auth (/auth/v1, supabase.auth); AuthenticatedRole is the
+	// role its signed-in users' requests run as. Providers are its OAuth providers.
+	Users             bool
+	AuthenticatedRole string
+	Providers         []string
+	// WireAddr is the Postgres wire port's address ("" = not served).
+	WireAddr string
 	// CompactAbove switches to short per-table sections when the tenant has more
 	// relations than this. Default 50.
 	CompactAbove int
@@ -69,6 +76,9 @@ func Build(cat *catalog.Schema, opts Options) ([]byte, error) {
 		w.admin()
 	}
 	w.subscriptions()
+	w.channels()
+	w.users()
+	w.wire()
 	w.notServed()
 	return []byte(w.b.String()), nil
 }
@@ -182,11 +192,61 @@ func (w *writer) authHeader() string {
 func (w *writer) notServed() {
 	w.p("## Not served")
 	w.p("")
-	w.p("Kapok serves the GraphQL and REST APIs above and nothing else. These answer with an error, not data:")
+	w.p("Kapok serves the APIs above and nothing else. These answer with an error, not data:")
 	w.p("")
-	w.p("- Supabase Auth (`/auth/v1`: sign-up, sign-in, users): bring JWTs from your own issuer;")
-	w.p("- Supabase Storage (`/storage/v1`), Edge Functions (`/functions/v1`) and Realtime (`/realtime/v1`);")
-	w.p("- the PostgreSQL wire protocol: connect to the database itself for SQL.")
+	if !w.opts.Users {
+		w.p("- Supabase Auth (`/auth/v1`: sign-up, sign-in, users) for this tenant: bring JWTs from your own issuer, or ask the operator to turn on `auth.users`;")
+	}
+	w.p("- Supabase Storage (`/storage/v1`) and Edge Functions (`/functions/v1`).")
+	w.p("")
+}
+
+// channels says how supabase-js's Realtime reaches the tenant.
+func (w *writer) channels() {
+	w.p("## Realtime channels (supabase-js)")
+	w.p("")
+	w.p("`supabase.channel('room').on('postgres_changes', {event: '*', schema: '%s', table: '<t>', filter: 'id=eq.1'}, cb).subscribe()` receives committed inserts, updates and deletes the subscriber's role may read (row-level security applies); `broadcast` and `presence` work between clients of every Kapok replica.", w.defaultSchema())
+	w.p("")
+}
+
+// users says how a signed-in user's session is made and used (Kapok Auth, GoTrue's API).
+func (w *writer) users() {
+	if !w.opts.Users {
+		return
+	}
+	base := w.opts.URL + "/t/" + w.opts.Tenant
+	w.p("## Users: sign-up and sign-in (`/auth/v1`)")
+	w.p("")
+	w.p("This tenant has Kapok Auth, which speaks Supabase Auth's API: use `supabase.auth` unchanged with `createClient('%s', ANON_KEY)`.", base)
+	w.p("")
+	w.p("- `signUp({email, password})`, `signInWithPassword`, `signInWithOtp` (magic link and emailed code, then `verifyOtp`), `resetPasswordForEmail`, `updateUser`, `getUser`, `refreshSession`, `signOut`.")
+	if len(w.opts.Providers) > 0 {
+		w.p("- OAuth: `signInWithOAuth({provider})` with %s.", codeList(w.opts.Providers))
+	}
+	w.p("- MFA: `auth.mfa.enroll({factorType: 'totp'})`, `challenge`, `verify`; the session's token then says `aal: 'aal2'`.")
+	w.p("- Admin (service_role key, server side only): `auth.admin.createUser`, `listUsers`, `updateUserById`, `deleteUser`, `generateLink`.")
+	role := w.opts.AuthenticatedRole
+	if role == "" {
+		role = "the tenant's authenticated role"
+	} else {
+		role = "`" + role + "`"
+	}
+	w.p("- A signed-in user's access token (claim `role: authenticated`) runs as %s for REST, GraphQL, Realtime and the wire port. In SQL, `auth.uid()` is the user's id (uuid), `auth.role()`, `auth.email()` and `auth.jwt()` read the token's claims: write row-level security policies with them, e.g. `CREATE POLICY own ON notes USING (user_id = auth.uid()) WITH CHECK (user_id = auth.uid())` and a column `user_id uuid NOT NULL DEFAULT auth.uid()`.", role)
+	w.p("")
+}
+
+// wire says how to reach the tenant with a Postgres client.
+func (w *writer) wire() {
+	if w.opts.WireAddr == "" {
+		return
+	}
+	host, port, ok := strings.Cut(w.opts.WireAddr, ":")
+	if !ok {
+		return
+	}
+	w.p("## SQL over the Postgres protocol")
+	w.p("")
+	w.p("`psql \"host=%s port=%s user=token.%s\"` with an API key or a user's access token as the password: the session runs as that credential's role, as a REST request would, with the same row-level security. Transactions and prepared statements work; `LISTEN` does not (use Realtime).", host, port, w.opts.Tenant)
 	w.p("")
 }
 

@@ -85,7 +85,7 @@ func TestTheSpecsExamplesRunAgainstTheInstanceItDescribes(t *testing.T) {
 		}
 	})
 	t.Run("it says what is not served", func(t *testing.T) {
-		for _, want := range []string{"## Not served", "Auth", "Storage", "Realtime", "wire protocol"} {
+		for _, want := range []string{"## Not served", "Auth", "Storage", "Edge Functions"} {
 			if !strings.Contains(doc, want) {
 				t.Errorf("the document lacks %q", want)
 			}
