@@ -1,6 +1,12 @@
 package auth
 
-import "strings"
+import (
+	"context"
+	"strings"
+
+	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/pgconn"
+)
 
 // storeSQL creates a tenant's auth store in schema @S@ (replaced by the quoted store
 // schema, control.AuthSchema). It is idempotent and runs as one simple-protocol round trip
@@ -170,4 +176,18 @@ GRANT EXECUTE ON FUNCTION auth.jwt(), auth.uid(), auth.role(), auth.email() TO P
 // storeScript returns storeSQL for the quoted schema qs (lock names the unquoted one).
 func storeScript(qs, lock string) string {
 	return strings.NewReplacer("@S@", qs, "@L@", strings.ReplaceAll(lock, "'", "''")).Replace(storeSQL)
+}
+
+// Execer runs SQL: *pgx.Conn, *pgxpool.Pool and pgx.Tx have it.
+type Execer interface {
+	Exec(ctx context.Context, sql string, args ...any) (pgconn.CommandTag, error)
+}
+
+// InstallHelpers creates auth.uid(), auth.role(), auth.email() and auth.jwt() in db's
+// database where missing (helpersSQL). The Service installs them for every tenant with
+// auth.users; a script that writes policies before Kapok first serves the tenant (the dev
+// stack's datasets) calls this first.
+func InstallHelpers(ctx context.Context, db Execer) error {
+	_, err := db.Exec(ctx, helpersSQL, pgx.QueryExecModeSimpleProtocol)
+	return err
 }

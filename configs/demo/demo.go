@@ -16,3 +16,9 @@ var Workload string
 //
 //go:embed acme.sql
 var Acme string
+
+// Notes creates tenant notes's table, its row-level security on auth.uid() and its roles
+// notes_anon and notes_user.
+//
+//go:embed notes.sql
+var Notes string

@@ -13,6 +13,7 @@ import (
 
 	"github.com/jackc/pgx/v5"
 
+	"github.com/kapok-dev/kapok/auth"
 	"github.com/kapok-dev/kapok/configs/demo"
 )
 
@@ -22,6 +23,8 @@ type dataset struct {
 	about  string // the human half of the schema comment
 	sql    string
 	tables []string
+	// before runs ahead of the script, in its transaction (the helpers a script names).
+	before func(ctx context.Context, db auth.Execer) error
 }
 
 var (
@@ -36,6 +39,13 @@ var (
 		about:  "Acme help desk: customers, their projects and tickets.",
 		sql:    demo.Acme,
 		tables: []string{"customers", "projects", "tickets"},
+	}
+	notes = dataset{
+		name:   "notes",
+		about:  "Notes app: each user's notes, behind row-level security on auth.uid().",
+		sql:    demo.Notes,
+		tables: []string{"notes"},
+		before: auth.InstallHelpers,
 	}
 )
 
@@ -84,6 +94,11 @@ func ensure(ctx context.Context, directURL, schema string, d dataset, scale floa
 	}
 	if got, err := schemaComment(ctx, tx, schema); err != nil || got == want { // loaded while we waited
 		return false, err
+	}
+	if d.before != nil {
+		if err := d.before(ctx, tx); err != nil {
+			return false, fmt.Errorf("before dataset %s: %w", d.name, err)
+		}
 	}
 	q := pgx.Identifier{schema}.Sanitize()
 	if _, err := tx.Exec(ctx, "CREATE SCHEMA IF NOT EXISTS "+q); err != nil {

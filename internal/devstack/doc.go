@@ -25,7 +25,9 @@
 // matter.
 //
 // The datasets (SQL in configs/demo) go into database kapok: the benchmark workload at a small
-// scale in schema demo (tenant demo) and a help desk in schema acme (tenant acme). A larger
+// scale in schema demo (tenant demo), a help desk in schema acme (tenant acme) and a notes app
+// in schema notes (tenant notes, whose users sign up through Kapok Auth: the roles notes_anon
+// and notes_user, and auth.uid() installed before the script names it). A larger
 // scale goes into schema demo of database kapok_bench, so tests keep the small data. Each
 // schema's comment records what was loaded; a dataset is reloaded only when that differs.
 //

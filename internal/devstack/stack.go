@@ -21,7 +21,8 @@ const (
 	// DefaultPGPort and DefaultPoolerPort stay clear of a system PostgreSQL (5432) and PgBouncer (6432).
 	DefaultPGPort     = 54320
 	DefaultPoolerPort = 64320
-	// Database holds the demo tenants: schema demo (workload at SmallScale) and schema acme.
+	// Database holds the demo tenants: schema demo (workload at SmallScale), schema acme and
+	// schema notes (Kapok Auth's users and their notes).
 	Database = "kapok"
 	// BenchDatabase holds schema demo at a larger scale, for benchmarks.
 	BenchDatabase = "kapok_bench"
@@ -107,6 +108,9 @@ func Up(ctx context.Context, o Options) (*Stack, error) {
 		return nil, err
 	}
 	if err := loadReporting(ctx, out, st.DirectURL, Database, "acme", acme, 0); err != nil {
+		return nil, err
+	}
+	if err := loadReporting(ctx, out, st.DirectURL, Database, "notes", notes, 0); err != nil {
 		return nil, err
 	}
 	if o.Scale != SmallScale {
