@@ -17,8 +17,12 @@ func TestTheShippedConfigLoadsAndNormalizes(t *testing.T) {
 	if err := cfg.Normalize(); err != nil {
 		t.Fatal(err)
 	}
-	if cfg.DefaultTenant != "demo" || len(cfg.Tenants) != 2 {
+	if cfg.DefaultTenant != "demo" || len(cfg.Tenants) != 3 {
 		t.Fatalf("unexpected tenants: default %q, %d tenants", cfg.DefaultTenant, len(cfg.Tenants))
+	}
+	if n := cfg.Tenants[2]; n.Name != "notes" || n.Auth == nil || n.Auth.Users == nil || n.Auth.AuthenticatedRole != "notes_user" ||
+		n.Auth.Users.SMTP.Port != 54325 {
+		t.Errorf("tenant notes: %+v", n)
 	}
 	demo := cfg.Tenants[0]
 	if got := cfg.PoolerURL(demo); !strings.Contains(got, ":64320/kapok") {
