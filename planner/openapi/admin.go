@@ -25,12 +25,32 @@ func (g *generator) admin() {
 		"rate_limit": obj{"type": "number", "minimum": 0, "description": "Requests per second (0: none)."}, "rate_burst": integer("Burst above the rate."),
 	}}
 	s["AuthSettings"] = obj{"type": "object", "properties": obj{
-		"jwt_secret":   obj{"type": "string", "writeOnly": true, "description": "HS256 secret for the tenant's JWTs (never returned)."},
-		"jwks_url":     str("JWKS URL for RS256/ES256 JWTs."),
-		"jwt_audience": str("Required `aud` claim."),
-		"role_claim":   obj{"type": "string", "default": "role", "description": "Claim naming the database role (a dotted path for nested claims)."},
-		"anon_role":    str("Role for requests without credentials; empty: such requests are refused."),
-		"api_keys":     obj{"type": "object", "writeOnly": true, "additionalProperties": obj{"type": "string"}, "description": "API key → database role."},
+		"jwt_secret":         obj{"type": "string", "writeOnly": true, "description": "HS256 secret for the tenant's JWTs (never returned)."},
+		"jwks_url":           str("JWKS URL for RS256/ES256 JWTs."),
+		"jwt_audience":       str("Required `aud` claim."),
+		"role_claim":         obj{"type": "string", "default": "role", "description": "Claim naming the database role (a dotted path for nested claims)."},
+		"anon_role":          str("Role for requests without credentials; empty: such requests are refused."),
+		"api_keys":           obj{"type": "object", "writeOnly": true, "additionalProperties": obj{"type": "string"}, "description": "API key → database role."},
+		"authenticated_role": str("Role of users signed in through Kapok Auth (their tokens say role `authenticated`); required by `users`."),
+		"users":              ref("schemas", "UsersSettings"),
+	}}
+	s["UsersSettings"] = obj{"type": "object", "description": "Kapok Auth: `/auth/v1`, the API of `supabase.auth` (sign-up, sign-in, sessions, email, OAuth, MFA). Absent: `/auth/v1` answers 404.", "properties": obj{
+		"site_url":               str("Where links in mails and OAuth sign-ins lead by default."),
+		"redirect_urls":          obj{"type": "array", "items": obj{"type": "string"}, "description": "Other allowed `redirect_to` values (a trailing `*` allows any path below)."},
+		"disable_signup":         obj{"type": "boolean", "description": "New users only through the admin API."},
+		"autoconfirm":            obj{"type": "boolean", "description": "Sign new email users in at once, without a confirmation mail."},
+		"jwt_expiry":             obj{"type": "string", "default": "1h", "description": "Access token lifetime."},
+		"refresh_reuse_interval": obj{"type": "string", "default": "10s", "description": "How long a rotated refresh token is still accepted before its reuse revokes the session."},
+		"session_timebox":        str("A session ends this long after sign-in (empty: never)."),
+		"password_min_length":    obj{"type": "integer", "default": 6},
+		"signing_key":            obj{"type": "string", "writeOnly": true, "description": "PEM private key (RSA or EC) to sign access tokens with; empty: HS256 with `jwt_secret`."},
+		"otp_expiry":             obj{"type": "string", "default": "1h"},
+		"otp_length":             obj{"type": "integer", "default": 6},
+		"smtp":                   obj{"type": "object", "description": "Outgoing mail server: host, port, user, pass (write-only), admin_email, sender_name, tls (`starttls`, `tls`, `none`)."},
+		"templates":              obj{"type": "object", "description": "Mail templates by kind (confirmation, invite, magic_link, recovery, email_change, reauthentication): `{subject, body}`."},
+		"rate_limits":            obj{"type": "object", "description": "sign_in_per_ip, sign_in_per_account, email_sent, otp_per_ip, token_refresh."},
+		"external":               obj{"type": "object", "description": "OAuth / OpenID Connect providers by name: `{client_id, client_secret, issuer, auth_url, token_url, userinfo_url, scopes}`."},
+		"mfa":                    obj{"type": "object", "description": "`{disabled, max_factors, issuer}` for TOTP factors."},
 	}}
 	s["Tenant"] = obj{"type": "object", "required": []string{"name", "mode", "schemas"}, "properties": obj{
 		"name":        obj{"type": "string", "pattern": "^[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?$", "description": "DNS-safe name; URLs are `/t/{name}/…`."},
