@@ -57,7 +57,7 @@ func (s *Service) handleAdminListUsers(ctx context.Context, tn *tenantCtx, r *Re
 		}
 	}
 	filter := ""
-	if f := strings.TrimSpace(r.Query.Get("filter")); f != "" {
+	if f := strings.TrimSpace(storableText(r.Query.Get("filter"))); f != "" {
 		filter = "%" + strings.NewReplacer(`\`, `\\`, `%`, `\%`, `_`, `\_`).Replace(strings.ToLower(f)) + "%"
 	}
 	b := &pgx.Batch{}

@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"net/http"
 	"strconv"
+	"strings"
 	"time"
 )
 
@@ -95,7 +96,35 @@ func decodeBody(r *Request, v any) *Response {
 	if err := json.Unmarshal(body, v); err != nil {
 		return badJSON()
 	}
+	// JSON may carry NUL (\u0000) in a string; PostgreSQL's text and jsonb cannot.
+	if bytes.Contains(body, []byte(`\u0000`)) {
+		var all any
+		if json.Unmarshal(body, &all) == nil && hasNUL(all) {
+			return apiError(http.StatusBadRequest, "validation_failed", "The request's strings cannot contain the NUL character (\\u0000)")
+		}
+	}
 	return nil
+}
+
+// hasNUL reports whether a decoded JSON value has NUL in a string or a key.
+func hasNUL(v any) bool {
+	switch v := v.(type) {
+	case string:
+		return strings.IndexByte(v, 0) >= 0
+	case []any:
+		for _, e := range v {
+			if hasNUL(e) {
+				return true
+			}
+		}
+	case map[string]any:
+		for k, e := range v {
+			if strings.IndexByte(k, 0) >= 0 || hasNUL(e) {
+				return true
+			}
+		}
+	}
+	return false
 }
 
 // internalError answers 500 unexpected_failure: a bug of Kapok's or the database being

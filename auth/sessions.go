@@ -173,13 +173,14 @@ func userAgent(r *Request) *string {
 	if r == nil || r.Header == nil {
 		return nil
 	}
-	if ua := r.Header.Get("User-Agent"); ua != "" {
-		if len(ua) > 512 {
-			ua = ua[:512]
-		}
-		return &ua
+	ua := r.Header.Get("User-Agent")
+	if len(ua) > 512 {
+		ua = ua[:512]
 	}
-	return nil
+	if ua = storableText(ua); ua == "" {
+		return nil
+	}
+	return &ua
 }
 
 // issueSession signs u in: a new session (aal1, amr [{method, now}]) with its first

@@ -58,9 +58,13 @@ func (s *Service) passwordGrant(ctx context.Context, tn *tenantCtx, r *Request) 
 	if blocked, retry := s.blocked(tn, "signin_account", email); blocked {
 		return rateLimited("signin_account", retry)
 	}
-	u, err := s.userByEmail(ctx, tn, email)
-	if err != nil && !errors.Is(err, errNotFound) {
-		return s.internalError(tn, "look the user up", err)
+	var u *User
+	if validEmail(email) {
+		var err error
+		u, err = s.userByEmail(ctx, tn, email)
+		if err != nil && !errors.Is(err, errNotFound) {
+			return s.internalError(tn, "look the user up", err)
+		}
 	}
 	if !passwordMatches(u, p.Password) {
 		s.allow(tn, "signin_account", email)

@@ -407,6 +407,11 @@ func validEmail(e string) bool {
 	return true
 }
 
+// storableText is s as PostgreSQL's text takes it: valid UTF-8 without NUL.
+func storableText(s string) string {
+	return strings.ReplaceAll(strings.ToValidUTF8(s, ""), "\x00", "")
+}
+
 // emailError is the answer to an address validEmail refuses.
 func emailError() *Response {
 	return apiError(http.StatusBadRequest, "validation_failed", "Unable to validate email address: invalid format")

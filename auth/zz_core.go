@@ -84,3 +84,6 @@ func (s *Service) handleFactorVerify(ctx context.Context, tn *tenantCtx, r *Requ
 func (s *Service) handleFactorUnenroll(ctx context.Context, tn *tenantCtx, r *Request) *Response {
 	return notYet(ctx, tn, r)
 }
+
+// redirect is for verify.go and oauth.go.
+var _ = redirect
