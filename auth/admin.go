@@ -230,16 +230,8 @@ func (s *Service) handleAdminUpdateUser(ctx context.Context, tn *tenantCtx, r *R
 	}
 	newEmail := ""
 	if p.Email != nil && *p.Email != "" {
-		newEmail = normalizeEmail(*p.Email)
-		if !validEmail(newEmail) {
-			return emailError()
-		}
-		if newEmail == u.Email {
-			newEmail = ""
-		} else if other, err := s.userByEmail(ctx, tn, newEmail); err == nil && other.ID != u.ID {
-			return emailTaken()
-		} else if err != nil && !errors.Is(err, errNotFound) {
-			return s.internalError(tn, "look the address up", err)
+		if newEmail, resp = s.newAddress(ctx, tn, u, *p.Email); resp != nil {
+			return resp
 		}
 	}
 	var hash *string
@@ -445,14 +437,12 @@ func (s *Service) handleGenerateLink(ctx context.Context, tn *tenantCtx, r *Requ
 		}
 	}
 	if p.Type == "email_change_current" || p.Type == "email_change_new" {
-		newEmail := normalizeEmail(p.NewEmail)
-		if !validEmail(newEmail) {
-			return emailError()
+		newEmail, resp := s.newAddress(ctx, tn, u, p.NewEmail)
+		if resp != nil {
+			return resp
 		}
-		if other, err := s.userByEmail(ctx, tn, newEmail); err == nil && other.ID != u.ID {
-			return emailTaken()
-		} else if err != nil && !errors.Is(err, errNotFound) {
-			return s.internalError(tn, "look the address up", err)
+		if newEmail == "" {
+			return apiError(http.StatusUnprocessableEntity, "email_address_not_provided", "new_email must differ from the user's address")
 		}
 		if p.Type == "email_change_new" {
 			relatesTo = newEmail

@@ -5,13 +5,12 @@ import (
 	"strconv"
 	"strings"
 	"testing"
-
-	"github.com/kapok-dev/kapok/control"
 )
 
 func TestAdminEndpointsRefuseAnyoneButTheService(t *testing.T) {
-	e := newEnv(t, "admin-refuse", func(u *control.UsersConfig) { u.Autoconfirm = true })
-	s := e.sessionOf(e.call("POST", "/signup", map[string]any{"email": "ivy@example.com", "password": "secret-1"}, Caller{}))
+	e := newEnv(t, "admin-refuse", nil)
+	e.createUser("ivy@example.com", "secret-1")
+	s := e.signIn("ivy@example.com", "secret-1")
 	id := s.userID
 	fid := newRandomUUID()
 	for _, c := range []struct{ method, path string }{

@@ -251,17 +251,25 @@ func (s *Service) Serve(ctx context.Context, t *control.Tenant, r *Request) (res
 				"panic", fmt.Sprint(p), "stack", string(debug.Stack()))
 			resp = apiError(http.StatusInternalServerError, "unexpected_failure", "Kapok Auth failed to answer")
 		}
+		if resp == nil {
+			s.log.Error("kapok auth: no answer", "method", r.Method, "path", r.Path)
+			resp = apiError(http.StatusInternalServerError, "unexpected_failure", "Kapok Auth failed to answer")
+		}
 		s.met.request(endpoint, resp.Status)
 	}()
-	if len(r.Path) > 1 {
-		r.Path = strings.TrimSuffix(r.Path, "/")
+	if !s.Enabled(t) {
+		return notEnabled()
 	}
-	rt, known := match(r.Method, r.Path)
+	path := r.Path
+	if len(path) > 1 {
+		path = strings.TrimSuffix(path, "/")
+	}
+	rt, known := match(r.Method, path)
 	if rt == nil {
 		if known {
-			return apiError(http.StatusMethodNotAllowed, "method_not_allowed", r.Method+" is not allowed on "+r.Path)
+			return apiError(http.StatusMethodNotAllowed, "method_not_allowed", r.Method+" is not allowed on "+path)
 		}
-		return apiError(http.StatusNotFound, "not_found", "Kapok Auth has no endpoint "+r.Path)
+		return apiError(http.StatusNotFound, "not_found", "Kapok Auth has no endpoint "+path)
 	}
 	endpoint = rt.name
 	var (

@@ -22,7 +22,8 @@ import (
 
 func TestBadInputNeverAnswers500(t *testing.T) {
 	e := newEnv(t, "bad-input", func(u *control.UsersConfig) { u.Autoconfirm = true })
-	s := e.sessionOf(e.call("POST", "/signup", map[string]any{"email": "ned@example.com", "password": "secret-1"}, Caller{}))
+	e.createUser("ned@example.com", "secret-1")
+	s := e.signIn("ned@example.com", "secret-1")
 	id := s.userID
 	bodies := []struct {
 		name, body, code string
@@ -139,13 +140,15 @@ func TestSignInRateLimits(t *testing.T) {
 func TestTokensOfOneTenantAreRefusedByAnother(t *testing.T) {
 	a := newEnv(t, "tenant-a", func(u *control.UsersConfig) { u.Autoconfirm = true })
 	b := newEnv(t, "tenant-b", func(u *control.UsersConfig) { u.Autoconfirm = true })
-	s := a.sessionOf(a.call("POST", "/signup", map[string]any{"email": "quinn@example.com", "password": "secret-1"}, Caller{}))
+	a.createUser("quinn@example.com", "secret-1")
+	s := a.signIn("quinn@example.com", "secret-1")
 	r := b.call("GET", "/user", nil, s.caller)
 	if r.Status != 403 || r.code() != "user_not_found" && r.code() != "session_not_found" {
 		t.Fatalf("tenant B took tenant A's token: %d %s", r.Status, r.Body)
 	}
 	// The same address in B is another user with other sessions.
-	sb := b.sessionOf(b.call("POST", "/signup", map[string]any{"email": "quinn@example.com", "password": "secret-1"}, Caller{}))
+	b.createUser("quinn@example.com", "secret-1")
+	sb := b.signIn("quinn@example.com", "secret-1")
 	forged := Caller{Claims: []byte(`{"sub": "` + sb.userID + `", "session_id": "` + s.sessionID + `"}`)}
 	b.must(b.call("GET", "/user", nil, forged), 403, "session_not_found")
 	b.must(b.call("POST", "/token?grant_type=refresh_token", map[string]any{"refresh_token": s.refresh}, Caller{}), 400, "refresh_token_not_found")
@@ -154,9 +157,9 @@ func TestTokensOfOneTenantAreRefusedByAnother(t *testing.T) {
 
 func TestUpdateUser(t *testing.T) {
 	e := newEnv(t, "update-user", func(u *control.UsersConfig) { u.Autoconfirm = true })
-	s := e.sessionOf(e.call("POST", "/signup", map[string]any{"email": "rita@example.com", "password": "secret-1",
-		"data": map[string]any{"a": 1, "b": 2}}, Caller{}))
-	other := e.signIn("rita@example.com", "secret-1")
+	e.createUser("rita@example.com", "secret-1")
+	s, other := e.signIn("rita@example.com", "secret-1"), e.signIn("rita@example.com", "secret-1")
+	e.must(e.call("PUT", "/user", map[string]any{"data": map[string]any{"a": 1, "b": 2}}, s.caller), 200, "")
 	r := e.must(e.call("PUT", "/user", map[string]any{"data": map[string]any{"a": nil, "c": 3}, "code_challenge": nil}, s.caller), 200, "")
 	if meta := r.obj["user_metadata"].(map[string]any); meta["a"] != nil || meta["b"] != float64(2) || meta["c"] != float64(3) {
 		t.Fatalf("user_metadata: %v", meta)
@@ -168,7 +171,7 @@ func TestUpdateUser(t *testing.T) {
 	e.must(e.call("GET", "/user", nil, s.caller), 200, "")
 	e.signIn("rita@example.com", "secret-2")
 
-	e.must(e.call("POST", "/signup", map[string]any{"email": "sam@example.com", "password": "secret-1"}, Caller{}), 200, "")
+	e.createUser("sam@example.com", "secret-1")
 	e.must(e.call("PUT", "/user", map[string]any{"email": "SAM@example.com"}, s.caller), 422, "email_exists")
 	e.must(e.call("PUT", "/user", map[string]any{"email": "not an address"}, s.caller), 400, "validation_failed")
 	r = e.must(e.call("PUT", "/user", map[string]any{"email": "rita2@example.com"}, s.caller), 200, "")

@@ -95,7 +95,7 @@ func (s *Service) tenantCtx(ctx context.Context, t *control.Tenant) (*tenantCtx,
 // configuration (/settings, the JWKS).
 func (s *Service) tenantConfig(t *control.Tenant) (*tenantCtx, *Response) {
 	if !s.Enabled(t) {
-		return nil, apiError(http.StatusNotFound, "not_found", "Kapok Auth is not enabled for this tenant (auth.users)")
+		return nil, notEnabled()
 	}
 	return &tenantCtx{
 		t:      t,
@@ -103,6 +103,11 @@ func (s *Service) tenantConfig(t *control.Tenant) (*tenantCtx, *Response) {
 		auth:   t.Config.Auth,
 		schema: pgx.Identifier{control.AuthSchema(t.Config)}.Sanitize(),
 	}, nil
+}
+
+// notEnabled answers the requests of a tenant without Kapok Auth.
+func notEnabled() *Response {
+	return apiError(http.StatusNotFound, "not_found", "Kapok Auth is not enabled for this tenant (auth.users)")
 }
 
 // handleSettings answers GET /settings: what auth-js and Supabase's UI read to know which

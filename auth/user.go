@@ -35,6 +35,26 @@ func emailTaken() *Response {
 	return apiError(http.StatusUnprocessableEntity, "email_exists", "A user with this email address has already been registered")
 }
 
+// newAddress checks the address u is to move to: normalized, "" when it is u's own
+// already; 400 when it is not an address, 422 when another user has it.
+func (s *Service) newAddress(ctx context.Context, tn *tenantCtx, u *User, raw string) (string, *Response) {
+	email := normalizeEmail(raw)
+	if !validEmail(email) {
+		return "", emailError()
+	}
+	if email == u.Email {
+		return "", nil
+	}
+	other, err := s.userByEmail(ctx, tn, email)
+	switch {
+	case err == nil && other.ID != u.ID:
+		return "", emailTaken()
+	case err != nil && !errors.Is(err, errNotFound):
+		return "", s.internalError(tn, "look the address up", err)
+	}
+	return email, nil
+}
+
 // handleUpdateUser answers PUT /user: the signed-in user changes their metadata (data:
 // keys set to null are removed), password (their other sessions end, as a stolen session
 // should not outlive the change) or address (confirmed by mail, unless autoconfirm).
@@ -56,16 +76,8 @@ func (s *Service) handleUpdateUser(ctx context.Context, tn *tenantCtx, r *Reques
 	}
 	var newEmail string
 	if p.Email != nil {
-		newEmail = normalizeEmail(*p.Email)
-		if !validEmail(newEmail) {
-			return emailError()
-		}
-		if newEmail == u.Email {
-			newEmail = ""
-		} else if other, err := s.userByEmail(ctx, tn, newEmail); err == nil && other.ID != u.ID {
-			return emailTaken()
-		} else if err != nil && !errors.Is(err, errNotFound) {
-			return s.internalError(tn, "look the address up", err)
+		if newEmail, resp = s.newAddress(ctx, tn, u, *p.Email); resp != nil {
+			return resp
 		}
 	}
 	var hash *string
