@@ -1,4 +1,0 @@
-package auth
-
-// Stand-in until metrics.go defines the collectors; the integrator deletes it.
-type Metrics struct{}
