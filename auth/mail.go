@@ -255,8 +255,8 @@ func (s *Service) sendMail(ctx context.Context, tn *tenantCtx, kind, to string, 
 	if r := s.mailConfigured(tn); r != nil {
 		return r
 	}
-	if ok, retry := s.allow(tn, "email_tenant", tn.t.Name); !ok {
-		return tooManyRequests("over_email_send_rate_limit", "Email rate limit exceeded", retry)
+	if resp := s.overLimit(tn, "email_tenant", tn.t.Name); resp != nil {
+		return resp
 	}
 	m, err := s.renderMail(tn, kind, to, data)
 	if err == nil {
@@ -272,6 +272,19 @@ func (s *Service) sendMail(ctx context.Context, tn *tenantCtx, kind, to string, 
 		return apiError(http.StatusInternalServerError, "unexpected_failure", "Error sending "+strings.ReplaceAll(kind, "_", " ")+" email")
 	}
 	return nil
+}
+
+// overLimit answers 429 when key is over the limit of kind (see allow), else nil.
+func (s *Service) overLimit(tn *tenantCtx, kind, key string) *Response {
+	ok, retry := s.allow(tn, kind, key)
+	switch {
+	case ok:
+		return nil
+	case kind == "email_tenant":
+		return tooManyRequests("over_email_send_rate_limit", "Email rate limit exceeded", retry)
+	default:
+		return tooManyRequests("over_request_rate_limit", "Request rate limit reached", retry)
+	}
 }
 
 // tooManyRequests is a 429 with Retry-After in whole seconds (at least 1).

@@ -531,8 +531,8 @@ func (s *Service) serveVerify(ctx context.Context, tn *tenantCtx, r *Request) *R
 		}
 		// A code is short: it is also counted per account, so that addresses from
 		// many clients cannot guess it together.
-		if ok, retry := s.allow(tn, "signin_account", email); !ok {
-			return tooManyRequests("over_request_rate_limit", "Request rate limit reached", retry)
+		if resp := s.overLimit(tn, "signin_account", email); resp != nil {
+			return resp
 		}
 		hash = otpHash(email, code)
 	}
@@ -699,8 +699,8 @@ func (s *Service) serveOTP(ctx context.Context, tn *tenantCtx, r *Request) *Resp
 	if resp := s.mailConfigured(tn); resp != nil {
 		return resp
 	}
-	if ok, retry := s.allow(tn, "otp_ip", r.ClientIP.String()); !ok {
-		return tooManyRequests("over_request_rate_limit", "Request rate limit reached", retry)
+	if resp := s.overLimit(tn, "otp_ip", r.ClientIP.String()); resp != nil {
+		return resp
 	}
 	redirectTo := s.redirectTo(tn, r.Query.Get("redirect_to"))
 	u, err := s.userByEmail(ctx, tn, email)
@@ -757,16 +757,16 @@ func (s *Service) serveRecover(ctx context.Context, tn *tenantCtx, r *Request) *
 	if resp := s.mailConfigured(tn); resp != nil {
 		return resp
 	}
-	if ok, retry := s.allow(tn, "otp_ip", r.ClientIP.String()); !ok {
-		return tooManyRequests("over_request_rate_limit", "Request rate limit reached", retry)
+	if resp := s.overLimit(tn, "otp_ip", r.ClientIP.String()); resp != nil {
+		return resp
 	}
 	done := jsonResponse(http.StatusOK, map[string]any{})
 	u, err := s.userByEmail(ctx, tn, email)
 	if errors.Is(err, errNotFound) {
 		// The mail that is not sent counts against the tenant's mail limit all the same,
 		// so that a 429 does not tell a known address from an unknown one.
-		if ok, retry := s.allow(tn, "email_tenant", tn.t.Name); !ok {
-			return tooManyRequests("over_email_send_rate_limit", "Email rate limit exceeded", retry)
+		if resp := s.overLimit(tn, "email_tenant", tn.t.Name); resp != nil {
+			return resp
 		}
 		return done
 	}
@@ -812,8 +812,8 @@ func (s *Service) serveResend(ctx context.Context, tn *tenantCtx, r *Request) *R
 	if resp := s.mailConfigured(tn); resp != nil {
 		return resp
 	}
-	if ok, retry := s.allow(tn, "otp_ip", r.ClientIP.String()); !ok {
-		return tooManyRequests("over_request_rate_limit", "Request rate limit reached", retry)
+	if resp := s.overLimit(tn, "otp_ip", r.ClientIP.String()); resp != nil {
+		return resp
 	}
 	done := jsonResponse(http.StatusOK, map[string]any{})
 	u, err := s.userByEmail(ctx, tn, email)
@@ -843,8 +843,8 @@ func (s *Service) checkReauthentication(ctx context.Context, tn *tenantCtx, u *U
 	if nonce == "" {
 		return apiError(http.StatusBadRequest, "reauthentication_needed", "Password update requires reauthentication")
 	}
-	if ok, retry := s.allow(tn, "signin_account", strings.ToLower(u.Email)); !ok {
-		return tooManyRequests("over_request_rate_limit", "Request rate limit reached", retry)
+	if resp := s.overLimit(tn, "signin_account", strings.ToLower(u.Email)); resp != nil {
+		return resp
 	}
 	tok, err := s.consumeToken(ctx, tn, otpHash(u.Email, strings.TrimSpace(nonce)), []string{flowReauthentication.token})
 	if err != nil && !errors.Is(err, errNotFound) {
@@ -869,8 +869,8 @@ func (s *Service) serveReauthenticate(ctx context.Context, tn *tenantCtx, r *Req
 	if resp := s.mailConfigured(tn); resp != nil {
 		return resp
 	}
-	if ok, retry := s.allow(tn, "otp_ip", r.ClientIP.String()); !ok {
-		return tooManyRequests("over_request_rate_limit", "Request rate limit reached", retry)
+	if resp := s.overLimit(tn, "otp_ip", r.ClientIP.String()); resp != nil {
+		return resp
 	}
 	if resp := s.sendTokenMail(ctx, tn, r, u, flowReauthentication, u.Email, "", ""); resp != nil {
 		return resp
