@@ -23,7 +23,8 @@ const cliUsage = `usage: kapok dev [up|down|clean|status] [flags]
 
   (none)   start the stack, load the demo data, serve Kapok on it until Ctrl-C, then stop the stack;
            in a project folder (kapok init) it serves ./kapok.yaml, applies migrations/ as files
-           appear (printing what changed) and runs seed.sql
+           appear (printing what changed) and runs seed.sql; a mail sink keeps the mails Kapok
+           Auth sends (SMTP 127.0.0.1:54325, mailbox http://127.0.0.1:54326)
   up       start the stack and load the data, print its URLs and exit (it keeps running)
   down     stop PgBouncer and PostgreSQL (the data stays)
   clean    stop them and delete the stack directory
@@ -118,7 +119,9 @@ func runServing(ctx context.Context, opts Options, serve func(context.Context, *
 		return 1
 	}
 	printStack(stdout, st)
-	printTry(stdout, st)
+	mailURL, stopMail := startMail(st.Dir, MailSMTPAddr, MailHTTPAddr, stderr)
+	defer stopMail()
+	printTry(stdout, st, mailURL)
 	status := 0
 	if serve == nil {
 		<-ctx.Done()
@@ -178,8 +181,8 @@ func printStack(w io.Writer, st *Stack) {
 }
 
 // printTry names the endpoints every served config has; the caller's serve prints what
-// its own tenants answer.
-func printTry(w io.Writer, st *Stack) {
+// its own tenants answer. mailURL is the mail sink's mailbox ("" when it is not running).
+func printTry(w io.Writer, st *Stack, mailURL string) {
 	fmt.Fprintf(w, `
 Kapok on %[1]s:
   curl %[1]s/readyz
@@ -187,9 +190,13 @@ Kapok on %[1]s:
   curl %[1]s/ai-spec.md        (the API of the default tenant's tables)
 Kapok's Postgres wire port (password: an API key, a JWT or the admin key of the tenant):
   psql "host=127.0.0.1 port=%[2]s user=token.<tenant> sslmode=verify-full sslrootcert=%[3]s"
-Ctrl-C stops Kapok, PgBouncer and PostgreSQL.
-
 `, httpBase, wirePort, st.TLS.CA)
+	if mailURL != "" {
+		fmt.Fprintf(w, `Mail that Kapok Auth sends (auth.users.smtp: {host: 127.0.0.1, port: %[1]s, tls: none}):
+  open %[2]s        (or curl %[2]s/api/messages)
+`, MailSMTPPort, mailURL)
+	}
+	fmt.Fprint(w, "Ctrl-C stops Kapok, PgBouncer and PostgreSQL.\n\n")
 }
 
 // PrintDemoTry prints requests that the demo configuration (configs/kapok.yaml) answers.

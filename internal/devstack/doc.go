@@ -11,6 +11,12 @@
 //	tls/             ca.pem, server.pem, server-key.pem: a local CA and the certificate it
 //	                 signed for 127.0.0.1/localhost, which Kapok's wire port presents
 //	                 (psql "... sslmode=verify-full sslrootcert=.kapok/tls/ca.pem")
+//	mail/            the mails the mail sink received, as <id>.eml
+//
+// While `kapok dev` serves, its process also runs a mail sink (package mailsink): SMTP on
+// 127.0.0.1:54325 and a mailbox on http://127.0.0.1:54326, where Kapok Auth's mails land
+// for tenants whose auth.users.smtp names it. It is not one of the stack's processes:
+// `kapok dev up` starts none, and it stops with Kapok.
 //
 // Up is idempotent: it adopts whatever of the stack already runs, checks that it answers and
 // starts what is stopped. When the ports are served by the dev stack of another directory

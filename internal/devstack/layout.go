@@ -39,7 +39,7 @@ func (l layout) poolerURL(db string) string {
 // ownedNames are the entries a stack directory may hold; Clean refuses to wipe anything else.
 var ownedNames = map[string]bool{
 	"pg": true, "pg.log": true, "pgbouncer.ini": true, "userlist.txt": true,
-	"pgbouncer.pid": true, "pgbouncer.log": true, "tls": true,
+	"pgbouncer.pid": true, "pgbouncer.log": true, "tls": true, mailDir: true,
 }
 
 // postgresSettings go at the end of a new cluster's postgresql.conf: loopback only, no unix

@@ -17,6 +17,7 @@ import (
 
 	"github.com/kapok-dev/kapok/control"
 	"github.com/kapok-dev/kapok/internal/devstack"
+	"github.com/kapok-dev/kapok/internal/mailsink"
 	"github.com/kapok-dev/kapok/internal/testenv"
 	"github.com/kapok-dev/kapok/proxy"
 	"github.com/kapok-dev/kapok/wire"
@@ -110,4 +111,17 @@ func TLS(t testing.TB) devstack.TLSFiles {
 		t.Fatal(err)
 	}
 	return f
+}
+
+// MailSink starts a mail sink on free loopback ports until the test ends: a tenant whose
+// auth.users.smtp is {host: sink.Host(), port: sink.Port(), tls: none} sends its mails
+// there, and sink.Wait returns them.
+func MailSink(t testing.TB) *mailsink.Sink {
+	t.Helper()
+	s, err := mailsink.StartLoopback()
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { s.Close() })
+	return s
 }

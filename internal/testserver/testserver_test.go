@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"net"
 	"net/http"
+	"net/smtp"
 	"testing"
 	"time"
 
@@ -41,5 +42,18 @@ func TestServeWireServesHTTPAndTheWirePortWithVerifiedTLS(t *testing.T) {
 			t.Errorf("%s: empty query: %v", mode, err)
 		}
 		conn.Close(ctx)
+	}
+}
+
+func TestMailSinkReceivesOnItsPort(t *testing.T) {
+	s := MailSink(t)
+	addr := net.JoinHostPort(s.Host(), fmt.Sprint(s.Port()))
+	if err := smtp.SendMail(addr, nil, "a@example.com", []string{"b@example.com"}, []byte("Subject: t\r\n\r\nx\r\n")); err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	if ms, err := s.Wait(ctx, "b@example.com", 1); err != nil || ms[0].Subject != "t" {
+		t.Fatalf("%v %v", ms, err)
 	}
 }
