@@ -3,12 +3,9 @@ package proxy
 import (
 	"context"
 	"encoding/json"
-	"fmt"
 	"io"
-	"net"
 	"net/http"
 	"path/filepath"
-	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -17,6 +14,7 @@ import (
 
 	"github.com/kapok-dev/kapok/control"
 	"github.com/kapok-dev/kapok/internal/mailsink"
+	"github.com/kapok-dev/kapok/internal/oidctest"
 	"github.com/kapok-dev/kapok/internal/testenv"
 )
 
@@ -41,7 +39,7 @@ GRANT USAGE ON SEQUENCE notes_id_seq TO authjs_t_user;
 
 // authJSTenant is the tenant of the auth-js suite, with its mail server and its OpenID
 // Connect provider.
-func authJSTenant(smtpPort int, issuer string) *control.TenantConfig {
+func authJSTenant(smtpPort int, idp *oidctest.Provider) *control.TenantConfig {
 	return &control.TenantConfig{Name: "authjs", Schemas: []string{"authjs_t"}, Auth: &control.AuthConfig{
 		JWTSecret: authJSSecret, AnonRole: "authjs_t_anon", AuthenticatedRole: "authjs_t_user",
 		Users: &control.UsersConfig{
@@ -49,19 +47,17 @@ func authJSTenant(smtpPort int, issuer string) *control.TenantConfig {
 			RedirectURLs: []string{authJSApp + "/*"},
 			SMTP:         control.SMTPConfig{Host: "127.0.0.1", Port: smtpPort, AdminEmail: "auth@kapok.test", SenderName: "Kapok", TLS: "none"},
 			External: map[string]*control.OAuthProvider{authJSProvider: {
-				ClientID: authJSClientID, ClientSecret: authJSClientSecret, Issuer: issuer,
+				ClientID: idp.ClientID, ClientSecret: idp.ClientSecret, Issuer: idp.URL,
 			}},
 		},
 	}}
 }
 
 const (
-	authJSSecret       = "authjs-t-secret-0123456789abcdef0123456"
-	authJSApp          = "http://app.kapok.test"
-	authJSProvider     = "kapokidp"
-	authJSClientID     = "kapok-authjs"
-	authJSClientSecret = "authjs-client-secret"
-	authJSOIDCEmail    = "oidc.user@idp.kapok.test"
+	authJSSecret    = "authjs-t-secret-0123456789abcdef0123456"
+	authJSApp       = "http://app.kapok.test"
+	authJSProvider  = "kapokidp"
+	authJSOIDCEmail = "oidc.user@idp.kapok.test"
 )
 
 // TestAuthJS drives the real @supabase/supabase-js client's auth (pinned in
@@ -76,8 +72,9 @@ func TestAuthJS(t *testing.T) {
 	dir := testenv.NodeDir(t, filepath.Join("testdata", "supabase-js"), filepath.Join("@supabase", "supabase-js"))
 
 	smtpPort, mailAPI := startMailSink(t)
-	issuer := startOIDCProvider(t, authJSClientID, authJSClientSecret, authJSOIDCEmail)
-	tc := authJSTenant(smtpPort, issuer)
+	idp := oidctest.Start(t)
+	idp.SetUser(oidctest.User{Subject: "oidc-subject-1", Email: authJSOIDCEmail, EmailVerified: true, Name: "OIDC User"})
+	tc := authJSTenant(smtpPort, idp)
 	testenv.Exec(t, authJSRolesSQL)
 	dropAuthStore(t, tc)
 	testenv.FreshSchema(t, "authjs_t", "")
@@ -92,6 +89,7 @@ func TestAuthJS(t *testing.T) {
 	}
 	base := serveTCP(t, ts)
 	url := base + "/t/" + tc.Name
+	idp.AllowRedirect(url + "/auth/v1/callback")
 	keys, err := control.KeysFor(tc.Name, tc.Auth)
 	if err != nil {
 		t.Fatal(err)
@@ -206,30 +204,13 @@ func dropAuthStore(t *testing.T, tc *control.TenantConfig) {
 }
 
 // startMailSink runs a mail sink on loopback until the test ends: it takes mails over SMTP
-// (smtpPort) and lists them over HTTP (api: GET /api/messages, newest first).
+// (smtpPort) and lists them over HTTP (api: GET /api/messages).
 func startMailSink(t *testing.T) (smtpPort int, api string) {
 	t.Helper()
-	smtpAddr, httpAddr := freeAddr(t), freeAddr(t)
-	s, err := mailsink.Start(smtpAddr, httpAddr, t.TempDir())
+	s, err := mailsink.Start("127.0.0.1:0", "127.0.0.1:0", t.TempDir())
 	if err != nil {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { s.Close() })
-	_, port, _ := net.SplitHostPort(smtpAddr)
-	smtpPort, err = strconv.Atoi(port)
-	if err != nil {
-		t.Fatal(err)
-	}
-	return smtpPort, "http://" + httpAddr
-}
-
-// freeAddr is a loopback address with a port free at the time of the call.
-func freeAddr(t *testing.T) string {
-	t.Helper()
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer ln.Close()
-	return fmt.Sprint(ln.Addr())
+	return s.Port(), s.URL()
 }

@@ -10,4 +10,6 @@ func Start(smtpAddr, httpAddr, dir string) (*Sink, error) {
 	return nil, errors.New("mailsink: stand-in")
 }
 
+func (s *Sink) Port() int    { return 0 }
+func (s *Sink) URL() string  { return "" }
 func (s *Sink) Close() error { return nil }
