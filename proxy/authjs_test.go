@@ -95,12 +95,14 @@ func TestAuthJS(t *testing.T) {
 		t.Fatal(err)
 	}
 	const alice, alicePassword = "alice@kapok.test", "alice-password-1"
+	// Node 20 has a WebSocket only behind this flag, and supabase-js's realtime client
+	// needs one to construct; Node 22 accepts the flag and has it anyway.
 	runNodeCases(t, ctx, "auth-js", dir, []string{
 		"KAPOK_URL=" + url, "KAPOK_SCHEMA=authjs_t", "KAPOK_ANON_KEY=" + keys.Anon, "KAPOK_SERVICE_KEY=" + keys.ServiceRole,
 		"KAPOK_MAIL_API=" + mailAPI, "KAPOK_APP=" + authJSApp, "KAPOK_PROVIDER=" + authJSProvider, "KAPOK_OIDC_EMAIL=" + authJSOIDCEmail,
 		"KAPOK_ALICE_EMAIL=" + alice, "KAPOK_ALICE_PASSWORD=" + alicePassword,
 		"KAPOK_BOB_EMAIL=bob@kapok.test", "KAPOK_BOB_PASSWORD=bob-password-1",
-	}, "auth.mjs")
+	}, "--experimental-websocket", "auth.mjs")
 
 	// The wire port takes the access token as a password: auth.uid() is the user, and
 	// row-level security shows their notes only (the suite gave alice two, bob one).
