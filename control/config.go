@@ -620,6 +620,9 @@ func (c *Config) NormalizeTenant(t *TenantConfig) error {
 	if t.Role != "" && IsReservedRole(t.Role) {
 		return fmt.Errorf("tenant %q: role %q is reserved (Kapok's kapok_t_* roles, pg_* roles, none, public...)", t.Name, t.Role)
 	}
+	if err := checkUsers(t); err != nil {
+		return err
+	}
 	if t.Events != nil {
 		for _, c := range t.Events.WebhookAllowCIDRs {
 			if _, err := ParseAddrOrPrefix(c); err != nil {
@@ -670,6 +673,34 @@ func (c *Config) NormalizeTenant(t *TenantConfig) error {
 		return fmt.Errorf("tenant %q: limits.max_wire_connections %d is negative", t.Name, l.MaxWireConnections)
 	}
 	t.Limits = &l
+	return nil
+}
+
+// checkUsers refuses Kapok Auth settings (auth.users) under which the tenant's users could
+// not get a token the proxy accepts: their tokens say role "authenticated" and run as
+// auth.authenticated_role, and they are signed with the tenant's shared secret or its
+// signing key, for audience "authenticated".
+func checkUsers(t *TenantConfig) error {
+	a := t.Auth
+	if a == nil || a.Users == nil {
+		return nil
+	}
+	switch r := a.AuthenticatedRole; {
+	case r == "":
+		return fmt.Errorf("tenant %q: auth.users needs auth.authenticated_role, the Postgres role signed-in users' requests run as", t.Name)
+	case IsReservedRole(r):
+		return fmt.Errorf("tenant %q: auth.authenticated_role %q is reserved (Kapok's kapok_t_* roles, pg_* roles, none, public...)", t.Name, r)
+	}
+	if k := a.Users.SigningKey; k != "" {
+		if _, err := ParseSigningKey(k); err != nil {
+			return fmt.Errorf("tenant %q: auth.users.signing_key: %w", t.Name, err)
+		}
+	} else if a.JWTSecret == "" || strings.Contains(a.JWTSecret, "-----BEGIN") {
+		return fmt.Errorf("tenant %q: auth.users needs a key to sign its users' tokens: a shared auth.jwt_secret (HS256) or auth.users.signing_key (a PEM RSA or EC P-256 private key)", t.Name)
+	}
+	if aud := a.JWTAudience; aud != "" && aud != RoleAuthenticated {
+		return fmt.Errorf("tenant %q: auth.jwt_audience %q would refuse the tokens of auth.users, whose audience is %q", t.Name, aud, RoleAuthenticated)
+	}
 	return nil
 }
 

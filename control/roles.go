@@ -238,10 +238,10 @@ type RoleExecer interface {
 // the connected role. member (the pool's login role) is made a member, so it can SET ROLE.
 // Schemas that do not exist yet are skipped; call again when they appear.
 //
-// The tenant's configured anonymous and API-key roles are granted to the tenant's role, so
-// they are usable (LoadRequestRoles) and, under IsolationLogin, the pool can SET them. Roles
-// that do not exist yet, reserved names and roles that reach past the tenant
-// (reachesPastTenant, which includes any member of the tenant's role) are skipped: a
+// The tenant's configured anonymous, authenticated and API-key roles are granted to the
+// tenant's role, so they are usable (LoadRequestRoles) and, under IsolationLogin, the pool
+// can SET them. Roles that do not exist yet, reserved names and roles that reach past the
+// tenant (reachesPastTenant, which includes any member of the tenant's role) are skipped: a
 // tenant's configuration cannot make its role a member of a superuser.
 //
 // The role gets BYPASSRLS when the connected role may give it (a superuser): it stands for
@@ -259,8 +259,10 @@ func EnsureTenantRole(ctx context.Context, db RoleExecer, tc *TenantConfig, memb
 	role := TenantRole(tc.Name)
 	var grantees []string
 	if tc.Auth != nil {
-		if r := tc.Auth.AnonRole; !IsReservedRole(r) {
-			grantees = append(grantees, r)
+		for _, r := range []string{tc.Auth.AnonRole, tc.Auth.AuthenticatedRole} {
+			if !IsReservedRole(r) {
+				grantees = append(grantees, r)
+			}
 		}
 		for _, r := range tc.Auth.APIKeys {
 			if !IsReservedRole(r) {

@@ -2,12 +2,14 @@ package proxy
 
 import (
 	"context"
+	"fmt"
 	"net/http"
 	"sync"
 	"time"
 
 	"github.com/valyala/fasthttp"
 
+	"github.com/kapok-dev/kapok/auth"
 	"github.com/kapok-dev/kapok/control"
 	"github.com/kapok-dev/kapok/poolmgr"
 	"github.com/kapok-dev/kapok/realtime"
@@ -37,6 +39,11 @@ type apis struct {
 	guardMu sync.Mutex
 	guards  map[*control.TenantConfig]*guard
 	httpc   *http.Client
+
+	// auth serves Kapok Auth (/auth/v1); authServe is its Serve, which tests replace to see
+	// the requests the proxy hands it.
+	auth      *auth.Service
+	authServe func(ctx context.Context, t *control.Tenant, r *auth.Request) *auth.Response
 }
 
 func newAPIs(s *Server) (*apis, error) {
@@ -72,13 +79,35 @@ func newAPIs(s *Server) (*apis, error) {
 	s.metrics.reg.MustRegister(cm)
 	a.channels = realtime.NewChannels(realtime.ChannelsOptions{Logger: s.log, Metrics: cm, Changes: a.changes})
 	a.rtIdle = rtIdleTimeout
+	am := auth.NewMetrics()
+	if err := s.metrics.reg.Register(am); err != nil {
+		return nil, fmt.Errorf("metrics: %w", err)
+	}
+	a.auth = auth.New(auth.Options{Registry: s.reg, Logger: s.log, Metrics: am, HTTPClient: a.httpc})
+	a.authServe = a.auth.Serve
 	s.reg.OnChange(func(t *control.Tenant, old, cur *control.Snapshot) {
 		// Plans of the old version are unreachable (the version is in every key); the
 		// GraphQL schemas are rebuilt on the next request.
 		a.schemas.drop(t)
 		a.refreshTenantRoles(t, old == nil)
+		a.prepareAuth(t)
 	})
 	return a, nil
+}
+
+// prepareAuth installs the Kapok Auth store and the auth.uid() helpers in the database
+// of a tenant with auth.users, when it loads and when its configuration changes: a
+// migration's row-level security policy may name auth.uid() before any user signs in. A
+// failure is logged; the first request to /auth/v1 tries again.
+func (a *apis) prepareAuth(t *control.Tenant) {
+	if !a.auth.Enabled(t) {
+		return
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	if err := a.auth.Prepare(ctx, t); err != nil {
+		a.s.log.Error("kapok auth store", "tenant", t.Name, "err", err)
+	}
 }
 
 // drainSockets closes the WebSocket connections and stops the subscriptions; the HTTP
@@ -90,6 +119,7 @@ func (a *apis) drainSockets() {
 }
 
 func (a *apis) close() {
+	a.auth.Close()
 	a.hub.Close()
 	a.channels.Close()
 	a.changes.Close()
@@ -108,6 +138,8 @@ func (a *apis) serve(ctx *fasthttp.RequestCtx, t *control.Tenant, kind string, r
 		return a.docs(ctx, t, rest)
 	case routeRealtime:
 		return a.realtime(ctx, t, rest)
+	case routeAuth:
+		return a.authAPI(ctx, t, rest)
 	}
 	writeRouteError(ctx, kind, fasthttp.StatusNotFound, "not-found", "no route for "+string(ctx.Method())+" "+string(ctx.Path()))
 	return outcomeClientError

@@ -73,8 +73,12 @@ type tenantAuth struct {
 	required  bool
 	hmacKey   []byte
 	staticKey any // *rsa.PublicKey or *ecdsa.PublicKey from a PEM secret
-	jwks      *jwksCache
-	parser    *jwt.Parser
+	// usersKey is the public half of auth.users.signing_key, which signs the tenant's
+	// Kapok Auth tokens (kid usersKid).
+	usersKey any
+	usersKid string
+	jwks     *jwksCache
+	parser   *jwt.Parser
 	// verified caches tokens already checked, until they expire: a client sends the same
 	// token many times, and verifying an RS256 signature costs far more than a lookup. It is
 	// keyed by a hash of the token, so a lookup does not copy the token out of the request;
@@ -113,6 +117,21 @@ func newTenantAuth(tenant, adminKey string, ac *control.AuthConfig, httpc *http.
 	if a.cfg.JWKSURL != "" {
 		a.jwks = &jwksCache{url: a.cfg.JWKSURL, client: httpc, keys: map[string]any{}}
 		methods = append(methods, "RS256", "RS384", "RS512", "ES256", "ES384", "ES512")
+	}
+	if u := a.cfg.Users; u != nil && u.SigningKey != "" {
+		k, err := control.ParseSigningKey(u.SigningKey)
+		if err != nil {
+			return nil, fmt.Errorf("auth.users.signing_key: %w", err)
+		}
+		a.usersKey = k.Public()
+		if a.usersKid, err = control.SigningKeyID(a.usersKey); err != nil {
+			return nil, fmt.Errorf("auth.users.signing_key: %w", err)
+		}
+		if _, ok := k.(*rsa.PrivateKey); ok {
+			methods = append(methods, "RS256")
+		} else {
+			methods = append(methods, "ES256")
+		}
 	}
 	opts := []jwt.ParserOption{jwt.WithValidMethods(methods), jwt.WithLeeway(5 * time.Second)}
 	if a.cfg.JWTAudience != "" {
@@ -190,7 +209,7 @@ func (a *tenantAuth) jwt(raw []byte, h *fasthttp.RequestHeader) (principal, erro
 		return a.withRequestedRole(v.p, h)
 	}
 	tok := string(raw)
-	if a.hmacKey == nil && a.staticKey == nil && a.jwks == nil {
+	if a.hmacKey == nil && a.staticKey == nil && a.jwks == nil && a.usersKey == nil {
 		return principal{}, &authError{fasthttp.StatusUnauthorized, "JWT authentication is not configured for this tenant"}
 	}
 	claims := jwt.MapClaims{}
@@ -204,10 +223,11 @@ func (a *tenantAuth) jwt(raw []byte, h *fasthttp.RequestHeader) (principal, erro
 	}
 	p := principal{Claims: payload, Role: a.roleFromClaims(claims)}
 	if iss, _ := claims["iss"].(string); iss == control.Issuer {
-		// Kapok's own keys (control.KeysFor) name Supabase's roles, which are no
-		// Postgres roles here: anon is the tenant's anonymous role, and service_role the
-		// tenant's own role, as with the admin key; guard.authenticate applies the
-		// usual checks to both. Tenants may share a secret: a key is good only for the
+		// Kapok's own keys (control.KeysFor) and Kapok Auth's access tokens name
+		// Supabase's roles, which are no Postgres roles here: anon is the tenant's
+		// anonymous role, authenticated its auth.authenticated_role, and service_role the
+		// tenant's own role, as with the admin key; guard.authenticate applies the usual
+		// checks to all three. Tenants may share a secret: a token is good only for the
 		// tenant it was issued for.
 		if ref, _ := claims["ref"].(string); ref != a.tenant {
 			return principal{}, &authError{fasthttp.StatusUnauthorized, "the key was issued for another tenant"}
@@ -218,6 +238,11 @@ func (a *tenantAuth) jwt(raw []byte, h *fasthttp.RequestHeader) (principal, erro
 				return principal{}, &authError{fasthttp.StatusUnauthorized, "the anon key is refused: the tenant has no anonymous role (auth.anon_role)"}
 			}
 			p.Role = a.cfg.AnonRole
+		case control.RoleAuthenticated:
+			if a.cfg.AuthenticatedRole == "" {
+				return principal{}, &authError{fasthttp.StatusUnauthorized, "a signed-in user's token is refused: the tenant has no authenticated role (auth.authenticated_role)"}
+			}
+			p.Role = a.cfg.AuthenticatedRole
 		case control.KeyRoleService:
 			p = principal{Admin: true, Claims: payload}
 		}
@@ -344,8 +369,11 @@ func (a *tenantAuth) key(t *jwt.Token) (any, error) {
 		}
 		return a.hmacKey, nil
 	case *jwt.SigningMethodRSA, *jwt.SigningMethodECDSA:
+		kid, _ := t.Header["kid"].(string)
+		if a.usersKey != nil && (kid == a.usersKid || a.jwks == nil && a.staticKey == nil) {
+			return a.usersKey, nil
+		}
 		if a.jwks != nil {
-			kid, _ := t.Header["kid"].(string)
 			return a.jwks.key(kid)
 		}
 		if a.staticKey == nil {

@@ -148,6 +148,8 @@ func writeBodyTooLarge(ctx *fasthttp.RequestCtx, route string, limit int) {
 	case routeREST:
 		d := fmt.Sprintf("The request body exceeds the limit of %d bytes", limit)
 		writeRESTError(ctx, fasthttp.StatusRequestEntityTooLarge, "PGRST413", "Request body too large", &d, nil)
+	case routeAuth:
+		writeAuthError(ctx, fasthttp.StatusRequestEntityTooLarge, "request_too_large", msg)
 	case routeAdmin:
 		writeJSONError(ctx, fasthttp.StatusRequestEntityTooLarge, "payload-too-large",
 			fmt.Sprintf("request body exceeds the admin API's limit of %d bytes", limit))

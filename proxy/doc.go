@@ -26,10 +26,13 @@
 // Supabase Realtime (/realtime/v1/websocket and the REST broadcast endpoint) is served in
 // realtimews.go: the socket's apikey and each channel's access_token go through
 // guard.authenticate like any request; the protocol itself lives in package realtime.
-// Supabase's other APIs (/auth/v1, /storage/v1, /functions/v1) are not served: unservedAPI
-// answers them 501 in the error shape of each one's client. Kapok's own keys
-// (control.KeysFor) are read in auth.go: anon is the tenant's anonymous role, service_role
-// the tenant's own role, both through guard.authenticate's role rules.
+// Kapok Auth (/auth/v1, the GoTrue API of supabase.auth) is package auth's; authapi.go routes
+// it and hands it the request's credential as checked here (auth.Caller), a refused one
+// included, since GoTrue's public endpoints need none. Supabase's other APIs (/storage/v1,
+// /functions/v1) are not served: unservedAPI answers them 501 in the error shape of each
+// one's client. Kapok's own keys (control.KeysFor) and Kapok Auth's access tokens are read
+// in auth.go: anon is the tenant's anonymous role, authenticated its authenticated_role,
+// service_role the tenant's own role, all through guard.authenticate's role rules.
 //
 // Allocation budget: a GraphQL request whose plan is cached costs at most 2 allocations from
 // handler entry to response bytes, Postgres excluded (TestACacheHitStaysWithinItsAllocationBudget;

@@ -62,6 +62,8 @@ func writeRouteError(ctx *fasthttp.RequestCtx, route string, status int, code, m
 		// Kapok's own refusals (unknown tenant, rate limit, …) keep their code: no PostgREST
 		// code means the same thing, and clients key on the status.
 		writeRESTError(ctx, status, code, message, nil, nil)
+	case routeAuth:
+		writeAuthError(ctx, status, authErrorCode(code), message)
 	default:
 		writeJSONError(ctx, status, code, message)
 	}

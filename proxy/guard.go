@@ -209,6 +209,21 @@ func allowedAddr(list []netip.Prefix, ctx *fasthttp.RequestCtx) bool {
 	if len(list) == 0 {
 		return true
 	}
+	addr := remoteAddr(ctx)
+	if !addr.IsValid() {
+		return false
+	}
+	for _, p := range list {
+		if p.Contains(addr) {
+			return true
+		}
+	}
+	return false
+}
+
+// remoteAddr is the client's address, IPv4 unmapped; the zero Addr when the connection
+// has none.
+func remoteAddr(ctx *fasthttp.RequestCtx) netip.Addr {
 	var addr netip.Addr
 	switch a := ctx.RemoteAddr().(type) {
 	case *net.TCPAddr:
@@ -216,17 +231,11 @@ func allowedAddr(list []netip.Prefix, ctx *fasthttp.RequestCtx) bool {
 	default:
 		ap, err := netip.ParseAddrPort(a.String())
 		if err != nil {
-			return false
+			return netip.Addr{}
 		}
 		addr = ap.Addr()
 	}
-	addr = addr.Unmap()
-	for _, p := range list {
-		if p.Contains(addr) {
-			return true
-		}
-	}
-	return false
+	return addr.Unmap()
 }
 
 // tokenBucket is a classic token bucket: rate tokens a second, at most burst saved.

@@ -14,6 +14,7 @@ const (
 	routeHealth   = "health"
 	routeOther    = "other"
 	routeRealtime = "realtime"
+	routeAuth     = "auth"
 )
 
 // Outcome labels.
@@ -24,7 +25,7 @@ const (
 	outcomeError       = "error"
 )
 
-var allRoutes = []string{routeGraphQL, routeREST, routeAdmin, routeDocs, routeHealth, routeOther, routeRealtime}
+var allRoutes = []string{routeGraphQL, routeREST, routeAdmin, routeDocs, routeHealth, routeOther, routeRealtime, routeAuth}
 var allOutcomes = []string{outcomeOK, outcomeClientError, outcomeRejected, outcomeError}
 
 // metrics holds Kapok's own series. Children are resolved once so the hot path does not

@@ -205,6 +205,8 @@ func routeKind(rest []byte) string {
 		return routeDocs
 	case underPrefix(rest, prefixRealtime):
 		return routeRealtime
+	case underPrefix(rest, prefixAuth):
+		return routeAuth
 	}
 	return routeOther
 }
@@ -268,8 +270,12 @@ func (s *Server) readyz(ctx *fasthttp.RequestCtx) string {
 
 // AttachStore lets the server follow tenants of the control tables: a tenant removed by
 // any replica has its pool closed here at once, not at the next idle sweep, and a tenant
-// whose configuration changed gets its new anonymous and API-key roles granted.
+// whose configuration changed gets its new anonymous, authenticated and API-key roles
+// granted, and its Kapok Auth store when it turned auth.users on.
 func (s *Server) AttachStore(st *control.Store) {
 	st.OnRemove(s.api.pools.Remove)
-	st.OnUpdate(func(t *control.Tenant) { s.api.refreshTenantRoles(t, false) })
+	st.OnUpdate(func(t *control.Tenant) {
+		s.api.refreshTenantRoles(t, false)
+		s.api.prepareAuth(t)
+	})
 }

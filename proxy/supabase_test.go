@@ -185,8 +185,6 @@ func TestSupabaseJSDefaultsWork(t *testing.T) {
 		headers            []string
 		want               string
 	}{
-		{"auth answers in GoTrue's shape", "POST", "/auth/v1/token?grant_type=password", nil, `"msg":"Kapok does not serve Supabase Auth`},
-		{"auth under a tenant prefix too", "GET", "/t/supakeys/auth/v1/user", nil, `"error_code":"not_implemented"`},
 		{"storage answers in Storage's shape", "GET", "/storage/v1/bucket", nil, `"statusCode":"501","error":"Not Implemented","message":"Kapok does not serve Supabase Storage`},
 		{"functions answer with a JSON body", "POST", "/t/supanokeys/functions/v1/hello", nil, `Kapok does not serve Supabase Edge Functions`},
 	}
@@ -198,6 +196,13 @@ func TestSupabaseJSDefaultsWork(t *testing.T) {
 			}
 		})
 	}
+	t.Run("auth of a tenant without auth.users answers 404 in GoTrue's shape", func(t *testing.T) {
+		r := ts.do("POST", "/t/supakeys/auth/v1/token?grant_type=password", `{"email":"a@b.c","password":"x"}`, anon...)
+		if r.status != 404 || !strings.Contains(r.body, `"code":"not_found"`) || !strings.Contains(r.body, "auth.users") ||
+			r.header["X-Supabase-Api-Version"] == "" {
+			t.Fatalf("%d %v %s", r.status, r.header, r.body)
+		}
+	})
 	t.Run("a path that only starts like another API is no such API", func(t *testing.T) {
 		if r := ts.do("GET", "/t/supanokeys/authors/v1", ""); r.status == 501 {
 			t.Fatalf("%d %s", r.status, r.body)

@@ -9,7 +9,6 @@ import (
 // Supabase's other APIs, which Kapok does not serve: supabase-js calls them under the same
 // URL as /rest/v1, and a bare 404 or a dropped connection would leave its users guessing.
 var (
-	prefixAuth      = []byte("/auth/v1")
 	prefixStorage   = []byte("/storage/v1")
 	prefixFunctions = []byte("/functions/v1")
 )
@@ -25,11 +24,6 @@ func unservedAPI(ctx *fasthttp.RequestCtx, rest []byte) bool {
 	const status = fasthttp.StatusNotImplemented
 	var body []byte
 	switch {
-	case underPrefix(rest, prefixAuth):
-		// GoTrue's shape: auth-js shows msg and keys on error_code.
-		body = appendJSONObject(nil, "error_code", "not_implemented",
-			"msg", "Kapok does not serve Supabase Auth (/auth/v1): sign users in with your own identity provider and send its JWT as the bearer token")
-		body = appendCode(body, status)
 	case underPrefix(rest, prefixStorage):
 		// Storage's shape: storage-js reads statusCode, error and message.
 		body = appendJSONObject(nil, "statusCode", "501", "error", "Not Implemented",
@@ -44,12 +38,4 @@ func unservedAPI(ctx *fasthttp.RequestCtx, rest []byte) bool {
 	ctx.SetContentType("application/json; charset=utf-8")
 	ctx.SetBody(body)
 	return true
-}
-
-// appendCode adds GoTrue's numeric "code" member to a JSON object.
-func appendCode(obj []byte, status int) []byte {
-	obj = obj[:len(obj)-1]
-	obj = append(obj, `,"code":`...)
-	obj = fasthttp.AppendUint(obj, status)
-	return append(obj, '}')
 }

@@ -71,13 +71,16 @@ test('the service_role key reads a table the anon key may not', async () => {
   assert.equal(res.error.code, '42501')
 })
 
-// Supabase APIs Kapok does not serve say so.
-test('auth says it is not served', async () => {
+// Kapok Auth is off for a tenant without auth.users, and says so.
+test('auth says it is not enabled for the tenant', async () => {
   const { error } = await supabase.auth.signInWithPassword({ email: 'a@example.com', password: 'secret-password' })
   assert.ok(error, 'expected an error')
-  assert.match(error.message, /Kapok does not serve Supabase Auth/)
-  assert.equal(error.status, 501)
+  assert.match(error.message, /Kapok Auth is not enabled for this tenant/)
+  assert.equal(error.status, 404)
+  assert.equal(error.code, 'not_found')
 })
+
+// Supabase APIs Kapok does not serve say so.
 test('storage says it is not served', async () => {
   const { error } = await supabase.storage.listBuckets()
   assert.ok(error, 'expected an error')
