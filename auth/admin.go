@@ -534,6 +534,6 @@ func (s *Service) handleInvite(ctx context.Context, tn *tenantCtx, r *Request) *
 		}
 		return resp
 	}
-	s.audit(ctx, tn, r, "user_invited", u.ID, u.Email, map[string]any{"by": "admin"})
+	// sendInvite audits user_invited.
 	return s.userAnswer(ctx, tn, u.ID)
 }

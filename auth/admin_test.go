@@ -104,7 +104,7 @@ func TestAdminUsers(t *testing.T) {
 }
 
 func TestGenerateLinkAndInvite(t *testing.T) {
-	e := newEnv(t, "links", nil)
+	e := newEnv(t, "links", withMailSink(t))
 	e.createUser("kim@example.com", "secret-1")
 	r := e.must(e.call("POST", "/admin/generate_link?redirect_to="+url.QueryEscape("http://app.test/welcome"),
 		map[string]any{"type": "recovery", "email": "kim@example.com"}, serviceKey), 200, "")

@@ -22,6 +22,7 @@ import (
 	"golang.org/x/crypto/bcrypt"
 
 	"github.com/kapok-dev/kapok/control"
+	"github.com/kapok-dev/kapok/internal/mailsink"
 	"github.com/kapok-dev/kapok/internal/testenv"
 )
 
@@ -280,4 +281,16 @@ func (e *env) tc() *tenantCtx {
 		e.t.Fatalf("tenantCtx: %d %s", resp.Status, resp.Body)
 	}
 	return tn
+}
+
+// withMailSink gives the tenant a mail sink on loopback as its SMTP server.
+func withMailSink(t testing.TB) func(*control.UsersConfig) {
+	sink, err := mailsink.StartLoopback()
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = sink.Close() })
+	return func(u *control.UsersConfig) {
+		u.SMTP = control.SMTPConfig{Host: "127.0.0.1", Port: sink.Port(), TLS: "none", AdminEmail: "noreply@app.test"}
+	}
 }

@@ -287,16 +287,6 @@ func (s *Service) overLimit(tn *tenantCtx, kind, key string) *Response {
 	}
 }
 
-// tooManyRequests is a 429 with Retry-After in whole seconds (at least 1).
-func tooManyRequests(code, msg string, retry time.Duration) *Response {
-	r := apiError(http.StatusTooManyRequests, code, msg)
-	if r.Header == nil {
-		r.Header = http.Header{}
-	}
-	r.Header.Set("Retry-After", strconv.Itoa(max(1, int((retry+time.Second-1)/time.Second))))
-	return r
-}
-
 // smtpMailer sends through the SMTP server of the tenant's configuration.
 type smtpMailer struct {
 	// tls, when set, is the client TLS configuration (tests trust their own CA with it);

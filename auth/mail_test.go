@@ -36,6 +36,7 @@ func renderEnv(templates map[string]control.MailTemplate) (*Service, *tenantCtx,
 		SMTP:      control.SMTPConfig{AdminEmail: "noreply@example.com", SenderName: "Example App"},
 		Templates: templates,
 	}}
+	tn.cfg.RateLimits.EmailSent = defaultEmailSent
 	return s, tn, &logs
 }
 

@@ -31,12 +31,10 @@ import (
 
 const (
 	// mfaChallengeTTL is how long a challenge can be verified.
-	mfaChallengeTTL = 5 * time.Minute
-	// defaultMaxFactors bounds a user's factors when auth.users.mfa.max_factors is unset.
-	defaultMaxFactors = 10
-	factorTOTP        = "totp"
-	factorVerified    = "verified"
-	factorUnverified  = "unverified"
+	mfaChallengeTTL  = 5 * time.Minute
+	factorTOTP       = "totp"
+	factorVerified   = "verified"
+	factorUnverified = "unverified"
 )
 
 // totpOpts is what authenticator apps assume when the otpauth URI names nothing else:
@@ -533,6 +531,6 @@ func mfaMethodNotAllowed() *Response {
 // mfaFailure answers a failure of the store (or of a library that cannot fail on good
 // input), never a client's mistake; the error itself goes to the log, not to the client.
 func (s *Service) mfaFailure(ctx context.Context, tn *tenantCtx, what string, err error) *Response {
-	s.logger().ErrorContext(ctx, "kapok auth: "+what, "tenant", tn.t.Name, "err", err)
+	s.log.ErrorContext(ctx, "kapok auth: "+what, "tenant", tn.t.Name, "err", err)
 	return apiError(http.StatusInternalServerError, "unexpected_failure", "Kapok Auth failed "+what)
 }

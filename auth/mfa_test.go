@@ -77,7 +77,7 @@ func newMFAEnv(t *testing.T, users control.UsersConfig) *mfaEnv {
 		secret: secret,
 		tn: &tenantCtx{
 			t:      &control.Tenant{Name: name, Config: tc},
-			cfg:    users,
+			cfg:    usersConfig(tc),
 			auth:   tc.Auth,
 			schema: pgx.Identifier{schema}.Sanitize(),
 			db:     testenv.Pool(t),

@@ -29,6 +29,7 @@ type Service struct {
 	pools     map[string]*pgxpool.Pool // by login URL and exec mode
 	installed map[string]bool          // by login URL and store schema
 	signers   map[string]*signer       // by the signing key's PEM
+	oauth     *oauthProviders
 	closed    bool
 }
 
@@ -44,7 +45,8 @@ func New(o Options) *Service {
 		o.HTTPClient = &http.Client{Timeout: 10 * time.Second}
 	}
 	return &Service{reg: o.Registry, log: o.Logger, met: o.Metrics, opts: o, limits: newLimiter(),
-		pools: map[string]*pgxpool.Pool{}, installed: map[string]bool{}, signers: map[string]*signer{}}
+		pools: map[string]*pgxpool.Pool{}, installed: map[string]bool{}, signers: map[string]*signer{},
+		oauth: newOAuthProviders(o)}
 }
 
 // now is the Service's clock, truncated to PostgreSQL's precision so that a time written
@@ -171,22 +173,22 @@ var routes = []route{
 	{method: "PUT", path: "/user", name: "user", h: (*Service).handleUpdateUser},
 	{method: "POST", path: "/logout", name: "logout", h: (*Service).handleLogout},
 
-	{method: "GET", path: "/verify", name: "verify", h: (*Service).handleVerify},
-	{method: "POST", path: "/verify", name: "verify", h: (*Service).handleVerify},
-	{method: "POST", path: "/otp", name: "otp", h: (*Service).handleOTP},
-	{method: "POST", path: "/magiclink", name: "magiclink", h: (*Service).handleMagicLink},
-	{method: "POST", path: "/recover", name: "recover", h: (*Service).handleRecover},
-	{method: "POST", path: "/resend", name: "resend", h: (*Service).handleResend},
-	{method: "GET", path: "/reauthenticate", name: "reauthenticate", h: (*Service).handleReauthenticate},
+	{method: "GET", path: "/verify", name: "verify", h: (*Service).serveVerify},
+	{method: "POST", path: "/verify", name: "verify", h: (*Service).serveVerify},
+	{method: "POST", path: "/otp", name: "otp", h: (*Service).serveOTP},
+	{method: "POST", path: "/magiclink", name: "magiclink", h: (*Service).serveMagicLink},
+	{method: "POST", path: "/recover", name: "recover", h: (*Service).serveRecover},
+	{method: "POST", path: "/resend", name: "resend", h: (*Service).serveResend},
+	{method: "GET", path: "/reauthenticate", name: "reauthenticate", h: (*Service).serveReauthenticate},
 
-	{method: "GET", path: "/authorize", name: "authorize", h: (*Service).handleAuthorize},
-	{method: "GET", path: "/callback", name: "callback", h: (*Service).handleCallback},
-	{method: "POST", path: "/callback", name: "callback", h: (*Service).handleCallback},
+	{method: "GET", path: "/authorize", name: "authorize", h: (*Service).oauthAuthorize},
+	{method: "GET", path: "/callback", name: "callback", h: (*Service).oauthCallback},
+	{method: "POST", path: "/callback", name: "callback", h: (*Service).oauthCallback},
 
-	{method: "POST", path: "/factors", name: "factors", h: (*Service).handleFactorEnroll},
-	{method: "POST", path: "/factors/*/challenge", name: "factors", h: (*Service).handleFactorChallenge},
-	{method: "POST", path: "/factors/*/verify", name: "factors", h: (*Service).handleFactorVerify},
-	{method: "DELETE", path: "/factors/*", name: "factors", h: (*Service).handleFactorUnenroll},
+	{method: "POST", path: "/factors", name: "factors", h: (*Service).handleFactors},
+	{method: "POST", path: "/factors/*/challenge", name: "factors", h: (*Service).handleFactors},
+	{method: "POST", path: "/factors/*/verify", name: "factors", h: (*Service).handleFactors},
+	{method: "DELETE", path: "/factors/*", name: "factors", h: (*Service).handleFactors},
 
 	{method: "GET", path: "/admin/users", name: "admin_users", h: (*Service).handleAdminListUsers},
 	{method: "POST", path: "/admin/users", name: "admin_users", h: (*Service).handleAdminCreateUser},
@@ -285,4 +287,9 @@ func (s *Service) Serve(ctx context.Context, t *control.Tenant, r *Request) (res
 		return fail
 	}
 	return rt.h(s, ctx, tn, r)
+}
+
+// handleFactors serves /factors…: mfa.go's serveFactors reads the rest of the path.
+func (s *Service) handleFactors(ctx context.Context, tn *tenantCtx, r *Request) *Response {
+	return s.serveFactors(ctx, tn, r, strings.TrimPrefix(r.Path, "/factors"))
 }

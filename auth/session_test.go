@@ -78,7 +78,7 @@ func TestSignupWithAutoconfirmSignsTheUserIn(t *testing.T) {
 }
 
 func TestSignupWithConfirmationHidesExistingUsers(t *testing.T) {
-	e := newEnv(t, "signup-confirm", nil)
+	e := newEnv(t, "signup-confirm", withMailSink(t))
 	r := e.must(e.call("POST", "/signup", map[string]any{"email": "bob@example.com", "password": "secret-1"}, Caller{}), 200, "")
 	if r.obj["access_token"] != nil || r.str("email") != "bob@example.com" || r.obj["email_confirmed_at"] != nil {
 		t.Fatalf("signup without autoconfirm: %s", r.Body)

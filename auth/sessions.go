@@ -183,10 +183,19 @@ func userAgent(r *Request) *string {
 	return &ua
 }
 
-// issueSession signs u in: a new session (aal1, amr [{method, now}]) with its first
-// refresh token, and u's last_sign_in_at, in one statement; it answers the 200 token
-// response.
+// issueSession signs u in (newSession) and answers the 200 token response.
 func (s *Service) issueSession(ctx context.Context, tn *tenantCtx, r *Request, u *User, method string) (*Response, error) {
+	body, err := s.newSession(ctx, tn, r, u, method)
+	if err != nil {
+		return nil, err
+	}
+	return jsonResponse(http.StatusOK, body), nil
+}
+
+// newSession signs u in: a new session (aal1, amr [{method, now}]) with its first
+// refresh token, and u's last_sign_in_at, in one statement; it returns the token
+// response's fields (a redirect carries them in its fragment).
+func (s *Service) newSession(ctx context.Context, tn *tenantCtx, r *Request, u *User, method string) (map[string]any, error) {
 	now := s.now()
 	refresh := randomToken(24)
 	amr := []amrEntry{{Method: method, Timestamp: now.Unix()}}
@@ -217,7 +226,7 @@ SELECT id::text FROM s`), u.ID, amr, notAfter, userAgent(r), ipParam(r), now, to
 		return nil, err
 	}
 	s.met.signIn(method, true)
-	return jsonResponse(http.StatusOK, body), nil
+	return body, nil
 }
 
 // tokenResponse signs a new access token for an existing session of u (after a factor
@@ -257,14 +266,15 @@ SELECT aal, amr, factor_id::text, not_after FROM s`), sessionID, u.ID, now, toke
 }
 
 // upgradeSession records that factorID was verified in the session with method
-// ("mfa/totp"): the session becomes aal2 and its amr lists the method.
+// ("totp"): the session becomes aal2 and its amr lists the method first, newest first
+// as GoTrue's do.
 func (s *Service) upgradeSession(ctx context.Context, tn *tenantCtx, sessionID, factorID, method string) error {
 	if !validUUID(sessionID) || !validUUID(factorID) {
 		return errNotFound
 	}
 	now := s.now()
 	tag, err := tn.db.Exec(ctx, tn.sql(`UPDATE @S@.sessions SET aal = 'aal2', factor_id = $2::uuid,
-  amr = amr || jsonb_build_array(jsonb_build_object('method', $3::text, 'timestamp', $4::bigint)),
+  amr = jsonb_build_array(jsonb_build_object('method', $3::text, 'timestamp', $4::bigint)) || amr,
   updated_at = $5::timestamptz
 WHERE id = $1::uuid`), sessionID, factorID, method, now.Unix(), now)
 	if err != nil {
@@ -393,24 +403,6 @@ func challengeMethod(m string) (string, bool) {
 		return "plain", true
 	}
 	return "", false
-}
-
-// pkceParams checks a request's code_challenge and code_challenge_method: nil when there
-// is no challenge or a good one.
-func pkceParams(challenge, method string) *Response {
-	if challenge == "" {
-		if method != "" {
-			return apiError(http.StatusBadRequest, "validation_failed", "PKCE flow requires code_challenge_method and code_challenge")
-		}
-		return nil
-	}
-	if _, ok := challengeMethod(method); !ok {
-		return apiError(http.StatusBadRequest, "validation_failed", "code challenge method not supported: "+method)
-	}
-	if n := len(challenge); n < 43 || n > 128 {
-		return apiError(http.StatusBadRequest, "validation_failed", "code challenge has to be between 43 and 128 characters")
-	}
-	return nil
 }
 
 // verifierMatches checks a PKCE code_verifier against the stored challenge.

@@ -45,7 +45,7 @@ func (s *Service) handleSignup(ctx context.Context, tn *tenantCtx, r *Request) *
 	if resp := s.checkPassword(tn, p.Password); resp != nil {
 		return resp
 	}
-	if resp := pkceParams(p.CodeChallenge, p.CodeChallengeMethod); resp != nil {
+	if _, _, resp := pkceParams(p.CodeChallenge, p.CodeChallengeMethod); resp != nil {
 		return resp
 	}
 	if ok, retry := s.allow(tn, "signin_ip", ipParam(r)); !ok {

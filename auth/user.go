@@ -71,7 +71,7 @@ func (s *Service) handleUpdateUser(ctx context.Context, tn *tenantCtx, r *Reques
 	if p.Phone != "" {
 		return apiError(http.StatusBadRequest, "phone_provider_disabled", "Phone logins are disabled")
 	}
-	if resp := pkceParams(p.CodeChallenge, p.CodeChallengeMethod); resp != nil {
+	if _, _, resp := pkceParams(p.CodeChallenge, p.CodeChallengeMethod); resp != nil {
 		return resp
 	}
 	var newEmail string

@@ -184,22 +184,6 @@ func actionLink(r *Request, tokenHash, verifyType, redirectTo string) string {
 	return r.BaseURL + "/verify?" + q.Encode()
 }
 
-// pkceParams reads a request body's code_challenge and code_challenge_method: both or
-// neither (a client in the implicit flow).
-func pkceParams(challenge, method string) (string, string, *Response) {
-	if challenge == "" && method == "" {
-		return "", "", nil
-	}
-	method = strings.ToLower(method)
-	if challenge == "" || (method != "s256" && method != "plain") {
-		return "", "", apiError(http.StatusBadRequest, "validation_failed", "PKCE flow requires code_challenge and code_challenge_method (s256 or plain)")
-	}
-	if n := len(challenge); n < 43 || n > 128 {
-		return "", "", apiError(http.StatusBadRequest, "validation_failed", "code_challenge has to be between 43 and 128 characters")
-	}
-	return challenge, method, nil
-}
-
 // requestPKCE is pkceParams of any request body that carries them (sign-up, /otp,
 // /recover, /resend, PUT /user), which the caller has decoded already.
 func requestPKCE(r *Request) (string, string, *Response) {

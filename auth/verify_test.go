@@ -28,7 +28,7 @@ import (
 )
 
 const (
-	testSecret  = "a-test-secret-of-at-least-32-characters!"
+	mailSecret  = "a-test-secret-of-at-least-32-characters!"
 	testBaseURL = "http://kapok.test/auth/v1"
 )
 
@@ -63,7 +63,7 @@ func newMailEnv(t *testing.T, mut func(*control.UsersConfig)) *mailEnv {
 	name := fmt.Sprintf("mail-%d-%d", os.Getpid(), envSeq.Add(1))
 	cfg := &control.Config{
 		Upstreams: map[string]*control.Upstream{"dev": {URL: testenv.DirectURL(), Pooler: testenv.PoolerURL()}},
-		Tenants:   []*control.TenantConfig{{Name: name, Auth: &control.AuthConfig{JWTSecret: testSecret, Users: users}}},
+		Tenants:   []*control.TenantConfig{{Name: name, Auth: &control.AuthConfig{JWTSecret: mailSecret, AuthenticatedRole: "authenticated", Users: users}}},
 	}
 	if err := cfg.Normalize(); err != nil {
 		t.Fatal(err)
@@ -190,7 +190,7 @@ func fragment(t *testing.T, u *url.URL) url.Values {
 func checkAccessToken(t *testing.T, tok string) jwt.MapClaims {
 	t.Helper()
 	c := jwt.MapClaims{}
-	if _, err := jwt.ParseWithClaims(tok, c, func(*jwt.Token) (any, error) { return []byte(testSecret), nil }); err != nil {
+	if _, err := jwt.ParseWithClaims(tok, c, func(*jwt.Token) (any, error) { return []byte(mailSecret), nil }); err != nil {
 		t.Fatalf("access token: %v", err)
 	}
 	return c
