@@ -44,10 +44,7 @@ func TestThreeReplicasServeEveryChangeWithinASecond(t *testing.T) {
 	var names []string // every tenant the test may have left behind
 	// Registered first, so it runs after the replicas stopped.
 	t.Cleanup(func() { dropReplicaTenants(names) })
-	bin := filepath.Join(t.TempDir(), "kapok")
-	if out, err := exec.Command("go", "build", "-o", bin, "github.com/kapok-dev/kapok/cmd/kapok").CombinedOutput(); err != nil {
-		t.Fatalf("go build: %v\n%s", err, out)
-	}
+	bin := kapokBinary(t)
 	// The config file must name a tenant; it serves a schema of its own.
 	fileTenant := prefix + "-file"
 	names = append(names, fileTenant)
