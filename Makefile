@@ -11,8 +11,11 @@ ifeq ($(shell command -v $(GO) 2>/dev/null),)
 $(error Go is not on PATH: install Go 1.26 or add it, e.g. export PATH=$$PATH:/usr/local/go/bin)
 endif
 
+# The release version `kapok version` prints and `kapok upgrade` compares releases with.
+VERSION ?= $(shell git describe --tags --always --dirty 2>/dev/null || echo dev)
+
 build:
-	$(GO) build -o bin/kapok ./cmd/kapok
+	$(GO) build -ldflags "-X main.version=$(VERSION)" -o bin/kapok ./cmd/kapok
 
 run: build
 	./bin/kapok dev

@@ -52,6 +52,16 @@ type Config struct {
 	Events EventsConfig `yaml:"events"`
 	// Wire tunes the Postgres wire-protocol port (package wire) on WireListen.
 	Wire WireConfig `yaml:"wire"`
+	// Upgrade is where `kapok upgrade` looks for releases and the key they must be signed with.
+	Upgrade UpgradeConfig `yaml:"upgrade"`
+}
+
+// UpgradeConfig configures `kapok upgrade` (package internal/release): the release feed
+// and the ed25519 public key (base64) every release must be signed with. Without a key,
+// nothing is installed.
+type UpgradeConfig struct {
+	FeedURL   string `yaml:"feed_url"`
+	PublicKey string `yaml:"public_key"`
 }
 
 // WireConfig tunes the Postgres wire-protocol port.

@@ -12,7 +12,9 @@
 // affected schema names on DDL; it always honours PostgREST's `NOTIFY pgrst, 'reload
 // schema'`. Where the trigger cannot or may not be created (not a superuser; an upstream Kapok
 // does not manage), a cheap catalog fingerprint is polled. A lost listener reconnects with
-// backoff and reloads every tenant of its database.
+// backoff and reloads every tenant of its database (the tenant listener re-reads the control
+// tables), since what was notified meanwhile is lost. Listener sessions are named
+// kind@host:pid in pg_stat_activity, so each replica's can be told apart.
 //
 // An upstream Kapok does not manage (`kapok serve --upstream` without --manage) is only read:
 // control must not create anything there (control tables, templates, event triggers, roles).

@@ -455,50 +455,50 @@ func (s *Store) markListening() { s.listenOne.Do(func() { close(s.listening) }) 
 // notifications sent meanwhile are lost.
 func (s *Store) run(ctx context.Context) {
 	defer close(s.done)
-	backoff := 100 * time.Millisecond
+	var backoff listenBackoff
 	first := true
 	for ctx.Err() == nil {
-		err := s.listen(ctx, !first)
+		listened, err := s.listen(ctx, !first)
 		if ctx.Err() != nil {
 			return
 		}
 		first = false
 		s.markListening()
-		s.log.Warn("tenant listener lost; reconnecting", "err", err, "backoff", backoff)
+		wait := backoff.next(listened)
+		s.log.Warn("tenant listener lost; reconnecting", "err", err, "backoff", wait)
 		select {
 		case <-ctx.Done():
 			return
-		case <-time.After(backoff):
-		}
-		if backoff *= 2; backoff > 5*time.Second {
-			backoff = 5 * time.Second
+		case <-time.After(wait):
 		}
 	}
 }
 
-func (s *Store) listen(ctx context.Context, syncFirst bool) error {
+// listen holds the LISTEN session until it fails or ctx ends; listened reports whether it
+// got as far as listening.
+func (s *Store) listen(ctx context.Context, syncFirst bool) (listened bool, err error) {
 	cfg, err := pgx.ParseConfig(s.url)
 	if err != nil {
-		return err
+		return false, err
 	}
-	cfg.RuntimeParams["application_name"] = "kapok-tenant-listener"
+	cfg.RuntimeParams["application_name"] = listenerName(TenantsListener)
 	conn, err := pgx.ConnectConfig(ctx, cfg)
 	if err != nil {
-		return err
+		return false, err
 	}
 	defer conn.Close(context.Background())
 	if _, err := conn.Exec(ctx, "LISTEN "+TenantsChannel); err != nil {
-		return err
+		return false, err
 	}
 	s.markListening()
 	if syncFirst {
 		if err := s.Sync(ctx); err != nil {
-			return err
+			return true, err
 		}
 	}
 	for {
 		if _, err := conn.WaitForNotification(ctx); err != nil {
-			return err
+			return true, err
 		}
 		// Notifications that arrived meanwhile are covered by the same sync.
 		for {
@@ -507,10 +507,10 @@ func (s *Store) listen(ctx context.Context, syncFirst bool) error {
 			cancel()
 			if err != nil {
 				if ctx.Err() != nil {
-					return ctx.Err()
+					return true, ctx.Err()
 				}
 				if !pgconn.Timeout(err) {
-					return err
+					return true, err
 				}
 				break
 			}

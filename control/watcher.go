@@ -4,6 +4,8 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"os"
+	"strconv"
 	"strings"
 	"sync"
 	"time"
@@ -18,6 +20,13 @@ import (
 // SchemaChannel is the NOTIFY channel the event trigger signals on; the payload is a
 // comma-separated list of affected schemas ("" = unknown, reload everything).
 const SchemaChannel = "kapok_schema"
+
+// The kinds of this process's LISTEN sessions, the start of their application_name (the
+// rest names the host and the pid: "kapok-listener@host:1234").
+const (
+	SchemaListener  = "kapok-listener"
+	TenantsListener = "kapok-tenant-listener"
+)
 
 // pgrstChannel is PostgREST's channel; `NOTIFY pgrst, 'reload schema'` reloads everything.
 const pgrstChannel = "pgrst"
@@ -206,10 +215,10 @@ func (db *database) run(ctx context.Context) {
 		go func() { defer close(polled); db.poll(ctx) }()
 		defer func() { <-polled }()
 	}
-	backoff := 100 * time.Millisecond
+	var backoff listenBackoff
 	first := true
 	for ctx.Err() == nil {
-		err := db.listen(ctx, !first)
+		listened, err := db.listen(ctx, !first)
 		if ctx.Err() != nil {
 			return
 		}
@@ -221,43 +230,78 @@ func (db *database) run(ctx context.Context) {
 		}
 		first = false
 		db.markListening() // a failing listener must not hold up start-up
-		db.r.log.Warn("schema listener lost; reconnecting", "err", err, "backoff", backoff)
+		wait := backoff.next(listened)
+		db.r.log.Warn("schema listener lost; reconnecting", "err", err, "backoff", wait)
 		select {
 		case <-ctx.Done():
 			return
-		case <-time.After(backoff):
-		}
-		if backoff *= 2; backoff > 5*time.Second {
-			backoff = 5 * time.Second
+		case <-time.After(wait):
 		}
 	}
 }
 
+// listenBackoff spaces a listener's reconnection attempts: 100ms after a session that was
+// listening, then doubling up to 5s while attempts keep failing. Starting over after every
+// good session matters: a replica is stale for as long as it waits, and a listener cut now
+// and then over weeks must not wait longer each time.
+type listenBackoff struct{ d time.Duration }
+
+func (b *listenBackoff) next(listened bool) time.Duration {
+	if listened || b.d == 0 {
+		b.d = 100 * time.Millisecond
+	} else if b.d *= 2; b.d > 5*time.Second {
+		b.d = 5 * time.Second
+	}
+	return b.d
+}
+
+// listenerName is the application_name of one of this process's LISTEN sessions: the
+// listener's kind, then the host name and the pid, so that pg_stat_activity tells the
+// replicas' listeners apart (a Kubernetes pod's host name is the pod's name) and an
+// operator can end one replica's listener without touching the others'.
+func listenerName(kind string) string {
+	host, _ := os.Hostname()
+	return processName(kind, host, os.Getpid())
+}
+
+// processName is kind@host:pid, the host name shortened to fit the 63 bytes PostgreSQL
+// keeps of an application_name: the pid at the end must survive.
+func processName(kind, host string, pid int) string {
+	suffix := ":" + strconv.Itoa(pid)
+	if room := 63 - len(kind) - 1 - len(suffix); len(host) > room {
+		host = host[:max(room, 0)]
+	}
+	return kind + "@" + host + suffix
+}
+
 var errNoTrigger = errors.New("no event trigger")
 
-// listen holds one LISTEN connection until it fails or ctx ends.
-func (db *database) listen(ctx context.Context, reloadFirst bool) error {
+// listen holds one LISTEN connection until it fails or ctx ends; listened reports whether
+// it got as far as listening. After a reconnect (reloadFirst) it reloads every tenant of
+// the database once listening: notifications sent while no session listened are lost, and
+// the DDL they announced would otherwise stay unseen until the next change.
+func (db *database) listen(ctx context.Context, reloadFirst bool) (listened bool, err error) {
 	cfg, err := pgx.ParseConfig(db.url)
 	if err != nil {
-		return err
+		return false, err
 	}
-	cfg.RuntimeParams["application_name"] = "kapok-listener"
+	cfg.RuntimeParams["application_name"] = listenerName(SchemaListener)
 	conn, err := pgx.ConnectConfig(ctx, cfg)
 	if err != nil {
-		return err
+		return false, err
 	}
 	defer conn.Close(context.Background())
 	if db.managed {
 		if _, err := conn.Exec(ctx, installTriggerSQL); err != nil {
 			var pgErr *pgconn.PgError
 			if errors.As(err, &pgErr) && (pgErr.Code == "42501" || pgErr.Code == "2F003") {
-				return errors.Join(errNoTrigger, err)
+				return false, errors.Join(errNoTrigger, err)
 			}
-			return err
+			return false, err
 		}
 	}
 	if _, err := conn.Exec(ctx, "LISTEN "+SchemaChannel+"; LISTEN "+pgrstChannel); err != nil {
-		return err
+		return false, err
 	}
 	db.markListening()
 	if reloadFirst {
@@ -284,7 +328,7 @@ func (db *database) listen(ctx context.Context, reloadFirst bool) error {
 	for {
 		select {
 		case err := <-errc:
-			return err
+			return true, err
 		case n := <-events:
 			if timer == nil {
 				timer = time.After(debounce)

@@ -2,7 +2,10 @@ package control
 
 import (
 	"context"
+	"fmt"
 	"net/url"
+	"os"
+	"strings"
 	"testing"
 	"time"
 
@@ -120,8 +123,9 @@ func TestTheListenerSurvivesBeingTerminated(t *testing.T) {
 	var killed int
 	deadline := time.Now().Add(2 * time.Second)
 	for killed == 0 && time.Now().Before(deadline) {
+		// This process's listeners only: other packages' tests run alongside.
 		if err := c.QueryRow(ctx, `SELECT count(pg_terminate_backend(pid)) FROM pg_stat_activity
-			WHERE application_name = 'kapok-listener' AND query ILIKE 'LISTEN%'`).Scan(&killed); err != nil {
+			WHERE application_name = $1 AND query ILIKE 'LISTEN%'`, listenerName(SchemaListener)).Scan(&killed); err != nil {
 			t.Fatal(err)
 		}
 		time.Sleep(20 * time.Millisecond)
@@ -133,6 +137,80 @@ func TestTheListenerSurvivesBeingTerminated(t *testing.T) {
 	time.Sleep(500 * time.Millisecond)
 	testenv.Exec(t, "ALTER TABLE control_t_term.t ADD COLUMN x int")
 	waitVersion(t, r, "term", v, 2*time.Second)
+}
+
+func TestDDLWhileTheListenerIsDownIsSeenAfterItReconnects(t *testing.T) {
+	direct := privateDatabase(t, "control_t_cut")
+	c := testenv.ConnTo(t, direct)
+	ctx := context.Background()
+	if _, err := c.Exec(ctx, "CREATE SCHEMA app; CREATE TABLE app.items (id int PRIMARY KEY)"); err != nil {
+		t.Fatal(err)
+	}
+	r := newTestRegistry(t, direct, map[string]string{"cut": "app"})
+	admin := testenv.Conn(t)
+	allow := func(on bool) {
+		t.Helper()
+		if _, err := admin.Exec(ctx, fmt.Sprintf("ALTER DATABASE control_t_cut ALLOW_CONNECTIONS %t", on)); err != nil {
+			t.Fatal(err)
+		}
+	}
+	t.Cleanup(func() { _, _ = admin.Exec(context.Background(), "ALTER DATABASE control_t_cut ALLOW_CONNECTIONS true") })
+
+	// Twice: the second cut finds a listener that came back from the first.
+	for round := 1; round <= 2; round++ {
+		loaded := r.Tenant("cut").Snapshot()
+		// No new session may reach the database, so the listener stays down for as long
+		// as the test says; c, already connected, still can.
+		allow(false)
+		var killed int
+		if err := admin.QueryRow(ctx, `SELECT count(pg_terminate_backend(pid, 5000)) FROM pg_stat_activity
+			WHERE datname = 'control_t_cut' AND application_name = $1`, listenerName(SchemaListener)).Scan(&killed); err != nil {
+			t.Fatal(err)
+		}
+		if killed != 1 {
+			t.Fatalf("round %d: terminated %d listener sessions, want 1", round, killed)
+		}
+		column := fmt.Sprintf("added_%d", round)
+		if _, err := c.Exec(ctx, "ALTER TABLE app.items ADD COLUMN "+column+" int"); err != nil {
+			t.Fatal(err)
+		}
+		// Its notification went to nobody: nothing may have reloaded the tenant.
+		time.Sleep(300 * time.Millisecond)
+		if r.Tenant("cut").Snapshot() != loaded {
+			t.Fatalf("round %d: reloaded while the listener was down", round)
+		}
+		allow(true)
+		waitVersion(t, r, "cut", loaded.Version, 3*time.Second)
+		if r.Tenant("cut").Snapshot().Catalog.Table("app", "items").Column(column) == nil {
+			t.Fatalf("round %d: column %s not in the catalog loaded after the reconnect", round, column)
+		}
+	}
+}
+
+func TestListenerNamesTellProcessesApartWithinPostgresLimit(t *testing.T) {
+	if got, want := processName(SchemaListener, "kapok-7d9f8-x2x", 1), "kapok-listener@kapok-7d9f8-x2x:1"; got != want {
+		t.Fatalf("processName = %q, want %q", got, want)
+	}
+	long := processName(TenantsListener, strings.Repeat("h", 63), 4194304)
+	if len(long) != 63 || !strings.HasSuffix(long, "h:4194304") || !strings.HasPrefix(long, TenantsListener+"@h") {
+		t.Fatalf("a long host name gives %q (%d bytes)", long, len(long))
+	}
+	if got := listenerName(SchemaListener); !strings.HasSuffix(got, fmt.Sprintf(":%d", os.Getpid())) {
+		t.Fatalf("listenerName = %q, without this process's pid", got)
+	}
+}
+
+func TestListenBackoffStartsOverAfterAListeningSession(t *testing.T) {
+	var b listenBackoff
+	var got []time.Duration
+	for _, listened := range []bool{true, false, false, false, false, false, false, false, true, false} {
+		got = append(got, b.next(listened))
+	}
+	ms := time.Millisecond
+	want := []time.Duration{100 * ms, 200 * ms, 400 * ms, 800 * ms, 1600 * ms, 3200 * ms, 5000 * ms, 5000 * ms, 100 * ms, 200 * ms}
+	if fmt.Sprint(got) != fmt.Sprint(want) {
+		t.Fatalf("backoff %v, want %v", got, want)
+	}
 }
 
 func TestWithoutEventTriggerRightsTheFingerprintIsPolled(t *testing.T) {

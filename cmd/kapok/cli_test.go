@@ -144,11 +144,15 @@ func TestANewLeafIsOneEntry(t *testing.T) {
 
 func TestVersionReportsTheVCSStamp(t *testing.T) {
 	tests := []struct {
-		name string
-		bi   *debug.BuildInfo
-		ok   bool
-		want []string
+		name    string
+		release string
+		bi      *debug.BuildInfo
+		ok      bool
+		want    []string
 	}{
+		{name: "the version set at build time comes first", release: "1.4.0", ok: true, bi: &debug.BuildInfo{GoVersion: "go1.26", Main: debug.Module{Version: "(devel)"},
+			Settings: []debug.BuildSetting{{Key: "vcs.revision", Value: "abc123"}}},
+			want: []string{"kapok 1.4.0\n", "commit   abc123\n"}},
 		{name: "a release build names its version and commit", ok: true, bi: &debug.BuildInfo{GoVersion: "go1.26", Main: debug.Module{Version: "v1.2.3"},
 			Settings: []debug.BuildSetting{{Key: "vcs.revision", Value: "abc123"}, {Key: "vcs.time", Value: "2026-01-02T03:04:05Z"}, {Key: "vcs.modified", Value: "false"}}},
 			want: []string{"kapok v1.2.3\n", "commit   abc123\n", "date     2026-01-02T03:04:05Z\n", "go       go1.26\n"}},
@@ -160,7 +164,7 @@ func TestVersionReportsTheVCSStamp(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			got := versionText(tt.bi, tt.ok)
+			got := versionText(tt.release, tt.bi, tt.ok)
 			for _, w := range tt.want {
 				if !strings.Contains(got, w) {
 					t.Errorf("version lacks %q:\n%s", w, got)

@@ -76,6 +76,13 @@ func commandTree() *command {
 				{name: "realtime", summary: "many Supabase Realtime postgres_changes subscribers under a stream of writes", helpByRun: true},
 				{name: "wire", summary: "pgbench through Kapok's Postgres wire port and through PgBouncer, interleaved", helpByRun: true},
 			}},
+			{name: "upgrade", summary: "replace this kapok with the release feed's signed binary, with a rollback on a failed health check",
+				usage: "kapok upgrade [--check] [flags]\nkapok upgrade keygen|sign [flags]", long: upgradeLong, run: upgradeCommand, bare: true,
+				flags: func(fs *flag.FlagSet) { registerUpgradeFlags(fs, &upgradeFlags{}) },
+				sub: []*command{
+					{name: "keygen", usage: "kapok upgrade keygen --out FILE", summary: "make a release signing key pair: the private key to FILE, the public key printed", helpByRun: true},
+					{name: "sign", usage: "kapok upgrade sign --key FILE --version V [--base-url URL] PLATFORM=FILE...", summary: "print a signed release feed for the given binaries", helpByRun: true},
+				}},
 			{name: "version", summary: "print kapok's version and the commit it was built from", usage: "kapok version", run: versionCommand},
 			{name: "completion", summary: "print a shell completion script", usage: "kapok completion bash|zsh|fish",
 				long: "bash:  source <(kapok completion bash)\nzsh:   kapok completion zsh > \"${fpath[1]}/_kapok\"\nfish:  kapok completion fish > ~/.config/fish/completions/kapok.fish",
@@ -172,31 +179,56 @@ func seed(ctx context.Context, store *control.Store, reg *control.Registry, tena
 	fmt.Fprintf(out, "ran %s\n", path)
 }
 
+// version is this build's release version, set when the binary is built:
+// go build -ldflags "-X main.version=1.4.0" (the Makefile sets it from git describe).
+// Empty in a plain `go build`, where the module version Go records stands in.
+var version string
+
 // versionCommand runs `kapok version`.
 func versionCommand(_ context.Context, args []string, stdout, stderr io.Writer) int {
 	if len(args) > 0 {
 		fmt.Fprintf(stderr, "kapok version: unexpected argument %q; see 'kapok version --help'\n", args[0])
 		return exitUsage
 	}
-	fmt.Fprint(stdout, versionText(debug.ReadBuildInfo()))
+	bi, ok := debug.ReadBuildInfo()
+	fmt.Fprint(stdout, versionText(version, bi, ok))
 	return exitOK
 }
 
-// versionText renders the module version and the VCS stamp Go records in the binary.
-func versionText(bi *debug.BuildInfo, ok bool) string {
+// releaseVersion is the version `kapok upgrade` compares releases with: the one set at
+// build time, else the module's, else "dev" (which any release replaces).
+func releaseVersion(release string, bi *debug.BuildInfo, ok bool) string {
+	switch {
+	case release != "":
+		return release
+	case ok && bi.Main.Version != "" && bi.Main.Version != "(devel)":
+		return bi.Main.Version
+	}
+	return "dev"
+}
+
+// versionText renders the release version (set at build time, else the module's) and
+// the VCS stamp Go records in the binary.
+func versionText(release string, bi *debug.BuildInfo, ok bool) string {
 	if !ok {
+		if release != "" {
+			return "kapok " + release + "\n"
+		}
 		return "kapok (no build information)\n"
 	}
-	version := bi.Main.Version
-	if version == "" {
-		version = "(devel)"
+	v := release
+	if v == "" {
+		v = bi.Main.Version
+	}
+	if v == "" {
+		v = "(devel)"
 	}
 	s := map[string]string{}
 	for _, kv := range bi.Settings {
 		s[kv.Key] = kv.Value
 	}
 	var b strings.Builder
-	fmt.Fprintf(&b, "kapok %s\n", version)
+	fmt.Fprintf(&b, "kapok %s\n", v)
 	if rev := s["vcs.revision"]; rev != "" {
 		fmt.Fprintf(&b, "commit   %s\n", rev)
 		if t := s["vcs.time"]; t != "" {
