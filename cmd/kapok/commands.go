@@ -125,12 +125,13 @@ func devCommand(ctx context.Context, args []string, stdout, stderr io.Writer) in
 		project := fileExists(projectConfig)
 		if project {
 			path = projectConfig
-		} else {
-			devstack.PrintDemoTry(stdout)
 		}
 		cfg, err := loadConfig(serveFlags{config: path})
 		if err != nil {
 			return err
+		}
+		if !project {
+			devstack.PrintDemoTry(stdout, cfg)
 		}
 		if cfg.Wire.TLSCertFile == "" {
 			// The stack's own CA signed a certificate for loopback: clients may verify it

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"flag"
 	"fmt"
+	"github.com/kapok-dev/kapok/control"
 	"io"
 	"os"
 	"os/signal"
@@ -199,8 +200,8 @@ Kapok's Postgres wire port (password: an API key, a JWT or the admin key of the 
 	fmt.Fprint(w, "Ctrl-C stops Kapok, PgBouncer and PostgreSQL.\n\n")
 }
 
-// PrintDemoTry prints requests that the demo configuration (configs/kapok.yaml) answers.
-func PrintDemoTry(w io.Writer) {
+// PrintDemoTry prints requests that the demo configuration (configs/kapok.yaml, cfg) answers.
+func PrintDemoTry(w io.Writer, cfg *control.Config) {
 	fmt.Fprintf(w, `Try the demo (tenant demo by default; /t/acme/... or the header X-Kapok-Tenant: acme for tenant acme):
   curl %[1]s/v1/graphql -H 'Content-Type: application/json' -d '{"query":"{ customers_by_pk(id: 1) { id name email country } }"}'
   curl '%[1]s/rest/v1/orders?select=id,status,total&customer_id=eq.10&order=created_at.desc&limit=5'
@@ -209,4 +210,20 @@ func PrintDemoTry(w io.Writer) {
   curl -H 'X-Kapok-Tenant: acme' '%[1]s/rest/v1/projects?select=name,tickets(title,status)'
 
 `, httpBase)
+	for _, tc := range cfg.Tenants {
+		if tc.Auth == nil || tc.Auth.Users == nil {
+			continue
+		}
+		keys, err := control.KeysFor(tc.Name, tc.Auth)
+		if err != nil {
+			continue
+		}
+		fmt.Fprintf(w, `Tenant %[2]s has Kapok Auth: sign up, then confirm with the mail's link or code (supabase-js: createClient('%[1]s/t/%[2]s', ANON_KEY)):
+  ANON_KEY=%[3]s
+  curl %[1]s/t/%[2]s/auth/v1/signup -H "apikey: $ANON_KEY" -H 'Content-Type: application/json' -d '{"email":"ada@example.com","password":"correct horse"}'
+  curl '%[1]s/t/%[2]s/auth/v1/token?grant_type=password' -H "apikey: $ANON_KEY" -H 'Content-Type: application/json' -d '{"email":"ada@example.com","password":"correct horse"}'
+  curl %[1]s/t/%[2]s/rest/v1/ -H "apikey: $ANON_KEY" -H "Authorization: Bearer $ACCESS_TOKEN"   (then its tables, as that user)
+
+`, httpBase, tc.Name, keys.Anon)
+	}
 }
