@@ -67,7 +67,7 @@ func (s *Service) serveFactors(ctx context.Context, tn *tenantCtx, r *Request, r
 	if r.Method != want {
 		return mfaMethodNotAllowed()
 	}
-	if !wellFormedUUID(id) {
+	if !validUUID(id) {
 		return factorNotFound()
 	}
 	switch action {
@@ -272,7 +272,7 @@ func (s *Service) verifyFactor(ctx context.Context, tn *tenantCtx, r *Request, u
 	if p.Code == "" {
 		return apiError(http.StatusBadRequest, "validation_failed", "Code needs to be non-empty")
 	}
-	if !wellFormedUUID(p.ChallengeID) {
+	if !validUUID(p.ChallengeID) {
 		return apiError(http.StatusBadRequest, "validation_failed", "challenge_id needs to be a UUID")
 	}
 	now := s.now()
@@ -496,28 +496,6 @@ func clientInet(r *Request) any {
 		return nil
 	}
 	return r.ClientIP.Unmap().String()
-}
-
-// wellFormedUUID reports whether s is a UUID in its textual form, checked before it is
-// cast in SQL so that a malformed id answers as an unknown one, not as a database error.
-func wellFormedUUID(s string) bool {
-	if len(s) != 36 {
-		return false
-	}
-	for i := 0; i < len(s); i++ {
-		c := s[i]
-		switch i {
-		case 8, 13, 18, 23:
-			if c != '-' {
-				return false
-			}
-		default:
-			if !('0' <= c && c <= '9' || 'a' <= c && c <= 'f' || 'A' <= c && c <= 'F') {
-				return false
-			}
-		}
-	}
-	return true
 }
 
 func factorNotFound() *Response {

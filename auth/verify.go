@@ -662,6 +662,26 @@ type otpRequest struct {
 	CodeChallengeMethod string         `json:"code_challenge_method"`
 }
 
+// checkMailRequest checks what a request that mails a code sends (an address, PKCE
+// parameters), that the tenant can send mail, and the client's otp_ip limit: the address
+// lower-cased, or the answer to give.
+func (s *Service) checkMailRequest(tn *tenantCtx, r *Request, address, challenge, method string) (string, *Response) {
+	email, resp := mailAddress(address)
+	if resp != nil {
+		return "", resp
+	}
+	if _, _, resp := pkceParams(challenge, method); resp != nil {
+		return "", resp
+	}
+	if resp := s.mailConfigured(tn); resp != nil {
+		return "", resp
+	}
+	if resp := s.overLimit(tn, "otp_ip", r.ClientIP.String()); resp != nil {
+		return "", resp
+	}
+	return email, nil
+}
+
 // serveOTP is POST /otp: a sign-in code and link by mail. An address without an account
 // gets one (unless create_user is false or sign-ups are off) and a confirmation mail;
 // a confirmed one gets a magic link.
@@ -673,17 +693,8 @@ func (s *Service) serveOTP(ctx context.Context, tn *tenantCtx, r *Request) *Resp
 	if p.Phone != "" && p.Email == "" {
 		return apiError(http.StatusBadRequest, "validation_failed", "Kapok Auth sends codes by email only: phone sign-in is not supported")
 	}
-	email, resp := mailAddress(p.Email)
+	email, resp := s.checkMailRequest(tn, r, p.Email, p.CodeChallenge, p.CodeChallengeMethod)
 	if resp != nil {
-		return resp
-	}
-	if _, _, resp := pkceParams(p.CodeChallenge, p.CodeChallengeMethod); resp != nil {
-		return resp
-	}
-	if resp := s.mailConfigured(tn); resp != nil {
-		return resp
-	}
-	if resp := s.overLimit(tn, "otp_ip", r.ClientIP.String()); resp != nil {
 		return resp
 	}
 	redirectTo := s.redirectTo(tn, r.Query.Get("redirect_to"))
@@ -731,17 +742,8 @@ func (s *Service) serveRecover(ctx context.Context, tn *tenantCtx, r *Request) *
 	if resp := decodeBody(r, &p); resp != nil {
 		return resp
 	}
-	email, resp := mailAddress(p.Email)
+	email, resp := s.checkMailRequest(tn, r, p.Email, p.CodeChallenge, p.CodeChallengeMethod)
 	if resp != nil {
-		return resp
-	}
-	if _, _, resp := pkceParams(p.CodeChallenge, p.CodeChallengeMethod); resp != nil {
-		return resp
-	}
-	if resp := s.mailConfigured(tn); resp != nil {
-		return resp
-	}
-	if resp := s.overLimit(tn, "otp_ip", r.ClientIP.String()); resp != nil {
 		return resp
 	}
 	done := jsonResponse(http.StatusOK, map[string]any{})
