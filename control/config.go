@@ -54,7 +54,51 @@ type Config struct {
 	Wire WireConfig `yaml:"wire"`
 	// Upgrade is where `kapok upgrade` looks for releases and the key they must be signed with.
 	Upgrade UpgradeConfig `yaml:"upgrade"`
+	// TLS serves Listen over HTTPS, from certificate files or with certificates obtained by
+	// ACME.
+	TLS TLSConfig `yaml:"tls"`
 }
+
+// TLSConfig serves the HTTP listener over HTTPS. Unset, it serves plain HTTP (a load
+// balancer in front terminates TLS).
+type TLSConfig struct {
+	// CertFile and KeyFile (PEM: the chain, then its private key) are read again when they
+	// change, so a renewed certificate needs no restart.
+	CertFile string `yaml:"cert_file"`
+	KeyFile  string `yaml:"key_file"`
+	// ReloadInterval is how often the files are looked at for a change (default 10s).
+	ReloadInterval Duration `yaml:"reload_interval"`
+	// RedirectHTTP is an address that answers every plain HTTP request with a 308 redirect
+	// to the same URL over HTTPS ("" = none).
+	RedirectHTTP string `yaml:"redirect_http"`
+	// ACME obtains and renews the certificate from an ACME CA (Let's Encrypt by default)
+	// instead of files.
+	ACME *ACMEConfig `yaml:"acme"`
+}
+
+// ACMEConfig obtains certificates by ACME (RFC 8555) for a fixed list of domains.
+type ACMEConfig struct {
+	// Domains are the host names certificates are obtained for; a TLS handshake for any
+	// other name is refused, so nobody can make Kapok ask the CA for names of their choice.
+	Domains []string `yaml:"domains"`
+	// Email is the account's contact, to which the CA sends expiry warnings (optional).
+	Email string `yaml:"email"`
+	// DirectoryURL is the CA's ACME directory ("" = Let's Encrypt production).
+	DirectoryURL string `yaml:"directory_url"`
+	// CacheDir keeps the account key and the certificates across restarts (required: without
+	// it every restart would ask the CA again, into its rate limits). Replicas may share it.
+	CacheDir string `yaml:"cache_dir"`
+	// CARootsFile (PEM) is trusted, besides the system's roots, for the TLS of the ACME
+	// server itself: a private CA's directory.
+	CARootsFile string `yaml:"ca_roots_file"`
+	// HTTPChallengeAddr answers HTTP-01 challenges, and redirects every other request to
+	// HTTPS (default :80, where the CA connects). TLS-ALPN-01 challenges are answered on
+	// Listen itself.
+	HTTPChallengeAddr string `yaml:"http_challenge_addr"`
+}
+
+// Enabled reports whether Listen serves HTTPS.
+func (t *TLSConfig) Enabled() bool { return t.CertFile != "" || t.ACME != nil }
 
 // UpgradeConfig configures `kapok upgrade` (package internal/release): the release feed
 // and the ed25519 public key (base64) every release must be signed with. Without a key,
@@ -581,6 +625,9 @@ func (c *Config) Normalize() error {
 	if err := c.normalizeWire(); err != nil {
 		return err
 	}
+	if err := c.TLS.normalize(); err != nil {
+		return err
+	}
 	for name, u := range c.Upstreams {
 		if u == nil || u.URL == "" {
 			return fmt.Errorf("upstream %q: url is required", name)
@@ -710,6 +757,57 @@ func checkUsers(t *TenantConfig) error {
 	}
 	if aud := a.JWTAudience; aud != "" && aud != RoleAuthenticated {
 		return fmt.Errorf("tenant %q: auth.jwt_audience %q would refuse the tokens of auth.users, whose audience is %q", t.Name, aud, RoleAuthenticated)
+	}
+	return nil
+}
+
+// normalize fills the tls section's defaults and checks it.
+func (t *TLSConfig) normalize() error {
+	if (t.CertFile == "") != (t.KeyFile == "") {
+		return errors.New("tls: cert_file and key_file go together (a PEM certificate chain and its private key)")
+	}
+	if t.ReloadInterval < 0 {
+		return fmt.Errorf("tls: reload_interval %s is negative", t.ReloadInterval.D())
+	}
+	if t.ReloadInterval == 0 {
+		t.ReloadInterval = Duration(10 * time.Second)
+	}
+	if t.RedirectHTTP != "" {
+		if _, _, err := net.SplitHostPort(t.RedirectHTTP); err != nil {
+			return fmt.Errorf("tls: redirect_http %q is not host:port: %w", t.RedirectHTTP, err)
+		}
+	}
+	a := t.ACME
+	if a == nil {
+		if t.RedirectHTTP != "" && t.CertFile == "" {
+			return errors.New("tls: redirect_http needs HTTPS to redirect to: cert_file and key_file, or acme")
+		}
+		return nil
+	}
+	if t.CertFile != "" {
+		return errors.New("tls: cert_file and acme exclude each other: the certificate comes from files or from the ACME CA")
+	}
+	if len(a.Domains) == 0 {
+		return errors.New("tls.acme: domains is required: the host names to obtain certificates for")
+	}
+	for _, d := range a.Domains {
+		if d == "" || strings.ContainsAny(d, ":/* ") || !strings.Contains(strings.Trim(d, "."), ".") {
+			return fmt.Errorf("tls.acme: domain %q is not a host name with a dot (no port, path or wildcard)", d)
+		}
+	}
+	if a.CacheDir == "" {
+		return errors.New("tls.acme: cache_dir is required: the account key and certificates must outlive a restart (the CA limits how often it issues)")
+	}
+	if a.DirectoryURL != "" {
+		if u, err := url.Parse(a.DirectoryURL); err != nil || u.Scheme != "https" || u.Host == "" {
+			return fmt.Errorf("tls.acme: directory_url %q is not an https URL", a.DirectoryURL)
+		}
+	}
+	if a.HTTPChallengeAddr == "" {
+		a.HTTPChallengeAddr = ":80"
+	}
+	if _, _, err := net.SplitHostPort(a.HTTPChallengeAddr); err != nil {
+		return fmt.Errorf("tls.acme: http_challenge_addr %q is not host:port: %w", a.HTTPChallengeAddr, err)
 	}
 	return nil
 }

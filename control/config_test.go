@@ -208,3 +208,43 @@ func TestWireDefaults(t *testing.T) {
 		t.Errorf("max_wire_connections = %d, %d; want 100, 7", a, b)
 	}
 }
+
+func TestTheTLSSectionIsCheckedAndFilled(t *testing.T) {
+	base := func(tls TLSConfig) *Config {
+		return &Config{Upstreams: map[string]*Upstream{"u": {URL: "postgres://p@h:1/db"}}, TLS: tls}
+	}
+	acme := func(a ACMEConfig) *ACMEConfig { return &a }
+	for _, c := range []struct {
+		name string
+		tls  TLSConfig
+		err  string
+	}{
+		{"a certificate without its key is refused", TLSConfig{CertFile: "c.pem"}, "go together"},
+		{"a redirect without HTTPS is refused", TLSConfig{RedirectHTTP: ":8081"}, "needs HTTPS"},
+		{"a redirect address without a port is refused", TLSConfig{CertFile: "c", KeyFile: "k", RedirectHTTP: "example.com"}, "not host:port"},
+		{"files and ACME together are refused", TLSConfig{CertFile: "c", KeyFile: "k", ACME: acme(ACMEConfig{Domains: []string{"a.example"}, CacheDir: "d"})}, "exclude each other"},
+		{"ACME without domains is refused", TLSConfig{ACME: acme(ACMEConfig{CacheDir: "d"})}, "domains is required"},
+		{"a wildcard domain is refused", TLSConfig{ACME: acme(ACMEConfig{Domains: []string{"*.example.com"}, CacheDir: "d"})}, "no port, path or wildcard"},
+		{"a domain without a dot is refused", TLSConfig{ACME: acme(ACMEConfig{Domains: []string{"localhost"}, CacheDir: "d"})}, "with a dot"},
+		{"ACME without a cache is refused", TLSConfig{ACME: acme(ACMEConfig{Domains: []string{"a.example"}})}, "cache_dir is required"},
+		{"a plain HTTP directory is refused", TLSConfig{ACME: acme(ACMEConfig{Domains: []string{"a.example"}, CacheDir: "d", DirectoryURL: "http://ca.example/dir"})}, "not an https URL"},
+		{"files with a redirect are accepted", TLSConfig{CertFile: "c", KeyFile: "k", RedirectHTTP: ":8081"}, ""},
+		{"no TLS is accepted", TLSConfig{}, ""},
+	} {
+		t.Run(c.name, func(t *testing.T) {
+			err := base(c.tls).Normalize()
+			if c.err == "" && err != nil || c.err != "" && (err == nil || !strings.Contains(err.Error(), c.err)) {
+				t.Fatalf("err = %v, want %q", err, c.err)
+			}
+		})
+	}
+	t.Run("ACME's challenge address and the reload interval have defaults", func(t *testing.T) {
+		cfg := base(TLSConfig{ACME: acme(ACMEConfig{Domains: []string{"a.example"}, CacheDir: "d"})})
+		if err := cfg.Normalize(); err != nil {
+			t.Fatal(err)
+		}
+		if !cfg.TLS.Enabled() || cfg.TLS.ACME.HTTPChallengeAddr != ":80" || cfg.TLS.ReloadInterval.D() != 10*time.Second {
+			t.Fatalf("tls = %+v, acme = %+v", cfg.TLS, cfg.TLS.ACME)
+		}
+	})
+}

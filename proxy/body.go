@@ -3,6 +3,7 @@ package proxy
 import (
 	"bytes"
 	"crypto/subtle"
+	"crypto/tls"
 	"errors"
 	"fmt"
 	"net"
@@ -120,7 +121,12 @@ func (s *Server) requestError(ctx *fasthttp.RequestCtx, err error) {
 	s.metrics.rejected.WithLabelValues("body_too_large").Inc()
 	s.metrics.observe(route, outcomeClientError, 0)
 	writeBodyTooLarge(ctx, route, limit)
-	if c, ok := ctx.Conn().(*lingerConn); ok {
+	conn := ctx.Conn()
+	if tc, ok := conn.(*tls.Conn); ok {
+		// Under TLS the drain reads and drops the records below it, after the close_notify.
+		conn = tc.NetConn()
+	}
+	if c, ok := conn.(*lingerConn); ok {
 		c.discardBeforeClose(ctx.Request.Header.ContentLength())
 	}
 }

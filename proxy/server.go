@@ -3,6 +3,7 @@ package proxy
 import (
 	"bytes"
 	"context"
+	"crypto/tls"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -114,6 +115,12 @@ func (p slogPrintf) Printf(format string, args ...any) {
 // Serve serves on ln until Shutdown.
 func (s *Server) Serve(ln net.Listener) error {
 	return s.http.Serve(lingerListener{Listener: ln, maxWait: s.http.ReadTimeout})
+}
+
+// ServeTLS serves HTTPS on ln until Shutdown, with cfg for every connection. fasthttp runs
+// each handshake under the server's read and write timeouts.
+func (s *Server) ServeTLS(ln net.Listener, cfg *tls.Config) error {
+	return s.http.Serve(tls.NewListener(lingerListener{Listener: ln, maxWait: s.http.ReadTimeout}, cfg))
 }
 
 // Shutdown stops accepting connections and waits for in-flight requests to finish.

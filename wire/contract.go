@@ -44,11 +44,11 @@ type Authenticator interface {
 
 // The pieces of the package meet at these names (each file owns one side):
 //
-//	front.go   Server: Listen/Serve/Shutdown, TLS, startup, auth, routing, cancel keys.
+//	front.go   Server: Listen/Serve/Shutdown, TLS (its certificate from internal/certfile,
+//	           reloaded when the files change), startup, auth, routing, cancel keys.
 //	           Calls Engine.Serve once the client is authenticated (after AuthenticationOk).
 //	startup.go the startup packet, read byte for byte (protocol versions, options).
 //	scram.go   SCRAM-SHA-256(-PLUS) against the role's verifier in pg_authid.
-//	tlscert.go the certificate files, reloaded when they change.
 //	engine.go  Engine: NewEngine(EngineOptions), Serve(ctx, *Client, Identity) error,
 //	           Cancel(pid, secret uint32), Drain(), Close(); the relay, transaction pooling,
 //	           prepared statements, session state, idle-in-transaction timeout.

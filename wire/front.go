@@ -24,6 +24,7 @@ import (
 	"github.com/xdg-go/scram"
 
 	"github.com/kapok-dev/kapok/control"
+	"github.com/kapok-dev/kapok/internal/certfile"
 )
 
 // ServerOptions is what the wire port needs.
@@ -52,7 +53,7 @@ type Server struct {
 	log       *slog.Logger
 	metrics   *Metrics
 	engine    relay
-	certs     *certSource // nil: no TLS
+	certs     *certfile.Source // nil: no TLS
 	verifiers *verifiers
 
 	// ctx is every session's context; it ends when Shutdown gives up waiting.
@@ -97,7 +98,7 @@ func newServer(opts ServerOptions, engine relay) (*Server, error) {
 	}
 	s.verifiers = newVerifiers(s.log)
 	if w := &s.cfg.Wire; w.TLS() {
-		certs, err := newCertSource(w.TLSCertFile, w.TLSKeyFile, s.log)
+		certs, err := certfile.Open(w.TLSCertFile, w.TLSKeyFile, certfile.Options{Log: s.log, Name: "wire TLS"})
 		if err != nil {
 			return nil, err
 		}
@@ -227,12 +228,24 @@ type clientConn struct {
 	raw  net.Conn
 	conn net.Conn // raw, or the TLS connection over it
 	tls  bool
-	cert *servedCert // presented in the TLS handshake
+	cert *tls.Certificate // presented in the TLS handshake
 	be   *pgproto3.Backend
 	addr netip.Addr
 
 	tenant   *control.Tenant
 	admitted bool
+}
+
+// serverTLS is the TLS config of this connection; it records the certificate presented,
+// whose hash is the connection's channel binding data.
+func (c *clientConn) serverTLS() *tls.Config {
+	return &tls.Config{
+		MinVersion: tls.VersionTLS12,
+		GetCertificate: func(*tls.ClientHelloInfo) (*tls.Certificate, error) {
+			c.cert = c.s.certs.Certificate()
+			return c.cert, nil
+		},
+	}
 }
 
 func (c *clientConn) run() {
@@ -308,7 +321,7 @@ func (c *clientConn) startup() (*startupPacket, error) {
 			if _, err := c.conn.Write([]byte{'S'}); err != nil {
 				return nil, nil
 			}
-			tc := tls.Server(c.raw, c.s.certs.serverConfig(&c.cert))
+			tc := tls.Server(c.raw, c.serverTLS())
 			if err := tc.Handshake(); err != nil {
 				c.s.log.Debug("wire: TLS handshake", "addr", c.addr, "err", err)
 				c.s.metrics.Connection("", OutcomeProtocol)
@@ -563,7 +576,7 @@ func (c *clientConn) scram(v *verifier) error {
 	var cb scram.ChannelBinding
 	if c.cert != nil {
 		mechs = []string{"SCRAM-SHA-256-PLUS", "SCRAM-SHA-256"}
-		cb = scram.ChannelBinding{Type: scram.ChannelBindingTLSServerEndpoint, Data: c.cert.binding}
+		cb = scram.ChannelBinding{Type: scram.ChannelBindingTLSServerEndpoint, Data: endpointBinding(c.cert.Leaf)}
 	}
 	srv, err := scram.SHA256.NewServer(func(string) (scram.StoredCredentials, error) { return v.creds, nil })
 	if err != nil {

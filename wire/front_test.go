@@ -10,8 +10,6 @@ import (
 	"io"
 	"log/slog"
 	"net"
-	"os"
-	"path/filepath"
 	"strings"
 	"sync"
 	"testing"
@@ -514,51 +512,6 @@ func TestTLS(t *testing.T) {
 	t.Run("GSSEncRequest is answered N", func(t *testing.T) {
 		none.mustConnect(t, "user=token."+tenantA+" password=admin-key sslmode=disable gssencmode=prefer")
 	})
-}
-
-func TestTheCertificateIsReloadedWhenItsFilesChange(t *testing.T) {
-	first, second := testTLS(t), testTLS(t)
-	dir := t.TempDir()
-	cert, key := filepath.Join(dir, "server.pem"), filepath.Join(dir, "server-key.pem")
-	install := func(f devstack.TLSFiles, at time.Time) {
-		for _, p := range [][2]string{{f.Cert, cert}, {f.Key, key}} {
-			b, err := os.ReadFile(p[0])
-			if err != nil {
-				t.Fatal(err)
-			}
-			if err := os.WriteFile(p[1], b, 0o600); err != nil {
-				t.Fatal(err)
-			}
-			if err := os.Chtimes(p[1], at, at); err != nil {
-				t.Fatal(err)
-			}
-		}
-	}
-	install(first, time.Now().Add(-time.Hour))
-	src, err := newCertSource(cert, key, slog.New(slog.NewTextHandler(io.Discard, nil)))
-	if err != nil {
-		t.Fatal(err)
-	}
-	leaf := func() []byte { return src.get().cert.Certificate[0] }
-	was := leaf()
-	install(second, time.Now())
-	if string(leaf()) != string(was) {
-		t.Fatal("the files were read again before the check interval")
-	}
-	src.every = 0
-	now := leaf()
-	if string(now) == string(was) {
-		t.Fatal("the new certificate was not loaded")
-	}
-	if err := os.WriteFile(cert, []byte("half a certificate"), 0o600); err != nil {
-		t.Fatal(err)
-	}
-	if string(leaf()) != string(now) {
-		t.Fatal("a broken file replaced the loaded certificate")
-	}
-	if _, err := newCertSource(cert, key, slog.New(slog.NewTextHandler(io.Discard, nil))); err == nil {
-		t.Fatal("a broken certificate file was accepted at start")
-	}
 }
 
 func TestACancelRequestReachesTheEngineWithTheSessionsKey(t *testing.T) {

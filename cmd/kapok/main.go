@@ -176,6 +176,12 @@ func serve(ctx context.Context, cfg *control.Config, log *slog.Logger, onStore f
 			return err
 		}
 	}
+	var https *httpsFront
+	if cfg.TLS.Enabled() {
+		if https, err = newHTTPSFront(cfg.TLS, log); err != nil {
+			return err
+		}
+	}
 	if err := reg.Start(ctx); err != nil {
 		return err
 	}
@@ -208,11 +214,22 @@ func serve(ctx context.Context, cfg *control.Config, log *slog.Logger, onStore f
 		return err
 	}
 	errc := make(chan error, 2)
+	scheme := "http://"
+	if https != nil {
+		if err := https.start(ctx, ln.Addr(), errc); err != nil {
+			ln.Close()
+			return err
+		}
+		scheme = "https://"
+	}
 	wireAddr := "off (wire.disabled)"
 	if wsrv != nil {
 		wln, err := net.Listen("tcp", cfg.WireListen)
 		if err != nil {
 			ln.Close()
+			if https != nil {
+				_ = https.close(context.Background())
+			}
 			return fmt.Errorf("the Postgres wire port cannot listen on %s: %w (set wire_listen, KAPOK_WIRE_LISTEN or --wire-listen to a free address, or wire.disabled: true)", cfg.WireListen, err)
 		}
 		wireAddr = wln.Addr().String()
@@ -222,8 +239,14 @@ func serve(ctx context.Context, cfg *control.Config, log *slog.Logger, onStore f
 			}
 		}()
 	}
-	log.Info("kapok serving", "http", "http://"+ln.Addr().String(), "wire", wireAddr, "tenants", len(reg.Tenants()), "default_tenant", cfg.DefaultTenant)
-	go func() { errc <- srv.Serve(ln) }()
+	log.Info("kapok serving", "http", scheme+ln.Addr().String(), "wire", wireAddr, "tenants", len(reg.Tenants()), "default_tenant", cfg.DefaultTenant)
+	go func() {
+		if https != nil {
+			errc <- srv.ServeTLS(ln, https.tls)
+		} else {
+			errc <- srv.Serve(ln)
+		}
+	}()
 	var serveErr error
 	select {
 	case serveErr = <-errc:
@@ -233,13 +256,16 @@ func serve(ctx context.Context, cfg *control.Config, log *slog.Logger, onStore f
 	sctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
 	var wg sync.WaitGroup
-	var wireErr error
+	var wireErr, plainErr error
 	if wsrv != nil {
 		wg.Go(func() { wireErr = wsrv.Shutdown(sctx) })
 	}
+	if https != nil {
+		wg.Go(func() { plainErr = https.close(sctx) })
+	}
 	httpErr := srv.Shutdown(sctx)
 	wg.Wait()
-	return errors.Join(serveErr, httpErr, wireErr)
+	return errors.Join(serveErr, httpErr, wireErr, plainErr)
 }
 
 // servePprof serves the runtime profiles on a listener of their own, apart from the API:
