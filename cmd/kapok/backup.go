@@ -108,6 +108,9 @@ func backupCommand(ctx context.Context, args []string, stdout, stderr io.Writer)
 
 	switch sub {
 	case "setup":
+		if target.url == "" {
+			return fail(errors.New("which cluster? give --config with its upstream (or --dev for the dev stack)"))
+		}
 		o := backup.SetupOptions{Dir: target.dir, Stanza: f.stanza, URL: target.url, Compress: compress, RetentionFull: retention, Out: stdout}
 		switch {
 		case f.dev:

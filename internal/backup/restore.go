@@ -120,29 +120,25 @@ func (s *Stanza) RestoreCluster(ctx context.Context, o ClusterOptions) (*Cluster
 		if answers(ctx, s.connURL("postgres")) == nil {
 			return nil, fmt.Errorf("refusing to restore over %s: the cluster answers on port %d; stop it first", target, s.PGPort)
 		}
-		if err := s.user.mkdir(target, 0o700); err != nil { // a lost data directory
-			return nil, err
-		}
-	} else {
-		if entries, err := os.ReadDir(target); err == nil && len(entries) > 0 {
-			return nil, fmt.Errorf("refusing to restore into %s: it is not empty", target)
-		}
-		if err := s.user.mkdir(target, 0o700); err != nil {
-			return nil, err
-		}
-		if err := os.Chmod(target, 0o700); err != nil {
-			return nil, err
-		}
-		if o.To != nil && answers(ctx, s.connURL("postgres")) == nil {
-			if err := archiveNow(ctx, s.connURL("postgres"), time.Minute); err != nil {
-				return nil, err
-			}
-		}
+	} else if entries, err := os.ReadDir(target); err == nil && len(entries) > 0 {
+		return nil, fmt.Errorf("refusing to restore into %s: it is not empty", target)
 	}
 	if o.To != nil {
 		if err := s.checkTarget(ctx, *o.To); err != nil {
 			return nil, err
 		}
+		if !inPlace && answers(ctx, s.connURL("postgres")) == nil {
+			if err := archiveNow(ctx, s.connURL("postgres"), time.Minute); err != nil {
+				return nil, err
+			}
+		}
+	}
+	// In place, the directory may have been lost with the cluster.
+	if err := s.user.mkdir(target, 0o700); err != nil {
+		return nil, err
+	}
+	if err := os.Chmod(target, 0o700); err != nil {
+		return nil, err
 	}
 	if err := s.restoreInto(ctx, target, o.To, inPlace); err != nil {
 		return nil, err
@@ -172,7 +168,7 @@ func appendSettings(u osUser, dataDir, lines string) error {
 	if err != nil {
 		return err
 	}
-	if _, err := io.WriteString(f, "# kapok backup restore\n"+lines); err != nil {
+	if _, err := io.WriteString(f, "# added by kapok backup\n"+lines); err != nil {
 		f.Close()
 		return err
 	}
