@@ -12,6 +12,8 @@
 //	                 signed for 127.0.0.1/localhost, which Kapok's wire port presents
 //	                 (psql "... sslmode=verify-full sslrootcert=.kapok/tls/ca.pem")
 //	mail/            the mails the mail sink received, as <id>.eml
+//	backup/          pgBackRest's configuration and repository, once `kapok backup setup
+//	                 --dev` turned WAL archiving on (package internal/backup)
 //
 // While `kapok dev` serves, its process also runs a mail sink (package mailsink): SMTP on
 // 127.0.0.1:54325 and a mailbox on http://127.0.0.1:54326, where Kapok Auth's mails land

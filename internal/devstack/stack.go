@@ -260,14 +260,65 @@ current_setting('max_wal_senders')::int, (SELECT setting::int FROM pg_settings W
 	}
 	c.Close(context.Background())
 	t := time.Now()
-	if _, err := r.run(ctx, b.pgctl(), "restart", "-D", l.dataDir(), "-l", l.pgLog(), "-m", "fast", "-w", "-t", "120"); err != nil {
-		return fmt.Errorf("restarting PostgreSQL with wal_level=logical (log: %s): %w%s", l.pgLog(), err, logTail(l.pgLog()))
+	if err := restartPostgres(ctx, r, b, l); err != nil {
+		return fmt.Errorf("with wal_level=logical: %w", err)
 	}
 	fmt.Fprintf(out, "PostgreSQL  restarted with wal_level=logical (was %s) in %s\n", wal, time.Since(t).Round(time.Millisecond))
+	return nil
+}
+
+// restartPostgres restarts a running cluster (fast shutdown: open sessions end, and
+// PgBouncer reconnects by itself) and waits until it answers.
+func restartPostgres(ctx context.Context, r runner, b binaries, l layout) error {
+	if _, err := r.run(ctx, b.pgctl(), "restart", "-D", l.dataDir(), "-l", l.pgLog(), "-m", "fast", "-w", "-t", "120"); err != nil {
+		return fmt.Errorf("restarting PostgreSQL (log: %s): %w%s", l.pgLog(), err, logTail(l.pgLog()))
+	}
 	if err := waitAnswers(ctx, l.directURL("postgres"), 30*time.Second); err != nil {
 		return fmt.Errorf("PostgreSQL does not answer on %s after its restart: %w%s", l.pgAddr(), err, logTail(l.pgLog()))
 	}
 	return nil
+}
+
+// Cluster is the stack's PostgreSQL, for tools that work beside it (kapok backup --dev).
+type Cluster struct {
+	Dir string // the stack directory, links resolved
+	URL string // database postgres, as the superuser, straight to PostgreSQL
+}
+
+// OpenCluster finds the stack's cluster in dir (default DefaultDir), which must run.
+func OpenCluster(ctx context.Context, dir string) (Cluster, error) {
+	l, err := openLayout(dir)
+	if err != nil {
+		return Cluster{}, err
+	}
+	if !l.hasCluster() {
+		return Cluster{}, fmt.Errorf("no dev stack in %s: start it with `kapok dev up`", l.dir)
+	}
+	if err := pgAnswers(ctx, l.directURL("postgres")); err != nil {
+		return Cluster{}, fmt.Errorf("the dev stack's PostgreSQL does not answer on %s (start it with `kapok dev up`): %w", l.pgAddr(), err)
+	}
+	return Cluster{Dir: l.dir, URL: l.directURL("postgres")}, nil
+}
+
+// RestartPostgres restarts the stack's PostgreSQL in dir, for settings that take effect
+// only at a restart (archive_mode, for kapok backup).
+func RestartPostgres(ctx context.Context, dir string) error {
+	l, err := openLayout(dir)
+	if err != nil {
+		return err
+	}
+	if postgresPID(l) == 0 {
+		return fmt.Errorf("the dev stack's PostgreSQL in %s does not run: start it with `kapok dev up`", l.dataDir())
+	}
+	r, err := newRunner()
+	if err != nil {
+		return err
+	}
+	b, missing := findBinaries()
+	if b.pgBin == "" {
+		return fmt.Errorf("cannot restart PostgreSQL in %s: %s not found", l.dataDir(), strings.Join(missing, ", "))
+	}
+	return restartPostgres(ctx, r, b, l)
 }
 
 // upPgBouncer writes PgBouncer's files, reloads a running PgBouncer whose config changed or
