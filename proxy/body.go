@@ -118,7 +118,7 @@ func (s *Server) requestError(ctx *fasthttp.RequestCtx, err error) {
 	}
 	route, limit := r.route, r.limit
 	s.metrics.rejected.WithLabelValues("body_too_large").Inc()
-	s.metrics.observe(route, outcomeClientError, 0)
+	s.metrics.observe(route, outcomeClientError, nil, 0)
 	writeBodyTooLarge(ctx, route, limit)
 	if c, ok := ctx.Conn().(*lingerConn); ok {
 		c.discardBeforeClose(ctx.Request.Header.ContentLength())

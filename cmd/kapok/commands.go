@@ -183,6 +183,14 @@ func versionCommand(_ context.Context, args []string, stdout, stderr io.Writer) 
 }
 
 // versionText renders the module version and the VCS stamp Go records in the binary.
+// mainVersion is the module version kapok was built as ("(devel)" from a work tree).
+func mainVersion() string {
+	if bi, ok := debug.ReadBuildInfo(); ok {
+		return bi.Main.Version
+	}
+	return ""
+}
+
 func versionText(bi *debug.BuildInfo, ok bool) string {
 	if !ok {
 		return "kapok (no build information)\n"
