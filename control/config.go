@@ -57,6 +57,13 @@ type Config struct {
 	// TLS serves Listen over HTTPS, from certificate files or with certificates obtained by
 	// ACME.
 	TLS TLSConfig `yaml:"tls"`
+	// Metrics tunes /metrics.
+	Metrics MetricsConfig `yaml:"metrics"`
+	// Tracing exports a span per request by OTLP; off while OTLPEndpoint is empty.
+	Tracing TracingConfig `yaml:"tracing"`
+	// SlowQuery logs a request whose statements took at least this long in the tenant
+	// pool, with their SQL and never their values (default 1s; negative: never).
+	SlowQuery Duration `yaml:"slow_query"`
 }
 
 // TLSConfig serves the HTTP listener over HTTPS. Unset, it serves plain HTTP (a load
@@ -106,6 +113,27 @@ func (t *TLSConfig) Enabled() bool { return t.CertFile != "" || t.ACME != nil }
 type UpgradeConfig struct {
 	FeedURL   string `yaml:"feed_url"`
 	PublicKey string `yaml:"public_key"`
+}
+
+
+// MetricsConfig bounds the cardinality of Kapok's per-tenant series.
+type MetricsConfig struct {
+	// MaxTenantLabels caps the tenants whose requests are counted under their own tenant
+	// label (default 100; negative: none); the others are counted as tenant="other".
+	MaxTenantLabels int `yaml:"max_tenant_labels"`
+	// TenantLabels, when set, lists the only tenants that get their own label (still
+	// within MaxTenantLabels); unset, tenants get one in the order they are first served.
+	TenantLabels []string `yaml:"tenant_labels"`
+}
+
+// TracingConfig configures OpenTelemetry tracing.
+type TracingConfig struct {
+	// OTLPEndpoint is the OTLP/HTTP collector's URL (http://collector:4318; the path
+	// defaults to /v1/traces). Empty: no tracing, at no cost to requests.
+	OTLPEndpoint string `yaml:"otlp_endpoint"`
+	// SampleRatio is the share of requests without a sampled parent that are traced
+	// (default 0.01); a request whose traceparent is sampled is always traced.
+	SampleRatio float64 `yaml:"sample_ratio"`
 }
 
 // WireConfig tunes the Postgres wire-protocol port.
@@ -620,6 +648,23 @@ func (c *Config) Normalize() error {
 	}
 	if c.Events.Retention <= 0 {
 		c.Events.Retention = Duration(7 * 24 * time.Hour)
+	}
+	if c.Metrics.MaxTenantLabels == 0 {
+		c.Metrics.MaxTenantLabels = 100
+	}
+	if c.Tracing.SampleRatio == 0 {
+		c.Tracing.SampleRatio = 0.01
+	}
+	if c.Tracing.SampleRatio < 0 || c.Tracing.SampleRatio > 1 {
+		return fmt.Errorf("tracing.sample_ratio %v is not between 0 and 1", c.Tracing.SampleRatio)
+	}
+	if e := c.Tracing.OTLPEndpoint; e != "" {
+		if u, err := url.Parse(e); err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
+			return fmt.Errorf("tracing.otlp_endpoint %q is not an http(s) URL like http://collector:4318", e)
+		}
+	}
+	if c.SlowQuery == 0 {
+		c.SlowQuery = Duration(time.Second)
 	}
 	c.Limits = c.Limits.withDefaults(DefaultLimits)
 	if err := c.normalizeWire(); err != nil {

@@ -31,6 +31,26 @@ func TestTheShippedConfigLoadsAndNormalizes(t *testing.T) {
 	if demo.Limits.StatementTimeout.D() != 10*time.Second || demo.Pool.QueueTimeout.D() != 2*time.Second {
 		t.Errorf("limits not inherited: %+v %+v", demo.Limits, demo.Pool)
 	}
+	if cfg.Metrics.MaxTenantLabels != 100 || cfg.Tracing.OTLPEndpoint != "" || cfg.Tracing.SampleRatio != 0.01 || cfg.SlowQuery.D() != time.Second {
+		t.Errorf("observability settings: %+v %+v slow_query %v", cfg.Metrics, cfg.Tracing, cfg.SlowQuery)
+	}
+}
+
+func TestObservabilityDefaults(t *testing.T) {
+	cfg := &Config{}
+	if err := cfg.Normalize(); err != nil {
+		t.Fatal(err)
+	}
+	if cfg.Metrics.MaxTenantLabels != 100 || cfg.Tracing.SampleRatio != 0.01 || cfg.SlowQuery.D() != time.Second {
+		t.Errorf("defaults: %+v %+v slow_query %v", cfg.Metrics, cfg.Tracing, cfg.SlowQuery)
+	}
+	off := &Config{SlowQuery: Duration(-time.Second), Metrics: MetricsConfig{MaxTenantLabels: -1}}
+	if err := off.Normalize(); err != nil {
+		t.Fatal(err)
+	}
+	if off.SlowQuery.D() >= 0 || off.Metrics.MaxTenantLabels >= 0 {
+		t.Errorf("an explicit \"off\" was replaced by a default: %+v slow_query %v", off.Metrics, off.SlowQuery)
+	}
 }
 
 func TestDropInServesOneDatabaseAsTheDefaultTenant(t *testing.T) {
@@ -82,6 +102,8 @@ func TestBadConfigsAreRefusedWithAReason(t *testing.T) {
 		"negative wire conns":      "upstreams: {u: {url: 'postgres://x@y/z'}}\ntenants: [{name: a, limits: {max_wire_connections: -1}}]",
 		"wire listen without port": "wire_listen: 127.0.0.1",
 		"tiny wire messages":       "wire: {max_message_bytes: 10}",
+		"sample ratio above 1":     "tracing: {otlp_endpoint: 'http://127.0.0.1:4318', sample_ratio: 2}",
+		"endpoint without scheme":  "tracing: {otlp_endpoint: 'collector:4318'}",
 	}
 	for name, body := range cases {
 		t.Run(name, func(t *testing.T) {

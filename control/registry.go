@@ -62,6 +62,7 @@ type Registry struct {
 	dbs      map[string]*database // by direct URL
 	onChange []func(t *Tenant, old, cur *Snapshot)
 	reloads  atomic.Int64
+	failures atomic.Int64
 	// store holds the control tables once OpenStore attached them (nil: file tenants only).
 	store atomic.Pointer[Store]
 }
@@ -121,6 +122,21 @@ func (r *Registry) Tenants() []*Tenant {
 
 // Reloads counts catalog loads that produced a new version.
 func (r *Registry) Reloads() int64 { return r.reloads.Load() }
+
+// LoadFailures counts catalog loads that failed (the tenant keeps its last schema, or
+// stays not ready when it has none).
+func (r *Registry) LoadFailures() int64 { return r.failures.Load() }
+
+// Unloaded counts the tenants whose catalog could not be loaded, or whose last load failed.
+func (r *Registry) Unloaded() int {
+	n := 0
+	for _, t := range *r.tenants.Load() {
+		if t.Snapshot() == nil || t.LoadError() != nil {
+			n++
+		}
+	}
+	return n
+}
 
 // Start loads every tenant's catalog and starts one watcher per upstream database. Load
 // failures do not fail Start: the tenant stays not-ready and is retried by its watcher.
@@ -379,6 +395,7 @@ func (r *Registry) Close() {
 }
 
 func (r *Registry) setErr(t *Tenant, err error) {
+	r.failures.Add(1)
 	t.loadErr.Store(&err)
 }
 

@@ -221,7 +221,7 @@ func (call *adminCall) failErr(err error) int {
 	case errors.Is(err, context.DeadlineExceeded):
 		return call.fail(fasthttp.StatusGatewayTimeout, "timeout", "the operation did not finish in time: "+err.Error())
 	}
-	call.a.s.log.Error("admin call failed", "path", string(call.ctx.Path()), "err", err)
+	call.a.s.requestLog(call.ctx).Error("admin call failed", "path", string(call.ctx.Path()), "err", err)
 	return call.fail(fasthttp.StatusInternalServerError, "unexpected", err.Error())
 }
 

@@ -34,6 +34,16 @@
 // in auth.go: anon is the tenant's anonymous role, authenticated its authenticated_role,
 // service_role the tenant's own role, all through guard.authenticate's role rules.
 //
+// Every request gets an id (X-Request-Id: the client's when it is made of id characters,
+// else one made from a per-process prefix and a counter) echoed in the response; the log
+// lines about a request carry it as request_id, and trace_id/span_id when the request
+// came with a W3C traceparent. With Options.Tracer set (package tracing), each request is a
+// server span (tenant, API, outcome), a child of the caller's traceparent, with a child span
+// for its statements; without it nothing of tracing runs. /metrics counts requests by route
+// and outcome, and by tenant in kapok_tenant_* (metrics.max_tenant_labels tenants get a
+// label, the others count as "other"); a request finds its tenant's series by index under
+// one atomic load, never hashing labels.
+//
 // Allocation budget: a GraphQL request whose plan is cached costs at most 2 allocations from
 // handler entry to response bytes, Postgres excluded (TestACacheHitStaysWithinItsAllocationBudget;
 // 0 measured). Scratch space (an exchange) comes from a sync.Pool, the plan key is built in a

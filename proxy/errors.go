@@ -134,11 +134,11 @@ func graphQLFaultMessage(f dbFault) string {
 
 // noteFault records a database fault of an API's request: a pool wait that timed out is a
 // rejection, counted by reason; anything else (the database out of reach) is logged.
-func (a *apis) noteFault(api string, err error) {
+func (a *apis) noteFault(from origin, api string, err error) {
 	var rej *poolmgr.RejectedError
 	if errors.As(err, &rej) {
 		a.s.metrics.rejected.WithLabelValues(string(rej.Reason)).Inc()
 		return
 	}
-	a.s.log.Warn(api+" execution: database unavailable", "err", err)
+	a.logger(from).Warn(api+" execution: database unavailable", "err", err)
 }

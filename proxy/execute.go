@@ -3,9 +3,11 @@ package proxy
 import (
 	"context"
 	"errors"
+	"time"
 
 	"github.com/valyala/fasthttp"
 
+	"github.com/kapok-dev/kapok/internal/statement"
 	"github.com/kapok-dev/kapok/planner"
 	"github.com/kapok-dev/kapok/poolmgr"
 )
@@ -23,6 +25,9 @@ type exchange struct {
 	// session is set when the request runs with a role and request settings (sess).
 	session bool
 	preq    poolmgr.Request
+	// from names the request in log lines and parents its database span; handlers set it
+	// and clear it before the exchange goes back to its pool.
+	from origin
 }
 
 // reset readies x for another plan of the same request (a GraphQL batch runs several).
@@ -36,7 +41,7 @@ func (x *exchange) reset() {
 type door interface {
 	name() string // the API, for logs
 	// compileFailure answers an error from compiling; it returns the outcome.
-	compileFailure(a *apis, w *planner.Response, err error) string
+	compileFailure(a *apis, from origin, w *planner.Response, err error) string
 	fault(w *planner.Response, f dbFault)
 	rejected(w *planner.Response, status int, message string)
 	timeout(w *planner.Response)
@@ -55,7 +60,7 @@ func (a *apis) execute(x *exchange, d door, compile func() (planner.Executable, 
 		}
 	}
 	if err != nil {
-		return d.compileFailure(a, &x.w, err)
+		return d.compileFailure(a, x.from, &x.w, err)
 	}
 	b := &x.batch
 	b.Reset()
@@ -71,7 +76,13 @@ func (a *apis) execute(x *exchange, d door, compile func() (planner.Executable, 
 		}
 		// No deadline here: the pool bounds every wait (QueueWait, AcquireTimeout) and every
 		// run (its request timeout), so the hot path does not pay for a timer it has.
+		span := a.startDBSpan(x, b.Statements)
+		start := monotonic()
 		x.buf, ends, err = a.run(x.pool, context.Background(), &x.preq, x.buf)
+		a.noteDBTime(x, d, b.Statements, monotonic()-start)
+		if span != nil {
+			endDBSpan(span, err)
+		}
 		if err != nil {
 			return a.runFailure(x, d, plan, err)
 		}
@@ -85,12 +96,25 @@ func (a *apis) execute(x *exchange, d door, compile func() (planner.Executable, 
 	return outcomeOK
 }
 
+// noteDBTime counts a run of statements and logs it when it was slow: the SQL, never the
+// values.
+func (a *apis) noteDBTime(x *exchange, d door, stmts []statement.Statement, took time.Duration) {
+	a.s.metrics.dbTime.Observe(took.Seconds())
+	if slow := a.s.cfg.SlowQuery.D(); slow > 0 && took >= slow {
+		sql := make([]string, len(stmts))
+		for i := range stmts {
+			sql[i] = stmts[i].SQL
+		}
+		a.logger(x.from).Warn("slow query", "tenant", x.pool.Tenant(), "api", d.name(), "seconds", took.Seconds(), "sql", sql)
+	}
+}
+
 // planFailure answers an error a plan returned while binding or responding.
 func (a *apis) planFailure(x *exchange, d door, plan planner.Executable, err error) string {
 	if plan.Fail(&x.in, err, &x.w) {
 		return outcomeClientError
 	}
-	a.s.log.Error(d.name()+" plan", "err", err)
+	a.logger(x.from).Error(d.name()+" plan", "err", err)
 	d.internal(&x.w, "unexpected response from the database")
 	return outcomeError
 }
@@ -102,7 +126,7 @@ var headerRetryAfter = []byte("1")
 func (a *apis) runFailure(x *exchange, d door, plan planner.Executable, err error) string {
 	w := &x.w
 	if f, ok := dbFaultOf(err); ok {
-		a.noteFault(d.name(), err)
+		a.noteFault(x.from, d.name(), err)
 		w.SetHeader("Retry-After", headerRetryAfter)
 		d.fault(w, f)
 		return outcomeError
@@ -123,7 +147,7 @@ func (a *apis) runFailure(x *exchange, d door, plan planner.Executable, err erro
 		d.timeout(w)
 		return outcomeError
 	}
-	a.s.log.Error(d.name()+" execution", "err", err)
+	a.logger(x.from).Error(d.name()+" execution", "err", err)
 	d.internal(w, "database query error")
 	return outcomeError
 }
@@ -185,13 +209,13 @@ type graphqlDoor struct{}
 
 func (graphqlDoor) name() string { return "graphql" }
 
-func (graphqlDoor) compileFailure(a *apis, w *planner.Response, err error) string {
+func (graphqlDoor) compileFailure(a *apis, from origin, w *planner.Response, err error) string {
 	var pe *planner.Error
 	if errors.As(err, &pe) {
 		planner.WriteGraphQLError(w, fasthttp.StatusOK, pe.Code, pe.Message, pe.Path)
 		return outcomeClientError
 	}
-	a.s.log.Error("graphql compile", "err", err)
+	a.logger(from).Error("graphql compile", "err", err)
 	planner.WriteGraphQLError(w, fasthttp.StatusOK, "unexpected", "internal error compiling the query", "$")
 	return outcomeError
 }

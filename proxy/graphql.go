@@ -35,6 +35,7 @@ const maxBatch = 32
 func (a *apis) graphql(ctx *fasthttp.RequestCtx, t *control.Tenant) string {
 	st := gqlStates.Get().(*gqlState)
 	defer func() {
+		st.x.from = origin{}
 		if cap(st.x.buf) <= 1<<20 && cap(st.x.w.Scratch) <= 1<<20 && cap(st.out) <= 1<<20 {
 			gqlStates.Put(st)
 		}
@@ -42,7 +43,7 @@ func (a *apis) graphql(ctx *fasthttp.RequestCtx, t *control.Tenant) string {
 	lim := t.Config.Limits
 	g, err := a.guardFor(t)
 	if err != nil {
-		a.s.log.Error("tenant guard", "tenant", t.Name, "err", err)
+		a.s.requestLog(ctx).Error("tenant guard", "tenant", t.Name, "err", err)
 		writeGraphQLError(ctx, fasthttp.StatusInternalServerError, "unexpected", "the tenant's access settings are invalid")
 		return outcomeError
 	}
@@ -103,7 +104,7 @@ func (a *apis) graphql(ctx *fasthttp.RequestCtx, t *control.Tenant) string {
 	x.reset()
 	pool, err := a.pool(t)
 	if err != nil {
-		a.s.log.Error("tenant pool", "tenant", t.Name, "err", err)
+		a.s.requestLog(ctx).Error("tenant pool", "tenant", t.Name, "err", err)
 		retryAfter(ctx)
 		writeGraphQLError(ctx, fasthttp.StatusServiceUnavailable, gqlCodeUnavailable, msgConnection)
 		return outcomeError
@@ -114,6 +115,7 @@ func (a *apis) graphql(ctx *fasthttp.RequestCtx, t *control.Tenant) string {
 	}
 	defer adm.Release()
 	x.pool = pool
+	x.from = origin{req: ctx}
 	x.session = who.withSession()
 	if x.session {
 		x.sess = who.session("POST", string(ctx.Path()))

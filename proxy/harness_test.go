@@ -29,18 +29,28 @@ type testServer struct {
 // startServer serves cfg's tenants; cfg gets the dev stack as its only upstream.
 func startServer(t testing.TB, cfg *control.Config) *testServer {
 	t.Helper()
+	return startServerWith(t, cfg, Options{})
+}
+
+// startServerWith is startServer with opts' logger (default: none, or stderr under -v) and
+// tracer.
+func startServerWith(t testing.TB, cfg *control.Config, opts Options) *testServer {
+	t.Helper()
 	if cfg.Upstreams == nil {
 		cfg.Upstreams = map[string]*control.Upstream{"dev": {URL: testenv.DirectURL(), Pooler: testenv.PoolerURL()}}
 	}
 	if err := cfg.Normalize(); err != nil {
 		t.Fatal(err)
 	}
-	log := slog.New(slog.NewTextHandler(io.Discard, nil))
-	if testing.Verbose() {
-		log = slog.Default()
+	log := opts.Logger
+	if log == nil {
+		log = slog.New(slog.NewTextHandler(io.Discard, nil))
+		if testing.Verbose() {
+			log = slog.Default()
+		}
 	}
 	reg := control.NewRegistry(cfg, log)
-	srv, err := New(Options{Config: cfg, Registry: reg, Logger: log})
+	srv, err := New(Options{Config: cfg, Registry: reg, Logger: log, Tracer: opts.Tracer})
 	if err != nil {
 		t.Fatal(err)
 	}

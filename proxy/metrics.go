@@ -1,8 +1,14 @@
 package proxy
 
 import (
+	"sync"
+	"sync/atomic"
+	"time"
+
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/collectors"
+
+	"github.com/kapok-dev/kapok/control"
 )
 
 // Route labels; a closed set keeps cardinality bounded.
@@ -25,56 +31,252 @@ const (
 	outcomeError       = "error"
 )
 
-var allRoutes = []string{routeGraphQL, routeREST, routeAdmin, routeDocs, routeHealth, routeOther, routeRealtime, routeAuth}
-var allOutcomes = []string{outcomeOK, outcomeClientError, outcomeRejected, outcomeError}
+// allRoutes and allOutcomes are in the order of routeIndex and outcomeIndex, so a request's
+// series are found by index, not by hashing its labels.
+var allRoutes = [...]string{routeGraphQL, routeREST, routeAdmin, routeDocs, routeHealth, routeOther, routeRealtime, routeAuth}
+var allOutcomes = [...]string{outcomeOK, outcomeClientError, outcomeRejected, outcomeError}
+
+func routeIndex(r string) int {
+	switch r {
+	case routeGraphQL:
+		return 0
+	case routeREST:
+		return 1
+	case routeAdmin:
+		return 2
+	case routeDocs:
+		return 3
+	case routeHealth:
+		return 4
+	case routeRealtime:
+		return 6
+	case routeAuth:
+		return 7
+	}
+	return 5
+}
+
+func outcomeIndex(o string) int {
+	switch o {
+	case outcomeOK:
+		return 0
+	case outcomeClientError:
+		return 1
+	case outcomeRejected:
+		return 2
+	}
+	return 3
+}
+
+// tenantOther is the tenant label of the tenants beyond metrics.max_tenant_labels.
+const tenantOther = "other"
+
+// tenantBuckets are few: per tenant, latency only has to tell tenants apart; the fine
+// distribution is kapok_request_duration_seconds's, which carries no tenant label.
+var tenantBuckets = []float64{.005, .025, .1, .5, 2.5}
 
 // metrics holds Kapok's own series. Children are resolved once so the hot path does not
-// look labels up. No histogram carries a tenant label.
+// look labels up.
 type metrics struct {
 	reg *prometheus.Registry
 
 	requests *prometheus.CounterVec
 	latency  *prometheus.HistogramVec
+	dbTime   prometheus.Histogram
 	reloads  prometheus.Counter
 	rejected *prometheus.CounterVec
 
-	reqChild map[[2]string]prometheus.Counter
-	latChild map[string]prometheus.Observer
+	reqChild [len(allRoutes)][len(allOutcomes)]prometheus.Counter
+	latChild [len(allRoutes)]prometheus.Observer
+
+	tenantRequests *prometheus.CounterVec
+	tenantLatency  *prometheus.HistogramVec
+	tenants        tenantLabels
 }
 
-func newMetrics() *metrics {
+func newMetrics(cfg control.MetricsConfig) *metrics {
 	m := &metrics{reg: prometheus.NewRegistry()}
 	m.reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
 	m.requests = prometheus.NewCounterVec(prometheus.CounterOpts{
 		Name: "kapok_requests_total", Help: "HTTP requests by route and outcome.",
 	}, []string{"route", "outcome"})
+	buckets := []float64{.0001, .00025, .0005, .001, .0025, .005, .01, .025, .05, .1, .25, .5, 1, 2.5}
 	m.latency = prometheus.NewHistogramVec(prometheus.HistogramOpts{
 		Name:                            "kapok_request_duration_seconds",
 		Help:                            "HTTP request latency by route.",
-		Buckets:                         []float64{.0001, .00025, .0005, .001, .0025, .005, .01, .025, .05, .1, .25, .5, 1, 2.5},
+		Buckets:                         buckets,
 		NativeHistogramBucketFactor:     1.1,
 		NativeHistogramMaxBucketNumber:  160,
 		NativeHistogramMinResetDuration: 3600e9,
 	}, []string{"route"})
+	// Classic buckets only: a native histogram's observation costs about twice as much,
+	// and the request latency above already has one.
+	m.dbTime = prometheus.NewHistogram(prometheus.HistogramOpts{
+		Name:    "kapok_db_execution_seconds",
+		Help:    "Time a request's statements spent in the tenant pool, from handing them over to the last result (connection acquire included).",
+		Buckets: buckets,
+	})
 	m.reloads = prometheus.NewCounter(prometheus.CounterOpts{
 		Name: "kapok_schema_reloads_total", Help: "Tenant catalog loads that produced a new schema version.",
 	})
 	m.rejected = prometheus.NewCounterVec(prometheus.CounterOpts{
 		Name: "kapok_rejected_requests_total", Help: "Requests refused before any work, by reason.",
 	}, []string{"reason"})
-	m.reg.MustRegister(m.requests, m.latency, m.reloads, m.rejected)
-	m.reqChild = map[[2]string]prometheus.Counter{}
-	m.latChild = map[string]prometheus.Observer{}
-	for _, r := range allRoutes {
-		m.latChild[r] = m.latency.WithLabelValues(r)
-		for _, o := range allOutcomes {
-			m.reqChild[[2]string{r, o}] = m.requests.WithLabelValues(r, o)
+	m.tenantRequests = prometheus.NewCounterVec(prometheus.CounterOpts{
+		Name: "kapok_tenant_requests_total",
+		Help: "Requests addressed to a tenant, by tenant, API and outcome; tenants beyond metrics.max_tenant_labels count as tenant=\"other\".",
+	}, []string{"tenant", "api", "outcome"})
+	m.tenantLatency = prometheus.NewHistogramVec(prometheus.HistogramOpts{
+		Name:    "kapok_tenant_request_duration_seconds",
+		Help:    "Latency of requests addressed to a tenant, by tenant and API (coarse buckets; see kapok_request_duration_seconds).",
+		Buckets: tenantBuckets,
+	}, []string{"tenant", "api"})
+	m.reg.MustRegister(m.requests, m.latency, m.dbTime, m.reloads, m.rejected, m.tenantRequests, m.tenantLatency)
+	for r, route := range allRoutes {
+		m.latChild[r] = m.latency.WithLabelValues(route)
+		for o, outcome := range allOutcomes {
+			m.reqChild[r][o] = m.requests.WithLabelValues(route, outcome)
 		}
 	}
+	m.tenants.init(cfg)
 	return m
 }
 
-func (m *metrics) observe(route, outcome string, seconds float64) {
-	m.reqChild[[2]string{route, outcome}].Inc()
-	m.latChild[route].Observe(seconds)
+// observe counts a request; ts is its tenant's series (nil: the request named none).
+func (m *metrics) observe(route, outcome string, ts *tenantSeries, seconds float64) {
+	r, o := routeIndex(route), outcomeIndex(outcome)
+	m.reqChild[r][o].Inc()
+	m.latChild[r].Observe(seconds)
+	if ts != nil {
+		ts.counter(m, r, o).Inc()
+		ts.observer(m, r).Observe(seconds)
+	}
 }
+
+// tenantSeries are the children of one tenant label, resolved on their first use and read
+// with an atomic load after that. Tenants counted as "other" share one.
+type tenantSeries struct {
+	label    string
+	requests [len(allRoutes)][len(allOutcomes)]atomic.Pointer[prometheus.Counter]
+	latency  [len(allRoutes)]atomic.Pointer[prometheus.Observer]
+	// gone is set when the tenant was removed and its series deleted: a request still in
+	// flight must not bring them back.
+	gone atomic.Bool
+}
+
+// discarded takes the observations of a removed tenant's last requests.
+var (
+	discardedCounter  prometheus.Counter  = prometheus.NewCounter(prometheus.CounterOpts{Name: "discarded"})
+	discardedObserver prometheus.Observer = prometheus.NewHistogram(prometheus.HistogramOpts{Name: "discarded"})
+)
+
+func (ts *tenantSeries) counter(m *metrics, r, o int) prometheus.Counter {
+	if c := ts.requests[r][o].Load(); c != nil {
+		return *c
+	}
+	if ts.gone.Load() {
+		return discardedCounter
+	}
+	c := m.tenantRequests.WithLabelValues(ts.label, allRoutes[r], allOutcomes[o])
+	ts.requests[r][o].Store(&c)
+	return c
+}
+
+func (ts *tenantSeries) observer(m *metrics, r int) prometheus.Observer {
+	if h := ts.latency[r].Load(); h != nil {
+		return *h
+	}
+	if ts.gone.Load() {
+		return discardedObserver
+	}
+	h := m.tenantLatency.WithLabelValues(ts.label, allRoutes[r])
+	ts.latency[r].Store(&h)
+	return h
+}
+
+// tenantLabels decides which tenants get a label of their own: the first MaxTenantLabels
+// served, or only those listed in TenantLabels. The map is copied on write, so a request
+// reads it with one atomic load and no lock.
+type tenantLabels struct {
+	byName atomic.Pointer[map[string]*tenantSeries]
+	mu     sync.Mutex
+	own    int
+	max    int
+	listed map[string]bool // nil: first come, first labelled
+	other  *tenantSeries
+}
+
+func (l *tenantLabels) init(cfg control.MetricsConfig) {
+	l.max = cfg.MaxTenantLabels
+	if len(cfg.TenantLabels) > 0 {
+		l.listed = map[string]bool{}
+		for _, n := range cfg.TenantLabels {
+			l.listed[n] = true
+		}
+	}
+	l.other = &tenantSeries{label: tenantOther}
+	l.byName.Store(&map[string]*tenantSeries{})
+}
+
+// tenant returns the series of the tenant named name.
+func (m *metrics) tenant(name string) *tenantSeries {
+	if ts := (*m.tenants.byName.Load())[name]; ts != nil {
+		return ts
+	}
+	return m.tenants.assign(name)
+}
+
+func (l *tenantLabels) assign(name string) *tenantSeries {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	cur := *l.byName.Load()
+	if ts := cur[name]; ts != nil {
+		return ts
+	}
+	ts := l.other
+	if l.own < l.max && (l.listed == nil || l.listed[name]) {
+		ts = &tenantSeries{label: name}
+		l.own++
+	}
+	next := make(map[string]*tenantSeries, len(cur)+1)
+	for k, v := range cur {
+		next[k] = v
+	}
+	next[name] = ts
+	l.byName.Store(&next)
+	return ts
+}
+
+// forgetTenant deletes a removed tenant's series and frees its label for another tenant.
+func (m *metrics) forgetTenant(name string) {
+	l := &m.tenants
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	cur := *l.byName.Load()
+	ts := cur[name]
+	if ts == nil {
+		return
+	}
+	next := make(map[string]*tenantSeries, len(cur))
+	for k, v := range cur {
+		if k != name {
+			next[k] = v
+		}
+	}
+	l.byName.Store(&next)
+	if ts == l.other {
+		return
+	}
+	l.own--
+	ts.gone.Store(true)
+	m.tenantRequests.DeletePartialMatch(prometheus.Labels{"tenant": name})
+	m.tenantLatency.DeletePartialMatch(prometheus.Labels{"tenant": name})
+}
+
+// clockBase makes a monotonic reading cost one clock read: time.Since of a time that has a
+// monotonic reading reads only that clock, where time.Now reads the wall clock too. A
+// request reads the clock four times (its start and end, its statements' start and end).
+var clockBase = time.Now()
+
+// monotonic is the time since clockBase, for measuring durations.
+func monotonic() time.Duration { return time.Since(clockBase) }

@@ -40,7 +40,7 @@ var rtUpgrader = websocket.FastHTTPUpgrader{
 func (a *apis) realtime(ctx *fasthttp.RequestCtx, t *control.Tenant, rest []byte) string {
 	g, err := a.guardFor(t)
 	if err != nil {
-		a.s.log.Error("tenant guard", "tenant", t.Name, "err", err)
+		a.s.requestLog(ctx).Error("tenant guard", "tenant", t.Name, "err", err)
 		writeJSONError(ctx, fasthttp.StatusInternalServerError, "unexpected", "the tenant's access settings are invalid")
 		return outcomeError
 	}

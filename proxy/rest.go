@@ -39,6 +39,7 @@ var (
 func (a *apis) rest(ctx *fasthttp.RequestCtx, t *control.Tenant, path []byte) string {
 	st := restStates.Get().(*restState)
 	defer func() {
+		st.x.from = origin{}
 		if cap(st.x.buf) <= 1<<20 && cap(st.x.w.Scratch) <= 1<<20 {
 			restStates.Put(st)
 		}
@@ -70,7 +71,7 @@ func (a *apis) rest(ctx *fasthttp.RequestCtx, t *control.Tenant, path []byte) st
 	// Admission comes before any work for the request, compiling included.
 	pool, err := a.pool(t)
 	if err != nil {
-		a.s.log.Error("tenant pool", "tenant", t.Name, "err", err)
+		a.s.requestLog(ctx).Error("tenant pool", "tenant", t.Name, "err", err)
 		writeRESTFault(ctx, dbFault{status: fasthttp.StatusServiceUnavailable, code: "PGRST000", message: msgConnection})
 		return outcomeError
 	}
@@ -92,7 +93,7 @@ func (a *apis) rest(ctx *fasthttp.RequestCtx, t *control.Tenant, path []byte) st
 	if restBodyShapesSQL(method, res, rawQuery) {
 		x.key = append(x.key, 0, 'B')
 		if x.key, err = rest.AppendBodyKeys(x.key, body); err != nil {
-			restDoor{}.compileFailure(a, &x.w, err)
+			restDoor{}.compileFailure(a, origin{req: ctx}, &x.w, err)
 			writeResponse(ctx, &x.w)
 			return outcomeClientError
 		}
@@ -104,6 +105,7 @@ func (a *apis) rest(ctx *fasthttp.RequestCtx, t *control.Tenant, path []byte) st
 	}
 	x.in = planner.Input{Values: st.vals, Body: body, Head: string(method) == fasthttp.MethodHead, Anonymous: anonymous(t, who)}
 	x.pool = pool
+	x.from = origin{req: ctx}
 	x.session = who.withSession()
 	if x.session {
 		st.headers = appendHeadersJSON(st.headers[:0], h)
@@ -141,7 +143,7 @@ func (a *apis) rest(ctx *fasthttp.RequestCtx, t *control.Tenant, path []byte) st
 func (a *apis) restPrelude(ctx *fasthttp.RequestCtx, t *control.Tenant) (principal, *control.Snapshot, string) {
 	g, err := a.guardFor(t)
 	if err != nil {
-		a.s.log.Error("tenant guard", "tenant", t.Name, "err", err)
+		a.s.requestLog(ctx).Error("tenant guard", "tenant", t.Name, "err", err)
 		writeRESTError(ctx, fasthttp.StatusInternalServerError, "PGRST000", "the tenant's access settings are invalid", nil, nil)
 		return principal{}, nil, outcomeError
 	}
@@ -190,7 +192,7 @@ func (a *apis) docs(ctx *fasthttp.RequestCtx, t *control.Tenant, path []byte) st
 	key = append(key, prefix...)
 	key = append(key, 0)
 	key = append(key, host...)
-	var x exchange
+	x := exchange{from: origin{req: ctx}}
 	x.key = key
 	x.in.Head = ctx.IsHead()
 	outcome = a.execute(&x, restDoor{}, func() (planner.Executable, error) {
@@ -312,7 +314,7 @@ type restDoor struct{}
 
 func (restDoor) name() string { return "rest" }
 
-func (restDoor) compileFailure(a *apis, w *planner.Response, err error) string {
+func (restDoor) compileFailure(a *apis, from origin, w *planner.Response, err error) string {
 	var re *rest.Error
 	if errors.As(err, &re) {
 		rest.WriteError(w, re)
@@ -322,7 +324,7 @@ func (restDoor) compileFailure(a *apis, w *planner.Response, err error) string {
 		rest.WriteError(w, &rest.Error{Status: fasthttp.StatusNotImplemented, Code: "PGRST501", Message: "not implemented yet: " + err.Error()})
 		return outcomeClientError
 	}
-	a.s.log.Error("rest compile", "err", err)
+	a.logger(from).Error("rest compile", "err", err)
 	rest.WriteError(w, &rest.Error{Status: fasthttp.StatusInternalServerError, Code: "PGRST000", Message: "internal error compiling the request"})
 	return outcomeError
 }

@@ -17,6 +17,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus/promhttp"
 	"github.com/valyala/fasthttp"
 	"github.com/valyala/fasthttp/fasthttpadaptor"
+	"go.opentelemetry.io/otel/trace"
 
 	"github.com/kapok-dev/kapok/control"
 	"github.com/kapok-dev/kapok/events"
@@ -35,6 +36,9 @@ type Server struct {
 	events *events.Service
 	// chunked holds, per request header, the 413 a chunked body would get (see headerReceived).
 	chunked sync.Map
+	ids     *requestIDs
+	// tracer opens a span per request; nil when tracing is off, which then costs nothing.
+	tracer trace.Tracer
 }
 
 // Options carries what the server needs besides its config.
@@ -47,11 +51,15 @@ type Options struct {
 	Events *events.Service
 	// Collectors join /metrics (the wire port's kapok_wire_* series, for one).
 	Collectors []prometheus.Collector
+	// Tracer, when set, traces every request: a server span, and a child span for its
+	// statements (package tracing builds it from the config's tracing section).
+	Tracer trace.Tracer
 }
 
 // New builds a server; call Serve or ListenAndServe to run it.
 func New(opts Options) (*Server, error) {
-	s := &Server{cfg: opts.Config, reg: opts.Registry, log: opts.Logger, metrics: newMetrics(), events: opts.Events}
+	s := &Server{cfg: opts.Config, reg: opts.Registry, log: opts.Logger, metrics: newMetrics(opts.Config.Metrics), events: opts.Events,
+		ids: newRequestIDs(), tracer: opts.Tracer}
 	if s.events != nil {
 		s.metrics.reg.MustRegister(s.events)
 	}
@@ -63,6 +71,14 @@ func New(opts Options) (*Server, error) {
 	if s.log == nil {
 		s.log = slog.Default()
 	}
+	s.metrics.reg.MustRegister(
+		prometheus.NewCounterFunc(prometheus.CounterOpts{Name: "kapok_schema_load_failures_total",
+			Help: "Tenant catalog loads that failed (the tenant keeps serving its last schema, or is not ready without one)."},
+			func() float64 { return float64(s.reg.LoadFailures()) }),
+		prometheus.NewGaugeFunc(prometheus.GaugeOpts{Name: "kapok_tenants_unloaded",
+			Help: "Tenants with no schema loaded, or whose last catalog load failed."},
+			func() float64 { return float64(s.reg.Unloaded()) }),
+	)
 	s.reg.OnChange(func(t *control.Tenant, old, cur *control.Snapshot) {
 		if old != nil {
 			s.metrics.reloads.Inc()
@@ -143,40 +159,56 @@ var (
 )
 
 func (s *Server) handle(ctx *fasthttp.RequestCtx) {
-	start := time.Now()
+	start := monotonic()
+	s.tagRequest(ctx)
+	var span trace.Span
+	if s.tracer != nil {
+		span = s.startSpan(ctx)
+	}
 	route, outcome := routeOther, outcomeOK
+	var t *control.Tenant
 	defer func() {
 		if p := recover(); p != nil {
-			s.log.Error("panic in handler", "panic", p, "stack", string(debug.Stack()))
+			s.requestLog(ctx).Error("panic in handler", "panic", p, "stack", string(debug.Stack()))
+			id := append([]byte(nil), ctx.Response.Header.Peek(headerRequestID)...)
 			ctx.Response.Reset()
+			ctx.Response.Header.SetCanonical(keyRequestID, id)
 			writeJSONError(ctx, fasthttp.StatusInternalServerError, "unexpected", "internal error")
 			outcome = outcomeError
 		}
-		s.metrics.observe(route, outcome, time.Since(start).Seconds())
+		var ts *tenantSeries
+		if t != nil {
+			ts = s.metrics.tenant(t.Name)
+		}
+		s.metrics.observe(route, outcome, ts, (monotonic() - start).Seconds())
+		if span != nil {
+			s.endSpan(ctx, span, t, route, outcome)
+		}
 	}()
-	route, outcome = s.dispatch(ctx)
+	route, outcome, t = s.dispatch(ctx)
 }
 
-// dispatch routes a request and reports its route and outcome labels.
-func (s *Server) dispatch(ctx *fasthttp.RequestCtx) (string, string) {
+// dispatch routes a request and reports its route and outcome labels, and its tenant (nil
+// when it names none that exists).
+func (s *Server) dispatch(ctx *fasthttp.RequestCtx) (string, string, *control.Tenant) {
 	path := ctx.Path()
 	switch {
 	case bytes.Equal(path, pathHealthz):
 		ctx.SetContentType("application/json")
 		ctx.SetBodyString(`{"status":"ok"}`)
-		return routeHealth, outcomeOK
+		return routeHealth, outcomeOK, nil
 	case bytes.Equal(path, pathReadyz):
-		return routeHealth, s.readyz(ctx)
+		return routeHealth, s.readyz(ctx), nil
 	case bytes.Equal(path, pathMetrics):
 		s.metricsHandler(ctx)
-		return routeHealth, outcomeOK
+		return routeHealth, outcomeOK, nil
 	case bytes.HasPrefix(path, prefixAdmin):
-		return routeAdmin, s.api.admin(ctx, path[len(prefixAdmin):])
+		return routeAdmin, s.api.admin(ctx, path[len(prefixAdmin):]), nil
 	}
 	tenantName, rest := splitTenantPath(path)
 	kind := routeKind(rest)
 	if kind == routeOther && unservedAPI(ctx, rest) { // never the path of a served API
-		return routeOther, outcomeClientError
+		return routeOther, outcomeClientError, nil
 	}
 	t := s.resolveTenant(&ctx.Request.Header, ctx.Host(), tenantName)
 	if t == nil {
@@ -185,9 +217,9 @@ func (s *Server) dispatch(ctx *fasthttp.RequestCtx) (string, string) {
 			name = string(ctx.Request.Header.Peek("X-Kapok-Tenant"))
 		}
 		writeRouteError(ctx, kind, fasthttp.StatusNotFound, "tenant-not-found", tenantNotFoundMessage(name))
-		return kind, outcomeClientError
+		return kind, outcomeClientError, nil
 	}
-	return kind, s.api.serve(ctx, t, kind, rest)
+	return kind, s.api.serve(ctx, t, kind, rest), t
 }
 
 func tenantNotFoundMessage(name string) string {
@@ -281,6 +313,7 @@ func (s *Server) readyz(ctx *fasthttp.RequestCtx) string {
 // granted, and its Kapok Auth store when it turned auth.users on.
 func (s *Server) AttachStore(st *control.Store) {
 	st.OnRemove(s.api.pools.Remove)
+	st.OnRemove(s.metrics.forgetTenant)
 	st.OnUpdate(func(t *control.Tenant) {
 		s.api.refreshTenantRoles(t, false)
 		s.api.prepareAuth(t)

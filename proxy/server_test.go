@@ -16,6 +16,12 @@ CREATE TABLE orders (id int PRIMARY KEY, customer_id int NOT NULL REFERENCES cus
 
 // twoTenants serves two schemas with identically named tables and different rows.
 func twoTenants(t testing.TB, mutate func(*control.Config)) *testServer {
+	return startServer(t, twoTenantsConfig(t, mutate))
+}
+
+// twoTenantsConfig makes twoTenants' schemas and returns its config, for tests that start
+// the server themselves.
+func twoTenantsConfig(t testing.TB, mutate func(*control.Config)) *control.Config {
 	testenv.FreshSchema(t, "proxy_t_one", tenantDDL+`INSERT INTO customers VALUES (1,'one-a'),(2,'one-b'); INSERT INTO orders VALUES (10,1,5.50)`)
 	testenv.FreshSchema(t, "proxy_t_two", tenantDDL+`INSERT INTO customers VALUES (1,'two-a')`)
 	cfg := &control.Config{DefaultTenant: "one", Tenants: []*control.TenantConfig{
@@ -25,7 +31,7 @@ func twoTenants(t testing.TB, mutate func(*control.Config)) *testServer {
 	if mutate != nil {
 		mutate(cfg)
 	}
-	return startServer(t, cfg)
+	return cfg
 }
 
 func TestHealthReadinessAndMetrics(t *testing.T) {
@@ -61,6 +67,9 @@ func TestHealthReadinessAndMetrics(t *testing.T) {
 		`kapok_plan_cache_misses_total`,
 		`go_goroutines`, `process_cpu_seconds_total`,
 		`kapok_pool_max_conns{tenant="two"}`, // opened at start-up: it keeps idle connections
+		`kapok_schema_load_failures_total 0`, `kapok_tenants_unloaded 0`,
+		`kapok_db_execution_seconds_count 1`,
+		`kapok_tenant_requests_total{api="graphql",outcome="ok",tenant="one"} 1`,
 	} {
 		if !strings.Contains(r.body, want) {
 			t.Errorf("/metrics lacks %s", want)

@@ -5,6 +5,7 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
+	"log/slog"
 	"strings"
 	"sync"
 	"time"
@@ -66,6 +67,8 @@ type wsConn struct {
 	t      *control.Tenant
 	c      *websocket.Conn
 	legacy bool
+	// log carries the upgrade request's id and trace context.
+	log *slog.Logger
 	// base is the upgrade request's headers, under those of connection_init.
 	base    [][2]string
 	maxSubs int
@@ -92,8 +95,9 @@ func (a *apis) graphqlSocket(ctx *fasthttp.RequestCtx, t *control.Tenant) string
 			base = append(base, [2]string{string(k), string(v)})
 		}
 	}
+	log := a.s.requestLog(ctx)
 	err := wsUpgrader.Upgrade(ctx, func(c *websocket.Conn) {
-		w := &wsConn{a: a, t: t, c: c, legacy: c.Subprotocol() != protoTransportWS, base: base,
+		w := &wsConn{a: a, t: t, c: c, legacy: c.Subprotocol() != protoTransportWS, base: base, log: log,
 			maxSubs: t.Config.Limits.MaxSubscriptionsPerConnection,
 			out:     make(chan wsFrame, wsSendQueue), done: make(chan struct{}), ops: map[string]*realtime.Sub{}}
 		if !a.sockets.add(w) {
@@ -229,7 +233,7 @@ func (w *wsConn) init(payload json.RawMessage) bool {
 	}
 	g, err := w.a.guardFor(w.t)
 	if err != nil {
-		w.a.s.log.Error("tenant guard", "tenant", w.t.Name, "err", err)
+		w.log.Error("tenant guard", "tenant", w.t.Name, "err", err)
 		return w.refuse("the tenant's access settings are invalid")
 	}
 	who, err := g.authenticate(&rc)
@@ -354,7 +358,7 @@ func (w *wsConn) start(id string, payload json.RawMessage) bool {
 	}
 	if err != nil {
 		var resp planner.Response
-		graphqlDoor{}.compileFailure(a, &resp, err)
+		graphqlDoor{}.compileFailure(a, origin{sock: w.log}, &resp, err)
 		w.forget(id)
 		w.opErrorBody(id, resp.Body)
 		return true
@@ -395,7 +399,7 @@ func (w *wsConn) start(id string, payload json.RawMessage) bool {
 			case errors.Is(err, realtime.ErrClosed):
 				planner.WriteGraphQLError(&resp, 200, gqlCodeUnavailable, err.Error(), "$")
 			default:
-				a.s.log.Error("subscribe", "tenant", t.Name, "err", err)
+				w.log.Error("subscribe", "tenant", t.Name, "err", err)
 				planner.WriteGraphQLError(&resp, 200, "unexpected", "could not start the subscription", "$")
 			}
 		}
@@ -420,6 +424,8 @@ func (w *wsConn) once1(id string, who principal, r *gqlRequest) {
 	defer gqlStates.Put(st)
 	x := &st.x
 	x.reset()
+	x.from = origin{sock: w.log}
+	defer func() { x.from = origin{} }()
 	body := func() []byte {
 		snap := t.Snapshot()
 		if snap == nil {

@@ -204,6 +204,12 @@ func versionCommand(_ context.Context, args []string, stdout, stderr io.Writer) 
 	return exitOK
 }
 
+// mainVersion is the version kapok reports to traces: releaseVersion of this binary.
+func mainVersion() string {
+	bi, ok := debug.ReadBuildInfo()
+	return releaseVersion(version, bi, ok)
+}
+
 // releaseVersion is the version `kapok upgrade` compares releases with: the one set at
 // build time, else the module's, else "dev" (which any release replaces).
 func releaseVersion(release string, bi *debug.BuildInfo, ok bool) string {

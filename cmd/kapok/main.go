@@ -24,6 +24,7 @@ import (
 	"github.com/kapok-dev/kapok/control"
 	"github.com/kapok-dev/kapok/events"
 	"github.com/kapok-dev/kapok/proxy"
+	"github.com/kapok-dev/kapok/tracing"
 	"github.com/kapok-dev/kapok/wire"
 )
 
@@ -160,7 +161,19 @@ func serve(ctx context.Context, cfg *control.Config, log *slog.Logger, onStore f
 	ev := events.New(events.Options{Registry: reg, Logger: log, Concurrency: cfg.Events.Concurrency,
 		PollInterval: cfg.Events.PollInterval.D(), Retention: cfg.Events.Retention.D()})
 	wireMetrics := wire.NewMetrics()
-	srv, err := proxy.New(proxy.Options{Config: cfg, Registry: reg, Logger: log, Events: ev, Collectors: []prometheus.Collector{wireMetrics}})
+	tp, err := tracing.New(cfg.Tracing, mainVersion())
+	if err != nil {
+		return err
+	}
+	defer func() {
+		sctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+		defer cancel()
+		if err := tp.Shutdown(sctx); err != nil {
+			log.Warn("tracing: spans not exported at shutdown", "err", err)
+		}
+	}()
+	srv, err := proxy.New(proxy.Options{Config: cfg, Registry: reg, Logger: log, Events: ev,
+		Collectors: []prometheus.Collector{wireMetrics}, Tracer: tp.Tracer()})
 	if err != nil {
 		return err
 	}
