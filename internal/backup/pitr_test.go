@@ -3,6 +3,7 @@ package backup
 import (
 	"context"
 	"fmt"
+	"github.com/kapok-dev/kapok/internal/testenv"
 	"os"
 	"path/filepath"
 	"slices"
@@ -132,7 +133,7 @@ func wantRows(t testing.TB, url, sql string, want ...string) {
 // then restores tenant one to that time: one has A but not B, two keeps A and B. A whole
 // cluster restored to the time into a new directory has A and not B in both.
 func TestPointInTimeRestore(t *testing.T) {
-	aptTool(t, pgBackRestPackage, "pgbackrest")
+	testenv.AptTool(t, pgBackRestPackage, "pgbackrest")
 	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Minute)
 	defer cancel()
 	c := newTestCluster(t)
