@@ -3,7 +3,6 @@ package backup
 import (
 	"context"
 	"fmt"
-	"github.com/kapok-dev/kapok/internal/testenv"
 	"os"
 	"path/filepath"
 	"slices"
@@ -14,6 +13,7 @@ import (
 	"github.com/jackc/pgx/v5"
 
 	"github.com/kapok-dev/kapok/control"
+	"github.com/kapok-dev/kapok/internal/testenv"
 )
 
 // testCluster is a PostgreSQL cluster of the test's own, made with the binaries the dev
