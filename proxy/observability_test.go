@@ -21,7 +21,7 @@ import (
 	"google.golang.org/protobuf/proto"
 
 	"github.com/kapok-dev/kapok/control"
-	"github.com/kapok-dev/kapok/tracing"
+	"github.com/kapok-dev/kapok/internal/tracing"
 )
 
 // metricLines are the lines of /metrics that start with name.

@@ -24,7 +24,7 @@ import (
 	"github.com/kapok-dev/kapok/control"
 	"github.com/kapok-dev/kapok/events"
 	"github.com/kapok-dev/kapok/proxy"
-	"github.com/kapok-dev/kapok/tracing"
+	"github.com/kapok-dev/kapok/internal/tracing"
 	"github.com/kapok-dev/kapok/wire"
 )
 
