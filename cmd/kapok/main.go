@@ -23,8 +23,8 @@ import (
 
 	"github.com/kapok-dev/kapok/control"
 	"github.com/kapok-dev/kapok/events"
-	"github.com/kapok-dev/kapok/proxy"
 	"github.com/kapok-dev/kapok/internal/tracing"
+	"github.com/kapok-dev/kapok/proxy"
 	"github.com/kapok-dev/kapok/wire"
 )
 
