@@ -448,7 +448,7 @@ func (r *replica) listenersStarted(t *testing.T) map[string]time.Time {
 }
 
 // propagation waits until every replica serves a change (ok holds), polling every 10 ms,
-// and returns the time until the last one did. It fails the test beyond propagationLimit.
+// and returns the time until the last one did. It fails the test beyond twice propagationLimit.
 func propagation(t *testing.T, replicas []*replica, what string, ok func(*replica) (bool, string)) time.Duration {
 	t.Helper()
 	took := make([]time.Duration, len(replicas))
