@@ -11,8 +11,12 @@ ifeq ($(shell command -v $(GO) 2>/dev/null),)
 $(error Go is not on PATH: install Go 1.26 or add it, e.g. export PATH=$$PATH:/usr/local/go/bin)
 endif
 
+# The flags of every build of the binary; the Dockerfile's build stage runs the same
+# command (configs/helm/check checks that it does).
+BUILD_FLAGS := -trimpath
+
 build:
-	$(GO) build -o bin/kapok ./cmd/kapok
+	CGO_ENABLED=0 $(GO) build $(BUILD_FLAGS) -o bin/kapok ./cmd/kapok
 
 run: build
 	./bin/kapok dev
