@@ -34,7 +34,8 @@ test: build
 # The Helm chart rendered by Helm's library and every object decoded strictly into the
 # Kubernetes API types, kapok deploy's values included; the Dockerfile checked. A module of
 # its own (configs/helm/check), so Helm stays out of Kapok's dependencies: its first run
-# downloads and compiles Helm and the Kubernetes libraries (minutes), later runs take seconds.
+# downloads and compiles Helm and the Kubernetes libraries (3 to 4 minutes on 2 cores), later
+# runs take seconds.
 test-helm: build
 	cd configs/helm/check && KAPOK_BIN=$(CURDIR)/bin/kapok GOFLAGS=-mod=mod $(GO) test -count=1 ./...
 

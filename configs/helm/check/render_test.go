@@ -9,11 +9,12 @@ import (
 	"strings"
 	"testing"
 
-	"helm.sh/helm/v4/pkg/action"
 	chartcommon "helm.sh/helm/v4/pkg/chart/common"
+	commonutil "helm.sh/helm/v4/pkg/chart/common/util"
 	chart "helm.sh/helm/v4/pkg/chart/v2"
 	"helm.sh/helm/v4/pkg/chart/v2/loader"
-	release "helm.sh/helm/v4/pkg/release/v1"
+	chartutil "helm.sh/helm/v4/pkg/chart/v2/util"
+	"helm.sh/helm/v4/pkg/engine"
 	releaseutil "helm.sh/helm/v4/pkg/release/v1/util"
 	appsv1 "k8s.io/api/apps/v1"
 	autoscalingv2 "k8s.io/api/autoscaling/v2"
@@ -66,43 +67,59 @@ func loadChart(t *testing.T) *chart.Chart {
 	return ch
 }
 
-// install renders the chart as `helm install --dry-run=client` does, values.schema.json
-// checked, for the cluster version kube.
-func install(t *testing.T, vals map[string]any, kube string) (*release.Release, error) {
+// rendering is the chart rendered for one set of values: its manifests, and its notes.
+type rendering struct {
+	manifests []string
+	notes     string
+}
+
+// install renders the chart as `helm install --dry-run=client` does, through the same steps
+// of Helm's library: the chart's kubeVersion checked against the cluster version kube, the
+// values merged with the chart's and checked against values.schema.json, the templates
+// rendered by Helm's engine. (The install action itself would also build Kubernetes and
+// registry clients, and double the packages a first run compiles.)
+func install(t *testing.T, vals map[string]any, kube string) (*rendering, error) {
 	t.Helper()
-	inst := action.NewInstall(action.NewConfiguration())
-	inst.DryRunStrategy = action.DryRunClient
-	inst.ReleaseName = releaseName
-	inst.Namespace = namespace
-	inst.Replace = true
+	ch := loadChart(t)
+	caps := chartcommon.DefaultCapabilities.Copy()
 	kv, err := chartcommon.ParseKubeVersion(kube)
 	if err != nil {
 		t.Fatal(err)
 	}
-	inst.KubeVersion = kv
-	r, err := inst.Run(loadChart(t), vals)
+	caps.KubeVersion = *kv
+	if c := ch.Metadata.KubeVersion; c != "" && !chartutil.IsCompatibleRange(c, caps.KubeVersion.String()) {
+		return nil, fmt.Errorf("chart requires kubeVersion: %s which is incompatible with Kubernetes %s", c, caps.KubeVersion.Version)
+	}
+	opts := chartcommon.ReleaseOptions{Name: releaseName, Namespace: namespace, Revision: 1, IsInstall: true}
+	values, err := commonutil.ToRenderValuesWithSchemaValidation(ch, vals, opts, caps, false)
 	if err != nil {
 		return nil, err
 	}
-	rel, ok := r.(*release.Release)
-	if !ok {
-		t.Fatalf("install returned a %T", r)
+	files, err := engine.Render(ch, values)
+	if err != nil {
+		return nil, err
 	}
-	return rel, nil
+	r := &rendering{notes: files[ch.Name()+"/templates/NOTES.txt"]}
+	for _, name := range slices.Sorted(maps.Keys(files)) {
+		if strings.HasSuffix(name, ".yaml") {
+			docs := releaseutil.SplitManifests(files[name])
+			for _, k := range slices.Sorted(maps.Keys(docs)) {
+				r.manifests = append(r.manifests, docs[k])
+			}
+		}
+	}
+	return r, nil
 }
 
 // render renders the chart with vals and decodes every object it holds.
 func render(t *testing.T, vals map[string]any) objects {
 	t.Helper()
-	rel, err := install(t, vals, kubeVersion)
+	r, err := install(t, vals, kubeVersion)
 	if err != nil {
 		t.Fatalf("render: %v", err)
 	}
-	var out objects
-	out.notes = rel.Info.Notes
-	manifests := releaseutil.SplitManifests(rel.Manifest)
-	for _, key := range slices.Sorted(maps.Keys(manifests)) {
-		doc := manifests[key]
+	out := objects{notes: r.notes}
+	for _, doc := range r.manifests {
 		if strings.TrimSpace(doc) == "" {
 			continue
 		}
