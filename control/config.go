@@ -3,7 +3,6 @@ package control
 import (
 	"errors"
 	"fmt"
-	"io"
 	"net"
 	"net/netip"
 	"net/url"
@@ -114,7 +113,6 @@ type UpgradeConfig struct {
 	FeedURL   string `yaml:"feed_url"`
 	PublicKey string `yaml:"public_key"`
 }
-
 
 // MetricsConfig bounds the cardinality of Kapok's per-tenant series.
 type MetricsConfig struct {
@@ -501,7 +499,8 @@ var tenantNameRE = regexp.MustCompile(`^[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?$`)
 // ValidTenantName reports whether name is DNS-safe.
 func ValidTenantName(name string) bool { return tenantNameRE.MatchString(name) }
 
-// LoadConfig reads path ("" = no file) and applies KAPOK_* environment overrides.
+// LoadConfig reads path ("" = no file), replacing each ${NAME} in its string values by the
+// environment variable NAME, and applies KAPOK_* environment overrides.
 func LoadConfig(path string) (*Config, error) {
 	cfg := &Config{}
 	if path != "" {
@@ -509,9 +508,7 @@ func LoadConfig(path string) (*Config, error) {
 		if err != nil {
 			return nil, fmt.Errorf("read config: %w", err)
 		}
-		dec := yaml.NewDecoder(strings.NewReader(string(b)))
-		dec.KnownFields(true)
-		if err := dec.Decode(cfg); err != nil && !errors.Is(err, io.EOF) {
+		if err := decodeConfig(b, cfg, os.LookupEnv); err != nil {
 			return nil, fmt.Errorf("parse %s: %w", path, err)
 		}
 	}

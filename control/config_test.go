@@ -270,3 +270,68 @@ func TestTheTLSSectionIsCheckedAndFilled(t *testing.T) {
 		}
 	})
 }
+
+func TestConfigValuesReadTheEnvironmentWhereTheyNameIt(t *testing.T) {
+	file := func(t *testing.T, body string) string {
+		p := filepath.Join(t.TempDir(), "k.yaml")
+		if err := os.WriteFile(p, []byte(body), 0o600); err != nil {
+			t.Fatal(err)
+		}
+		return p
+	}
+	const body = `# ${NOT_A_VALUE}: comments are not expanded
+upstreams:
+  main:
+    url: ${KAPOK_T_DB_URL}
+    pooler: postgres://kapok:${KAPOK_T_PASSWORD}@bouncer:6432/kapok
+tenants:
+  - name: app
+    upstream: main
+    auth:
+      jwt_secret: "${KAPOK_T_JWT}"
+      api_keys:
+        ${KAPOK_T_KEY}: service_role
+`
+	t.Run("references in values and keys are replaced, whatever characters the secret holds", func(t *testing.T) {
+		t.Setenv("KAPOK_T_DB_URL", "postgres://kapok:p@ss: #w0rd@db:5432/kapok?sslmode=require")
+		t.Setenv("KAPOK_T_PASSWORD", "${KAPOK_T_JWT}")
+		t.Setenv("KAPOK_T_JWT", "'quoted\" secret'")
+		t.Setenv("KAPOK_T_KEY", "123")
+		cfg, err := LoadConfig(file(t, body))
+		if err != nil {
+			t.Fatal(err)
+		}
+		u := cfg.Upstreams["main"]
+		if u.URL != "postgres://kapok:p@ss: #w0rd@db:5432/kapok?sslmode=require" {
+			t.Errorf("url = %q", u.URL)
+		}
+		if u.Pooler != "postgres://kapok:${KAPOK_T_JWT}@bouncer:6432/kapok" {
+			t.Errorf("pooler = %q: a value read from the environment is not expanded again", u.Pooler)
+		}
+		a := cfg.Tenants[0].Auth
+		if a.JWTSecret != `'quoted" secret'` || a.APIKeys["123"] != "service_role" {
+			t.Errorf("auth = %q, %v", a.JWTSecret, a.APIKeys)
+		}
+	})
+	t.Run("an unset variable is an error naming it and its line", func(t *testing.T) {
+		t.Setenv("KAPOK_T_DB_URL", "postgres://x@y/z")
+		os.Unsetenv("KAPOK_T_PASSWORD")
+		_, err := LoadConfig(file(t, body))
+		if err == nil || !strings.Contains(err.Error(), "line 5: ${KAPOK_T_PASSWORD}: environment variable KAPOK_T_PASSWORD is not set") {
+			t.Fatalf("err = %v", err)
+		}
+	})
+	t.Run("a number cannot be a reference", func(t *testing.T) {
+		t.Setenv("KAPOK_T_PORT", "25")
+		_, err := LoadConfig(file(t, "tenants:\n  - name: a\n    auth:\n      users:\n        smtp:\n          port: ${KAPOK_T_PORT}\n"))
+		if err == nil || !strings.Contains(err.Error(), "line 6") {
+			t.Fatalf("err = %v", err)
+		}
+	})
+	t.Run("an unknown key is still reported at its line", func(t *testing.T) {
+		_, err := LoadConfig(file(t, "listen: ${UNSET_BUT_NOT_REACHED}\n\nlisten_port: 1\n"))
+		if err == nil || !strings.Contains(err.Error(), "line 3: field listen_port not found") {
+			t.Fatalf("err = %v", err)
+		}
+	})
+}

@@ -40,6 +40,8 @@ func commandTree() *command {
 			{name: "init", summary: "create a project folder: kapok.yaml, migrations/, seed.sql and an example app",
 				usage: "kapok init [DIR]", long: "DIR defaults to the current folder; no existing file is overwritten. Then run 'kapok dev' in it.",
 				run: initCommand},
+			{name: "deploy", summary: "write the Helm values that deploy a config to Kubernetes (configs/helm/kapok)",
+				usage: "kapok deploy [--config FILE] [flags] > values.yaml", long: deployLong, run: deployCommand, helpByRun: true},
 			{name: "tenant", summary: "manage tenants through the admin API", run: tenantCommand,
 				long: adminFlagsNote,
 				sub: []*command{

@@ -46,6 +46,7 @@ type serveFlags struct {
 	eventsConcurrency int
 	manage            bool
 	role              string
+	drainTimeout      time.Duration
 }
 
 func registerServeFlags(fs *flag.FlagSet, f *serveFlags) {
@@ -62,6 +63,7 @@ func registerServeFlags(fs *flag.FlagSet, f *serveFlags) {
 	fs.StringVar(&f.pprof, "pprof", "", "also serve net/http/pprof on this address (e.g. 127.0.0.1:6060); off by default")
 	fs.StringVar(&f.events, "events", "", "on or off: deliver event triggers' and scheduled events' webhooks from this process (default on; events.disabled in the config)")
 	fs.IntVar(&f.eventsConcurrency, "events-concurrency", 0, "webhook deliveries in flight in this process (default 16; events.concurrency)")
+	fs.DurationVar(&f.drainTimeout, "drain-timeout", defaultDrainTimeout, "on SIGTERM or SIGINT, how long in-flight requests and open wire transactions may take to finish before their connections are closed")
 }
 
 func serveCommand(ctx context.Context, args []string, stderr io.Writer) int {
@@ -95,7 +97,7 @@ func serveCommand(ctx context.Context, args []string, stderr io.Writer) int {
 		}
 		defer stop()
 	}
-	if err := serve(ctx, cfg, log, nil); err != nil {
+	if err := serveDraining(ctx, cfg, log, nil, f.drainTimeout); err != nil {
 		fmt.Fprintln(stderr, "kapok:", err)
 		return 1
 	}
@@ -153,9 +155,21 @@ func newLogger(level string, w io.Writer) *slog.Logger {
 	return slog.New(slog.NewJSONHandler(w, &slog.HandlerOptions{Level: l}))
 }
 
-// serve runs the server until ctx ends, then drains in-flight requests. onStore, when not
-// nil, runs with the control store once it is open (`kapok dev` applies migrations there).
+// defaultDrainTimeout bounds the drain after SIGTERM. A Kubernetes pod's
+// terminationGracePeriodSeconds must exceed it plus its preStop pause, or the kubelet kills
+// Kapok mid-drain (configs/helm/kapok derives the one from the other).
+const defaultDrainTimeout = 30 * time.Second
+
+// serve runs the server until ctx ends, then drains for up to defaultDrainTimeout.
 func serve(ctx context.Context, cfg *control.Config, log *slog.Logger, onStore func(context.Context, *control.Store, *control.Registry)) error {
+	return serveDraining(ctx, cfg, log, onStore, defaultDrainTimeout)
+}
+
+// serveDraining runs the server until ctx ends, then stops accepting connections and lets
+// in-flight requests, and wire sessions inside a transaction, finish for up to drain
+// before it closes what is left. onStore, when not nil, runs with the control store once
+// it is open (`kapok dev` applies migrations there).
+func serveDraining(ctx context.Context, cfg *control.Config, log *slog.Logger, onStore func(context.Context, *control.Store, *control.Registry), drain time.Duration) error {
 	reg := control.NewRegistry(cfg, log)
 	// The admin API manages events even where this process does not deliver them.
 	ev := events.New(events.Options{Registry: reg, Logger: log, Concurrency: cfg.Events.Concurrency,
@@ -264,9 +278,9 @@ func serve(ctx context.Context, cfg *control.Config, log *slog.Logger, onStore f
 	select {
 	case serveErr = <-errc:
 	case <-ctx.Done():
-		log.Info("shutting down: draining in-flight requests and wire sessions")
+		log.Info("shutting down: draining in-flight requests and wire sessions", "drain_timeout", drain.String())
 	}
-	sctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	sctx, cancel := context.WithTimeout(context.Background(), drain)
 	defer cancel()
 	var wg sync.WaitGroup
 	var wireErr, plainErr error
@@ -278,6 +292,9 @@ func serve(ctx context.Context, cfg *control.Config, log *slog.Logger, onStore f
 	}
 	httpErr := srv.Shutdown(sctx)
 	wg.Wait()
+	if sctx.Err() != nil {
+		return errors.Join(serveErr, fmt.Errorf("the drain did not finish within %s (--drain-timeout): the requests and wire sessions still open were closed", drain))
+	}
 	return errors.Join(serveErr, httpErr, wireErr, plainErr)
 }
 
