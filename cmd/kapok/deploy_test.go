@@ -95,6 +95,7 @@ tenants:
     schemas: [public]
     auth:
       jwt_secret: s3cr3t-jwt-0123456789-0123456789-0123
+      authenticated_role: app_user
       api_keys:
         s3cr3t-api-key: service_role
       users:
