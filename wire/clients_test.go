@@ -83,7 +83,7 @@ func (wt *wireTenant) yaml() string {
     mode: schema
     schemas: [%s]
     isolation: login
-    pool: {max_conns: %d}
+    pool: {max_conns: %d, queue_timeout: 30s}   # a transaction waits out a busy machine (make test runs packages side by side under -race)
     auth:
       jwt_secret: %s
       api_keys: {%s: %s}
