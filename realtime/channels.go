@@ -405,7 +405,9 @@ func (c *Conn) join(m *message) {
 		fail("", "RealtimeDisabledForConfiguration: postgres_changes are not available on this server")
 		return
 	}
-	ch.replied = len(ch.bindings) == 0
+	// The first joins of an upstream wait for its relay to listen (see relay.pending).
+	ready, hold := s.relayPending(t, c.o.Managed)
+	ch.replied = len(ch.bindings) == 0 && ready == nil
 	c.mu.Lock()
 	if c.closed {
 		c.mu.Unlock()
@@ -432,11 +434,18 @@ func (c *Conn) join(m *message) {
 			s.m.delPresence.Inc()
 		}
 	}
-	if len(ch.bindings) == 0 {
+	if ch.replied {
 		joined()
 		return
 	}
-	go ch.open(who, p.Config.Options.Wait, joined, func(r string) { fail("", r) })
+	go func() {
+		awaitRelay(ready, hold)
+		if len(ch.bindings) == 0 {
+			ch.release(joined)
+			return
+		}
+		ch.open(who, p.Config.Options.Wait, joined, func(r string) { fail("", r) })
+	}()
 }
 
 // joinHold bounds how long a join reply waits for its postgres_changes subscriptions
@@ -904,6 +913,21 @@ func (s *Channels) gc(tp *topic) {
 	if len(tp.chans) == 0 && len(tp.metas) == 0 && s.topics[tp.key] == tp {
 		delete(s.topics, tp.key)
 	}
+}
+
+// relayPending starts the relay of t's upstream if need be and returns what a join waits
+// for before its reply (nil: nothing).
+func (s *Channels) relayPending(t *control.Tenant, managed bool) (<-chan struct{}, time.Duration) {
+	if t.DirectURL == "" {
+		return nil, 0
+	}
+	s.mu.Lock()
+	r := s.relays[s.relayFor(t.DirectURL, managed)]
+	s.mu.Unlock()
+	if r == nil {
+		return nil, 0
+	}
+	return r.pending()
 }
 
 // relayFor returns the URL of url's relay, starting it, or "" where broadcasts stay in

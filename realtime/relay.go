@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/json"
 	"net/url"
+	"sync"
 	"time"
 
 	"github.com/jackc/pgx/v5"
@@ -74,6 +75,10 @@ type relayMeta struct {
 	Body json.RawMessage `json:"m"`
 }
 
+// relayJoinWait bounds how long after a relay starts the joins that started it wait for
+// its first LISTEN; an upstream that cannot be reached does not hold joins longer.
+const relayJoinWait = 3 * time.Second
+
 // relay is one upstream database's link: a LISTEN connection and a small pool that
 // publishes, in order, what this process sends.
 type relay struct {
@@ -82,13 +87,48 @@ type relay struct {
 	out    chan *relayMsg
 	cancel context.CancelFunc
 	done   chan struct{}
+
+	// ready closes at the first LISTEN: from then on this process hears the others.
+	ready     chan struct{}
+	readyOnce sync.Once
+	waitUntil time.Time
 }
 
 func startRelay(s *Channels, url string) *relay {
 	ctx, cancel := context.WithCancel(context.Background())
-	r := &relay{s: s, url: url, out: make(chan *relayMsg, relayQueue), cancel: cancel, done: make(chan struct{})}
+	r := &relay{s: s, url: url, out: make(chan *relayMsg, relayQueue), cancel: cancel, done: make(chan struct{}),
+		ready: make(chan struct{}), waitUntil: time.Now().Add(relayJoinWait)}
 	go r.run(ctx)
 	return r
+}
+
+// pending returns what a join waits for before its reply, so that a joined channel hears
+// the broadcasts other processes send next: the first LISTEN, for what remains of
+// relayJoinWait. It returns nil once the relay listens or the wait is over.
+func (r *relay) pending() (<-chan struct{}, time.Duration) {
+	select {
+	case <-r.ready:
+		return nil, 0
+	default:
+	}
+	d := time.Until(r.waitUntil)
+	if d <= 0 {
+		return nil, 0
+	}
+	return r.ready, d
+}
+
+// awaitRelay waits for ready (from relay.pending), for at most d.
+func awaitRelay(ready <-chan struct{}, d time.Duration) {
+	if ready == nil {
+		return
+	}
+	t := time.NewTimer(d)
+	defer t.Stop()
+	select {
+	case <-ready:
+	case <-t.C:
+	}
 }
 
 func (r *relay) close() {
@@ -208,6 +248,7 @@ func (r *relay) listen(ctx context.Context, cc *pgx.ConnConfig, pool *pgxpool.Po
 		if err == nil {
 			if _, err = conn.Exec(ctx, "LISTEN "+RelayChannel); err == nil {
 				try = 0
+				r.readyOnce.Do(func() { close(r.ready) })
 				// What the others sent before this connection listened is lost to it: ask
 				// them for their presences, and tell ours, which they may have missed
 				// for the same reason.
