@@ -390,6 +390,9 @@ func (s *Service) handleGenerateLink(ctx context.Context, tn *tenantCtx, r *Requ
 	if resp := requireService(r); resp != nil {
 		return resp
 	}
+	if r.BaseURL == "" {
+		return noBaseURL()
+	}
 	var p struct {
 		Type       string         `json:"type"`
 		Email      string         `json:"email"`

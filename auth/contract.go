@@ -70,7 +70,9 @@ type Request struct {
 	// ClientIP is the client's address, for rate limits and the audit log.
 	ClientIP netip.Addr
 	// BaseURL is the external URL of the tenant's /auth/v1, without a trailing slash
-	// (http://127.0.0.1:8080/t/demo/auth/v1): links in mails and OAuth callbacks use it.
+	// (https://api.example.com/t/demo/auth/v1): links in mails and OAuth callbacks use it.
+	// It comes from the configuration, never from what the client sent; "" when there is
+	// none, and then the endpoints that make links refuse.
 	BaseURL string
 	// Caller is what the proxy made of the request's credentials.
 	Caller Caller

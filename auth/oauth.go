@@ -300,7 +300,7 @@ func (s *Service) oauthAuthorize(ctx context.Context, tn *tenantCtx, r *Request)
 	q := r.Query
 	name := strings.ToLower(strings.TrimSpace(q.Get("provider")))
 	if r.BaseURL == "" {
-		return apiError(http.StatusInternalServerError, "unexpected_failure", "the request has no base URL for the OAuth callback")
+		return noBaseURL()
 	}
 	p, resp := s.oauthProvider(ctx, tn, name, r.BaseURL+"/callback", q.Get("scopes"))
 	if resp != nil {

@@ -175,6 +175,14 @@ func allowedRedirect(site string, list []string, want string) bool {
 	return w.Path == base || strings.HasPrefix(w.Path, base+"/")
 }
 
+// noBaseURL answers a request that needs a link to /auth/v1 when the proxy had no URL it
+// could trust for it (see Request.BaseURL): the deployment's configuration is missing, not
+// the client's request.
+func noBaseURL() *Response {
+	return apiError(http.StatusInternalServerError, "unexpected_failure",
+		"Kapok has no public URL to build this tenant's links on: set public_url in its config (or auth.users.external_url)")
+}
+
 // actionLink is a mail's link: GET /verify with the code's hash, its type and where to go.
 func actionLink(r *Request, tokenHash, verifyType, redirectTo string) string {
 	q := url.Values{"token": {tokenHash}, "type": {verifyType}}
@@ -216,6 +224,9 @@ func (s *Service) sendTokenMail(ctx context.Context, tn *tenantCtx, r *Request, 
 	}
 	if resp := s.mailConfigured(tn); resp != nil {
 		return resp
+	}
+	if f.verifyType != "" && r.BaseURL == "" {
+		return noBaseURL()
 	}
 	redirectTo = s.redirectTo(tn, redirectTo)
 	code, hash, err := s.newOneTimeToken(ctx, tn, u.ID, f.token, to, redirectTo)
@@ -675,6 +686,9 @@ func (s *Service) checkMailRequest(tn *tenantCtx, r *Request, address, challenge
 	}
 	if resp := s.mailConfigured(tn); resp != nil {
 		return "", resp
+	}
+	if r.BaseURL == "" { // before any lookup: the answer must not depend on the address
+		return "", noBaseURL()
 	}
 	if resp := s.overLimit(tn, "otp_ip", r.ClientIP.String()); resp != nil {
 		return "", resp

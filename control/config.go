@@ -58,11 +58,58 @@ type Config struct {
 	TLS TLSConfig `yaml:"tls"`
 	// Metrics tunes /metrics.
 	Metrics MetricsConfig `yaml:"metrics"`
+	// PublicURL is the URL clients reach Kapok at (https://api.example.com), behind any load
+	// balancer: links Kapok mails and OAuth callbacks are built on it, never on a request's
+	// Host header, which a client chooses. Unset, only a loopback Host (a development
+	// machine) is trusted for them.
+	PublicURL string `yaml:"public_url"`
+	// CORS says which web pages may call the tenant APIs from a browser.
+	CORS CORSConfig `yaml:"cors"`
 	// Tracing exports a span per request by OTLP; off while OTLPEndpoint is empty.
 	Tracing TracingConfig `yaml:"tracing"`
 	// SlowQuery logs a request whose statements took at least this long in the tenant
 	// pool, with their SQL and never their values (default 1s; negative: never).
 	SlowQuery Duration `yaml:"slow_query"`
+}
+
+// CORSConfig answers browsers' cross-origin checks on the tenant APIs (REST, GraphQL,
+// Kapok Auth, the documents); the admin API never allows another origin.
+type CORSConfig struct {
+	// AllowedOrigins lists the origins whose pages may call the tenant APIs:
+	// "https://app.example.com", "http://localhost:5173", "https://*.example.com" (any
+	// subdomain), or "*" (any origin). Unset: any origin, as PostgREST, Hasura and
+	// Supabase allow by default.
+	AllowedOrigins []string `yaml:"allowed_origins"`
+	// Disabled sends no CORS headers at all: browsers then refuse cross-origin calls.
+	Disabled bool `yaml:"disabled"`
+	// MaxAge is how long a browser may reuse a preflight's answer (default 24h; browsers
+	// cap it, Chromium at 2h).
+	MaxAge Duration `yaml:"max_age"`
+}
+
+// normalize checks the origins and sets the defaults.
+func (c *CORSConfig) normalize() error {
+	if c.MaxAge <= 0 {
+		c.MaxAge = Duration(24 * time.Hour)
+	}
+	if len(c.AllowedOrigins) == 0 {
+		c.AllowedOrigins = []string{"*"}
+	}
+	for _, o := range c.AllowedOrigins {
+		if o == "*" {
+			continue
+		}
+		u, err := url.Parse(o)
+		host := ""
+		if err == nil {
+			host = strings.TrimPrefix(u.Host, "*.")
+		}
+		if err != nil || (u.Scheme != "http" && u.Scheme != "https") || host == "" || strings.Contains(host, "*") ||
+			u.Path != "" || u.RawQuery != "" || u.Fragment != "" || u.User != nil || strings.ToLower(o) != o {
+			return fmt.Errorf("cors.allowed_origins: %q is not an origin like https://app.example.com, https://*.example.com or * (lower case, no path)", o)
+		}
+	}
+	return nil
 }
 
 // TLSConfig serves the HTTP listener over HTTPS. Unset, it serves plain HTTP (a load
@@ -347,6 +394,10 @@ type UsersConfig struct {
 	// trailing "*" for any path below).
 	SiteURL      string   `yaml:"site_url"`
 	RedirectURLs []string `yaml:"redirect_urls"`
+	// ExternalURL is this tenant's /auth/v1 as clients reach it
+	// (https://notes.example.com/auth/v1; GoTrue's API_EXTERNAL_URL), for the links in mails
+	// and the OAuth callback. Unset: public_url + /t/<tenant>/auth/v1.
+	ExternalURL string `yaml:"external_url"`
 	// DisableSignup refuses new users except through the admin API (service_role).
 	DisableSignup bool `yaml:"disable_signup"`
 	// Autoconfirm signs a new email user in at once, with no confirmation mail.
@@ -646,6 +697,15 @@ func (c *Config) Normalize() error {
 	if c.Events.Retention <= 0 {
 		c.Events.Retention = Duration(7 * 24 * time.Hour)
 	}
+	if c.PublicURL != "" {
+		if err := checkBaseURL(c.PublicURL); err != nil {
+			return fmt.Errorf("public_url: %w", err)
+		}
+		c.PublicURL = strings.TrimSuffix(c.PublicURL, "/")
+	}
+	if err := c.CORS.normalize(); err != nil {
+		return err
+	}
 	if c.Metrics.MaxTenantLabels == 0 {
 		c.Metrics.MaxTenantLabels = 100
 	}
@@ -790,6 +850,12 @@ func checkUsers(t *TenantConfig) error {
 	case IsReservedRole(r):
 		return fmt.Errorf("tenant %q: auth.authenticated_role %q is reserved (Kapok's kapok_t_* roles, pg_* roles, none, public...)", t.Name, r)
 	}
+	if u := a.Users.ExternalURL; u != "" {
+		if err := checkBaseURL(u); err != nil {
+			return fmt.Errorf("tenant %q: auth.users.external_url: %w", t.Name, err)
+		}
+		a.Users.ExternalURL = strings.TrimSuffix(u, "/")
+	}
 	if k := a.Users.SigningKey; k != "" {
 		if _, err := ParseSigningKey(k); err != nil {
 			return fmt.Errorf("tenant %q: auth.users.signing_key: %w", t.Name, err)
@@ -799,6 +865,16 @@ func checkUsers(t *TenantConfig) error {
 	}
 	if aud := a.JWTAudience; aud != "" && aud != RoleAuthenticated {
 		return fmt.Errorf("tenant %q: auth.jwt_audience %q would refuse the tokens of auth.users, whose audience is %q", t.Name, aud, RoleAuthenticated)
+	}
+	return nil
+}
+
+// checkBaseURL checks a URL that links are built on: http(s), a host, no query, fragment
+// or credentials.
+func checkBaseURL(raw string) error {
+	u, err := url.Parse(raw)
+	if err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" || u.RawQuery != "" || u.Fragment != "" || u.User != nil {
+		return fmt.Errorf("%q is not an http(s) URL like https://api.example.com", raw)
 	}
 	return nil
 }

@@ -1,6 +1,7 @@
 package proxy
 
 import (
+	"context"
 	"encoding/json"
 	"io"
 	"net/http"
@@ -10,6 +11,7 @@ import (
 	"time"
 
 	"github.com/kapok-dev/kapok/control"
+	"github.com/kapok-dev/kapok/internal/mailsink"
 	"github.com/kapok-dev/kapok/internal/testenv"
 )
 
@@ -252,4 +254,83 @@ func TestAuthUnknownEmailAndWrongPasswordLookAlike(t *testing.T) {
 	if mu > 2*mw || mw > 2*mu {
 		t.Fatalf("median sign-in time: unknown email %v, wrong password %v; want within a factor of 2", mu, mw)
 	}
+}
+
+// TestAuthMailedLinksNeverFollowTheHostHeader checks against password-reset poisoning: a
+// client that sends POST /recover for somebody else's address with a Host of its choosing
+// must not get that host into the mailed link, which carries the code. The link is built
+// on public_url (or auth.users.external_url); without either, only a loopback Host is
+// trusted, and any other is refused before a mail goes.
+func TestAuthMailedLinksNeverFollowTheHostHeader(t *testing.T) {
+	sink, err := mailsink.Start("127.0.0.1:0", "127.0.0.1:0", t.TempDir())
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { sink.Close() })
+	tenant := func(name, external string) *control.TenantConfig {
+		tc := authSecTenant(name, 0, control.AuthRateLimits{})
+		tc.Auth.Users.SMTP = control.SMTPConfig{Host: "127.0.0.1", Port: sink.Port(), AdminEmail: "auth@kapok.test", TLS: "none"}
+		tc.Auth.Users.ExternalURL = external
+		return tc
+	}
+	testenv.Exec(t, authSecRolesSQL)
+	testenv.FreshSchema(t, "authsec_t", authSecDDL)
+	plain, own := tenant("authlink-plain", ""), tenant("authlink-own", "https://login.example.com/auth/v1")
+	dropAuthStore(t, plain)
+	dropAuthStore(t, own)
+	serve := func(publicURL string) string {
+		ts := startServer(t, &control.Config{PublicURL: publicURL, Tenants: []*control.TenantConfig{plain, own}})
+		return serveTCP(t, ts)
+	}
+	recoverMail := func(t *testing.T, base string, tc *control.TenantConfig, email string, headers ...string) (int, string, string) {
+		t.Helper()
+		keys, err := control.KeysFor(tc.Name, tc.Auth)
+		if err != nil {
+			t.Fatal(err)
+		}
+		url := base + "/t/" + tc.Name
+		sink.Clear()
+		signUp(t, url, keys.Anon, email, "victim-password-1")
+		status, body := authPost(t, url, keys.Anon, "/recover", map[string]string{"email": email}, headers...)
+		if status != 200 {
+			return status, body, ""
+		}
+		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+		defer cancel()
+		msgs, err := sink.Wait(ctx, email, 1)
+		if err != nil {
+			t.Fatalf("no recovery mail: %v", err)
+		}
+		return status, body, msgs[0].Text + msgs[0].HTML
+	}
+
+	withoutPublicURL := serve("")
+	withPublicURL := serve("https://api.example.com/")
+	t.Run("without public_url, another Host is refused and nothing is mailed", func(t *testing.T) {
+		status, body, _ := recoverMail(t, withoutPublicURL, plain, "victim-1@kapok.test", "Host: attacker.example")
+		if status != 500 || !strings.Contains(body, "public_url") {
+			t.Fatalf("%d %s", status, body)
+		}
+		if n := len(sink.Messages()); n != 0 {
+			t.Fatalf("%d mails sent", n)
+		}
+	})
+	t.Run("without public_url, a loopback Host is this machine and is used", func(t *testing.T) {
+		_, _, mail := recoverMail(t, withoutPublicURL, plain, "victim-2@kapok.test")
+		if !strings.Contains(mail, withoutPublicURL+"/t/authlink-plain/auth/v1/verify?") {
+			t.Fatalf("%s", mail)
+		}
+	})
+	t.Run("with public_url, the link is on it whatever the Host", func(t *testing.T) {
+		_, _, mail := recoverMail(t, withPublicURL, plain, "victim-3@kapok.test", "Host: attacker.example")
+		if !strings.Contains(mail, "https://api.example.com/t/authlink-plain/auth/v1/verify?") || strings.Contains(mail, "attacker") {
+			t.Fatalf("%s", mail)
+		}
+	})
+	t.Run("a tenant's external_url comes first", func(t *testing.T) {
+		_, _, mail := recoverMail(t, withPublicURL, own, "victim-4@kapok.test", "Host: attacker.example")
+		if !strings.Contains(mail, "https://login.example.com/auth/v1/verify?") || strings.Contains(mail, "attacker") {
+			t.Fatalf("%s", mail)
+		}
+	})
 }

@@ -4,8 +4,11 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
+	"net"
 	"net/http"
+	"net/netip"
 	"net/url"
+	"strings"
 
 	"github.com/valyala/fasthttp"
 
@@ -63,7 +66,7 @@ func (a *apis) authAPI(ctx *fasthttp.RequestCtx, t *control.Tenant, rest []byte)
 		Header:   authHeader(&ctx.Request.Header),
 		Body:     bytes.Clone(body),
 		ClientIP: remoteAddr(ctx),
-		BaseURL:  authBaseURL(ctx, rest),
+		BaseURL:  authBaseURL(ctx, a.s.cfg, t, rest),
 		Caller:   authCaller(ctx, g.auth),
 	}
 	c, cancel := context.WithTimeout(context.Background(), t.Config.Limits.RequestTimeout.D())
@@ -73,13 +76,40 @@ func (a *apis) authAPI(ctx *fasthttp.RequestCtx, t *control.Tenant, rest []byte)
 
 // authBaseURL is the tenant's /auth/v1 as the client addressed it: links in mails and
 // OAuth callbacks must lead back through the same prefix and host.
-func authBaseURL(ctx *fasthttp.RequestCtx, rest []byte) string {
+// The Host header is the client's choice, so it is used only where it names this machine
+// (development): elsewhere a mailed link built on it would carry a user's code to a host
+// of an attacker's choosing. "" when there is no URL to trust (auth then refuses to build
+// links, saying what to configure).
+func authBaseURL(ctx *fasthttp.RequestCtx, cfg *control.Config, t *control.Tenant, rest []byte) string {
+	if a := t.Config.Auth; a != nil && a.Users != nil && a.Users.ExternalURL != "" {
+		return a.Users.ExternalURL
+	}
+	if cfg.PublicURL != "" {
+		return cfg.PublicURL + "/t/" + t.Name + string(prefixAuth)
+	}
+	if !loopbackHost(string(ctx.Host())) {
+		return ""
+	}
 	scheme := "http://"
 	if ctx.IsTLS() {
 		scheme = "https://"
 	}
 	p := ctx.Path()
 	return scheme + string(ctx.Host()) + string(p[:len(p)-len(rest)]) + string(prefixAuth)
+}
+
+// loopbackHost reports whether a Host header names the local machine: localhost or a
+// loopback address, with or without a port.
+func loopbackHost(host string) bool {
+	if h, _, err := net.SplitHostPort(host); err == nil {
+		host = h
+	}
+	host = strings.TrimSuffix(strings.TrimPrefix(host, "["), "]")
+	if host == "localhost" || strings.HasSuffix(host, ".localhost") {
+		return true
+	}
+	a, err := netip.ParseAddr(host)
+	return err == nil && a.IsLoopback()
 }
 
 func authQuery(args *fasthttp.Args) url.Values {

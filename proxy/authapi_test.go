@@ -128,7 +128,8 @@ func TestAuthRequestsReachKapokAuthAsTheClientSentThem(t *testing.T) {
 	}{
 		{"under /t/{tenant}", "/t/authr/auth/v1/signup?redirect_to=http%3A%2F%2Fapp.example%2Fcb&x=1&x=2", "authr", base + "/t/authr/auth/v1", "/signup", nil},
 		{"by X-Kapok-Tenant", "/auth/v1/admin/users/42", "authr-b", base + "/auth/v1", "/admin/users/42", []string{"X-Kapok-Tenant: authr-b"}},
-		{"by host name", "/auth/v1/settings", "authr-b", "http://authr-b.kapok.test/auth/v1", "/settings", []string{"Host: authr-b.kapok.test"}},
+		// A Host that is not this machine's is the client's word: nothing to build links on.
+		{"by host name", "/auth/v1/settings", "authr-b", "", "/settings", []string{"Host: authr-b.kapok.test"}},
 		{"to the default tenant", "/auth/v1/token?grant_type=password", "authr", base + "/auth/v1", "/token", nil},
 		{"at the API's root", "/t/authr/auth/v1", "authr", base + "/t/authr/auth/v1", "/", nil},
 	}

@@ -164,6 +164,10 @@ func authDo(t *testing.T, method, url, anon, path string, body any, headers ...s
 	}
 	for _, h := range headers {
 		k, v, _ := strings.Cut(h, ":")
+		if strings.EqualFold(k, "Host") { // net/http sends req.Host, never a Host header
+			req.Host = strings.TrimSpace(v)
+			continue
+		}
 		req.Header.Set(k, strings.TrimSpace(v))
 	}
 	resp, err := http.DefaultClient.Do(req)

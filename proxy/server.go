@@ -39,6 +39,8 @@ type Server struct {
 	ids     *requestIDs
 	// tracer opens a span per request; nil when tracing is off, which then costs nothing.
 	tracer trace.Tracer
+	// cors answers browsers' cross-origin checks on the tenant APIs (nil: disabled).
+	cors *cors
 }
 
 // Options carries what the server needs besides its config.
@@ -59,7 +61,7 @@ type Options struct {
 // New builds a server; call Serve or ListenAndServe to run it.
 func New(opts Options) (*Server, error) {
 	s := &Server{cfg: opts.Config, reg: opts.Registry, log: opts.Logger, metrics: newMetrics(opts.Config.Metrics), events: opts.Events,
-		ids: newRequestIDs(), tracer: opts.Tracer}
+		ids: newRequestIDs(), tracer: opts.Tracer, cors: newCORS(opts.Config.CORS)}
 	if s.events != nil {
 		s.metrics.reg.MustRegister(s.events)
 	}
@@ -207,6 +209,9 @@ func (s *Server) dispatch(ctx *fasthttp.RequestCtx) (string, string, *control.Te
 	}
 	tenantName, rest := splitTenantPath(path)
 	kind := routeKind(rest)
+	if s.cors.apply(ctx) { // a browser's preflight, answered whatever the tenant
+		return kind, outcomeOK, nil
+	}
 	if kind == routeOther && unservedAPI(ctx, rest) { // never the path of a served API
 		return routeOther, outcomeClientError, nil
 	}

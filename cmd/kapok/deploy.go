@@ -222,6 +222,14 @@ func deployWarnings(cfg *control.Config) []string {
 			}
 		}
 	}
+	if cfg.PublicURL == "" {
+		for _, t := range cfg.Tenants {
+			if a := t.Auth; a != nil && a.Users != nil && a.Users.ExternalURL == "" {
+				w = append(w, fmt.Sprintf("tenant %s has Kapok Auth (auth.users) but the config has no public_url: behind the cluster's load balancer its mails and OAuth sign-ins have no URL to link to; set public_url to the address clients reach Kapok at", t.Name))
+				break
+			}
+		}
+	}
 	if !cfg.Wire.Disabled && !cfg.Wire.TLS() && !cfg.Wire.Plaintext() {
 		w = append(w, "in the pod the wire port listens on every interface, where clients may authenticate only over TLS: set wire.tls_cert_file and wire.tls_key_file "+
 			"(a Secret mounted through the chart's extraVolumes), or wire.allow_plaintext: true on a trusted network, or wire.disabled: true")

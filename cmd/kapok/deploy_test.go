@@ -191,7 +191,7 @@ func TestDeployKeepsTheFilesOwnReferences(t *testing.T) {
 
 func TestDeployWarnsOfWhatAPodCannotReach(t *testing.T) {
 	_, errs := deployCLI(t, "--config", "../../configs/kapok.yaml")
-	for _, want := range []string{"upstream dev connects to 127.0.0.1", "clients may authenticate only over TLS"} {
+	for _, want := range []string{"upstream dev connects to 127.0.0.1", "clients may authenticate only over TLS", "has Kapok Auth (auth.users) but the config has no public_url"} {
 		if !strings.Contains(errs, want) {
 			t.Errorf("no warning %q:\n%s", want, errs)
 		}
