@@ -18,24 +18,28 @@ import (
 	"github.com/kapok-dev/kapok/internal/testenv"
 )
 
-// The roles are cluster-wide: created idempotently, never dropped. authjs_t_user is the
-// tenant's authenticated_role, which signed-in users' tokens run as.
-const authJSRolesSQL = `
-DO $$BEGIN CREATE ROLE authjs_t_anon NOLOGIN; EXCEPTION WHEN duplicate_object OR unique_violation THEN NULL; END$$;
-DO $$BEGIN CREATE ROLE authjs_t_user NOLOGIN; EXCEPTION WHEN duplicate_object OR unique_violation THEN NULL; END$$;
-`
+// ownNotesRoles creates the roles <p>_anon and <p>_user, the anon and authenticated roles
+// of a tenant of schema p. The roles are cluster-wide: created idempotently, never dropped.
+func ownNotesRoles(p string) string {
+	return strings.ReplaceAll(`
+DO $$BEGIN CREATE ROLE {p}_anon NOLOGIN; EXCEPTION WHEN duplicate_object OR unique_violation THEN NULL; END$$;
+DO $$BEGIN CREATE ROLE {p}_user NOLOGIN; EXCEPTION WHEN duplicate_object OR unique_violation THEN NULL; END$$;
+`, "{p}", p)
+}
 
-// authJSDDL is each user's notes, kept to their owner by row-level security on auth.uid(),
-// which also fills user_id on insert. It names auth.uid(), so it runs once Kapok has
-// prepared the tenant's auth store.
-const authJSDDL = `
-CREATE TABLE notes (id bigserial PRIMARY KEY, user_id uuid NOT NULL DEFAULT auth.uid(), body text);
-ALTER TABLE notes ENABLE ROW LEVEL SECURITY;
-CREATE POLICY own_notes ON notes USING (user_id = auth.uid()) WITH CHECK (user_id = auth.uid());
-GRANT USAGE ON SCHEMA authjs_t TO authjs_t_anon, authjs_t_user;
-GRANT SELECT, INSERT ON notes TO authjs_t_user;
-GRANT USAGE ON SEQUENCE notes_id_seq TO authjs_t_user;
-`
+// ownNotesDDL is each user's notes in schema p, kept to their owner by row-level security
+// on auth.uid(), which also fills user_id on insert. It names auth.uid(), so it runs once
+// Kapok has prepared the tenant's auth store.
+func ownNotesDDL(p string) string {
+	return strings.ReplaceAll(`
+CREATE TABLE {p}.notes (id bigserial PRIMARY KEY, user_id uuid NOT NULL DEFAULT auth.uid(), body text);
+ALTER TABLE {p}.notes ENABLE ROW LEVEL SECURITY;
+CREATE POLICY own_notes ON {p}.notes USING (user_id = auth.uid()) WITH CHECK (user_id = auth.uid());
+GRANT USAGE ON SCHEMA {p} TO {p}_anon, {p}_user;
+GRANT SELECT, INSERT ON {p}.notes TO {p}_user;
+GRANT USAGE ON SEQUENCE {p}.notes_id_seq TO {p}_user;
+`, "{p}", p)
+}
 
 // authJSTenant is the tenant of the auth-js suite, with its mail server and its OpenID
 // Connect provider.
@@ -75,13 +79,13 @@ func TestAuthJS(t *testing.T) {
 	idp := oidctest.Start(t)
 	idp.SetUser(oidctest.User{Subject: "oidc-subject-1", Email: authJSOIDCEmail, EmailVerified: true, Name: "OIDC User"})
 	tc := authJSTenant(smtpPort, idp)
-	testenv.Exec(t, authJSRolesSQL)
+	testenv.Exec(t, ownNotesRoles("authjs_t"))
 	dropAuthStore(t, tc)
 	testenv.FreshSchema(t, "authjs_t", "")
 	ts := startServer(t, &control.Config{WireListen: "127.0.0.1:0", Tenants: []*control.TenantConfig{tc}})
 	// Kapok prepared the store, auth.uid() included, when the tenant loaded: the tables
 	// that name it come now, and a reload grants them to the tenant's role.
-	testenv.Exec(t, "SET search_path TO authjs_t; "+authJSDDL+"; RESET search_path")
+	testenv.Exec(t, ownNotesDDL("authjs_t"))
 	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Minute)
 	defer cancel()
 	if err := ts.reg.Reload(ctx, tc.Name); err != nil {

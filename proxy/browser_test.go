@@ -17,22 +17,6 @@ import (
 	"github.com/kapok-dev/kapok/internal/testenv"
 )
 
-const browserRolesSQL = `
-DO $$BEGIN CREATE ROLE browser_t_anon NOLOGIN; EXCEPTION WHEN duplicate_object OR unique_violation THEN NULL; END$$;
-DO $$BEGIN CREATE ROLE browser_t_user NOLOGIN; EXCEPTION WHEN duplicate_object OR unique_violation THEN NULL; END$$;
-`
-
-// browserDDL names auth.uid(): it runs once Kapok has prepared the tenant's auth store.
-const browserDDL = `
-CREATE TABLE notes (id bigserial PRIMARY KEY, user_id uuid NOT NULL DEFAULT auth.uid(), body text);
-ALTER TABLE notes ENABLE ROW LEVEL SECURITY;
-CREATE POLICY own_notes ON notes USING (user_id = auth.uid()) WITH CHECK (user_id = auth.uid());
-GRANT USAGE ON SCHEMA browser_t TO browser_t_anon, browser_t_user;
-GRANT SELECT, INSERT ON notes TO browser_t_user;
-GRANT USAGE ON SEQUENCE notes_id_seq TO browser_t_user;
-INSERT INTO notes (user_id, body) VALUES ('00000000-0000-0000-0000-000000000001', 'somebody else''s');
-`
-
 // browserPage runs supabase-js's UMD build in the page, as an app's script would, against
 // Kapok on another origin, and posts what it saw to its own origin's /result.
 var browserPage = template.Must(template.New("page").Parse(`<!doctype html>
@@ -86,11 +70,12 @@ func TestSupabaseJSInABrowserOnAnotherOrigin(t *testing.T) {
 		JWTSecret: "browser-t-secret-0123456789abcdef0123456", AnonRole: "browser_t_anon", AuthenticatedRole: "browser_t_user",
 		Users: &control.UsersConfig{Autoconfirm: true},
 	}}
-	testenv.Exec(t, browserRolesSQL)
+	testenv.Exec(t, ownNotesRoles("browser_t"))
 	dropAuthStore(t, tc)
 	testenv.FreshSchema(t, "browser_t", "")
 	ts := startServer(t, &control.Config{Tenants: []*control.TenantConfig{tc}})
-	testenv.Exec(t, "SET search_path TO browser_t; "+browserDDL+"; RESET search_path")
+	testenv.Exec(t, ownNotesDDL("browser_t")+
+		"INSERT INTO browser_t.notes (user_id, body) VALUES ('00000000-0000-0000-0000-000000000001', 'somebody else''s')")
 	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Minute)
 	defer cancel()
 	if err := ts.reg.Reload(ctx, tc.Name); err != nil {
