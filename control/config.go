@@ -29,6 +29,12 @@ type Config struct {
 	// AdminAllowCIDRs restricts the admin API to these client addresses (empty = anyone
 	// holding the admin key).
 	AdminAllowCIDRs []string `yaml:"admin_allow_cidrs"`
+	// TrustedProxies lists the load balancers and proxies in front of Kapok (addresses or
+	// CIDRs). A request from one of them is taken to come from the address its
+	// X-Forwarded-For names: the last one that is not itself a trusted proxy. That address
+	// is what allow lists, Kapok Auth's per-address limits and its audit log see. Empty:
+	// X-Forwarded-For is ignored, since any client can send it.
+	TrustedProxies []string `yaml:"trusted_proxies"`
 	// ControlUpstream names the upstream whose database holds the control tables (schema
 	// kapok): tenants and migrations created through the admin API. Default: "default",
 	// else the first upstream by name.
@@ -696,6 +702,11 @@ func (c *Config) Normalize() error {
 	}
 	if c.Events.Retention <= 0 {
 		c.Events.Retention = Duration(7 * 24 * time.Hour)
+	}
+	for _, p := range c.TrustedProxies {
+		if _, err := ParseAddrOrPrefix(p); err != nil {
+			return fmt.Errorf("trusted_proxies: %w", err)
+		}
 	}
 	if c.PublicURL != "" {
 		if err := checkBaseURL(c.PublicURL); err != nil {

@@ -71,7 +71,7 @@ func (a *apis) adminAuthorized(ctx *fasthttp.RequestCtx) (int, string, string) {
 	if err != nil {
 		return fasthttp.StatusInternalServerError, "bad-config", "admin_allow_cidrs: " + err.Error()
 	}
-	if !allowedAddr(allow, ctx) {
+	if !a.s.addrAllowed(allow, ctx) {
 		a.s.metrics.rejected.WithLabelValues("ip_not_allowed").Inc()
 		return fasthttp.StatusForbidden, "access-denied", "this client address may not use the admin API (admin_allow_cidrs)"
 	}

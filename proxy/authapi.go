@@ -65,7 +65,7 @@ func (a *apis) authAPI(ctx *fasthttp.RequestCtx, t *control.Tenant, rest []byte)
 		Query:    authQuery(ctx.QueryArgs()),
 		Header:   authHeader(&ctx.Request.Header),
 		Body:     bytes.Clone(body),
-		ClientIP: remoteAddr(ctx),
+		ClientIP: a.s.clientAddr(ctx),
 		BaseURL:  authBaseURL(ctx, a.s.cfg, t, rest),
 		Caller:   authCaller(ctx, g.auth),
 	}

@@ -34,6 +34,14 @@
 // in auth.go: anon is the tenant's anonymous role, authenticated its authenticated_role,
 // service_role the tenant's own role, all through guard.authenticate's role rules.
 //
+// A browser's cross-origin checks are answered in cors.go for the tenant APIs only (never
+// the admin API, /metrics or the health checks), before tenant resolution, so a preflight
+// needs no tenant and an error stays readable. The client's address (clientaddr.go) is the
+// connection's peer, or, from a trusted_proxies peer, the last X-Forwarded-For address that
+// is not a trusted proxy: allow lists and Kapok Auth's per-address limits use it. Kapok
+// Auth's links are built on the configuration (public_url, users.external_url), never on
+// the Host header, which the client chooses; only a loopback Host stands in for them.
+//
 // Every request gets an id (X-Request-Id: the client's when it is made of id characters,
 // else one made from a per-process prefix and a counter) echoed in the response; the log
 // lines about a request carry it as request_id, and trace_id/span_id when the request

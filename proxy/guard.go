@@ -4,7 +4,6 @@ import (
 	"context"
 	"fmt"
 	"math"
-	"net"
 	"net/netip"
 	"sync"
 	"sync/atomic"
@@ -191,51 +190,13 @@ func newGuard(adminKey string, tc *control.TenantConfig, a *apis) (*guard, error
 func parseCIDRs(list []string) ([]netip.Prefix, error) {
 	var out []netip.Prefix
 	for _, s := range list {
-		p, err := netip.ParsePrefix(s)
+		p, err := control.ParseAddrOrPrefix(s)
 		if err != nil {
-			a, aerr := netip.ParseAddr(s)
-			if aerr != nil {
-				return nil, fmt.Errorf("allow_cidrs: %q is neither a CIDR nor an address", s)
-			}
-			p = netip.PrefixFrom(a, a.BitLen())
+			return nil, fmt.Errorf("allow_cidrs: %w", err)
 		}
-		out = append(out, p.Masked())
+		out = append(out, p)
 	}
 	return out, nil
-}
-
-// allowed reports whether the client address may use the tenant.
-func allowedAddr(list []netip.Prefix, ctx *fasthttp.RequestCtx) bool {
-	if len(list) == 0 {
-		return true
-	}
-	addr := remoteAddr(ctx)
-	if !addr.IsValid() {
-		return false
-	}
-	for _, p := range list {
-		if p.Contains(addr) {
-			return true
-		}
-	}
-	return false
-}
-
-// remoteAddr is the client's address, IPv4 unmapped; the zero Addr when the connection
-// has none.
-func remoteAddr(ctx *fasthttp.RequestCtx) netip.Addr {
-	var addr netip.Addr
-	switch a := ctx.RemoteAddr().(type) {
-	case *net.TCPAddr:
-		addr, _ = netip.AddrFromSlice(a.IP)
-	default:
-		ap, err := netip.ParseAddrPort(a.String())
-		if err != nil {
-			return netip.Addr{}
-		}
-		addr = ap.Addr()
-	}
-	return addr.Unmap()
 }
 
 // tokenBucket is a classic token bucket: rate tokens a second, at most burst saved.
@@ -267,7 +228,7 @@ func (b *tokenBucket) take(now time.Time) (bool, time.Duration) {
 // admit applies the allow-list and the rate limit. It answers the request itself when it
 // refuses it, and returns false.
 func (a *apis) admit(ctx *fasthttp.RequestCtx, g *guard, route string) bool {
-	if !allowedAddr(g.allow, ctx) {
+	if !a.s.addrAllowed(g.allow, ctx) {
 		a.s.metrics.rejected.WithLabelValues("ip_not_allowed").Inc()
 		writeRouteError(ctx, route, fasthttp.StatusForbidden, "access-denied", "this client address may not use this tenant")
 		return false

@@ -9,6 +9,7 @@ import (
 	"fmt"
 	"log/slog"
 	"net"
+	"net/netip"
 	"runtime/debug"
 	"sync"
 	"time"
@@ -41,6 +42,8 @@ type Server struct {
 	tracer trace.Tracer
 	// cors answers browsers' cross-origin checks on the tenant APIs (nil: disabled).
 	cors *cors
+	// trusted are the proxies whose X-Forwarded-For names the client (see clientAddr).
+	trusted []netip.Prefix
 }
 
 // Options carries what the server needs besides its config.
@@ -62,6 +65,11 @@ type Options struct {
 func New(opts Options) (*Server, error) {
 	s := &Server{cfg: opts.Config, reg: opts.Registry, log: opts.Logger, metrics: newMetrics(opts.Config.Metrics), events: opts.Events,
 		ids: newRequestIDs(), tracer: opts.Tracer, cors: newCORS(opts.Config.CORS)}
+	trusted, err := parseCIDRs(opts.Config.TrustedProxies)
+	if err != nil {
+		return nil, fmt.Errorf("trusted_proxies: %w", err)
+	}
+	s.trusted = trusted
 	if s.events != nil {
 		s.metrics.reg.MustRegister(s.events)
 	}
