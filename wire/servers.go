@@ -122,12 +122,14 @@ func (p *serverPool) acquire(ctx context.Context) (*serverConn, error) {
 	timer := time.NewTimer(p.queue)
 	defer timer.Stop()
 	var sc *serverConn
+	handed := false // a nil handed over (dial in my place) is not a timeout
 	select {
 	case sc = <-ch:
+		handed = true
 	case <-timer.C:
 	case <-ctx.Done():
 	}
-	if sc == nil {
+	if !handed {
 		p.mu.Lock()
 		for i, w := range p.waiters {
 			if w == ch {
