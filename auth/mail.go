@@ -17,7 +17,6 @@ import (
 	"net"
 	"net/http"
 	"net/mail"
-	"net/netip"
 	"net/smtp"
 	"net/textproto"
 	"net/url"
@@ -308,15 +307,6 @@ func smtpPort(c *control.SMTPConfig) int {
 	}
 }
 
-// loopbackHost reports whether host is this machine, where a server needs no encryption.
-func loopbackHost(host string) bool {
-	if strings.EqualFold(host, "localhost") {
-		return true
-	}
-	a, err := netip.ParseAddr(host)
-	return err == nil && a.IsLoopback()
-}
-
 // Send delivers m. Encryption follows c.TLS: "tls" speaks TLS from the first byte;
 // "starttls" requires STARTTLS; "" (the default) uses STARTTLS when the server offers it,
 // and talks in plain text only to a loopback server; "none" never encrypts and is allowed
@@ -332,7 +322,7 @@ func (sm smtpMailer) Send(ctx context.Context, c *control.SMTPConfig, m *Mail) e
 	if c.Host == "" {
 		return errors.New("smtp.host is not set")
 	}
-	loopback := loopbackHost(c.Host)
+	loopback := control.IsLoopbackHost(c.Host) // this machine: a server there needs no encryption
 	if mode == "none" && !loopback {
 		return fmt.Errorf("smtp.tls none is only allowed for a server on loopback, not %s", c.Host)
 	}

@@ -995,10 +995,14 @@ func (c *Config) normalizeWire() error {
 // loopbackListen reports whether addr (host:port) listens on a loopback address only.
 func loopbackListen(addr string) bool {
 	host, _, err := net.SplitHostPort(addr)
-	if err != nil {
-		return false
-	}
-	if host == "localhost" {
+	return err == nil && IsLoopbackHost(host)
+}
+
+// IsLoopbackHost reports whether host (a name or an address, IPv6 possibly in brackets,
+// no port) is this machine: localhost or a loopback address.
+func IsLoopbackHost(host string) bool {
+	host = strings.TrimSuffix(strings.TrimPrefix(host, "["), "]")
+	if strings.EqualFold(host, "localhost") {
 		return true
 	}
 	a, err := netip.ParseAddr(host)

@@ -6,7 +6,6 @@ import (
 	"encoding/json"
 	"net"
 	"net/http"
-	"net/netip"
 	"net/url"
 	"strings"
 
@@ -98,18 +97,13 @@ func authBaseURL(ctx *fasthttp.RequestCtx, cfg *control.Config, t *control.Tenan
 	return scheme + string(ctx.Host()) + string(p[:len(p)-len(rest)]) + string(prefixAuth)
 }
 
-// loopbackHost reports whether a Host header names the local machine: localhost or a
-// loopback address, with or without a port.
+// loopbackHost reports whether a Host header names the local machine: localhost, a name
+// under .localhost or a loopback address, with or without a port.
 func loopbackHost(host string) bool {
 	if h, _, err := net.SplitHostPort(host); err == nil {
 		host = h
 	}
-	host = strings.TrimSuffix(strings.TrimPrefix(host, "["), "]")
-	if host == "localhost" || strings.HasSuffix(host, ".localhost") {
-		return true
-	}
-	a, err := netip.ParseAddr(host)
-	return err == nil && a.IsLoopback()
+	return strings.HasSuffix(host, ".localhost") || control.IsLoopbackHost(host)
 }
 
 func authQuery(args *fasthttp.Args) url.Values {

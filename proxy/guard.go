@@ -182,7 +182,7 @@ func newGuard(adminKey string, tc *control.TenantConfig, a *apis) (*guard, error
 		g.limiter = newTokenBucket(l.RateLimit, burst)
 	}
 	if g.allow, err = parseCIDRs(tc.AllowCIDRs); err != nil {
-		return nil, fmt.Errorf("tenant %s: %w", tc.Name, err)
+		return nil, fmt.Errorf("tenant %s: allow_cidrs: %w", tc.Name, err)
 	}
 	return g, nil
 }
@@ -192,7 +192,7 @@ func parseCIDRs(list []string) ([]netip.Prefix, error) {
 	for _, s := range list {
 		p, err := control.ParseAddrOrPrefix(s)
 		if err != nil {
-			return nil, fmt.Errorf("allow_cidrs: %w", err)
+			return nil, err
 		}
 		out = append(out, p)
 	}
