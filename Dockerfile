@@ -3,7 +3,7 @@
 #   docker build -t kapok .
 #   docker run -p 8080:8080 -e KAPOK_UPSTREAM=postgres://user:password@db:5432/app kapok
 #
-# The build stage runs the Makefile's build (CGO_ENABLED=0, BUILD_FLAGS); the Helm chart
+# The build stage runs the Makefile's build (the console, then CGO_ENABLED=0, BUILD_FLAGS); the Helm chart
 # (configs/helm/kapok) mounts its configuration over /etc/kapok/kapok.yaml.
 
 FROM golang:1.26 AS build
@@ -12,6 +12,8 @@ WORKDIR /src
 COPY go.mod go.sum ./
 RUN go mod download
 COPY . .
+# The web console, embedded by go build (console/build installs Node.js and npm with apt-get).
+RUN ./console/build
 RUN CGO_ENABLED=0 go build -trimpath -o /out/kapok ./cmd/kapok
 
 # static-debian12 holds CA certificates, /etc/passwd with the nonroot user and tzdata:

@@ -15,8 +15,13 @@ endif
 # command (configs/helm/check checks that it does).
 BUILD_FLAGS := -trimpath
 
-build:
+build: console/dist/app/index.html
 	CGO_ENABLED=0 $(GO) build $(BUILD_FLAGS) -o bin/kapok ./cmd/kapok
+
+# The web console (package console embeds console/dist/app): rebuilt when its sources change.
+CONSOLE_SRC := $(shell find console/src -type f) $(addprefix console/,index.html package.json package-lock.json vite.config.ts tsconfig.json build)
+console/dist/app/index.html: $(CONSOLE_SRC)
+	./console/build
 
 run: build
 	./bin/kapok dev

@@ -1,12 +1,15 @@
 package control
 
 import (
+	"context"
 	"crypto"
 	"crypto/ecdsa"
 	"crypto/elliptic"
+	"crypto/rand"
 	"crypto/rsa"
 	"crypto/sha256"
 	"crypto/x509"
+	"encoding/base64"
 	"encoding/hex"
 	"encoding/pem"
 	"errors"
@@ -125,4 +128,123 @@ func SigningKeyID(pub crypto.PublicKey) (string, error) {
 	}
 	sum := sha256.Sum256(der)
 	return hex.EncodeToString(sum[:])[:16], nil
+}
+
+// IsServiceKey reports whether tok is a service_role key of the tenant: signed with its
+// JWT secret (HS256), issued by Kapok for this tenant, and not expired. The admin API takes
+// such a key for the tenant's own routes.
+func IsServiceKey(tenant string, ac *AuthConfig, tok string) bool {
+	if ac == nil || ac.JWTSecret == "" || strings.Contains(ac.JWTSecret, "-----BEGIN") {
+		return false
+	}
+	claims := jwt.MapClaims{}
+	_, err := jwt.NewParser(jwt.WithValidMethods([]string{"HS256"}), jwt.WithExpirationRequired(), jwt.WithIssuer(Issuer)).
+		ParseWithClaims(tok, claims, func(*jwt.Token) (any, error) { return []byte(ac.JWTSecret), nil })
+	if err != nil {
+		return false
+	}
+	ref, _ := claims["ref"].(string)
+	role, _ := claims["role"].(string)
+	return ref == tenant && role == KeyRoleService
+}
+
+// MaxTokenLifetime bounds the tokens MintToken signs.
+const MaxTokenLifetime = 24 * time.Hour
+
+// MintToken signs a token of the tenant for role with extra claims (HS256, the tenant's JWT
+// secret): what an app's own sign-in would issue, for trying the APIs as that role. The
+// role goes where the tenant reads it (auth.role_claim); claims may not override iss, ref,
+// iat or exp.
+func MintToken(tenant string, ac *AuthConfig, role string, extra map[string]any, ttl time.Duration) (string, time.Time, error) {
+	if ac == nil || ac.JWTSecret == "" || strings.Contains(ac.JWTSecret, "-----BEGIN") {
+		return "", time.Time{}, ErrNoKeySecret
+	}
+	if ttl <= 0 || ttl > MaxTokenLifetime {
+		return "", time.Time{}, fmt.Errorf("%w: expires_in must be between 1 and %d seconds", ErrInvalid, int(MaxTokenLifetime.Seconds()))
+	}
+	if role == "" {
+		return "", time.Time{}, fmt.Errorf("%w: role is required", ErrInvalid)
+	}
+	now := time.Now()
+	claims := jwt.MapClaims{}
+	for k, v := range extra {
+		claims[k] = v
+	}
+	if err := setClaim(claims, ac.RoleClaim, role); err != nil {
+		return "", time.Time{}, err
+	}
+	if ac.JWTAudience != "" {
+		if _, ok := claims["aud"]; !ok {
+			claims["aud"] = ac.JWTAudience
+		}
+	}
+	exp := now.Add(ttl)
+	claims["iss"], claims["ref"], claims["iat"], claims["exp"] = Issuer, tenant, now.Unix(), exp.Unix()
+	s, err := jwt.NewWithClaims(jwt.SigningMethodHS256, claims).SignedString([]byte(ac.JWTSecret))
+	return s, exp, err
+}
+
+// setClaim sets a claim at a dot-separated path (auth.role_claim), creating the objects on
+// the way; a key with dots that the path names whole (Hasura's namespace URL) is one key.
+func setClaim(claims map[string]any, path, v string) error {
+	if path == "" {
+		path = "role"
+	}
+	m := claims
+	for path != "" {
+		if _, ok := m[path]; ok || !strings.Contains(path, ".") {
+			m[path] = v
+			return nil
+		}
+		head, rest, _ := strings.Cut(path, ".")
+		if strings.HasPrefix(path, "https://") || strings.HasPrefix(path, "http://") {
+			// A URL key: its dots are its own, up to the last segment.
+			i := strings.LastIndex(path, ".")
+			head, rest = path[:i], path[i+1:]
+		}
+		next, ok := m[head].(map[string]any)
+		if !ok {
+			if m[head] != nil {
+				return fmt.Errorf("%w: claim %q is not an object", ErrInvalid, head)
+			}
+			next = map[string]any{}
+			m[head] = next
+		}
+		m, path = next, rest
+	}
+	return nil
+}
+
+// RotateKeySecret gives a tenant of the control tables a new random JWT secret, keeping its
+// other auth settings: every key and token signed with the old one stops working at once,
+// on every replica. The tenant must have a shared secret already.
+func (s *Store) RotateKeySecret(ctx context.Context, name string) (*Tenant, error) {
+	t := s.reg.Tenant(name)
+	if t == nil {
+		return nil, fmt.Errorf("%w %q", ErrUnknownTenant, name)
+	}
+	ac := t.Config.Auth
+	if ac == nil || ac.JWTSecret == "" || strings.Contains(ac.JWTSecret, "-----BEGIN") {
+		return nil, fmt.Errorf("%w: %s", ErrConflict, ErrNoKeySecret.Error())
+	}
+	secret, err := randomSecret()
+	if err != nil {
+		return nil, err
+	}
+	next := *ac
+	next.JWTSecret = secret
+	raw, err := EncodeSection(&next)
+	if err != nil {
+		return nil, err
+	}
+	return s.UpdateTenant(ctx, name, &TenantPatch{Auth: raw})
+}
+
+// randomSecret is a new JWT secret: 256 random bits.
+func randomSecret() (string, error) {
+	buf := make([]byte, 32)
+	if _, err := rand.Read(buf); err != nil {
+		return "", err
+	}
+	return base64.RawURLEncoding.EncodeToString(buf), nil
 }

@@ -684,6 +684,13 @@ type DatabaseStats struct {
 	SizeBytes int64        `json:"size_bytes"`
 	Rows      int64        `json:"rows"`
 	Tables    []TableStats `json:"tables"`
+	// RowsRead (rows fetched by sequential and index scans) and RowsWritten (inserted,
+	// updated, deleted) add up the tenant's tables since the statistics were reset.
+	RowsRead    int64 `json:"rows_read"`
+	RowsWritten int64 `json:"rows_written"`
+	// CacheHitRatio is the share of the tables' and indexes' block reads found in shared
+	// buffers; nil before any read.
+	CacheHitRatio *float64 `json:"cache_hit_ratio"`
 }
 
 // Stats reads the tenant's size and table activity.
@@ -693,25 +700,38 @@ func (s *Store) Stats(ctx context.Context, t *Tenant) (*DatabaseStats, error) {
 		return nil, err
 	}
 	st := &DatabaseStats{Tables: []TableStats{}}
-	rows, err := pool.Query(ctx, `SELECT schemaname::text, relname::text, n_live_tup, n_dead_tup, pg_total_relation_size(relid),
-  coalesce(seq_scan, 0), coalesce(idx_scan, 0), n_tup_ins, n_tup_upd, n_tup_del, last_autovacuum, last_autoanalyze
-FROM pg_stat_user_tables WHERE schemaname = ANY($1) ORDER BY 1, 2`, t.Config.Schemas)
+	rows, err := pool.Query(ctx, `SELECT s.schemaname::text, s.relname::text, s.n_live_tup, s.n_dead_tup, pg_total_relation_size(s.relid),
+  coalesce(s.seq_scan, 0), coalesce(s.idx_scan, 0), s.n_tup_ins, s.n_tup_upd, s.n_tup_del, s.last_autovacuum, s.last_autoanalyze,
+  coalesce(s.seq_tup_read, 0) + coalesce(s.idx_tup_fetch, 0),
+  coalesce(io.heap_blks_hit, 0) + coalesce(io.idx_blks_hit, 0), coalesce(io.heap_blks_read, 0) + coalesce(io.idx_blks_read, 0)
+FROM pg_stat_user_tables s LEFT JOIN pg_statio_user_tables io ON io.relid = s.relid
+WHERE s.schemaname = ANY($1) ORDER BY 1, 2`, t.Config.Schemas)
 	if err != nil {
 		return nil, err
 	}
+	var hit, read int64
 	for rows.Next() {
 		var ts TableStats
+		var rowsRead, blksHit, blksRead int64
 		if err := rows.Scan(&ts.Schema, &ts.Name, &ts.Rows, &ts.DeadRows, &ts.SizeBytes, &ts.SeqScans, &ts.IdxScans,
-			&ts.Inserts, &ts.Updates, &ts.Deletes, &ts.LastVacuum, &ts.LastAnalyze); err != nil {
+			&ts.Inserts, &ts.Updates, &ts.Deletes, &ts.LastVacuum, &ts.LastAnalyze, &rowsRead, &blksHit, &blksRead); err != nil {
 			rows.Close()
 			return nil, err
 		}
+		st.RowsRead += rowsRead
+		st.RowsWritten += ts.Inserts + ts.Updates + ts.Deletes
+		hit += blksHit
+		read += blksRead
 		st.Rows += ts.Rows
 		st.SizeBytes += ts.SizeBytes
 		st.Tables = append(st.Tables, ts)
 	}
 	if err := rows.Err(); err != nil {
 		return nil, err
+	}
+	if hit+read > 0 {
+		r := float64(hit) / float64(hit+read)
+		st.CacheHitRatio = &r
 	}
 	if t.Config.Mode == "database" {
 		if err := pool.QueryRow(ctx, "SELECT pg_database_size(current_database())").Scan(&st.SizeBytes); err != nil {

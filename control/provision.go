@@ -233,6 +233,9 @@ type CreateTenant struct {
 	Limits     json.RawMessage `json:"limits"`
 	Auth       json.RawMessage `json:"auth"`
 	AllowCIDRs []string        `json:"allow_cidrs"`
+	// Keys gives the tenant a random auth.jwt_secret when auth names none, so that it has
+	// anon and service_role keys (GET …/keys) from the start, as a Supabase project does.
+	Keys bool `json:"keys"`
 }
 
 // Created reports a new tenant and what creating it cost.
@@ -293,6 +296,16 @@ func (s *Store) tenantConfig(req *CreateTenant) (*TenantConfig, error) {
 		if err := DecodeSection(req.Auth, tc.Auth); err != nil {
 			return nil, fmt.Errorf("auth: %w", err)
 		}
+	}
+	if req.Keys && (tc.Auth == nil || (tc.Auth.JWTSecret == "" && tc.Auth.JWKSURL == "")) {
+		if tc.Auth == nil {
+			tc.Auth = &AuthConfig{}
+		}
+		secret, err := randomSecret()
+		if err != nil {
+			return nil, err
+		}
+		tc.Auth.JWTSecret = secret
 	}
 	if err := s.reg.cfg.NormalizeTenant(tc); err != nil {
 		return nil, fmt.Errorf("%w: %s", ErrInvalid, err)

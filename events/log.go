@@ -215,3 +215,22 @@ DELETE FROM kapok_events.triggers WHERE tenant = $1::text`, tenant)
 	}
 	return errors.Join(errs...)
 }
+
+// Counts are how many of a tenant's events are in each state.
+type Counts struct {
+	Pending   int64 `json:"pending"`
+	Delivered int64 `json:"delivered"`
+	Dead      int64 `json:"dead"`
+}
+
+// Count counts the tenant's events by state.
+func (s *Service) Count(ctx context.Context, t *control.Tenant) (*Counts, error) {
+	db, err := s.ready(ctx, t)
+	if err != nil {
+		return nil, err
+	}
+	c := &Counts{}
+	err = db.pool.QueryRow(ctx, `SELECT count(*) FILTER (WHERE state = 'pending'), count(*) FILTER (WHERE state = 'delivered'),
+  count(*) FILTER (WHERE state = 'dead') FROM kapok_events.event_log WHERE tenant = $1::text`, t.Name).Scan(&c.Pending, &c.Delivered, &c.Dead)
+	return c, err
+}

@@ -39,7 +39,7 @@ func (a *apis) serveAdmin(ctx *fasthttp.RequestCtx, rest []byte) string {
 		// The API's own description is public, as PostgREST's root document is.
 		return a.adminOpenAPI(ctx)
 	}
-	if status, code, msg := a.adminAuthorized(ctx); status != 0 {
+	if status, code, msg := a.adminAuthorized(ctx, string(rest)); status != 0 {
 		writeJSONError(ctx, status, code, msg)
 		return outcomeRejected
 	}
@@ -61,8 +61,9 @@ func (a *apis) serveAdmin(ctx *fasthttp.RequestCtx, rest []byte) string {
 	return outcomeOK
 }
 
-// adminAuthorized checks the client address and the admin key; a zero status admits.
-func (a *apis) adminAuthorized(ctx *fasthttp.RequestCtx) (int, string, string) {
+// adminAuthorized checks the client address and the key: the admin key, or for a tenant's
+// own routes (path, after /admin/v1) that tenant's service_role key. A zero status admits.
+func (a *apis) adminAuthorized(ctx *fasthttp.RequestCtx, path string) (int, string, string) {
 	cfg := a.s.cfg
 	if cfg.AdminKey == "" {
 		return fasthttp.StatusForbidden, "admin-disabled", "the admin API is disabled: set KAPOK_ADMIN_KEY (or admin_key in the config file) to enable it"
@@ -80,7 +81,12 @@ func (a *apis) adminAuthorized(ctx *fasthttp.RequestCtx) (int, string, string) {
 		return fasthttp.StatusUnauthorized, "access-denied", "missing admin key: send X-Kapok-Admin-Key: <key> or Authorization: Bearer <key>"
 	}
 	if subtle.ConstantTimeCompare(key, []byte(cfg.AdminKey)) != 1 {
-		return fasthttp.StatusUnauthorized, "access-denied", "invalid admin key"
+		if a.serviceKeyScope(path, key) == "" {
+			return fasthttp.StatusUnauthorized, "access-denied", "invalid admin key"
+		}
+		if why := serviceKeyRefused(string(ctx.Method()), path); why != "" {
+			return fasthttp.StatusForbidden, "access-denied", why
+		}
 	}
 	return 0, "", ""
 }
@@ -88,6 +94,9 @@ func (a *apis) adminAuthorized(ctx *fasthttp.RequestCtx) (int, string, string) {
 // route dispatches on the path and method; it returns the status it answered with.
 func (call *adminCall) route(path string) int {
 	parts := strings.Split(strings.Trim(path, "/"), "/")
+	if len(parts) == 1 && parts[0] == "monitor" {
+		return call.monitorAll()
+	}
 	if parts[0] != "tenants" {
 		return call.fail(fasthttp.StatusNotFound, "not-found", "no admin route "+path+" (see /admin/v1/tenants)")
 	}
@@ -122,6 +131,9 @@ func (call *adminCall) route(path string) int {
 		"reload":              {"POST": call.reload},
 		"stats":               {"GET": call.stats},
 		"keys":                {"GET": call.keys},
+		"keys/rotate":         {"POST": call.rotateKeys},
+		"token":               {"POST": call.mintToken},
+		"monitor":             {"GET": call.monitorTenant},
 	}
 	if parts[2] == "events" {
 		t := call.a.s.reg.Tenant(name)

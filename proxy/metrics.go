@@ -21,6 +21,7 @@ const (
 	routeOther    = "other"
 	routeRealtime = "realtime"
 	routeAuth     = "auth"
+	routeConsole  = "console"
 )
 
 // Outcome labels.
@@ -33,7 +34,7 @@ const (
 
 // allRoutes and allOutcomes are in the order of routeIndex and outcomeIndex, so a request's
 // series are found by index, not by hashing its labels.
-var allRoutes = [...]string{routeGraphQL, routeREST, routeAdmin, routeDocs, routeHealth, routeOther, routeRealtime, routeAuth}
+var allRoutes = [...]string{routeGraphQL, routeREST, routeAdmin, routeDocs, routeHealth, routeOther, routeRealtime, routeAuth, routeConsole}
 var allOutcomes = [...]string{outcomeOK, outcomeClientError, outcomeRejected, outcomeError}
 
 func routeIndex(r string) int {
@@ -52,6 +53,8 @@ func routeIndex(r string) int {
 		return 6
 	case routeAuth:
 		return 7
+	case routeConsole:
+		return 8
 	}
 	return 5
 }
@@ -92,6 +95,8 @@ type metrics struct {
 	tenantRequests *prometheus.CounterVec
 	tenantLatency  *prometheus.HistogramVec
 	tenants        tenantLabels
+	// live are every tenant's counts for the console (GET /admin/v1/monitor).
+	live liveTenants
 }
 
 func newMetrics(cfg control.MetricsConfig) *metrics {
@@ -142,11 +147,15 @@ func newMetrics(cfg control.MetricsConfig) *metrics {
 	return m
 }
 
-// observe counts a request; ts is its tenant's series (nil: the request named none).
-func (m *metrics) observe(route, outcome string, ts *tenantSeries, seconds float64) {
+// observe counts a request; ts and live are its tenant's series and live counts (nil: the
+// request named none).
+func (m *metrics) observe(route, outcome string, ts *tenantSeries, live *liveStats, seconds float64) {
 	r, o := routeIndex(route), outcomeIndex(outcome)
 	m.reqChild[r][o].Inc()
 	m.latChild[r].Observe(seconds)
+	if live != nil {
+		live.observe(o, seconds)
+	}
 	if ts != nil {
 		ts.counter(m, r, o).Inc()
 		ts.observer(m, r).Observe(seconds)
@@ -249,6 +258,7 @@ func (l *tenantLabels) assign(name string) *tenantSeries {
 
 // forgetTenant deletes a removed tenant's series and frees its label for another tenant.
 func (m *metrics) forgetTenant(name string) {
+	m.live.forget(name)
 	l := &m.tenants
 	l.mu.Lock()
 	defer l.mu.Unlock()

@@ -106,9 +106,9 @@ func TestARemovedTenantFreesItsLabel(t *testing.T) {
 	if a.label != "a" || m.tenant("b").label != tenantOther {
 		t.Fatalf("labels a=%q b=%q", a.label, m.tenant("b").label)
 	}
-	m.observe(routeGraphQL, outcomeOK, a, 0.001)
+	m.observe(routeGraphQL, outcomeOK, a, nil, 0.001)
 	m.forgetTenant("a")
-	m.observe(routeGraphQL, outcomeOK, a, 0.001) // a request still in flight
+	m.observe(routeGraphQL, outcomeOK, a, nil, 0.001) // a request still in flight
 	if got := m.tenant("c").label; got != "c" {
 		t.Fatalf("the freed label went to %q", got)
 	}

@@ -20,6 +20,7 @@ import (
 	"github.com/valyala/fasthttp/fasthttpadaptor"
 	"go.opentelemetry.io/otel/trace"
 
+	"github.com/kapok-dev/kapok/console"
 	"github.com/kapok-dev/kapok/control"
 	"github.com/kapok-dev/kapok/events"
 )
@@ -166,6 +167,8 @@ var (
 	pathMetrics = []byte("/metrics")
 	prefixT     = []byte("/t/")
 	prefixAdmin = []byte("/admin/v1")
+	// prefixConsole is the web console's (package console).
+	prefixConsole = []byte(console.Prefix)
 )
 
 func (s *Server) handle(ctx *fasthttp.RequestCtx) {
@@ -187,10 +190,11 @@ func (s *Server) handle(ctx *fasthttp.RequestCtx) {
 			outcome = outcomeError
 		}
 		var ts *tenantSeries
+		var live *liveStats
 		if t != nil {
-			ts = s.metrics.tenant(t.Name)
+			ts, live = s.metrics.tenant(t.Name), s.metrics.live.get(t.Name)
 		}
-		s.metrics.observe(route, outcome, ts, (monotonic() - start).Seconds())
+		s.metrics.observe(route, outcome, ts, live, (monotonic() - start).Seconds())
 		if span != nil {
 			s.endSpan(ctx, span, t, route, outcome)
 		}
@@ -214,6 +218,12 @@ func (s *Server) dispatch(ctx *fasthttp.RequestCtx) (string, string, *control.Te
 		return routeHealth, outcomeOK, nil
 	case bytes.HasPrefix(path, prefixAdmin):
 		return routeAdmin, s.api.admin(ctx, path[len(prefixAdmin):]), nil
+	case underPrefix(path, prefixConsole):
+		console.Serve(ctx)
+		return routeConsole, outcomeOK, nil
+	case len(path) == 1 && path[0] == '/' && (ctx.IsGet() || ctx.IsHead()):
+		ctx.Redirect(console.Prefix+"/", fasthttp.StatusFound)
+		return routeConsole, outcomeOK, nil
 	}
 	tenantName, rest := splitTenantPath(path)
 	kind := routeKind(rest)

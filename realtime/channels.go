@@ -1050,3 +1050,17 @@ func randomRef() string {
 	_, _ = rand.Read(b)
 	return base64.RawURLEncoding.EncodeToString(b)
 }
+
+// TenantChannels counts the tenant's topics with a channel joined in this process, and
+// those channels.
+func (c *Channels) TenantChannels(tenant string) (topics, channels int) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	for k, t := range c.topics {
+		if k.tenant == tenant && len(t.chans) > 0 {
+			topics++
+			channels += len(t.chans)
+		}
+	}
+	return topics, channels
+}

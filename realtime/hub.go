@@ -616,3 +616,10 @@ func (h *Hub) Stats() Stats {
 	}
 	return st
 }
+
+// TenantSubscriptions counts the tenant's live GraphQL subscriptions in this process.
+func (h *Hub) TenantSubscriptions(tenant string) int {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	return h.perTen[tenant]
+}

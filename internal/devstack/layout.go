@@ -50,6 +50,7 @@ var ownedNames = map[string]bool{
 // must also work where a test suite's Kapoks each hold a replication connection. With
 // synchronous_commit off a commit reaches the WAL senders when the WAL writer flushes it:
 // wal_writer_delay = 10ms (not 200ms) keeps changes reaching subscribers within tens of ms.
+// pg_stat_statements gives the console's monitoring each tenant's statements.
 func postgresSettings(port int) string {
 	return fmt.Sprintf(`
 # kapok dev stack
@@ -66,6 +67,7 @@ wal_level = logical
 max_replication_slots = 20
 max_wal_senders = 20
 wal_writer_delay = 10ms
+shared_preload_libraries = 'pg_stat_statements'
 `, port)
 }
 

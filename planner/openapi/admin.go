@@ -69,6 +69,7 @@ func (g *generator) admin() {
 		"mode":     obj{"type": "string", "enum": []string{"schema", "database"}, "default": "schema"},
 		"template": str("Warm template to provision from (a template schema or database)."),
 		"pool":     ref("schemas", "PoolSettings"), "limits": ref("schemas", "Limits"), "auth": ref("schemas", "AuthSettings"),
+		"keys": obj{"type": "boolean", "default": false, "description": "Give the tenant a random `jwt_secret` when `auth` names none, so that it has anon and service_role keys from the start."},
 	}}
 	s["TenantPatch"] = obj{"type": "object", "properties": obj{
 		"pool": ref("schemas", "PoolSettings"), "limits": ref("schemas", "Limits"), "auth": ref("schemas", "AuthSettings"),
@@ -111,6 +112,11 @@ func (g *generator) admin() {
 	s["RollbackResult"] = obj{"type": "object", "properties": obj{
 		"rolled_back": obj{"type": "array", "items": obj{"type": "string"}}, "diff": ref("schemas", "SchemaDiff"),
 		"version": obj{"type": "string"},
+	}}
+	s["TokenRequest"] = obj{"type": "object", "required": []string{"role"}, "properties": obj{
+		"role":       str("The role claim (where auth.role_claim says): a Postgres role of the tenant, or anon, authenticated, service_role."),
+		"claims":     obj{"type": "object", "description": "Other claims (iss, ref, iat and exp are set by Kapok)."},
+		"expires_in": obj{"type": "integer", "minimum": 1, "maximum": 86400, "default": 3600, "description": "Lifetime in seconds."},
 	}}
 	s["SQLRequest"] = obj{"type": "object", "required": []string{"sql"}, "properties": obj{
 		"sql":       str("One SQL statement, run as the tenant's owner role with the statement timeout."),
@@ -200,6 +206,27 @@ func (g *generator) admin() {
 		"get": op("tenant_keys", "The tenant's anon and service_role keys for supabase-js (HS256 JWTs signed with its jwt_secret; 409 when it has none)",
 			obj{"200": okResp("The keys.", obj{"type": "object", "required": []any{"tenant", "anon_key", "service_role_key"},
 				"properties": obj{"tenant": obj{"type": "string"}, "anon_key": obj{"type": "string"}, "service_role_key": obj{"type": "string"}}})}),
+	})
+	keysResp := obj{"type": "object", "required": []any{"tenant", "anon_key", "service_role_key"},
+		"properties": obj{"tenant": obj{"type": "string"}, "anon_key": obj{"type": "string"}, "service_role_key": obj{"type": "string"}}}
+	add("/tenants/{tenant}/keys/rotate", obj{
+		"parameters": []any{tenantParam},
+		"post": op("rotate_tenant_keys", "Give the tenant a new random jwt_secret (keeping its other auth settings) and answer the new keys: every key and token signed with the old secret stops working at once, on every replica. Admin key only.",
+			obj{"200": okResp("The new keys.", keysResp)}),
+	})
+	add("/tenants/{tenant}/token", obj{
+		"parameters": []any{tenantParam},
+		"post": withBody(op("mint_tenant_token", "Sign a token of the tenant for a role with extra claims (HS256 with its jwt_secret; 409 when it has none), to try its APIs as that role",
+			obj{"200": okResp("The token.", obj{"type": "object", "properties": obj{"token": obj{"type": "string"}, "expires_at": obj{"type": "integer", "description": "Unix seconds."}}})}), "TokenRequest"),
+	})
+	add("/tenants/{tenant}/monitor", obj{
+		"parameters": []any{tenantParam},
+		"get": op("tenant_monitor", "Live figures of the tenant: cumulative request counts by outcome and a latency histogram (diff two answers for rates and percentiles), its pool, its tables' activity and cache hit ratio, its top statements from pg_stat_statements, its realtime channels and subscriptions, and its events by state",
+			obj{"200": okResp("The figures.", obj{"type": "object"})}),
+	})
+	add("/monitor", obj{
+		"get": op("monitor", "Every tenant's live request counts, latency histogram and pool, from this process's memory (no query)",
+			obj{"200": okResp("The figures, by tenant.", obj{"type": "object", "properties": obj{"at": obj{"type": "integer", "description": "Server time, Unix milliseconds."}, "tenants": obj{"type": "object"}}})}),
 	})
 	add("/tenants/{tenant}/stats", obj{
 		"parameters": []any{tenantParam},
