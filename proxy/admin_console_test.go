@@ -239,3 +239,21 @@ func TestLiveLatencyBucketsHoldEachObservationUnderItsBound(t *testing.T) {
 		t.Errorf("%+v", c)
 	}
 }
+
+func TestTheConsoleIsServedAtSlashConsoleAndTheRootLeadsThere(t *testing.T) {
+	ts := twoTenants(t, nil)
+	if r := ts.do("GET", "/", ""); r.status != 302 || !strings.HasSuffix(r.header["Location"], "/console/") {
+		t.Errorf("GET /: %d %v", r.status, r.header)
+	}
+	r := ts.do("GET", "/console/tenants", "")
+	if r.status != 200 || !strings.Contains(r.body, `<div id="root">`) {
+		t.Errorf("GET /console/tenants: %d %.200s", r.status, r.body)
+	}
+	// Under a tenant's prefix, console is an ordinary path of the tenant.
+	if r := ts.do("GET", "/t/one/console", ""); r.status != 404 || strings.Contains(r.body, "root") {
+		t.Errorf("GET /t/one/console: %d %.200s", r.status, r.body)
+	}
+	if r := ts.do("POST", "/", "{}"); r.status == 302 {
+		t.Errorf("POST / redirects")
+	}
+}

@@ -5,6 +5,7 @@ import (
 	"flag"
 	"fmt"
 	"io"
+	"net"
 	"os"
 	"runtime/debug"
 	"strings"
@@ -140,9 +141,16 @@ func devCommand(ctx context.Context, args []string, stdout, stderr io.Writer) in
 		if err != nil {
 			return err
 		}
+		if cfg.AdminKey == "" {
+			// The console and the admin API need a key: the stack keeps one of its own.
+			if cfg.AdminKey, err = st.AdminKey(); err != nil {
+				return err
+			}
+		}
 		if !project {
 			devstack.PrintDemoTry(stdout, cfg)
 		}
+		fmt.Fprintf(stdout, "The console: %s/console/ (sign in with the admin key: %s)\n\n", consoleBase(cfg.Listen), cfg.AdminKey)
 		if cfg.Wire.TLSCertFile == "" {
 			// The stack's own CA signed a certificate for loopback: clients may verify it
 			// (sslmode=verify-full sslrootcert=.kapok/tls/ca.pem), or connect in plain text
@@ -163,6 +171,18 @@ func devCommand(ctx context.Context, args []string, stdout, stderr io.Writer) in
 		}
 		return serve(ctx, cfg, newLogger(cfg.LogLevel, stderr), onStore)
 	})
+}
+
+// consoleBase is the URL a browser on this machine reaches listen at.
+func consoleBase(listen string) string {
+	host, port, err := net.SplitHostPort(listen)
+	if err != nil {
+		return "http://" + listen
+	}
+	if host == "" || host == "0.0.0.0" || host == "::" {
+		host = "127.0.0.1"
+	}
+	return "http://" + net.JoinHostPort(host, port)
 }
 
 // projectConfig is the configuration file of a project made by `kapok init`.

@@ -129,6 +129,8 @@ export function counterRate(prev: number | null | undefined, cur: number | null 
 /** How many points a live series keeps: 2 minutes at one poll every 2 s. */
 export const WINDOW_POINTS = 60;
 export const POLL_MS = 2000;
+/** Two polls closer than this make no point: the counts over so short a time are noise. */
+export const MIN_INTERVAL_MS = 500;
 
 /** Appends p to a rolling window, dropping the oldest points beyond max (returns a new array). */
 export function pushWindow<T>(list: readonly T[], p: T, max = WINDOW_POINTS): T[] {
@@ -155,7 +157,8 @@ export class RateSeries {
 
   add(c: TenantCounters, at: number): RatePoint | null {
     const prev = this.prev;
-    if (prev && at <= prev.at) return null; // the same answer twice
+    // The same answer twice, or two polls too close to tell a rate (a remount): keep the older base.
+    if (prev && at - prev.at < MIN_INTERVAL_MS) return null;
     this.prev = { c, at };
     if (!prev) return null;
     const p = ratePoint(prev.c, prev.at, c, at);

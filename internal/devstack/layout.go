@@ -2,7 +2,9 @@ package devstack
 
 import (
 	"bufio"
+	"crypto/rand"
 	"crypto/sha256"
+	"encoding/hex"
 	"fmt"
 	"os"
 	"path/filepath"
@@ -41,6 +43,7 @@ var ownedNames = map[string]bool{
 	"pg": true, "pg.log": true, "pgbouncer.ini": true, "userlist.txt": true,
 	"pgbouncer.pid": true, "pgbouncer.log": true, "tls": true, mailDir: true,
 	"backup": true, // kapok backup setup --dev: pgBackRest's configuration and repository
+	adminKeyFile: true,
 }
 
 // postgresSettings go at the end of a new cluster's postgresql.conf: loopback only, no unix
@@ -152,4 +155,25 @@ func fallbackDir(asked string) string {
 func fileExists(p string) bool {
 	_, err := os.Stat(p)
 	return err == nil
+}
+
+// adminKeyFile holds the dev stack's admin key, made on first use: `kapok dev` serves the
+// admin API and the console with it unless KAPOK_ADMIN_KEY or admin_key sets another.
+const adminKeyFile = "admin-key"
+
+// AdminKey returns the stack's admin key, creating it (0600) on first use.
+func (s *Stack) AdminKey() (string, error) {
+	path := filepath.Join(s.Dir, adminKeyFile)
+	if b, err := os.ReadFile(path); err == nil && len(strings.TrimSpace(string(b))) >= 16 {
+		return strings.TrimSpace(string(b)), nil
+	}
+	buf := make([]byte, 24)
+	if _, err := rand.Read(buf); err != nil {
+		return "", err
+	}
+	key := "dev-" + hex.EncodeToString(buf)
+	if err := os.WriteFile(path, []byte(key+"\n"), 0o600); err != nil {
+		return "", err
+	}
+	return key, nil
 }

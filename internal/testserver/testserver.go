@@ -27,7 +27,15 @@ import (
 // the test ends, and returns the server's base URL (http://127.0.0.1:port).
 func Serve(t *testing.T, cfg *control.Config) string {
 	t.Helper()
-	httpURL, _ := serve(t, cfg, false)
+	httpURL, _ := serve(t, cfg, false, false)
+	return httpURL
+}
+
+// ServeManaged is Serve with the control tables attached, as `kapok serve` does on a
+// managed upstream: the admin API creates tenants and runs migrations (set cfg.AdminKey).
+func ServeManaged(t *testing.T, cfg *control.Config) string {
+	t.Helper()
+	httpURL, _ := serve(t, cfg, false, true)
 	return httpURL
 }
 
@@ -37,10 +45,10 @@ func Serve(t *testing.T, cfg *control.Config) string {
 // the HTTP base URL and the wire port's host:port.
 func ServeWire(t *testing.T, cfg *control.Config) (httpURL, wireAddr string) {
 	t.Helper()
-	return serve(t, cfg, true)
+	return serve(t, cfg, true, false)
 }
 
-func serve(t *testing.T, cfg *control.Config, withWire bool) (httpURL, wireAddr string) {
+func serve(t *testing.T, cfg *control.Config, withWire, managed bool) (httpURL, wireAddr string) {
 	t.Helper()
 	if cfg.Upstreams == nil {
 		cfg.Upstreams = map[string]*control.Upstream{"dev": {URL: testenv.DirectURL(), Pooler: testenv.PoolerURL()}}
@@ -74,6 +82,14 @@ func serve(t *testing.T, cfg *control.Config, withWire bool) (httpURL, wireAddr 
 	}
 	if err := reg.Start(context.Background()); err != nil {
 		t.Fatal(err)
+	}
+	if managed {
+		st, err := control.OpenStore(context.Background(), reg)
+		if err != nil {
+			t.Fatal(err)
+		}
+		srv.AttachStore(st)
+		t.Cleanup(st.Close)
 	}
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {

@@ -138,6 +138,21 @@ func TestTheDockerfile(t *testing.T) {
 		}
 	})
 
+	t.Run("builds the console before the binary, which embeds it", func(t *testing.T) {
+		console, gobuild := -1, -1
+		for i, n := range build.all("run") {
+			switch {
+			case strings.Contains(n.Next.Value, "console/build"):
+				console = i
+			case strings.Contains(n.Next.Value, "go build"):
+				gobuild = i
+			}
+		}
+		if console < 0 || gobuild < 0 || console > gobuild {
+			t.Errorf("the build stage runs console/build at step %d and go build at step %d: the console must be built first", console, gobuild)
+		}
+	})
+
 	t.Run("the runtime stage is distroless or scratch, and holds only the binary and its config", func(t *testing.T) {
 		if !strings.HasPrefix(final.image, "gcr.io/distroless/static") && final.image != "scratch" {
 			t.Errorf("runtime stage FROM %s", final.image)

@@ -35,13 +35,20 @@ export function useElementWidth<T extends HTMLElement>(): [React.RefObject<T | n
   return [ref, width];
 }
 
-/** A "nice" upper bound for an axis: 1, 2, 2.5 or 5 times a power of ten, at least max. */
-export function niceMax(max: number, minimum = 1): number {
-  const m = Math.max(max, minimum);
-  if (!isFinite(m) || m <= 0) return minimum;
-  const p = Math.pow(10, Math.floor(Math.log10(m)));
-  for (const f of [1, 2, 2.5, 5, 10]) if (f * p >= m) return f * p;
+/** A "nice" step for about count intervals up to max: 1, 2, 2.5 or 5 times a power of ten. */
+function niceStep(max: number, count: number): number {
+  const raw = max / count;
+  const p = Math.pow(10, Math.floor(Math.log10(raw)));
+  for (const f of [1, 2, 2.5, 5, 10]) if (f * p >= raw) return f * p;
   return 10 * p;
+}
+
+/** Axis ticks from 0 to a round top at or above max (at least minimum), about count intervals. */
+export function niceTicks(max: number, minimum = 1, count = 4): number[] {
+  const m = isFinite(max) && max > minimum ? max : minimum;
+  const step = niceStep(m, count);
+  const n = Math.max(1, Math.ceil(m / step - 1e-9));
+  return Array.from({ length: n + 1 }, (_, i) => +(i * step).toPrecision(12));
 }
 
 /**
@@ -111,8 +118,8 @@ export function Sparkline({
       ) : (
         segs.map((s, i) => (
           <g key={i}>
-            <path d={areaPath(s, height)} fill={`url(#${id})`} />
-            <path d={linePath(s)} fill="none" stroke={color} strokeWidth={1.5} strokeLinejoin="round" strokeLinecap="round" />
+            {max > 0 && <path d={areaPath(s, height)} fill={`url(#${id})`} />}
+            <path d={linePath(s)} fill="none" stroke={max > 0 ? color : "#52525b"} strokeWidth={1.5} strokeLinejoin="round" strokeLinecap="round" />
           </g>
         ))
       )}
@@ -138,6 +145,7 @@ export function TimeChart({
   series,
   label,
   format,
+  axisFormat = format,
   height = 180,
   windowMs = 120_000,
   minMax = 1,
@@ -149,6 +157,8 @@ export function TimeChart({
   /** what the chart shows, for screen readers */
   label: string;
   format: (v: number) => string;
+  /** the y axis labels' format, when it should be shorter than format */
+  axisFormat?: (v: number) => string;
   height?: number;
   windowMs?: number;
   /** the smallest top of the y axis, so a quiet series does not fill the chart with noise */
@@ -161,7 +171,6 @@ export function TimeChart({
   const [hover, setHover] = useState<number | null>(null);
   const gid = useSvgId();
   const m = { l: 48, r: 10, t: 10, b: 22 };
-  const w = Math.max(0, width - m.l - m.r);
   const h = Math.max(0, height - m.t - m.b);
   const n = times.length;
   const end = n ? times[n - 1] : Date.now();
@@ -175,9 +184,12 @@ export function TimeChart({
   const { yMax, ticks } = useMemo(() => {
     let max = 0;
     for (const s of series) for (const v of s.values) if (v != null && isFinite(v) && v > max) max = v;
-    const top = niceMax(max, minMax);
-    return { yMax: top, ticks: [0, 0.25, 0.5, 0.75, 1].map((f) => f * top) };
-  }, [series, minMax]);
+    const ticks = niceTicks(max, minMax, height < 140 ? 2 : 4);
+    return { yMax: ticks[ticks.length - 1], ticks };
+  }, [series, minMax, height]);
+  // Room for the longest y label (10px monospace: about 6px a character).
+  m.l = Math.max(28, ...ticks.map((t) => (t === 0 ? 1 : axisFormat(t).length) * 6.2 + 14));
+  const w = Math.max(0, width - m.l - m.r);
 
   const x = (t: number) => m.l + ((t - start) / windowMs) * w;
   const y = (v: number) => m.t + h - (v / yMax) * h;
@@ -270,7 +282,7 @@ export function TimeChart({
               <g key={t}>
                 <line x1={m.l} x2={m.l + w} y1={y(t)} y2={y(t)} stroke="#27272a" strokeDasharray={t === 0 ? undefined : "3 4"} />
                 <text x={m.l - 8} y={y(t)} dy="0.32em" textAnchor="end" className="fill-zinc-500 font-mono text-[10px] tabular-nums">
-                  {t === 0 ? "0" : format(t)}
+                  {t === 0 ? "0" : axisFormat(t)}
                 </text>
               </g>
             ))}

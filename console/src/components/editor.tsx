@@ -255,7 +255,7 @@ export const CodeEditor = forwardRef<CodeEditorHandle, CodeEditorProps>(function
           ))}
         </div>
       </div>
-      <div className="relative min-w-0 flex-1">
+      <div className="relative min-w-0 flex-1 overflow-hidden">
         <pre
           ref={overlay}
           aria-hidden

@@ -21,7 +21,7 @@ import {
 } from "lucide-react";
 import { ApiError, activeSession, api, enc, graphql, serviceKey, tenantKeys, type GraphQLResponse } from "../api";
 import { Badge, Button, ErrorBox, Field, Input, Modal, Select, Spinner, cx, fmtBytes, fmtMs, toast, useAsync } from "../components/ui";
-import { CodeEditor } from "../components/editor";
+import { CodeEditor, type CodeEditorHandle } from "../components/editor";
 
 // ---------------------------------------------------------------------------------------------
 // Shared: copy button, JSON viewer, JWT decoding, the "Run as" switch
@@ -313,25 +313,27 @@ export function RunAsBar({ runAs, tenant, idPrefix }: { runAs: RunAs; tenant: st
   const exp = current?.expiresAt ? Math.round((current.expiresAt * 1000 - Date.now()) / 60000) : null;
   const claimsText = current?.claims ? JSON.stringify(current.claims, null, 2) : "";
   return (
-    <div className="flex min-w-0 flex-col gap-2">
+    <>
       <div className="flex min-w-0 flex-wrap items-center gap-2">
         <label htmlFor={selectId} className="text-xs font-medium text-zinc-400">
           Run as
         </label>
-        <Select
-          id={selectId}
-          value={cfg.mode}
-          onChange={(e) => {
-            const mode = e.target.value as RunAsMode;
-            if (mode === "custom") setEditing(true);
-            else runAs.setCfg({ ...cfg, mode });
-          }}
-          className="h-8 w-auto min-w-36 text-xs"
-        >
-          <option value="service_role">service_role</option>
-          <option value="anon">anon</option>
-          <option value="custom">{cfg.mode === "custom" ? `Role: ${cfg.role}` : "Custom role…"}</option>
-        </Select>
+        <div className="w-fit min-w-36 max-w-60 shrink-0">
+          <Select
+            id={selectId}
+            value={cfg.mode}
+            onChange={(e) => {
+              const mode = e.target.value as RunAsMode;
+              if (mode === "custom") setEditing(true);
+              else runAs.setCfg({ ...cfg, mode });
+            }}
+            className="h-8 text-xs"
+          >
+            <option value="service_role">service_role</option>
+            <option value="anon">anon</option>
+            <option value="custom">{cfg.mode === "custom" ? `role: ${cfg.role}` : "Custom role…"}</option>
+          </Select>
+        </div>
         {cfg.mode === "custom" && (
           <Button size="sm" variant="ghost" onClick={() => setEditing(true)} aria-label="Edit role and claims" title="Edit role and claims">
             <Settings2 className="size-3.5" aria-hidden /> Claims
@@ -361,7 +363,6 @@ export function RunAsBar({ runAs, tenant, idPrefix }: { runAs: RunAs; tenant: st
           {current && !error && <CopyButton text={current.token} label="Copy token" iconOnly className="-mr-1 h-6" />}
         </div>
       </div>
-      {!!error && <ErrorBox error={error} />}
       <CustomRoleDialog
         open={editing}
         onOpenChange={setEditing}
@@ -372,7 +373,7 @@ export function RunAsBar({ runAs, tenant, idPrefix }: { runAs: RunAs; tenant: st
           setEditing(false);
         }}
       />
-    </div>
+    </>
   );
 }
 
@@ -837,9 +838,9 @@ interface RunResult {
   at: number;
 }
 
-const welcome = (tenant: string) => `# GraphQL explorer for the tenant "${tenant}".
-# Ctrl+Enter runs the query; the Docs panel lists every root field:
-# choose one to start a query with its fields.
+const welcome = (tenant: string) => `# GraphQL on the tenant ${tenant}.
+# Ctrl+Enter runs the query. Docs lists the root
+# fields: Insert starts a query with one of them.
 query {
   __typename
 }
@@ -886,6 +887,7 @@ export function GraphQLPage({ tenant }: { tenant: string }) {
   const [lower, setLower] = useState<"variables" | "headers">("variables");
   const [docsOpen, setDocsOpen] = useState(() => typeof window !== "undefined" && window.innerWidth >= 1024);
   const [opName, setOpName] = useState("");
+  const editorRef = useRef<CodeEditorHandle>(null);
 
   const tab = saved.tabs.find((t) => t.id === saved.active) ?? saved.tabs[0];
   const result = results[tab.id];
@@ -976,6 +978,10 @@ export function GraphQLPage({ tenant }: { tenant: string }) {
     if (untouched) update(init);
     else addTab({ ...init, headers: "{}" });
     if (Object.keys(sk.variables).length) setLower("variables");
+    setTimeout(() => {
+      editorRef.current?.focus();
+      editorRef.current?.textarea?.scrollIntoView({ block: "nearest" });
+    }, 50);
   };
 
   const onKeyDown = (e: KeyboardEvent) => {
@@ -1005,6 +1011,7 @@ export function GraphQLPage({ tenant }: { tenant: string }) {
         </div>
         <RunAsBar runAs={runAs} tenant={tenant} idPrefix="gql" />
       </header>
+      {!!runAs.error && <ErrorBox error={runAs.error} />}
 
       <div className="flex min-h-0 flex-1 flex-col overflow-hidden rounded-xl border border-zinc-800 bg-zinc-900/60">
         {/* toolbar: tabs and actions */}
@@ -1050,11 +1057,13 @@ export function GraphQLPage({ tenant }: { tenant: string }) {
                 <label htmlFor="gql-op" className="sr-only">
                   Operation
                 </label>
-                <Select id="gql-op" value={chosenOp} onChange={(e) => setOpName(e.target.value)} className="h-7 w-auto max-w-40 text-xs">
-                  {ops.map((o) => (
-                    <option key={o}>{o}</option>
-                  ))}
-                </Select>
+                <div className="w-36">
+                  <Select id="gql-op" value={chosenOp} onChange={(e) => setOpName(e.target.value)} className="h-7 text-xs" title="Operation to run">
+                    {ops.map((o) => (
+                      <option key={o}>{o}</option>
+                    ))}
+                  </Select>
+                </div>
               </>
             )}
             <Button variant="ghost" size="sm" onClick={prettify} title="Prettify (Ctrl+Shift+P)">
@@ -1071,9 +1080,10 @@ export function GraphQLPage({ tenant }: { tenant: string }) {
 
         {/* workspace */}
         <div className="flex min-h-0 flex-1 flex-col lg:flex-row">
-          <section aria-label="Request" className="flex min-h-0 flex-col border-zinc-800 lg:w-[42%] lg:min-w-80 lg:border-r">
+          <section aria-label="Request" className="flex min-h-0 flex-col border-zinc-800 lg:w-[38%] lg:min-w-72 lg:border-r">
             <div className="h-72 min-h-0 p-2 sm:h-80 lg:h-auto lg:flex-1">
               <CodeEditor
+                ref={editorRef}
                 key={tab.id}
                 value={tab.query}
                 onChange={(v) => update({ query: v })}
@@ -1124,11 +1134,11 @@ export function GraphQLPage({ tenant }: { tenant: string }) {
           </section>
 
           {docsOpen && (
-            <aside aria-label="Documentation" className="flex max-h-[70vh] min-h-0 flex-col border-t border-zinc-800 lg:max-h-none lg:w-80 lg:shrink-0 lg:border-l lg:border-t-0 xl:w-96">
+            <aside aria-label="Documentation" className="flex max-h-[70vh] min-h-0 flex-col border-t border-zinc-800 lg:max-h-none lg:w-72 lg:shrink-0 lg:border-l lg:border-t-0 xl:w-80 2xl:w-96">
               <DocsExplorer
                 loading={schema.loading}
-                error={schema.error}
-                index={schema.data}
+                error={runAs.error ? new Error("No schema: there is no token to run as this role (see above).") : schema.error}
+                index={schema.error ? undefined : schema.data}
                 onReload={schema.reload}
                 onInsert={insert}
                 role={runAs.current?.role}
@@ -1146,7 +1156,7 @@ function ResultPane({ result, running }: { result?: RunResult; running: boolean 
   const ok = result?.status !== undefined && result.status < 400 && !errors?.length;
   return (
     <>
-      <div className="flex h-10 shrink-0 items-center gap-2 border-b border-zinc-800 px-3 text-xs text-zinc-400">
+      <div className="flex h-10 shrink-0 items-center gap-2 overflow-hidden whitespace-nowrap border-b border-zinc-800 px-3 text-xs text-zinc-400">
         <span className="font-medium text-zinc-300">Result</span>
         {result?.status !== undefined && (
           <>
@@ -1155,7 +1165,7 @@ function ResultPane({ result, running }: { result?: RunResult; running: boolean 
             </Badge>
             <span className="tabular-nums">{fmtMs(result.ms)}</span>
             {result.size !== undefined && <span className="hidden tabular-nums sm:inline">· {fmtBytes(result.size)}</span>}
-            {result.role && <span className="hidden truncate sm:inline">· as {result.role}</span>}
+            {result.role && <span className="hidden min-w-0 truncate xl:inline">· as {result.role}</span>}
           </>
         )}
         {running && <Spinner label="Running" />}

@@ -105,10 +105,11 @@ export function MigrationsPage({ tenant }: { tenant: string }) {
         tenant={tenant}
         confirm={confirm}
         onClose={() => setConfirm(null)}
-        onDone={(res, n) => {
+        onDone={(res, done) => {
           setConfirm(null);
-          setLast({ title: `Rolled back ${n === 1 ? "1 migration" : `${n} migrations`}`, res });
-          toast(`Rolled back ${n === 1 ? "1 migration" : `${n} migrations`}`);
+          const what = done.length === 1 ? `#${done[0].id} ${done[0].name}` : `${done.length} migrations`;
+          setLast({ title: `Rolled back ${what}`, res });
+          toast(`Rolled back ${what}`);
           reload();
         }}
       />
@@ -141,7 +142,7 @@ function HistoryRow({
           aria-expanded={open}
           aria-controls={panelId}
           onClick={() => setOpen(!open)}
-          className="-m-1 flex min-w-0 flex-1 items-start gap-2 rounded-md p-1 text-left hover:bg-zinc-800/40"
+          className="-m-1 flex min-w-0 flex-[1_1_100%] items-start gap-2 rounded-md p-1 text-left hover:bg-zinc-800/40 sm:flex-1"
         >
           <ChevronRight className={cx("mt-0.5 size-4 shrink-0 text-zinc-500 transition-transform", open && "rotate-90")} aria-hidden />
           <span className="min-w-0 flex-1">
@@ -150,7 +151,7 @@ function HistoryRow({
               <span className={cx("break-all font-mono text-sm", m.rolled_back_at || m.outcome !== "applied" ? "text-zinc-400" : "text-zinc-100")}>
                 {m.name}
               </span>
-              <OutcomeBadge outcome={m.outcome} />
+              <OutcomeBadge outcome={m.outcome} muted={!!m.rolled_back_at} />
               {m.rolled_back_at && (
                 <span title={`Rolled back ${new Date(m.rolled_back_at).toLocaleString()}`}>
                   <Badge tone="amber">rolled back</Badge>
@@ -202,8 +203,8 @@ function HistoryRow({
   );
 }
 
-function OutcomeBadge({ outcome }: { outcome: string }) {
-  const tone = outcome === "applied" ? "green" : outcome === "failed" ? "red" : "zinc";
+function OutcomeBadge({ outcome, muted }: { outcome: string; muted?: boolean }) {
+  const tone = muted ? "zinc" : outcome === "applied" ? "green" : outcome === "failed" ? "red" : "zinc";
   return <Badge tone={tone}>{outcome}</Badge>;
 }
 
@@ -377,7 +378,7 @@ function RollbackDialog({
   tenant: string;
   confirm: { to?: number; targets: MigrationRecord[] } | null;
   onClose: () => void;
-  onDone: (res: MigrationResult, n: number) => void;
+  onDone: (res: MigrationResult, done: MigrationRecord[]) => void;
 }) {
   const [busy, setBusy] = useState(false);
   const [error, setError] = useState<unknown>(null);
@@ -392,7 +393,8 @@ function RollbackDialog({
     setError(null);
     try {
       const res = await api.rollback(tenant, confirm.to);
-      onDone(res, res.rolled_back?.length ?? targets.length);
+      const ids = res.rolled_back ?? targets.map((t) => t.id);
+      onDone(res, targets.filter((t) => ids.includes(t.id)));
     } catch (e) {
       setError(e);
     } finally {

@@ -153,6 +153,7 @@ export function MonitorPage({ tenant }: { tenant: string }) {
             label="Latency percentiles p50, p95 and p99 over the last 2 minutes"
             times={times}
             format={fmtMs}
+            axisFormat={fmtMsAxis}
             minMax={5}
             series={[
               { name: "p50", color: chartColors.emerald, values: points.map((p) => p.p50) },
@@ -165,23 +166,8 @@ export function MonitorPage({ tenant }: { tenant: string }) {
 
       {(data?.realtime || data?.events) && (
         <div className="grid gap-4 md:grid-cols-2">
-          {data.realtime && (
-            <Card title="Realtime">
-              <dl className="grid grid-cols-2 gap-3">
-                <Fact label="Channels" value={fmtNum(data.realtime.channels)} />
-                <Fact label="Subscriptions" value={fmtNum(data.realtime.subscriptions)} />
-              </dl>
-            </Card>
-          )}
-          {data.events && (
-            <Card title="Events">
-              <dl className="grid grid-cols-3 gap-3">
-                <Fact label="Pending" value={fmtNum(data.events.pending)} />
-                <Fact label="Failed" value={fmtNum(data.events.failed)} tone={data.events.failed > 0 ? "red" : undefined} />
-                <Fact label="Delivered" value={fmtNum(data.events.delivered)} />
-              </dl>
-            </Card>
-          )}
+          {data.realtime && <Counts title="Realtime" values={data.realtime} order={["channels", "subscriptions", "topics"]} />}
+          {data.events && <Counts title="Events" values={data.events} order={["pending", "delivered", "failed", "dead"]} bad={["failed", "dead"]} />}
         </div>
       )}
 
@@ -189,6 +175,13 @@ export function MonitorPage({ tenant }: { tenant: string }) {
       <Tables data={data} />
     </div>
   );
+}
+
+/** A short latency for an axis: 50 ms, 2.5 ms, 250 µs, 1.5 s. */
+function fmtMsAxis(v: number): string {
+  if (v >= 1000) return `${+(v / 1000).toFixed(2)} s`;
+  if (v < 1) return `${Math.round(v * 1000)} µs`;
+  return `${+v.toFixed(2)} ms`;
 }
 
 function LiveDot({ paused, failing }: { paused: boolean; failing: boolean }) {
@@ -246,8 +239,27 @@ function Meter({ value, label, good }: { value: number | null; label: string; go
       aria-valuenow={value == null ? undefined : Math.round(v * 100)}
       className="mb-1.5 h-1.5 w-16 overflow-hidden rounded-full bg-zinc-800"
     >
-      {value != null && <div className={cx("h-full rounded-full", color)} style={{ width: `${Math.max(v * 100, 2)}%` }} />}
+      {value != null && v > 0 && <div className={cx("h-full rounded-full", color)} style={{ width: `${Math.max(v * 100, 3)}%` }} />}
     </div>
+  );
+}
+
+/** A card of counts, whatever keys the server reports: the known ones first. */
+function Counts({ title, values, order, bad = [] }: { title: string; values: object; order: string[]; bad?: string[] }) {
+  const entries = Object.entries(values).filter(([, v]) => typeof v === "number") as [string, number][];
+  entries.sort(([a], [b]) => {
+    const ia = order.indexOf(a);
+    const ib = order.indexOf(b);
+    return (ia < 0 ? 99 : ia) - (ib < 0 ? 99 : ib) || a.localeCompare(b);
+  });
+  return (
+    <Card title={title}>
+      <dl className="grid grid-cols-3 gap-3">
+        {entries.map(([k, v]) => (
+          <Fact key={k} label={k[0].toUpperCase() + k.slice(1).replace(/_/g, " ")} value={fmtNum(v)} tone={bad.includes(k) && v > 0 ? "red" : undefined} />
+        ))}
+      </dl>
+    </Card>
   );
 }
 
@@ -305,7 +317,7 @@ function Th<K extends string>({
 }) {
   const active = sort === k;
   return (
-    <th scope="col" aria-sort={active ? (dir === "asc" ? "ascending" : "descending") : undefined} className={cx("px-3 py-2 font-medium", left ? "text-left" : "text-right", className)}>
+    <th scope="col" aria-sort={active ? (dir === "asc" ? "ascending" : "descending") : undefined} className={cx("whitespace-nowrap px-3 py-2 font-medium", left ? "text-left" : "text-right", className)}>
       <button
         type="button"
         onClick={() => onSort(k)}

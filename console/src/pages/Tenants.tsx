@@ -163,7 +163,7 @@ export function TenantsPage() {
                 /
               </kbd>
             </div>
-            <p className="text-xs text-zinc-500" aria-live="polite">
+            <p className="whitespace-nowrap text-xs text-zinc-500" aria-live="polite">
               {filter ? `${shown.length} of ${tenants.length}` : `${tenants.length} tenant${tenants.length === 1 ? "" : "s"}`}
             </p>
           </div>
@@ -182,13 +182,13 @@ export function TenantsPage() {
                     <th scope="col" className="px-4 py-2.5 font-medium">
                       Tenant
                     </th>
-                    <th scope="col" className="px-3 py-2.5 font-medium">
+                    <th scope="col" className="whitespace-nowrap px-3 py-2.5 font-medium">
                       Requests / s
                     </th>
                     <th scope="col" className="hidden px-3 py-2.5 text-right font-medium sm:table-cell">
                       p99
                     </th>
-                    <th scope="col" className="hidden px-3 py-2.5 text-right font-medium sm:table-cell">
+                    <th scope="col" className="hidden whitespace-nowrap px-3 py-2.5 text-right font-medium sm:table-cell">
                       Errors / s
                     </th>
                     <th scope="col" className="hidden px-3 py-2.5 font-medium lg:table-cell">
@@ -280,7 +280,7 @@ function Row({
 
   return (
     <tr ref={ref} className="group hover:bg-zinc-800/30">
-      <td className="max-w-0 px-4 py-2.5 sm:max-w-none">
+      <td className="w-full max-w-0 px-4 py-2.5">
         <div className="flex min-w-0 items-center gap-2">
           <span
             className={cx("size-1.5 shrink-0 rounded-full", t.ready ? "bg-emerald-400" : t.load_error ? "bg-red-400" : "bg-amber-400")}
