@@ -42,7 +42,7 @@ func (l layout) poolerURL(db string) string {
 var ownedNames = map[string]bool{
 	"pg": true, "pg.log": true, "pgbouncer.ini": true, "userlist.txt": true,
 	"pgbouncer.pid": true, "pgbouncer.log": true, "tls": true, mailDir: true,
-	"backup": true, // kapok backup setup --dev: pgBackRest's configuration and repository
+	"backup":     true, // kapok backup setup --dev: pgBackRest's configuration and repository
 	adminKeyFile: true,
 }
 

@@ -1382,40 +1382,46 @@ function FilterPanel({
       {draft.length === 0 && <p className="text-xs text-zinc-500">No filters: every row is shown.</p>}
       {draft.map((f, i) => (
         <div key={i} className="flex flex-wrap items-center gap-2">
-          <span className="w-10 text-right text-[11px] uppercase tracking-wider text-zinc-500">{i === 0 ? "where" : "and"}</span>
-          <Select
-            aria-label={`Filter ${i + 1} column`}
-            value={f.col}
-            onChange={(e) => set(i, { col: e.target.value })}
-            className="h-8 w-40 text-xs"
-          >
-            {cols.map((c) => (
-              <option key={c.name} value={c.name}>
-                {c.name}
-              </option>
-            ))}
-          </Select>
-          <Select
-            aria-label={`Filter ${i + 1} operator`}
-            value={f.op}
-            onChange={(e) => set(i, { op: e.target.value as Op })}
-            className="h-8 w-44 text-xs"
-          >
-            {OPS.map((o) => (
-              <option key={o.op} value={o.op}>
-                {o.label}
-              </option>
-            ))}
-          </Select>
-          {needsValue(f.op) && (
-            <Input
-              aria-label={`Filter ${i + 1} value`}
-              value={f.value}
-              onChange={(e) => set(i, { value: e.target.value })}
-              placeholder={f.op === "in" ? "a, b, c" : f.op === "like" || f.op === "ilike" ? "%text%" : "value"}
-              className="h-8 min-w-[8rem] flex-1 font-mono text-xs"
-            />
-          )}
+          <span className="hidden w-10 text-right text-[11px] uppercase tracking-wider text-zinc-500 sm:block">{i === 0 ? "where" : "and"}</span>
+          <div className="w-[calc(50%-1.25rem)] sm:w-44">
+            <Select
+              aria-label={`Filter ${i + 1} column`}
+              value={f.col}
+              onChange={(e) => set(i, { col: e.target.value })}
+              className="h-8 text-xs"
+            >
+              {cols.map((c) => (
+                <option key={c.name} value={c.name}>
+                  {c.name}
+                </option>
+              ))}
+            </Select>
+          </div>
+          <div className="w-[calc(50%-1.25rem)] sm:w-44">
+            <Select
+              aria-label={`Filter ${i + 1} operator`}
+              value={f.op}
+              onChange={(e) => set(i, { op: e.target.value as Op })}
+              className="h-8 text-xs"
+            >
+              {OPS.map((o) => (
+                <option key={o.op} value={o.op}>
+                  {o.label}
+                </option>
+              ))}
+            </Select>
+          </div>
+          <div className="order-last w-full sm:order-none sm:w-auto sm:min-w-[10rem] sm:flex-1">
+            {needsValue(f.op) && (
+              <Input
+                aria-label={`Filter ${i + 1} value`}
+                value={f.value}
+                onChange={(e) => set(i, { value: e.target.value })}
+                placeholder={f.op === "in" ? "a, b, c" : f.op === "like" || f.op === "ilike" ? "%text%" : "value"}
+                className="h-8 font-mono text-xs"
+              />
+            )}
+          </div>
           <Button
             type="button"
             variant="ghost"
@@ -1514,7 +1520,7 @@ function ColumnField({
   const extra = [
     isPk && "primary key",
     fk && `→ ${fk.ref_table}.${fk.ref_columns[fk.columns.indexOf(col.name)]}`,
-    col.has_default && col.default && `default ${col.default}`,
+    col.has_default && col.default && (/^nextval\(/.test(col.default) ? "serial" : `default ${col.default}`),
     col.is_identity && "identity",
     col.is_generated && "generated",
     !col.nullable && !col.has_default && "required",
@@ -1522,10 +1528,10 @@ function ColumnField({
   return (
     <div className={cx("min-w-0 space-y-1.5", wide && "sm:col-span-2")}>
       <div className="flex items-baseline justify-between gap-2">
-        <label htmlFor={id} className="truncate text-xs font-medium text-zinc-300">
+        <label htmlFor={id} className="shrink-0 text-xs font-medium text-zinc-300">
           {col.name}
         </label>
-        <span id={hintId} className="truncate font-mono text-[11px] text-zinc-500" title={[col.type, ...extra].join(" · ")}>
+        <span id={hintId} className="min-w-0 truncate font-mono text-[11px] text-zinc-500" title={[col.type, ...extra].join(" · ")}>
           {shortType(col)}
           {extra.length > 0 && <span className="text-zinc-600"> · {extra.join(" · ")}</span>}
         </span>
