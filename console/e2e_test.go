@@ -216,15 +216,15 @@ func TestConsoleEndToEnd(t *testing.T) {
 	b.screenshot("tenants")
 
 	// Create a table by a migration: preview (dry run) first, then apply.
-	b.run("open migrations", chromedp.Navigate(base+"/console/t/"+tenant+"/migrations"), chromedp.WaitVisible(button("New migration")),
-		chromedp.Click(button("New migration")))
+	history := `//*[@aria-label="Migration history"]`
+	b.run("open migrations", chromedp.Navigate(base+"/console/t/"+tenant+"/migrations"), chromedp.WaitVisible(labelled("Up SQL")))
 	b.run("write the migration", setValue(labelled("Name"), "create_console_items"),
 		setValue(labelled("Up SQL"), "CREATE TABLE console_items (id bigint GENERATED ALWAYS AS IDENTITY PRIMARY KEY, title text NOT NULL, done boolean NOT NULL DEFAULT false);"),
 		setValue(labelled("Down SQL"), "DROP TABLE console_items;"))
 	b.run("preview the migration", chromedp.Click(button("Preview")), waitText(`//main`, "console_items"),
 		chromedp.WaitVisible(button("Apply")))
 	b.screenshot("migration-preview")
-	b.run("apply the migration", chromedp.Click(button("Apply")), waitText(`//main//table`, "create_console_items"))
+	b.run("apply the migration", chromedp.Click(button("Apply")), waitText(history, "create_console_items"))
 	b.screenshot("migrations")
 
 	// Insert a row in the table editor.
@@ -275,9 +275,9 @@ func TestConsoleEndToEnd(t *testing.T) {
 	b.run("wide window", chromedp.EmulateReset())
 
 	// Roll the migration back: the table is gone for the REST API.
-	b.run("open migrations again", chromedp.Navigate(base+"/console/t/"+tenant+"/migrations"), waitText(`//main//table`, "create_console_items"))
+	b.run("open migrations again", chromedp.Navigate(base+"/console/t/"+tenant+"/migrations"), waitText(history, "create_console_items"))
 	b.run("roll back", chromedp.Click(button("Roll back latest")), chromedp.WaitVisible(`//*[@role="dialog"]`),
-		chromedp.Click(`//*[@role="dialog"]`+button("Roll back")), waitText(`//main//table`, "rolled back"))
+		chromedp.Click(`//*[@role="dialog"]`+button("Roll back")), waitText(history, "rolled back"))
 	b.screenshot("rolled-back")
 	deadline := time.Now().Add(10 * time.Second)
 	for {

@@ -1,6 +1,7 @@
 package proxy
 
 import (
+	"context"
 	"strings"
 	"testing"
 
@@ -251,5 +252,39 @@ func TestRESTServesTheOpenAPIDocument(t *testing.T) {
 		if r.status != 200 || r.header["Content-Type"] != c.contentType || !strings.Contains(r.body, c.want) || !strings.Contains(r.body, "/authors") {
 			t.Errorf("GET %s: %d %s %.300s", c.path, r.status, r.header["Content-Type"], r.body)
 		}
+	}
+}
+
+// An empty object inserts a row of defaults, as PostgREST does; an array of them, one row
+// each. The rows are counted in the database, not in the answer.
+func TestRESTInsertOfEmptyObjectsTakesTheDefaults(t *testing.T) {
+	schema := "rest_t_empty_insert"
+	testenv.FreshSchema(t, schema, `CREATE TABLE stamps (id int GENERATED ALWAYS AS IDENTITY PRIMARY KEY,
+		label text NOT NULL DEFAULT 'none', at timestamptz NOT NULL DEFAULT now());
+		CREATE TABLE needy (id serial PRIMARY KEY, name text NOT NULL);`)
+	ts := startServer(t, &control.Config{Tenants: []*control.TenantConfig{{Name: "stamps", Schemas: []string{schema}}}})
+	count := func() int {
+		var n int
+		if err := testenv.Conn(t).QueryRow(context.Background(), "SELECT count(*) FROM "+schema+".stamps WHERE label = 'none'").Scan(&n); err != nil {
+			t.Fatal(err)
+		}
+		return n
+	}
+	rep := "Prefer: return=representation"
+	if r := ts.do("POST", "/t/stamps/rest/v1/stamps?select=id,label", `{}`, rep); r.status != 201 || r.body != `[{"id":1,"label":"none"}]` {
+		t.Fatalf("POST {}: %d %s", r.status, r.body)
+	}
+	if r := ts.do("POST", "/t/stamps/rest/v1/stamps?select=id", `[{},{}]`, rep); r.status != 201 || r.body != `[{"id":2},{"id":3}]` {
+		t.Fatalf("POST [{},{}]: %d %s", r.status, r.body)
+	}
+	if r := ts.do("POST", "/t/stamps/rest/v1/stamps", `{}`); r.status != 201 {
+		t.Fatalf("POST {} without return: %d %s", r.status, r.body)
+	}
+	if n := count(); n != 4 {
+		t.Fatalf("%d rows of defaults in the table, want 4", n)
+	}
+	// A table whose columns need values answers the constraint's error, not a syntax error.
+	if r := ts.do("POST", "/t/stamps/rest/v1/needy", `{}`); r.status != 400 || !strings.Contains(r.body, `"code":"23502"`) {
+		t.Fatalf("POST {} to a table that needs values: %d %s", r.status, r.body)
 	}
 }

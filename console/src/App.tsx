@@ -1,4 +1,4 @@
-import { useEffect, useState, type ReactNode } from "react";
+import { lazy, Suspense, useEffect, useState, type ReactNode } from "react";
 import {
   Table2,
   TerminalSquare,
@@ -14,15 +14,17 @@ import {
 } from "lucide-react";
 import { admin, api, loadSession, saveSession, setActiveSession, forgetKeys, type Session, type TenantInfo } from "./api";
 import { navigate, match, useLocation } from "./router";
-import { Button, Field, Input, Link, Modal, Toasts, cx, ErrorBox, Select } from "./components/ui";
-import { TenantsPage } from "./pages/Tenants";
-import { TablesPage } from "./pages/Tables";
-import { SqlPage } from "./pages/Sql";
-import { GraphQLPage } from "./pages/GraphQL";
-import { RestPage } from "./pages/Rest";
-import { MigrationsPage } from "./pages/Migrations";
-import { MonitorPage } from "./pages/Monitor";
-import { SettingsPage } from "./pages/Settings";
+import { Button, Field, Input, Link, Modal, Toasts, cx, ErrorBox, Select, Spinner } from "./components/ui";
+// Each page is its own chunk, loaded when first opened: the sign-in page and the shell load
+// alone.
+const TenantsPage = lazy(() => import("./pages/Tenants").then((m) => ({ default: m.TenantsPage })));
+const TablesPage = lazy(() => import("./pages/Tables").then((m) => ({ default: m.TablesPage })));
+const SqlPage = lazy(() => import("./pages/Sql").then((m) => ({ default: m.SqlPage })));
+const GraphQLPage = lazy(() => import("./pages/GraphQL").then((m) => ({ default: m.GraphQLPage })));
+const RestPage = lazy(() => import("./pages/Rest").then((m) => ({ default: m.RestPage })));
+const MigrationsPage = lazy(() => import("./pages/Migrations").then((m) => ({ default: m.MigrationsPage })));
+const MonitorPage = lazy(() => import("./pages/Monitor").then((m) => ({ default: m.MonitorPage })));
+const SettingsPage = lazy(() => import("./pages/Settings").then((m) => ({ default: m.SettingsPage })));
 
 export function App() {
   const [session, setSession] = useState<Session | null>(() => {
@@ -315,7 +317,17 @@ function Shell({ session, onSignOut, path }: { session: Session; onSignOut: () =
           <Logo small />
           <span className="truncate text-sm font-medium">{tenant ?? "Kapok"}</span>
         </header>
-        <main className="min-h-0 flex-1 overflow-auto">{page}</main>
+        <main className="min-h-0 flex-1 overflow-auto">
+          <Suspense
+            fallback={
+              <div className="p-6">
+                <Spinner />
+              </div>
+            }
+          >
+            {page}
+          </Suspense>
+        </main>
       </div>
       <Modal open={help} onOpenChange={setHelp} title="Keyboard shortcuts">
         <ul className="space-y-1.5 text-sm">

@@ -175,7 +175,8 @@ export interface SQLResult {
   command: string;
   rows_affected: number;
   columns: { name: string; type_oid: number }[] | null;
-  rows: unknown[][] | null;
+  /** each row an object keyed by column name (a repeated column name keeps its last value) */
+  rows: Record<string, unknown>[] | null;
   truncated?: boolean;
   duration_ms: number;
 }
@@ -325,7 +326,11 @@ export function tenantKeys(tenant: string): Promise<Keys> {
   let p = keyCache.get(tenant);
   if (!p) {
     p = api.keys(tenant);
-    p.catch(() => keyCache.delete(tenant));
+    // A tenant without keys stays so until its settings change (forgetKeys); other failures
+    // are tried again.
+    p.catch((e) => {
+      if (!(e instanceof ApiError && e.code === "no-jwt-secret")) keyCache.delete(tenant);
+    });
     keyCache.set(tenant, p);
   }
   return p;
@@ -335,9 +340,19 @@ export function forgetKeys(tenant?: string) {
   else keyCache.clear();
 }
 
+/**
+ * The token the console calls a tenant's APIs with: a tenant session's own key; in an admin
+ * session the tenant's service_role key, or the admin key itself for a tenant without keys
+ * (no shared jwt_secret: Kapok takes the admin key there as the tenant's owner, like service_role).
+ */
 export async function serviceKey(tenant: string): Promise<string> {
   if (session?.kind === "tenant" && session.tenant === tenant) return session.key;
-  return (await tenantKeys(tenant)).service_role_key;
+  try {
+    return (await tenantKeys(tenant)).service_role_key;
+  } catch (e) {
+    if (session?.kind === "admin" && e instanceof ApiError && e.code === "no-jwt-secret") return session.key;
+    throw e;
+  }
 }
 
 export interface RestResult<T> {

@@ -158,11 +158,18 @@ func BuildRESTWrite(w *ir.RESTWrite) (Statement, error) {
 	switch w.Op {
 	case ir.MutInsert:
 		body := g.param(w.Body)
-		b.WriteString("INSERT INTO " + relation(w.Table) + " AS " + a + " (")
-		g.columnList(&b, w.Columns, "")
-		b.WriteString(") SELECT ")
 		rows := "CASE WHEN json_typeof(" + body + ") = 'array' THEN " + body + " ELSE json_build_array(" + body + ") END"
-		if w.MissingDefault {
+		b.WriteString("INSERT INTO " + relation(w.Table) + " AS " + a)
+		if len(w.Columns) > 0 {
+			b.WriteString(" (")
+			g.columnList(&b, w.Columns, "")
+			b.WriteString(") SELECT ")
+		}
+		switch {
+		case len(w.Columns) == 0:
+			// A body of empty objects ({} or [{}, {}]): a row of defaults for each.
+			b.WriteString(" SELECT FROM json_array_elements(" + rows + ") AS e(j)")
+		case w.MissingDefault:
 			if len(w.Defaults) != len(w.Columns) {
 				g.fail("missing=default without a default per column")
 			}
@@ -180,10 +187,10 @@ func BuildRESTWrite(w *ir.RESTWrite) (Statement, error) {
 				b.WriteString("CASE WHEN e.j::jsonb ? " + quoteLiteral(c) + " THEN x." + ir.QuoteIdent(c) + " ELSE " + d + " END")
 			}
 			b.WriteString(" FROM json_array_elements(" + rows + ") AS e(j), LATERAL json_populate_record(NULL::" + relation(w.Table) + ", e.j) AS x")
-		} else if w.BodyObject {
+		case w.BodyObject:
 			g.columnList(&b, w.Columns, "x.")
 			b.WriteString(" FROM json_populate_record(NULL::" + relation(w.Table) + ", " + body + ") AS x")
-		} else {
+		default:
 			g.columnList(&b, w.Columns, "x.")
 			b.WriteString(" FROM json_populate_recordset(NULL::" + relation(w.Table) + ", " + rows + ") AS x")
 		}

@@ -1,6 +1,6 @@
 // Small hand-written SVG charts for live series: a sparkline for tables and tiles, and a
 // time chart with axes, a legend, several series and a hover (or keyboard) read-out.
-import { useEffect, useId, useLayoutEffect, useMemo, useRef, useState, type KeyboardEvent, type PointerEvent } from "react";
+import { useId, useLayoutEffect, useMemo, useRef, useState, type KeyboardEvent, type PointerEvent } from "react";
 import { cx } from "./ui";
 
 /** An id usable in url(#…) references: useId's characters are not all safe there. */
@@ -168,18 +168,14 @@ export function TimeChart({
   empty?: string;
 }) {
   const [box, width] = useElementWidth<HTMLDivElement>();
-  const [hover, setHover] = useState<number | null>(null);
+  // The hovered point, by its time: it stays on that point while the window rolls.
+  const [hoverT, setHoverT] = useState<number | null>(null);
   const gid = useSvgId();
   const m = { l: 48, r: 10, t: 10, b: 22 };
   const h = Math.max(0, height - m.t - m.b);
   const n = times.length;
   const end = n ? times[n - 1] : Date.now();
   const start = end - windowMs;
-
-  // Drop a hover index that no longer exists (the window rolled).
-  useEffect(() => {
-    if (hover != null && hover >= n) setHover(n ? n - 1 : null);
-  }, [hover, n]);
 
   const { yMax, ticks } = useMemo(() => {
     let max = 0;
@@ -215,13 +211,16 @@ export function TimeChart({
     }
     return best;
   };
+  const hoverIdx = hoverT == null ? -1 : times.indexOf(hoverT);
+  const hi = hoverIdx >= 0 ? hoverIdx : null;
+  const setHover = (i: number | null) => setHoverT(i == null ? null : times[i]);
   const onMove = (e: PointerEvent<SVGSVGElement>) => {
     const r = e.currentTarget.getBoundingClientRect();
     setHover(nearest(e.clientX - r.left));
   };
   const onKey = (e: KeyboardEvent<SVGSVGElement>) => {
     if (!n) return;
-    const cur = hover ?? n - 1;
+    const cur = hi ?? n - 1;
     let next: number | null = cur;
     if (e.key === "ArrowLeft") next = Math.max(0, cur - 1);
     else if (e.key === "ArrowRight") next = Math.min(n - 1, cur + 1);
@@ -233,7 +232,6 @@ export function TimeChart({
     setHover(next);
   };
 
-  const hi = hover != null && hover < n ? hover : null;
   const shown = hi ?? (n ? n - 1 : null);
   const hx = hi != null ? xs[hi] : 0;
   const tipLeft = hx > m.l + w / 2;

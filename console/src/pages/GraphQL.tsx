@@ -215,13 +215,16 @@ function parseClaims(text: string): Record<string, unknown> {
 
 // Minted tokens, shared by the pages of the console (GraphQL and REST run as the same role).
 const mintCache = new Map<string, { token: string; expires_at: number }>();
+const minting = new Map<string, Promise<{ token: string; expires_at: number }>>();
 
 async function resolveToken(tenant: string, cfg: RunAsConfig): Promise<ResolvedToken> {
   const s = activeSession();
   if (cfg.mode === "service_role") {
     try {
       const token = await serviceKey(tenant);
-      return { token, source: "service key", role: "service_role", claims: decodeJwt(token) };
+      // serviceKey falls back to the admin key for a tenant without keys (no JWT secret)
+      const viaAdmin = s?.kind === "admin" && token === s.key;
+      return { token, source: viaAdmin ? "admin key" : "service key", role: "service_role", claims: decodeJwt(token) };
     } catch (e) {
       // A tenant without a JWT secret has no keys; the admin key still opens its APIs.
       if (s?.kind === "admin" && e instanceof ApiError && e.code === "no-jwt-secret")
@@ -241,7 +244,13 @@ async function resolveToken(tenant: string, cfg: RunAsConfig): Promise<ResolvedT
   if (hit && hit.expires_at * 1000 - Date.now() > 60_000)
     return { token: hit.token, source: "minted JWT", role, claims: decodeJwt(hit.token), expiresAt: hit.expires_at };
   try {
-    const r = await api.token(tenant, role, claims);
+    let p = minting.get(cacheKey);
+    if (!p) {
+      p = api.token(tenant, role, claims);
+      minting.set(cacheKey, p);
+      p.finally(() => minting.delete(cacheKey)).catch(() => {});
+    }
+    const r = await p;
     mintCache.set(cacheKey, r);
     return { token: r.token, source: "minted JWT", role, claims: decodeJwt(r.token), expiresAt: r.expires_at };
   } catch (e) {
@@ -311,7 +320,7 @@ export function RunAsBar({ runAs, tenant, idPrefix }: { runAs: RunAs; tenant: st
   const { cfg, current, error, busy } = runAs;
   const selectId = `${idPrefix}-runas`;
   const exp = current?.expiresAt ? Math.round((current.expiresAt * 1000 - Date.now()) / 60000) : null;
-  const claimsText = current?.claims ? JSON.stringify(current.claims, null, 2) : "";
+  const [showToken, setShowToken] = useState(false);
   return (
     <>
       <div className="flex min-w-0 flex-wrap items-center gap-2">
@@ -344,25 +353,66 @@ export function RunAsBar({ runAs, tenant, idPrefix }: { runAs: RunAs; tenant: st
             "flex h-8 min-w-0 items-center gap-1.5 rounded-md border px-2 text-xs",
             error ? "border-red-500/30 bg-red-500/5 text-red-300" : "border-zinc-800 bg-zinc-950/60 text-zinc-400",
           )}
-          title={claimsText ? `Claims:\n${claimsText}` : undefined}
           aria-live="polite"
         >
-          <KeyRound className={cx("size-3.5 shrink-0", current && !error ? "text-emerald-400" : undefined)} aria-hidden />
           {busy && !current && !error ? (
-            <span>Resolving…</span>
+            <span className="flex items-center gap-1.5">
+              <KeyRound className="size-3.5 shrink-0" aria-hidden /> Resolving…
+            </span>
           ) : error ? (
-            <span className="truncate">No token</span>
+            <span className="flex items-center gap-1.5 truncate">
+              <KeyRound className="size-3.5 shrink-0" aria-hidden /> No token
+            </span>
           ) : current ? (
-            <>
+            <button
+              type="button"
+              onClick={() => setShowToken(true)}
+              className="flex min-w-0 items-center gap-1.5 rounded hover:text-zinc-200"
+              aria-label={`Active token: ${current.role} (${current.source}). Show its claims`}
+              title="Show the token and its claims"
+            >
+              <KeyRound className="size-3.5 shrink-0 text-emerald-400" aria-hidden />
               <span className="shrink-0 font-medium text-zinc-200">{current.role}</span>
               <span className="hidden shrink-0 text-zinc-500 sm:inline">· {current.source}</span>
               <code className="hidden truncate font-mono text-[11px] text-zinc-500 md:inline">{shortToken(current.token)}</code>
               {exp !== null && <span className="shrink-0 text-zinc-500">· {exp > 0 ? `${exp} min` : "expired"}</span>}
-            </>
+            </button>
           ) : null}
           {current && !error && <CopyButton text={current.token} label="Copy token" iconOnly className="-mr-1 h-6" />}
         </div>
       </div>
+      <Modal open={showToken && !!current} onOpenChange={setShowToken} title="Active token" description="Requests from this page carry it as apikey and as the Bearer token.">
+        {current && (
+          <div className="space-y-3 text-sm">
+            <dl className="grid grid-cols-[7rem_1fr] gap-x-3 gap-y-1.5">
+              <dt className="text-zinc-500">Role</dt>
+              <dd className="font-mono text-zinc-200">{current.role}</dd>
+              <dt className="text-zinc-500">Source</dt>
+              <dd className="text-zinc-200">{current.source}</dd>
+              {current.expiresAt && (
+                <>
+                  <dt className="text-zinc-500">Expires</dt>
+                  <dd className="text-zinc-200">{new Date(current.expiresAt * 1000).toLocaleString()}</dd>
+                </>
+              )}
+            </dl>
+            <div className="flex items-start gap-2 rounded-md border border-zinc-800 bg-zinc-950 p-2">
+              <code className="min-w-0 flex-1 break-all font-mono text-[11px] text-zinc-400">{current.token}</code>
+              <CopyButton text={current.token} label="Copy token" iconOnly />
+            </div>
+            {current.claims ? (
+              <div>
+                <p className="mb-1 text-xs font-medium text-zinc-400">Claims</p>
+                <div className="overflow-hidden rounded-md border border-zinc-800 bg-zinc-950">
+                  <JsonView value={current.claims} label="Token claims" className="max-h-64" />
+                </div>
+              </div>
+            ) : (
+              <p className="text-xs text-zinc-500">Not a JWT: the key is checked by Kapok as it is.</p>
+            )}
+          </div>
+        )}
+      </Modal>
       <CustomRoleDialog
         open={editing}
         onOpenChange={setEditing}
@@ -756,7 +806,10 @@ function pascal(name: string): string {
 
 function sampleValue(idx: SchemaIndex, t: TypeRef): unknown {
   if (t.kind === "NON_NULL") return sampleValue(idx, t.ofType!);
-  if (t.kind === "LIST") return [];
+  if (t.kind === "LIST") {
+    const inner = namedType(t);
+    return idx.byName.get(inner.name ?? "")?.kind === "INPUT_OBJECT" ? [{}] : [];
+  }
   const nt = idx.byName.get(t.name ?? "");
   switch (t.name) {
     case "Int":
@@ -885,7 +938,7 @@ export function GraphQLPage({ tenant }: { tenant: string }) {
   const [running, setRunning] = useState(false);
   const runningRef = useRef(false);
   const [lower, setLower] = useState<"variables" | "headers">("variables");
-  const [docsOpen, setDocsOpen] = useState(() => typeof window !== "undefined" && window.innerWidth >= 1024);
+  const [docsOpen, setDocsOpen] = useState(() => typeof window !== "undefined" && window.innerWidth >= 1280);
   const [opName, setOpName] = useState("");
   const editorRef = useRef<CodeEditorHandle>(null);
 
@@ -985,7 +1038,8 @@ export function GraphQLPage({ tenant }: { tenant: string }) {
   };
 
   const onKeyDown = (e: KeyboardEvent) => {
-    if (e.defaultPrevented) return;
+    // Dialogs are portals: their keys bubble here through React, but are not for the query.
+    if (e.defaultPrevented || (e.target as HTMLElement).closest?.('[role="dialog"]')) return;
     const mod = e.ctrlKey || e.metaKey;
     if (mod && e.key === "Enter") {
       e.preventDefault();
@@ -1079,7 +1133,7 @@ export function GraphQLPage({ tenant }: { tenant: string }) {
         </div>
 
         {/* workspace */}
-        <div className="flex min-h-0 flex-1 flex-col lg:flex-row">
+        <div className="relative flex min-h-0 flex-1 flex-col lg:flex-row">
           <section aria-label="Request" className="flex min-h-0 flex-col border-zinc-800 lg:w-[38%] lg:min-w-72 lg:border-r">
             <div className="h-72 min-h-0 p-2 sm:h-80 lg:h-auto lg:flex-1">
               <CodeEditor
@@ -1134,7 +1188,15 @@ export function GraphQLPage({ tenant }: { tenant: string }) {
           </section>
 
           {docsOpen && (
-            <aside aria-label="Documentation" className="flex max-h-[70vh] min-h-0 flex-col border-t border-zinc-800 lg:max-h-none lg:w-72 lg:shrink-0 lg:border-l lg:border-t-0 xl:w-80 2xl:w-96">
+            <aside
+              aria-label="Documentation"
+              className={cx(
+                "flex max-h-[70vh] min-h-0 flex-col border-t border-zinc-800",
+                // beside the result on wide screens, over it (a drawer) on laptops
+                "lg:absolute lg:inset-y-0 lg:right-0 lg:z-10 lg:max-h-none lg:w-80 lg:border-l lg:border-t-0 lg:bg-zinc-900 lg:shadow-2xl lg:shadow-black/50",
+                "xl:static xl:z-auto xl:shrink-0 xl:bg-transparent xl:shadow-none 2xl:w-96",
+              )}
+            >
               <DocsExplorer
                 loading={schema.loading}
                 error={runAs.error ? new Error("No schema: there is no token to run as this role (see above).") : schema.error}
@@ -1315,7 +1377,7 @@ function DocsExplorer({
               <DocSection title="Fields">
                 {hits.fields.map(({ type, field }) => (
                   <li key={type.name + "." + field.name}>
-                    <button onClick={() => open(type.name)} className="w-full rounded px-1 py-0.5 text-left font-mono text-xs hover:bg-zinc-800">
+                    <button onClick={() => open(type.name)} className="w-full break-all rounded px-1 py-0.5 text-left font-mono text-xs hover:bg-zinc-800">
                       <span className="text-zinc-500">{type.name}.</span>
                       <span className="text-sky-300">{field.name}</span>
                       <span className="text-zinc-500">: {typeString(field.type)}</span>
@@ -1424,7 +1486,9 @@ function FieldRow({ f, onOpen, onInsert, op }: { f: IField | IInput; onOpen: (n:
             </button>
           )}
           <span className="text-zinc-500">: </span>
-          <TypeLink t={f.type} onOpen={onOpen} />
+          <span className="whitespace-nowrap">
+            <TypeLink t={f.type} onOpen={onOpen} />
+          </span>
           {"defaultValue" in f && f.defaultValue != null && <span className="text-zinc-500"> = {f.defaultValue}</span>}
         </div>
         {onInsert && (

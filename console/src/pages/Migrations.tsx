@@ -1,7 +1,7 @@
 // Migrations: the tenant's migration log, a form to preview (dry run) and apply a new one,
 // and rollbacks through the recorded down scripts.
 import { ArrowRight, ChevronRight, GitBranch, RefreshCw, RotateCcw, Undo2, X } from "lucide-react";
-import { useMemo, useRef, useState, type ReactNode } from "react";
+import { useEffect, useMemo, useRef, useState, type ReactNode } from "react";
 import { ApiError, api, type MigrationRecord, type MigrationResult, type SchemaDiff } from "../api";
 import { CodeEditor } from "../components/editor";
 import { Badge, Button, Card, ErrorBox, Field, Input, Modal, Spinner, cx, fmtMs, toast, useAsync } from "../components/ui";
@@ -77,7 +77,7 @@ export function MigrationsPage({ tenant }: { tenant: string }) {
               <p className="text-sm text-zinc-500">Write one in New migration: preview it, then apply it.</p>
             </div>
           ) : (
-            <ul className="divide-y divide-zinc-800/80">
+            <ul aria-label="Migration history" className="divide-y divide-zinc-800/80">
               {list.map((m) => (
                 <HistoryRow
                   key={m.id}
@@ -382,9 +382,13 @@ function RollbackDialog({
 }) {
   const [busy, setBusy] = useState(false);
   const [error, setError] = useState<unknown>(null);
+  useEffect(() => setError(null), [confirm]);
   const targets = confirm?.targets ?? [];
   const missing = targets.filter((t) => !t.down?.trim());
-  const failed = error instanceof ApiError ? (error.body as { migration?: string } | null)?.migration : undefined;
+  // The failing migration: the error names it as "141 (0005_name) down".
+  const failedRef = error instanceof ApiError ? (error.body as { migration?: string } | null)?.migration : undefined;
+  const failedId = failedRef ? parseInt(failedRef, 10) : NaN;
+  const failed = targets.find((t) => t.id === failedId);
   const pos = error instanceof ApiError ? positionOf(error) : undefined;
 
   const go = async () => {
@@ -436,7 +440,7 @@ function RollbackDialog({
                   ariaLabel={`Down SQL of ${t.name} (read-only)`}
                   minRows={1}
                   maxRows={10}
-                  errorPosition={failed === t.name ? pos : undefined}
+                  errorPosition={failed?.id === t.id ? pos : undefined}
                 />
               ) : (
                 <p className="rounded-md border border-red-500/30 bg-red-500/10 px-3 py-2 text-xs text-red-200">
@@ -447,6 +451,11 @@ function RollbackDialog({
           ))}
         </ol>
         <ErrorBox error={error} />
+        {error instanceof ApiError && (failed || positionLine(error)) ? (
+          <p className="-mt-2 px-1 text-xs text-zinc-400">
+            {[failed && `In the down script of #${failed.id} ${failed.name}`, positionLine(error)].filter(Boolean).join(" · ")}
+          </p>
+        ) : null}
         <div className="flex justify-end gap-2">
           <Button variant="ghost" onClick={onClose} disabled={busy}>
             Cancel

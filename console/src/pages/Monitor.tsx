@@ -104,7 +104,7 @@ export function MonitorPage({ tenant }: { tenant: string }) {
           label="Errors / s"
           value={fmtRate(last?.errorsps)}
           tone={last && last.errorsps > 0 ? "red" : undefined}
-          sub={last ? `${fmtPct(last.errorRatio, 2)} of requests` : undefined}
+          sub={last ? (last.errorRatio == null ? "no request" : `${fmtPct(last.errorRatio, 2)} of requests`) : undefined}
           title="Server errors and requests rejected before any work (rate limit, too many in flight); client errors are not counted"
         >
           <Sparkline values={points.map((p) => p.errorsps)} color={chartColors.red} label="Errors per second, last 2 minutes" width={72} />
@@ -185,7 +185,7 @@ function fmtMsAxis(v: number): string {
 }
 
 function LiveDot({ paused, failing }: { paused: boolean; failing: boolean }) {
-  const text = paused ? "Paused" : failing ? "Reconnecting" : "Live";
+  const text = paused ? "Paused" : failing ? "Retrying" : "Live";
   return (
     <span className="flex items-center gap-1.5 text-xs text-zinc-400" role="status">
       <span className="relative flex size-2">
@@ -229,7 +229,7 @@ function Tile({
 
 function Meter({ value, label, good }: { value: number | null; label: string; good?: boolean }) {
   const v = value == null ? 0 : Math.min(1, Math.max(0, value));
-  const color = good ? (v >= 0.99 ? "bg-emerald-400" : v >= 0.9 ? "bg-amber-400" : "bg-red-400") : v >= 0.9 ? "bg-red-400" : v >= 0.7 ? "bg-amber-400" : "bg-emerald-400";
+  const color = good ? (v >= 0.95 ? "bg-emerald-400" : v >= 0.8 ? "bg-amber-400" : "bg-red-400") : v >= 0.9 ? "bg-red-400" : v >= 0.7 ? "bg-amber-400" : "bg-emerald-400";
   return (
     <div
       role="meter"

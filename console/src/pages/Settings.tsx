@@ -1,8 +1,8 @@
 // A tenant's settings: what it is, its keys and URLs, its limits and allowed networks, and
 // deleting it. Changes need the admin key; a tenant session sees the facts and keys only.
 import { useEffect, useState, type ReactNode } from "react";
-import { Check, Copy, Eye, EyeOff, Lock, RefreshCw, Trash2 } from "lucide-react";
-import { activeSession, api, forgetKeys, type Keys, type TenantInfo } from "../api";
+import { Check, Copy, Eye, EyeOff, KeyRound, Lock, RefreshCw, Trash2 } from "lucide-react";
+import { ApiError, activeSession, api, forgetKeys, type Keys, type TenantInfo } from "../api";
 import { navigate } from "../router";
 import { Badge, Button, Card, ErrorBox, Field, Input, Modal, Spinner, Textarea, cx, toast, useAsync } from "../components/ui";
 
@@ -16,7 +16,7 @@ export function SettingsPage({ tenant }: { tenant: string }) {
   const editable = isAdmin && t?.source !== "config";
 
   return (
-    <div className="space-y-5 p-4 md:p-6">
+    <div className="max-w-5xl space-y-5 p-4 md:p-6">
       <header className="flex flex-wrap items-start justify-between gap-3">
         <div className="min-w-0">
           <h1 className="text-lg font-semibold">Settings</h1>
@@ -105,9 +105,9 @@ function Facts({ t }: { t: TenantInfo }) {
   ];
   return (
     <Card title="Tenant">
-      <dl className="grid gap-x-6 gap-y-3 sm:grid-cols-2 xl:grid-cols-3">
+      <dl className="grid grid-cols-2 gap-x-6 gap-y-3 xl:grid-cols-3">
         {rows.map(([k, v]) => (
-          <div key={k} className="min-w-0">
+          <div key={k} className={cx("min-w-0", k === "Schema version" && "col-span-2 xl:col-span-1")}>
             <dt className="text-xs text-zinc-500">{k}</dt>
             <dd className="mt-0.5 text-sm text-zinc-200">{v}</dd>
           </div>
@@ -179,7 +179,7 @@ function Urls({ tenant }: { tenant: string }) {
   const base = `${origin}/t/${encodeURIComponent(tenant)}`;
   const wsBase = `${ws}/t/${encodeURIComponent(tenant)}`;
   const urls: [string, string, string][] = [
-    ["Project URL", base, "supabase-js createClient(url, key)"],
+    ["Project URL", base, "for supabase-js"],
     ["REST", `${base}/rest/v1`, "PostgREST-compatible"],
     ["GraphQL", `${base}/v1/graphql`, "Hasura-compatible, POST"],
     ["GraphQL subscriptions", `${wsBase}/v1/graphql`, "WebSocket, graphql-ws"],
@@ -252,7 +252,17 @@ function ApiKeys({ tenant, canRotate }: { tenant: string; canRotate: boolean }) 
         )
       }
     >
-      {keys.error != null && !k && <ErrorBox error={keys.error} />}
+      {keys.error != null && !k && (keys.error instanceof ApiError && keys.error.code === "no-jwt-secret" ? (
+        <div className="flex gap-2.5 text-sm text-zinc-400">
+          <KeyRound className="mt-0.5 size-4 shrink-0 text-zinc-500" aria-hidden />
+          <div>
+            <p className="text-zinc-300">This tenant has no API keys.</p>
+            <p className="mt-0.5 text-zinc-500">{keys.error.message}.</p>
+          </div>
+        </div>
+      ) : (
+        <ErrorBox error={keys.error} />
+      ))}
       {!k && keys.loading && <Spinner label="Loading the keys" />}
       {k && (
         <div className="-my-2.5 divide-y divide-zinc-800/70">
@@ -347,7 +357,7 @@ function LimitsEditor({ t, onSaved }: { t: TenantInfo; onSaved: (t: TenantInfo) 
             spellCheck={false}
             aria-invalid={parseError != null}
             aria-describedby={parseError ? "limits-json-error" : undefined}
-            className={cx(parseError && "border-red-500/60 focus:border-red-500 focus:ring-red-500")}
+            className="aria-[invalid=true]:border-red-500/60 aria-[invalid=true]:focus:border-red-500 aria-[invalid=true]:focus:ring-red-500"
           />
         </Field>
         {parseError && (

@@ -57,7 +57,7 @@ function store(key: string, value: unknown) {
   }
 }
 
-const defaultSql = (t: string) => `-- Runs as ${t}'s owner role. Ctrl+Enter runs (the selection, if any).
+const defaultSql = (t: string) => `-- Runs as ${t}'s owner role.
 select now();
 `;
 
@@ -265,6 +265,7 @@ const typeNames: Record<number, string> = {
   1184: "timestamptz", 1186: "interval", 1231: "numeric[]", 1266: "timetz", 1700: "numeric", 2205: "regclass",
   2249: "record", 2278: "void", 2950: "uuid", 2951: "uuid[]", 3614: "tsvector", 3802: "jsonb", 3807: "jsonb[]", 4089: "regnamespace",
 };
+const PAGE_ROWS = 500;
 const numericOids = new Set([20, 21, 23, 26, 700, 701, 790, 1700]);
 
 function ResultView({ res, readOnly, selection, running }: { res: SQLResult; sql: string; readOnly: boolean; selection: boolean; running: boolean }) {
@@ -274,6 +275,9 @@ function ResultView({ res, readOnly, selection, running }: { res: SQLResult; sql
     const raw = (res.rows ?? []) as unknown[];
     return raw.map((r) => (Array.isArray(r) ? r : cols.map((c) => (r as Record<string, unknown>)?.[c.name])));
   }, [res, cols]);
+  // Thousands of rows are slow to lay out: the grid grows on demand (copies take every row).
+  const [shown, setShown] = useState(PAGE_ROWS);
+  useEffect(() => setShown(PAGE_ROWS), [res]);
   const dupes = useMemo(() => {
     const seen = new Set<string>();
     const d = new Set<string>();
@@ -369,10 +373,11 @@ function ResultView({ res, readOnly, selection, running }: { res: SQLResult; sql
                     <span className="ml-1.5 font-mono text-[10px] font-normal text-zinc-500">{typeNames[c.type_oid] ?? c.type_oid}</span>
                   </th>
                 ))}
+                <th aria-hidden className="sticky top-0 z-10 w-full border-b border-zinc-800 bg-zinc-900" />
               </tr>
             </thead>
             <tbody>
-              {rows.map((r, i) => (
+              {rows.slice(0, shown).map((r, i) => (
                 <tr key={i} className="group">
                   <td className="sticky left-0 border-b border-r border-zinc-800/70 bg-zinc-950 px-2 py-1 text-right tabular-nums text-zinc-600 group-hover:bg-zinc-900">
                     {i + 1}
@@ -380,11 +385,23 @@ function ResultView({ res, readOnly, selection, running }: { res: SQLResult; sql
                   {cols.map((c, j) => (
                     <Cell key={j} value={r[j]} numeric={numericOids.has(c.type_oid)} />
                   ))}
+                  <td aria-hidden className="border-b border-zinc-800/70 group-hover:bg-zinc-800/40" />
                 </tr>
               ))}
             </tbody>
           </table>
           {rows.length === 0 && <p className="px-3 py-4 text-sm text-zinc-500">No rows.</p>}
+          {rows.length > shown && (
+            <div className="sticky left-0 flex flex-wrap items-center gap-2 px-3 py-2 text-xs text-zinc-400">
+              Showing {fmtNum(shown)} of {fmtNum(rows.length)} rows.
+              <Button size="sm" variant="ghost" onClick={() => setShown((n) => n + PAGE_ROWS * 4)}>
+                Show {fmtNum(Math.min(PAGE_ROWS * 4, rows.length - shown))} more
+              </Button>
+              <Button size="sm" variant="ghost" onClick={() => setShown(rows.length)}>
+                Show all
+              </Button>
+            </div>
+          )}
         </div>
       )}
     </section>
@@ -595,10 +612,10 @@ function HistoryList({ entries, onRestore, onClear }: { entries: HistoryEntry[];
                 <span className="truncate font-mono text-[11px] text-zinc-200">{firstLine(h.sql)}</span>
               </span>
               <span className="mt-0.5 flex items-center gap-1.5 pl-3 text-[10px] text-zinc-500">
-                <time dateTime={new Date(h.at).toISOString()} title={new Date(h.at).toLocaleString()}>
+                <time dateTime={new Date(h.at).toISOString()} title={new Date(h.at).toLocaleString()} className="shrink-0 whitespace-nowrap">
                   {relTime(h.at)}
                 </time>
-                {h.ms != null && <span>· {fmtMs(h.ms)}</span>}
+                {h.ms != null && <span className="shrink-0 whitespace-nowrap">· {fmtMs(h.ms)}</span>}
                 <span className={cx("truncate", !h.ok && "text-red-300/80")}>· {h.summary}</span>
               </span>
             </button>

@@ -23,11 +23,8 @@ import {
 } from "lucide-react";
 import { useEffect, useMemo, useRef, useState, type FormEvent, type KeyboardEvent, type ReactNode } from "react";
 import {
-  ApiError,
-  activeSession,
   api,
   rest,
-  serviceKey,
   type Catalog,
   type CatalogColumn,
   type CatalogForeignKey,
@@ -59,24 +56,8 @@ type Col = CatalogColumn & { category?: string };
 
 // ---- REST access ----
 
-/** Tenants without a shared JWT secret have no service key: an admin session calls them with the admin key. */
-const noKeyTenants = new Set<string>();
-async function restToken(tenant: string): Promise<string> {
-  const s = activeSession();
-  if (s?.kind === "admin" && noKeyTenants.has(tenant)) return s.key;
-  try {
-    return await serviceKey(tenant);
-  } catch (e) {
-    if (s?.kind === "admin" && e instanceof ApiError && e.code === "no-jwt-secret") {
-      noKeyTenants.add(tenant);
-      return s.key;
-    }
-    throw e;
-  }
-}
-
 async function call<T>(tenant: string, method: string, path: string, opts: { body?: unknown; prefer?: string[]; schema?: string } = {}) {
-  return rest<T>(tenant, method, path, { ...opts, token: await restToken(tenant) });
+  return rest<T>(tenant, method, path, opts);
 }
 
 const enc = encodeURIComponent;
@@ -205,6 +186,7 @@ function toInput(c: Col, v: unknown): string {
   if (v === null || v === undefined) return "";
   const k = kindOf(c);
   if (k === "json" || typeof v === "object") return JSON.stringify(v);
+  if (k === "number") return numText(c, v);
   return String(v);
 }
 
@@ -456,9 +438,10 @@ function kindLabel(kind: string) {
 }
 
 function TablePicker({ id, tenant, catalog, selected }: { id: string; tenant: string; catalog: Catalog; selected?: string }) {
+  const known = !!selected && catalog.tables.some((t) => tableSlug(catalog, t.schema, t.name) === selected);
   return (
-    <Select id={id} value={selected ?? ""} onChange={(e) => e.target.value && navigate(tablePath(tenant, e.target.value))} className="h-9 text-sm">
-      {!selected && <option value="">Choose a table…</option>}
+    <Select id={id} value={known ? selected : ""} onChange={(e) => e.target.value && navigate(tablePath(tenant, e.target.value))} className="h-9 text-sm">
+      {!known && <option value="">Choose a table…</option>}
       {groupBySchema(catalog, catalog.tables).map(([schema, tables]) => (
         <optgroup key={schema} label={schema}>
           {tables.map((t) => (
@@ -798,7 +781,7 @@ function TableView({
           <ListFilter className="size-3.5" aria-hidden />
           Filter
           {filters.length > 0 && (
-            <span className="ml-0.5 rounded bg-emerald-500/15 px-1 text-[10px] font-semibold text-emerald-300">{filters.length}</span>
+            <span aria-hidden className="ml-0.5 rounded bg-emerald-500/15 px-1 text-[10px] font-semibold text-emerald-300">{filters.length}</span>
           )}
         </Button>
         {filters.map((f, i) => (
@@ -877,7 +860,7 @@ function TableView({
 
       {/* The grid */}
       <div className="relative mx-4 min-h-0 flex-1 overflow-auto rounded-lg border border-zinc-800 bg-zinc-900/30 md:mx-6">
-        <table ref={gridRef} aria-label={`Rows of ${table.name}`} aria-rowcount={total ?? undefined} className="w-max min-w-full border-separate border-spacing-0 text-[13px]">
+        <table ref={gridRef} aria-label={`Rows of ${table.name}`} aria-rowcount={total != null ? total + 1 : undefined} className="w-max min-w-full border-separate border-spacing-0 text-[13px]">
           <thead>
             <tr>
               {canKey && (
@@ -915,7 +898,8 @@ function TableView({
                       type="button"
                       onClick={() => toggleSort(c.name)}
                       title={`${c.name} · ${c.type}${c.comment ? "\n" + c.comment : ""}\nClick to sort`}
-                      className="group flex h-9 w-full min-w-[7rem] items-center gap-1.5 px-3 text-left hover:bg-zinc-800/60 focus-visible:outline-offset-[-2px]"
+                      style={insetOutline}
+                      className="group flex h-9 w-full min-w-[7rem] items-center gap-1.5 px-3 text-left hover:bg-zinc-800/60"
                     >
                       {isPk && (
                         <span title="Primary key" className="text-amber-400">
@@ -947,47 +931,6 @@ function TableView({
             </tr>
           </thead>
           <tbody onKeyDown={onGridKey} className={cx(stale && "opacity-60 transition-opacity")}>
-            {!data && loading && (
-              <tr>
-                <td colSpan={navCount} className="px-4 py-10">
-                  <div className="sticky left-4 w-max">
-                    <Spinner label="Loading rows" />
-                  </div>
-                </td>
-              </tr>
-            )}
-            {data && rows.length === 0 && (
-              <tr>
-                <td colSpan={navCount} className="px-4 py-14">
-                  <div className="sticky left-4 w-[min(28rem,calc(100vw-4rem))] text-center">
-                    {filters.length ? (
-                      <>
-                        <p className="text-sm font-medium text-zinc-300">No rows match the filters</p>
-                        <Button variant="ghost" size="sm" className="mt-2" onClick={() => go({ filters: [] })}>
-                          Clear filters
-                        </Button>
-                      </>
-                    ) : page > 1 ? (
-                      <>
-                        <p className="text-sm font-medium text-zinc-300">No rows on this page</p>
-                        <Button variant="ghost" size="sm" className="mt-2" onClick={() => go({ page: 1 })}>
-                          Go to the first page
-                        </Button>
-                      </>
-                    ) : (
-                      <>
-                        <p className="text-sm font-medium text-zinc-300">This {table.kind === "table" ? "table" : "relation"} is empty</p>
-                        {canInsert && (
-                          <p className="mt-1 text-sm text-zinc-500">
-                            Add a first row with <span className="text-zinc-300">Insert row</span>.
-                          </p>
-                        )}
-                      </>
-                    )}
-                  </div>
-                </td>
-              </tr>
-            )}
             {rows.map((row, r) => {
               const k = rowKey(row);
               const isSel = canKey && selected.has(k);
@@ -1029,7 +972,8 @@ function TableView({
                         onClick={() => setOpenRow(r)}
                         aria-label={`Open row ${canKey ? pkLabel(row) : offset + r + 1}`}
                         title="Open the row"
-                        className="rounded p-1 text-zinc-600 hover:bg-zinc-800 hover:text-zinc-200 focus-visible:outline-offset-0 group-hover/row:text-zinc-400"
+                        style={{ outlineOffset: 0 }}
+                        className="rounded p-1 text-zinc-600 hover:bg-zinc-800 hover:text-zinc-200 group-hover/row:text-zinc-400"
                       >
                         <Maximize2 className="size-3" aria-hidden />
                       </button>
@@ -1060,6 +1004,7 @@ function TableView({
                         tabIndex={tab(pos)}
                         onFocus={(e) => e.target === e.currentTarget && setFocus({ r, c: pos })}
                         onDoubleClick={() => startEdit(r, c)}
+                        style={noOutline}
                         className={cx(
                           tdBase,
                           "scroll-mt-9 scroll-ml-20 px-3 focus:outline-none focus:ring-2 focus:ring-inset focus:ring-emerald-500/80",
@@ -1080,6 +1025,39 @@ function TableView({
             })}
           </tbody>
         </table>
+        {!data && loading && (
+          <div className="sticky left-0 flex w-full justify-center px-4 py-12">
+            <Spinner label="Loading rows" />
+          </div>
+        )}
+        {data && rows.length === 0 && (
+          <div className="sticky left-0 w-full px-4 py-14 text-center">
+            {filters.length ? (
+              <>
+                <p className="text-sm font-medium text-zinc-300">No rows match the filters</p>
+                <Button variant="ghost" size="sm" className="mt-2" onClick={() => go({ filters: [] })}>
+                  Clear filters
+                </Button>
+              </>
+            ) : page > 1 ? (
+              <>
+                <p className="text-sm font-medium text-zinc-300">No rows on this page</p>
+                <Button variant="ghost" size="sm" className="mt-2" onClick={() => go({ page: 1 })}>
+                  Go to the first page
+                </Button>
+              </>
+            ) : (
+              <>
+                <p className="text-sm font-medium text-zinc-300">This {table.kind === "table" ? "table" : "relation"} is empty</p>
+                {canInsert && (
+                  <p className="mt-1 text-sm text-zinc-500">
+                    Add a first row with <span className="text-zinc-300">Insert row</span>.
+                  </p>
+                )}
+              </>
+            )}
+          </div>
+        )}
       </div>
 
       {/* Pagination */}
@@ -1176,6 +1154,10 @@ function TableView({
     </div>
   );
 }
+
+// The grid's cells show focus with a ring; the page-wide :focus-visible outline would double it.
+const noOutline = { outline: "none" } as const;
+const insetOutline = { outlineOffset: "-2px" } as const;
 
 const thBase =
   "sticky top-0 z-10 h-9 whitespace-nowrap border-b border-r border-zinc-800 bg-zinc-900 text-left text-xs font-normal text-zinc-400 last:border-r-0";
@@ -1287,6 +1269,7 @@ function InlineEditor({
           disabled={saving}
           onKeyDown={onKey}
           onChange={(e) => commit(e.target.value)}
+          style={noOutline}
           onBlur={(e) => {
             if (e.target.value === (value === null || value === undefined ? "" : String(value))) onCancel();
           }}
@@ -1308,6 +1291,7 @@ function InlineEditor({
         placeholder={value === null || value === undefined ? "NULL" : undefined}
         disabled={saving}
         onFocus={(e) => e.target.select()}
+        style={noOutline}
         onKeyDown={onKey}
         onBlur={(e) => {
           if (pending.current || (e.relatedTarget && e.relatedTarget === nullBtn.current)) return;
@@ -1383,7 +1367,7 @@ function FilterPanel({
       {draft.map((f, i) => (
         <div key={i} className="flex flex-wrap items-center gap-2">
           <span className="hidden w-10 text-right text-[11px] uppercase tracking-wider text-zinc-500 sm:block">{i === 0 ? "where" : "and"}</span>
-          <div className="w-[calc(50%-1.25rem)] sm:w-44">
+          <div className="w-[calc(50%-1.75rem)] sm:w-44">
             <Select
               aria-label={`Filter ${i + 1} column`}
               value={f.col}
@@ -1397,7 +1381,7 @@ function FilterPanel({
               ))}
             </Select>
           </div>
-          <div className="w-[calc(50%-1.25rem)] sm:w-44">
+          <div className="w-[calc(50%-1.75rem)] sm:w-44">
             <Select
               aria-label={`Filter ${i + 1} operator`}
               value={f.op}

@@ -281,21 +281,23 @@ function Row({
   return (
     <tr ref={ref} className="group hover:bg-zinc-800/30">
       <td className="w-full max-w-0 px-4 py-2.5">
-        <div className="flex min-w-0 items-center gap-2">
-          <span
-            className={cx("size-1.5 shrink-0 rounded-full", t.ready ? "bg-emerald-400" : t.load_error ? "bg-red-400" : "bg-amber-400")}
-            title={t.ready ? "ready" : t.load_error ? "load error" : "loading"}
-            aria-hidden
-          />
-          <Link to={`${to}/tables`} className="truncate font-medium text-zinc-100 hover:text-emerald-300 hover:underline">
-            {t.name}
-          </Link>
-        </div>
-        <div className="mt-1 flex flex-wrap items-center gap-1 pl-3.5">
-          <Badge tone={t.mode === "database" ? "blue" : "zinc"}>{t.mode}</Badge>
-          {t.source === "config" && <Badge>config</Badge>}
-          {status}
-          {t.ready && <span className="sr-only">ready</span>}
+        <div className="flex min-w-0 flex-wrap items-center gap-x-2 gap-y-1">
+          <span className="flex min-w-0 items-center gap-2">
+            <span
+              className={cx("size-1.5 shrink-0 rounded-full", t.ready ? "bg-emerald-400" : t.load_error ? "bg-red-400" : "bg-amber-400")}
+              title={t.ready ? "ready" : t.load_error ? "load error" : "loading"}
+              aria-hidden
+            />
+            <Link to={`${to}/tables`} className="truncate font-medium text-zinc-100 hover:text-emerald-300 hover:underline">
+              {t.name}
+            </Link>
+          </span>
+          <span className="flex basis-full flex-wrap items-center gap-1 pl-3.5 sm:basis-auto sm:pl-0">
+            <Badge tone={t.mode === "database" ? "blue" : "zinc"}>{t.mode}</Badge>
+            {t.source === "config" && <Badge>config</Badge>}
+            {status}
+            {t.ready && <span className="sr-only">ready</span>}
+          </span>
         </div>
         {t.load_error && <p className="mt-1 truncate pl-3.5 text-xs text-red-300/90">{t.load_error}</p>}
       </td>
@@ -305,8 +307,8 @@ function Row({
           <Sparkline values={series?.points.map((x) => x.rps) ?? []} label={`${t.name}: requests per second, last 2 minutes`} width={80} className="hidden min-[480px]:block" />
         </div>
       </td>
-      <td className="hidden px-3 py-2.5 text-right font-mono text-xs tabular-nums text-zinc-300 sm:table-cell">{fmtMs(p?.p99)}</td>
-      <td className={cx("hidden px-3 py-2.5 text-right font-mono text-xs tabular-nums sm:table-cell", p && p.errorsps > 0 ? "text-red-300" : "text-zinc-300")}>
+      <td className="hidden whitespace-nowrap px-3 py-2.5 text-right font-mono text-xs tabular-nums text-zinc-300 sm:table-cell">{fmtMs(p?.p99)}</td>
+      <td className={cx("hidden whitespace-nowrap px-3 py-2.5 text-right font-mono text-xs tabular-nums sm:table-cell", p && p.errorsps > 0 ? "text-red-300" : "text-zinc-300")}>
         {fmtRate(p?.errorsps)}
       </td>
       <td className="hidden px-3 py-2.5 lg:table-cell">
@@ -326,7 +328,7 @@ function Row({
           <span className="text-xs text-zinc-600">–</span>
         )}
       </td>
-      <td className="hidden px-3 py-2.5 text-right font-mono text-xs tabular-nums text-zinc-300 md:table-cell">
+      <td className="hidden whitespace-nowrap px-3 py-2.5 text-right font-mono text-xs tabular-nums text-zinc-300 md:table-cell">
         {size?.error ? (
           <span title={size.error instanceof Error ? size.error.message : String(size.error)} className="inline-flex items-center gap-1 text-amber-300">
             <AlertTriangle className="size-3" aria-hidden />
@@ -442,7 +444,7 @@ function NewTenant({ open, onOpenChange }: { open: boolean; onOpenChange: (o: bo
             autoFocus
             aria-invalid={touched && problem != null}
             aria-describedby={touched && problem ? "new-tenant-name-error" : undefined}
-            className={cx(touched && problem && "border-red-500/60 focus:border-red-500 focus:ring-red-500")}
+            className="aria-[invalid=true]:border-red-500/60 aria-[invalid=true]:focus:border-red-500 aria-[invalid=true]:focus:ring-red-500"
           />
         </Field>
         {touched && problem && (
