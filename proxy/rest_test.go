@@ -255,8 +255,8 @@ func TestRESTServesTheOpenAPIDocument(t *testing.T) {
 	}
 }
 
-// An empty object inserts a row of defaults, as PostgREST does; an array of them, one row
-// each. The rows are counted in the database, not in the answer.
+// An empty object inserts a row of defaults, as PostgREST and Hasura do; an array of them,
+// one row each. The rows are counted in the database, not in the answer.
 func TestRESTInsertOfEmptyObjectsTakesTheDefaults(t *testing.T) {
 	schema := "rest_t_empty_insert"
 	testenv.FreshSchema(t, schema, `CREATE TABLE stamps (id int GENERATED ALWAYS AS IDENTITY PRIMARY KEY,
@@ -282,6 +282,17 @@ func TestRESTInsertOfEmptyObjectsTakesTheDefaults(t *testing.T) {
 	}
 	if n := count(); n != 4 {
 		t.Fatalf("%d rows of defaults in the table, want 4", n)
+	}
+	// GraphQL (Hasura): objects without fields, one row of defaults each.
+	if r := ts.gql("/t/stamps/v1/graphql", `mutation { insert_stamps(objects: [{}, {}, {}]) { affected_rows returning { label } } }`, nil); r.status != 200 ||
+		r.body != `{"data":{"insert_stamps":{"affected_rows":3,"returning":[{"label":"none"},{"label":"none"},{"label":"none"}]}}}` {
+		t.Fatalf("insert_stamps of three empty objects: %d %s", r.status, r.body)
+	}
+	if r := ts.gql("/t/stamps/v1/graphql", `mutation { insert_stamps_one(object: {}) { id } }`, nil); r.status != 200 || r.body != `{"data":{"insert_stamps_one":{"id":8}}}` {
+		t.Fatalf("insert_stamps_one of an empty object: %d %s", r.status, r.body)
+	}
+	if n := count(); n != 8 {
+		t.Fatalf("%d rows of defaults in the table, want 8", n)
 	}
 	// A table whose columns need values answers the constraint's error, not a syntax error.
 	if r := ts.do("POST", "/t/stamps/rest/v1/needy", `{}`); r.status != 400 || !strings.Contains(r.body, `"code":"23502"`) {

@@ -1,6 +1,7 @@
 package sqlgen
 
 import (
+	"strconv"
 	"strings"
 
 	"github.com/kapok-dev/kapok/internal/statement"
@@ -204,9 +205,11 @@ func (g *gen) insertSQL(b *strings.Builder, m *ir.InsertStep, a string) {
 	b.WriteString("INSERT INTO " + relation(m.Table) + " AS " + a)
 	if len(m.Columns) == 0 {
 		if len(m.Values) > 1 {
-			g.fail("several rows without columns")
+			// Several objects without fields: a row of defaults for each.
+			b.WriteString(" SELECT FROM generate_series(1, " + strconv.Itoa(len(m.Values)) + ")")
+		} else {
+			b.WriteString(" DEFAULT VALUES")
 		}
-		b.WriteString(" DEFAULT VALUES")
 	} else {
 		b.WriteString(" (")
 		for i, c := range m.Columns {
