@@ -165,10 +165,18 @@ func TestSupabaseJSDefaultsWork(t *testing.T) {
 		if r := ts.do("GET", "/admin/v1/tenants/supanope/keys", "", "X-Kapok-Admin-Key: supa-admin"); r.status != 404 {
 			t.Fatalf("unknown tenant: %d %s", r.status, r.body)
 		}
-		for _, h := range [][]string{nil, {"X-Kapok-Admin-Key: wrong"}, service, anon} {
+		for _, h := range [][]string{nil, {"X-Kapok-Admin-Key: wrong"}, anon} {
 			if r := ts.do("GET", "/admin/v1/tenants/supakeys/keys", "", h...); r.status != 401 && r.status != 403 || strings.Contains(r.body, "eyJ") {
 				t.Fatalf("%v: %d %s", h, r.status, r.body)
 			}
+		}
+		// The service_role key opens its own tenant's admin routes (the console's tenant
+		// sign-in): it reads its keys, nobody else's.
+		if r := ts.do("GET", "/admin/v1/tenants/supakeys/keys", "", service...); r.status != 200 || !strings.Contains(r.body, keys.Anon) {
+			t.Fatalf("the service key reading its keys: %d %s", r.status, r.body)
+		}
+		if r := ts.do("GET", "/admin/v1/tenants/supanokeys/keys", "", service...); r.status != 401 || strings.Contains(r.body, "eyJ") {
+			t.Fatalf("the service key reading another tenant's keys: %d %s", r.status, r.body)
 		}
 	})
 

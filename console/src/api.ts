@@ -258,16 +258,20 @@ export interface StatementStat {
   rows: number;
 }
 
+/** One table of pg_stat_user_tables, under its column names. */
 export interface TableStat {
   schema: string;
   name: string;
-  rows: number;
+  rows: number; // n_live_tup, an estimate
+  dead_rows: number;
   size_bytes: number;
-  seq_scans: number;
-  idx_scans: number;
-  inserts: number;
-  updates: number;
-  deletes: number;
+  seq_scan: number;
+  idx_scan: number;
+  n_tup_ins: number;
+  n_tup_upd: number;
+  n_tup_del: number;
+  last_autovacuum?: string;
+  last_autoanalyze?: string;
 }
 
 export interface TenantMonitor extends TenantCounters {
@@ -282,8 +286,10 @@ export interface TenantMonitor extends TenantCounters {
     cache_hit_ratio: number | null; // heap blocks hit / (hit + read), null before any read
   } | null;
   statements: { available: boolean; reason?: string; rows: StatementStat[] };
-  realtime?: { channels: number; subscriptions: number } | null;
-  events?: { pending: number; failed: number; delivered: number } | null;
+  /** this process's channels joined and GraphQL subscriptions of the tenant */
+  realtime?: { topics: number; channels: number; subscriptions: number } | null;
+  /** the tenant's events by state; null when events are off or unreadable */
+  events?: { pending: number; delivered: number; dead: number } | null;
 }
 
 export const api = {

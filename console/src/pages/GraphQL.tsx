@@ -164,8 +164,9 @@ export function decodeJwt(token: string): Record<string, unknown> | null {
   }
 }
 
+/** A token shortened for display; a short secret (an admin key) is masked, not shown. */
 export function shortToken(t: string): string {
-  return t.length <= 20 ? t : `${t.slice(0, 10)}…${t.slice(-6)}`;
+  return t.length <= 40 ? "•".repeat(8) : `${t.slice(0, 10)}…${t.slice(-6)}`;
 }
 
 export type RunAsMode = "service_role" | "anon" | "custom";

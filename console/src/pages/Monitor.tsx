@@ -167,7 +167,7 @@ export function MonitorPage({ tenant }: { tenant: string }) {
       {(data?.realtime || data?.events) && (
         <div className="grid gap-4 md:grid-cols-2">
           {data.realtime && <Counts title="Realtime" values={data.realtime} order={["channels", "subscriptions", "topics"]} />}
-          {data.events && <Counts title="Events" values={data.events} order={["pending", "delivered", "failed", "dead"]} bad={["failed", "dead"]} />}
+          {data.events && <Counts title="Events" values={data.events} order={["pending", "delivered", "dead"]} bad={["dead"]} />}
         </div>
       )}
 
@@ -217,6 +217,7 @@ function Tile({
       <p className="flex items-center gap-1 text-xs font-medium text-zinc-400">
         {label}
         {title && <Info className="size-3 text-zinc-600" aria-hidden />}
+        {title && <span className="sr-only">({title})</span>}
       </p>
       <div className="mt-1.5 flex items-end justify-between gap-2">
         <p className={cx("truncate font-mono text-xl font-semibold tabular-nums tracking-tight", tone === "red" ? "text-red-300" : "text-zinc-50")}>{value}</p>
@@ -411,7 +412,7 @@ type TableKey = "name" | "rows" | "size_bytes" | "seq_scans" | "idx_scans" | "in
 function Tables({ data }: { data: TenantMonitor | null }) {
   const [sort, dir, onSort] = useSort<TableKey>("size_bytes");
   const list = (data?.database?.tables ?? []).map(tableStat);
-  const rows = sortRows<TableStat>(list, (r) => (sort === "name" ? `${r.schema}.${r.name}` : r[sort]), dir);
+  const rows = sortRows<TableView>(list, (r) => (sort === "name" ? `${r.schema}.${r.name}` : r[sort]), dir);
   const th = { sort, dir, onSort };
   return (
     <Card title="Tables" actions={<span className="text-xs text-zinc-500">pg_stat_user_tables</span>} className="overflow-hidden [&>div]:p-0">
@@ -465,18 +466,30 @@ function Tables({ data }: { data: TenantMonitor | null }) {
   );
 }
 
-/** A table's statistics; the pg_stat_user_tables column names are read too (seq_scan, n_tup_ins, …). */
-function tableStat(r: TableStat): TableStat {
-  const x = r as TableStat & Partial<Record<"seq_scan" | "idx_scan" | "n_tup_ins" | "n_tup_upd" | "n_tup_del", number>>;
+/** A table's statistics as the page shows them, from pg_stat_user_tables' columns. */
+interface TableView {
+  schema: string;
+  name: string;
+  rows: number;
+  size_bytes: number;
+  seq_scans: number;
+  idx_scans: number;
+  inserts: number;
+  updates: number;
+  deletes: number;
+}
+
+function tableStat(r: TableStat): TableView {
   return {
-    ...r,
+    schema: r.schema,
+    name: r.name,
     rows: r.rows ?? 0,
     size_bytes: r.size_bytes ?? 0,
-    seq_scans: r.seq_scans ?? x.seq_scan ?? 0,
-    idx_scans: r.idx_scans ?? x.idx_scan ?? 0,
-    inserts: r.inserts ?? x.n_tup_ins ?? 0,
-    updates: r.updates ?? x.n_tup_upd ?? 0,
-    deletes: r.deletes ?? x.n_tup_del ?? 0,
+    seq_scans: r.seq_scan ?? 0,
+    idx_scans: r.idx_scan ?? 0,
+    inserts: r.n_tup_ins ?? 0,
+    updates: r.n_tup_upd ?? 0,
+    deletes: r.n_tup_del ?? 0,
   };
 }
 

@@ -40,12 +40,12 @@ export function SettingsPage({ tenant }: { tenant: string }) {
         <>
           <Facts t={t} />
           <Urls tenant={tenant} />
-          <ApiKeys tenant={tenant} canRotate={isAdmin} />
+          <ApiKeys tenant={tenant} canRotate={editable} />
           {isAdmin && t.source === "config" && (
             <div className="flex gap-2.5 rounded-xl border border-zinc-800 bg-zinc-900/60 px-4 py-3 text-sm text-zinc-400">
               <Lock className="mt-0.5 size-4 shrink-0 text-zinc-500" aria-hidden />
               <p>
-                This tenant is defined in Kapok's configuration file. Change its limits and allowed networks, or remove it, in the file (
+                This tenant is defined in Kapok's configuration file. Rotate its JWT secret, change its limits and allowed networks, or remove it, in the file (
                 <code className="font-mono text-xs text-zinc-300">tenants:</code> in kapok.yaml); the console can only change tenants created through the admin API.
               </p>
             </div>

@@ -1065,7 +1065,16 @@ function TableView({
         <p aria-live="polite" className="tabular-nums">
           {data
             ? rows.length
-              ? `rows ${fmtNum(from)}–${fmtNum(to)}${total != null ? ` of ${fmtNum(total)}` : ""}`
+              ? [
+                  pinned ? `${fmtNum(pinned)} new ${pinned === 1 ? "row" : "rows"}` : "",
+                  rows.length > pinned
+                    ? `rows ${fmtNum(from)}–${fmtNum(to)}${total != null ? ` of ${fmtNum(total)}` : ""}`
+                    : total != null
+                      ? `${fmtNum(total)} in all`
+                      : "",
+                ]
+                  .filter(Boolean)
+                  .join(" · ")
               : total != null && total > 0
                 ? `0 rows here, ${fmtNum(total)} in all`
                 : "0 rows"

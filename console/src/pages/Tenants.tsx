@@ -407,7 +407,7 @@ function NewTenant({ open, onOpenChange }: { open: boolean; onOpenChange: (o: bo
     if (problem) return;
     setBusy(true);
     setError(null);
-    const req: CreateTenantRequest = { name, mode, template: template.trim() || "default" };
+    const req: CreateTenantRequest = { name, mode, template: template.trim() || "default", keys: true };
     const list = cidrs
       .split(/[\n,]/)
       .map((s) => s.trim())
