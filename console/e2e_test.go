@@ -23,14 +23,14 @@ import (
 
 const adminKey = "console-e2e-admin-key"
 
-// artifactsDir is where the screenshots of the end-to-end test go: $KAPOK_TEST_ARTIFACTS,
-// else artifacts/console at the repository's root.
-func artifactsDir(t *testing.T) string {
+// artifactsDir is where a test's screenshots go: console/<name> under $KAPOK_TEST_ARTIFACTS,
+// else under artifacts at the repository's root.
+func artifactsDir(t *testing.T, name string) string {
 	dir := os.Getenv("KAPOK_TEST_ARTIFACTS")
 	if dir == "" {
 		dir = filepath.Join("..", "artifacts")
 	}
-	dir, err := filepath.Abs(filepath.Join(dir, "console"))
+	dir, err := filepath.Abs(filepath.Join(dir, "console", name))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -53,7 +53,7 @@ type browser struct {
 	shot int
 }
 
-func newBrowser(t *testing.T, base string) *browser {
+func newBrowser(t *testing.T, base, artifacts string) *browser {
 	chromium := testenv.AptTool(t, "chromium", "chromium")
 	opts := append(chromedp.DefaultExecAllocatorOptions[:],
 		chromedp.ExecPath(chromium), chromedp.NoSandbox, chromedp.DisableGPU,
@@ -64,7 +64,7 @@ func newBrowser(t *testing.T, base string) *browser {
 	if err := chromedp.Do(ctx); err != nil { // starts the browser
 		t.Fatalf("start chromium: %v", err)
 	}
-	return &browser{t: t, ctx: ctx, base: base, dir: artifactsDir(t)}
+	return &browser{t: t, ctx: ctx, base: base, dir: artifactsDir(t, artifacts)}
 }
 
 // run runs actions with a deadline, failing the test with what the page shows.
@@ -223,11 +223,12 @@ func TestConsoleEndToEnd(t *testing.T) {
 	dropTenant(tenant)
 	t.Cleanup(func() { dropTenant(tenant) })
 	base := testserver.ServeManaged(t, &control.Config{AdminKey: adminKey})
-	b := newBrowser(t, base)
+	b := newBrowser(t, base, "admin-session")
 
 	// Sign in.
 	b.run("open the console", chromedp.Navigate(base+"/"), waitPath("/console/signin"), chromedp.WaitVisible(labelled("Admin key")))
 	b.screenshot("sign-in")
+	b.accessible("sign-in")
 	// The first load, as Navigation Timing measured it (reported, not asserted: timings
 	// belong in benchmarks).
 	if ms, err := chromedp.Run(b.ctx, chromedp.Evaluate[float64](`(() => { const n = performance.getEntriesByType("navigation")[0]; return n.loadEventEnd - n.startTime })()`)); err == nil {
@@ -241,6 +242,7 @@ func TestConsoleEndToEnd(t *testing.T) {
 		chromedp.Click(`//*[@role="dialog"]`+button("Create tenant")), waitPath("/console/t/"+tenant+"/tables"))
 	b.run("see the tenant listed", chromedp.Navigate(base+"/console/tenants"), waitText(`//main`, tenant))
 	b.screenshot("tenants")
+	b.accessible("tenants")
 
 	// Create a table by a migration: preview (dry run) first, then apply.
 	history := `//*[@aria-label="Migration history"]`
@@ -253,6 +255,7 @@ func TestConsoleEndToEnd(t *testing.T) {
 	b.screenshot("migration-preview")
 	b.run("apply the migration", chromedp.Click(button("Apply")), waitText(history, "create_console_items"))
 	b.screenshot("migrations")
+	b.accessible("migrations")
 
 	// Insert a row in the table editor.
 	rows := `//table[@aria-label="Rows of console_items"]`
@@ -261,6 +264,7 @@ func TestConsoleEndToEnd(t *testing.T) {
 	b.run("insert a row", setValue(`//*[@role="dialog"]`+labelled("title"), "planted from the console"),
 		chromedp.Click(`//*[@role="dialog"]`+button("Save")), waitText(rows, "planted from the console"))
 	b.screenshot("table-editor")
+	b.accessible("table-editor")
 
 	// The row is there for the REST API, with the tenant's service_role key.
 	_, body := httpGet(t, base+"/admin/v1/tenants/"+tenant+"/keys", "X-Kapok-Admin-Key: "+adminKey)
@@ -280,14 +284,17 @@ func TestConsoleEndToEnd(t *testing.T) {
 	b.run("run a query", setValue(`//textarea[@aria-label="GraphQL query"]`, "query Items { console_items { id title done } }"),
 		chromedp.Click(button("Run")), waitText(result, "planted from the console"))
 	b.screenshot("graphql")
+	b.accessible("graphql")
 
 	// The SQL editor, the REST explorer, monitoring and settings show their pages.
 	b.run("open the SQL editor", chromedp.Navigate(base+"/console/t/"+tenant+"/sql"), chromedp.WaitVisible(`//textarea[@aria-label="SQL"]`))
 	b.run("run SQL", setValue(`//textarea[@aria-label="SQL"]`, "SELECT title, done FROM console_items"),
 		chromedp.Click(button("Run")), waitText(`//table[@aria-label="Results"]`, "planted from the console"))
 	b.screenshot("sql")
+	b.accessible("sql")
 	b.run("open the REST explorer", chromedp.Navigate(base+"/console/t/"+tenant+"/rest"), waitText(`//main`, "console_items"))
 	b.screenshot("rest")
+	b.accessible("rest")
 	// Monitoring, with traffic to show: requests over a few of its 2 s samples.
 	b.run("open monitoring", chromedp.Navigate(base+"/console/t/"+tenant+"/monitor"), waitText(`//main`, "console_items"))
 	for end := time.Now().Add(5 * time.Second); time.Now().Before(end); time.Sleep(50 * time.Millisecond) {
@@ -295,13 +302,16 @@ func TestConsoleEndToEnd(t *testing.T) {
 	}
 	b.run("see the traffic", waitGone(`//main`, "Collecting data"))
 	b.screenshot("monitor")
+	b.accessible("monitor")
 	b.run("open settings", chromedp.Navigate(base+"/console/t/"+tenant+"/settings"), waitText(`//main`, "service_role"))
 	b.screenshot("settings")
+	b.accessible("settings")
 
 	// Narrow window: the table editor still works.
 	b.run("narrow window", chromedp.EmulateViewport(420, 860, chromedp.EmulateScale(2)),
 		chromedp.Navigate(base+"/console/t/"+tenant+"/tables/console_items"), waitText(rows, "planted from the console"))
 	b.screenshot("table-editor-narrow")
+	b.accessible("table-editor-narrow")
 	b.run("wide window", chromedp.EmulateReset())
 
 	// Roll the migration back: the table is gone for the REST API.

@@ -252,7 +252,7 @@ function Shell({ session, onSignOut, path }: { session: Session; onSignOut: () =
       )}
       {session.kind === "admin" && tenants && tenants.length > 0 && (
         <div className="mt-3 px-2">
-          <label htmlFor="tenant-switch" className="mb-1 block text-[11px] font-medium uppercase tracking-wider text-zinc-500">
+          <label htmlFor="tenant-switch" className="mb-1 block text-[11px] font-medium uppercase tracking-wider text-zinc-400">
             Tenant
           </label>
           <Select
@@ -271,7 +271,7 @@ function Shell({ session, onSignOut, path }: { session: Session; onSignOut: () =
         </div>
       )}
       {session.kind === "tenant" && (
-        <p className="px-2 text-[11px] font-medium uppercase tracking-wider text-zinc-500">Tenant {session.tenant}</p>
+        <p className="px-2 text-[11px] font-medium uppercase tracking-wider text-zinc-400">Tenant {session.tenant}</p>
       )}
       {tenant && (
         <div className="mt-2 flex flex-col gap-0.5">
@@ -289,7 +289,7 @@ function Shell({ session, onSignOut, path }: { session: Session; onSignOut: () =
       )}
       <div className="mt-auto flex flex-col gap-0.5">
         <button onClick={() => setHelp(true)} className="flex items-center gap-2.5 rounded-md px-2 py-1.5 text-sm text-zinc-400 hover:bg-zinc-800/70 hover:text-zinc-100">
-          <Keyboard className="size-4" aria-hidden /> Shortcuts <kbd className="ml-auto text-[10px] text-zinc-500">?</kbd>
+          <Keyboard className="size-4" aria-hidden /> Shortcuts <kbd className="ml-auto text-[10px] text-zinc-400">?</kbd>
         </button>
         <button onClick={onSignOut} className="flex items-center gap-2.5 rounded-md px-2 py-1.5 text-sm text-zinc-400 hover:bg-zinc-800/70 hover:text-zinc-100">
           <LogOut className="size-4" aria-hidden /> Sign out
@@ -300,11 +300,11 @@ function Shell({ session, onSignOut, path }: { session: Session; onSignOut: () =
 
   return (
     <div className="flex h-full">
-      <aside className="hidden w-56 shrink-0 border-r border-zinc-800 bg-zinc-950 md:block">{nav}</aside>
+      <aside aria-label="Sidebar" className="hidden w-56 shrink-0 border-r border-zinc-800 bg-zinc-950 md:block">{nav}</aside>
       {navOpen && (
         <div className="fixed inset-0 z-30 md:hidden" onClick={() => setNavOpen(false)}>
           <div className="absolute inset-0 bg-black/60" />
-          <aside className="absolute inset-y-0 left-0 w-64 border-r border-zinc-800 bg-zinc-950" onClick={(e) => e.stopPropagation()}>
+          <aside aria-label="Sidebar" className="absolute inset-y-0 left-0 w-64 border-r border-zinc-800 bg-zinc-950" onClick={(e) => e.stopPropagation()}>
             {nav}
           </aside>
         </div>
@@ -388,7 +388,8 @@ function NotFound() {
 
 function Forbidden({ tenant }: { tenant: string }) {
   return (
-    <div className="p-8">
+    <div className="space-y-3 p-8">
+      <h1 className="text-lg font-semibold">{tenant}</h1>
       <ErrorBox error={new Error(`This session holds another tenant's key: sign in again to work on ${tenant}.`)} />
     </div>
   );

@@ -292,6 +292,22 @@ export interface TenantMonitor extends TenantCounters {
   events?: { pending: number; delivered: number; dead: number } | null;
 }
 
+/** One event of the tenant's event log (triggers, scheduled and cron events). */
+export interface EventLogEntry {
+  id: string;
+  kind: "trigger" | "scheduled" | "cron";
+  trigger?: string;
+  table?: { schema: string; name: string };
+  op?: string;
+  state: "pending" | "delivered" | "dead";
+  tries: number;
+  next_attempt_at?: string;
+  last_status: number | null;
+  last_error: string | null;
+  created_at: string;
+  delivered_at: string | null;
+}
+
 export const api = {
   tenants: () => admin<{ tenants: TenantInfo[] }>("GET", "/tenants").then((r) => r.tenants),
   tenant: (name: string) => admin<TenantInfo>("GET", `/tenants/${enc(name)}`),
@@ -321,6 +337,9 @@ export const api = {
   sql: (name: string, sql: string, readOnly = false) =>
     admin<SQLResult>("POST", `/tenants/${enc(name)}/sql`, { sql, read_only: readOnly }),
   monitorAll: () => admin<MonitorAll>("GET", "/monitor"),
+  events: (name: string, limit = 20) =>
+    admin<{ tenant: string; events: EventLogEntry[] }>("GET", `/tenants/${enc(name)}/events?limit=${limit}`).then((r) => r.events ?? []),
+  redeliver: (name: string, id: string) => admin<unknown>("POST", `/tenants/${enc(name)}/events/${enc(id)}/redeliver`),
   monitor: (name: string) => admin<TenantMonitor>("GET", `/tenants/${enc(name)}/monitor`),
 };
 

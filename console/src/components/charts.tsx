@@ -249,7 +249,7 @@ export function TimeChart({
             </li>
           );
         })}
-        {hi != null && <li className="ml-auto font-mono text-zinc-500">{new Date(times[hi]).toLocaleTimeString()}</li>}
+        {hi != null && <li className="ml-auto font-mono text-zinc-400">{new Date(times[hi]).toLocaleTimeString()}</li>}
       </ul>
       <div ref={box} className="relative w-full" style={{ height }}>
         {width > 0 && (
@@ -323,7 +323,7 @@ export function TimeChart({
           </svg>
         )}
         {n < 2 && width > 0 && (
-          <div className="pointer-events-none absolute inset-0 flex items-center justify-center text-xs text-zinc-500" style={{ paddingLeft: m.l }}>
+          <div className="pointer-events-none absolute inset-0 flex items-center justify-center text-xs text-zinc-400" style={{ paddingLeft: m.l }}>
             {empty}
           </div>
         )}
@@ -333,7 +333,7 @@ export function TimeChart({
             style={tipLeft ? { right: width - hx + 10 } : { left: hx + 10 }}
             aria-hidden
           >
-            <p className="mb-1 font-mono text-[11px] text-zinc-500">{new Date(times[hi]).toLocaleTimeString()}</p>
+            <p className="mb-1 font-mono text-[11px] text-zinc-400">{new Date(times[hi]).toLocaleTimeString()}</p>
             {series.map((s) => {
               const v = s.values[hi];
               return (

@@ -335,7 +335,7 @@ const colours: Record<Kind, string | undefined> = {
   fn: "text-sky-300",
   str: "text-emerald-300",
   num: "text-amber-300",
-  com: "text-zinc-500",
+  com: "italic text-zinc-400",
   punct: "text-zinc-400",
   var: "text-pink-300",
   prop: "text-sky-300",

@@ -84,7 +84,7 @@ export function Field({ label, hint, children, id }: { label: string; hint?: Rea
         {label}
       </label>
       {children}
-      {hint && <p className="text-xs text-zinc-500">{hint}</p>}
+      {hint && <p className="text-xs text-zinc-400">{hint}</p>}
     </div>
   );
 }
@@ -145,7 +145,7 @@ export function Empty({ title, children }: { title: string; children?: ReactNode
   return (
     <div className="flex flex-col items-center justify-center rounded-xl border border-dashed border-zinc-800 px-6 py-12 text-center">
       <p className="text-sm font-medium text-zinc-300">{title}</p>
-      {children && <div className="mt-1 text-sm text-zinc-500">{children}</div>}
+      {children && <div className="mt-1 text-sm text-zinc-400">{children}</div>}
     </div>
   );
 }

@@ -101,7 +101,7 @@ function highlightJson(text: string): ReactNode[] {
       );
     else if (m[4] !== undefined)
       out.push(
-        <span key={k++} className="text-zinc-500">
+        <span key={k++} className="text-zinc-400">
           {m[4]}
         </span>,
       );
@@ -369,14 +369,14 @@ export function RunAsBar({ runAs, tenant, idPrefix }: { runAs: RunAs; tenant: st
               type="button"
               onClick={() => setShowToken(true)}
               className="flex min-w-0 items-center gap-1.5 rounded hover:text-zinc-200"
-              aria-label={`Active token: ${current.role} (${current.source}). Show its claims`}
               title="Show the token and its claims"
             >
+              <span className="sr-only">Active token: </span>
               <KeyRound className="size-3.5 shrink-0 text-emerald-400" aria-hidden />
               <span className="shrink-0 font-medium text-zinc-200">{current.role}</span>
-              <span className="hidden shrink-0 text-zinc-500 sm:inline">· {current.source}</span>
-              <code className="hidden truncate font-mono text-[11px] text-zinc-500 md:inline">{shortToken(current.token)}</code>
-              {exp !== null && <span className="shrink-0 text-zinc-500">· {exp > 0 ? `${exp} min` : "expired"}</span>}
+              <span className="hidden shrink-0 text-zinc-400 sm:inline">· {current.source}</span>
+              <code className="hidden truncate font-mono text-[11px] text-zinc-400 md:inline">{shortToken(current.token)}</code>
+              {exp !== null && <span className="shrink-0 text-zinc-400">· {exp > 0 ? `${exp} min` : "expired"}</span>}
             </button>
           ) : null}
           {current && !error && <CopyButton text={current.token} label="Copy token" iconOnly className="-mr-1 h-6" />}
@@ -386,13 +386,13 @@ export function RunAsBar({ runAs, tenant, idPrefix }: { runAs: RunAs; tenant: st
         {current && (
           <div className="space-y-3 text-sm">
             <dl className="grid grid-cols-[7rem_1fr] gap-x-3 gap-y-1.5">
-              <dt className="text-zinc-500">Role</dt>
+              <dt className="text-zinc-400">Role</dt>
               <dd className="font-mono text-zinc-200">{current.role}</dd>
-              <dt className="text-zinc-500">Source</dt>
+              <dt className="text-zinc-400">Source</dt>
               <dd className="text-zinc-200">{current.source}</dd>
               {current.expiresAt && (
                 <>
-                  <dt className="text-zinc-500">Expires</dt>
+                  <dt className="text-zinc-400">Expires</dt>
                   <dd className="text-zinc-200">{new Date(current.expiresAt * 1000).toLocaleString()}</dd>
                 </>
               )}
@@ -409,7 +409,7 @@ export function RunAsBar({ runAs, tenant, idPrefix }: { runAs: RunAs; tenant: st
                 </div>
               </div>
             ) : (
-              <p className="text-xs text-zinc-500">Not a JWT: the key is checked by Kapok as it is.</p>
+              <p className="text-xs text-zinc-400">Not a JWT: the key is checked by Kapok as it is.</p>
             )}
           </div>
         )}
@@ -485,7 +485,7 @@ function CustomRoleDialog({
         <div className="space-y-1.5">
           <span className="block text-xs font-medium text-zinc-400">Claims (JSON)</span>
           <CodeEditor value={claims} onChange={setClaims} onRun={() => void apply()} language="json" ariaLabel="Claims (JSON)" minRows={5} maxRows={14} />
-          <p className="text-xs text-zinc-500">The role claim is set from the field above; sub, email, app_metadata… are yours to choose.</p>
+          <p className="text-xs text-zinc-400">The role claim is set from the field above; sub, email, app_metadata… are yours to choose.</p>
         </div>
         <ErrorBox error={error} />
         <div className="flex justify-end gap-2">
@@ -1071,37 +1071,41 @@ export function GraphQLPage({ tenant }: { tenant: string }) {
       <div className="flex min-h-0 flex-1 flex-col overflow-hidden rounded-xl border border-zinc-800 bg-zinc-900/60">
         {/* toolbar: tabs and actions */}
         <div className="flex flex-wrap items-center gap-2 border-b border-zinc-800 px-2 py-1.5">
-          <div role="tablist" aria-label="Queries" className="flex min-w-0 flex-1 items-center gap-1 overflow-x-auto">
-            {saved.tabs.map((t, i) => {
-              const on = t.id === tab.id;
-              const title = tabTitle(t, i);
-              return (
-                <div
-                  key={t.id}
-                  className={cx(
-                    "group flex shrink-0 items-center rounded-md text-xs",
-                    on ? "bg-zinc-800 text-zinc-100" : "text-zinc-400 hover:bg-zinc-800/60 hover:text-zinc-200",
-                  )}
-                >
-                  <button
-                    role="tab"
-                    aria-selected={on}
-                    onClick={() => setSaved((s) => ({ ...s, active: t.id }))}
-                    className="max-w-44 truncate py-1.5 pl-2.5 pr-1 font-medium"
+          <div className="flex min-w-0 flex-1 items-center gap-1 overflow-x-auto">
+            {/* A list of buttons rather than a tablist: each query has its own close button beside it. */}
+            <ul aria-label="Queries" className="flex shrink-0 items-center gap-1">
+              {saved.tabs.map((t, i) => {
+                const on = t.id === tab.id;
+                const title = tabTitle(t, i);
+                return (
+                  <li
+                    key={t.id}
+                    className={cx(
+                      "group flex shrink-0 items-center rounded-md text-xs",
+                      on ? "bg-zinc-800 text-zinc-100" : "text-zinc-400 hover:bg-zinc-800/60 hover:text-zinc-200",
+                    )}
                   >
-                    {title}
-                  </button>
-                  <button
-                    aria-label={`Close ${title}`}
-                    title="Close"
-                    onClick={() => closeTab(t.id)}
-                    className={cx("mr-1 rounded p-0.5 text-zinc-500 hover:bg-zinc-700 hover:text-zinc-200", !on && "opacity-0 group-hover:opacity-100 focus:opacity-100")}
-                  >
-                    <X className="size-3" aria-hidden />
-                  </button>
-                </div>
-              );
-            })}
+                    <button
+                      type="button"
+                      aria-current={on || undefined}
+                      onClick={() => setSaved((s) => ({ ...s, active: t.id }))}
+                      className="max-w-44 truncate py-1.5 pl-2.5 pr-1 font-medium"
+                    >
+                      {title}
+                    </button>
+                    <button
+                      type="button"
+                      aria-label={`Close ${title}`}
+                      title="Close"
+                      onClick={() => closeTab(t.id)}
+                      className={cx("mr-1 rounded p-0.5 text-zinc-500 hover:bg-zinc-700 hover:text-zinc-200", !on && "opacity-0 group-hover:opacity-100 focus:opacity-100")}
+                    >
+                      <X className="size-3" aria-hidden />
+                    </button>
+                  </li>
+                );
+              })}
+            </ul>
             <Button variant="ghost" size="sm" aria-label="New tab" title="New tab" onClick={() => addTab()} className="shrink-0 px-1.5">
               <Plus className="size-3.5" aria-hidden />
             </Button>
@@ -1236,7 +1240,7 @@ function ResultPane({ result, running }: { result?: RunResult; running: boolean 
       </div>
       <div className="flex min-h-0 flex-1 flex-col">
         {!result && !running && (
-          <div className="flex flex-1 flex-col items-center justify-center gap-1 p-6 text-center text-sm text-zinc-500">
+          <div className="flex flex-1 flex-col items-center justify-center gap-1 p-6 text-center text-sm text-zinc-400">
             <Play className="mb-1 size-5 text-zinc-600" aria-hidden />
             <p>Run the query to see its result here.</p>
             <p className="text-xs">
@@ -1338,7 +1342,7 @@ function DocsExplorer({
             </span>
           ))}
         </nav>
-        {role && <span className="hidden shrink-0 text-[11px] text-zinc-500 sm:inline" title="The schema as this role sees it">as {role}</span>}
+        {role && <span className="hidden shrink-0 text-[11px] text-zinc-400 sm:inline" title="The schema as this role sees it">as {role}</span>}
         <Button variant="ghost" size="sm" onClick={onReload} aria-label="Reload schema" title="Reload schema" className="px-1.5">
           <RefreshCw className={cx("size-3.5", loading && "animate-spin")} aria-hidden />
         </Button>
@@ -1361,14 +1365,14 @@ function DocsExplorer({
         )}
         {index && hits && (
           <div className="space-y-4">
-            {hits.types.length === 0 && hits.fields.length === 0 && <p className="text-xs text-zinc-500">Nothing matches “{q}”.</p>}
+            {hits.types.length === 0 && hits.fields.length === 0 && <p className="text-xs text-zinc-400">Nothing matches “{q}”.</p>}
             {hits.types.length > 0 && (
               <DocSection title="Types">
                 {hits.types.map((t) => (
                   <li key={t.name}>
                     <button onClick={() => open(t.name)} className="flex w-full items-center gap-2 rounded px-1 py-0.5 text-left hover:bg-zinc-800">
                       <span className="font-mono text-xs text-amber-200">{t.name}</span>
-                      <span className="text-[10px] uppercase tracking-wide text-zinc-600">{t.kind.replace("_", " ").toLowerCase()}</span>
+                      <span className="text-[10px] uppercase tracking-wide text-zinc-400">{t.kind.replace("_", " ").toLowerCase()}</span>
                     </button>
                   </li>
                 ))}
@@ -1379,9 +1383,9 @@ function DocsExplorer({
                 {hits.fields.map(({ type, field }) => (
                   <li key={type.name + "." + field.name}>
                     <button onClick={() => open(type.name)} className="w-full break-all rounded px-1 py-0.5 text-left font-mono text-xs hover:bg-zinc-800">
-                      <span className="text-zinc-500">{type.name}.</span>
+                      <span className="text-zinc-400">{type.name}.</span>
                       <span className="text-sky-300">{field.name}</span>
-                      <span className="text-zinc-500">: {typeString(field.type)}</span>
+                      <span className="text-zinc-400">: {typeString(field.type)}</span>
                     </button>
                   </li>
                 ))}
@@ -1407,14 +1411,14 @@ function DocsExplorer({
                     )}
                   >
                     {o}
-                    {t?.fields && <span className="ml-1 text-zinc-500">{t.fields.length}</span>}
+                    {t?.fields && <span className="ml-1 text-zinc-400">{t.fields.length}</span>}
                   </button>
                 );
               })}
             </div>
             {root ? (
               <>
-                <p className="text-xs text-zinc-500">
+                <p className="text-xs text-zinc-400">
                   Root type <TypeLink t={{ kind: "OBJECT", name: root.name, ofType: null }} onOpen={open} />. Insert a field to start a {op} with its fields.
                 </p>
                 <ul className="divide-y divide-zinc-800/70">
@@ -1424,11 +1428,11 @@ function DocsExplorer({
                 </ul>
               </>
             ) : (
-              <p className="text-xs text-zinc-500">This schema has no {op} type.</p>
+              <p className="text-xs text-zinc-400">This schema has no {op} type.</p>
             )}
           </div>
         )}
-        {index && !hits && stack.length > 0 && !current && <p className="text-xs text-zinc-500">No type named {stack[stack.length - 1]}.</p>}
+        {index && !hits && stack.length > 0 && !current && <p className="text-xs text-zinc-400">No type named {stack[stack.length - 1]}.</p>}
         {index && !hits && current && <TypeDoc t={current} index={index} onOpen={open} onInsert={onInsert} />}
       </div>
     </div>
@@ -1438,7 +1442,7 @@ function DocsExplorer({
 function DocSection({ title, children }: { title: string; children: ReactNode }) {
   return (
     <section>
-      <h3 className="mb-1.5 text-[11px] font-medium uppercase tracking-wider text-zinc-500">{title}</h3>
+      <h3 className="mb-1.5 text-[11px] font-medium uppercase tracking-wider text-zinc-400">{title}</h3>
       <ul className="space-y-0.5">{children}</ul>
     </section>
   );
@@ -1449,15 +1453,15 @@ function TypeLink({ t, onOpen }: { t: TypeRef; onOpen: (name: string) => void })
     return (
       <>
         <TypeLink t={t.ofType!} onOpen={onOpen} />
-        <span className="text-zinc-500">!</span>
+        <span className="text-zinc-400">!</span>
       </>
     );
   if (t.kind === "LIST")
     return (
       <>
-        <span className="text-zinc-500">[</span>
+        <span className="text-zinc-400">[</span>
         <TypeLink t={t.ofType!} onOpen={onOpen} />
-        <span className="text-zinc-500">]</span>
+        <span className="text-zinc-400">]</span>
       </>
     );
   return (
@@ -1480,17 +1484,17 @@ function FieldRow({ f, onOpen, onInsert, op }: { f: IField | IInput; onOpen: (n:
             <button
               onClick={() => setShowArgs((s) => !s)}
               aria-expanded={showArgs}
-              className="mx-0.5 rounded px-0.5 text-zinc-500 hover:bg-zinc-800 hover:text-zinc-300"
+              className="mx-0.5 rounded px-0.5 text-zinc-400 hover:bg-zinc-800 hover:text-zinc-300"
               title={showArgs ? "Hide arguments" : "Show arguments"}
             >
               ({showArgs ? "…" : `${args.length} arg${args.length === 1 ? "" : "s"}`})
             </button>
           )}
-          <span className="text-zinc-500">: </span>
+          <span className="text-zinc-400">: </span>
           <span className="whitespace-nowrap">
             <TypeLink t={f.type} onOpen={onOpen} />
           </span>
-          {"defaultValue" in f && f.defaultValue != null && <span className="text-zinc-500"> = {f.defaultValue}</span>}
+          {"defaultValue" in f && f.defaultValue != null && <span className="text-zinc-400"> = {f.defaultValue}</span>}
         </div>
         {onInsert && (
           <Button
@@ -1505,16 +1509,16 @@ function FieldRow({ f, onOpen, onInsert, op }: { f: IField | IInput; onOpen: (n:
           </Button>
         )}
       </div>
-      {f.description && <p className="mt-0.5 line-clamp-3 text-xs text-zinc-500">{f.description}</p>}
+      {f.description && <p className="mt-0.5 line-clamp-3 text-xs text-zinc-400">{f.description}</p>}
       {showArgs && args.length > 0 && (
         <ul className="mt-1.5 space-y-1 border-l border-zinc-800 pl-3">
           {args.map((a) => (
             <li key={a.name} className="font-mono text-[11.5px] leading-5">
               <span className="text-pink-300">{a.name}</span>
-              <span className="text-zinc-500">: </span>
+              <span className="text-zinc-400">: </span>
               <TypeLink t={a.type} onOpen={onOpen} />
-              {a.defaultValue != null && <span className="text-zinc-500"> = {a.defaultValue}</span>}
-              {a.description && <p className="font-sans text-[11px] text-zinc-500">{a.description}</p>}
+              {a.defaultValue != null && <span className="text-zinc-400"> = {a.defaultValue}</span>}
+              {a.description && <p className="font-sans text-[11px] text-zinc-400">{a.description}</p>}
             </li>
           ))}
         </ul>
@@ -1545,7 +1549,7 @@ function TypeDoc({ t, index, onOpen, onInsert }: { t: IType; index: SchemaIndex;
       )}
       {t.fields && t.fields.length > 0 && (
         <section>
-          <h3 className="text-[11px] font-medium uppercase tracking-wider text-zinc-500">Fields</h3>
+          <h3 className="text-[11px] font-medium uppercase tracking-wider text-zinc-400">Fields</h3>
           <ul className="divide-y divide-zinc-800/70">
             {t.fields.map((f) => (
               <FieldRow key={f.name} f={f} onOpen={onOpen} op={rootOp} onInsert={rootOp ? () => onInsert(rootOp, f) : undefined} />
@@ -1555,7 +1559,7 @@ function TypeDoc({ t, index, onOpen, onInsert }: { t: IType; index: SchemaIndex;
       )}
       {t.inputFields && t.inputFields.length > 0 && (
         <section>
-          <h3 className="text-[11px] font-medium uppercase tracking-wider text-zinc-500">Input fields</h3>
+          <h3 className="text-[11px] font-medium uppercase tracking-wider text-zinc-400">Input fields</h3>
           <ul className="divide-y divide-zinc-800/70">
             {t.inputFields.map((f) => (
               <FieldRow key={f.name} f={f} onOpen={onOpen} />
@@ -1568,7 +1572,7 @@ function TypeDoc({ t, index, onOpen, onInsert }: { t: IType; index: SchemaIndex;
           {t.enumValues.map((v) => (
             <li key={v.name} className="py-0.5">
               <span className={cx("font-mono text-xs text-violet-300", v.isDeprecated && "line-through opacity-60")}>{v.name}</span>
-              {v.description && <p className="text-xs text-zinc-500">{v.description}</p>}
+              {v.description && <p className="text-xs text-zinc-400">{v.description}</p>}
             </li>
           ))}
         </DocSection>
@@ -1582,7 +1586,7 @@ function TypeDoc({ t, index, onOpen, onInsert }: { t: IType; index: SchemaIndex;
           ))}
         </DocSection>
       )}
-      {t.kind === "SCALAR" && !t.description && <p className="text-xs text-zinc-500">A scalar: a leaf value in results and arguments.</p>}
+      {t.kind === "SCALAR" && !t.description && <p className="text-xs text-zinc-400">A scalar: a leaf value in results and arguments.</p>}
     </div>
   );
 }

@@ -54,7 +54,7 @@ export function MigrationsPage({ tenant }: { tenant: string }) {
           title={
             <span className="flex items-center gap-2">
               History
-              {data && <span className="font-normal text-zinc-500">{data.length}</span>}
+              {data && <span className="font-normal text-zinc-400">{data.length}</span>}
             </span>
           }
           className="min-w-0 [&>div]:p-0"
@@ -74,7 +74,7 @@ export function MigrationsPage({ tenant }: { tenant: string }) {
             <div className="flex flex-col items-center gap-1 px-6 py-12 text-center">
               <GitBranch className="mb-1 size-5 text-zinc-600" aria-hidden />
               <p className="text-sm font-medium text-zinc-300">No migrations yet</p>
-              <p className="text-sm text-zinc-500">Write one in New migration: preview it, then apply it.</p>
+              <p className="text-sm text-zinc-400">Write one in New migration: preview it, then apply it.</p>
             </div>
           ) : (
             <ul aria-label="Migration history" className="divide-y divide-zinc-800/80">
@@ -147,7 +147,7 @@ function HistoryRow({
           <ChevronRight className={cx("mt-0.5 size-4 shrink-0 text-zinc-500 transition-transform", open && "rotate-90")} aria-hidden />
           <span className="min-w-0 flex-1">
             <span className="flex flex-wrap items-center gap-x-2 gap-y-1">
-              <span className="font-mono text-xs text-zinc-500">#{m.id}</span>
+              <span className="font-mono text-xs text-zinc-400">#{m.id}</span>
               <span className={cx("break-all font-mono text-sm", m.rolled_back_at || m.outcome !== "applied" ? "text-zinc-400" : "text-zinc-100")}>
                 {m.name}
               </span>
@@ -159,7 +159,7 @@ function HistoryRow({
               )}
               {isLatest && <Badge tone="blue">latest</Badge>}
             </span>
-            <span className="mt-1 flex flex-wrap items-center gap-x-2 text-xs text-zinc-500">
+            <span className="mt-1 flex flex-wrap items-center gap-x-2 text-xs text-zinc-400">
               <time dateTime={m.applied_at} title={new Date(m.applied_at).toLocaleString()}>
                 {relTime(m.applied_at)}
               </time>
@@ -174,7 +174,7 @@ function HistoryRow({
               {!m.down && m.outcome === "applied" && (
                 <>
                   <span aria-hidden>·</span>
-                  <span className="text-zinc-600">no down script</span>
+                  <span className="text-zinc-400">no down script</span>
                 </>
               )}
             </span>
@@ -194,9 +194,9 @@ function HistoryRow({
           {m.down ? (
             <SqlBlock label="Down" value={m.down} />
           ) : (
-            <p className="text-xs text-zinc-500">No down script: this migration cannot be rolled back.</p>
+            <p className="text-xs text-zinc-400">No down script: this migration cannot be rolled back.</p>
           )}
-          <p className="break-all font-mono text-[11px] text-zinc-600">checksum {m.checksum}</p>
+          <p className="break-all font-mono text-[11px] text-zinc-400">checksum {m.checksum}</p>
         </div>
       )}
     </li>
@@ -211,7 +211,7 @@ function OutcomeBadge({ outcome, muted }: { outcome: string; muted?: boolean }) 
 function SqlBlock({ label, value, errorPosition }: { label: string; value: string; errorPosition?: number }) {
   return (
     <div className="space-y-1">
-      <p className="text-[11px] font-medium uppercase tracking-wider text-zinc-500">{label}</p>
+      <p className="text-[11px] font-medium uppercase tracking-wider text-zinc-400">{label}</p>
       <CodeEditor value={value} readOnly language="sql" ariaLabel={`${label} SQL (read-only)`} minRows={1} maxRows={12} errorPosition={errorPosition} />
     </div>
   );
@@ -343,7 +343,7 @@ function NewMigration({ tenant, placeholder, onApplied }: { tenant: string; plac
           <div className="space-y-2 rounded-lg border border-zinc-800 bg-zinc-950/60 p-3">
             <div className="flex flex-wrap items-center justify-between gap-2">
               <p className="text-xs font-medium uppercase tracking-wider text-zinc-400">Preview · dry run</p>
-              <span className="text-xs text-zinc-500">{fmtMs(preview.res.duration_ms)}</span>
+              <span className="text-xs text-zinc-400">{fmtMs(preview.res.duration_ms)}</span>
             </div>
             <VersionLine before={preview.res.version_before} after={preview.res.version_after} />
             <DiffView diff={preview.res.diff} />
@@ -354,7 +354,7 @@ function NewMigration({ tenant, placeholder, onApplied }: { tenant: string; plac
         )}
 
         <div className="flex flex-wrap items-center justify-end gap-2">
-          {!previewed && <span className="mr-auto text-xs text-zinc-500">Apply unlocks after a successful preview of this text.</span>}
+          {!previewed && <span className="mr-auto text-xs text-zinc-400">Apply unlocks after a successful preview of this text.</span>}
           <Button type="submit" busy={busy === "preview"} disabled={busy !== null}>
             Preview
           </Button>
@@ -429,7 +429,7 @@ function RollbackDialog({
           {targets.map((t) => (
             <li key={t.id} className="space-y-1.5">
               <p className="flex flex-wrap items-center gap-2 text-sm">
-                <span className="font-mono text-xs text-zinc-500">#{t.id}</span>
+                <span className="font-mono text-xs text-zinc-400">#{t.id}</span>
                 <span className="font-mono text-zinc-200">{t.name}</span>
               </p>
               {t.down?.trim() ? (
@@ -477,7 +477,7 @@ function ResultPanel({ title, res, onClose }: { title: string; res: MigrationRes
       <div className="mb-2 flex items-start justify-between gap-3">
         <div>
           <h2 className="text-sm font-semibold text-zinc-100">{title}</h2>
-          <p className="text-xs text-zinc-500">{fmtMs(res.duration_ms)}</p>
+          <p className="text-xs text-zinc-400">{fmtMs(res.duration_ms)}</p>
         </div>
         <button type="button" onClick={onClose} aria-label="Dismiss" className="rounded p-1 text-zinc-400 hover:bg-zinc-800 hover:text-zinc-100">
           <X className="size-4" aria-hidden />
@@ -503,7 +503,7 @@ function VersionLine({ before, after }: { before: string; after: string }) {
       <code className={cx("rounded px-1.5 py-0.5 font-mono", same ? "bg-zinc-800 text-zinc-300" : "bg-emerald-500/15 text-emerald-300")} title={after}>
         {after.slice(0, 10) || "–"}
       </code>
-      {same && <span className="text-zinc-500">(unchanged)</span>}
+      {same && <span className="text-zinc-400">(unchanged)</span>}
     </p>
   );
 }
@@ -551,7 +551,7 @@ function DiffView({ diff }: { diff: SchemaDiff | null | undefined }) {
           {c.table}.<b className="font-medium text-zinc-100">{c.column}</b>{" "}
           {c.before ? (
             <>
-              <Type>{colType(c.before)}</Type> <span className="text-zinc-500">→</span> <Type>{colType(c)}</Type>
+              <Type>{colType(c.before)}</Type> <span className="text-zinc-400">→</span> <Type>{colType(c)}</Type>
             </>
           ) : (
             <Type>{colType(c)}</Type>
@@ -564,7 +564,7 @@ function DiffView({ diff }: { diff: SchemaDiff | null | undefined }) {
   (d.functions_dropped ?? []).forEach((f) => lines.push({ sign: "-", kind: "function", text: `${f}()`, key: "fd" + f }));
 
   if (lines.length === 0)
-    return <p className="text-xs text-zinc-500">No change to tables, columns or functions (indexes, grants, data and the like are not shown).</p>;
+    return <p className="text-xs text-zinc-400">No change to tables, columns or functions (indexes, grants, data and the like are not shown).</p>;
   const tone = { "+": "text-emerald-400", "-": "text-red-400", "~": "text-amber-300" } as const;
   const bg = { "+": "bg-emerald-500/[0.06]", "-": "bg-red-500/[0.06]", "~": "bg-amber-500/[0.06]" } as const;
   const label = { "+": "added", "-": "dropped", "~": "changed" } as const;
@@ -576,7 +576,7 @@ function DiffView({ diff }: { diff: SchemaDiff | null | undefined }) {
             {l.sign}
           </span>
           <span className="sr-only">{label[l.sign]}</span>
-          <span className="w-16 shrink-0 font-sans text-[11px] text-zinc-500">{l.kind}</span>
+          <span className="w-16 shrink-0 font-sans text-[11px] text-zinc-400">{l.kind}</span>
           <span className="min-w-0 break-all text-zinc-300">{l.text}</span>
         </li>
       ))}

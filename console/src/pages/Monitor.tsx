@@ -5,6 +5,7 @@ import { ChevronDown, ChevronRight, ChevronUp, Info, Pause, Play } from "lucide-
 import { api, type StatementStat, type TableStat, type TenantMonitor } from "../api";
 import { Badge, Button, Card, ErrorBox, cx, fmtBytes, fmtMs, fmtNum } from "../components/ui";
 import { Sparkline, TimeChart, chartColors } from "../components/charts";
+import { EventLog } from "./EventLog";
 import { POLL_MS, RateSeries, counterRate, fmtPct, fmtRate, pushWindow, usePoll, type RatePoint } from "../metrics";
 
 interface DbPoint {
@@ -84,7 +85,7 @@ export function MonitorPage({ tenant }: { tenant: string }) {
       {error != null && (
         <div className="space-y-1">
           <ErrorBox error={error} />
-          {!paused && <p className="text-xs text-zinc-500">Still trying every 2 s.</p>}
+          {!paused && <p className="text-xs text-zinc-400">Still trying every 2 s.</p>}
         </div>
       )}
 
@@ -137,7 +138,7 @@ export function MonitorPage({ tenant }: { tenant: string }) {
       </section>
 
       <div className="grid gap-4 xl:grid-cols-2">
-        <Card title="Throughput" actions={<span className="text-xs text-zinc-500">last 2 minutes</span>}>
+        <Card title="Throughput" actions={<span className="text-xs text-zinc-400">last 2 minutes</span>}>
           <TimeChart
             label="Requests and errors per second over the last 2 minutes"
             times={times}
@@ -148,7 +149,7 @@ export function MonitorPage({ tenant }: { tenant: string }) {
             ]}
           />
         </Card>
-        <Card title="Latency" actions={<span className="text-xs text-zinc-500">last 2 minutes</span>}>
+        <Card title="Latency" actions={<span className="text-xs text-zinc-400">last 2 minutes</span>}>
           <TimeChart
             label="Latency percentiles p50, p95 and p99 over the last 2 minutes"
             times={times}
@@ -171,6 +172,7 @@ export function MonitorPage({ tenant }: { tenant: string }) {
         </div>
       )}
 
+      {data?.events && <EventLog tenant={tenant} />}
       <Statements data={data} />
       <Tables data={data} />
     </div>
@@ -223,7 +225,7 @@ function Tile({
         <p className={cx("truncate font-mono text-xl font-semibold tabular-nums tracking-tight", tone === "red" ? "text-red-300" : "text-zinc-50")}>{value}</p>
         <div className="hidden sm:block">{children}</div>
       </div>
-      <p className="mt-1 truncate text-[11px] text-zinc-500">{sub ?? "\u00a0"}</p>
+      <p className="mt-1 truncate text-[11px] text-zinc-400">{sub ?? "\u00a0"}</p>
     </div>
   );
 }
@@ -267,7 +269,7 @@ function Counts({ title, values, order, bad = [] }: { title: string; values: obj
 function Fact({ label, value, tone }: { label: string; value: string; tone?: "red" }) {
   return (
     <div>
-      <dt className="text-xs text-zinc-500">{label}</dt>
+      <dt className="text-xs text-zinc-400">{label}</dt>
       <dd className={cx("font-mono text-lg tabular-nums", tone === "red" ? "text-red-300" : "text-zinc-100")}>{value}</dd>
     </div>
   );
@@ -348,25 +350,25 @@ function Statements({ data }: { data: TenantMonitor | null }) {
   return (
     <Card
       title="Top statements"
-      actions={st?.available ? <span className="text-xs text-zinc-500">pg_stat_statements</span> : undefined}
+      actions={st?.available ? <span className="text-xs text-zinc-400">pg_stat_statements</span> : undefined}
       className="overflow-hidden [&>div]:p-0"
     >
       {!data ? (
-        <p className="p-4 text-sm text-zinc-500">Waiting for the first sample…</p>
+        <p className="p-4 text-sm text-zinc-400">Waiting for the first sample…</p>
       ) : !st?.available ? (
         <div className="flex gap-2 p-4 text-sm text-zinc-400">
           <Info className="mt-0.5 size-4 shrink-0 text-sky-400" aria-hidden />
           <div>
             <p className="text-zinc-300">Statement statistics are not available.</p>
-            {st?.reason && <p className="mt-0.5 text-zinc-500">{st.reason}</p>}
+            {st?.reason && <p className="mt-0.5 text-zinc-400">{st.reason}</p>}
           </div>
         </div>
       ) : rows.length === 0 ? (
-        <p className="p-4 text-sm text-zinc-500">No statement recorded yet.</p>
+        <p className="p-4 text-sm text-zinc-400">No statement recorded yet.</p>
       ) : (
         <div className="overflow-x-auto">
           <table className="w-full text-sm">
-            <thead className="border-b border-zinc-800 text-xs text-zinc-500">
+            <thead className="border-b border-zinc-800 text-xs text-zinc-400">
               <tr>
                 <Th k="query" label="Query" sort={sort} dir={dir} onSort={onSort} left className="w-full min-w-64" />
                 <Th k="calls" label="Calls" sort={sort} dir={dir} onSort={onSort} />
@@ -415,17 +417,17 @@ function Tables({ data }: { data: TenantMonitor | null }) {
   const rows = sortRows<TableView>(list, (r) => (sort === "name" ? `${r.schema}.${r.name}` : r[sort]), dir);
   const th = { sort, dir, onSort };
   return (
-    <Card title="Tables" actions={<span className="text-xs text-zinc-500">pg_stat_user_tables</span>} className="overflow-hidden [&>div]:p-0">
+    <Card title="Tables" actions={<span className="text-xs text-zinc-400">pg_stat_user_tables</span>} className="overflow-hidden [&>div]:p-0">
       {!data ? (
-        <p className="p-4 text-sm text-zinc-500">Waiting for the first sample…</p>
+        <p className="p-4 text-sm text-zinc-400">Waiting for the first sample…</p>
       ) : !data.database ? (
-        <p className="p-4 text-sm text-zinc-500">The database did not report its statistics.</p>
+        <p className="p-4 text-sm text-zinc-400">The database did not report its statistics.</p>
       ) : rows.length === 0 ? (
-        <p className="p-4 text-sm text-zinc-500">This tenant has no table yet.</p>
+        <p className="p-4 text-sm text-zinc-400">This tenant has no table yet.</p>
       ) : (
         <div className="overflow-x-auto">
           <table className="w-full text-sm">
-            <thead className="border-b border-zinc-800 text-xs text-zinc-500">
+            <thead className="border-b border-zinc-800 text-xs text-zinc-400">
               <tr>
                 <Th k="name" label="Table" left {...th} className="w-full" />
                 <Th k="rows" label="Rows" {...th} />
@@ -441,7 +443,7 @@ function Tables({ data }: { data: TenantMonitor | null }) {
               {rows.map((r) => (
                 <tr key={`${r.schema}.${r.name}`} className="hover:bg-zinc-800/30">
                   <td className="whitespace-nowrap px-3 py-2 font-mono text-xs">
-                    <span className="text-zinc-500">{r.schema}.</span>
+                    <span className="text-zinc-400">{r.schema}.</span>
                     <span className="text-zinc-200">{r.name}</span>
                     {r.seq_scans > 100 && r.idx_scans === 0 && r.rows > 1000 && (
                       <span className="ml-2" title="Many sequential scans and no index scan on a large table: an index may help">

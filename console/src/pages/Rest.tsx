@@ -714,7 +714,7 @@ export function RestPage({ tenant }: { tenant: string }) {
 
       <div className="flex flex-wrap items-center gap-2">
         <RunAsBar runAs={runAs} tenant={tenant} idPrefix="rest" />
-        <span className="text-xs text-zinc-500">The document lists what this role may use.</span>
+        <span className="text-xs text-zinc-400">The document lists what this role may use.</span>
       </div>
       {!!runAs.error && <ErrorBox error={runAs.error} />}
       {!!doc.error && !runAs.error && (
@@ -759,7 +759,7 @@ export function RestPage({ tenant }: { tenant: string }) {
               </div>
             </div>
             <div className="min-h-0 flex-1 overflow-y-auto p-2">
-              {filtered.length === 0 && <p className="px-2 py-3 text-xs text-zinc-500">{model.ops.length ? `Nothing matches “${q}”.` : "This role can use no table, view or function."}</p>}
+              {filtered.length === 0 && <p className="px-2 py-3 text-xs text-zinc-400">{model.ops.length ? `Nothing matches “${q}”.` : "This role can use no table, view or function."}</p>}
               {filtered.map((g) => (
                 <EndpointGroup key={g.tag} g={g} selected={op?.key} onSelect={setSelected} />
               ))}
@@ -814,7 +814,7 @@ function EndpointGroup({ g, selected, onSelect }: { g: Group; selected?: string;
       >
         <ChevronDown className={cx("size-3 shrink-0 text-zinc-500 transition-transform", !open && "-rotate-90")} aria-hidden />
         <span className="truncate font-mono">{g.rpc ? "Functions (rpc)" : g.tag}</span>
-        <span className="ml-auto text-[10px] font-normal text-zinc-500">{g.ops.length}</span>
+        <span className="ml-auto text-[10px] font-normal text-zinc-400">{g.ops.length}</span>
       </button>
       {open && (
         <ul className="mb-1 space-y-px">
@@ -1002,7 +1002,7 @@ function OperationView({
               </Select>
             </div>
             <div className="flex min-w-0 flex-1 items-center rounded-md border border-zinc-700 bg-zinc-900 focus-within:border-emerald-500 focus-within:ring-1 focus-within:ring-emerald-500">
-              <span className="hidden shrink-0 pl-3 font-mono text-xs text-zinc-500 md:inline">/rest/v1</span>
+              <span className="hidden shrink-0 pl-3 font-mono text-xs text-zinc-400 md:inline">/rest/v1</span>
               <input
                 ref={pathRef}
                 aria-label="Path and query"
@@ -1027,7 +1027,7 @@ function OperationView({
             <div className="space-y-1.5">
               <span className="block text-xs font-medium text-zinc-400">Headers (JSON)</span>
               <CodeEditor value={req.headers} onChange={(v) => setReq({ ...req, headers: v })} onRun={() => void send()} language="json" ariaLabel="Request headers (JSON)" minRows={4} maxRows={10} />
-              <p className="text-[11px] text-zinc-500">
+              <p className="text-[11px] text-zinc-400">
                 apikey and Authorization come from Run as. Prefer: count=exact, return=representation…; Accept-Profile / Content-Profile pick a schema.
               </p>
             </div>
@@ -1052,7 +1052,7 @@ function OperationView({
                 <div className="min-w-0 flex-1">
                   <div className="flex flex-wrap items-baseline gap-x-2 gap-y-0.5">
                     <code className="font-mono text-xs font-medium text-sky-300">{p.name}</code>
-                    <span className="font-mono text-[11px] text-zinc-500">{p.type}</span>
+                    <span className="font-mono text-[11px] text-zinc-400">{p.type}</span>
                     {p.required && <Badge tone="amber">required</Badge>}
                     {p.example && (
                       <code className="truncate font-mono text-[11px] text-zinc-400" title="Example">
@@ -1060,7 +1060,7 @@ function OperationView({
                       </code>
                     )}
                   </div>
-                  {p.description && <Md text={p.description} className="mt-0.5 text-xs text-zinc-500" />}
+                  {p.description && <Md text={p.description} className="mt-0.5 text-xs text-zinc-400" />}
                 </div>
                 <Button size="sm" variant="ghost" onClick={() => addParam(p)} aria-label={`Add ${p.name} to the request`} title="Add to the request" className="shrink-0 px-1.5">
                   <Plus className="size-3.5" aria-hidden />
@@ -1077,7 +1077,7 @@ function OperationView({
           {op.body.props.length ? (
             <div className="overflow-x-auto">
               <table className="w-full text-left text-xs">
-                <thead className="text-[11px] uppercase tracking-wider text-zinc-500">
+                <thead className="text-[11px] uppercase tracking-wider text-zinc-400">
                   <tr className="border-b border-zinc-800">
                     <th scope="col" className="px-4 py-2 font-medium">Column</th>
                     <th scope="col" className="px-2 py-2 font-medium">Type</th>
@@ -1089,7 +1089,7 @@ function OperationView({
                     <tr key={p.name} className="align-top">
                       <td className="whitespace-nowrap px-4 py-2 font-mono text-sky-300">{p.name}</td>
                       <td className="whitespace-nowrap px-2 py-2 font-mono text-zinc-400">{p.type}</td>
-                      <td className="min-w-56 px-4 py-2 text-zinc-500">
+                      <td className="min-w-56 px-4 py-2 text-zinc-400">
                         <div className="mb-0.5 flex flex-wrap gap-1">
                           {p.pk && <Badge tone="blue">primary key</Badge>}
                           {p.required && <Badge tone="amber">required</Badge>}
@@ -1125,7 +1125,7 @@ function OperationView({
                 </span>
                 <div className="min-w-0 flex-1 text-xs text-zinc-400">
                   <Md text={r.description} />
-                  {r.headers.length > 0 && <p className="mt-0.5 text-[11px] text-zinc-500">Headers: {r.headers.join(", ")}</p>}
+                  {r.headers.length > 0 && <p className="mt-0.5 text-[11px] text-zinc-400">Headers: {r.headers.join(", ")}</p>}
                 </div>
               </li>
             ))}
@@ -1186,7 +1186,7 @@ function ResponseView({ resp, busy }: { resp?: Resp; busy: boolean }) {
       {resp?.headers && tab === "body" && (
         <div className="border-t border-zinc-800 bg-zinc-950/60">
           {resp.body === undefined ? (
-            <p className="px-4 py-3 text-xs text-zinc-500">No body{resp.status === 204 ? " (204 No Content: ask for rows with Prefer: return=representation)" : ""}.</p>
+            <p className="px-4 py-3 text-xs text-zinc-400">No body{resp.status === 204 ? " (204 No Content: ask for rows with Prefer: return=representation)" : ""}.</p>
           ) : (
             <JsonView value={resp.body} label="Response body" className="max-h-[28rem]" />
           )}
@@ -1252,11 +1252,16 @@ function Snippets({ tenant, req, token, role }: { tenant: string; req: Req; toke
         </>
       }
     >
-      <pre aria-label={kind === "curl" ? "curl command" : "supabase-js snippet"} className="overflow-x-auto px-4 py-3 font-mono text-[12px] leading-5 text-zinc-300">
+      <pre
+        role="region"
+        aria-label={kind === "curl" ? "curl command" : "supabase-js snippet"}
+        tabIndex={0}
+        className="overflow-x-auto px-4 py-3 font-mono text-[12px] leading-5 text-zinc-300 focus-visible:outline-offset-[-2px]"
+      >
         {text}
       </pre>
       {!reveal && (
-        <p className="border-t border-zinc-800 px-4 py-2 text-[11px] text-zinc-500">
+        <p className="border-t border-zinc-800 px-4 py-2 text-[11px] text-zinc-400">
           KAPOK_KEY stands for the {role ?? "chosen"} key or token: set it in your shell or environment, or tick “Include the key”.
         </p>
       )}

@@ -108,7 +108,7 @@ function Facts({ t }: { t: TenantInfo }) {
       <dl className="grid grid-cols-2 gap-x-6 gap-y-3 xl:grid-cols-3">
         {rows.map(([k, v]) => (
           <div key={k} className={cx("min-w-0", k === "Schema version" && "col-span-2 xl:col-span-1")}>
-            <dt className="text-xs text-zinc-500">{k}</dt>
+            <dt className="text-xs text-zinc-400">{k}</dt>
             <dd className="mt-0.5 text-sm text-zinc-200">{v}</dd>
           </div>
         ))}
@@ -161,7 +161,7 @@ function ValueRow({ label, value, hint, children }: { label: string; value: Reac
     <div className="grid gap-1 py-2.5 sm:grid-cols-[10rem_1fr] sm:items-center sm:gap-4">
       <div>
         <p className="text-sm text-zinc-300">{label}</p>
-        {hint && <p className="text-xs text-zinc-500">{hint}</p>}
+        {hint && <p className="text-xs text-zinc-400">{hint}</p>}
       </div>
       <div className="flex min-w-0 items-center gap-1 rounded-md border border-zinc-800 bg-zinc-950 py-0.5 pl-3 pr-1">
         <div className="min-w-0 flex-1 truncate font-mono text-xs text-zinc-200">{value}</div>
@@ -257,7 +257,7 @@ function ApiKeys({ tenant, canRotate }: { tenant: string; canRotate: boolean }) 
           <KeyRound className="mt-0.5 size-4 shrink-0 text-zinc-500" aria-hidden />
           <div>
             <p className="text-zinc-300">This tenant has no API keys.</p>
-            <p className="mt-0.5 text-zinc-500">{keys.error.message}.</p>
+            <p className="mt-0.5 text-zinc-400">{keys.error.message}.</p>
           </div>
         </div>
       ) : (
@@ -474,7 +474,7 @@ function DangerZone({ tenant }: { tenant: string }) {
       <div className="flex flex-wrap items-center justify-between gap-3 p-4">
         <div className="min-w-0">
           <p className="text-sm text-zinc-200">Delete this tenant</p>
-          <p className="text-sm text-zinc-500">Its schema or database, its data, users and migrations are dropped. This cannot be undone.</p>
+          <p className="text-sm text-zinc-400">Its schema or database, its data, users and migrations are dropped. This cannot be undone.</p>
         </div>
         <Button
           variant="danger"

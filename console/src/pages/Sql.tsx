@@ -186,7 +186,7 @@ export function SqlPage({ tenant }: { tenant: string }) {
             errorPosition={errorPos}
             autoFocus
           />
-          <div className="flex flex-wrap items-center justify-between gap-x-4 gap-y-1 text-xs text-zinc-500">
+          <div className="flex flex-wrap items-center justify-between gap-x-4 gap-y-1 text-xs text-zinc-400">
             <span>
               <Kbd>Ctrl</Kbd> <Kbd>Enter</Kbd> runs the selection, or everything · <Kbd>Ctrl</Kbd> <Kbd>/</Kbd> comments lines
             </span>
@@ -203,7 +203,7 @@ export function SqlPage({ tenant }: { tenant: string }) {
           {running && !result && <Spinner label="Running" />}
           {result && !error && <ResultView {...result} running={running} />}
           {!result && !error && !running && (
-            <div className="rounded-xl border border-dashed border-zinc-800 px-6 py-10 text-center text-sm text-zinc-500">
+            <div className="rounded-xl border border-dashed border-zinc-800 px-6 py-10 text-center text-sm text-zinc-400">
               Results appear here. Press <Kbd>Ctrl</Kbd> <Kbd>Enter</Kbd> or <span className="text-zinc-300">Run</span>.
             </div>
           )}
@@ -223,7 +223,7 @@ export function SqlPage({ tenant }: { tenant: string }) {
                   className="flex-1 rounded-md px-2 py-1 text-xs font-medium text-zinc-400 hover:text-zinc-200 data-[state=active]:bg-zinc-800 data-[state=active]:text-zinc-100"
                 >
                   {l}
-                  {v === "history" && history.length > 0 && <span className="ml-1 text-zinc-500">{history.length}</span>}
+                  {v === "history" && history.length > 0 && <span className="ml-1 text-zinc-400">{history.length}</span>}
                 </Tabs.Trigger>
               ))}
             </Tabs.List>
@@ -320,7 +320,7 @@ function ResultView({ res, readOnly, selection, running }: { res: SQLResult; sql
       </span>
       {readOnly && <Badge tone="amber">read-only</Badge>}
       {selection && <Badge>selection</Badge>}
-      {running && <span className="text-zinc-500">running again…</span>}
+      {running && <span className="text-zinc-400">running again…</span>}
     </div>
   );
 
@@ -370,7 +370,7 @@ function ResultView({ res, readOnly, selection, running }: { res: SQLResult; sql
                     className="sticky top-0 z-10 border-b border-r border-zinc-800 bg-zinc-900 px-3 py-1.5 text-left font-sans font-medium whitespace-nowrap text-zinc-200"
                   >
                     {c.name}
-                    <span className="ml-1.5 font-mono text-[10px] font-normal text-zinc-500">{typeNames[c.type_oid] ?? c.type_oid}</span>
+                    <span className="ml-1.5 font-mono text-[10px] font-normal text-zinc-400">{typeNames[c.type_oid] ?? c.type_oid}</span>
                   </th>
                 ))}
                 <th aria-hidden className="sticky top-0 z-10 w-full border-b border-zinc-800 bg-zinc-900" />
@@ -390,7 +390,7 @@ function ResultView({ res, readOnly, selection, running }: { res: SQLResult; sql
               ))}
             </tbody>
           </table>
-          {rows.length === 0 && <p className="px-3 py-4 text-sm text-zinc-500">No rows.</p>}
+          {rows.length === 0 && <p className="px-3 py-4 text-sm text-zinc-400">No rows.</p>}
           {rows.length > shown && (
             <div className="sticky left-0 flex flex-wrap items-center gap-2 px-3 py-2 text-xs text-zinc-400">
               Showing {fmtNum(shown)} of {fmtNum(rows.length)} rows.
@@ -416,7 +416,7 @@ function Cell({ value, numeric }: { value: unknown; numeric: boolean }) {
       title={!isNull && text.length > 40 ? text.slice(0, 2000) : undefined}
       className={cx(
         "max-w-[28rem] truncate border-b border-r border-zinc-800/70 px-3 py-1 whitespace-nowrap group-hover:bg-zinc-800/40",
-        isNull ? "italic text-zinc-600" : typeof value === "object" ? "text-sky-200" : typeof value === "boolean" ? "text-violet-300" : "text-zinc-200",
+        isNull ? "italic text-zinc-400" : typeof value === "object" ? "text-sky-200" : typeof value === "boolean" ? "text-violet-300" : "text-zinc-200",
         numeric && "text-right tabular-nums",
       )}
     >
@@ -519,7 +519,7 @@ function TablesList({ tenant, onInsert, onQuery }: { tenant: string; onInsert: (
           <Input aria-label="Filter tables" placeholder="Filter" value={filter} onChange={(e) => setFilter(e.target.value)} className="h-7 pl-7 text-xs" />
         </div>
       )}
-      {tables.length === 0 && <p className="px-2 py-3 text-xs text-zinc-500">{cat.tables.length ? "No table matches." : "No tables yet. Create one with CREATE TABLE, or a migration."}</p>}
+      {tables.length === 0 && <p className="px-2 py-3 text-xs text-zinc-400">{cat.tables.length ? "No table matches." : "No tables yet. Create one with CREATE TABLE, or a migration."}</p>}
       <ul className="space-y-px">
         {tables.map((t) => {
           const key = `${t.schema}.${t.name}`;
@@ -554,7 +554,7 @@ function TablesList({ tenant, onInsert, onQuery }: { tenant: string; onInsert: (
                   onClick={() => onQuery(`select *\nfrom ${ref(t)}\nlimit 100;\n`)}
                   aria-label={`Query ${t.name}: replace the editor's text with a SELECT`}
                   title="SELECT * … LIMIT 100"
-                  className="rounded p-1 text-zinc-500 opacity-70 hover:text-emerald-300 group-hover:opacity-100"
+                  className="rounded p-1 text-zinc-500 opacity-70 hover:text-emerald-300 group-hover:opacity-100 focus-visible:opacity-100"
                 >
                   <Play className="size-3" aria-hidden />
                 </button>
@@ -570,7 +570,7 @@ function TablesList({ tenant, onInsert, onQuery }: { tenant: string; onInsert: (
                         className="flex w-full items-center justify-between gap-2 rounded px-1.5 py-0.5 text-left text-[11px] hover:bg-zinc-800/60"
                       >
                         <span className={cx("truncate font-mono", t.primary_key?.includes(c.name) ? "text-amber-200" : "text-zinc-300")}>{c.name}</span>
-                        <span className="shrink-0 font-mono text-zinc-500">{c.type}</span>
+                        <span className="shrink-0 font-mono text-zinc-400">{c.type}</span>
                       </button>
                     </li>
                   ))}
@@ -581,7 +581,7 @@ function TablesList({ tenant, onInsert, onQuery }: { tenant: string; onInsert: (
         })}
       </ul>
       <div className="px-1 pt-1">
-        <button type="button" onClick={reload} className="text-[11px] text-zinc-500 hover:text-zinc-300">
+        <button type="button" onClick={reload} className="text-[11px] text-zinc-400 hover:text-zinc-300">
           {loading ? "Refreshing…" : "Refresh"}
         </button>
       </div>
@@ -595,7 +595,7 @@ function ident(name: string): string {
 }
 
 function HistoryList({ entries, onRestore, onClear }: { entries: HistoryEntry[]; onRestore: (sql: string) => void; onClear: () => void }) {
-  if (entries.length === 0) return <p className="px-2 py-3 text-xs text-zinc-500">Your last {HISTORY_MAX} runs on this tenant show here.</p>;
+  if (entries.length === 0) return <p className="px-2 py-3 text-xs text-zinc-400">Your last {HISTORY_MAX} runs on this tenant show here.</p>;
   return (
     <div>
       <ul className="space-y-px">
@@ -611,7 +611,7 @@ function HistoryList({ entries, onRestore, onClear }: { entries: HistoryEntry[];
                 <span className={cx("size-1.5 shrink-0 rounded-full", h.ok ? "bg-emerald-400" : "bg-red-400")} aria-label={h.ok ? "succeeded" : "failed"} role="img" />
                 <span className="truncate font-mono text-[11px] text-zinc-200">{firstLine(h.sql)}</span>
               </span>
-              <span className="mt-0.5 flex items-center gap-1.5 pl-3 text-[10px] text-zinc-500">
+              <span className="mt-0.5 flex items-center gap-1.5 pl-3 text-[10px] text-zinc-400">
                 <time dateTime={new Date(h.at).toISOString()} title={new Date(h.at).toLocaleString()} className="shrink-0 whitespace-nowrap">
                   {relTime(h.at)}
                 </time>
@@ -623,7 +623,7 @@ function HistoryList({ entries, onRestore, onClear }: { entries: HistoryEntry[];
         ))}
       </ul>
       <div className="px-1 pt-1">
-        <button type="button" onClick={onClear} className="text-[11px] text-zinc-500 hover:text-zinc-300">
+        <button type="button" onClick={onClear} className="text-[11px] text-zinc-400 hover:text-zinc-300">
           Clear history
         </button>
       </div>
@@ -633,20 +633,20 @@ function HistoryList({ entries, onRestore, onClear }: { entries: HistoryEntry[];
 
 function SnippetList({ snippets, onRestore, onDelete }: { snippets: Snippet[]; onRestore: (sql: string) => void; onDelete: (name: string) => void }) {
   if (snippets.length === 0)
-    return <p className="px-2 py-3 text-xs text-zinc-500">Save the editor's text with Save; snippets are kept in this browser, for every tenant.</p>;
+    return <p className="px-2 py-3 text-xs text-zinc-400">Save the editor's text with Save; snippets are kept in this browser, for every tenant.</p>;
   return (
     <ul className="space-y-px">
       {snippets.map((s) => (
         <li key={s.name} className="group flex items-center rounded-md hover:bg-zinc-800/60">
           <button type="button" onClick={() => onRestore(s.sql)} className="min-w-0 flex-1 px-2 py-1.5 text-left" title="Put this snippet in the editor">
             <span className="block truncate text-xs text-zinc-200">{s.name}</span>
-            <span className="block truncate font-mono text-[10px] text-zinc-500">{firstLine(s.sql)}</span>
+            <span className="block truncate font-mono text-[10px] text-zinc-400">{firstLine(s.sql)}</span>
           </button>
           <button
             type="button"
             onClick={() => onDelete(s.name)}
             aria-label={`Delete snippet ${s.name}`}
-            className="mr-1 rounded p-1 text-zinc-500 opacity-60 hover:text-red-300 group-hover:opacity-100"
+            className="mr-1 rounded p-1 text-zinc-500 opacity-60 hover:text-red-300 group-hover:opacity-100 focus-visible:opacity-100"
           >
             <Trash2 className="size-3.5" aria-hidden />
           </button>

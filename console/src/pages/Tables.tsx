@@ -379,7 +379,7 @@ function TableList({
   const shown = catalog.tables.filter((t) => `${t.schema}.${t.name}`.toLowerCase().includes(q.trim().toLowerCase()));
   const groups = groupBySchema(catalog, shown);
   return (
-    <aside className="hidden w-60 shrink-0 flex-col border-r border-zinc-800 bg-zinc-950 md:flex">
+    <aside aria-label="Table list" className="hidden w-60 shrink-0 flex-col border-r border-zinc-800 bg-zinc-950 md:flex">
       <div className="flex items-center gap-2 border-b border-zinc-800 p-3">
         <div className="relative min-w-0 flex-1">
           <Search className="pointer-events-none absolute left-2.5 top-1/2 size-3.5 -translate-y-1/2 text-zinc-500" aria-hidden />
@@ -396,12 +396,12 @@ function TableList({
         </Button>
       </div>
       <nav aria-label="Tables" className="min-h-0 flex-1 overflow-y-auto p-2">
-        {groups.length === 0 && <p className="px-2 py-3 text-xs text-zinc-500">No table matches “{q}”.</p>}
+        {groups.length === 0 && <p className="px-2 py-3 text-xs text-zinc-400">No table matches “{q}”.</p>}
         {groups.map(([schema, tables]) => (
           <div key={schema} className="mb-3">
-            <h2 className="flex items-center justify-between px-2 pb-1 pt-1 text-[11px] font-medium uppercase tracking-wider text-zinc-500">
+            <h2 className="flex items-center justify-between px-2 pb-1 pt-1 text-[11px] font-medium uppercase tracking-wider text-zinc-400">
               <span className="truncate">{schema}</span>
-              <span className="tabular-nums text-zinc-600">{tables.length}</span>
+              <span className="tabular-nums text-zinc-400">{tables.length}</span>
             </h2>
             <ul className="space-y-px">
               {tables.map((t) => {
@@ -420,7 +420,7 @@ function TableList({
                     >
                       <KindIcon kind={t.kind} className={active ? "text-emerald-400" : "text-zinc-500"} />
                       <span className="truncate">{t.name}</span>
-                      {t.kind !== "table" && <span className="ml-auto text-[10px] text-zinc-500">{kindLabel(t.kind)}</span>}
+                      {t.kind !== "table" && <span className="ml-auto text-[10px] text-zinc-400">{kindLabel(t.kind)}</span>}
                     </Link>
                   </li>
                 );
@@ -741,7 +741,7 @@ function TableView({
             <>
               <KindIcon kind={table.kind} className="size-4 text-emerald-400" />
               <span className="truncate">
-                {schema && <span className="font-normal text-zinc-500">{schema}.</span>}
+                {schema && <span className="font-normal text-zinc-400">{schema}.</span>}
                 {table.name}
               </span>
               {table.kind !== "table" && <Badge tone="blue">{kindLabel(table.kind)}</Badge>}
@@ -790,7 +790,7 @@ function TableView({
             className="inline-flex h-7 max-w-full items-center gap-1 rounded-md border border-zinc-700 bg-zinc-900 pl-2 pr-0.5 text-xs text-zinc-300"
           >
             <span className="truncate">
-              <span className="font-medium text-zinc-100">{f.col}</span> <span className="text-zinc-500">{OP_SYMBOL[f.op]}</span>{" "}
+              <span className="font-medium text-zinc-100">{f.col}</span> <span className="text-zinc-400">{OP_SYMBOL[f.op]}</span>{" "}
               {needsValue(f.op) && <span className="font-mono">{f.op === "in" ? `(${f.value})` : f.value || "''"}</span>}
             </span>
             <button
@@ -821,7 +821,7 @@ function TableView({
         )}
         <div className="ml-auto flex items-center gap-2">
           {readOnlyReason && (
-            <span className="inline-flex items-center gap-1.5 text-xs text-zinc-500" title={readOnlyReason}>
+            <span className="inline-flex items-center gap-1.5 text-xs text-zinc-400" title={readOnlyReason}>
               <Lock className="size-3" aria-hidden />
               <span className="hidden sm:inline">{readOnlyReason}</span>
               <span className="sm:hidden">Read-only</span>
@@ -914,8 +914,8 @@ function TableView({
                         </span>
                       )}
                       <span className="font-medium text-zinc-200">{c.name}</span>
-                      <span className="font-mono text-[11px] font-normal text-zinc-500">{shortType(c)}</span>
-                      <span className="ml-auto pl-2 text-zinc-500">
+                      <span className="font-mono text-[11px] font-normal text-zinc-400">{shortType(c)}</span>
+                      <span className="ml-auto pl-2 text-zinc-400">
                         {sorted === "asc" ? (
                           <ArrowUp className="size-3 text-emerald-400" aria-hidden />
                         ) : sorted === "desc" ? (
@@ -1050,7 +1050,7 @@ function TableView({
               <>
                 <p className="text-sm font-medium text-zinc-300">This {table.kind === "table" ? "table" : "relation"} is empty</p>
                 {canInsert && (
-                  <p className="mt-1 text-sm text-zinc-500">
+                  <p className="mt-1 text-sm text-zinc-400">
                     Add a first row with <span className="text-zinc-300">Insert row</span>.
                   </p>
                 )}
@@ -1083,13 +1083,13 @@ function TableView({
         </p>
         <div className="flex items-center gap-1">
           {lastPage != null && lastPage > 1 && (
-            <span className="mr-2 tabular-nums text-zinc-500">
+            <span className="mr-2 tabular-nums text-zinc-400">
               page {fmtNum(page)} of {fmtNum(lastPage)}
             </span>
           )}
           <Button variant="secondary" size="sm" aria-label="Previous page" disabled={page <= 1} onClick={() => go({ page: page - 1 })}>
             <ChevronLeft className="size-3.5" aria-hidden />
-            <span className="hidden sm:inline">Prev</span>
+            <span className="hidden sm:inline">Previous</span>
           </Button>
           <Button variant="secondary" size="sm" aria-label="Next page" disabled={!hasNext} onClick={() => go({ page: page + 1 })}>
             <span className="hidden sm:inline">Next</span>
@@ -1192,7 +1192,7 @@ function Cell({
 }) {
   const text = cellText(value);
   let body: ReactNode;
-  if (value === null || value === undefined) body = <span className="text-xs italic text-zinc-600">NULL</span>;
+  if (value === null || value === undefined) body = <span className="text-xs italic text-zinc-400">NULL</span>;
   else if (typeof value === "boolean") body = <span className={value ? "text-emerald-300" : "text-zinc-400"}>{text}</span>;
   else if (typeof value === "object") body = <span className="font-mono text-xs text-zinc-300">{text}</span>;
   else if (typeof value === "number" || kindOf(col) === "number") body = <span className="tabular-nums text-zinc-200">{numText(col, value)}</span>;
@@ -1372,10 +1372,10 @@ function FilterPanel({
         }
       }}
     >
-      {draft.length === 0 && <p className="text-xs text-zinc-500">No filters: every row is shown.</p>}
+      {draft.length === 0 && <p className="text-xs text-zinc-400">No filters: every row is shown.</p>}
       {draft.map((f, i) => (
         <div key={i} className="flex flex-wrap items-center gap-2">
-          <span className="hidden w-10 text-right text-[11px] uppercase tracking-wider text-zinc-500 sm:block">{i === 0 ? "where" : "and"}</span>
+          <span className="hidden w-10 text-right text-[11px] uppercase tracking-wider text-zinc-400 sm:block">{i === 0 ? "where" : "and"}</span>
           <div className="w-[calc(50%-1.75rem)] sm:w-44">
             <Select
               aria-label={`Filter ${i + 1} column`}
@@ -1524,9 +1524,9 @@ function ColumnField({
         <label htmlFor={id} className="shrink-0 text-xs font-medium text-zinc-300">
           {col.name}
         </label>
-        <span id={hintId} className="min-w-0 truncate font-mono text-[11px] text-zinc-500" title={[col.type, ...extra].join(" · ")}>
+        <span id={hintId} className="min-w-0 truncate font-mono text-[11px] text-zinc-400" title={[col.type, ...extra].join(" · ")}>
           {shortType(col)}
-          {extra.length > 0 && <span className="text-zinc-600"> · {extra.join(" · ")}</span>}
+          {extra.length > 0 && <span className="text-zinc-400"> · {extra.join(" · ")}</span>}
         </span>
       </div>
       <div className="flex items-start gap-2">
@@ -1571,7 +1571,7 @@ function ColumnField({
           )}
         </div>
         {col.nullable && !readOnly && (
-          <label className="mt-2 flex shrink-0 cursor-pointer items-center gap-1.5 text-[11px] font-medium text-zinc-500" title={`Set ${col.name} to NULL`}>
+          <label className="mt-2 flex shrink-0 cursor-pointer items-center gap-1.5 text-[11px] font-medium text-zinc-400" title={`Set ${col.name} to NULL`}>
             <input
               type="checkbox"
               checked={state.isNull}
@@ -1742,7 +1742,7 @@ function DeleteConfirm({
             {p}
           </li>
         ))}
-        {rows.length > preview.length && <li className="px-1 text-xs text-zinc-500">and {rows.length - preview.length} more</li>}
+        {rows.length > preview.length && <li className="px-1 text-xs text-zinc-400">and {rows.length - preview.length} more</li>}
       </ul>
       <ErrorBox error={error} />
       <div className="flex justify-end gap-2">
@@ -1854,7 +1854,7 @@ function RowDialog({
         </div>
         <ErrorBox error={localError ?? error} />
         <div className="flex items-center justify-end gap-2 border-t border-zinc-800 pt-4">
-          {dirty.size > 0 && <span className="mr-auto text-xs text-zinc-500">{dirty.size} changed</span>}
+          {dirty.size > 0 && <span className="mr-auto text-xs text-zinc-400">{dirty.size} changed</span>}
           <Button type="button" variant="ghost" onClick={onClose}>
             {editable ? "Cancel" : "Close"}
           </Button>

@@ -142,7 +142,7 @@ export function TenantsPage() {
           {liveError != null && (
             <div className="space-y-1">
               <ErrorBox error={liveError} />
-              <p className="text-xs text-zinc-500">Live status is unavailable; still trying every 2 s.</p>
+              <p className="text-xs text-zinc-400">Live status is unavailable; still trying every 2 s.</p>
             </div>
           )}
 
@@ -159,11 +159,11 @@ export function TenantsPage() {
                 onKeyDown={(e) => e.key === "Escape" && setFilter("")}
                 className="pl-8 pr-8"
               />
-              <kbd className="pointer-events-none absolute right-2 top-1/2 hidden -translate-y-1/2 rounded border border-zinc-700 px-1 font-mono text-[10px] text-zinc-500 sm:block" aria-hidden>
+              <kbd className="pointer-events-none absolute right-2 top-1/2 hidden -translate-y-1/2 rounded border border-zinc-700 px-1 font-mono text-[10px] text-zinc-400 sm:block" aria-hidden>
                 /
               </kbd>
             </div>
-            <p className="whitespace-nowrap text-xs text-zinc-500" aria-live="polite">
+            <p className="whitespace-nowrap text-xs text-zinc-400" aria-live="polite">
               {filter ? `${shown.length} of ${tenants.length}` : `${tenants.length} tenant${tenants.length === 1 ? "" : "s"}`}
             </p>
           </div>
@@ -177,7 +177,7 @@ export function TenantsPage() {
           ) : (
             <div className="overflow-hidden rounded-xl border border-zinc-800 bg-zinc-900/60">
               <table className="w-full text-sm">
-                <thead className="border-b border-zinc-800 text-left text-xs text-zinc-500">
+                <thead className="border-b border-zinc-800 text-left text-xs text-zinc-400">
                   <tr>
                     <th scope="col" className="px-4 py-2.5 font-medium">
                       Tenant
@@ -236,7 +236,7 @@ function Stat({ label, value, sub, tone }: { label: string; value: string; sub: 
     <div className="min-w-0 rounded-xl border border-zinc-800 bg-zinc-900/60 px-3.5 py-3">
       <p className="truncate text-xs font-medium text-zinc-400">{label}</p>
       <p className={cx("mt-1 truncate font-mono text-xl font-semibold tabular-nums", tone === "red" ? "text-red-300" : "text-zinc-50")}>{value}</p>
-      <p className="truncate text-[11px] text-zinc-500">{sub}</p>
+      <p className="truncate text-[11px] text-zinc-400">{sub}</p>
     </div>
   );
 }
@@ -325,7 +325,7 @@ function Row({
             </span>
           </div>
         ) : (
-          <span className="text-xs text-zinc-600">–</span>
+          <span className="text-xs text-zinc-400">–</span>
         )}
       </td>
       <td className="hidden whitespace-nowrap px-3 py-2.5 text-right font-mono text-xs tabular-nums text-zinc-300 md:table-cell">
@@ -340,7 +340,7 @@ function Row({
         )}
       </td>
       <td className="hidden px-3 py-2.5 xl:table-cell">
-        <span className="font-mono text-xs text-zinc-500" title={t.schema_version}>
+        <span className="font-mono text-xs text-zinc-400" title={t.schema_version}>
           {t.schema_version ? t.schema_version.slice(0, 10) : "–"}
         </span>
       </td>
