@@ -13,7 +13,6 @@ import (
 	"time"
 
 	"github.com/chromedp/chromedp"
-	"github.com/jackc/pgx/v5"
 
 	"github.com/kapok-dev/kapok/console"
 	"github.com/kapok-dev/kapok/control"
@@ -174,22 +173,7 @@ func waitPath(path string) chromedp.Action[chromedp.Void] {
 	})
 }
 
-func dropTenant(name string) {
-	c, err := pgx.Connect(context.Background(), testenv.DirectURL())
-	if err != nil {
-		return
-	}
-	defer c.Close(context.Background())
-	ctx := context.Background()
-	obj := strings.ReplaceAll(name, "-", "_")
-	_, _ = c.Exec(ctx, "DELETE FROM kapok.tenants WHERE name = $1", name)
-	_, _ = c.Exec(ctx, "DELETE FROM kapok.migrations WHERE tenant = $1", name)
-	_, _ = c.Exec(ctx, "SELECT pg_notify('kapok_tenants', $1)", name)
-	_, _ = c.Exec(ctx, "DROP SCHEMA IF EXISTS "+pgx.Identifier{obj}.Sanitize()+" CASCADE")
-	role := control.TenantRole(name)
-	_, _ = c.Exec(ctx, "DO $$ BEGIN IF EXISTS (SELECT 1 FROM pg_roles WHERE rolname = '"+role+"') THEN DROP OWNED BY "+
-		pgx.Identifier{role}.Sanitize()+"; DROP ROLE "+pgx.Identifier{role}.Sanitize()+"; END IF; END $$")
-}
+func dropTenant(name string) { testenv.DropTenant(name, control.TenantRole(name)) }
 
 // httpGet calls base+path with headers and returns the status and body.
 func httpGet(t *testing.T, url string, headers ...string) (int, string) {

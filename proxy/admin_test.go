@@ -87,28 +87,11 @@ func dropTestRoles(patterns ...string) {
 	}
 }
 
-// cleanupTenant removes whatever a test tenant may have left, even after a failed test.
+// cleanupTenant removes whatever a test tenant may have left, before and after the test.
 func cleanupTenant(t *testing.T, name string) {
 	t.Helper()
-	obj := objectName(name)
-	drop := func() {
-		c, err := pgx.Connect(context.Background(), testenv.DirectURL())
-		if err != nil {
-			return
-		}
-		defer c.Close(context.Background())
-		ctx := context.Background()
-		_, _ = c.Exec(ctx, "DELETE FROM kapok.tenants WHERE name = $1", name)
-		_, _ = c.Exec(ctx, "DELETE FROM kapok.migrations WHERE tenant = $1", name)
-		_, _ = c.Exec(ctx, "SELECT pg_notify('kapok_tenants', $1)", name)
-		_, _ = c.Exec(ctx, "DROP SCHEMA IF EXISTS "+pgx.Identifier{obj}.Sanitize()+" CASCADE")
-		_, _ = c.Exec(ctx, "DROP DATABASE IF EXISTS "+pgx.Identifier{obj}.Sanitize()+" WITH (FORCE)")
-		role := control.TenantRole(name)
-		_, _ = c.Exec(ctx, "DO $$ BEGIN IF EXISTS (SELECT 1 FROM pg_roles WHERE rolname = '"+role+"') THEN DROP OWNED BY "+
-			pgx.Identifier{role}.Sanitize()+"; DROP ROLE "+pgx.Identifier{role}.Sanitize()+"; END IF; END $$")
-	}
-	drop()
-	t.Cleanup(drop)
+	testenv.DropTenant(name, control.TenantRole(name))
+	t.Cleanup(func() { testenv.DropTenant(name, control.TenantRole(name)) })
 }
 
 func createTenant(t *testing.T, ts *testServer, name, mode string) map[string]any {

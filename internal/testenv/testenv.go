@@ -11,6 +11,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -147,3 +148,26 @@ func NodeDir(t testing.TB, dir, module string) string {
 	}
 	return abs
 }
+
+// DropTenant removes whatever a test's tenant of the control tables may have left, even
+// after a failed test: its rows in kapok.tenants and kapok.migrations (other servers hear of
+// it), its schema or database (named after the tenant, '-' as '_'), and its role (role, the
+// tenant's control.TenantRole; testenv cannot import control).
+func DropTenant(name, role string) {
+	c, err := pgx.Connect(context.Background(), DirectURL())
+	if err != nil {
+		return
+	}
+	defer c.Close(context.Background())
+	ctx := context.Background()
+	obj := pgx.Identifier{strings.ReplaceAll(name, "-", "_")}.Sanitize()
+	_, _ = c.Exec(ctx, "DELETE FROM kapok.tenants WHERE name = $1", name)
+	_, _ = c.Exec(ctx, "DELETE FROM kapok.migrations WHERE tenant = $1", name)
+	_, _ = c.Exec(ctx, "SELECT pg_notify('kapok_tenants', $1)", name)
+	_, _ = c.Exec(ctx, "DROP SCHEMA IF EXISTS "+obj+" CASCADE")
+	_, _ = c.Exec(ctx, "DROP DATABASE IF EXISTS "+obj+" WITH (FORCE)")
+	r := pgx.Identifier{role}.Sanitize()
+	_, _ = c.Exec(ctx, "DO $$ BEGIN IF EXISTS (SELECT 1 FROM pg_roles WHERE rolname = "+quoteLiteral(role)+") THEN DROP OWNED BY "+r+"; DROP ROLE "+r+"; END IF; END $$")
+}
+
+func quoteLiteral(s string) string { return "'" + strings.ReplaceAll(s, "'", "''") + "'" }

@@ -283,6 +283,30 @@ export function Toasts() {
   );
 }
 
+// ---- clipboard ----
+
+/**
+ * Copies text to the clipboard and says so in a toast (done), or that it could not. Where
+ * the Clipboard API is missing (an insecure origin) a hidden textarea is copied instead.
+ */
+export async function copyText(text: string, done = "Copied"): Promise<boolean> {
+  let ok = true;
+  try {
+    await navigator.clipboard.writeText(text);
+  } catch {
+    const ta = document.createElement("textarea");
+    ta.value = text;
+    ta.style.position = "fixed";
+    ta.style.opacity = "0";
+    document.body.appendChild(ta);
+    ta.select();
+    ok = document.execCommand("copy");
+    ta.remove();
+  }
+  toast(ok ? done : "Could not copy: the browser refused", ok ? "ok" : "error");
+  return ok;
+}
+
 // ---- formatting ----
 export function fmtBytes(n: number | null | undefined): string {
   if (n == null) return "–";

@@ -20,28 +20,12 @@ import {
   X,
 } from "lucide-react";
 import { ApiError, activeSession, api, enc, graphql, serviceKey, tenantKeys, type GraphQLResponse } from "../api";
-import { Badge, Button, ErrorBox, Field, Input, Modal, Select, Spinner, cx, fmtBytes, fmtMs, toast, useAsync } from "../components/ui";
+import { Badge, Button, ErrorBox, Field, Input, Modal, Select, Spinner, copyText, cx, fmtBytes, fmtMs, useAsync } from "../components/ui";
 import { CodeEditor, type CodeEditorHandle } from "../components/editor";
 
 // ---------------------------------------------------------------------------------------------
 // Shared: copy button, JSON viewer, JWT decoding, the "Run as" switch
 // ---------------------------------------------------------------------------------------------
-
-export async function copyText(text: string, what = "Copied") {
-  try {
-    await navigator.clipboard.writeText(text);
-  } catch {
-    const ta = document.createElement("textarea");
-    ta.value = text;
-    ta.style.position = "fixed";
-    ta.style.opacity = "0";
-    document.body.appendChild(ta);
-    ta.select();
-    document.execCommand("copy");
-    ta.remove();
-  }
-  toast(what);
-}
 
 export function CopyButton({ text, label = "Copy", className, iconOnly }: { text: string | (() => string); label?: string; className?: string; iconOnly?: boolean }) {
   const [done, setDone] = useState(false);

@@ -4,7 +4,7 @@ import { useEffect, useState, type ReactNode } from "react";
 import { Check, Copy, Eye, EyeOff, KeyRound, Lock, RefreshCw, Trash2 } from "lucide-react";
 import { ApiError, activeSession, api, forgetKeys, type Keys, type TenantInfo } from "../api";
 import { navigate } from "../router";
-import { Badge, Button, Card, ErrorBox, Field, Input, Modal, Spinner, Textarea, cx, toast, useAsync } from "../components/ui";
+import { Badge, Button, Card, ErrorBox, Field, Input, Modal, Spinner, Textarea, copyText, cx, toast, useAsync } from "../components/ui";
 
 export function SettingsPage({ tenant }: { tenant: string }) {
   const info = useAsync(() => api.tenant(tenant), [tenant]);
@@ -119,24 +119,6 @@ function Facts({ t }: { t: TenantInfo }) {
 
 // ---- copy ----
 
-async function copyText(text: string, what: string) {
-  try {
-    await navigator.clipboard.writeText(text);
-    toast(`${what} copied`);
-  } catch {
-    // No clipboard (an insecure origin): select-and-copy through a hidden textarea.
-    const ta = document.createElement("textarea");
-    ta.value = text;
-    ta.style.position = "fixed";
-    ta.style.opacity = "0";
-    document.body.appendChild(ta);
-    ta.select();
-    const ok = document.execCommand("copy");
-    ta.remove();
-    toast(ok ? `${what} copied` : `Could not copy the ${what.toLowerCase()}`, ok ? "ok" : "error");
-  }
-}
-
 function CopyButton({ text, what }: { text: string; what: string }) {
   const [done, setDone] = useState(false);
   return (
@@ -146,7 +128,7 @@ function CopyButton({ text, what }: { text: string; what: string }) {
       aria-label={`Copy ${what}`}
       title={`Copy ${what}`}
       onClick={async () => {
-        await copyText(text, what);
+        await copyText(text, `${what} copied`);
         setDone(true);
         setTimeout(() => setDone(false), 1500);
       }}

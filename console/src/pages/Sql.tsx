@@ -17,7 +17,7 @@ import {
 import { useCallback, useEffect, useMemo, useRef, useState, type ReactNode } from "react";
 import { ApiError, api, type Catalog, type CatalogTable, type SQLResult } from "../api";
 import { CodeEditor, type CodeEditorHandle } from "../components/editor";
-import { Badge, Button, ErrorBox, Field, Input, Modal, Spinner, cellText, cx, fmtMs, fmtNum, toast, useAsync } from "../components/ui";
+import { Badge, Button, ErrorBox, Field, Input, Modal, Spinner, cellText, copyText, cx, fmtMs, fmtNum, toast, useAsync } from "../components/ui";
 
 // ---- local storage: the draft and history are per tenant, snippets are shared ----
 
@@ -294,12 +294,7 @@ function ResultView({ res, readOnly, selection, running }: { res: SQLResult; sql
             null,
             2,
           );
-    try {
-      await copyText(text);
-      toast(`Copied ${fmtNum(rows.length)} ${rows.length === 1 ? "row" : "rows"} as ${kind.toUpperCase()}`);
-    } catch (e) {
-      toast(`Could not copy: ${e instanceof Error ? e.message : String(e)}`, "error");
-    }
+    await copyText(text, `Copied ${fmtNum(rows.length)} ${rows.length === 1 ? "row" : "rows"} as ${kind.toUpperCase()}`);
   };
 
   const meta = (
@@ -429,19 +424,6 @@ function csvCell(v: unknown): string {
   if (v === null || v === undefined) return "";
   const s = typeof v === "object" ? JSON.stringify(v) : String(v);
   return /[",\n\r]/.test(s) ? `"${s.replace(/"/g, '""')}"` : s;
-}
-
-async function copyText(text: string) {
-  if (navigator.clipboard?.writeText) return navigator.clipboard.writeText(text);
-  const ta = document.createElement("textarea");
-  ta.value = text;
-  ta.style.position = "fixed";
-  ta.style.opacity = "0";
-  document.body.appendChild(ta);
-  ta.select();
-  const ok = document.execCommand("copy");
-  ta.remove();
-  if (!ok) throw new Error("the browser refused");
 }
 
 // ---- errors ----
