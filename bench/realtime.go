@@ -167,22 +167,50 @@ func RunRealtime(ctx context.Context, cfg RTConfig, pool *pgxpool.Pool) (*RTResu
 		return res, nil
 	}
 
-	// One write per tenant first, until it reaches its subscribers: the change stream is
-	// flowing (a replication slot made, pools open) before anything is measured.
+	// Warm-up writes first, until each round reaches all its subscribers: the change stream
+	// is flowing (a replication slot made, which waits for the cluster's open transactions,
+	// pools open) and every channel subscribed before anything is measured. A join answered
+	// before its subscription was in place (the server holds a reply 3 s at most) would
+	// otherwise miss the first measured writes. Each round writes every row of every tenant,
+	// so that each filtered subscriber is reached, where that is few writes; else one row
+	// per tenant.
 	rng := rand.New(rand.NewPCG(cfg.Seed, 0x7ea1))
-	warm := newPushBook(time.Now())
-	run.book.Store(warm)
-	ww := newRTWriter(tenants, cfg.Rows, run.sockets, warm, rng)
-	for t := range tenants {
-		wr := ww.next(t)
-		if _, err := pool.Exec(ctx, wr.sql, wr.id, wr.marker); err != nil {
-			return nil, fmt.Errorf("warm-up write: %w", err)
+	var warm *pushBook
+	warmEnd := time.Now().Add(cfg.EstablishTimeout)
+	for round := 1; ; round++ {
+		warm = newPushBook(time.Now())
+		run.book.Store(warm)
+		ww := newRTWriter(tenants, cfg.Rows, run.sockets, warm, rng)
+		for t := range tenants {
+			rows := []int32{1}
+			if len(tenants)*cfg.Rows <= 400 {
+				rows = rows[:0]
+				for id := int32(1); id <= int32(cfg.Rows); id++ {
+					rows = append(rows, id)
+				}
+			}
+			for _, id := range rows {
+				wr := ww.row(t, id)
+				if _, err := pool.Exec(ctx, wr.sql, wr.id, wr.marker); err != nil {
+					return nil, fmt.Errorf("warm-up write: %w", err)
+				}
+				warm.committed(wr.seq, time.Now(), wr.expected)
+			}
 		}
-		warm.committed(wr.seq, time.Now(), wr.expected)
-	}
-	waitDelivered(warm, 10*time.Second)
-	if exp, seen := warm.progress(); seen < exp {
-		cfg.logf("warm-up: %d of %d deliveries arrived within 10s", seen, exp)
+		waitDelivered(warm, 5*time.Second)
+		exp, seen := warm.progress()
+		if seen >= exp {
+			break
+		}
+		cfg.logf("warm-up round %d: %d of %d deliveries arrived within 5s", round, seen, exp)
+		if time.Now().After(warmEnd) {
+			break
+		}
+		// A later book's tag differs from this one's: late deliveries of this round are
+		// not counted in the next.
+		for newPushBook(time.Now()).tag == warm.tag {
+			time.Sleep(time.Millisecond)
+		}
 	}
 
 	book := newPushBook(time.Now())

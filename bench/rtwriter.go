@@ -58,11 +58,15 @@ func newRTWriter(tenants []*rtTenant, rows int, sockets []*rtSocket, book *pushB
 
 // next is the write of a random row of a random tenant (tenant ≥ 0: of that tenant).
 func (w *rtWriter) next(tenant int) subWrite {
-	w.seq++
 	if tenant < 0 {
 		tenant = w.rng.IntN(len(w.tenants))
 	}
-	id := int32(1 + w.rng.IntN(w.rows))
+	return w.row(tenant, int32(1+w.rng.IntN(w.rows)))
+}
+
+// row is the write of row id of a tenant.
+func (w *rtWriter) row(tenant int, id int32) subWrite {
+	w.seq++
 	return subWrite{seq: w.seq, marker: w.book.marker(w.seq), id: id,
 		sql:      `UPDATE ` + pgx.Identifier{w.tenants[tenant].schema, rtTable}.Sanitize() + ` SET note = $2, updated_at = now() WHERE id = $1`,
 		expected: w.all[tenant] + w.byRow[rtKey{tenant, id}]}

@@ -12,6 +12,7 @@ import (
 	"time"
 
 	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/pgconn"
 
 	"github.com/kapok-dev/kapok/control"
 	"github.com/kapok-dev/kapok/internal/statement"
@@ -588,6 +589,16 @@ func (c *Changes) check(ctx context.Context, g *checkGroup, changes []*change) {
 	ctx, cancel := context.WithTimeout(ctx, c.opts.CheckTimeout)
 	defer cancel()
 	out, _, err := g.pool.Run(ctx, &poolmgr.Request{Session: g.sess, Statements: []statement.Statement{st}}, nil)
+	if err != nil && transient(err) && ctx.Err() == nil {
+		// A busy pool (its queue full or its wait over) or a connection lost: once more,
+		// within the same bound, before the subscribers miss the commit.
+		c.m.checks.WithLabelValues("retried").Inc()
+		select {
+		case <-time.After(50 * time.Millisecond):
+			out, _, err = g.pool.Run(ctx, &poolmgr.Request{Session: g.sess, Statements: []statement.Statement{st}}, nil)
+		case <-ctx.Done():
+		}
+	}
 	if err != nil {
 		c.m.checks.WithLabelValues("error").Inc()
 		c.log.Warn("postgres_changes: a row-level security check failed; its subscribers miss this commit's changes",
@@ -616,6 +627,22 @@ func (c *Changes) check(ctx context.Context, g *checkGroup, changes []*change) {
 	}
 	g.seen = keep
 	g.ok = true
+}
+
+// transient reports whether a check's failure may not recur: anything but an error
+// PostgreSQL raised for the statement itself (a privilege, a type, a policy's own error).
+func transient(err error) bool {
+	var pe *pgconn.PgError
+	if errors.As(err, &pe) {
+		// Class 08 (connection), 40 (rollback: serialization, deadlock), 53 (resources),
+		// 57 (operator intervention: canceled, shutting down) may pass.
+		switch pe.Code[:2] {
+		case "08", "40", "53", "57":
+			return true
+		}
+		return false
+	}
+	return !errors.Is(err, context.Canceled)
 }
 
 func roleOf(s *poolmgr.Session) string {

@@ -3,6 +3,7 @@ package realtime
 import (
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"io"
 	"log/slog"
@@ -13,6 +14,7 @@ import (
 	"time"
 
 	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/pgconn"
 	"github.com/prometheus/client_golang/prometheus"
 	dto "github.com/prometheus/client_model/go"
 
@@ -694,4 +696,26 @@ func TestTheSubscriptionHubTakesTableChangesFromTheStream(t *testing.T) {
 	h.mu.Lock()
 	h.feed.index(g, false)
 	h.mu.Unlock()
+}
+
+func TestARowSecurityCheckIsRetriedOnlyWhenItsFailureMayPass(t *testing.T) {
+	for _, c := range []struct {
+		err  error
+		want bool
+	}{
+		{&pgconn.PgError{Code: "42501"}, false}, // permission denied: it would fail again
+		{&pgconn.PgError{Code: "22P02"}, false},
+		{&pgconn.PgError{Code: "P0001"}, false}, // a policy's function raised
+		{&pgconn.PgError{Code: "57014"}, true},  // canceled (statement timeout)
+		{&pgconn.PgError{Code: "08006"}, true},  // connection failure
+		{&pgconn.PgError{Code: "40001"}, true},
+		{&pgconn.PgError{Code: "53300"}, true}, // too many connections
+		{fmt.Errorf("pool: %w", errors.New("too many transactions waiting for a server connection")), true},
+		{context.DeadlineExceeded, true},
+		{context.Canceled, false}, // the stream is stopping
+	} {
+		if got := transient(c.err); got != c.want {
+			t.Errorf("transient(%v) = %v, want %v", c.err, got, c.want)
+		}
+	}
 }
