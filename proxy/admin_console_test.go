@@ -173,8 +173,10 @@ func TestMonitorCountsEachTenantsRequestsAndLatency(t *testing.T) {
 		Database   *control.DatabaseStats `json:"database"`
 		Statements *control.Statements    `json:"statements"`
 	}
-	// A backend reports its table statistics at most once a second: wait for them.
-	for deadline := time.Now().Add(5 * time.Second); ; time.Sleep(200 * time.Millisecond) {
+	// A backend reports its table statistics when a transaction ends at least a second
+	// after its last report, an idle one only after 10 s: keep it busy until they show.
+	for deadline := time.Now().Add(15 * time.Second); ; time.Sleep(200 * time.Millisecond) {
+		ts.do("GET", "/t/"+name+"/rest/v1/todos?select=id", "", "apikey: "+k.ServiceRole, "Authorization: Bearer "+k.ServiceRole)
 		r = ts.admin("GET", "/tenants/"+name+"/monitor", "")
 		if err := json.Unmarshal([]byte(r.body), &one); err != nil || r.status != 200 {
 			t.Fatalf("tenant monitor: %d %.300s", r.status, r.body)
@@ -183,7 +185,7 @@ func TestMonitorCountsEachTenantsRequestsAndLatency(t *testing.T) {
 			break
 		}
 	}
-	if one.Requests["ok"] != 5 || one.Pool == nil || one.Database == nil || len(one.Database.Tables) == 0 || one.Statements == nil {
+	if one.Requests["ok"] < 5 || one.Pool == nil || one.Database == nil || len(one.Database.Tables) == 0 || one.Statements == nil {
 		t.Fatalf("tenant monitor: %s", r.body)
 	}
 	if one.Database.RowsRead == 0 {
