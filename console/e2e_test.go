@@ -232,8 +232,9 @@ func TestConsoleEndToEnd(t *testing.T) {
 	history := `//*[@aria-label="Migration history"]`
 	b.run("open migrations", chromedp.Navigate(base+"/console/t/"+tenant+"/migrations"), chromedp.WaitVisible(labelled("Up SQL")))
 	b.run("write the migration", setValue(labelled("Name"), "create_console_items"),
-		setValue(labelled("Up SQL"), "CREATE TABLE console_items (id bigint GENERATED ALWAYS AS IDENTITY PRIMARY KEY, title text NOT NULL, done boolean NOT NULL DEFAULT false);"),
-		setValue(labelled("Down SQL"), "DROP TABLE console_items;"))
+		setValue(labelled("Up SQL"), "CREATE TYPE console_mood AS ENUM ('calm', 'busy'); "+
+			"CREATE TABLE console_items (id bigint GENERATED ALWAYS AS IDENTITY PRIMARY KEY, title text NOT NULL, done boolean NOT NULL DEFAULT false, mood console_mood NOT NULL DEFAULT 'calm');"),
+		setValue(labelled("Down SQL"), "DROP TABLE console_items; DROP TYPE console_mood;"))
 	b.run("preview the migration", chromedp.Click(button("Preview")), waitText(`//main`, "console_items"),
 		chromedp.WaitVisible(button("Apply")))
 	b.screenshot("migration-preview")
@@ -245,7 +246,9 @@ func TestConsoleEndToEnd(t *testing.T) {
 	rows := `//table[@aria-label="Rows of console_items"]`
 	b.run("open the table", chromedp.Navigate(base+"/console/t/"+tenant+"/tables/console_items"), chromedp.WaitVisible(rows))
 	b.run("open the insert dialog", chromedp.Click(button("Insert row")), chromedp.WaitVisible(`//*[@role="dialog"]`))
+	// The enum column is a choice of its labels.
 	b.run("insert a row", setValue(`//*[@role="dialog"]`+labelled("title"), "planted from the console"),
+		chromedp.SetValue(`//*[@role="dialog"]//select[@id=//label[normalize-space(.)="mood"]/@for]`, "busy"),
 		chromedp.Click(`//*[@role="dialog"]`+button("Save")), waitText(rows, "planted from the console"))
 	b.screenshot("table-editor")
 	b.accessible("table-editor")
@@ -257,8 +260,8 @@ func TestConsoleEndToEnd(t *testing.T) {
 		t.Fatalf("keys: %s", body)
 	}
 	auth := []string{"apikey: " + keys.ServiceRole, "Authorization: Bearer " + keys.ServiceRole}
-	status, body := httpGet(t, base+"/t/"+tenant+"/rest/v1/console_items?select=title,done", auth...)
-	if status != 200 || body != `[{"title":"planted from the console","done":false}]` {
+	status, body := httpGet(t, base+"/t/"+tenant+"/rest/v1/console_items?select=title,done,mood", auth...)
+	if status != 200 || body != `[{"title":"planted from the console","done":false,"mood":"busy"}]` {
 		t.Fatalf("the REST API after the insert: %d %s", status, body)
 	}
 

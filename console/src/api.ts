@@ -186,6 +186,7 @@ export interface CatalogColumn {
   position: number;
   type: string;
   type_name: string;
+  type_schema: string;
   is_array: boolean;
   is_enum: boolean;
   nullable: boolean;
@@ -220,6 +221,8 @@ export interface Catalog {
   version: string;
   schemas: string[];
   tables: CatalogTable[];
+  /** the enum types of the exposed schemas, with their labels in sort order */
+  enums: { schema: string; name: string; values: string[] }[] | null;
 }
 
 /**

@@ -52,7 +52,8 @@ import {
 const PAGE_SIZE = 50;
 
 type Row = Record<string, unknown>;
-type Col = CatalogColumn & { category?: string };
+/** A column as the editor knows it: enumValues are an enum column's labels. */
+type Col = CatalogColumn & { category?: string; enumValues?: string[] };
 
 // ---- REST access ----
 
@@ -194,6 +195,7 @@ function toInput(c: Col, v: unknown): string {
 function fromInput(c: Col, text: string): unknown {
   const k = kindOf(c);
   const t = text.trim();
+  if (c.enumValues) return t === "" ? null : text; // a label, or NULL from the select's empty choice
   switch (k) {
     case "json":
       if (t === "") return null;
@@ -483,7 +485,15 @@ function TableView({
   slug: string;
   query: URLSearchParams;
 }) {
-  const cols = table.columns as Col[];
+  const cols = useMemo(
+    () =>
+      (table.columns as Col[]).map((c) => {
+        if (!c.is_enum || c.is_array) return c;
+        const e = catalog.enums?.find((x) => x.name === c.type_name && x.schema === c.type_schema);
+        return e ? { ...c, enumValues: e.values } : c;
+      }),
+    [table, catalog],
+  );
   const colNames = useMemo(() => cols.map((c) => c.name), [cols]);
   const pk = table.primary_key ?? [];
   const schema = table.schema === catalog.schemas[0] ? undefined : table.schema;
@@ -1268,7 +1278,8 @@ function InlineEditor({
       commit((e.currentTarget as HTMLInputElement).value);
     }
   };
-  if (kind === "bool") {
+  if (kind === "bool" || col.enumValues) {
+    const choices = col.enumValues ?? ["true", "false"];
     return (
       <div data-editor className="flex h-9 items-center px-1">
         <select
@@ -1284,8 +1295,11 @@ function InlineEditor({
           }}
           className="h-7 w-full rounded border-0 bg-zinc-800 px-2 text-[13px] text-zinc-100 focus:outline-none"
         >
-          <option value="true">true</option>
-          <option value="false">false</option>
+          {choices.map((v) => (
+            <option key={v} value={v}>
+              {v}
+            </option>
+          ))}
           {col.nullable && <option value="">NULL</option>}
         </select>
       </div>
@@ -1544,6 +1558,23 @@ function ColumnField({
               </option>
               <option value="true">true</option>
               <option value="false">false</option>
+            </Select>
+          ) : col.enumValues ? (
+            <Select
+              id={id}
+              aria-describedby={hintId}
+              value={state.isNull ? "" : state.text}
+              disabled={disabled}
+              onChange={(e) => onChange({ ...state, text: e.target.value })}
+            >
+              <option value="">
+                {mode === "insert" && col.has_default ? `default${col.default ? ` (${col.default})` : ""}` : col.nullable ? "NULL" : "Choose…"}
+              </option>
+              {col.enumValues.map((v) => (
+                <option key={v} value={v}>
+                  {v}
+                </option>
+              ))}
             </Select>
           ) : kind === "json" || kind === "array" || wide ? (
             <Textarea
