@@ -160,7 +160,7 @@ func (g *generator) admin() {
 		item["servers"] = servers
 		g.paths[path] = item
 	}
-	g.tags = append(g.tags, obj{"name": "admin", "description": "Kapok's admin API: tenants, migrations, ad-hoc SQL, schema, reload, stats. Requires `X-Kapok-Admin-Key`."})
+	g.tags = append(g.tags, obj{"name": "admin", "description": "Kapok's admin API: tenants, migrations, ad-hoc SQL, schema, reload, stats, live figures. Requires the admin key (`X-Kapok-Admin-Key`, or `Authorization: Bearer`); a tenant's `service_role` key, as a Bearer token, opens that tenant's own routes (`/tenants/{tenant}` and below) except changing or deleting the tenant and rotating its keys."})
 
 	add("/tenants", obj{
 		"get": op("list_tenants", "List tenants", obj{"200": okResp("Every tenant.", obj{"type": "array", "items": ref("schemas", "Tenant")})}),
