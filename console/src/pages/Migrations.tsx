@@ -299,7 +299,7 @@ function NewMigration({ tenant, placeholder, onApplied }: { tenant: string; plac
             placeholder={placeholder}
             autoComplete="off"
             spellCheck={false}
-            className="font-mono"
+            className="font-mono text-[13px]"
           />
         </Field>
         <Field id="mig-up" label="Up SQL" hint="Runs in one transaction: all of it applies, or none. Ctrl+Enter previews.">
