@@ -1,5 +1,8 @@
 // Package proxy is Kapok's HTTP front door: the fasthttp server, routing, tenant resolution,
-// the GraphQL, REST and admin handlers, health endpoints and /metrics.
+// the GraphQL, REST and admin handlers, health endpoints and /metrics. /console (and /, which
+// leads there) is routed to package console before tenant resolution; the console reads the
+// admin API's live figures (GET /admin/v1/monitor), which come from each tenant's liveStats:
+// counts and a latency histogram kept with atomic adds, in this process only.
 //
 // Every plan runs through one function, apis.execute: key → plan cache → AppendKey → Bind →
 // Begin → poolmgr → Respond. It never knows which dialect produced the plan
