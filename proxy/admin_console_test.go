@@ -133,6 +133,17 @@ func TestMintedTokensRunAsTheirRole(t *testing.T) {
 	if r := get("select=body"); r.status != 401 && r.status != 403 && r.status != 400 {
 		t.Errorf("a column the role may not read: %d %s", r.status, r.body)
 	}
+	// A token may name any role; the APIs still run only the tenant's usable roles.
+	for _, reserved := range []string{"postgres", "none", "pg_read_all_data", control.TenantRole(name)} {
+		status, rtok := mint(`{"role":"` + reserved + `"}`)
+		if status != 200 {
+			t.Fatalf("mint %s: %d %s", reserved, status, rtok)
+		}
+		r := ts.do("GET", "/t/"+name+"/rest/v1/notes?select=id", "", "Authorization: Bearer "+rtok)
+		if (r.status != 401 && r.status != 403) || strings.HasPrefix(r.body, "[") {
+			t.Errorf("a token for role %s: %d %s", reserved, r.status, r.body)
+		}
+	}
 	for _, bad := range []string{`{"role":""}`, `{"role":"x","expires_in":999999}`, `{"role":"x","expires_in":-1}`, `{"role":"x","bogus":1}`, `[]`} {
 		if status, body := mint(bad); status != 400 {
 			t.Errorf("mint %s: %d %s", bad, status, body)
