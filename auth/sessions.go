@@ -19,7 +19,6 @@ import (
 	"math/big"
 	"net/http"
 	"sort"
-	"strings"
 	"time"
 
 	"github.com/golang-jwt/jwt/v5"
@@ -621,14 +620,11 @@ func (s *Service) signToken(tn *tenantCtx, c map[string]any) (string, error) {
 		t.Header["kid"] = sg.kid
 		return t.SignedString(sg.key)
 	}
-	secret := ""
-	if tn.auth != nil {
-		secret = tn.auth.JWTSecret
-	}
-	if secret == "" || strings.Contains(secret, "-----BEGIN") {
+	secret, ok := control.SharedSecret(tn.auth)
+	if !ok {
 		return "", errors.New("auth: no key to sign access tokens with: auth.users.signing_key, or a shared auth.jwt_secret")
 	}
-	return jwt.NewWithClaims(jwt.SigningMethodHS256, jwt.MapClaims(c)).SignedString([]byte(secret))
+	return jwt.NewWithClaims(jwt.SigningMethodHS256, jwt.MapClaims(c)).SignedString(secret)
 }
 
 // handleJWKS answers GET /.well-known/jwks.json: the public key access tokens are signed

@@ -175,6 +175,13 @@ func RunRealtime(ctx context.Context, cfg RTConfig, pool *pgxpool.Pool) (*RTResu
 	// so that each filtered subscriber is reached, where that is few writes; else one row
 	// per tenant.
 	rng := rand.New(rand.NewPCG(cfg.Seed, 0x7ea1))
+	warmRows := []int32{1}
+	if len(tenants)*cfg.Rows <= 400 {
+		warmRows = warmRows[:0]
+		for id := int32(1); id <= int32(cfg.Rows); id++ {
+			warmRows = append(warmRows, id)
+		}
+	}
 	var warm *pushBook
 	warmEnd := time.Now().Add(cfg.EstablishTimeout)
 	for round := 1; ; round++ {
@@ -182,14 +189,7 @@ func RunRealtime(ctx context.Context, cfg RTConfig, pool *pgxpool.Pool) (*RTResu
 		run.book.Store(warm)
 		ww := newRTWriter(tenants, cfg.Rows, run.sockets, warm, rng)
 		for t := range tenants {
-			rows := []int32{1}
-			if len(tenants)*cfg.Rows <= 400 {
-				rows = rows[:0]
-				for id := int32(1); id <= int32(cfg.Rows); id++ {
-					rows = append(rows, id)
-				}
-			}
-			for _, id := range rows {
+			for _, id := range warmRows {
 				wr := ww.row(t, id)
 				if _, err := pool.Exec(ctx, wr.sql, wr.id, wr.marker); err != nil {
 					return nil, fmt.Errorf("warm-up write: %w", err)

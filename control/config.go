@@ -871,7 +871,7 @@ func checkUsers(t *TenantConfig) error {
 		if _, err := ParseSigningKey(k); err != nil {
 			return fmt.Errorf("tenant %q: auth.users.signing_key: %w", t.Name, err)
 		}
-	} else if a.JWTSecret == "" || strings.Contains(a.JWTSecret, "-----BEGIN") {
+	} else if _, ok := SharedSecret(a); !ok {
 		return fmt.Errorf("tenant %q: auth.users needs a key to sign its users' tokens: a shared auth.jwt_secret (HS256) or auth.users.signing_key (a PEM RSA or EC P-256 private key)", t.Name)
 	}
 	if aud := a.JWTAudience; aud != "" && aud != RoleAuthenticated {

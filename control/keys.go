@@ -55,9 +55,20 @@ type TenantKeys struct {
 // ErrNoKeySecret is returned for a tenant whose JWT secret is not a shared (HMAC) secret.
 var ErrNoKeySecret = errors.New("the tenant has no keys: it has no shared JWT secret (auth.jwt_secret) to sign them with; without an admin key and auth settings it is open and takes any key as anon, and with a public key or JWKS its tokens come from their issuer")
 
+// SharedSecret is the tenant's HMAC secret (auth.jwt_secret), which signs its keys and, without
+// auth.users.signing_key, its users' tokens; ok is false when it has none, or a PEM public key
+// instead.
+func SharedSecret(ac *AuthConfig) (secret []byte, ok bool) {
+	if ac == nil || ac.JWTSecret == "" || strings.Contains(ac.JWTSecret, "-----BEGIN") {
+		return nil, false
+	}
+	return []byte(ac.JWTSecret), true
+}
+
 // KeysFor signs the anon and service_role keys of a tenant with its JWT secret (HS256).
 func KeysFor(tenant string, ac *AuthConfig) (TenantKeys, error) {
-	if ac == nil || ac.JWTSecret == "" || strings.Contains(ac.JWTSecret, "-----BEGIN") {
+	secret, ok := SharedSecret(ac)
+	if !ok {
 		return TenantKeys{}, ErrNoKeySecret
 	}
 	sign := func(role string) (string, error) {
@@ -68,7 +79,7 @@ func KeysFor(tenant string, ac *AuthConfig) (TenantKeys, error) {
 			"iat":  keyIssuedAt.Unix(),
 			"exp":  keyExpires.Unix(),
 		}
-		return jwt.NewWithClaims(jwt.SigningMethodHS256, claims).SignedString([]byte(ac.JWTSecret))
+		return jwt.NewWithClaims(jwt.SigningMethodHS256, claims).SignedString(secret)
 	}
 	k := TenantKeys{Tenant: tenant}
 	var err error
@@ -130,24 +141,6 @@ func SigningKeyID(pub crypto.PublicKey) (string, error) {
 	return hex.EncodeToString(sum[:])[:16], nil
 }
 
-// IsServiceKey reports whether tok is a service_role key of the tenant: signed with its
-// JWT secret (HS256), issued by Kapok for this tenant, and not expired. The admin API takes
-// such a key for the tenant's own routes.
-func IsServiceKey(tenant string, ac *AuthConfig, tok string) bool {
-	if ac == nil || ac.JWTSecret == "" || strings.Contains(ac.JWTSecret, "-----BEGIN") {
-		return false
-	}
-	claims := jwt.MapClaims{}
-	_, err := jwt.NewParser(jwt.WithValidMethods([]string{"HS256"}), jwt.WithExpirationRequired(), jwt.WithIssuer(Issuer)).
-		ParseWithClaims(tok, claims, func(*jwt.Token) (any, error) { return []byte(ac.JWTSecret), nil })
-	if err != nil {
-		return false
-	}
-	ref, _ := claims["ref"].(string)
-	role, _ := claims["role"].(string)
-	return ref == tenant && role == KeyRoleService
-}
-
 // MaxTokenLifetime bounds the tokens MintToken signs.
 const MaxTokenLifetime = 24 * time.Hour
 
@@ -156,7 +149,8 @@ const MaxTokenLifetime = 24 * time.Hour
 // role goes where the tenant reads it (auth.role_claim); claims may not override iss, ref,
 // iat or exp.
 func MintToken(tenant string, ac *AuthConfig, role string, extra map[string]any, ttl time.Duration) (string, time.Time, error) {
-	if ac == nil || ac.JWTSecret == "" || strings.Contains(ac.JWTSecret, "-----BEGIN") {
+	secret, ok := SharedSecret(ac)
+	if !ok {
 		return "", time.Time{}, ErrNoKeySecret
 	}
 	if ttl <= 0 || ttl > MaxTokenLifetime {
@@ -180,7 +174,7 @@ func MintToken(tenant string, ac *AuthConfig, role string, extra map[string]any,
 	}
 	exp := now.Add(ttl)
 	claims["iss"], claims["ref"], claims["iat"], claims["exp"] = Issuer, tenant, now.Unix(), exp.Unix()
-	s, err := jwt.NewWithClaims(jwt.SigningMethodHS256, claims).SignedString([]byte(ac.JWTSecret))
+	s, err := jwt.NewWithClaims(jwt.SigningMethodHS256, claims).SignedString(secret)
 	return s, exp, err
 }
 
@@ -224,7 +218,7 @@ func (s *Store) RotateKeySecret(ctx context.Context, name string) (*Tenant, erro
 		return nil, fmt.Errorf("%w %q", ErrUnknownTenant, name)
 	}
 	ac := t.Config.Auth
-	if ac == nil || ac.JWTSecret == "" || strings.Contains(ac.JWTSecret, "-----BEGIN") {
+	if _, ok := SharedSecret(ac); !ok {
 		return nil, fmt.Errorf("%w: %s", ErrConflict, ErrNoKeySecret.Error())
 	}
 	secret, err := randomSecret()

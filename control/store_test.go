@@ -47,28 +47,8 @@ func testTenantName(base string) string { return fmt.Sprintf("%s-%d", base, os.G
 // dropTestTenant removes whatever a test tenant left behind, now and when the test ends.
 func dropTestTenant(t testing.TB, name string) {
 	t.Helper()
-	obj := strings.ReplaceAll(name, "-", "_")
-	role := pgx.Identifier{TenantRole(name)}.Sanitize()
-	drop := func() {
-		c, err := pgx.Connect(context.Background(), testenv.DirectURL())
-		if err != nil {
-			return
-		}
-		defer c.Close(context.Background())
-		ctx := context.Background()
-		for _, q := range []string{
-			"DELETE FROM kapok.tenants WHERE name = '" + name + "'",
-			"DELETE FROM kapok.migrations WHERE tenant = '" + name + "'",
-			"SELECT pg_notify('kapok_tenants', '" + name + "')",
-			"DROP SCHEMA IF EXISTS " + obj + " CASCADE",
-			"DROP DATABASE IF EXISTS " + obj + " WITH (FORCE)",
-			"DO $$ BEGIN IF EXISTS (SELECT 1 FROM pg_roles WHERE rolname = '" + TenantRole(name) + "') THEN DROP OWNED BY " + role + "; DROP ROLE " + role + "; END IF; END $$",
-		} {
-			_, _ = c.Exec(ctx, q)
-		}
-	}
-	drop()
-	t.Cleanup(drop)
+	testenv.DropTenant(name, TenantRole(name))
+	t.Cleanup(func() { testenv.DropTenant(name, TenantRole(name)) })
 }
 
 func TestTemplateCloneCarriesTablesIndexesFunctionsPoliciesAndSeedRows(t *testing.T) {

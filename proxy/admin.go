@@ -81,7 +81,7 @@ func (a *apis) adminAuthorized(ctx *fasthttp.RequestCtx, path string) (int, stri
 		return fasthttp.StatusUnauthorized, "access-denied", "missing admin key: send X-Kapok-Admin-Key: <key> or Authorization: Bearer <key>"
 	}
 	if subtle.ConstantTimeCompare(key, []byte(cfg.AdminKey)) != 1 {
-		if a.serviceKeyScope(path, key) == "" {
+		if !a.serviceKeyOpens(ctx, path, key) {
 			return fasthttp.StatusUnauthorized, "access-denied", "invalid admin key"
 		}
 		if why := serviceKeyRefused(string(ctx.Method()), path); why != "" {

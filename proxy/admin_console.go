@@ -23,7 +23,7 @@ type tenantLive struct {
 }
 
 func (call *adminCall) tenantLive(name string) tenantLive {
-	out := tenantLive{liveCounters: call.a.s.metrics.live.peek(name).snapshot()}
+	out := tenantLive{liveCounters: call.a.s.metrics.liveOf(name).snapshot()}
 	if ps, ok := call.a.pools.Stats(name); ok {
 		out.Pool = &ps
 	}
@@ -126,20 +126,27 @@ func (call *adminCall) mintToken(t *control.Tenant) int {
 	return call.reply(fasthttp.StatusOK, map[string]any{"token": tok, "expires_at": exp.Unix()})
 }
 
-// serviceKeyScope admits a tenant's service_role key to that tenant's own admin routes
-// (GET /admin/v1/tenants/{name} and below), for the console's tenant-scoped sign-in: it
-// returns the tenant's name, or "" when the path names no tenant the key belongs to. Some
-// routes stay the admin key's alone (serviceKeyRefused).
-func (a *apis) serviceKeyScope(path string, key []byte) string {
-	parts := strings.Split(strings.Trim(path, "/"), "/")
-	if len(parts) < 2 || parts[0] != "tenants" || len(key) == 0 {
-		return ""
+// serviceKeyOpens reports whether key opens the admin routes of the tenant path names
+// (/tenants/{name} and below; path is after /admin/v1): a key the tenant's own APIs take as
+// its owner, that is its service_role key, checked by the tenant's credential rules (its
+// guard) rather than by rules of the admin API's own. The console's tenant sign-in uses it.
+// Some routes stay the admin key's alone (serviceKeyRefused).
+func (a *apis) serviceKeyOpens(ctx *fasthttp.RequestCtx, path string, key []byte) bool {
+	parts := strings.SplitN(strings.Trim(path, "/"), "/", 3)
+	if len(parts) < 2 || parts[0] != "tenants" {
+		return false
 	}
 	t := a.s.reg.Tenant(parts[1])
-	if t == nil || !control.IsServiceKey(t.Name, t.Config.Auth, string(key)) {
-		return ""
+	if t == nil {
+		return false
 	}
-	return t.Name
+	g, err := a.guardFor(t)
+	if err != nil {
+		return false
+	}
+	// The admin key, the one other key the tenant takes as its owner, failed already.
+	p, err := g.auth.credential(key, &ctx.Request.Header)
+	return err == nil && p.Admin
 }
 
 // serviceKeyRefused says why a tenant's service_role key may not take this route: changing

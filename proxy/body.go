@@ -119,7 +119,7 @@ func (s *Server) requestError(ctx *fasthttp.RequestCtx, err error) {
 	}
 	route, limit := r.route, r.limit
 	s.metrics.rejected.WithLabelValues("body_too_large").Inc()
-	s.metrics.observe(route, outcomeClientError, nil, nil, 0)
+	s.metrics.observe(route, outcomeClientError, nil, 0)
 	writeBodyTooLarge(ctx, route, limit)
 	conn := ctx.Conn()
 	if tc, ok := conn.(*tls.Conn); ok {

@@ -2,7 +2,7 @@ package proxy
 
 import (
 	"math"
-	"sync"
+	"sort"
 	"sync/atomic"
 )
 
@@ -31,23 +31,8 @@ type liveStats struct {
 
 func (l *liveStats) observe(outcome int, seconds float64) {
 	l.outcomes[outcome].Add(1)
-	i := 0
-	switch {
-	case seconds > liveBounds[len(liveBounds)-1] || seconds != seconds: // beyond the last bound, or NaN
-		i = len(liveBounds)
-	case seconds > liveBounds[0]:
-		i = int(math.Ceil(math.Log(seconds/liveBounds[0]) / math.Log(1.35)))
-		if i > len(liveBounds) {
-			i = len(liveBounds)
-		}
-		// Float rounding near a bound: keep the bucket whose bound is the first ≥ seconds.
-		for i > 0 && i <= len(liveBounds) && liveBounds[i-1] >= seconds {
-			i--
-		}
-		for i < len(liveBounds) && liveBounds[i] < seconds {
-			i++
-		}
-	}
+	// The first bound at or above seconds; past the last bound (or NaN), the overflow bucket.
+	i := sort.SearchFloat64s(liveBounds, seconds)
 	l.buckets[i].Add(1)
 	l.sumMicro.Add(uint64(seconds * 1e6))
 }
@@ -92,23 +77,3 @@ func (l *liveStats) snapshot() liveCounters {
 	}
 	return c
 }
-
-// liveTenants holds every served tenant's liveStats.
-type liveTenants struct{ m sync.Map } // name → *liveStats
-
-func (lt *liveTenants) get(name string) *liveStats {
-	if v, ok := lt.m.Load(name); ok {
-		return v.(*liveStats)
-	}
-	v, _ := lt.m.LoadOrStore(name, &liveStats{})
-	return v.(*liveStats)
-}
-
-func (lt *liveTenants) peek(name string) *liveStats {
-	if v, ok := lt.m.Load(name); ok {
-		return v.(*liveStats)
-	}
-	return nil
-}
-
-func (lt *liveTenants) forget(name string) { lt.m.Delete(name) }

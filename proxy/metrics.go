@@ -95,8 +95,6 @@ type metrics struct {
 	tenantRequests *prometheus.CounterVec
 	tenantLatency  *prometheus.HistogramVec
 	tenants        tenantLabels
-	// live are every tenant's counts for the console (GET /admin/v1/monitor).
-	live liveTenants
 }
 
 func newMetrics(cfg control.MetricsConfig) *metrics {
@@ -147,19 +145,24 @@ func newMetrics(cfg control.MetricsConfig) *metrics {
 	return m
 }
 
-// observe counts a request; ts and live are its tenant's series and live counts (nil: the
-// request named none).
-func (m *metrics) observe(route, outcome string, ts *tenantSeries, live *liveStats, seconds float64) {
+// observe counts a request; e is its tenant's entry (nil: the request named none).
+func (m *metrics) observe(route, outcome string, e *tenantEntry, seconds float64) {
 	r, o := routeIndex(route), outcomeIndex(outcome)
 	m.reqChild[r][o].Inc()
 	m.latChild[r].Observe(seconds)
-	if live != nil {
-		live.observe(o, seconds)
+	if e != nil {
+		e.live.observe(o, seconds)
+		e.series.counter(m, r, o).Inc()
+		e.series.observer(m, r).Observe(seconds)
 	}
-	if ts != nil {
-		ts.counter(m, r, o).Inc()
-		ts.observer(m, r).Observe(seconds)
-	}
+}
+
+// tenantEntry is what a tenant's requests count into: its Prometheus series (the shared
+// "other" ones for the tenants beyond the labelled) and its own live counts, which the
+// console reads whatever the labels.
+type tenantEntry struct {
+	series *tenantSeries
+	live   liveStats
 }
 
 // tenantSeries are the children of one tenant label, resolved on their first use and read
@@ -207,7 +210,7 @@ func (ts *tenantSeries) observer(m *metrics, r int) prometheus.Observer {
 // served, or only those listed in TenantLabels. The map is copied on write, so a request
 // reads it with one atomic load and no lock.
 type tenantLabels struct {
-	byName atomic.Pointer[map[string]*tenantSeries]
+	byName atomic.Pointer[map[string]*tenantEntry]
 	mu     sync.Mutex
 	own    int
 	max    int
@@ -224,50 +227,58 @@ func (l *tenantLabels) init(cfg control.MetricsConfig) {
 		}
 	}
 	l.other = &tenantSeries{label: tenantOther}
-	l.byName.Store(&map[string]*tenantSeries{})
+	l.byName.Store(&map[string]*tenantEntry{})
 }
 
-// tenant returns the series of the tenant named name.
-func (m *metrics) tenant(name string) *tenantSeries {
-	if ts := (*m.tenants.byName.Load())[name]; ts != nil {
-		return ts
+// tenant returns the entry of the tenant named name, making it on the tenant's first request.
+func (m *metrics) tenant(name string) *tenantEntry {
+	if e := (*m.tenants.byName.Load())[name]; e != nil {
+		return e
 	}
 	return m.tenants.assign(name)
 }
 
-func (l *tenantLabels) assign(name string) *tenantSeries {
+// liveOf returns the live counts of the tenant named name; nil before its first request.
+func (m *metrics) liveOf(name string) *liveStats {
+	if e := (*m.tenants.byName.Load())[name]; e != nil {
+		return &e.live
+	}
+	return nil
+}
+
+func (l *tenantLabels) assign(name string) *tenantEntry {
 	l.mu.Lock()
 	defer l.mu.Unlock()
 	cur := *l.byName.Load()
-	if ts := cur[name]; ts != nil {
-		return ts
+	if e := cur[name]; e != nil {
+		return e
 	}
-	ts := l.other
+	e := &tenantEntry{series: l.other}
 	if l.own < l.max && (l.listed == nil || l.listed[name]) {
-		ts = &tenantSeries{label: name}
+		e.series = &tenantSeries{label: name}
 		l.own++
 	}
-	next := make(map[string]*tenantSeries, len(cur)+1)
+	next := make(map[string]*tenantEntry, len(cur)+1)
 	for k, v := range cur {
 		next[k] = v
 	}
-	next[name] = ts
+	next[name] = e
 	l.byName.Store(&next)
-	return ts
+	return e
 }
 
 // forgetTenant deletes a removed tenant's series and frees its label for another tenant.
 func (m *metrics) forgetTenant(name string) {
-	m.live.forget(name)
 	l := &m.tenants
 	l.mu.Lock()
 	defer l.mu.Unlock()
 	cur := *l.byName.Load()
-	ts := cur[name]
-	if ts == nil {
+	e := cur[name]
+	if e == nil {
 		return
 	}
-	next := make(map[string]*tenantSeries, len(cur))
+	ts := e.series
+	next := make(map[string]*tenantEntry, len(cur))
 	for k, v := range cur {
 		if k != name {
 			next[k] = v

@@ -103,16 +103,16 @@ func TestOnlyListedTenantsGetALabel(t *testing.T) {
 func TestARemovedTenantFreesItsLabel(t *testing.T) {
 	m := newMetrics(control.MetricsConfig{MaxTenantLabels: 1})
 	a := m.tenant("a")
-	if a.label != "a" || m.tenant("b").label != tenantOther {
-		t.Fatalf("labels a=%q b=%q", a.label, m.tenant("b").label)
+	if a.series.label != "a" || m.tenant("b").series.label != tenantOther {
+		t.Fatalf("labels a=%q b=%q", a.series.label, m.tenant("b").series.label)
 	}
-	m.observe(routeGraphQL, outcomeOK, a, nil, 0.001)
+	m.observe(routeGraphQL, outcomeOK, a, 0.001)
 	m.forgetTenant("a")
-	m.observe(routeGraphQL, outcomeOK, a, nil, 0.001) // a request still in flight
-	if got := m.tenant("c").label; got != "c" {
+	m.observe(routeGraphQL, outcomeOK, a, 0.001) // a request still in flight
+	if got := m.tenant("c").series.label; got != "c" {
 		t.Fatalf("the freed label went to %q", got)
 	}
-	if got := m.tenant("b").label; got != tenantOther {
+	if got := m.tenant("b").series.label; got != tenantOther {
 		t.Fatalf("b, counted as other before, is now %q", got)
 	}
 	fams, err := m.reg.Gather()

@@ -189,12 +189,11 @@ func (s *Server) handle(ctx *fasthttp.RequestCtx) {
 			writeJSONError(ctx, fasthttp.StatusInternalServerError, "unexpected", "internal error")
 			outcome = outcomeError
 		}
-		var ts *tenantSeries
-		var live *liveStats
+		var e *tenantEntry
 		if t != nil {
-			ts, live = s.metrics.tenant(t.Name), s.metrics.live.get(t.Name)
+			e = s.metrics.tenant(t.Name)
 		}
-		s.metrics.observe(route, outcome, ts, live, (monotonic() - start).Seconds())
+		s.metrics.observe(route, outcome, e, (monotonic() - start).Seconds())
 		if span != nil {
 			s.endSpan(ctx, span, t, route, outcome)
 		}

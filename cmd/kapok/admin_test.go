@@ -91,19 +91,7 @@ func TestCLIManagesTenantsAndMigrations(t *testing.T) {
 	// Unique per process: two runs of this package at once must not share a tenant.
 	name := fmt.Sprintf("admin-t-cli-%d", os.Getpid())
 	obj := strings.ReplaceAll(name, "-", "_")
-	drop := func() {
-		c, err := pgx.Connect(context.Background(), testenv.DirectURL())
-		if err != nil {
-			return
-		}
-		defer c.Close(context.Background())
-		_, _ = c.Exec(context.Background(), "DELETE FROM kapok.tenants WHERE name = '"+name+"'")
-		_, _ = c.Exec(context.Background(), "DELETE FROM kapok.migrations WHERE tenant = '"+name+"'")
-		_, _ = c.Exec(context.Background(), "DROP SCHEMA IF EXISTS "+obj+" CASCADE")
-		role := pgx.Identifier{control.TenantRole(name)}.Sanitize()
-		_, _ = c.Exec(context.Background(), "DO $$ BEGIN IF EXISTS (SELECT 1 FROM pg_roles WHERE rolname = '"+
-			control.TenantRole(name)+"') THEN DROP OWNED BY "+role+"; DROP ROLE "+role+"; END IF; END $$")
-	}
+	drop := func() { testenv.DropTenant(name, control.TenantRole(name)) }
 	drop()
 	t.Cleanup(drop)
 	flags := []string{"--url", url, "--admin-key", cliKey}

@@ -516,19 +516,8 @@ func schemaOf(tenant string) string { return strings.ReplaceAll(tenant, "-", "_"
 
 // dropReplicaTenants removes what the test's tenants may have left: rows, schemas, roles.
 func dropReplicaTenants(names []string) {
-	ctx := context.Background()
-	c, err := pgx.Connect(ctx, testenv.DirectURL())
-	if err != nil {
-		return
-	}
-	defer c.Close(ctx)
 	for _, name := range names {
-		_, _ = c.Exec(ctx, "DELETE FROM kapok.tenants WHERE name = $1", name)
-		_, _ = c.Exec(ctx, "DELETE FROM kapok.migrations WHERE tenant = $1", name)
-		_, _ = c.Exec(ctx, "DROP SCHEMA IF EXISTS "+pgx.Identifier{schemaOf(name)}.Sanitize()+" CASCADE")
-		role := control.TenantRole(name)
-		_, _ = c.Exec(ctx, "DO $$ BEGIN IF EXISTS (SELECT 1 FROM pg_roles WHERE rolname = '"+role+
-			"') THEN DROP OWNED BY "+pgx.Identifier{role}.Sanitize()+"; DROP ROLE "+pgx.Identifier{role}.Sanitize()+"; END IF; END $$")
+		testenv.DropTenant(name, control.TenantRole(name))
 	}
 }
 
