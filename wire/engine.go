@@ -325,6 +325,7 @@ type session struct {
 	unsynced  bool // extended-protocol messages since the last Sync
 	unflushed int  // bytes buffered for sc
 	skipping  bool // a local error: ignore messages until Sync
+	copyIn    bool // the server is in COPY FROM STDIN: it ignores Sync
 	deadline  bool // the idle-in-transaction read deadline is set
 	draining  bool
 	closed    bool
@@ -339,6 +340,7 @@ type session struct {
 	rolledBack bool
 	stmts      map[string]*stmt
 	unnamed    *stmt
+	clean      string // the last text the guard found to change nothing (check)
 	portals    map[string][]effect
 }
 
@@ -538,6 +540,11 @@ func (s *session) handle(m pgproto3.FrontendMessage) bool {
 	case *pgproto3.Close:
 		s.closeMsg(m)
 	case *pgproto3.Sync:
+		if s.copyIn {
+			// Ignored by the server until the COPY data ends: no ReadyForQuery to await.
+			s.sendServer(m, 0)
+			return s.closed
+		}
 		if s.sc == nil {
 			s.skipping = false
 			s.be.Send(&pgproto3.ReadyForQuery{TxStatus: 'I'})
@@ -547,11 +554,11 @@ func (s *session) handle(m pgproto3.FrontendMessage) bool {
 		s.unsynced = false
 		s.sendServer(m, 0)
 		s.push(pending{kind: 'S'})
-		s.flushServer()
+		s.flushServer(true)
 	case *pgproto3.Flush:
 		if s.sc != nil {
 			s.sendServer(m, 0)
-			s.flushServer()
+			s.flushServer(false)
 		}
 		if s.sc == nil || s.fifoLen() == 0 {
 			s.flushClient()
@@ -561,9 +568,10 @@ func (s *session) handle(m pgproto3.FrontendMessage) bool {
 			s.sendServer(m, len(m.Data))
 		}
 	case *pgproto3.CopyDone, *pgproto3.CopyFail:
+		s.copyIn = false
 		if s.sc != nil {
 			s.sendServer(m, 0)
-			s.flushServer()
+			s.flushServer(false)
 		}
 	case *pgproto3.FunctionCall:
 		s.refuseQuery(&refusal{Code: "0A000", Message: "fastpath function calls are not supported", Hint: "Call the function with SELECT."})
@@ -578,10 +586,7 @@ func (s *session) query(m *pgproto3.Query) {
 	if s.skipping {
 		return
 	}
-	effects, ref := s.e.inspect(m.String, s.pol)
-	if ref == nil {
-		ref = s.checkEffects(effects, m.String, true)
-	}
+	effects, ref := s.check(m.String, true)
 	if ref != nil {
 		s.refuseQuery(ref)
 		return
@@ -606,7 +611,7 @@ func (s *session) query(m *pgproto3.Query) {
 	s.sc.unnamed = "" // a simple Query drops the unnamed statement
 	s.sendServer(m, len(m.String))
 	s.push(pending{kind: 'Q', effects: effects})
-	s.flushServer()
+	s.flushServer(true)
 }
 
 // refuseQuery answers a Query (or FunctionCall) with a refusal: on the held server
@@ -625,7 +630,7 @@ func (s *session) refuseQuery(r *refusal) {
 	s.sc.unnamed = ""
 	s.sendServer(&pgproto3.Query{String: ")"}, 0)
 	s.push(pending{kind: 'Q', how: howRefused, ref: r})
-	s.flushServer()
+	s.flushServer(true)
 }
 
 // refuseExtended answers an extended-protocol message with a refusal: the server then
@@ -711,10 +716,7 @@ func (s *session) parse(m *pgproto3.Parse) {
 	if _, dup := s.stmts[m.Name]; dup && m.Name != "" {
 		ref = &refusal{Code: "42P05", Message: fmt.Sprintf("prepared statement %q already exists", m.Name)}
 	} else {
-		effects, ref = s.e.inspect(m.Query, s.pol)
-		if ref == nil {
-			ref = s.checkEffects(effects, m.Query, false)
-		}
+		effects, ref = s.check(m.Query, false)
 	}
 	if ref != nil && s.sc == nil {
 		s.refuseExtended(ref)
@@ -728,7 +730,29 @@ func (s *session) parse(m *pgproto3.Parse) {
 		s.refuseExtended(ref)
 		return
 	}
-	s.parseLocked(m, newStmt(m.Query, m.ParameterOIDs, effects))
+	st := s.unnamed
+	if m.Name != "" || st == nil || effects != nil || st.effects != nil || st.query != m.Query || !slices.Equal(st.oids, m.ParameterOIDs) {
+		st = newStmt(m.Query, m.ParameterOIDs, effects)
+	}
+	s.parseLocked(m, st)
+}
+
+// check runs the statement guard on sql, then checkEffects. A text found to change
+// nothing is remembered: drivers send the same text again and again (an unnamed Parse
+// per execution), and such a verdict does not depend on the session's policy, which only
+// decides statements that change the session.
+func (s *session) check(sql string, simple bool) ([]effect, *refusal) {
+	if sql == s.clean {
+		return nil, nil
+	}
+	effects, ref := s.e.inspect(sql, s.pol)
+	if ref == nil {
+		ref = s.checkEffects(effects, sql, simple)
+	}
+	if ref == nil && len(effects) == 0 {
+		s.clean = sql
+	}
+	return effects, ref
 }
 
 func (s *session) bind(m *pgproto3.Bind) {
@@ -877,7 +901,6 @@ func (s *session) hold(simple bool) bool {
 	s.sc = sc
 	s.current.Store(sc)
 	s.status = 'I'
-	s.startReader()
 	return true
 }
 
@@ -974,13 +997,20 @@ func (s *session) sendServer(m pgproto3.FrontendMessage, size int) {
 	s.sc.fe.Send(m)
 	s.unflushed += size + 16
 	if s.unflushed >= 64<<10 {
-		s.flushServer()
+		s.flushServer(false)
 	}
 }
 
-// flushServer writes what is buffered for the held server connection, outside mu: the
+// flushServer writes what is buffered for the held server connection, outside mu: a
 // reader must be free to relay the server's answers meanwhile.
-func (s *session) flushServer() {
+//
+// batchEnd says the client's batch ends with what was written (a Sync or a Query), so
+// the server answers it to ReadyForQuery without more input. If no reader runs on the
+// server connection yet, the client goroutine then reads the answers itself (readInline):
+// a transaction of one batch, the common case, costs no goroutine and no hand-over. Other
+// flushes (Flush, COPY data, a long batch flushed as it goes) start a reader goroutine,
+// so that neither side can wait on the other.
+func (s *session) flushServer(batchEnd bool) {
 	sc := s.sc
 	if sc == nil {
 		return
@@ -999,13 +1029,51 @@ func (s *session) flushServer() {
 		return
 	}
 	if !s.reading {
-		// The reader stopped while this write was under way.
-		if s.releasable() {
+		switch {
+		case s.releasable():
+			// A reader released nothing while this write was under way.
 			s.release()
-		} else {
+		case batchEnd && s.fifoLen() > 0:
+			s.readInline(sc)
+		default:
 			s.startReader()
 		}
 	}
+}
+
+// readInline relays sc's answers to the end of the batch on the client goroutine; it
+// hands over to a reader goroutine when the server may wait for the client (COPY FROM
+// STDIN, or a transaction left open with nothing pending), so the client is read again.
+func (s *session) readInline(sc *serverConn) {
+	s.reading = true
+	for {
+		s.mu.Unlock()
+		m, err := receiveServer(sc)
+		s.mu.Lock()
+		if !s.relayOne(sc, m, err) {
+			return
+		}
+		switch m.(type) {
+		case *pgproto3.CopyInResponse, *pgproto3.CopyBothResponse:
+			s.goRead(sc)
+			return
+		}
+		if s.fifoLen() == 0 {
+			s.goRead(sc)
+			return
+		}
+	}
+}
+
+// receiveServer is sc.fe.Receive with a panic turned into an error: readInline calls it
+// with mu released inside a locked region.
+func receiveServer(sc *serverConn) (m pgproto3.BackendMessage, err error) {
+	defer func() {
+		if r := recover(); r != nil {
+			m, err = nil, fmt.Errorf("wire: reading the server: %v", r)
+		}
+	}()
+	return sc.fe.Receive()
 }
 
 func (s *session) flushClient() {
@@ -1016,8 +1084,13 @@ func (s *session) flushClient() {
 
 func (s *session) startReader() {
 	s.reading = true
+	s.goRead(s.sc)
+}
+
+// goRead starts the reader goroutine on sc (s.reading is already true).
+func (s *session) goRead(sc *serverConn) {
 	s.readers.Add(1)
-	go s.read(s.sc)
+	go s.read(sc)
 }
 
 // read relays sc's messages to the client until the session releases or loses sc.
@@ -1033,15 +1106,18 @@ func (s *session) read(sc *serverConn) {
 	}()
 	for {
 		m, err := sc.fe.Receive()
-		if !s.relayLocked(sc, m, err) {
+		s.mu.Lock()
+		more := s.relayOne(sc, m, err)
+		s.mu.Unlock()
+		if !more {
 			return
 		}
 	}
 }
 
-func (s *session) relayLocked(sc *serverConn, m pgproto3.BackendMessage, err error) bool {
-	s.mu.Lock()
-	defer s.mu.Unlock()
+// relayOne relays one message of sc (or its read error) with mu held; false: sc is no
+// longer the session's to read.
+func (s *session) relayOne(sc *serverConn, m pgproto3.BackendMessage, err error) bool {
 	if s.sc != sc || s.closed {
 		return false
 	}
@@ -1053,10 +1129,19 @@ func (s *session) relayLocked(sc *serverConn, m pgproto3.BackendMessage, err err
 	if more && sc.fe.ReadBufferLen() == 0 {
 		s.flushClient()
 	}
-	return more
+	return more && !s.closed
 }
 
 func (s *session) fifoLen() int { return len(s.fifo) - s.head }
+
+// dropQueuedSyncs forgets the Syncs sent after the entry at the head (which started COPY
+// FROM STDIN): the server ignores them.
+func (s *session) dropQueuedSyncs() {
+	if s.head < len(s.fifo) {
+		kept := slices.DeleteFunc(s.fifo[s.head+1:], func(p pending) bool { return p.kind == 'S' })
+		s.fifo = s.fifo[:s.head+1+len(kept)]
+	}
+}
 
 func (s *session) push(p pending) {
 	s.fifo = append(s.fifo, p)
@@ -1116,6 +1201,10 @@ func (s *session) relay(sc *serverConn, m pgproto3.BackendMessage) bool {
 		if e == nil {
 			return s.protocolError(sc, m)
 		}
+		// PostgreSQL ignores Sync until the COPY data ends: a Sync the client sent with
+		// the Execute gets no ReadyForQuery (the one after CopyDone or CopyFail does).
+		s.copyIn = true
+		s.dropQueuedSyncs()
 		s.be.Send(m)
 		s.flushClient()
 	case *pgproto3.NoticeResponse, *pgproto3.ParameterStatus, *pgproto3.NotificationResponse:
@@ -1215,6 +1304,7 @@ func (s *session) noteTag(tag []byte) {
 // extended protocol, drops the entries the server skips until Sync.
 func (s *session) serverError(sc *serverConn, e *pending, m *pgproto3.ErrorResponse) {
 	s.txFailed = true
+	s.copyIn = false // an error ends COPY FROM STDIN on the server
 	if e == nil {
 		s.be.Send(m)
 		return

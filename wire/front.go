@@ -218,7 +218,8 @@ func (s *Server) handle(conn net.Conn) {
 		}
 	}()
 	_ = conn.SetDeadline(time.Now().Add(s.cfg.Wire.StartupTimeout.D()))
-	c := &clientConn{s: s, conn: conn, raw: conn}
+	fc := fast(conn)
+	c := &clientConn{s: s, conn: fc, raw: fc}
 	c.run()
 }
 

@@ -312,8 +312,15 @@ func (p *serverPool) dial(ctx context.Context) (*serverConn, error) {
 		_ = pc.Close(ctx)
 		return nil, err
 	}
+	conn, fe := hc.Conn, hc.Frontend
+	if fe.ReadBufferLen() == 0 {
+		// Read the socket itself, not through pgconn's background-capable reader, which
+		// the engine does not need.
+		conn = fast(conn)
+		fe = pgproto3.NewFrontend(conn, conn)
+	}
 	sc := &serverConn{
-		pool: p, conn: hc.Conn, fe: hc.Frontend, pid: hc.PID, secret: hc.SecretKey,
+		pool: p, conn: conn, fe: fe, pid: hc.PID, secret: hc.SecretKey,
 		host: hc.Config.Host, port: hc.Config.Port, params: hc.ParameterStatuses,
 		prep: newPreparedSet(p.e.maxPrepared),
 	}

@@ -1,0 +1,277 @@
+package wire
+
+import (
+	"context"
+	"fmt"
+	"net"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/jackc/pgx/v5/pgconn"
+	"github.com/jackc/pgx/v5/pgproto3"
+)
+
+// The engine reads a batch's answers on the client goroutine when the batch ends in Sync
+// or is a Query, and hands over to a reader goroutine when the server may wait for the
+// client. These tests drive each hand-over with a raw protocol client.
+
+// rawClient is a protocol-level client of the fixture's engine.
+type rawClient struct {
+	t    *testing.T
+	conn net.Conn
+	fe   *pgproto3.Frontend
+}
+
+func (f *fixture) raw(user string) *rawClient {
+	f.t.Helper()
+	conn, err := net.Dial("tcp", f.addr)
+	if err != nil {
+		f.t.Fatal(err)
+	}
+	f.t.Cleanup(func() { _ = conn.Close() })
+	_ = conn.SetDeadline(time.Now().Add(30 * time.Second))
+	c := &rawClient{t: f.t, conn: conn, fe: pgproto3.NewFrontend(conn, conn)}
+	c.fe.Send(&pgproto3.StartupMessage{ProtocolVersion: pgproto3.ProtocolVersion30, Parameters: map[string]string{"user": user, "database": "kapok"}})
+	c.flush()
+	c.until('Z')
+	return c
+}
+
+func (c *rawClient) flush() {
+	c.t.Helper()
+	if err := c.fe.Flush(); err != nil {
+		c.t.Fatal(err)
+	}
+}
+
+// until reads messages up to and including the first of type want, and returns them as
+// one letter each (the protocol's type bytes) with the data rows' first values.
+func (c *rawClient) until(want byte) (kinds string, rows []string) {
+	c.t.Helper()
+	var b strings.Builder
+	for {
+		m, err := c.fe.Receive()
+		if err != nil {
+			c.t.Fatalf("after %q: %v", b.String(), err)
+		}
+		k := backendKind(m)
+		b.WriteByte(k)
+		switch m := m.(type) {
+		case *pgproto3.DataRow:
+			rows = append(rows, string(m.Values[0]))
+		case *pgproto3.ErrorResponse:
+			c.t.Logf("error: %s %s", m.Code, m.Message)
+		}
+		if k == want {
+			return b.String(), rows
+		}
+	}
+}
+
+func backendKind(m pgproto3.BackendMessage) byte {
+	switch m.(type) {
+	case *pgproto3.ParseComplete:
+		return '1'
+	case *pgproto3.BindComplete:
+		return '2'
+	case *pgproto3.CloseComplete:
+		return '3'
+	case *pgproto3.CommandComplete:
+		return 'C'
+	case *pgproto3.DataRow:
+		return 'D'
+	case *pgproto3.ErrorResponse:
+		return 'E'
+	case *pgproto3.CopyInResponse:
+		return 'G'
+	case *pgproto3.NoData:
+		return 'n'
+	case *pgproto3.RowDescription:
+		return 'T'
+	case *pgproto3.ReadyForQuery:
+		return 'Z'
+	case *pgproto3.ParameterStatus:
+		return 'S'
+	case *pgproto3.BackendKeyData:
+		return 'K'
+	case *pgproto3.AuthenticationOk:
+		return 'R'
+	}
+	return '?'
+}
+
+// execute sends Parse, Bind, Describe and Execute of sql (unnamed) with text arguments.
+func (c *rawClient) execute(sql string, args ...string) {
+	params := make([][]byte, len(args))
+	for i, a := range args {
+		params[i] = []byte(a)
+	}
+	c.fe.Send(&pgproto3.Parse{Query: sql})
+	c.fe.Send(&pgproto3.Bind{Parameters: params})
+	c.fe.Send(&pgproto3.Describe{ObjectType: 'P'})
+	c.fe.Send(&pgproto3.Execute{})
+}
+
+func TestBatchesSentTogetherAreAnsweredInOrder(t *testing.T) {
+	f := newFixture(t, 1, "")
+	c := f.raw("app")
+	// Two batches in one write: the second waits in the client's socket while the first
+	// is answered, then is answered on the same session.
+	c.execute("SELECT $1::text", "one")
+	c.fe.Send(&pgproto3.Sync{})
+	c.execute("SELECT $1::text || '!'", "two")
+	c.fe.Send(&pgproto3.Sync{})
+	c.flush()
+	kinds, rows := c.until('Z')
+	if kinds != "12TDCZ" || len(rows) != 1 || rows[0] != "one" {
+		t.Fatalf("first batch: %q %q", kinds, rows)
+	}
+	kinds, rows = c.until('Z')
+	if kinds != "12TDCZ" || len(rows) != 1 || rows[0] != "two!" {
+		t.Fatalf("second batch: %q %q", kinds, rows)
+	}
+}
+
+func TestFlushWithoutSyncIsAnswered(t *testing.T) {
+	f := newFixture(t, 1, "")
+	c := f.raw("app")
+	// Flush asks for the answers so far; no ReadyForQuery comes until Sync, so the
+	// engine cannot wait for one before it reads the client again.
+	c.execute("SELECT $1::text", "flushed")
+	c.fe.Send(&pgproto3.Flush{})
+	c.flush()
+	kinds, rows := c.until('C')
+	if kinds != "12TDC" || rows[0] != "flushed" {
+		t.Fatalf("after Flush: %q %q", kinds, rows)
+	}
+	c.execute("SELECT $1::text", "then synced")
+	c.fe.Send(&pgproto3.Sync{})
+	c.flush()
+	if kinds, rows := c.until('Z'); kinds != "12TDCZ" || rows[0] != "then synced" {
+		t.Fatalf("after Sync: %q %q", kinds, rows)
+	}
+}
+
+func TestCopyFromStdinInExtendedProtocol(t *testing.T) {
+	f := newFixture(t, 1, "CREATE TABLE c (v int)")
+	c := f.raw("app")
+	// The server waits for COPY data after the Execute; PostgreSQL ignores the Sync sent
+	// with it and answers ReadyForQuery to the one after CopyDone.
+	c.fe.Send(&pgproto3.Parse{Query: "COPY c FROM STDIN"})
+	c.fe.Send(&pgproto3.Bind{})
+	c.fe.Send(&pgproto3.Execute{})
+	c.fe.Send(&pgproto3.Sync{})
+	c.flush()
+	if kinds, _ := c.until('G'); kinds != "12G" {
+		t.Fatalf("before the data: %q", kinds)
+	}
+	c.fe.Send(&pgproto3.CopyData{Data: []byte("1\n2\n3\n")})
+	c.fe.Send(&pgproto3.CopyDone{})
+	c.fe.Send(&pgproto3.Sync{})
+	c.flush()
+	if kinds, _ := c.until('Z'); kinds != "CZ" {
+		t.Fatalf("after the data: %q", kinds)
+	}
+	// Bad data: the server's error ends the COPY, and the Sync after CopyDone is answered.
+	c.fe.Send(&pgproto3.Parse{Query: "COPY c FROM STDIN"})
+	c.fe.Send(&pgproto3.Bind{})
+	c.fe.Send(&pgproto3.Execute{})
+	c.fe.Send(&pgproto3.Sync{})
+	c.flush()
+	if kinds, _ := c.until('G'); kinds != "12G" {
+		t.Fatalf("before the bad data: %q", kinds)
+	}
+	c.fe.Send(&pgproto3.CopyData{Data: []byte("x\n")})
+	c.fe.Send(&pgproto3.CopyDone{})
+	c.fe.Send(&pgproto3.Sync{})
+	c.flush()
+	if kinds, _ := c.until('Z'); kinds != "EZ" {
+		t.Fatalf("after the bad data: %q", kinds)
+	}
+	c.fe.Send(&pgproto3.Query{String: "SELECT sum(v)::text FROM c"})
+	c.flush()
+	if kinds, rows := c.until('Z'); kinds != "TDCZ" || rows[0] != "6" {
+		t.Fatalf("sum: %q %q", kinds, rows)
+	}
+}
+
+func TestLongPipelineWithLargeAnswers(t *testing.T) {
+	f := newFixture(t, 1, "")
+	ctx := ctxT(t)
+	pc := f.connect("app").PgConn()
+	// Over 64 KB of Bind/Execute before the Sync, whose answers (about 3 MB) outgrow the
+	// socket buffers while the client still sends: the engine must read the server while
+	// it writes it.
+	const n = 3000
+	pad := strings.Repeat("p", 200)
+	batch := &pgconn.Batch{}
+	for i := range n {
+		batch.ExecParams("SELECT $1::text || repeat('y', 1000)", [][]byte{[]byte(fmt.Sprintf("%d:%s", i, pad))}, nil, nil, nil)
+	}
+	ctx, cancel := context.WithTimeout(ctx, 20*time.Second)
+	defer cancel()
+	res, err := pc.ExecBatch(ctx, batch).ReadAll()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(res) != n {
+		t.Fatalf("%d results, want %d", len(res), n)
+	}
+	for i, r := range res {
+		want := fmt.Sprintf("%d:%s%s", i, pad, strings.Repeat("y", 1000))
+		if r.Err != nil || len(r.Rows) != 1 || string(r.Rows[0][0]) != want {
+			t.Fatalf("result %d: %v %d rows", i, r.Err, len(r.Rows))
+		}
+	}
+}
+
+func TestTransactionOpenedBySimpleQueryKeepsItsConnection(t *testing.T) {
+	f := newFixture(t, 2, "")
+	c := f.raw("app")
+	// "BEGIN; SELECT" leaves the transaction open: the answers end with status T and the
+	// statements after it run on the same server connection, in the same transaction.
+	c.fe.Send(&pgproto3.Query{String: "BEGIN; SELECT txid_current()::text"})
+	c.flush()
+	kinds, rows := c.until('Z')
+	if kinds != "CTDCZ" {
+		t.Fatalf("begin: %q", kinds)
+	}
+	tx := rows[0]
+	for range 3 {
+		c.execute("SELECT txid_current()::text")
+		c.fe.Send(&pgproto3.Sync{})
+		c.flush()
+		if kinds, rows := c.until('Z'); kinds != "12TDCZ" || rows[0] != tx {
+			t.Fatalf("in the transaction: %q %q, want transaction %s", kinds, rows, tx)
+		}
+	}
+	c.fe.Send(&pgproto3.Query{String: "COMMIT"})
+	c.flush()
+	if kinds, _ := c.until('Z'); kinds != "CZ" {
+		t.Fatalf("commit: %q", kinds)
+	}
+}
+
+func TestCleanTextDoesNotPassARefusal(t *testing.T) {
+	f := newFixture(t, 1, "")
+	f.e.inspect = scripted(map[string]verdict{
+		"LISTEN news": {refuse: &refusal{Code: "0A000", Message: "LISTEN is not supported"}},
+	})
+	c := f.raw("app")
+	// The engine remembers the last text that changes nothing; a refused text in
+	// between, and again after it, is refused each time.
+	for _, sql := range []string{"SELECT 1", "LISTEN news", "SELECT 1", "LISTEN news", "LISTEN news"} {
+		c.execute(sql)
+		c.fe.Send(&pgproto3.Sync{})
+		c.flush()
+		kinds, _ := c.until('Z')
+		want := "12TDCZ"
+		if sql == "LISTEN news" {
+			want = "EZ"
+		}
+		if kinds != want {
+			t.Fatalf("%s: %q, want %q", sql, kinds, want)
+		}
+	}
+}
