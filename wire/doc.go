@@ -18,6 +18,10 @@
 //     and re-prepared transparently on the next server connection that lacks it. Server
 //     connections go straight to PostgreSQL: through a transaction-mode pooler (PgBouncer
 //     1.18) neither statements nor settings would survive between Kapok's own messages;
+//   - the relay (engine.go, frames.go, rawconn_linux.go): a batch that ends in Sync or is
+//     a Query is answered on the client's goroutine, the server's messages go to the client
+//     as the frames they came in, and TCP sockets are read and written with raw system
+//     calls the Go scheduler does not hand off;
 //   - the statement guard (guard.go): what would escape the tenant or break under
 //     transaction pooling (SET ROLE to a role the tenant may not use, SET SESSION
 //     AUTHORIZATION, LISTEN, session advisory locks, temporary tables that outlive a

@@ -341,6 +341,7 @@ type session struct {
 	stmts      map[string]*stmt
 	unnamed    *stmt
 	clean      string // the last text the guard found to change nothing (check)
+	fwd        frame  // the frame being relayed (forward)
 	portals    map[string][]effect
 }
 
@@ -930,14 +931,18 @@ func (s *session) apply(sc *serverConn) error {
 	sc.unnamed = ""
 	var failed *pgproto3.ErrorResponse
 	for {
-		m, err := sc.fe.Receive()
+		f, err := sc.rd.next()
 		if err != nil {
 			return err
 		}
-		switch m := m.(type) {
-		case *pgproto3.ErrorResponse:
+		switch f[0] {
+		case 'E':
+			var m pgproto3.ErrorResponse
+			if err := m.Decode(f[5:]); err != nil {
+				return err
+			}
 			failed = &pgproto3.ErrorResponse{Severity: "FATAL", Code: m.Code, Message: "the session's settings could not be restored: " + m.Message}
-		case *pgproto3.ReadyForQuery:
+		case 'Z':
 			if failed != nil {
 				return &prepareError{resp: failed}
 			}
@@ -1048,32 +1053,28 @@ func (s *session) readInline(sc *serverConn) {
 	s.reading = true
 	for {
 		s.mu.Unlock()
-		m, err := receiveServer(sc)
+		f, err := receiveServer(sc)
 		s.mu.Lock()
-		if !s.relayOne(sc, m, err) {
+		if !s.relayOne(sc, f, err) {
 			return
 		}
-		switch m.(type) {
-		case *pgproto3.CopyInResponse, *pgproto3.CopyBothResponse:
-			s.goRead(sc)
-			return
-		}
-		if s.fifoLen() == 0 {
+		if f[0] == 'G' || f[0] == 'W' || s.fifoLen() == 0 {
+			// CopyInResponse, CopyBothResponse, or nothing pending.
 			s.goRead(sc)
 			return
 		}
 	}
 }
 
-// receiveServer is sc.fe.Receive with a panic turned into an error: readInline calls it
+// receiveServer is sc.rd.next with a panic turned into an error: readInline calls it
 // with mu released inside a locked region.
-func receiveServer(sc *serverConn) (m pgproto3.BackendMessage, err error) {
+func receiveServer(sc *serverConn) (f []byte, err error) {
 	defer func() {
 		if r := recover(); r != nil {
-			m, err = nil, fmt.Errorf("wire: reading the server: %v", r)
+			f, err = nil, fmt.Errorf("wire: reading the server: %v", r)
 		}
 	}()
-	return sc.fe.Receive()
+	return sc.rd.next()
 }
 
 func (s *session) flushClient() {
@@ -1105,9 +1106,9 @@ func (s *session) read(sc *serverConn) {
 		}
 	}()
 	for {
-		m, err := sc.fe.Receive()
+		f, err := sc.rd.next()
 		s.mu.Lock()
-		more := s.relayOne(sc, m, err)
+		more := s.relayOne(sc, f, err)
 		s.mu.Unlock()
 		if !more {
 			return
@@ -1117,7 +1118,7 @@ func (s *session) read(sc *serverConn) {
 
 // relayOne relays one message of sc (or its read error) with mu held; false: sc is no
 // longer the session's to read.
-func (s *session) relayOne(sc *serverConn, m pgproto3.BackendMessage, err error) bool {
+func (s *session) relayOne(sc *serverConn, f []byte, err error) bool {
 	if s.sc != sc || s.closed {
 		return false
 	}
@@ -1125,8 +1126,8 @@ func (s *session) relayOne(sc *serverConn, m pgproto3.BackendMessage, err error)
 		s.serverLost(sc, err)
 		return false
 	}
-	more := s.relay(sc, m)
-	if more && sc.fe.ReadBufferLen() == 0 {
+	more := s.relay(sc, f)
+	if more && sc.rd.buffered() == 0 {
 		s.flushClient()
 	}
 	return more && !s.closed
@@ -1188,77 +1189,86 @@ func (s *session) emitSynthetic() {
 	}
 }
 
-// relay handles one message of the server; false: the reader stops (sc released or lost).
-func (s *session) relay(sc *serverConn, m pgproto3.BackendMessage) bool {
+// relay handles one message of the server, a frame as it came (frameReader.next); false:
+// the reader stops (sc released or lost). Messages are relayed as their bytes.
+func (s *session) relay(sc *serverConn, f []byte) bool {
 	e := s.peek()
-	switch m := m.(type) {
-	case *pgproto3.DataRow, *pgproto3.CopyData, *pgproto3.CopyDone, *pgproto3.CopyOutResponse, *pgproto3.CopyBothResponse:
+	switch f[0] {
+	case 'D', 'd', 'c', 'H', 'W': // DataRow, CopyData, CopyDone, CopyOutResponse, CopyBothResponse
 		if e == nil {
-			return s.protocolError(sc, m)
+			return s.protocolError(sc, f[0])
 		}
-		s.be.Send(m)
-	case *pgproto3.CopyInResponse:
+		s.forward(f)
+	case 'G': // CopyInResponse
 		if e == nil {
-			return s.protocolError(sc, m)
+			return s.protocolError(sc, f[0])
 		}
 		// PostgreSQL ignores Sync until the COPY data ends: a Sync the client sent with
 		// the Execute gets no ReadyForQuery (the one after CopyDone or CopyFail does).
 		s.copyIn = true
 		s.dropQueuedSyncs()
-		s.be.Send(m)
+		s.forward(f)
 		s.flushClient()
-	case *pgproto3.NoticeResponse, *pgproto3.ParameterStatus, *pgproto3.NotificationResponse:
-		s.be.Send(m)
-	case *pgproto3.ParseComplete:
-		return s.complete(sc, e, 'P', m)
-	case *pgproto3.BindComplete:
-		return s.complete(sc, e, 'B', m)
-	case *pgproto3.CloseComplete:
-		return s.complete(sc, e, 'C', m)
-	case *pgproto3.NoData:
-		return s.complete(sc, e, 'D', m)
-	case *pgproto3.ParameterDescription:
+	case 'N', 'S', 'A': // NoticeResponse, ParameterStatus, NotificationResponse
+		s.forward(f)
+	case '1': // ParseComplete
+		return s.complete(sc, e, 'P', f)
+	case '2': // BindComplete
+		return s.complete(sc, e, 'B', f)
+	case '3': // CloseComplete
+		return s.complete(sc, e, 'C', f)
+	case 'n': // NoData
+		return s.complete(sc, e, 'D', f)
+	case 't': // ParameterDescription
 		if e == nil || e.kind != 'D' {
-			return s.protocolError(sc, m)
+			return s.protocolError(sc, f[0])
 		}
-		s.be.Send(m)
-	case *pgproto3.RowDescription:
+		s.forward(f)
+	case 'T': // RowDescription
 		if e != nil && e.kind == 'Q' {
-			s.be.Send(m)
+			s.forward(f)
 			return true
 		}
-		return s.complete(sc, e, 'D', m)
-	case *pgproto3.CommandComplete:
+		return s.complete(sc, e, 'D', f)
+	case 'C': // CommandComplete
+		tag := f[5:]
+		if n := len(tag); n > 0 && tag[n-1] == 0 {
+			tag = tag[:n-1]
+		}
 		if e != nil && e.kind == 'Q' {
-			s.noteTag(m.CommandTag)
-			s.be.Send(m)
+			s.noteTag(tag)
+			s.forward(f)
 			return true
 		}
 		if e != nil && e.kind == 'E' {
-			s.noteTag(m.CommandTag)
+			s.noteTag(tag)
 			s.tentative = append(s.tentative, e.effects...)
 		}
-		return s.complete(sc, e, 'E', m)
-	case *pgproto3.EmptyQueryResponse:
+		return s.complete(sc, e, 'E', f)
+	case 'I': // EmptyQueryResponse
 		if e != nil && e.kind == 'Q' {
-			s.be.Send(m)
+			s.forward(f)
 			return true
 		}
-		return s.complete(sc, e, 'E', m)
-	case *pgproto3.PortalSuspended:
-		return s.complete(sc, e, 'E', m)
-	case *pgproto3.ErrorResponse:
-		s.serverError(sc, e, m)
-	case *pgproto3.ReadyForQuery:
-		if e == nil || (e.kind != 'S' && e.kind != 'Q') {
-			return s.protocolError(sc, m)
+		return s.complete(sc, e, 'E', f)
+	case 's': // PortalSuspended
+		return s.complete(sc, e, 'E', f)
+	case 'E': // ErrorResponse
+		var m pgproto3.ErrorResponse
+		if err := m.Decode(f[5:]); err != nil {
+			return s.protocolError(sc, f[0])
+		}
+		s.serverError(sc, e, &m)
+	case 'Z': // ReadyForQuery
+		if e == nil || (e.kind != 'S' && e.kind != 'Q') || len(f) != 6 {
+			return s.protocolError(sc, f[0])
 		}
 		if e.kind == 'Q' && !e.failed {
 			s.tentative = append(s.tentative, e.effects...)
 		}
 		s.pop()
-		s.status = m.TxStatus
-		s.be.Send(m)
+		s.status = f[5]
+		s.forward(f)
 		s.emitSynthetic()
 		s.transactionState()
 		s.flushClient()
@@ -1277,19 +1287,26 @@ func (s *session) relay(sc *serverConn, m pgproto3.BackendMessage) bool {
 			s.deadline = true
 		}
 	default:
-		return s.protocolError(sc, m)
+		return s.protocolError(sc, f[0])
 	}
 	return true
 }
 
+// forward relays frame f to the client.
+func (s *session) forward(f []byte) {
+	s.fwd.b = f
+	s.be.Send(&s.fwd)
+	s.fwd.b = nil
+}
+
 // complete matches a response that ends entry e (of kind want) and relays it unless the
 // engine injected e.
-func (s *session) complete(sc *serverConn, e *pending, want byte, m pgproto3.BackendMessage) bool {
+func (s *session) complete(sc *serverConn, e *pending, want byte, f []byte) bool {
 	if e == nil || e.kind != want || e.how == howRefused || e.how == howSynthetic {
-		return s.protocolError(sc, m)
+		return s.protocolError(sc, f[0])
 	}
 	if e.how == howForward {
-		s.be.Send(m)
+		s.forward(f)
 	}
 	s.pop()
 	s.emitSynthetic()
@@ -1406,8 +1423,8 @@ func (s *session) serverLost(sc *serverConn, err error) {
 	s.closeLocked(errServerLost)
 }
 
-func (s *session) protocolError(sc *serverConn, m pgproto3.BackendMessage) bool {
-	s.serverLost(sc, fmt.Errorf("unexpected %T from the server", m))
+func (s *session) protocolError(sc *serverConn, typ byte) bool {
+	s.serverLost(sc, fmt.Errorf("unexpected message %q from the server", typ))
 	return false
 }
 

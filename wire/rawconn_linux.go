@@ -4,6 +4,7 @@ import (
 	"io"
 	"net"
 	"os"
+	"sync"
 	"syscall"
 	"unsafe"
 )
@@ -18,7 +19,10 @@ func fast(conn net.Conn) net.Conn {
 	if err != nil {
 		return conn
 	}
-	return &rawConn{TCPConn: tc, rc: rc}
+	c := &rawConn{TCPConn: tc, rc: rc}
+	c.r.fn = c.r.read
+	c.w.fn = c.w.write
+	return c
 }
 
 // rawConn is a TCP connection whose Read and Write are read(2) and write(2) made as raw
@@ -34,66 +38,94 @@ func fast(conn net.Conn) net.Conn {
 // hand its number to another connection in between.
 type rawConn struct {
 	*net.TCPConn
-	rc syscall.RawConn
+	rc   syscall.RawConn
+	r, w rawOp
+}
+
+// rawOp is one direction's call: the function given to the RawConn is made once, with
+// its buffer and results here, so a call allocates nothing.
+type rawOp struct {
+	mu  sync.Mutex
+	fn  func(fd uintptr) bool
+	p   []byte
+	n   int
+	err syscall.Errno
+	eof bool
+}
+
+func (o *rawOp) read(fd uintptr) bool {
+	for {
+		m, _, e := syscall.RawSyscall(syscall.SYS_READ, fd, uintptr(unsafe.Pointer(&o.p[0])), uintptr(len(o.p)))
+		switch e {
+		case 0:
+			o.n = int(m)
+			o.eof = m == 0
+			return true
+		case syscall.EINTR:
+		case syscall.EAGAIN:
+			return false
+		default:
+			o.err = e
+			return true
+		}
+	}
+}
+
+func (o *rawOp) write(fd uintptr) bool {
+	for o.n < len(o.p) {
+		m, _, e := syscall.RawSyscall(syscall.SYS_WRITE, fd, uintptr(unsafe.Pointer(&o.p[o.n])), uintptr(len(o.p)-o.n))
+		switch e {
+		case 0:
+			o.n += int(m)
+		case syscall.EINTR:
+		case syscall.EAGAIN:
+			return false
+		default:
+			o.err = e
+			return true
+		}
+	}
+	return true
 }
 
 func (c *rawConn) Read(p []byte) (int, error) {
 	if len(p) == 0 {
 		return 0, nil
 	}
-	var n int
-	var rerr error
-	err := c.rc.Read(func(fd uintptr) bool {
-		for {
-			m, _, e := syscall.RawSyscall(syscall.SYS_READ, fd, uintptr(unsafe.Pointer(&p[0])), uintptr(len(p)))
-			switch e {
-			case 0:
-				n = int(m)
-				if n == 0 {
-					rerr = io.EOF
-				}
-				return true
-			case syscall.EINTR:
-			case syscall.EAGAIN:
-				return false
-			default:
-				rerr = c.opError("read", e)
-				return true
-			}
-		}
-	})
-	if err != nil {
-		return n, err
+	o := &c.r
+	o.mu.Lock()
+	defer o.mu.Unlock()
+	o.p, o.n, o.err, o.eof = p, 0, 0, false
+	err := c.rc.Read(o.fn)
+	o.p = nil
+	switch {
+	case err != nil:
+		return o.n, err
+	case o.err != 0:
+		return o.n, c.opError("read", o.err)
+	case o.eof:
+		return 0, io.EOF
 	}
-	return n, rerr
+	return o.n, nil
 }
 
 func (c *rawConn) Write(p []byte) (int, error) {
 	if len(p) == 0 {
 		return 0, nil
 	}
-	n := 0
-	var werr error
-	err := c.rc.Write(func(fd uintptr) bool {
-		for n < len(p) {
-			m, _, e := syscall.RawSyscall(syscall.SYS_WRITE, fd, uintptr(unsafe.Pointer(&p[n])), uintptr(len(p)-n))
-			switch e {
-			case 0:
-				n += int(m)
-			case syscall.EINTR:
-			case syscall.EAGAIN:
-				return false
-			default:
-				werr = c.opError("write", e)
-				return true
-			}
-		}
-		return true
-	})
-	if err != nil {
-		return n, err
+	o := &c.w
+	o.mu.Lock()
+	defer o.mu.Unlock()
+	o.p, o.n, o.err = p, 0, 0
+	err := c.rc.Write(o.fn)
+	o.p = nil
+	switch {
+	case err != nil:
+		return o.n, err
+	case o.err != 0:
+		return o.n, c.opError("write", o.err)
 	}
-	return n, werr
+	return o.n, nil
 }
 
 func (c *rawConn) opError(op string, e syscall.Errno) error {

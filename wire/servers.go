@@ -36,7 +36,8 @@ func (e *loginError) Error() string { return e.msg }
 type serverConn struct {
 	pool   *serverPool
 	conn   net.Conn
-	fe     *pgproto3.Frontend
+	fe     *pgproto3.Frontend // writes
+	rd     *frameReader       // reads
 	pid    uint32
 	secret []byte
 	host   string
@@ -219,7 +220,7 @@ func (sc *serverConn) closeConn() {
 // usable reports whether an idle connection is still open and silent: a backend that was
 // terminated meanwhile has sent its FATAL error or closed the socket.
 func (sc *serverConn) usable() bool {
-	if sc.fe.ReadBufferLen() > 0 {
+	if sc.rd.buffered() > 0 {
 		return false
 	}
 	if time.Since(sc.idleSince) < time.Second {
@@ -312,15 +313,16 @@ func (p *serverPool) dial(ctx context.Context) (*serverConn, error) {
 		_ = pc.Close(ctx)
 		return nil, err
 	}
-	conn, fe := hc.Conn, hc.Frontend
-	if fe.ReadBufferLen() == 0 {
-		// Read the socket itself, not through pgconn's background-capable reader, which
-		// the engine does not need.
-		conn = fast(conn)
-		fe = pgproto3.NewFrontend(conn, conn)
+	if hc.Frontend.ReadBufferLen() > 0 {
+		_ = hc.Conn.Close()
+		return nil, errors.New("wire: the server sent a message after logging in")
 	}
+	// The engine reads the socket itself, frame by frame, not through pgconn's
+	// background-capable reader.
+	conn := fast(hc.Conn)
 	sc := &serverConn{
-		pool: p, conn: conn, fe: fe, pid: hc.PID, secret: hc.SecretKey,
+		pool: p, conn: conn, fe: pgproto3.NewFrontend(noReader{}, conn), rd: newFrameReader(conn),
+		pid: hc.PID, secret: hc.SecretKey,
 		host: hc.Config.Host, port: hc.Config.Port, params: hc.ParameterStatuses,
 		prep: newPreparedSet(p.e.maxPrepared),
 	}
