@@ -1047,8 +1047,10 @@ func (s *session) flushServer(batchEnd bool) {
 }
 
 // readInline relays sc's answers to the end of the batch on the client goroutine; it
-// hands over to a reader goroutine when the server may wait for the client (COPY FROM
-// STDIN, or a transaction left open with nothing pending), so the client is read again.
+// hands over to a reader goroutine when the server waits for the client (COPY FROM
+// STDIN). In a transaction left open nobody reads sc until the client's next batch: what
+// the server says meanwhile (a FATAL error, a notice) is relayed then, before that
+// batch's answers.
 func (s *session) readInline(sc *serverConn) {
 	s.reading = true
 	for {
@@ -1058,9 +1060,14 @@ func (s *session) readInline(sc *serverConn) {
 		if !s.relayOne(sc, f, err) {
 			return
 		}
-		if f[0] == 'G' || f[0] == 'W' || s.fifoLen() == 0 {
-			// CopyInResponse, CopyBothResponse, or nothing pending.
+		if f[0] == 'G' || f[0] == 'W' {
+			// CopyInResponse, CopyBothResponse: the server waits for the client's data.
 			s.goRead(sc)
+			return
+		}
+		if s.fifoLen() == 0 {
+			// All answered, in a transaction left open: the next batch is read here too.
+			s.reading = false
 			return
 		}
 	}

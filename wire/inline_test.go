@@ -10,6 +10,8 @@ import (
 
 	"github.com/jackc/pgx/v5/pgconn"
 	"github.com/jackc/pgx/v5/pgproto3"
+
+	"github.com/kapok-dev/kapok/internal/testenv"
 )
 
 // The engine reads a batch's answers on the client goroutine when the batch ends in Sync
@@ -273,5 +275,35 @@ func TestCleanTextDoesNotPassARefusal(t *testing.T) {
 		if kinds != want {
 			t.Fatalf("%s: %q, want %q", sql, kinds, want)
 		}
+	}
+}
+
+func TestServerGoneWhileIdleInTransaction(t *testing.T) {
+	f := newFixture(t, 1, "")
+	c := f.raw("app")
+	c.fe.Send(&pgproto3.Query{String: "BEGIN; SELECT pg_backend_pid()::text"})
+	c.flush()
+	_, rows := c.until('Z')
+	admin := testenv.Conn(t)
+	if _, err := admin.Exec(ctxT(t), "SELECT pg_terminate_backend($1::int)", rows[0]); err != nil {
+		t.Fatal(err)
+	}
+	time.Sleep(100 * time.Millisecond)
+	// Nobody reads the server connection while the client is idle in the transaction:
+	// the client's next statement hears the server's FATAL error, then the session ends.
+	c.fe.Send(&pgproto3.Query{String: "SELECT 1"})
+	c.flush()
+	var codes []string
+	for {
+		m, err := c.fe.Receive()
+		if err != nil {
+			break
+		}
+		if e, ok := m.(*pgproto3.ErrorResponse); ok {
+			codes = append(codes, e.Code)
+		}
+	}
+	if len(codes) == 0 || (codes[0] != "57P01" && codes[0] != "08006") {
+		t.Fatalf("errors heard: %q, want the server's 57P01 or 08006 first", codes)
 	}
 }
