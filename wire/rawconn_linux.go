@@ -25,7 +25,8 @@ func fast(conn net.Conn) net.Conn {
 	return c
 }
 
-// rawConn is a TCP connection whose Read and Write are read(2) and write(2) made as raw
+// rawConn is a TCP connection whose Read and Write are recvfrom(2) and sendto(2) (with
+// MSG_NOSIGNAL: a closed peer is an EPIPE error, not a signal) made as raw
 // system calls, which the Go scheduler does not see. On a loaded machine a write wakes
 // the peer (the client, or the PostgreSQL backend) and the kernel often lets the peer run
 // first; a call the scheduler sees as a long system call makes it hand the goroutine's P
@@ -55,7 +56,7 @@ type rawOp struct {
 
 func (o *rawOp) read(fd uintptr) bool {
 	for {
-		m, _, e := syscall.RawSyscall(syscall.SYS_READ, fd, uintptr(unsafe.Pointer(&o.p[0])), uintptr(len(o.p)))
+		m, _, e := syscall.RawSyscall6(syscall.SYS_RECVFROM, fd, uintptr(unsafe.Pointer(&o.p[0])), uintptr(len(o.p)), 0, 0, 0)
 		switch e {
 		case 0:
 			o.n = int(m)
@@ -73,7 +74,7 @@ func (o *rawOp) read(fd uintptr) bool {
 
 func (o *rawOp) write(fd uintptr) bool {
 	for o.n < len(o.p) {
-		m, _, e := syscall.RawSyscall(syscall.SYS_WRITE, fd, uintptr(unsafe.Pointer(&o.p[o.n])), uintptr(len(o.p)-o.n))
+		m, _, e := syscall.RawSyscall6(syscall.SYS_SENDTO, fd, uintptr(unsafe.Pointer(&o.p[o.n])), uintptr(len(o.p)-o.n), syscall.MSG_NOSIGNAL, 0, 0)
 		switch e {
 		case 0:
 			o.n += int(m)
