@@ -46,10 +46,15 @@ func startKapok(t *testing.T) *kapok { return startKapokPool(t, workers) }
 // startKapokPool starts Kapok with a pool of conns connections: fewer than the requests in
 // flight, and reads wait for a connection and share it (poolmgr's shared reads).
 func startKapokPool(t *testing.T, conns int32) *kapok {
+	return startKapokOn(t, tenantName, schemaName, conns)
+}
+
+// startKapokOn starts Kapok serving tenant over schema with a pool of conns connections.
+func startKapokOn(t *testing.T, tenant, schema string, conns int32) *kapok {
 	t.Helper()
 	cfg := &control.Config{
 		Upstreams: map[string]*control.Upstream{"dev": {URL: testenv.DirectURL(), Pooler: testenv.PoolerURL()}},
-		Tenants: []*control.TenantConfig{{Name: tenantName, Schemas: []string{schemaName}, Pool: control.PoolConfig{MaxConns: conns, QueueTimeout: control.Duration(time.Minute)},
+		Tenants: []*control.TenantConfig{{Name: tenant, Schemas: []string{schema}, Pool: control.PoolConfig{MaxConns: conns, QueueTimeout: control.Duration(time.Minute)},
 			// Nested lists without limits are the point here, not the cost guard.
 			Limits: &control.Limits{MaxCost: math.MaxInt64 / 4}}},
 	}
