@@ -191,3 +191,180 @@ func MutationGraphQL(m *Mutation) (string, map[string]any) {
 	}
 	return "mutation M(" + strings.Join(g.decls, ", ") + ") " + body, g.vars
 }
+
+// Insert is one generated insert of Rows (each with the same columns, id among them)
+// into Table; with Upsert, a row whose id exists updates it instead: the columns named in
+// Update (GraphQL on_conflict update_columns; in REST resolution=merge-duplicates, every
+// column given), or none (DO NOTHING: REST resolution=ignore-duplicates).
+type Insert struct {
+	REST   bool
+	Table  string
+	Cols   []string
+	Rows   []Row
+	Upsert bool
+	Update []string
+}
+
+// Insert draws an insert of one to three rows: mostly new ids, some taken (a conflict,
+// or an upsert's update); now and then a NOT NULL column left out or a foreign key that
+// names no row.
+func (g *Generator) Insert(rest bool) *Insert {
+	g.rest = rest
+	table := g.db.Order[g.r.IntN(len(g.db.Order))]
+	t := g.db.Tables[table]
+	in := &Insert{REST: rest, Table: table, Upsert: g.p(0.4)}
+	in.Cols = []string{"id"}
+	for _, c := range t.Cols {
+		if c.Name == "id" {
+			continue
+		}
+		if (!c.Nullable && (in.Upsert || g.p(0.93))) || g.p(0.6) {
+			in.Cols = append(in.Cols, c.Name)
+		}
+	}
+	ids := map[int64]bool{}
+	for n := 1 + g.r.IntN(3); len(in.Rows) < n; {
+		id := int64(len(t.Rows) + 1 + g.r.IntN(20))
+		if g.p(0.3) {
+			id = int64(1 + g.r.IntN(len(t.Rows)))
+		}
+		if ids[id] {
+			continue
+		}
+		ids[id] = true
+		r := Row{"id": id}
+		for _, name := range in.Cols[1:] {
+			c := t.Col(name)
+			if !c.Nullable || g.p(0.85) {
+				r[name] = g.value(t, c)
+			} else {
+				r[name] = nil
+			}
+		}
+		in.Rows = append(in.Rows, r)
+	}
+	if in.Upsert && !(rest && g.p(0.25)) {
+		in.Update = g.pick(in.Cols[1:], g.r.IntN(len(in.Cols)))
+		if rest {
+			in.Update = in.Cols // merge-duplicates sets every column given
+		}
+	}
+	return in
+}
+
+// ApplyInsert predicts in: the rows returned (inserted, or updated by an upsert) and the
+// table after; or the violation ("23502" NOT NULL, "23505" duplicate key, "23503" foreign
+// key) that makes it change nothing. PostgreSQL checks NOT NULL and the primary key row
+// by row, in order, and foreign keys at the end of the statement.
+func (o *Oracle) ApplyInsert(in *Insert) Outcome {
+	t := o.db.Tables[in.Table]
+	var out Outcome
+	after := map[int64]Row{}
+	var order []int64
+	for _, r := range t.Rows {
+		id := r["id"].(int64)
+		after[id] = r
+		order = append(order, id)
+	}
+	fail := func(code string) Outcome { return Outcome{After: t.Rows, Violation: code} }
+	given := map[string]bool{}
+	for _, c := range in.Cols {
+		given[c] = true
+	}
+	for _, r := range in.Rows {
+		for _, c := range t.Cols {
+			if !c.Nullable && (!given[c.Name] || r[c.Name] == nil) {
+				return fail("23502")
+			}
+		}
+		id := r["id"].(int64)
+		old, taken := after[id]
+		switch {
+		case !taken:
+			n := Row{}
+			for _, c := range t.Cols {
+				n[c.Name] = r[c.Name] // nil when not given
+			}
+			after[id] = n
+			order = append(order, id)
+			out.Touched = append(out.Touched, n)
+		case !in.Upsert:
+			return fail("23505")
+		case len(in.Update) == 0:
+			// DO NOTHING: the row stays and is not returned.
+		default:
+			n := Row{}
+			for k, v := range old {
+				n[k] = v
+			}
+			for _, c := range in.Update {
+				n[c] = r[c]
+			}
+			after[id] = n
+			out.Touched = append(out.Touched, n)
+		}
+	}
+	for _, rel := range t.Rels {
+		if rel.Many {
+			continue
+		}
+		for _, r := range out.Touched {
+			if id, ok := r[rel.FK].(int64); ok && o.db.Tables[rel.Target].byID[id] == nil {
+				return fail("23503")
+			}
+		}
+	}
+	for _, id := range order {
+		out.After = append(out.After, after[id])
+	}
+	return out
+}
+
+// InsertREST renders in as a PostgREST POST: its path, Prefer header and JSON body.
+func InsertREST(in *Insert) (path, prefer string, body []byte) {
+	prefer = "return=representation"
+	if in.Upsert {
+		if len(in.Update) == 0 {
+			prefer += ",resolution=ignore-duplicates"
+		} else {
+			prefer += ",resolution=merge-duplicates"
+		}
+	}
+	var rows []map[string]any
+	for _, r := range in.Rows {
+		m := map[string]any{}
+		for _, c := range in.Cols {
+			m[c] = jsonValue(r[c])
+		}
+		rows = append(rows, m)
+	}
+	var v any = rows
+	if len(rows) == 1 {
+		v = rows[0]
+	}
+	body, _ = json.Marshal(v)
+	return "/" + in.Table, prefer, body
+}
+
+// InsertGraphQL renders in as a Hasura insert_<table> mutation (with on_conflict for an
+// upsert) selecting affected_rows and every column returned.
+func InsertGraphQL(in *Insert) string {
+	var objs []string
+	for _, r := range in.Rows {
+		var fs []string
+		for _, c := range in.Cols {
+			v := "null"
+			if r[c] != nil {
+				v = gqlLiteral(r[c])
+			}
+			fs = append(fs, c+": "+v)
+		}
+		objs = append(objs, "{"+strings.Join(fs, ", ")+"}")
+	}
+	args := "objects: [" + strings.Join(objs, ", ") + "]"
+	if in.Upsert {
+		args += ", on_conflict: {constraint: " + in.Table + "_pkey, update_columns: [" + strings.Join(in.Update, ", ") + "]}"
+	}
+	cols := colNames(Schema().Tables[in.Table], func(Column) bool { return true })
+	return "mutation { insert_" + in.Table + "(" + args + ") { affected_rows returning { " + strings.Join(cols, " ") + " } } }"
+}

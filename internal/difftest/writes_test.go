@@ -28,8 +28,30 @@ const (
 // break a foreign key and so change nothing. The fixture is reloaded after every write.
 // KAPOK_DIFFTEST_SEED, KAPOK_DIFFTEST_WRITES and KAPOK_DIFFTEST_CASE reproduce a run.
 func TestWritesAsTheOracle(t *testing.T) {
+	runWrites(t, "KAPOK_DIFFTEST_WRITES", func(g *Generator, o *Oracle, k *kapok, i int) (string, string, Outcome, string) {
+		m := g.Mutation(i%2 == 1)
+		want := o.Apply(m)
+		return m.Table, describeMutation(m), want, k.checkMutation(o, m, want)
+	})
+}
+
+// TestInsertsAsTheOracle does the same with random inserts and upserts (GraphQL insert_
+// with on_conflict, REST POST with resolution=merge-duplicates or ignore-duplicates):
+// new rows, taken ids, NOT NULL columns left out, foreign keys that name no row.
+func TestInsertsAsTheOracle(t *testing.T) {
+	runWrites(t, "KAPOK_DIFFTEST_INSERTS", func(g *Generator, o *Oracle, k *kapok, i int) (string, string, Outcome, string) {
+		in := g.Insert(i%2 == 1)
+		want := o.ApplyInsert(in)
+		return in.Table, describeInsert(in), want, k.checkInsert(o, in, want)
+	})
+}
+
+// runWrites runs the write cases that write draws and checks (the table it writes, the
+// request as sent, the oracle's outcome, and "" or how Kapok's answer differs), then
+// checks the table after each against the outcome and reloads the fixture.
+func runWrites(t *testing.T, casesVar string, write func(g *Generator, o *Oracle, k *kapok, i int) (table, desc string, want Outcome, msg string)) {
 	seed := envInt(t, "KAPOK_DIFFTEST_SEED", defaultSeed)
-	first, last := caseRange(t, int(envInt(t, "KAPOK_DIFFTEST_WRITES", defaultWriteCases)))
+	first, last := caseRange(t, int(envInt(t, casesVar, defaultWriteCases)))
 	t.Logf("seed %d, cases %d..%d (KAPOK_DIFFTEST_SEED=%d reproduces this run)", seed, first, last-1, seed)
 	inserts := FixtureInserts(seed)
 	testenv.FreshSchema(t, writesSchema, FixtureDDL+";\n"+inserts)
@@ -47,8 +69,7 @@ func TestWritesAsTheOracle(t *testing.T) {
 	start := time.Now()
 	for i := first; i < last; i++ {
 		g := NewGenerator(db, rand.New(rand.NewPCG(seed, uint64(i)|1<<40)))
-		m := g.Mutation(i%2 == 1)
-		want := oracle.Apply(m)
+		table, desc, want, msg := write(g, oracle, k, i)
 		switch {
 		case want.Violation != "":
 			violations++
@@ -57,28 +78,26 @@ func TestWritesAsTheOracle(t *testing.T) {
 		default:
 			touched += len(want.Touched)
 		}
-		msg := k.checkMutation(oracle, m, want)
 		if msg == "" {
 			now, err := Load(ctx, conn, writesSchema)
 			if err != nil {
 				t.Fatal(err)
 			}
-			msg = Diff(oracle.Rows(m.Table, want.After), Show2Rows(oracle, m.Table, now.Tables[m.Table].Rows))
-			if msg != "" {
+			if msg = Diff(oracle.Rows(table, want.After), Show2Rows(oracle, table, now.Tables[table].Rows)); msg != "" {
 				msg = "the table after it: " + msg
 			}
 		}
 		if msg != "" {
 			failed++
 			if failed <= 8 {
-				t.Errorf("case %d of seed %d fails (KAPOK_DIFFTEST_SEED=%d KAPOK_DIFFTEST_CASE=%d):\n%s\n%s", i, seed, seed, i, describeMutation(m), msg)
+				t.Errorf("case %d of seed %d fails (KAPOK_DIFFTEST_SEED=%d KAPOK_DIFFTEST_CASE=%d):\n%s\n%s", i, seed, seed, i, desc, msg)
 			}
 		}
 		if _, err := conn.Exec(ctx, reload); err != nil {
 			t.Fatal(err)
 		}
 	}
-	t.Logf("%d writes in %v, %d failed; %d rows touched, %d writes touching none, %d breaking a foreign key",
+	t.Logf("%d writes in %v, %d failed; %d rows touched, %d writes touching none, %d breaking a constraint",
 		last-first, time.Since(start).Round(time.Millisecond), failed, touched, empty, violations)
 	if last-first >= 100 && (touched == 0 || empty == 0 || violations == 0) {
 		t.Errorf("the generator should draw writes of every outcome")
@@ -141,9 +160,8 @@ func (k *kapok) checkMutation(o *Oracle, m *Mutation, want Outcome) string {
 			}
 			return ""
 		}
-		obj, _ := got.(map[string]any)
-		if obj == nil || obj["errors"] == nil || obj["data"] != nil {
-			return fmt.Sprintf("want a constraint violation error and no data, got %s", resp.Body())
+		if !gqlViolation(got) {
+			return fmt.Sprintf("want a constraint-violation error and no data, got %s", resp.Body())
 		}
 		return ""
 	}
@@ -162,4 +180,83 @@ func (k *kapok) checkMutation(o *Oracle, m *Mutation, want Outcome) string {
 		field = "delete_" + m.Table
 	}
 	return Diff(map[string]any{field: map[string]any{"affected_rows": int64(len(want.Touched)), "returning": o.Rows(m.Table, want.Touched)}}, obj["data"])
+}
+
+func describeInsert(in *Insert) string {
+	if in.REST {
+		path, prefer, body := InsertREST(in)
+		return fmt.Sprintf("POST /rest/v1%s\nPrefer: %s\n%s", path, prefer, body)
+	}
+	return InsertGraphQL(in)
+}
+
+// checkInsert sends in and compares what comes back with want: "" when they agree.
+func (k *kapok) checkInsert(o *Oracle, in *Insert, want Outcome) string {
+	req, resp := fasthttp.AcquireRequest(), fasthttp.AcquireResponse()
+	defer fasthttp.ReleaseRequest(req)
+	defer fasthttp.ReleaseResponse(resp)
+	if in.REST {
+		path, prefer, body := InsertREST(in)
+		req.SetRequestURI("http://kapok.test/t/" + writesTenant + "/rest/v1" + path)
+		req.Header.SetMethod("POST")
+		req.Header.Set("Prefer", prefer)
+		req.Header.SetContentType("application/json")
+		req.SetBody(body)
+	} else {
+		body, _ := json.Marshal(map[string]any{"query": InsertGraphQL(in)})
+		req.SetRequestURI("http://kapok.test/t/" + writesTenant + "/v1/graphql")
+		req.Header.SetMethod("POST")
+		req.Header.SetContentType("application/json")
+		req.SetBody(body)
+	}
+	if err := k.c.DoTimeout(req, resp, 30*time.Second); err != nil {
+		return err.Error()
+	}
+	got, err := Decode(resp.Body())
+	if err != nil {
+		return fmt.Sprintf("status %d, not JSON: %q", resp.StatusCode(), resp.Body())
+	}
+	obj, _ := got.(map[string]any)
+	if want.Violation != "" {
+		if in.REST {
+			status := 409
+			if want.Violation == "23502" {
+				status = 400
+			}
+			if resp.StatusCode() != status || obj == nil || obj["code"] != want.Violation {
+				return fmt.Sprintf("want a %d with code %s, got status %d: %s", status, want.Violation, resp.StatusCode(), resp.Body())
+			}
+			return ""
+		}
+		if !gqlViolation(got) {
+			return fmt.Sprintf("want a constraint-violation error (%s) and no data, got %s", want.Violation, resp.Body())
+		}
+		return ""
+	}
+	if in.REST {
+		if resp.StatusCode() != 201 {
+			return fmt.Sprintf("status %d: %s", resp.StatusCode(), resp.Body())
+		}
+		return Diff(o.Rows(in.Table, want.Touched), got)
+	}
+	if resp.StatusCode() != 200 || obj == nil || obj["errors"] != nil {
+		return fmt.Sprintf("status %d: %s", resp.StatusCode(), resp.Body())
+	}
+	return Diff(map[string]any{"insert_" + in.Table: map[string]any{"affected_rows": int64(len(want.Touched)), "returning": o.Rows(in.Table, want.Touched)}}, obj["data"])
+}
+
+// gqlViolation reports whether a GraphQL answer is Hasura's for a broken constraint: no
+// data, and one error whose extensions.code is constraint-violation.
+func gqlViolation(answer any) bool {
+	obj, _ := answer.(map[string]any)
+	if obj == nil || obj["data"] != nil {
+		return false
+	}
+	errs, _ := obj["errors"].([]any)
+	if len(errs) != 1 {
+		return false
+	}
+	e, _ := errs[0].(map[string]any)
+	ext, _ := e["extensions"].(map[string]any)
+	return ext != nil && ext["code"] == "constraint-violation"
 }
