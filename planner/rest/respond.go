@@ -91,8 +91,10 @@ func (s *Statement) Respond(in *planner.Input, buf []byte, ends []int, w *planne
 			// Every affected row is in the statement's result.
 			env.Total = env.N
 		}
+		// PostgREST v12: the updated rows' range for PATCH and PUT, no range (*) for POST
+		// and DELETE.
 		cr := append(w.Scratch[len(w.Scratch):], "*/"...)
-		if s.Action != ActionInsert && env.N > 0 {
+		if (s.Action == ActionUpdate || s.Action == ActionUpsert) && env.N > 0 {
 			cr = append(strconv.AppendInt(append(cr[:0], "0-"...), env.N-1, 10), '/')
 		}
 		if env.Total < 0 {
