@@ -103,6 +103,14 @@ func backendKind(m pgproto3.BackendMessage) byte {
 	return '?'
 }
 
+// query sends a simple Query and reads its answers to ReadyForQuery.
+func (c *rawClient) query(sql string) (kinds string, rows []string) {
+	c.t.Helper()
+	c.fe.Send(&pgproto3.Query{String: sql})
+	c.flush()
+	return c.until('Z')
+}
+
 // execute sends Parse, Bind, Describe and Execute of sql (unnamed) with text arguments.
 func (c *rawClient) execute(sql string, args ...string) {
 	params := make([][]byte, len(args))
@@ -159,41 +167,26 @@ func TestCopyFromStdinInExtendedProtocol(t *testing.T) {
 	f := newFixture(t, 1, "CREATE TABLE c (v int)")
 	c := f.raw("app")
 	// The server waits for COPY data after the Execute; PostgreSQL ignores the Sync sent
-	// with it and answers ReadyForQuery to the one after CopyDone.
-	c.fe.Send(&pgproto3.Parse{Query: "COPY c FROM STDIN"})
-	c.fe.Send(&pgproto3.Bind{})
-	c.fe.Send(&pgproto3.Execute{})
-	c.fe.Send(&pgproto3.Sync{})
-	c.flush()
-	if kinds, _ := c.until('G'); kinds != "12G" {
-		t.Fatalf("before the data: %q", kinds)
+	// with it and answers ReadyForQuery to the one after CopyDone. Bad data: the server's
+	// error ends the COPY, and the Sync after CopyDone is answered all the same.
+	for _, step := range []struct{ data, want string }{{"1\n2\n3\n", "CZ"}, {"x\n", "EZ"}} {
+		c.fe.Send(&pgproto3.Parse{Query: "COPY c FROM STDIN"})
+		c.fe.Send(&pgproto3.Bind{})
+		c.fe.Send(&pgproto3.Execute{})
+		c.fe.Send(&pgproto3.Sync{})
+		c.flush()
+		if kinds, _ := c.until('G'); kinds != "12G" {
+			t.Fatalf("before %q: %q", step.data, kinds)
+		}
+		c.fe.Send(&pgproto3.CopyData{Data: []byte(step.data)})
+		c.fe.Send(&pgproto3.CopyDone{})
+		c.fe.Send(&pgproto3.Sync{})
+		c.flush()
+		if kinds, _ := c.until('Z'); kinds != step.want {
+			t.Fatalf("after %q: %q, want %q", step.data, kinds, step.want)
+		}
 	}
-	c.fe.Send(&pgproto3.CopyData{Data: []byte("1\n2\n3\n")})
-	c.fe.Send(&pgproto3.CopyDone{})
-	c.fe.Send(&pgproto3.Sync{})
-	c.flush()
-	if kinds, _ := c.until('Z'); kinds != "CZ" {
-		t.Fatalf("after the data: %q", kinds)
-	}
-	// Bad data: the server's error ends the COPY, and the Sync after CopyDone is answered.
-	c.fe.Send(&pgproto3.Parse{Query: "COPY c FROM STDIN"})
-	c.fe.Send(&pgproto3.Bind{})
-	c.fe.Send(&pgproto3.Execute{})
-	c.fe.Send(&pgproto3.Sync{})
-	c.flush()
-	if kinds, _ := c.until('G'); kinds != "12G" {
-		t.Fatalf("before the bad data: %q", kinds)
-	}
-	c.fe.Send(&pgproto3.CopyData{Data: []byte("x\n")})
-	c.fe.Send(&pgproto3.CopyDone{})
-	c.fe.Send(&pgproto3.Sync{})
-	c.flush()
-	if kinds, _ := c.until('Z'); kinds != "EZ" {
-		t.Fatalf("after the bad data: %q", kinds)
-	}
-	c.fe.Send(&pgproto3.Query{String: "SELECT sum(v)::text FROM c"})
-	c.flush()
-	if kinds, rows := c.until('Z'); kinds != "TDCZ" || rows[0] != "6" {
+	if kinds, rows := c.query("SELECT sum(v)::text FROM c"); kinds != "TDCZ" || rows[0] != "6" {
 		t.Fatalf("sum: %q %q", kinds, rows)
 	}
 }
@@ -233,9 +226,7 @@ func TestTransactionOpenedBySimpleQueryKeepsItsConnection(t *testing.T) {
 	c := f.raw("app")
 	// "BEGIN; SELECT" leaves the transaction open: the answers end with status T and the
 	// statements after it run on the same server connection, in the same transaction.
-	c.fe.Send(&pgproto3.Query{String: "BEGIN; SELECT txid_current()::text"})
-	c.flush()
-	kinds, rows := c.until('Z')
+	kinds, rows := c.query("BEGIN; SELECT txid_current()::text")
 	if kinds != "CTDCZ" {
 		t.Fatalf("begin: %q", kinds)
 	}
@@ -248,9 +239,7 @@ func TestTransactionOpenedBySimpleQueryKeepsItsConnection(t *testing.T) {
 			t.Fatalf("in the transaction: %q %q, want transaction %s", kinds, rows, tx)
 		}
 	}
-	c.fe.Send(&pgproto3.Query{String: "COMMIT"})
-	c.flush()
-	if kinds, _ := c.until('Z'); kinds != "CZ" {
+	if kinds, _ := c.query("COMMIT"); kinds != "CZ" {
 		t.Fatalf("commit: %q", kinds)
 	}
 }
@@ -281,9 +270,7 @@ func TestCleanTextDoesNotPassARefusal(t *testing.T) {
 func TestServerGoneWhileIdleInTransaction(t *testing.T) {
 	f := newFixture(t, 1, "")
 	c := f.raw("app")
-	c.fe.Send(&pgproto3.Query{String: "BEGIN; SELECT pg_backend_pid()::text"})
-	c.flush()
-	_, rows := c.until('Z')
+	_, rows := c.query("BEGIN; SELECT pg_backend_pid()::text")
 	admin := testenv.Conn(t)
 	if _, err := admin.Exec(ctxT(t), "SELECT pg_terminate_backend($1::int)", rows[0]); err != nil {
 		t.Fatal(err)

@@ -20,8 +20,8 @@ func fast(conn net.Conn) net.Conn {
 		return conn
 	}
 	c := &rawConn{TCPConn: tc, rc: rc}
-	c.r.fn = c.r.read
-	c.w.fn = c.w.write
+	c.r.fn = func(fd uintptr) bool { return c.r.call(fd, false) }
+	c.w.fn = func(fd uintptr) bool { return c.w.call(fd, true) }
 	return c
 }
 
@@ -54,29 +54,25 @@ type rawOp struct {
 	eof bool
 }
 
-func (o *rawOp) read(fd uintptr) bool {
+// call makes the system call on fd: false when it would block (EAGAIN).
+func (o *rawOp) call(fd uintptr, write bool) bool {
 	for {
-		m, _, e := syscall.RawSyscall6(syscall.SYS_RECVFROM, fd, uintptr(unsafe.Pointer(&o.p[0])), uintptr(len(o.p)), 0, 0, 0)
-		switch e {
-		case 0:
-			o.n = int(m)
-			o.eof = m == 0
-			return true
-		case syscall.EINTR:
-		case syscall.EAGAIN:
-			return false
-		default:
-			o.err = e
-			return true
+		var m uintptr
+		var e syscall.Errno
+		if write {
+			if o.n == len(o.p) {
+				return true
+			}
+			m, _, e = syscall.RawSyscall6(syscall.SYS_SENDTO, fd, uintptr(unsafe.Pointer(&o.p[o.n])), uintptr(len(o.p)-o.n), syscall.MSG_NOSIGNAL, 0, 0)
+		} else {
+			m, _, e = syscall.RawSyscall6(syscall.SYS_RECVFROM, fd, uintptr(unsafe.Pointer(&o.p[0])), uintptr(len(o.p)), 0, 0, 0)
 		}
-	}
-}
-
-func (o *rawOp) write(fd uintptr) bool {
-	for o.n < len(o.p) {
-		m, _, e := syscall.RawSyscall6(syscall.SYS_SENDTO, fd, uintptr(unsafe.Pointer(&o.p[o.n])), uintptr(len(o.p)-o.n), syscall.MSG_NOSIGNAL, 0, 0)
 		switch e {
 		case 0:
+			if !write {
+				o.n, o.eof = int(m), m == 0
+				return true
+			}
 			o.n += int(m)
 		case syscall.EINTR:
 		case syscall.EAGAIN:
@@ -86,45 +82,36 @@ func (o *rawOp) write(fd uintptr) bool {
 			return true
 		}
 	}
-	return true
 }
 
-func (c *rawConn) Read(p []byte) (int, error) {
+func (c *rawConn) Read(p []byte) (int, error) { return c.do(&c.r, false, p) }
+
+func (c *rawConn) Write(p []byte) (int, error) { return c.do(&c.w, true, p) }
+
+// do makes o's call on p, through the RawConn, which holds the descriptor meanwhile.
+func (c *rawConn) do(o *rawOp, write bool, p []byte) (int, error) {
 	if len(p) == 0 {
 		return 0, nil
 	}
-	o := &c.r
 	o.mu.Lock()
 	defer o.mu.Unlock()
 	o.p, o.n, o.err, o.eof = p, 0, 0, false
-	err := c.rc.Read(o.fn)
+	var err error
+	op := "read"
+	if write {
+		op = "write"
+		err = c.rc.Write(o.fn)
+	} else {
+		err = c.rc.Read(o.fn)
+	}
 	o.p = nil
 	switch {
 	case err != nil:
 		return o.n, err
 	case o.err != 0:
-		return o.n, c.opError("read", o.err)
+		return o.n, c.opError(op, o.err)
 	case o.eof:
 		return 0, io.EOF
-	}
-	return o.n, nil
-}
-
-func (c *rawConn) Write(p []byte) (int, error) {
-	if len(p) == 0 {
-		return 0, nil
-	}
-	o := &c.w
-	o.mu.Lock()
-	defer o.mu.Unlock()
-	o.p, o.n, o.err = p, 0, 0
-	err := c.rc.Write(o.fn)
-	o.p = nil
-	switch {
-	case err != nil:
-		return o.n, err
-	case o.err != 0:
-		return o.n, c.opError("write", o.err)
 	}
 	return o.n, nil
 }

@@ -125,61 +125,19 @@ func describeMutation(m *Mutation) string {
 
 // checkMutation sends m and compares what comes back with want: "" when they agree.
 func (k *kapok) checkMutation(o *Oracle, m *Mutation, want Outcome) string {
-	req, resp := fasthttp.AcquireRequest(), fasthttp.AcquireResponse()
-	defer fasthttp.ReleaseRequest(req)
-	defer fasthttp.ReleaseResponse(resp)
-	if m.REST {
-		method, path, body := MutationREST(m)
-		req.SetRequestURI("http://kapok.test/t/" + writesTenant + "/rest/v1" + path)
-		req.Header.SetMethod(method)
-		req.Header.Set("Prefer", "return=representation")
-		if body != nil {
-			req.Header.SetContentType("application/json")
-			req.SetBody(body)
-		}
-	} else {
-		q, vars := MutationGraphQL(m)
-		body, _ := json.Marshal(map[string]any{"query": q, "variables": vars})
-		req.SetRequestURI("http://kapok.test/t/" + writesTenant + "/v1/graphql")
-		req.Header.SetMethod("POST")
-		req.Header.SetContentType("application/json")
-		req.SetBody(body)
-	}
-	if err := k.c.DoTimeout(req, resp, 30*time.Second); err != nil {
-		return err.Error()
-	}
-	got, err := Decode(resp.Body())
-	if err != nil {
-		return fmt.Sprintf("status %d, not JSON: %q", resp.StatusCode(), resp.Body())
-	}
-	if want.Violation != "" {
-		if m.REST {
-			obj, _ := got.(map[string]any)
-			if resp.StatusCode() != 409 || obj == nil || obj["code"] != want.Violation {
-				return fmt.Sprintf("want a 409 with code %s, got status %d: %s", want.Violation, resp.StatusCode(), resp.Body())
-			}
-			return ""
-		}
-		if !gqlViolation(got) {
-			return fmt.Sprintf("want a constraint-violation error and no data, got %s", resp.Body())
-		}
-		return ""
-	}
-	if m.REST {
-		if resp.StatusCode() != 200 {
-			return fmt.Sprintf("status %d: %s", resp.StatusCode(), resp.Body())
-		}
-		return Diff(o.Rows(m.Table, want.Touched), got)
-	}
-	obj, _ := got.(map[string]any)
-	if resp.StatusCode() != 200 || obj == nil || obj["errors"] != nil {
-		return fmt.Sprintf("status %d: %s", resp.StatusCode(), resp.Body())
-	}
 	field := "update_" + m.Table
 	if m.Delete {
 		field = "delete_" + m.Table
 	}
-	return Diff(map[string]any{field: map[string]any{"affected_rows": int64(len(want.Touched)), "returning": o.Rows(m.Table, want.Touched)}}, obj["data"])
+	w := written{rest: m.REST, table: m.Table, field: field, status: 200}
+	if m.REST {
+		w.method, w.path, w.body = MutationREST(m)
+		w.prefer = "return=representation"
+	} else {
+		q, vars := MutationGraphQL(m)
+		w.body, _ = json.Marshal(map[string]any{"query": q, "variables": vars})
+	}
+	return k.checkWrite(o, w, want)
 }
 
 func describeInsert(in *Insert) string {
@@ -192,22 +150,43 @@ func describeInsert(in *Insert) string {
 
 // checkInsert sends in and compares what comes back with want: "" when they agree.
 func (k *kapok) checkInsert(o *Oracle, in *Insert, want Outcome) string {
+	w := written{rest: in.REST, table: in.Table, field: "insert_" + in.Table, method: "POST", status: 201}
+	if in.REST {
+		w.path, w.prefer, w.body = InsertREST(in)
+	} else {
+		w.body, _ = json.Marshal(map[string]any{"query": InsertGraphQL(in)})
+	}
+	return k.checkWrite(o, w, want)
+}
+
+// written is a write as sent: REST (method, path, Prefer, body; status on success) or a
+// GraphQL request body whose root field is field.
+type written struct {
+	rest                 bool
+	table, field         string
+	method, path, prefer string
+	body                 []byte
+	status               int
+}
+
+// checkWrite sends w and compares what comes back with want: the rows returned, or the
+// error of the violation (REST: 409, or 400 for NOT NULL, with PostgreSQL's code; GraphQL:
+// Hasura's constraint-violation and no data).
+func (k *kapok) checkWrite(o *Oracle, w written, want Outcome) string {
 	req, resp := fasthttp.AcquireRequest(), fasthttp.AcquireResponse()
 	defer fasthttp.ReleaseRequest(req)
 	defer fasthttp.ReleaseResponse(resp)
-	if in.REST {
-		path, prefer, body := InsertREST(in)
-		req.SetRequestURI("http://kapok.test/t/" + writesTenant + "/rest/v1" + path)
-		req.Header.SetMethod("POST")
-		req.Header.Set("Prefer", prefer)
-		req.Header.SetContentType("application/json")
-		req.SetBody(body)
+	if w.rest {
+		req.SetRequestURI("http://kapok.test/t/" + writesTenant + "/rest/v1" + w.path)
+		req.Header.SetMethod(w.method)
+		req.Header.Set("Prefer", w.prefer)
 	} else {
-		body, _ := json.Marshal(map[string]any{"query": InsertGraphQL(in)})
 		req.SetRequestURI("http://kapok.test/t/" + writesTenant + "/v1/graphql")
 		req.Header.SetMethod("POST")
+	}
+	if w.body != nil {
 		req.Header.SetContentType("application/json")
-		req.SetBody(body)
+		req.SetBody(w.body)
 	}
 	if err := k.c.DoTimeout(req, resp, 30*time.Second); err != nil {
 		return err.Error()
@@ -217,32 +196,31 @@ func (k *kapok) checkInsert(o *Oracle, in *Insert, want Outcome) string {
 		return fmt.Sprintf("status %d, not JSON: %q", resp.StatusCode(), resp.Body())
 	}
 	obj, _ := got.(map[string]any)
-	if want.Violation != "" {
-		if in.REST {
-			status := 409
-			if want.Violation == "23502" {
-				status = 400
-			}
-			if resp.StatusCode() != status || obj == nil || obj["code"] != want.Violation {
-				return fmt.Sprintf("want a %d with code %s, got status %d: %s", status, want.Violation, resp.StatusCode(), resp.Body())
-			}
-			return ""
+	switch {
+	case want.Violation != "" && w.rest:
+		status := 409
+		if want.Violation == "23502" {
+			status = 400
 		}
+		if resp.StatusCode() != status || obj == nil || obj["code"] != want.Violation {
+			return fmt.Sprintf("want a %d with code %s, got status %d: %s", status, want.Violation, resp.StatusCode(), resp.Body())
+		}
+		return ""
+	case want.Violation != "":
 		if !gqlViolation(got) {
 			return fmt.Sprintf("want a constraint-violation error (%s) and no data, got %s", want.Violation, resp.Body())
 		}
 		return ""
-	}
-	if in.REST {
-		if resp.StatusCode() != 201 {
+	case w.rest:
+		if resp.StatusCode() != w.status {
 			return fmt.Sprintf("status %d: %s", resp.StatusCode(), resp.Body())
 		}
-		return Diff(o.Rows(in.Table, want.Touched), got)
+		return Diff(o.Rows(w.table, want.Touched), got)
 	}
 	if resp.StatusCode() != 200 || obj == nil || obj["errors"] != nil {
 		return fmt.Sprintf("status %d: %s", resp.StatusCode(), resp.Body())
 	}
-	return Diff(map[string]any{"insert_" + in.Table: map[string]any{"affected_rows": int64(len(want.Touched)), "returning": o.Rows(in.Table, want.Touched)}}, obj["data"])
+	return Diff(map[string]any{w.field: map[string]any{"affected_rows": int64(len(want.Touched)), "returning": o.Rows(w.table, want.Touched)}}, obj["data"])
 }
 
 // gqlViolation reports whether a GraphQL answer is Hasura's for a broken constraint: no
