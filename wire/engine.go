@@ -80,9 +80,43 @@ func NewEngine(opts EngineOptions) *Engine {
 			e.maxPrepared = c.Wire.MaxPreparedPerServer
 		}
 	}
-	e.janitor.Add(1)
+	e.janitor.Add(2)
 	go e.sweep()
+	go e.watchInline()
 	return e
+}
+
+// inlineWait is how long readInline waits for the server before it hands the server
+// connection to a reader goroutine and reads the client again: a client that goes away
+// during a long statement is then noticed, and its statement cancelled.
+const inlineWait = 100 * time.Millisecond
+
+// watchInline interrupts the inline waits that last longer than inlineWait.
+func (e *Engine) watchInline() {
+	defer e.janitor.Done()
+	t := time.NewTicker(inlineWait)
+	defer t.Stop()
+	var slow []*session
+	for {
+		select {
+		case <-e.stop:
+			return
+		case now := <-t.C:
+			cutoff := now.Add(-inlineWait).UnixNano()
+			slow = slow[:0]
+			e.mu.Lock()
+			for s := range e.sessions {
+				if since := s.inlineSince.Load(); since != 0 && since < cutoff {
+					slow = append(slow, s)
+				}
+			}
+			e.mu.Unlock()
+			for _, s := range slow {
+				s.interruptInline()
+			}
+			clear(slow)
+		}
+	}
 }
 
 // sweep closes server connections idle for serverIdle.
@@ -341,8 +375,15 @@ type session struct {
 	stmts      map[string]*stmt
 	unnamed    *stmt
 	clean      string // the last text the guard found to change nothing (check)
-	fwd        frame  // the frame being relayed (forward)
-	portals    map[string][]effect
+
+	// inlineSC is the server connection readInline waits on (nil: none), since
+	// inlineSince (unix nanoseconds, 0: not waiting); interrupted: watchInline set its read
+	// deadline in the past.
+	inlineSC    *serverConn
+	inlineSince atomic.Int64
+	interrupted bool
+	fwd         frame // the frame being relayed (forward)
+	portals     map[string][]effect
 }
 
 // Serve sends c the server's parameters, its BackendKeyData and ReadyForQuery, then relays
@@ -1051,12 +1092,28 @@ func (s *session) flushServer(batchEnd bool) {
 // STDIN). In a transaction left open nobody reads sc until the client's next batch: what
 // the server says meanwhile (a FATAL error, a notice) is relayed then, before that
 // batch's answers.
+//
+// A wait longer than inlineWait is interrupted (watchInline): the server connection goes to
+// a reader goroutine, and the client goroutine reads the client again.
 func (s *session) readInline(sc *serverConn) {
 	s.reading = true
+	s.inlineSC = sc
+	s.inlineSince.Store(time.Now().UnixNano())
+	defer s.endInline()
 	for {
 		s.mu.Unlock()
 		f, err := receiveServer(sc)
 		s.mu.Lock()
+		if s.interrupted {
+			s.interrupted = false
+			_ = sc.conn.SetReadDeadline(time.Time{})
+			if err != nil && errors.Is(err, os.ErrDeadlineExceeded) {
+				if s.sc == sc && !s.closed {
+					s.goRead(sc) // nothing was read: the reader goes on from here
+				}
+				return
+			}
+		}
 		if !s.relayOne(sc, f, err) {
 			return
 		}
@@ -1070,6 +1127,22 @@ func (s *session) readInline(sc *serverConn) {
 			s.reading = false
 			return
 		}
+	}
+}
+
+// endInline marks the end of readInline's wait; mu is held.
+func (s *session) endInline() {
+	s.inlineSC = nil
+	s.inlineSince.Store(0)
+}
+
+// interruptInline ends readInline's wait on the server with a read deadline in the past.
+func (s *session) interruptInline() {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if sc := s.inlineSC; sc != nil && !s.interrupted {
+		s.interrupted = true
+		_ = sc.conn.SetReadDeadline(time.Unix(1, 0))
 	}
 }
 

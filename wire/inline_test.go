@@ -294,3 +294,38 @@ func TestServerGoneWhileIdleInTransaction(t *testing.T) {
 		t.Fatalf("errors heard: %q, want the server's 57P01 or 08006 first", codes)
 	}
 }
+
+func TestLongStatementHandedOverAndClientGoneCancelsIt(t *testing.T) {
+	f := newFixture(t, 1, "")
+	c := f.raw("app")
+	// A statement longer than inlineWait: its answers come through the reader goroutine
+	// the wait was handed to, and the session goes on.
+	if kinds, rows := c.query("SELECT pg_sleep(0.3)::text"); kinds != "TDCZ" || rows[0] != "" {
+		t.Fatalf("a 300 ms statement: %q %q", kinds, rows)
+	}
+	if kinds, rows := c.query("SELECT 'after'"); kinds != "TDCZ" || rows[0] != "after" {
+		t.Fatalf("the next statement: %q %q", kinds, rows)
+	}
+	// A client that goes away during a long statement, without a cancel request: once the
+	// wait is handed over the engine reads the client, sees it gone, and cancels the
+	// statement, so the backend does not sleep on for 20 s.
+	c.fe.Send(&pgproto3.Query{String: "SELECT pg_sleep(20)"})
+	c.flush()
+	time.Sleep(50 * time.Millisecond)
+	_ = c.conn.Close()
+	admin := testenv.Conn(t)
+	deadline := time.Now().Add(5 * time.Second)
+	for {
+		var n int
+		if err := admin.QueryRow(ctxT(t), "SELECT count(*) FROM pg_stat_activity WHERE usename = $1 AND query = 'SELECT pg_sleep(20)' AND state = 'active'", f.role).Scan(&n); err != nil {
+			t.Fatal(err)
+		}
+		if n == 0 {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatal("the statement of a client that went away still runs")
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+}
