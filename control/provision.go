@@ -476,6 +476,29 @@ BEGIN
   END LOOP;
 END $drop$`
 
+// EnsureLiveTenantRole is EnsureTenantRole for a tenant of the control tables, run on conn
+// (a direct connection to the tenant's database) in one transaction that holds the role's
+// advisory lock and first checks that the tenant's row still exists. DeleteTenant deletes
+// the row, then drops the role under the same lock: a replica loading a tenant that is
+// being deleted cannot create its role again after the drop. A row that is gone is
+// ErrUnknownTenant.
+func (s *Store) EnsureLiveTenantRole(ctx context.Context, conn *pgx.Conn, tc *TenantConfig, member string) error {
+	return pgx.BeginFunc(ctx, conn, func(tx pgx.Tx) error {
+		if _, err := tx.Exec(ctx, "SELECT pg_advisory_xact_lock(hashtext('kapok tenant role ' || $1))", TenantRole(tc.Name)); err != nil {
+			return err
+		}
+		var live bool
+		if err := s.db.QueryRow(ctx, "SELECT EXISTS (SELECT 1 FROM kapok.tenants WHERE name = $1)", tc.Name).Scan(&live); err != nil {
+			return err
+		}
+		if !live {
+			return fmt.Errorf("%w %q", ErrUnknownTenant, tc.Name)
+		}
+		_, err := EnsureTenantRole(ctx, tx, tc, member)
+		return err
+	})
+}
+
 // DeleteTenant stops serving a control-table tenant everywhere and drops its schema or
 // database and its migration log.
 func (s *Store) DeleteTenant(ctx context.Context, name string) error {

@@ -308,3 +308,37 @@ ORDER BY 1`, role, obj, name)
 		})
 	}
 }
+
+func TestEnsureLiveTenantRoleCreatesNoRoleForADeletedTenant(t *testing.T) {
+	_, s := openTestStore(t)
+	ctx := context.Background()
+	name := testTenantName("live-role")
+	dropTestTenant(t, name)
+	c, err := s.CreateTenant(ctx, &CreateTenant{Name: name, Mode: "schema"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	tc := c.Tenant.Config
+	conn := testenv.Conn(t)
+	roleExists := func() bool {
+		var ok bool
+		if err := conn.QueryRow(ctx, "SELECT EXISTS (SELECT 1 FROM pg_roles WHERE rolname = $1)", TenantRole(name)).Scan(&ok); err != nil {
+			t.Fatal(err)
+		}
+		return ok
+	}
+	// A replica loading the tenant while it lives gets its role.
+	if err := s.EnsureLiveTenantRole(ctx, conn, tc, "postgres"); err != nil || !roleExists() {
+		t.Fatalf("live tenant: %v, role exists %v", err, roleExists())
+	}
+	if err := s.DeleteTenant(ctx, name); err != nil {
+		t.Fatal(err)
+	}
+	// One that loaded it before the delete and ensures its role after: nothing is created.
+	if err := s.EnsureLiveTenantRole(ctx, conn, tc, "postgres"); !errors.Is(err, ErrUnknownTenant) {
+		t.Fatalf("deleted tenant: %v, want ErrUnknownTenant", err)
+	}
+	if roleExists() {
+		t.Fatal("the deleted tenant's role was created again")
+	}
+}

@@ -2,6 +2,7 @@ package proxy
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"math"
 	"net/netip"
@@ -248,6 +249,17 @@ func (a *apis) admit(ctx *fasthttp.RequestCtx, g *guard, route string) bool {
 	return true
 }
 
+// inConfigFile reports whether the config file defines tenant name (else it comes from
+// the control tables).
+func (a *apis) inConfigFile(name string) bool {
+	for _, tc := range a.s.cfg.Tenants {
+		if tc.Name == name {
+			return true
+		}
+	}
+	return false
+}
+
 // refreshTenantRoles creates or refreshes the Postgres role of a tenant that needs one
 // (control.NeedsTenantRole: isolation "role" and "login", and "none" when the login role is
 // a superuser) and reloads the roles its requests may run as. The registry's change hook
@@ -280,15 +292,26 @@ func (a *apis) refreshTenantRoles(t *control.Tenant, first bool) {
 		if t.Config.Role == "" {
 			err = a.s.cfg.CheckManaged(t.Config, "creating role "+control.TenantRole(t.Name))
 		}
+		ensure := func() error {
+			_, err := control.EnsureTenantRole(ctx, conn, t.Config, member)
+			return err
+		}
+		if store := a.s.reg.Store(); store != nil && first && !a.inConfigFile(t.Name) {
+			// A control-table tenant may be deleted while this replica loads it.
+			ensure = func() error { return store.EnsureLiveTenantRole(ctx, conn, t.Config, member) }
+		}
 		for try := 0; err == nil; try++ {
 			// GRANTs of two tenants' roles on one schema, from two tenants or two
 			// replicas starting together, can collide ("tuple concurrently updated",
 			// a deadlock): the script is idempotent, so it runs again.
-			if _, err = control.EnsureTenantRole(ctx, conn, t.Config, member); err == nil || try == 4 || !control.ConcurrentCatalogUpdate(err) {
+			if err = ensure(); err == nil || try == 4 || !control.ConcurrentCatalogUpdate(err) {
 				break
 			}
 			err = nil
 			time.Sleep(time.Duration(20<<try) * time.Millisecond)
+		}
+		if errors.Is(err, control.ErrUnknownTenant) {
+			return // deleted meanwhile: its role stays dropped
 		}
 	}
 	var rr *control.RequestRoles
