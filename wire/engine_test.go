@@ -214,6 +214,27 @@ func (f *fixture) count(name string, labels ...string) float64 {
 	return 0
 }
 
+// waitStopped waits up to 5 s for no backend of the fixture's role to run a statement
+// starting with prefix: the statement of a client that went away must be cancelled.
+func (f *fixture) waitStopped(prefix string) {
+	f.t.Helper()
+	admin := testenv.Conn(f.t)
+	deadline := time.Now().Add(5 * time.Second)
+	for {
+		var n int
+		if err := admin.QueryRow(context.Background(), "SELECT count(*) FROM pg_stat_activity WHERE usename = $1 AND starts_with(query, $2) AND state = 'active'", f.role, prefix).Scan(&n); err != nil {
+			f.t.Fatal(err)
+		}
+		if n == 0 {
+			return
+		}
+		if time.Now().After(deadline) {
+			f.t.Fatal("the statement of a client that went away still runs")
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+}
+
 func ctxT(t *testing.T) context.Context {
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	t.Cleanup(cancel)
@@ -542,21 +563,7 @@ func TestClientGoneMidStatementCancelsIt(t *testing.T) {
 	if _, err := c.Exec(ctx, "SELECT pg_sleep(20)"); err == nil {
 		t.Fatal("pg_sleep(20) returned before its context ended")
 	}
-	admin := testenv.Conn(t)
-	deadline := time.Now().Add(5 * time.Second)
-	for {
-		var n int
-		if err := admin.QueryRow(context.Background(), "SELECT count(*) FROM pg_stat_activity WHERE usename = $1 AND query LIKE 'SELECT pg_sleep(20)%' AND state = 'active'", f.role).Scan(&n); err != nil {
-			t.Fatal(err)
-		}
-		if n == 0 {
-			break
-		}
-		if time.Now().After(deadline) {
-			t.Fatal("the statement of a client that went away still runs")
-		}
-		time.Sleep(50 * time.Millisecond)
-	}
+	f.waitStopped("SELECT pg_sleep(20)")
 	d := f.connect("next")
 	var one int
 	if err := d.QueryRow(ctxT(t), "SELECT 1").Scan(&one); err != nil {
