@@ -71,6 +71,7 @@ type Outcome struct {
 	Touched   []Row
 	After     []Row
 	Violation string // "23503" (foreign key), "" when none
+	Inserted  int    // rows an insert added (not updated by an upsert)
 }
 
 // Apply predicts m over the oracle's rows, which it leaves as they are.
@@ -288,6 +289,7 @@ func (o *Oracle) ApplyInsert(in *Insert) Outcome {
 			after[id] = n
 			order = append(order, id)
 			out.Touched = append(out.Touched, n)
+			out.Inserted++
 		case !in.Upsert:
 			return fail("23505")
 		case len(in.Update) == 0:

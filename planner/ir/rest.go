@@ -53,6 +53,10 @@ type RESTWrite struct {
 	// Returning builds the body from the affected rows (its From is MutatedRows); nil:
 	// the body is [] and only the count is returned.
 	Returning *Select
+	// CountInserted (an upsert that updates on conflict: PUT, POST with merge-duplicates)
+	// puts the number of rows inserted, not updated, in the envelope's total, for the
+	// response status (201 when a row was inserted, else 200).
+	CountInserted bool
 	// Singular fails the statement, undoing the write, unless exactly one row was
 	// affected: the error is SQLSTATE 42704 on the setting SingularSetting + the count.
 	Singular bool

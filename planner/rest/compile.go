@@ -46,6 +46,9 @@ type Statement struct {
 	Location bool
 	// Offset is the request value that holds the root offset, for Content-Range; -1: none.
 	Offset int
+	// Inserted says the envelope's total is the number of rows an upsert inserted (not
+	// updated), for the status: 201 when one was, else 200 (PostgREST v12).
+	Inserted bool
 }
 
 // Compile resolves req against the tenant catalog, plans it (Plan) and writes its
@@ -72,6 +75,7 @@ func Compile(cat *catalog.Schema, req *ApiRequest, body []byte) (*Statement, err
 		st.PrimaryKey = p.Table.PrimaryKey
 		st.Representation = req.Prefer.Return == "representation"
 		st.Location = !st.Representation && p.Write.Returning != nil
+		st.Inserted = p.Write.CountInserted
 		if stmt, err = sqlgen.BuildRESTWrite(p.Write); err != nil {
 			return nil, err
 		}
@@ -200,6 +204,7 @@ func (l *lowering) write(t *catalog.Table, body []byte) (*ir.RESTWrite, error) {
 				return nil, &Error{Status: 400, Code: CodeQueryParam, Message: "an upsert needs on_conflict or a primary key on " + t.Name}
 			}
 			w.DoNothing = req.Prefer.Resolution == "ignore-duplicates"
+			w.CountInserted = !w.DoNothing && len(w.Columns) > 0
 		}
 	case ActionUpsert:
 		w.Op = ir.MutInsert
@@ -207,6 +212,8 @@ func (l *lowering) write(t *catalog.Table, body []byte) (*ir.RESTWrite, error) {
 			return nil, err
 		}
 		w.OnConflict = t.PrimaryKey
+		// Without the row, PUT answers 204 whatever it did.
+		w.CountInserted = len(w.Columns) > 0 && req.Prefer.Return == "representation"
 	case ActionUpdate:
 		w.Op = ir.MutUpdate
 		w.Where = sel.Where

@@ -87,6 +87,11 @@ func (s *Statement) Respond(in *planner.Input, buf []byte, ends []int, w *planne
 			return nil
 		}
 	default:
+		inserted := int64(-1)
+		if s.Inserted {
+			// The total slot holds the rows the upsert inserted, not a count.
+			inserted, env.Total = env.Total, -1
+		}
 		if s.Prefer.Count != "" {
 			// Every affected row is in the statement's result.
 			env.Total = env.N
@@ -103,7 +108,10 @@ func (s *Statement) Respond(in *planner.Input, buf []byte, ends []int, w *planne
 			cr = strconv.AppendInt(cr, env.Total, 10)
 		}
 		w.SetHeader("Content-Range", cr)
-		if s.Action == ActionInsert {
+		switch {
+		case s.Action == ActionInsert && s.Prefer.Resolution == "merge-duplicates" && (inserted == 0 || env.N == 0):
+			status = 200 // an upsert that inserted nothing (PostgREST v12)
+		case s.Action == ActionInsert, s.Action == ActionUpsert && inserted > 0:
 			status = 201
 		}
 		if applied := s.applied(); applied != "" {
@@ -115,7 +123,7 @@ func (s *Statement) Respond(in *planner.Input, buf []byte, ends []int, w *planne
 			}
 		}
 		if !s.Representation {
-			if status != 201 {
+			if s.Action != ActionInsert {
 				status = 204
 			}
 			w.Status = status
@@ -141,15 +149,16 @@ var errEnvelope = errors.New("rest: the statement's value is not an envelope")
 
 // applied is the Preference-Applied header of a write: the preferences it honoured.
 func (s *Statement) applied() string {
+	// PostgREST v12's order: resolution, missing, return, count.
 	var parts []string
-	if s.Prefer.Return != "" {
-		parts = append(parts, "return="+s.Prefer.Return)
-	}
 	if s.Prefer.Resolution != "" && s.Action == ActionInsert {
 		parts = append(parts, "resolution="+s.Prefer.Resolution)
 	}
 	if s.Prefer.Missing == "default" && s.Action == ActionInsert {
 		parts = append(parts, "missing=default")
+	}
+	if s.Prefer.Return != "" {
+		parts = append(parts, "return="+s.Prefer.Return)
 	}
 	if s.Prefer.Count != "" {
 		parts = append(parts, "count="+s.Prefer.Count)

@@ -155,6 +155,7 @@ func BuildRESTWrite(w *ir.RESTWrite) (Statement, error) {
 	var b strings.Builder
 	a := g.alias("t")
 	returning := true
+	insertedCount := "" // the count of rows an upsert inserted, when it counts them
 	switch w.Op {
 	case ir.MutInsert:
 		body := g.param(w.Body)
@@ -194,6 +195,12 @@ func BuildRESTWrite(w *ir.RESTWrite) (Statement, error) {
 			g.columnList(&b, w.Columns, "x.")
 			b.WriteString(" FROM json_populate_recordset(NULL::" + relation(w.Table) + ", " + rows + ") AS x")
 		}
+		counting := w.CountInserted && len(w.OnConflict) > 0 && !w.DoNothing && len(w.Columns) > 0
+		if counting {
+			// Every row proposed adds one to the count, and every row updated instead
+			// takes one off (the conditions always hold): what is left was inserted.
+			b.WriteString(" WHERE " + bumpInserted("+") + " <> '0'")
+		}
 		if len(w.OnConflict) > 0 {
 			b.WriteString(" ON CONFLICT (")
 			g.columnList(&b, w.OnConflict, "")
@@ -208,7 +215,13 @@ func BuildRESTWrite(w *ir.RESTWrite) (Statement, error) {
 					}
 					b.WriteString(ir.QuoteIdent(c) + " = EXCLUDED." + ir.QuoteIdent(c))
 				}
+				if counting {
+					b.WriteString(" WHERE " + bumpInserted("-") + " <> '-1'")
+				}
 			}
+		}
+		if counting {
+			insertedCount = "coalesce(nullif(current_setting(" + quoteLiteral(insertedSetting) + ", true), ''), '0')"
 		}
 	case ir.MutUpdate:
 		if len(w.Columns) == 0 {
@@ -236,7 +249,7 @@ func BuildRESTWrite(w *ir.RESTWrite) (Statement, error) {
 	default:
 		g.fail("rest write op %d", w.Op)
 	}
-	if w.Returning == nil && !w.Singular {
+	if w.Returning == nil && !w.Singular && insertedCount == "" {
 		// Only the count is wanted: the statement alone, whose command tag has it.
 		st, err := g.done(&b)
 		st.Result = statement.Count
@@ -249,12 +262,31 @@ func BuildRESTWrite(w *ir.RESTWrite) (Statement, error) {
 		b.WriteString(" RETURNING " + a + ".*")
 	}
 	b.WriteString(") ")
-	if w.Returning == nil {
-		b.WriteString(`SELECT ` + singular(w.Singular, `count(*)`, envelopeSQL(`count(*)`, `NULL`, `'[]'`)) + ` FROM "m"`)
-	} else {
+	switch {
+	case w.Returning == nil:
+		total := "NULL"
+		if insertedCount != "" {
+			total = insertedCount
+		}
+		b.WriteString(`SELECT ` + singular(w.Singular, `count(*)`, envelopeSQL(`count(*)`, total, `'[]'`)) + ` FROM "m"`)
+	case insertedCount != "":
+		g.totalExpr = insertedCount
+		g.envelopeOf(&b, w.Returning, false, w.Singular)
+		g.totalExpr = ""
+	default:
 		g.envelopeOf(&b, w.Returning, false, w.Singular)
 	}
 	return g.done(&b)
+}
+
+// insertedSetting counts, in a transaction-local setting, the rows an upsert inserts.
+const insertedSetting = "kapok.upsert_inserted"
+
+// bumpInserted adds one to (op "+") or takes one off (op "-") the count of inserted rows
+// and yields its new text.
+func bumpInserted(op string) string {
+	cur := "coalesce(nullif(current_setting(" + quoteLiteral(insertedSetting) + ", true), '')::int, 0)"
+	return "set_config(" + quoteLiteral(insertedSetting) + ", (" + cur + " " + op + " 1)::text, true)"
 }
 
 // singular wraps the envelope expression so that a row count n other than 1 fails the
@@ -360,6 +392,9 @@ func (g *gen) envelopeOf(b *strings.Builder, sel *ir.Select, total, one bool) {
 	rows := g.rowsSQL(sel, "", sc, &outerOrder)
 	pairs := g.objectPairs(sel.Output, sc, false, nil)
 	t := g.total(sel, total)
+	if g.totalExpr != "" {
+		t = g.totalExpr
+	}
 	var body, from string
 	if o, ok := g.rowsObject(pairs, rows, sc, outerOrder); ok {
 		body, from = jsonArray(o.alias, nil), o.from

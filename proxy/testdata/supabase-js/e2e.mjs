@@ -50,7 +50,7 @@ test('maybeSingle with no row', async () => { ok(await supabase.from('authors').
 
 // Writes with the anon key.
 test('insert with select', async () => { ok(await supabase.from('tags').insert({ id: 10, name: 'ten' }).select(), [{ id: 10, name: 'ten' }], 201) })
-test('upsert with select', async () => { ok(await supabase.from('tags').upsert({ id: 10, name: 'TEN' }).select(), [{ id: 10, name: 'TEN' }], 201) })
+test('upsert with select: 200 when it only updates (PostgREST v12)', async () => { ok(await supabase.from('tags').upsert({ id: 10, name: 'TEN' }).select(), [{ id: 10, name: 'TEN' }], 200) })
 test('update with select', async () => {
   ok(await supabase.from('tags').update({ name: 'Ten' }).eq('id', 10).select('id, name'), [{ id: 10, name: 'Ten' }], 200)
 })
