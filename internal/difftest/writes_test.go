@@ -83,7 +83,7 @@ func runWrites(t *testing.T, casesVar string, write func(g *Generator, o *Oracle
 			if err != nil {
 				t.Fatal(err)
 			}
-			if msg = Diff(oracle.Rows(table, want.After), Show2Rows(oracle, table, now.Tables[table].Rows)); msg != "" {
+			if msg = Diff(oracle.Rows(table, want.After), asAnswer(oracle, table, now.Tables[table].Rows)); msg != "" {
 				msg = "the table after it: " + msg
 			}
 		}
@@ -104,8 +104,8 @@ func runWrites(t *testing.T, casesVar string, write func(g *Generator, o *Oracle
 	}
 }
 
-// Show2Rows is rows read back from the table as an answer would hold them, for Diff.
-func Show2Rows(o *Oracle, table string, rows []Row) any {
+// asAnswer is rows read back from the table as a decoded answer holds them, for Diff.
+func asAnswer(o *Oracle, table string, rows []Row) any {
 	b, _ := json.Marshal(plain(o.Rows(table, rows)))
 	v, _ := Decode(b)
 	return v

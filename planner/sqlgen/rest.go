@@ -269,12 +269,8 @@ func BuildRESTWrite(w *ir.RESTWrite) (Statement, error) {
 			total = insertedCount
 		}
 		b.WriteString(`SELECT ` + singular(w.Singular, `count(*)`, envelopeSQL(`count(*)`, total, `'[]'`)) + ` FROM "m"`)
-	case insertedCount != "":
-		g.totalExpr = insertedCount
-		g.envelopeOf(&b, w.Returning, false, w.Singular)
-		g.totalExpr = ""
 	default:
-		g.envelopeOf(&b, w.Returning, false, w.Singular)
+		g.envelopeOf(&b, w.Returning, false, w.Singular, insertedCount)
 	}
 	return g.done(&b)
 }
@@ -379,10 +375,13 @@ func (g *gen) done(b *strings.Builder) (Statement, error) {
 // envelope renders `SELECT concat(n, ',', total, ',', body)` over the rows of sel (a
 // root Select: no Link).
 func (g *gen) envelope(b *strings.Builder, sel *ir.Select, total bool) {
-	g.envelopeOf(b, sel, total, false)
+	g.envelopeOf(b, sel, total, false, "")
 }
 
-func (g *gen) envelopeOf(b *strings.Builder, sel *ir.Select, total, one bool) {
+// envelopeOf writes the envelope over sel's rows: a singular one when one is set, its
+// total the count of every row sel selects when total is set, or totalExpr when given
+// (an upsert's count of inserted rows), else NULL.
+func (g *gen) envelopeOf(b *strings.Builder, sel *ir.Select, total, one bool, totalExpr string) {
 	if sel.Link != nil || sel.Output == nil {
 		g.fail("rest envelope over a linked or output-less select")
 		return
@@ -392,8 +391,8 @@ func (g *gen) envelopeOf(b *strings.Builder, sel *ir.Select, total, one bool) {
 	rows := g.rowsSQL(sel, "", sc, &outerOrder)
 	pairs := g.objectPairs(sel.Output, sc, false, nil)
 	t := g.total(sel, total)
-	if g.totalExpr != "" {
-		t = g.totalExpr
+	if totalExpr != "" {
+		t = totalExpr
 	}
 	var body, from string
 	if o, ok := g.rowsObject(pairs, rows, sc, outerOrder); ok {

@@ -31,8 +31,6 @@ type gen struct {
 	// writes otherwise). steps lists every step, for affected_rows.
 	inserted map[ir.Relation][]string
 	steps    []string
-	// totalExpr, when set, is the envelope's total (envelopeOf), not a count of rows.
-	totalExpr string
 }
 
 // Build renders q as one statement.
