@@ -370,20 +370,32 @@ const sqlTypes = new Set(
 );
 const gqlKeywords = new Set("query mutation subscription fragment on true false null schema extend scalar input enum interface union implements directive type".split(" "));
 
-function tokenizeSql(s: string): Token[] {
+/** Splits s into tokens: step looks at s from i and pushes the token that starts there
+ * (push(kind, end) takes s[i:end] and moves i to end); out is what was pushed so far. */
+function scan(s: string, step: (i: number, push: (kind: Kind, end: number) => void, out: Token[]) => void): Token[] {
   const out: Token[] = [];
   let i = 0;
   const push = (kind: Kind, end: number) => {
     out.push({ kind, text: s.slice(i, end) });
     i = end;
   };
-  while (i < s.length) {
+  while (i < s.length) step(i, push, out);
+  return out;
+}
+
+/** The end of the run of characters matching re that starts at i (s[i] matches). */
+function runEnd(s: string, i: number, re: RegExp): number {
+  let j = i + 1;
+  while (j < s.length && re.test(s[j])) j++;
+  return j;
+}
+
+function tokenizeSql(s: string): Token[] {
+  return scan(s, (i, push, out) => {
     const c = s[i];
     const rest = s.slice(i, i + 2);
     if (/\s/.test(c)) {
-      let j = i + 1;
-      while (j < s.length && /\s/.test(s[j])) j++;
-      push("plain", j);
+      push("plain", runEnd(s, i, /\s/));
     } else if (rest === "--") {
       const j = s.indexOf("\n", i);
       push("com", j < 0 ? s.length : j);
@@ -434,23 +446,14 @@ function tokenizeSql(s: string): Token[] {
     } else if (c === ":" && s[i + 1] === ":") {
       push("punct", i + 2);
     } else push("punct", i + 1);
-  }
-  return out;
+  });
 }
 
 function tokenizeGraphql(s: string): Token[] {
-  const out: Token[] = [];
-  let i = 0;
-  const push = (kind: Kind, end: number) => {
-    out.push({ kind, text: s.slice(i, end) });
-    i = end;
-  };
-  while (i < s.length) {
+  return scan(s, (i, push) => {
     const c = s[i];
     if (/[\s,]/.test(c)) {
-      let j = i + 1;
-      while (j < s.length && /[\s,]/.test(s[j])) j++;
-      push("plain", j);
+      push("plain", runEnd(s, i, /[\s,]/));
     } else if (c === "#") {
       const j = s.indexOf("\n", i);
       push("com", j < 0 ? s.length : j);
@@ -474,23 +477,14 @@ function tokenizeGraphql(s: string): Token[] {
       const kind: Kind = gqlKeywords.has(w) ? "kw" : isArg ? "prop" : /^[A-Z]/.test(w) ? "type" : "plain";
       push(kind, i + w.length);
     } else push("punct", i + 1);
-  }
-  return out;
+  });
 }
 
 function tokenizeJson(s: string): Token[] {
-  const out: Token[] = [];
-  let i = 0;
-  const push = (kind: Kind, end: number) => {
-    out.push({ kind, text: s.slice(i, end) });
-    i = end;
-  };
-  while (i < s.length) {
+  return scan(s, (i, push) => {
     const c = s[i];
     if (/\s/.test(c)) {
-      let j = i + 1;
-      while (j < s.length && /\s/.test(s[j])) j++;
-      push("plain", j);
+      push("plain", runEnd(s, i, /\s/));
     } else if (c === '"') {
       let j = i + 1;
       while (j < s.length && s[j] !== '"' && s[j] !== "\n") j += s[j] === "\\" ? 2 : 1;
@@ -504,8 +498,7 @@ function tokenizeJson(s: string): Token[] {
       const m = /^[a-z]+/.exec(s.slice(i, i + 16))!;
       push(["true", "false", "null"].includes(m[0]) ? "kw" : "plain", i + m[0].length);
     } else push("punct", i + 1);
-  }
-  return out;
+  });
 }
 
 /** The overlay's content: coloured tokens, with the error position marked. */

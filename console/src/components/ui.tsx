@@ -77,6 +77,15 @@ export const Textarea = forwardRef<HTMLTextAreaElement, TextareaHTMLAttributes<H
 );
 
 /** A labelled form field: the label is tied to the control for screen readers. */
+/** One tab of a small role="tablist" switch (sizes and text case come from className). */
+export function TabButton({ selected, onSelect, className, children }: { selected: boolean; onSelect: () => void; className?: string; children: ReactNode }) {
+  return (
+    <button role="tab" aria-selected={selected} onClick={onSelect} className={cx("rounded-md font-medium", selected ? "bg-zinc-800 text-zinc-100" : "text-zinc-400 hover:text-zinc-200", className)}>
+      {children}
+    </button>
+  );
+}
+
 export function Field({ label, hint, children, id }: { label: string; hint?: ReactNode; children: ReactNode; id: string }) {
   return (
     <div className="space-y-1.5">

@@ -20,7 +20,7 @@ import {
   X,
 } from "lucide-react";
 import { ApiError, activeSession, api, enc, graphql, serviceKey, tenantKeys, type GraphQLResponse } from "../api";
-import { Badge, Button, ErrorBox, Field, Input, Modal, Select, Spinner, copyText, cx, fmtBytes, fmtMs, useAsync } from "../components/ui";
+import { Badge, Button, ErrorBox, Field, Input, Modal, Select, Spinner, TabButton, copyText, cx, fmtBytes, fmtMs, useAsync } from "../components/ui";
 import { CodeEditor, type CodeEditorHandle } from "../components/editor";
 
 // ---------------------------------------------------------------------------------------------
@@ -1139,18 +1139,9 @@ export function GraphQLPage({ tenant }: { tenant: string }) {
             <div className="border-t border-zinc-800">
               <div role="tablist" aria-label="Request options" className="flex items-center gap-1 px-2 pt-1.5">
                 {(["variables", "headers"] as const).map((k) => (
-                  <button
-                    key={k}
-                    role="tab"
-                    aria-selected={lower === k}
-                    onClick={() => setLower(k)}
-                    className={cx(
-                      "rounded-md px-2.5 py-1 text-xs font-medium capitalize",
-                      lower === k ? "bg-zinc-800 text-zinc-100" : "text-zinc-400 hover:text-zinc-200",
-                    )}
-                  >
+                  <TabButton key={k} selected={lower === k} onSelect={() => setLower(k)} className="px-2.5 py-1 text-xs capitalize">
                     {k}
-                  </button>
+                  </TabButton>
                 ))}
               </div>
               <div className="h-40 p-2">

@@ -4,7 +4,7 @@
 import { useEffect, useMemo, useRef, useState, type KeyboardEvent, type ReactNode } from "react";
 import { ChevronDown, FileJson, Plus, RefreshCw, RotateCcw, Search, Send } from "lucide-react";
 import { api, enc, rest } from "../api";
-import { Badge, Button, Empty, ErrorBox, Input, Modal, Select, Spinner, cx, fmtBytes, fmtMs, toast, useAsync } from "../components/ui";
+import { Badge, Button, Empty, ErrorBox, Input, Modal, Select, Spinner, TabButton, cx, fmtBytes, fmtMs, toast, useAsync } from "../components/ui";
 import { CodeEditor } from "../components/editor";
 import { CopyButton, JsonView, RunAsBar, parseJsonObject, prettyJson, useRunAs } from "./GraphQL";
 
@@ -1164,15 +1164,9 @@ function ResponseView({ resp, busy }: { resp?: Resp; busy: boolean }) {
         {resp?.headers && (
           <div role="tablist" aria-label="Response parts" className="ml-auto flex items-center gap-1">
             {(["body", "headers"] as const).map((k) => (
-              <button
-                key={k}
-                role="tab"
-                aria-selected={tab === k}
-                onClick={() => setTab(k)}
-                className={cx("rounded-md px-2 py-0.5 font-medium capitalize", tab === k ? "bg-zinc-800 text-zinc-100" : "text-zinc-400 hover:text-zinc-200")}
-              >
+              <TabButton key={k} selected={tab === k} onSelect={() => setTab(k)} className="px-2 py-0.5 capitalize">
                 {k === "headers" ? `Headers (${resp.headers!.length})` : "Body"}
-              </button>
+              </TabButton>
             ))}
             {tab === "body" && resp.body !== undefined && <CopyButton text={() => prettyJson(resp.body)} label="Copy response" iconOnly />}
           </div>
@@ -1230,15 +1224,9 @@ function Snippets({ tenant, req, token, role }: { tenant: string; req: Req; toke
               ["js", "supabase-js"],
             ] as const
           ).map(([k, label]) => (
-            <button
-              key={k}
-              role="tab"
-              aria-selected={kind === k}
-              onClick={() => setKind(k)}
-              className={cx("rounded-md px-2 py-0.5 text-xs font-medium", kind === k ? "bg-zinc-800 text-zinc-100" : "text-zinc-400 hover:text-zinc-200")}
-            >
+            <TabButton key={k} selected={kind === k} onSelect={() => setKind(k)} className="px-2 py-0.5 text-xs">
               {label}
-            </button>
+            </TabButton>
           ))}
         </div>
       }
