@@ -77,6 +77,19 @@ export const Textarea = forwardRef<HTMLTextAreaElement, TextareaHTMLAttributes<H
 );
 
 /** A labelled form field: the label is tied to the control for screen readers. */
+/** A page's header: its title, what the page is about (children), its actions on the right. */
+export function PageHeader({ title, actions, children }: { title: ReactNode; actions?: ReactNode; children?: ReactNode }) {
+  return (
+    <header className="flex flex-wrap items-start justify-between gap-3">
+      <div className="min-w-0">
+        <h1 className="text-lg font-semibold">{title}</h1>
+        {children}
+      </div>
+      {actions}
+    </header>
+  );
+}
+
 /** One tab of a small role="tablist" switch (sizes and text case come from className). */
 export function TabButton({ selected, onSelect, className, children }: { selected: boolean; onSelect: () => void; className?: string; children: ReactNode }) {
   return (

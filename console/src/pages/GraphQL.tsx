@@ -20,7 +20,7 @@ import {
   X,
 } from "lucide-react";
 import { ApiError, activeSession, api, enc, graphql, serviceKey, tenantKeys, type GraphQLResponse } from "../api";
-import { Badge, Button, ErrorBox, Field, Input, Modal, Select, Spinner, TabButton, copyText, cx, fmtBytes, fmtMs, useAsync } from "../components/ui";
+import { Badge, Button, ErrorBox, Field, Input, Modal, PageHeader, Select, Spinner, TabButton, copyText, cx, fmtBytes, fmtMs, useAsync } from "../components/ui";
 import { CodeEditor, type CodeEditorHandle } from "../components/editor";
 
 // ---------------------------------------------------------------------------------------------
@@ -1039,17 +1039,18 @@ export function GraphQLPage({ tenant }: { tenant: string }) {
 
   return (
     <div className="flex min-h-full flex-col gap-4 p-4 md:p-6 lg:h-full" onKeyDown={onKeyDown}>
-      <header className="flex flex-wrap items-start justify-between gap-3">
-        <div className="min-w-0">
-          <h1 className="text-lg font-semibold">GraphQL</h1>
-          <p className="flex min-w-0 flex-wrap items-center gap-x-1.5 text-sm text-zinc-400">
-            Hasura-compatible API of {tenant} at
-            <code className="truncate rounded bg-zinc-900 px-1.5 py-0.5 font-mono text-xs text-zinc-300">{endpoint}</code>
-            <CopyButton text={() => window.location.origin + endpoint} label="Copy endpoint URL" iconOnly className="h-6" />
-          </p>
-        </div>
-        <RunAsBar runAs={runAs} tenant={tenant} idPrefix="gql" />
-      </header>
+      <PageHeader
+        title="GraphQL"
+        actions={
+          <RunAsBar runAs={runAs} tenant={tenant} idPrefix="gql" />
+        }
+      >
+        <p className="flex min-w-0 flex-wrap items-center gap-x-1.5 text-sm text-zinc-400">
+          Hasura-compatible API of {tenant} at
+          <code className="truncate rounded bg-zinc-900 px-1.5 py-0.5 font-mono text-xs text-zinc-300">{endpoint}</code>
+          <CopyButton text={() => window.location.origin + endpoint} label="Copy endpoint URL" iconOnly className="h-6" />
+        </p>
+      </PageHeader>
       {!!runAs.error && <ErrorBox error={runAs.error} />}
 
       <div className="flex min-h-0 flex-1 flex-col overflow-hidden rounded-xl border border-zinc-800 bg-zinc-900/60">

@@ -4,7 +4,7 @@ import { ArrowRight, ChevronRight, GitBranch, RefreshCw, RotateCcw, Undo2, X } f
 import { useEffect, useMemo, useRef, useState, type ReactNode } from "react";
 import { ApiError, api, type MigrationRecord, type MigrationResult, type SchemaDiff } from "../api";
 import { CodeEditor } from "../components/editor";
-import { Badge, Button, Card, ErrorBox, Field, Input, Modal, Spinner, cx, fmtMs, toast, useAsync } from "../components/ui";
+import { Badge, Button, Card, ErrorBox, Field, Input, Modal, PageHeader, Spinner, cx, fmtMs, toast, useAsync } from "../components/ui";
 
 export function MigrationsPage({ tenant }: { tenant: string }) {
   const { data, error, loading, reload } = useAsync(() => api.migrations(tenant), [tenant]);
@@ -24,28 +24,29 @@ export function MigrationsPage({ tenant }: { tenant: string }) {
 
   return (
     <div className="flex flex-col gap-5 p-4 md:p-6">
-      <header className="flex flex-wrap items-start justify-between gap-3">
-        <div className="min-w-0">
-          <h1 className="text-lg font-semibold">Migrations</h1>
-          <p className="text-sm text-zinc-400">
-            Versioned schema changes for <span className="font-mono text-zinc-300">{tenant}</span>: preview a change as a dry run, apply
-            it, roll it back with its down script.
-          </p>
-        </div>
-        <div className="flex flex-wrap items-center gap-2">
-          <Button variant="ghost" onClick={reload} aria-label="Reload history" title="Reload history">
-            <RefreshCw className={cx("size-4", loading && data && "animate-spin")} aria-hidden />
-          </Button>
-          <Button
-            onClick={() => askRollback()}
-            disabled={!latest}
-            title={latest ? `Roll back #${latest.id} ${latest.name}` : "No applied migration to roll back"}
-          >
-            <Undo2 className="size-4" aria-hidden />
-            Roll back latest
-          </Button>
-        </div>
-      </header>
+      <PageHeader
+        title="Migrations"
+        actions={
+          <div className="flex flex-wrap items-center gap-2">
+            <Button variant="ghost" onClick={reload} aria-label="Reload history" title="Reload history">
+              <RefreshCw className={cx("size-4", loading && data && "animate-spin")} aria-hidden />
+            </Button>
+            <Button
+              onClick={() => askRollback()}
+              disabled={!latest}
+              title={latest ? `Roll back #${latest.id} ${latest.name}` : "No applied migration to roll back"}
+            >
+              <Undo2 className="size-4" aria-hidden />
+              Roll back latest
+            </Button>
+          </div>
+        }
+      >
+        <p className="text-sm text-zinc-400">
+          Versioned schema changes for <span className="font-mono text-zinc-300">{tenant}</span>: preview a change as a dry run, apply
+          it, roll it back with its down script.
+        </p>
+      </PageHeader>
 
       {last && <ResultPanel title={last.title} res={last.res} onClose={() => setLast(null)} />}
 

@@ -3,7 +3,7 @@
 import { useRef, useState, type ReactNode } from "react";
 import { ChevronDown, ChevronRight, ChevronUp, Info, Pause, Play } from "lucide-react";
 import { api, type StatementStat, type TableStat, type TenantMonitor } from "../api";
-import { Badge, Button, Card, ErrorBox, cx, fmtBytes, fmtMs, fmtNum } from "../components/ui";
+import { Badge, Button, Card, ErrorBox, PageHeader, cx, fmtBytes, fmtMs, fmtNum } from "../components/ui";
 import { Sparkline, TimeChart, chartColors } from "../components/charts";
 import { EventLog } from "./EventLog";
 import { POLL_MS, RateSeries, counterRate, fmtPct, fmtRate, pushWindow, usePoll, type RatePoint } from "../metrics";
@@ -66,21 +66,22 @@ export function MonitorPage({ tenant }: { tenant: string }) {
 
   return (
     <div className="space-y-5 p-4 md:p-6">
-      <header className="flex flex-wrap items-start justify-between gap-3">
-        <div className="min-w-0">
-          <h1 className="text-lg font-semibold">Monitoring</h1>
-          <p className="text-sm text-zinc-400">
-            Live traffic and database activity of <span className="font-medium text-zinc-200">{tenant}</span>, sampled every 2 s.
-          </p>
-        </div>
-        <div className="flex items-center gap-3">
-          <LiveDot paused={paused} failing={!!error} />
-          <Button onClick={togglePause} aria-pressed={paused} size="sm">
-            {paused ? <Play className="size-3.5" aria-hidden /> : <Pause className="size-3.5" aria-hidden />}
-            {paused ? "Resume" : "Pause"}
-          </Button>
-        </div>
-      </header>
+      <PageHeader
+        title="Monitoring"
+        actions={
+          <div className="flex items-center gap-3">
+            <LiveDot paused={paused} failing={!!error} />
+            <Button onClick={togglePause} aria-pressed={paused} size="sm">
+              {paused ? <Play className="size-3.5" aria-hidden /> : <Pause className="size-3.5" aria-hidden />}
+              {paused ? "Resume" : "Pause"}
+            </Button>
+          </div>
+        }
+      >
+        <p className="text-sm text-zinc-400">
+          Live traffic and database activity of <span className="font-medium text-zinc-200">{tenant}</span>, sampled every 2 s.
+        </p>
+      </PageHeader>
 
       {error != null && (
         <div className="space-y-1">

@@ -4,7 +4,7 @@
 import { useEffect, useMemo, useRef, useState, type KeyboardEvent, type ReactNode } from "react";
 import { ChevronDown, FileJson, Plus, RefreshCw, RotateCcw, Search, Send } from "lucide-react";
 import { api, enc, rest } from "../api";
-import { Badge, Button, Empty, ErrorBox, Input, Modal, Select, Spinner, TabButton, cx, fmtBytes, fmtMs, toast, useAsync } from "../components/ui";
+import { Badge, Button, Empty, ErrorBox, Input, Modal, PageHeader, Select, Spinner, TabButton, cx, fmtBytes, fmtMs, toast, useAsync } from "../components/ui";
 import { CodeEditor } from "../components/editor";
 import { CopyButton, JsonView, RunAsBar, parseJsonObject, prettyJson, useRunAs } from "./GraphQL";
 
@@ -678,39 +678,40 @@ export function RestPage({ tenant }: { tenant: string }) {
 
   return (
     <div className="flex min-h-full flex-col gap-4 p-4 md:p-6">
-      <header className="flex flex-wrap items-start justify-between gap-3">
-        <div className="min-w-0">
-          <h1 className="text-lg font-semibold">REST API</h1>
-          <p className="flex min-w-0 flex-wrap items-center gap-x-1.5 text-sm text-zinc-400">
-            PostgREST-compatible API of {tenant} at
-            <code className="truncate rounded bg-zinc-900 px-1.5 py-0.5 font-mono text-xs text-zinc-300">{base}</code>
-            <CopyButton text={() => window.location.origin + base} label="Copy API URL" iconOnly className="h-6" />
-          </p>
-        </div>
-        <div className="flex flex-wrap items-center gap-2">
-          {schemas.length > 1 && (
-            <div className="flex items-center gap-2">
-              <label htmlFor="rest-profile" className="text-xs font-medium text-zinc-400">
-                Schema
-              </label>
-              <div className="w-36">
-                <Select id="rest-profile" value={profile} onChange={(e) => setProfile(e.target.value)} className="h-8 text-xs">
-                  <option value="">{schemas[0]} (default)</option>
-                  {schemas.slice(1).map((s) => (
-                    <option key={s}>{s}</option>
-                  ))}
-                </Select>
+      <PageHeader
+        title="REST API"
+        actions={
+          <div className="flex flex-wrap items-center gap-2">
+            {schemas.length > 1 && (
+              <div className="flex items-center gap-2">
+                <label htmlFor="rest-profile" className="text-xs font-medium text-zinc-400">
+                  Schema
+                </label>
+                <div className="w-36">
+                  <Select id="rest-profile" value={profile} onChange={(e) => setProfile(e.target.value)} className="h-8 text-xs">
+                    <option value="">{schemas[0]} (default)</option>
+                    {schemas.slice(1).map((s) => (
+                      <option key={s}>{s}</option>
+                    ))}
+                  </Select>
+                </div>
               </div>
-            </div>
-          )}
-          <Button size="sm" variant="ghost" onClick={() => setShowDoc(true)} disabled={!doc.data}>
-            <FileJson className="size-3.5" aria-hidden /> OpenAPI
-          </Button>
-          <Button size="sm" variant="ghost" onClick={doc.reload} aria-label="Reload the OpenAPI document" title="Reload">
-            <RefreshCw className={cx("size-3.5", doc.loading && "animate-spin")} aria-hidden />
-          </Button>
-        </div>
-      </header>
+            )}
+            <Button size="sm" variant="ghost" onClick={() => setShowDoc(true)} disabled={!doc.data}>
+              <FileJson className="size-3.5" aria-hidden /> OpenAPI
+            </Button>
+            <Button size="sm" variant="ghost" onClick={doc.reload} aria-label="Reload the OpenAPI document" title="Reload">
+              <RefreshCw className={cx("size-3.5", doc.loading && "animate-spin")} aria-hidden />
+            </Button>
+          </div>
+        }
+      >
+        <p className="flex min-w-0 flex-wrap items-center gap-x-1.5 text-sm text-zinc-400">
+          PostgREST-compatible API of {tenant} at
+          <code className="truncate rounded bg-zinc-900 px-1.5 py-0.5 font-mono text-xs text-zinc-300">{base}</code>
+          <CopyButton text={() => window.location.origin + base} label="Copy API URL" iconOnly className="h-6" />
+        </p>
+      </PageHeader>
 
       <div className="flex flex-wrap items-center gap-2">
         <RunAsBar runAs={runAs} tenant={tenant} idPrefix="rest" />

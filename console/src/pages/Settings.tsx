@@ -4,7 +4,7 @@ import { useEffect, useState, type ReactNode } from "react";
 import { Check, Copy, Eye, EyeOff, KeyRound, Lock, RefreshCw, Trash2 } from "lucide-react";
 import { ApiError, activeSession, api, forgetKeys, type Keys, type TenantInfo } from "../api";
 import { navigate } from "../router";
-import { Badge, Button, Card, ErrorBox, Field, Input, Modal, Spinner, Textarea, copyText, cx, toast, useAsync } from "../components/ui";
+import { Badge, Button, Card, ErrorBox, Field, Input, Modal, PageHeader, Spinner, Textarea, copyText, cx, toast, useAsync } from "../components/ui";
 
 export function SettingsPage({ tenant }: { tenant: string }) {
   const info = useAsync(() => api.tenant(tenant), [tenant]);
@@ -17,14 +17,11 @@ export function SettingsPage({ tenant }: { tenant: string }) {
 
   return (
     <div className="max-w-5xl space-y-5 p-4 md:p-6">
-      <header className="flex flex-wrap items-start justify-between gap-3">
-        <div className="min-w-0">
-          <h1 className="text-lg font-semibold">Settings</h1>
-          <p className="text-sm text-zinc-400">
-            How <span className="font-medium text-zinc-200">{tenant}</span> is set up: its keys, endpoints, limits and allowed networks.
-          </p>
-        </div>
-      </header>
+      <PageHeader title="Settings">
+        <p className="text-sm text-zinc-400">
+          How <span className="font-medium text-zinc-200">{tenant}</span> is set up: its keys, endpoints, limits and allowed networks.
+        </p>
+      </PageHeader>
 
       {info.error != null && !t && (
         <div className="space-y-2">

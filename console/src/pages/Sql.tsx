@@ -17,7 +17,7 @@ import {
 import { useCallback, useEffect, useMemo, useRef, useState, type ReactNode } from "react";
 import { ApiError, api, type Catalog, type CatalogTable, type SQLResult } from "../api";
 import { CodeEditor, type CodeEditorHandle } from "../components/editor";
-import { Badge, Button, ErrorBox, Field, Input, Modal, Spinner, cellText, copyText, cx, fmtMs, fmtNum, toast, useAsync } from "../components/ui";
+import { Badge, Button, ErrorBox, Field, Input, Modal, PageHeader, Spinner, cellText, copyText, cx, fmtMs, fmtNum, toast, useAsync } from "../components/ui";
 
 // ---- local storage: the draft and history are per tenant, snippets are shared ----
 
@@ -150,27 +150,28 @@ export function SqlPage({ tenant }: { tenant: string }) {
 
   return (
     <div className="flex flex-col gap-4 p-4 md:p-6">
-      <header className="flex flex-wrap items-start justify-between gap-3">
-        <div className="min-w-0">
-          <h1 className="text-lg font-semibold">SQL editor</h1>
-          <p className="text-sm text-zinc-400">
-            Run SQL on <span className="font-mono text-zinc-300">{tenant}</span> as its owner role; several statements may run at once,
-            the last one's result is shown.
-          </p>
-        </div>
-        <div className="flex flex-wrap items-center gap-2">
-          <Toggle checked={readOnly} onChange={setReadOnly} label="Read-only" title="Run in a read-only transaction: writes fail" />
-          <Button variant="ghost" onClick={() => setSaving(true)} disabled={!sql.trim()} title="Save the editor's text as a snippet">
-            <BookmarkPlus className="size-4" aria-hidden />
-            <span className="hidden sm:inline">Save</span>
-            <span className="sr-only sm:hidden">Save snippet</span>
-          </Button>
-          <Button variant="primary" onClick={run} busy={running} title="Run (Ctrl+Enter)">
-            {!running && <Play className="size-3.5" aria-hidden />}
-            Run
-          </Button>
-        </div>
-      </header>
+      <PageHeader
+        title="SQL editor"
+        actions={
+          <div className="flex flex-wrap items-center gap-2">
+            <Toggle checked={readOnly} onChange={setReadOnly} label="Read-only" title="Run in a read-only transaction: writes fail" />
+            <Button variant="ghost" onClick={() => setSaving(true)} disabled={!sql.trim()} title="Save the editor's text as a snippet">
+              <BookmarkPlus className="size-4" aria-hidden />
+              <span className="hidden sm:inline">Save</span>
+              <span className="sr-only sm:hidden">Save snippet</span>
+            </Button>
+            <Button variant="primary" onClick={run} busy={running} title="Run (Ctrl+Enter)">
+              {!running && <Play className="size-3.5" aria-hidden />}
+              Run
+            </Button>
+          </div>
+        }
+      >
+        <p className="text-sm text-zinc-400">
+          Run SQL on <span className="font-mono text-zinc-300">{tenant}</span> as its owner role; several statements may run at once,
+          the last one's result is shown.
+        </p>
+      </PageHeader>
 
       <div className="grid gap-4 lg:grid-cols-[15rem_minmax(0,1fr)]">
         <div className="min-w-0 space-y-3 lg:order-last">

@@ -3,7 +3,7 @@ import { useCallback, useEffect, useMemo, useRef, useState } from "react";
 import { Activity, AlertTriangle, Plus, Search, Settings } from "lucide-react";
 import { api, type CreateTenantRequest, type TenantCounters, type TenantInfo } from "../api";
 import { navigate } from "../router";
-import { Badge, Button, Empty, ErrorBox, Field, Input, Link, Modal, Select, Spinner, Textarea, cx, fmtBytes, fmtMs, toast, useAsync } from "../components/ui";
+import { Badge, Button, Empty, ErrorBox, Field, Input, Link, Modal, PageHeader, Select, Spinner, Textarea, cx, fmtBytes, fmtMs, toast, useAsync } from "../components/ui";
 import { Sparkline } from "../components/charts";
 import { POLL_MS, RateSeries, fmtRate, usePoll } from "../metrics";
 
@@ -110,16 +110,17 @@ export function TenantsPage() {
 
   return (
     <div className="space-y-5 p-4 md:p-6">
-      <header className="flex flex-wrap items-start justify-between gap-3">
-        <div className="min-w-0">
-          <h1 className="text-lg font-semibold">Tenants</h1>
-          <p className="text-sm text-zinc-400">Every tenant this Kapok serves, with its live traffic.</p>
-        </div>
-        <Button variant="primary" onClick={() => setCreating(true)}>
-          <Plus className="size-4" aria-hidden />
-          New tenant
-        </Button>
-      </header>
+      <PageHeader
+        title="Tenants"
+        actions={
+          <Button variant="primary" onClick={() => setCreating(true)}>
+            <Plus className="size-4" aria-hidden />
+            New tenant
+          </Button>
+        }
+      >
+        <p className="text-sm text-zinc-400">Every tenant this Kapok serves, with its live traffic.</p>
+      </PageHeader>
 
       {list.error != null && (
         <div className="space-y-2">
