@@ -31,6 +31,10 @@ type Config struct {
 	// or "<prefix>" for pools with SharedLogin.
 	// Default "kapok".
 	ApplicationName string
+	// SharedMaxConns is the size of each shared physical pool, the one pool per upstream URL
+	// that every SharedLogin tenant draws on (0: the URL's pool_max_conns, else
+	// max(16, 8 × GOMAXPROCS)).
+	SharedMaxConns int32
 	// Logger receives pool lifecycle events. Default slog.Default().
 	Logger *slog.Logger
 }
@@ -95,15 +99,21 @@ type PoolConfig struct {
 	// pgxpool.ParseConfig, so pool_* and other DSN knobs apply unless overridden below.
 	URL string
 	// SharedLogin says other tenants log in with the same URL (they switch role per
-	// request): their connections then carry the same application_name, the manager's
-	// prefix alone. PgBouncer hands one server connection to clients of every such tenant,
-	// and would otherwise send a SET application_name before most of their transactions.
+	// request): the tenant then draws on the manager's shared physical pool for that URL
+	// and exec mode (Config.SharedMaxConns connections), taking turns with the other
+	// tenants whenever it is full, instead of opening connections of its own.
 	SharedLogin bool
-	// MaxConns caps the pool's connections (0 = the DSN's pool_max_conns or pgx's default).
+	// MaxConns caps the connections the tenant holds at once: the size of its own pool
+	// (0 = the DSN's pool_max_conns or pgx's default), or its share of a shared one (0 =
+	// all of it).
 	MaxConns int32
-	// MinIdleConns keeps this many idle connections ready (0 = none, so an idle tenant
-	// holds nothing).
+	// MinIdleConns keeps this many idle connections ready in a pool of the tenant's own
+	// (0 = none, so an idle tenant holds nothing). A shared pool keeps none.
 	MinIdleConns int32
+	// Weight is how many of its waiting requests a tenant gets served per turn at a
+	// shared pool that is full (0 = 1): a tenant of weight 2 gets twice the connections of
+	// one of weight 1 while both wait.
+	Weight int
 	// MaxInFlight caps the tenant's concurrent requests (0 = no cap).
 	MaxInFlight int
 	// QueueWait is how long a request over MaxInFlight waits for a slot before

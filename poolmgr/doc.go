@@ -1,9 +1,13 @@
-// Package poolmgr owns Kapok's connections to PostgreSQL: one pgxpool per tenant (normally
-// through PgBouncer in transaction mode), created lazily, tuned per tenant, closed when idle
-// or pushed out of the LRU and reopened on the next request; the admission limits that run
-// before any work (per-tenant in-flight cap, global cap, bounded pool wait); the Prometheus
-// collector over every live pool; and the executor that runs a compiled plan's statements
-// in one round trip and returns the raw JSON bytes Postgres built.
+// Package poolmgr owns Kapok's connections to PostgreSQL (normally through PgBouncer in
+// transaction mode): a logical Pool per tenant, created lazily, closed when idle or pushed
+// out of the LRU and reopened on the next request; under them the physical pgxpools — one
+// per upstream URL shared by every tenant that logs in alike and switches role per request
+// (SharedLogin), with a fair gate that hands its connections to waiting tenants in turn
+// (fair.go, physical.go), and one of its own for a tenant with its own login; the admission
+// limits that run before any work (per-tenant in-flight cap, global cap, bounded pool
+// wait); the Prometheus collector over every live pool; and the executor that runs a
+// compiled plan's statements in one round trip and returns the raw JSON bytes Postgres
+// built.
 //
 // The executor's interface is deliberately narrow: statements with text-format parameters
 // in, one JSON value per statement out (Pool.Run), gathered from the statement's rows as its

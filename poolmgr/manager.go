@@ -3,6 +3,8 @@ package poolmgr
 import (
 	"context"
 	"net"
+	"strconv"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -27,6 +29,10 @@ type Manager struct {
 	// Add/Remove while mu is held.
 	evictReason evictReason
 	sf          singleflight.Group
+
+	// physicals are the shared physical pools, by URL and exec mode.
+	physMu    sync.Mutex
+	physicals map[physicalKey]*physical
 
 	closing   sync.WaitGroup // pools being closed in the background
 	closed    atomic.Bool
@@ -159,7 +165,7 @@ func (m *Manager) open(tenant string, cfg PoolConfig) (*Pool, error) {
 	}
 	m.live.Store(tenant, p)
 	m.pools.Add(tenant, p) // may evict the least recently used tenant (reason lru)
-	m.cfg.Logger.Debug("poolmgr: opened tenant pool", "tenant", tenant, "max_conns", p.pool.Config().MaxConns)
+	m.cfg.Logger.Debug("poolmgr: opened tenant pool", "tenant", tenant, "max_conns", p.maxConns, "shared", p.gate != nil)
 	return p, nil
 }
 
@@ -238,21 +244,65 @@ func (m *Manager) Tenants() []string {
 	return keys
 }
 
+// newPool builds the tenant's logical pool: its admission and its way to connections, a
+// shared physical pool (SharedLogin) or one of its own.
 func (m *Manager) newPool(tenant string, cfg PoolConfig) (*Pool, error) {
-	pc, err := pgxpool.ParseConfig(cfg.URL)
-	if err != nil {
-		return nil, err
-	}
 	mode, err := cfg.ExecMode.pgx()
 	if err != nil {
 		return nil, err
 	}
-	pc.ConnConfig.DefaultQueryExecMode = mode
-	if cfg.MaxConns > 0 {
-		pc.MaxConns = cfg.MaxConns
+	var ph *physical
+	if cfg.SharedLogin {
+		ph, err = m.sharedPhysical(cfg)
+	} else {
+		var pool *pgxpool.Pool
+		var size int32
+		if pool, size, err = m.newPgxPool(tenant, cfg, cfg.MaxConns, cfg.MinIdleConns); err == nil {
+			ph = &physical{pool: pool, size: int64(size), name: tenant}
+		}
 	}
-	if cfg.MinIdleConns > 0 {
-		pc.MinIdleConns = cfg.MinIdleConns
+	if err != nil {
+		return nil, err
+	}
+	p := &Pool{m: m, tenant: tenant, cfg: cfg, ph: ph, pool: ph.pool, stmtCache: mode == pgx.QueryExecModeCacheStatement, maxConns: ph.size}
+	if ph.gate != nil {
+		p.gate = ph.gate.tenant(int(cfg.MaxConns), cfg.Weight)
+	}
+	if cfg.MaxInFlight > 0 {
+		p.sem = make(chan struct{}, cfg.MaxInFlight)
+	}
+	p.timeout = m.cfg.RequestTimeout
+	if cfg.StatementTimeout > 0 {
+		p.timeout = cfg.StatementTimeout + cfg.AcquireTimeout + cfg.QueueWait + time.Second
+		p.timeoutArg = strconv.AppendInt(nil, cfg.StatementTimeout.Milliseconds(), 10)
+	}
+	now := time.Now().UnixNano()
+	p.lastUsed.Store(now)
+	p.lruTouched.Store(now)
+	return p, nil
+}
+
+// newPgxPool opens a pgxpool for cfg's URL (it does not connect): maxConns and minIdle
+// override the URL's pool_max_conns and pool_min_idle_conns when positive; tenant names
+// the pool's application_name ("" for a shared pool). It returns the pool's size.
+func (m *Manager) newPgxPool(tenant string, cfg PoolConfig, maxConns, minIdle int32) (*pgxpool.Pool, int32, error) {
+	pc, err := pgxpool.ParseConfig(cfg.URL)
+	if err != nil {
+		return nil, 0, err
+	}
+	mode, err := cfg.ExecMode.pgx()
+	if err != nil {
+		return nil, 0, err
+	}
+	pc.ConnConfig.DefaultQueryExecMode = mode
+	switch {
+	case maxConns > 0:
+		pc.MaxConns = maxConns
+	case tenant == "" && !strings.Contains(cfg.URL, "pool_max_conns"):
+		pc.MaxConns = defaultSharedSize()
+	}
+	if minIdle > 0 {
+		pc.MinIdleConns = minIdle
 	}
 	// JSON built by Postgres prints timestamptz in the session time zone; answers must not
 	// depend on the server's default. PgBouncer tracks TimeZone per client, so this holds
@@ -261,16 +311,15 @@ func (m *Manager) newPool(tenant string, cfg PoolConfig) (*Pool, error) {
 		pc.ConnConfig.RuntimeParams["timezone"] = "UTC"
 	}
 	if _, ok := pc.ConnConfig.RuntimeParams["application_name"]; !ok {
-		pc.ConnConfig.RuntimeParams["application_name"] = m.cfg.ApplicationName + "/" + tenant
-		if cfg.SharedLogin {
-			pc.ConnConfig.RuntimeParams["application_name"] = m.cfg.ApplicationName
+		// Shared logins carry the prefix alone: PgBouncer hands one server connection to
+		// clients of every such tenant, and would otherwise send a SET application_name
+		// before most of their transactions.
+		pc.ConnConfig.RuntimeParams["application_name"] = m.cfg.ApplicationName
+		if tenant != "" && !cfg.SharedLogin {
+			pc.ConnConfig.RuntimeParams["application_name"] = m.cfg.ApplicationName + "/" + tenant
 		}
 	}
-	// pgxpool pings any connection idle over 1 s before handing it out: one more round trip
-	// on most requests of a quiet tenant. Only do it after a real pause.
-	pc.ShouldPing = func(_ context.Context, p pgxpool.ShouldPingParams) bool {
-		return p.IdleDuration > 30*time.Second
-	}
+	pc.ShouldPing = shouldPing
 	// A connection released inside a transaction (failed or aborted batch, cancelled read)
 	// is destroyed by pgxpool itself before AfterRelease would run: Conn.Release checks
 	// IsClosed, IsBusy and TxStatus != 'I'. Setting AfterRelease would only add a goroutine
@@ -288,18 +337,7 @@ func (m *Manager) newPool(tenant string, cfg PoolConfig) (*Pool, error) {
 	}
 	pool, err := pgxpool.NewWithConfig(context.Background(), pc)
 	if err != nil {
-		return nil, err
+		return nil, 0, err
 	}
-	p := &Pool{m: m, tenant: tenant, cfg: cfg, pool: pool, stmtCache: mode == pgx.QueryExecModeCacheStatement, maxConns: int64(pc.MaxConns)}
-	if cfg.MaxInFlight > 0 {
-		p.sem = make(chan struct{}, cfg.MaxInFlight)
-	}
-	p.timeout = m.cfg.RequestTimeout
-	if cfg.StatementTimeout > 0 {
-		p.timeout = cfg.StatementTimeout + cfg.AcquireTimeout + cfg.QueueWait + time.Second
-	}
-	now := time.Now().UnixNano()
-	p.lastUsed.Store(now)
-	p.lruTouched.Store(now)
-	return p, nil
+	return pool, pc.MaxConns, nil
 }

@@ -19,13 +19,18 @@ import (
 // Pool is one tenant's connection pool and executor. Get it from Manager.Get; it stays
 // usable after the manager closes it for idleness (Run reopens transparently).
 type Pool struct {
-	m         *Manager
-	tenant    string
-	cfg       PoolConfig
-	pool      *pgxpool.Pool
-	sem       chan struct{} // tenant in-flight slots; nil = no cap
-	timeout   time.Duration // request deadline when the caller's context has none
-	stmtCache bool          // cache_statement: named statements per connection
+	m      *Manager
+	tenant string
+	cfg    PoolConfig
+	ph     *physical     // where its connections come from
+	pool   *pgxpool.Pool // ph.pool
+	// gate is the tenant's turn at a shared physical pool (nil: a pool of its own).
+	gate *tenantGate
+	// timeoutArg is the tenant's statement timeout as the prelude sends it (nil: none).
+	timeoutArg []byte
+	sem        chan struct{} // tenant in-flight slots; nil = no cap
+	timeout    time.Duration // request deadline when the caller's context has none
+	stmtCache  bool          // cache_statement: named statements per connection
 
 	closed     atomic.Bool
 	lastUsed   atomic.Int64 // unix nanos
@@ -53,11 +58,7 @@ func (p *Pool) closeAsync() {
 	if p.closed.Swap(true) {
 		return
 	}
-	p.m.closing.Add(1)
-	go func() {
-		defer p.m.closing.Done()
-		p.pool.Close() // blocks until borrowed connections come back
-	}()
+	p.m.dropPhysical(p.ph)
 }
 
 // Session is who a request runs as. Every field is applied with set_config(…, true), local
@@ -240,7 +241,7 @@ func (p *Pool) attempt(ctx context.Context, req *Request, dst []byte) (out []byt
 	if err != nil {
 		return dst, nil, false, err
 	}
-	defer c.Release() // pgxpool destroys the connection if it is left busy or in a transaction
+	defer p.release(c) // pgxpool destroys the connection if it is left busy or in a transaction
 	start := len(dst)
 	dst, ends, err = p.exec(ctx, c, req, dst)
 	if err == nil {
@@ -311,15 +312,22 @@ func (p *Pool) acquire(ctx context.Context) (*pgxpool.Conn, error) {
 		defer cancel()
 	}
 	start := time.Now()
-	c, err := p.pool.Acquire(actx)
-	if err == nil {
-		return c, nil
+	var c *pgxpool.Conn
+	err := actx.Err()
+	if p.gate == nil || p.gate.acquire(actx) {
+		c, err = p.pool.Acquire(actx)
+		if err == nil {
+			return c, nil
+		}
+		if p.gate != nil {
+			p.gate.release()
+		}
 	}
 	switch {
 	case p.closed.Load():
 		return nil, fmt.Errorf("%w: tenant %s: pool closed", ErrUnavailable, p.tenant)
 	case ctx.Err() != nil:
-		return nil, fmt.Errorf("%w: %w", ErrRequestTimeout, err)
+		return nil, fmt.Errorf("%w: %w", ErrRequestTimeout, ctx.Err())
 	case actx.Err() != nil:
 		return nil, p.reject(context.Background(), ReasonAcquireTimeout, time.Since(start))
 	}
@@ -327,6 +335,22 @@ func (p *Pool) acquire(ctx context.Context) (*pgxpool.Conn, error) {
 		return nil, ue
 	}
 	return nil, &UnavailableError{Tenant: p.tenant, Connect: true, Err: err}
+}
+
+// release gives c back to the pool, and its turn at a shared pool to the next tenant.
+func (p *Pool) release(c *pgxpool.Conn) {
+	c.Release()
+	if p.gate != nil {
+		p.gate.release()
+	}
+}
+
+// saturated reports whether a request would wait for a connection now.
+func (p *Pool) saturated() bool {
+	if p.gate != nil {
+		return p.gate.saturated()
+	}
+	return p.inFlight.Load() > p.maxConns
 }
 
 func (p *Pool) runOne(ctx context.Context, c *pgxpool.Conn, st *statement.Statement, dst []byte) ([]byte, error) {
@@ -418,7 +442,17 @@ func (p *Pool) runBatch(ctx context.Context, c *pgxpool.Conn, req *Request, time
 func (p *Pool) queue(ctx context.Context, pg *pgconn.PgConn, b *pgconn.Batch, s *Session, timeout time.Duration, stmts []statement.Statement) (bool, error) {
 	withPrelude := s != nil || timeout > 0
 	if withPrelude {
-		b.ExecParams(prelude, preludeArgs(s, timeout), nil, nil, nil)
+		// Prepared once per connection where statements are (cache_statement), like the
+		// plans after it; else its one fixed text is all Postgres parses.
+		sd, err := p.statement(ctx, pg, prelude)
+		if err != nil {
+			return false, wrapPg(err, -1)
+		}
+		if sd != nil {
+			b.ExecStatement(sd, p.preludeArgs(s, timeout), nil, nil)
+		} else {
+			b.ExecParams(prelude, p.preludeArgs(s, timeout), nil, nil, nil)
+		}
 	}
 	for i := range stmts {
 		st := &stmts[i]
@@ -443,7 +477,7 @@ func resetsRole(role string) bool {
 	return strings.EqualFold(role, "none") || strings.EqualFold(role, "default")
 }
 
-func preludeArgs(s *Session, timeout time.Duration) [][]byte {
+func (p *Pool) preludeArgs(s *Session, timeout time.Duration) [][]byte {
 	args := make([][]byte, 6)
 	if s != nil {
 		args[0] = nonEmpty(s.Role)
@@ -455,7 +489,10 @@ func preludeArgs(s *Session, timeout time.Duration) [][]byte {
 		args[3] = nonEmpty(s.Path)
 		args[4] = s.Headers
 	}
-	if timeout > 0 {
+	switch {
+	case timeout == p.cfg.StatementTimeout:
+		args[5] = p.timeoutArg // the tenant's, spelled once
+	case timeout > 0:
 		args[5] = strconv.AppendInt(make([]byte, 0, 12), timeout.Milliseconds(), 10)
 	}
 	return args
@@ -531,9 +568,15 @@ type PoolStats struct {
 	MaxInFlight             int               `json:"max_in_flight"`
 	Rejected                map[Reason]uint64 `json:"rejected"`
 	LastUsed                time.Time         `json:"last_used"`
+	// Shared names the shared pool the tenant draws on ("" for a pool of its own), and
+	// Waiting counts its requests waiting for their turn there.
+	Shared  string `json:"shared_pool,omitempty"`
+	Waiting int    `json:"waiting,omitempty"`
 }
 
-// Stats returns a snapshot of the pool.
+// Stats returns a snapshot of the pool. Of a tenant on a shared pool (Shared names it), the
+// open, idle and new connection counts are the shared pool's; what it holds, its cap and
+// its acquires (waited, cancelled) are the tenant's own.
 func (p *Pool) Stats() PoolStats {
 	s := p.pool.Stat()
 	st := PoolStats{
@@ -555,6 +598,15 @@ func (p *Pool) Stats() PoolStats {
 		MaxInFlight:             p.cfg.MaxInFlight,
 		Rejected:                make(map[Reason]uint64, len(reasons)),
 		LastUsed:                time.Unix(0, p.lastUsed.Load()),
+	}
+	if p.gate != nil {
+		gs := p.gate.stats()
+		st.Shared = p.ph.name
+		st.AcquiredConns = int32(gs.held)
+		st.MaxConns = int32(p.gate.cap())
+		st.Waiting = gs.waiting
+		st.AcquireCount, st.EmptyAcquireCount = int64(gs.acquires), int64(gs.waited)
+		st.EmptyAcquireWaitTime, st.CanceledAcquireCount = gs.waitedFor, int64(gs.canceled)
 	}
 	for i, r := range reasons {
 		st.Rejected[r] = p.rejected[i].Load()

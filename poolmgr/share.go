@@ -100,7 +100,7 @@ func argsKey(dst []byte, args [][]byte) []byte {
 // no statement timeout of its own, sharing enabled, and the pool's connections all taken.
 func (p *Pool) shareable(req *Request) bool {
 	return req.Shareable && p.cfg.ShareReads && len(req.Statements) == 1 && req.Statements[0].Result != statement.Count &&
-		(req.Session == nil || req.Session.StatementTimeout == 0) && p.inFlight.Load() > p.maxConns
+		(req.Session == nil || req.Session.StatementTimeout == 0) && p.saturated()
 }
 
 // runShared runs req with the reads waiting with it, or as the leader of a new batch.
@@ -188,7 +188,7 @@ func (p *Pool) lead(ctx context.Context, b *shared) {
 		b.err = err
 		return
 	}
-	defer c.Release()
+	defer p.release(c)
 	start := time.Now()
 	defer func() { p.m.noteCost(b.key, len(b.sets), time.Since(start)) }()
 	b.vals = make([][]byte, len(b.sets))

@@ -7,8 +7,6 @@ import (
 	"strings"
 
 	graphql "github.com/graph-gophers/graphql-go"
-	"github.com/vektah/gqlparser/v2"
-	"github.com/vektah/gqlparser/v2/ast"
 
 	"github.com/kapok-dev/kapok/planner/catalog"
 )
@@ -53,18 +51,11 @@ func Build(cat *catalog.Schema, opts Options) (*Schema, error) {
 	s := b.s
 	s.SDL = render(len(b.mutation.fields) > 0, b.types)
 
-	// Descriptions are string literals; without this option graphql-go reads "#" comments.
-	recOpts := append([]graphql.SchemaOpt{graphql.UseStringDescriptions()}, opts.RecordOptions...)
-	rec, err := graphql.ParseSchema(s.SDL, nil, recOpts...)
+	p, err := loadSDL(s.SDL, opts)
 	if err != nil {
-		return nil, &BuildError{Library: "graphql-go", Err: err}
+		return nil, err
 	}
-	s.Record = rec
-	gs, gerr := gqlparser.LoadSchema(&ast.Source{Name: "kapok.graphql", Input: s.SDL, BuiltIn: false})
-	if gerr != nil {
-		return nil, &BuildError{Library: "gqlparser", Err: gerr}
-	}
-	s.AST = gs
+	s.loaded, s.SDL, s.Record, s.AST = p, p.sdl, p.record, p.ast
 	s.introType = newIntrospectionTypes(s)
 	sort.Strings(s.Skipped)
 	return s, nil

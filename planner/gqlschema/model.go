@@ -26,6 +26,8 @@ type Schema struct {
 	// (invalid GraphQL names, name collisions). Sorted, for logs.
 	Skipped []string
 
+	// loaded holds SDL, Record and AST, which tenants of one structure share (loaded.go).
+	loaded    *loadedSDL
 	byCatalog map[*catalog.Table]*Table
 	query     map[string]*RootField
 	mutation  map[string]*RootField
