@@ -10,11 +10,13 @@ import (
 	"io"
 	"net"
 	"regexp"
+	"strconv"
 	"strings"
 	"sync"
 	"time"
 
 	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/pgconn"
 	"github.com/jackc/pgx/v5/pgxpool"
 	"github.com/valyala/fasthttp"
 )
@@ -78,7 +80,10 @@ const (
 
 type baselineStatements struct {
 	q1, q2, q3, q4, insert, insertJSON, updateJSON, update string
-	role                                                   string // switched to before each statement, when set
+	// tenant: of a tenant other than the default one (see tenantQuery), switching to role
+	// (when set) before each statement.
+	tenant bool
+	role   []byte
 }
 
 func statementsFor(schema string) *baselineStatements {
@@ -138,8 +143,11 @@ func (b *Baseline) statements(tenant []byte) *baselineStatements {
 		return st.(*baselineStatements)
 	}
 	fresh := statementsFor(schema)
-	if b.cfg.TenantRole != "" && schema != b.cfg.DefaultSchema {
-		fresh.role = fmt.Sprintf(b.cfg.TenantRole, tenant)
+	if schema != b.cfg.DefaultSchema {
+		fresh.tenant = true
+		if b.cfg.TenantRole != "" {
+			fresh.role = fmt.Appendf(nil, b.cfg.TenantRole, tenant)
+		}
 	}
 	st, _ := b.stmts.LoadOrStore(schema, fresh)
 	return st.(*baselineStatements)
@@ -318,16 +326,60 @@ func (b *Baseline) rest(qctx context.Context, ctx *fasthttp.RequestCtx, st *base
 	return errBadRequest
 }
 
-// exec runs a statement that returns no rows (after the tenant's role switch, if any).
+// exec runs a statement that returns no rows.
 func (b *Baseline) exec(qctx context.Context, st *baselineStatements, sql string, args ...any) error {
-	if st.role == "" {
-		_, err := b.pool.Exec(qctx, sql, args...)
+	if st.tenant {
+		return b.tenantQuery(qctx, st, sql, args, nil)
+	}
+	_, err := b.pool.Exec(qctx, sql, args...)
+	return err
+}
+
+// tenantQuery runs sql for a tenant other than the default one, after the switch to its role
+// (when it has one) in the same round trip and implicit transaction, and hands row the first
+// column of each row (nil: NULL). It runs on the pooled connection's pgconn, the parameters
+// in text (the statements cast them), so that no statement is described: every tenant's
+// statements are texts of their own (schema-qualified), and through pgx's cache_describe
+// each connection of the pool would describe each tenant's statements once, a round trip
+// more, until every connection had met every statement of thousands of tenants.
+func (b *Baseline) tenantQuery(qctx context.Context, st *baselineStatements, sql string, args []any, row func([]byte)) error {
+	params := make([][]byte, len(args))
+	for i, a := range args {
+		switch v := a.(type) {
+		case int:
+			params[i] = strconv.AppendInt(nil, int64(v), 10)
+		case string:
+			params[i] = []byte(v)
+		default:
+			return fmt.Errorf("baseline: a parameter of type %T", a)
+		}
+	}
+	c, err := b.pool.Acquire(qctx)
+	if err != nil {
 		return err
 	}
-	var batch pgx.Batch
-	batch.Queue(sqlSetRole, st.role)
-	batch.Queue(sql, args...)
-	return b.pool.SendBatch(qctx, &batch).Close()
+	defer c.Release()
+	var batch pgconn.Batch
+	last := 0 // the result of sql
+	if st.role != nil {
+		batch.ExecParams(sqlSetRole, [][]byte{st.role}, nil, nil, nil)
+		last = 1
+	}
+	batch.ExecParams(sql, params, nil, nil, nil)
+	mrr := c.Conn().PgConn().ExecBatch(qctx, &batch)
+	for i := 0; mrr.NextResult(); i++ {
+		rr := mrr.ResultReader()
+		for rr.NextRow() {
+			if row != nil && i == last {
+				row(rr.Values()[0])
+			}
+		}
+		if _, err := rr.Close(); err != nil {
+			mrr.Close()
+			return err
+		}
+	}
+	return mrr.Close()
 }
 
 // writeOne writes the single JSON value of sql, or null when it returns no row.
@@ -337,41 +389,36 @@ func (b *Baseline) writeOne(qctx context.Context, ctx *fasthttp.RequestCtx, st *
 
 // writeRows writes the first column of each row as is (no row: ifNone).
 func (b *Baseline) writeRows(qctx context.Context, ctx *fasthttp.RequestCtx, st *baselineStatements, sql string, arg any, ifNone string) error {
-	var rows pgx.Rows
-	if st.role != "" {
-		// The role switch and the statement: one round trip, one implicit transaction.
-		var batch pgx.Batch
-		batch.Queue(sqlSetRole, st.role)
-		batch.Queue(sql, arg)
-		br := b.pool.SendBatch(qctx, &batch)
-		defer br.Close()
-		if _, err := br.Exec(); err != nil {
-			return err
-		}
-		var err error
-		if rows, err = br.Query(); err != nil {
-			return err
-		}
-	} else {
-		var err error
-		if rows, err = b.pool.Query(qctx, sql, arg); err != nil {
-			return err
-		}
-	}
 	n := 0
-	for rows.Next() {
-		if v := rows.RawValues()[0]; v != nil {
+	write := func(v []byte) {
+		if v != nil {
 			ctx.Write(v)
 		} else {
 			ctx.WriteString("null")
 		}
 		n++
 	}
-	rows.Close()
+	if st.tenant {
+		if err := b.tenantQuery(qctx, st, sql, []any{arg}, write); err != nil {
+			return err
+		}
+	} else {
+		rows, err := b.pool.Query(qctx, sql, arg)
+		if err != nil {
+			return err
+		}
+		for rows.Next() {
+			write(rows.RawValues()[0])
+		}
+		rows.Close()
+		if err := rows.Err(); err != nil {
+			return err
+		}
+	}
 	if n == 0 {
 		ctx.WriteString(ifNone)
 	}
-	return rows.Err()
+	return nil
 }
 
 // parseInt reads a decimal int32 without allocating.

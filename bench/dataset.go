@@ -9,6 +9,7 @@ import (
 	"math"
 	"os"
 	"strings"
+	"time"
 
 	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgconn"
@@ -85,6 +86,10 @@ type TenantEntry struct {
 	Schemas      []string
 	Database     string
 	PoolMaxConns int // 0: the server's default
+	// MaxInFlight caps the tenant's concurrent requests, those over it waiting up to
+	// QueueTimeout for a slot (0: the server's defaults).
+	MaxInFlight  int
+	QueueTimeout time.Duration
 	// Isolation is the tenant's isolation mode: "login" for a hot tenant (its pool logs in
 	// as the tenant's role: no per-request SET ROLE), "role" for many small tenants (they
 	// share the pooler's server connections, one SET ROLE per request).
@@ -100,8 +105,18 @@ func TenantsConfig(entries []TenantEntry) []byte {
 		if e.Isolation != "" {
 			fmt.Fprintf(&b, "    isolation: %s\n", e.Isolation)
 		}
+		var pool []string
 		if e.PoolMaxConns > 0 {
-			fmt.Fprintf(&b, "    pool: {max_conns: %d}\n", e.PoolMaxConns)
+			pool = append(pool, fmt.Sprintf("max_conns: %d", e.PoolMaxConns))
+		}
+		if e.MaxInFlight > 0 {
+			pool = append(pool, fmt.Sprintf("max_in_flight: %d", e.MaxInFlight))
+		}
+		if e.QueueTimeout > 0 {
+			pool = append(pool, fmt.Sprintf("queue_timeout: %s", e.QueueTimeout))
+		}
+		if len(pool) > 0 {
+			fmt.Fprintf(&b, "    pool: {%s}\n", strings.Join(pool, ", "))
 		}
 	}
 	return []byte(b.String())
@@ -171,6 +186,56 @@ func SetupTenants(ctx context.Context, conn *pgx.Conn, names []string, f float64
 	return nil
 }
 
+// SetupTenantRoles gives each tenant (names) the Postgres role Kapok switches its requests
+// to under isolation: role (role formats the tenant's name: kapok_t_%s), with what Kapok
+// grants it on the tenant's schema when it loads the tenant: usage, and reads and writes of
+// its tables. The baseline switches to the same roles, so it must not depend on Kapok having
+// loaded a tenant first; a lazily loading Kapok loads a tenant on its first request. Roles
+// that exist with those grants are left alone. It needs a role that may create roles (the
+// dev stack's superuser).
+func SetupTenantRoles(ctx context.Context, conn *pgx.Conn, names []string, role string) error {
+	roles, schemas := make([]string, len(names)), make([]string, len(names))
+	for i, n := range names {
+		roles[i], schemas[i] = fmt.Sprintf(role, n), TenantSchema(n)
+	}
+	rows, err := conn.Query(ctx, `
+SELECT t.r, t.s, r.oid IS NULL
+FROM unnest($1::text[], $2::text[]) AS t(r, s)
+LEFT JOIN pg_roles r ON r.rolname = t.r
+WHERE r.oid IS NULL OR NOT has_schema_privilege(r.oid, t.s, 'USAGE')
+   OR EXISTS (SELECT 1 FROM pg_tables p WHERE p.schemaname = t.s
+              AND NOT has_table_privilege(r.oid, format('%I.%I', p.schemaname, p.tablename), 'SELECT, INSERT, UPDATE, DELETE'))`, roles, schemas)
+	if err != nil {
+		return fmt.Errorf("tenant roles: %w", err)
+	}
+	var script strings.Builder
+	for rows.Next() {
+		var r, s string
+		var missing bool
+		if err := rows.Scan(&r, &s, &missing); err != nil {
+			rows.Close()
+			return fmt.Errorf("tenant roles: %w", err)
+		}
+		ri, si := pgx.Identifier{r}.Sanitize(), pgx.Identifier{s}.Sanitize()
+		if missing {
+			// As Kapok creates it: not a login, no inherited privileges, past row security
+			// (the role stands for the tenant itself).
+			script.WriteString("CREATE ROLE " + ri + " NOLOGIN NOINHERIT BYPASSRLS;")
+		}
+		script.WriteString("GRANT USAGE ON SCHEMA " + si + " TO " + ri + ";GRANT SELECT, INSERT, UPDATE, DELETE ON ALL TABLES IN SCHEMA " + si + " TO " + ri + ";")
+	}
+	if err := rows.Err(); err != nil {
+		return fmt.Errorf("tenant roles: %w", err)
+	}
+	if script.Len() == 0 {
+		return nil
+	}
+	if _, err := conn.Exec(ctx, script.String()); err != nil {
+		return fmt.Errorf("tenant roles: %w", err)
+	}
+	return nil
+}
+
 func cmdSetupTenants(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 	fs := flag.NewFlagSet("setup-tenants", flag.ContinueOnError)
 	dsn := fs.String("db", "postgres://postgres@127.0.0.1:54320/kapok_bench?sslmode=disable", "direct (not PgBouncer) URL of the benchmark database; created when missing")
@@ -210,6 +275,9 @@ func setupTenants(ctx context.Context, dsn, mainTenant, mainSchema string, names
 		schemas[i] = TenantSchema(n)
 	}
 	if err := SetupTenants(ctx, conn, schemas, f, log); err != nil {
+		return nil, err
+	}
+	if err := SetupTenantRoles(ctx, conn, names, benchTenantRole); err != nil {
 		return nil, err
 	}
 	db := conn.Config().Database

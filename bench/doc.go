@@ -17,7 +17,11 @@
 //     the baseline's statements, interleaved, with CPU per request;
 //   - `kapok bench wire`: pgbench through Kapok's Postgres wire port (-M extended and -M
 //     prepared) and through PgBouncer (-M extended), interleaved, with CPU per transaction;
-//   - setup-tenants: the multitenant scenario's schemas and their tenants config;
+//   - `kapok bench tenants`: the multitenant scenario at several tenant counts against the
+//     baseline, with PostgreSQL's connections and Kapok's memory sampled meanwhile; Kapok's
+//     memory with many tenants registered and some active; quiet tenants' latency beside a
+//     noisy one;
+//   - setup-tenants: the multitenant scenario's schemas, roles and their tenants config;
 //   - subscriptions: GraphQL live queries over WebSocket (graphql-transport-ws) under a stream
 //     of writes made directly in PostgreSQL, with commit-to-client push latency, and the
 //     server's refresh statements, memory and metrics per subscription;

@@ -103,27 +103,11 @@ func Run(ctx context.Context, cfg LoadConfig, s *Scenario) (*Result, error) {
 	if err != nil {
 		return nil, err
 	}
-	u, err := url.Parse(cfg.Target)
-	if err != nil || u.Host == "" || (u.Scheme != "http" && u.Scheme != "https") {
-		return nil, fmt.Errorf("target %q: want http://host:port", cfg.Target)
+	hc, prefix, err := targetClient(cfg.Target, cfg.Connections, cfg.Timeout)
+	if err != nil {
+		return nil, err
 	}
-	addr := u.Host
-	if u.Port() == "" {
-		addr = net.JoinHostPort(u.Hostname(), map[bool]string{true: "443", false: "80"}[u.Scheme == "https"])
-	}
-	prefix := []byte(strings.TrimRight(u.Path, "/"))
-	hc := &fasthttp.HostClient{
-		Addr:                      addr,
-		IsTLS:                     u.Scheme == "https",
-		MaxConns:                  cfg.Connections,
-		MaxConnWaitTimeout:        cfg.Timeout,
-		ReadTimeout:               cfg.Timeout,
-		WriteTimeout:              cfg.Timeout,
-		MaxIdemponentCallAttempts: 1,
-		NoDefaultUserAgentHeader:  true,
-		DisablePathNormalizing:    true,
-		ReadBufferSize:            16 << 10,
-	}
+	addr := hc.Addr
 	defer hc.CloseIdleConnections()
 
 	stats := make([]*workerStats, cfg.Workers)
@@ -156,36 +140,13 @@ func Run(ctx context.Context, cfg LoadConfig, s *Scenario) (*Result, error) {
 			req, resp := fasthttp.AcquireRequest(), fasthttp.AcquireResponse()
 			defer fasthttp.ReleaseRequest(req)
 			defer fasthttp.ReleaseResponse(resp)
-			uri := make([]byte, 0, 256)
 			var code, size int // status (0: none) and body size of the last response
 			send := func() int {
-				code, size = 0, 0
 				r := gen.next()
-				req.Reset()
-				req.Header.SetMethod(r.method)
-				uri = append(append(uri[:0], prefix...), gen.path...)
-				req.SetRequestURIBytes(uri)
-				req.Header.SetHost(addr)
-				for _, h := range r.headers {
-					gen.hdr = h.value.append(gen.hdr[:0], gen.vals)
-					req.Header.SetBytesV(h.name, gen.hdr)
-				}
-				if len(gen.body) > 0 {
-					req.SetBody(gen.body)
-				}
-				if err := hc.DoTimeout(req, resp, cfg.Timeout); err != nil {
-					return classify(err)
-				}
-				code = resp.StatusCode()
-				if code < 200 || code > 299 {
-					return ErrStatus
-				}
-				body := resp.Body()
-				size = len(body)
-				if r.graphql && graphQLFailed(body) {
-					return ErrGraphQL
-				}
-				return -1
+				gen.fill(req, r, prefix, addr)
+				var kind int
+				kind, code, size = exchange(hc, req, resp, r.graphql, cfg.Timeout)
+				return kind
 			}
 			finish := func(kind int) {
 				if code > 0 && code < len(st.status) {
@@ -308,6 +269,48 @@ func Run(ctx context.Context, cfg LoadConfig, s *Scenario) (*Result, error) {
 		return res, ctx.Err()
 	}
 	return res, nil
+}
+
+// targetClient is the client of the server at target (http[s]://host:port[/path]), with at
+// most conns connections, and the path its requests' paths are appended to.
+func targetClient(target string, conns int, timeout time.Duration) (*fasthttp.HostClient, []byte, error) {
+	u, err := url.Parse(target)
+	if err != nil || u.Host == "" || (u.Scheme != "http" && u.Scheme != "https") {
+		return nil, nil, fmt.Errorf("target %q: want http://host:port", target)
+	}
+	addr := u.Host
+	if u.Port() == "" {
+		addr = net.JoinHostPort(u.Hostname(), map[bool]string{true: "443", false: "80"}[u.Scheme == "https"])
+	}
+	return &fasthttp.HostClient{
+		Addr:                      addr,
+		IsTLS:                     u.Scheme == "https",
+		MaxConns:                  conns,
+		MaxConnWaitTimeout:        timeout,
+		ReadTimeout:               timeout,
+		WriteTimeout:              timeout,
+		MaxIdemponentCallAttempts: 1,
+		NoDefaultUserAgentHeader:  true,
+		DisablePathNormalizing:    true,
+		ReadBufferSize:            16 << 10,
+	}, []byte(strings.TrimRight(u.Path, "/")), nil
+}
+
+// exchange sends req and judges the answer: the error kind (-1: success), the status
+// (0: none) and the body's size.
+func exchange(hc *fasthttp.HostClient, req *fasthttp.Request, resp *fasthttp.Response, graphql bool, timeout time.Duration) (kind, code, size int) {
+	if err := hc.DoTimeout(req, resp, timeout); err != nil {
+		return classify(err), 0, 0
+	}
+	code = resp.StatusCode()
+	if code < 200 || code > 299 {
+		return ErrStatus, code, 0
+	}
+	body := resp.Body()
+	if graphql && graphQLFailed(body) {
+		return ErrGraphQL, code, len(body)
+	}
+	return -1, code, len(body)
 }
 
 // sleepUntil waits for t; it reports false when ctx ends first.

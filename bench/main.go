@@ -17,11 +17,12 @@ commands:
   run            drive a target with a scenario (closed loop, or open loop with --rate)
   list           list the built-in scenarios
   baseline       serve the workload with hand-written SQL on one pgx pool (the physical limit)
-  setup-tenants  create the bench_tNNN tenant schemas and print their tenants config
+  setup-tenants  create the bench_tNNN tenant schemas and roles and print their tenants config
   suite          Kapok vs baseline on every scenario, gated by bench/thresholds.json
   subscriptions  many GraphQL subscriptions over WebSocket under a stream of writes
   realtime       many Supabase Realtime postgres_changes subscribers under a stream of writes
   share          Kapok with and without shared reads, the baseline and pgbench, interleaved
+  tenants        many tenants: Kapok vs baseline per tenant count, connections, memory, a noisy neighbour
   wire           pgbench through Kapok's Postgres wire port and through PgBouncer, interleaved
   echo           serve a fixed body as fast as possible (measures the generator itself)
 
@@ -45,6 +46,7 @@ func Main(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 		"subscriptions": cmdSubscriptions,
 		"realtime":      cmdRealtime,
 		"share":         cmdShare,
+		"tenants":       cmdTenants,
 		"wire":          cmdWire,
 		"echo":          cmdEcho,
 	}

@@ -566,7 +566,7 @@ func runRealtimeSteps(ctx context.Context, cfg RTConfig, o rtOptions, counts []i
 		if err != nil {
 			return nil, err
 		}
-		stop, url, pid, err := startKapokWith(ctx, "Kapok", cfgText, o.kapokCmd, o.kapokListen, cfg.logf)
+		stop, url, pid, err := startKapokWith(ctx, "Kapok", cfgText, o.kapokCmd, o.kapokListen, 0, cfg.logf)
 		if err != nil {
 			return nil, err
 		}

@@ -14,6 +14,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/valyala/fasthttp"
 	"gopkg.in/yaml.v3"
 )
 
@@ -357,6 +358,7 @@ type requestGen struct {
 	path    []byte
 	body    []byte
 	hdr     []byte
+	uri     []byte
 }
 
 func newRequestGen(c *compiled, seed uint64) *requestGen {
@@ -374,23 +376,56 @@ func newRequestGen(c *compiled, seed uint64) *requestGen {
 // next draws variable values and picks the request shape; path/body are then rendered
 // into g.path and g.body.
 func (g *requestGen) next() *compiledRequest {
+	g.draw()
+	shape := 0
+	if len(g.c.reqs) > 1 {
+		w := g.r.IntN(g.c.total)
+		for i := range g.c.reqs {
+			if w < g.c.reqs[i].weight {
+				shape = i
+				break
+			}
+		}
+	}
+	return g.render(shape)
+}
+
+// draw gives every variable its next value (in g.vals).
+func (g *requestGen) draw() {
 	for i := range g.c.vars {
 		g.vals[i] = g.c.vars[i].pick(g.r, g.zipf[i], g.scratch[i])
 		if g.c.vars[i].list == nil {
 			g.scratch[i] = g.vals[i]
 		}
 	}
-	req := &g.c.reqs[0]
-	if len(g.c.reqs) > 1 {
-		w := g.r.IntN(g.c.total)
-		for i := range g.c.reqs {
-			if w < g.c.reqs[i].weight {
-				req = &g.c.reqs[i]
-				break
-			}
-		}
-	}
+}
+
+// render renders request shape i with the values in g.vals into g.path and g.body.
+func (g *requestGen) render(i int) *compiledRequest {
+	req := &g.c.reqs[i]
 	g.path = req.path.append(g.path[:0], g.vals)
 	g.body = req.body.append(g.body[:0], g.vals)
 	return req
+}
+
+// fill writes r, as last rendered, into req for host; prefix is the target URL's path.
+func (g *requestGen) fill(req *fasthttp.Request, r *compiledRequest, prefix []byte, host string) {
+	req.Reset()
+	req.Header.SetMethod(r.method)
+	g.uri = append(append(g.uri[:0], prefix...), g.path...)
+	req.SetRequestURIBytes(g.uri)
+	req.Header.SetHost(host)
+	for _, h := range r.headers {
+		g.hdr = h.value.append(g.hdr[:0], g.vals)
+		req.Header.SetBytesV(h.name, g.hdr)
+	}
+	if len(g.body) > 0 {
+		req.SetBody(g.body)
+	}
+}
+
+// varIndex is the index of variable name among c's variables, and in a requestGen's vals
+// (-1: none).
+func (c *compiled) varIndex(name string) int {
+	return slices.IndexFunc(c.vars, func(v compiledVar) bool { return v.name == name })
 }

@@ -109,8 +109,9 @@ func cmdShare(ctx context.Context, args []string, stdout, stderr io.Writer) int 
 	return code
 }
 
-// shareTarget is one of the compared servers (or pgbench) while a scenario runs.
-type shareTarget struct {
+// comparedTarget is one of the servers (or pgbench) compared round by round on a scenario,
+// and what it measured.
+type comparedTarget struct {
 	side    *Side
 	pid     int // process whose CPU time is counted (0: none)
 	cpu     time.Duration
@@ -119,7 +120,7 @@ type shareTarget struct {
 	shared  shareCounters // while measured
 }
 
-func (t *shareTarget) measure(ctx context.Context, seed uint64, d time.Duration) error {
+func (t *comparedTarget) measure(ctx context.Context, seed uint64, d time.Duration) error {
 	var before shareCounters
 	if t.metrics != "" {
 		var err error
@@ -176,8 +177,23 @@ func scrapeShareCounters(url string) (shareCounters, error) {
 	return c, nil
 }
 
+// measureRounds measures every target once per round for d, each round starting with the
+// next one: the machine's load of the moment falls on all of them, and on none first every
+// time.
+func measureRounds(ctx context.Context, targets []*comparedTarget, rounds int, d time.Duration) error {
+	for round := range rounds {
+		for i := range targets {
+			k := (round + i) % len(targets)
+			if err := targets[k].measure(ctx, uint64(round*len(targets)+i+2), d); err != nil {
+				return err
+			}
+		}
+	}
+	return nil
+}
+
 // cpuPerRequest is the target's CPU time per successful request in microseconds.
-func (t *shareTarget) cpuPerRequest() float64 {
+func (t *comparedTarget) cpuPerRequest() float64 {
 	if t.pid == 0 || t.side.ok == 0 {
 		return 0
 	}
@@ -269,7 +285,7 @@ func runShare(ctx context.Context, o shareOptions, stdout, stderr io.Writer) (in
 					return Run(ctx, LoadConfig{Target: url, Connections: c, Duration: d, Timeout: 5 * time.Second, Seed: seed, Progress: progress}, s)
 				}
 			}
-			targets := []*shareTarget{
+			targets := []*comparedTarget{
 				{side: row.Share, pid: sharePID, run: httpRun(shareURL), metrics: shareURL + "/metrics"},
 				{side: row.NoShare, pid: noSharePID, run: httpRun(noShareURL), metrics: noShareURL + "/metrics"},
 				{side: row.Baseline, pid: baselinePID, run: httpRun(o.baselineURL)},
@@ -281,20 +297,12 @@ func runShare(ctx context.Context, o shareOptions, stdout, stderr io.Writer) (in
 			}
 			if pgbench != "" {
 				row.Pgbench = &Side{}
-				targets = append(targets, &shareTarget{side: row.Pgbench, run: func(ctx context.Context, _ uint64, d time.Duration) (*Result, error) {
+				targets = append(targets, &comparedTarget{side: row.Pgbench, run: func(ctx context.Context, _ uint64, d time.Duration) (*Result, error) {
 					return runPgbench(ctx, pgbench, o.poolerDSN, scripts[s.Name], s.Name, c, d)
 				}})
 			}
-			for round := range o.rounds {
-				// Every target once per round, each round starting with the next one:
-				// the machine's load of the moment falls on all of them, and on none first
-				// every time.
-				for i := range targets {
-					k := (round + i) % len(targets)
-					if err := targets[k].measure(ctx, uint64(round*len(targets)+i+2), o.duration); err != nil {
-						return 1, err
-					}
-				}
+			if err := measureRounds(ctx, targets, o.rounds, o.duration); err != nil {
+				return 1, err
 			}
 			for _, t := range targets {
 				t.side.finish()

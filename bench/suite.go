@@ -165,6 +165,7 @@ func WriteSuiteTable(w io.Writer, rows []*SuiteRow) {
 
 type suiteOptions struct {
 	quick                       bool
+	adminKey                    string // written to the config when set (kapok bench tenants' create phase)
 	kapokURL, baselineURL       string
 	kapokCmd, baselineCmd       string
 	kapokListen, baselineListen string
@@ -184,7 +185,20 @@ type suiteOptions struct {
 	confirmMax                  int
 	asJSON                      bool
 	printConfig                 bool
-	shareReads                  *bool // pools.share_reads of the Kapok started (nil: Kapok's default)
+	shareReads                  *bool         // pools.share_reads of the Kapok started (nil: Kapok's default)
+	startTimeout                time.Duration // for a started server to answer /healthz (0: 30s)
+	// Of the multitenant scenario's tenants in the generated config:
+	tenantSchemas      int           // > 0: tenant i is on the schema of tenant i mod tenantSchemas (registered tenants without data of their own)
+	tenantMaxInFlight  int           // pool.max_in_flight (0: Kapok's default)
+	tenantQueueTimeout time.Duration // pool.queue_timeout (0: Kapok's default)
+	tenancy            *tenancyOptions
+}
+
+// tenancyOptions is the config's tenancy block: how many tenants Kapok loads at start
+// (the others on their first request), and after how long unused a loaded one is let go.
+type tenancyOptions struct {
+	eagerLoadMax   int
+	hibernateAfter time.Duration // 0: not written
 }
 
 // SuiteReport is the suite's JSON output.
@@ -223,16 +237,12 @@ func cmdSuite(ctx context.Context, args []string, stdout, stderr io.Writer) int 
 	fs.IntVar(&o.confirmMax, "confirm-max", 2, "most times a scenario under its threshold is measured again")
 	fs.BoolVar(&o.asJSON, "json", false, "print the report as JSON")
 	fs.BoolVar(&o.printConfig, "print-config", false, "print the config the suite starts Kapok with, and exit")
+	fs.DurationVar(&o.startTimeout, "start-timeout", 30*time.Second, "how long a started Kapok or baseline may take to answer /healthz")
 	if code, ok := parseFlags(fs, args, stderr); !ok {
 		return code
 	}
-	def := func(d *time.Duration, full, quick time.Duration) {
-		if *d == 0 {
-			*d = map[bool]time.Duration{false: full, true: quick}[o.quick]
-		}
-	}
-	def(&o.duration, 5*time.Second, time.Second)
-	def(&o.warmup, 2*time.Second, 400*time.Millisecond)
+	o.defaultDuration(&o.duration, 5*time.Second, time.Second)
+	o.defaultDuration(&o.warmup, 2*time.Second, 400*time.Millisecond)
 	if o.rounds <= 0 {
 		o.rounds = 4
 	}
@@ -254,6 +264,13 @@ func cmdSuite(ctx context.Context, args []string, stdout, stderr io.Writer) int 
 		fmt.Fprintf(stderr, "kapok bench suite: %v\n", err)
 	}
 	return code
+}
+
+// defaultDuration sets *d, when not given, to full, or to quick under --quick.
+func (o *suiteOptions) defaultDuration(d *time.Duration, full, quick time.Duration) {
+	if *d == 0 {
+		*d = map[bool]time.Duration{false: full, true: quick}[o.quick]
+	}
 }
 
 // dataset is the bench tenant's schema and its scale: the full dataset that `kapok dev up
@@ -304,10 +321,7 @@ func runSuite(ctx context.Context, o suiteOptions, stdout, stderr io.Writer) (in
 		return 2, err
 	}
 	for _, s := range list {
-		if v, ok := s.Vars["tenant"]; ok && v.Format != "" && len(v.Range) == 2 {
-			v.Range = []int64{0, int64(o.tenants - 1)}
-			s.Vars["tenant"] = v
-		}
+		spreadTenants(s, 0, o.tenants-1)
 	}
 	cfg := LoadConfig{Connections: o.connections, Duration: o.duration, Timeout: 5 * time.Second}
 	var progress io.Writer
@@ -326,6 +340,19 @@ func runSuite(ctx context.Context, o suiteOptions, stdout, stderr io.Writer) (in
 			targets = targets[1:]
 		}
 		for _, t := range targets { // warm both first: plan caches, pools, the OS page cache
+			if names := tenantsOf(s); names != nil {
+				// Beyond tenancy.eager_load_max, Kapok loads a tenant on its first request:
+				// the rounds measure tenants served, not tenants loading.
+				touch, err := touchTenants(ctx, t.url, s, names, o.connections)
+				if err != nil {
+					return 1, err
+				}
+				msg := fmt.Sprintf("%-14s a first request to each of %d tenants of %s: %.1fs", s.Name, len(names), t.url, touch.Seconds)
+				if touch.Failed > 0 {
+					msg += fmt.Sprintf(", %d failed (%s)", touch.Failed, touch.FirstError)
+				}
+				logf("%s", msg)
+			}
 			wcfg := cfg
 			wcfg.Target, wcfg.Duration, wcfg.Warmup = t.url, max(o.warmup, s.MinWarmup()), 0
 			if _, err := Run(ctx, wcfg, s); err != nil {
@@ -409,6 +436,29 @@ func runSuite(ctx context.Context, o suiteOptions, stdout, stderr io.Writer) (in
 	return 0, nil
 }
 
+// spreadTenants makes a scenario over many tenants (a tenant variable drawn from a
+// formatted range, as multitenant's) draw tenants first…last.
+func spreadTenants(s *Scenario, first, last int) {
+	if v, ok := s.Vars["tenant"]; ok && v.Format != "" && len(v.Range) == 2 {
+		v.Range = []int64{int64(first), int64(last)}
+		s.Vars["tenant"] = v
+	}
+}
+
+// tenantsOf lists the tenants a scenario over many tenants draws from: the values of its
+// tenant variable, a formatted range (nil for other scenarios).
+func tenantsOf(s *Scenario) []string {
+	v, ok := s.Vars["tenant"]
+	if !ok || v.Format == "" || len(v.Range) != 2 {
+		return nil
+	}
+	var names []string
+	for i := v.Range[0]; i <= v.Range[1]; i++ {
+		names = append(names, fmt.Sprintf(v.Format, i))
+	}
+	return names
+}
+
 // serveBaseline makes o.baselineURL answer: --baseline as given, else --baseline-cmd
 // started (pid is its process), else a baseline served in-process.
 func (o *suiteOptions) serveBaseline(ctx context.Context, mainSchema string, logf func(string, ...any)) (stop func(), pid int, err error) {
@@ -475,15 +525,25 @@ func prepareData(ctx context.Context, o suiteOptions, mainSchema string, scale f
 		return fmt.Errorf("scratch table: %w", err)
 	}
 	t := time.Now()
-	var schemas []string
-	for _, n := range TenantNames(benchTenantPrefix, o.tenants) {
-		schemas = append(schemas, TenantSchema(n))
-	}
-	if err := SetupTenants(ctx, conn, schemas, 0.001, nil); err != nil {
+	if err := prepareTenants(ctx, conn, o.tenants); err != nil {
 		return err
 	}
 	logf("dataset in schema %s, scratch table, %d tenants ready (%s)", mainSchema, o.tenants, time.Since(t).Round(time.Millisecond))
 	return nil
+}
+
+// prepareTenants makes the multitenant scenario's first count tenants: their schemas
+// (1/1000 copies of the dataset) and their roles.
+func prepareTenants(ctx context.Context, conn *pgx.Conn, count int) error {
+	names := TenantNames(benchTenantPrefix, count)
+	schemas := make([]string, len(names))
+	for i, n := range names {
+		schemas[i] = TenantSchema(n)
+	}
+	if err := SetupTenants(ctx, conn, schemas, 0.001, nil); err != nil {
+		return err
+	}
+	return SetupTenantRoles(ctx, conn, names, benchTenantRole)
 }
 
 // runDevUp runs the command bringing the dev stack up (fields: the program and its
@@ -528,15 +588,30 @@ func kapokConfig(o suiteOptions, mainSchema string) ([]byte, error) {
 	}
 	db := pc.Database
 	entries := []TenantEntry{{Name: "bench", Schemas: []string{mainSchema}, Database: db, PoolMaxConns: o.poolMaxConns, Isolation: "login"}}
-	for _, n := range TenantNames(benchTenantPrefix, o.tenants) {
-		entries = append(entries, TenantEntry{Name: n, Schemas: []string{TenantSchema(n)}, Database: db, Isolation: "role"})
+	names := TenantNames(benchTenantPrefix, o.tenants)
+	owners := names // of the schemas
+	if o.tenantSchemas > 0 {
+		owners = TenantNames(benchTenantPrefix, o.tenantSchemas)
+	}
+	for i, n := range names {
+		entries = append(entries, TenantEntry{Name: n, Schemas: []string{TenantSchema(owners[i%len(owners)])}, Database: db, Isolation: "role",
+			MaxInFlight: o.tenantMaxInFlight, QueueTimeout: o.tenantQueueTimeout})
 	}
 	var b bytes.Buffer
-	fmt.Fprintf(&b, "# generated by kapok bench suite\nlisten: %s\ndefault_tenant: bench\n", o.kapokListen)
+	fmt.Fprintf(&b, "# generated by kapok bench\nlisten: %s\ndefault_tenant: bench\n", o.kapokListen)
+	if o.adminKey != "" {
+		fmt.Fprintf(&b, "admin_key: %s\n", o.adminKey)
+	}
 	// The HTTP scenarios need no Postgres wire port; several of these Kapoks may run at once.
 	b.WriteString("wire:\n  disabled: true\n")
 	if o.shareReads != nil {
 		fmt.Fprintf(&b, "pools:\n  share_reads: %t\n", *o.shareReads)
+	}
+	if t := o.tenancy; t != nil {
+		fmt.Fprintf(&b, "tenancy:\n  eager_load_max: %d\n", t.eagerLoadMax)
+		if t.hibernateAfter > 0 {
+			fmt.Fprintf(&b, "  hibernate_after: %s\n", t.hibernateAfter)
+		}
 	}
 	fmt.Fprintf(&b, "upstreams:\n  %s:\n    url: %s\n    pooler: %s\n    exec_mode: cache_describe\n", db, o.directDSN, o.poolerDSN)
 	b.Write(TenantsConfig(entries))
@@ -554,12 +629,13 @@ func startKapok(ctx context.Context, o suiteOptions, mainSchema string, logf fun
 	if o.shareReads != nil {
 		name = fmt.Sprintf("Kapok (share_reads %t)", *o.shareReads)
 	}
-	return startKapokWith(ctx, name, cfg, o.kapokCmd, o.kapokListen, logf)
+	return startKapokWith(ctx, name, cfg, o.kapokCmd, o.kapokListen, o.startTimeout, logf)
 }
 
 // startKapokWith writes cfg to a temporary file and runs cmdLine ({config}: that file,
-// {listen}: listen, the HTTP address) until it answers /healthz; pid is the process started.
-func startKapokWith(ctx context.Context, name string, cfg []byte, cmdLine, listen string, logf func(string, ...any)) (stop func(), url string, pid int, err error) {
+// {listen}: listen, the HTTP address) until it answers /healthz (within: see startProcess);
+// pid is the process started.
+func startKapokWith(ctx context.Context, name string, cfg []byte, cmdLine, listen string, within time.Duration, logf func(string, ...any)) (stop func(), url string, pid int, err error) {
 	dir, err := os.MkdirTemp("", "kapok-bench-")
 	if err != nil {
 		return nil, "", 0, err
@@ -571,7 +647,7 @@ func startKapokWith(ctx context.Context, name string, cfg []byte, cmdLine, liste
 	}
 	line := strings.NewReplacer("{config}", path, "{listen}", listen).Replace(cmdLine)
 	url = "http://" + listen
-	stopProcess, pid, err := startProcess(ctx, name, line, url, logf)
+	stopProcess, pid, err := startProcess(ctx, name, line, url, within, logf)
 	if err != nil {
 		os.RemoveAll(dir)
 		return nil, "", 0, err
@@ -588,13 +664,16 @@ func startBaseline(ctx context.Context, o suiteOptions, mainSchema string, logf 
 	line := strings.NewReplacer("{self}", self, "{listen}", o.baselineListen, "{db}", o.poolerDSN, "{schema}", mainSchema,
 		"{pool}", fmt.Sprint(o.poolMaxConns), "{role}", benchTenantRole).Replace(o.baselineCmd)
 	url = "http://" + o.baselineListen
-	stop, pid, err = startProcess(ctx, "the baseline", line, url, logf)
+	stop, pid, err = startProcess(ctx, "the baseline", line, url, o.startTimeout, logf)
 	return stop, url, pid, err
 }
 
-// startProcess starts the command line (split on spaces) and waits until url/healthz answers 200.
-// stop interrupts it and waits for it to exit.
-func startProcess(ctx context.Context, name, line, url string, logf func(string, ...any)) (stop func(), pid int, err error) {
+// startProcess starts the command line (split on spaces) and waits until url/healthz answers 200,
+// for at most within (0: 30 s). stop interrupts it and waits for it to exit.
+func startProcess(ctx context.Context, name, line, url string, within time.Duration, logf func(string, ...any)) (stop func(), pid int, err error) {
+	if within <= 0 {
+		within = 30 * time.Second
+	}
 	fields := strings.Fields(line)
 	if len(fields) == 0 {
 		return nil, 0, fmt.Errorf("no command to start %s", name)
@@ -625,7 +704,7 @@ func startProcess(ctx context.Context, name, line, url string, logf func(string,
 		}
 	}
 	logf("started %s: %s", name, line)
-	deadline := time.Now().Add(30 * time.Second)
+	deadline := time.Now().Add(within)
 	for {
 		code, _, herr := fasthttp.GetTimeout(nil, url+"/healthz", time.Second)
 		if herr == nil && code == 200 {
@@ -641,7 +720,7 @@ func startProcess(ctx context.Context, name, line, url string, logf func(string,
 		}
 		if time.Now().After(deadline) {
 			stop()
-			return nil, 0, fmt.Errorf("%s did not answer %s/healthz within 30s; its output:\n%s", name, url, logBuf.String())
+			return nil, 0, fmt.Errorf("%s did not answer %s/healthz within %s; its output:\n%s", name, url, within, logBuf.String())
 		}
 	}
 }

@@ -288,7 +288,7 @@ func runWire(ctx context.Context, o wireOptions, stdout, stderr io.Writer) (int,
 		if err != nil {
 			return 1, err
 		}
-		stop, _, pid, err := startKapokWith(ctx, "Kapok", cfg, o.kapokCmd, o.kapokListen, logf)
+		stop, _, pid, err := startKapokWith(ctx, "Kapok", cfg, o.kapokCmd, o.kapokListen, 0, logf)
 		if err != nil {
 			return 1, err
 		}
