@@ -45,6 +45,8 @@ type Config struct {
 	Tenants []*TenantConfig `yaml:"tenants"`
 	// Pools holds process-wide pool limits.
 	Pools PoolsConfig `yaml:"pools"`
+	// Tenancy says when tenants' catalogs are loaded and when they are given back.
+	Tenancy TenancyConfig `yaml:"tenancy"`
 	// Limits are the defaults for every tenant; a tenant may override them.
 	Limits Limits `yaml:"limits"`
 	// SchemaPoll is the fingerprint poll interval used when no event trigger can be installed.
@@ -321,6 +323,9 @@ type PoolConfig struct {
 	MaxInFlight  int      `yaml:"max_in_flight"`
 	QueueTimeout Duration `yaml:"queue_timeout"`
 	IdleTimeout  Duration `yaml:"idle_timeout"`
+	// Weight is the tenant's share of a shared pool while tenants wait for it: served
+	// Weight requests per turn (0 = 1). Only for isolation: role.
+	Weight int `yaml:"weight"`
 	// ShareReads: reads waiting for a connection run together, as one multiplexed
 	// statement per shape and session, identical ones once (nil: pools.share_reads).
 	ShareReads *bool `yaml:"share_reads"`
@@ -334,8 +339,33 @@ type PoolsConfig struct {
 	IdleTimeout Duration `yaml:"idle_timeout"`
 	// MaxClients caps requests in flight across all tenants.
 	MaxClients int `yaml:"max_clients"`
+	// SharedMaxConns sizes the one pool per upstream that every tenant of isolation: role
+	// draws on, taking turns when it is full (0: max(16, 8 × CPUs)). Each such tenant's
+	// pool.max_conns caps its share of it.
+	SharedMaxConns int32 `yaml:"shared_max_conns"`
 	// ShareReads is every tenant's pool.share_reads unless it says otherwise (nil: true).
 	ShareReads *bool `yaml:"share_reads"`
+}
+
+// TenancyConfig decides which tenants' catalogs stay in memory. A catalog is what a request
+// is compiled against; introspecting thousands of them before answering anything would keep
+// a process with many tenants from starting.
+type TenancyConfig struct {
+	// EagerLoadMax: Start loads every tenant's catalog before serving only when there are at
+	// most this many tenants (default 100; negative: never). Beyond it a tenant is cold until
+	// its first request, which loads it.
+	EagerLoadMax int `yaml:"eager_load_max"`
+	// HibernateAfter drops the catalog of a tenant no request used for this long, and what
+	// the proxy built from it; its next request loads the catalog again (default 0: never).
+	HibernateAfter Duration `yaml:"hibernate_after"`
+	// UsageInterval is how often every tenant's storage (database bytes, rows read and
+	// written) is measured, for the admin API, the metrics and limits.quota_database_bytes
+	// (default 1m; negative: never).
+	UsageInterval Duration `yaml:"usage_interval"`
+	// PgDump is the pg_dump that copies a moving tenant's structure (Store.MoveTenant;
+	// pg_restore is taken from the same directory). Empty: pg_dump on PATH when it is at
+	// least the server's version, else the server binaries' directory.
+	PgDump string `yaml:"pg_dump"`
 }
 
 // ShareReads reports whether tc's reads may be batched and coalesced.
@@ -373,6 +403,16 @@ type Limits struct {
 	RealtimeMaxChannels          int     `yaml:"realtime_max_channels"`
 	RealtimeMaxJoinsPerSecond    float64 `yaml:"realtime_max_joins_per_second"`
 	RealtimeMaxMessagesPerSecond float64 `yaml:"realtime_max_messages_per_second"`
+	// Quotas: what a tenant may spend per QuotaWindow, counted by each Kapok process (0:
+	// no quota). Over QuotaRequests or QuotaDBSeconds (time its statements spent in the
+	// database) its requests are refused with 429 until the window ends; over
+	// QuotaDatabaseBytes (its schemas' or database's size, measured every
+	// tenancy.usage_interval) its writes are refused with 507 while reads and REST DELETE
+	// go on, so it can make room.
+	QuotaWindow        Duration `yaml:"quota_window"`
+	QuotaRequests      int64    `yaml:"quota_requests"`
+	QuotaDBSeconds     float64  `yaml:"quota_db_seconds"`
+	QuotaDatabaseBytes int64    `yaml:"quota_database_bytes"`
 }
 
 // AuthConfig holds a tenant's credentials.
@@ -548,6 +588,8 @@ var DefaultLimits = Limits{
 	RealtimeMaxChannels:          100,
 	RealtimeMaxJoinsPerSecond:    100,
 	RealtimeMaxMessagesPerSecond: 1000,
+
+	QuotaWindow: Duration(24 * time.Hour),
 }
 
 // tenantNameRE is a DNS label: tenants appear in host names and URL paths.
@@ -687,6 +729,18 @@ func (c *Config) Normalize() error {
 	}
 	if c.Pools.MaxClients == 0 {
 		c.Pools.MaxClients = 10000
+	}
+	if c.Pools.SharedMaxConns < 0 {
+		return fmt.Errorf("pools.shared_max_conns %d is negative", c.Pools.SharedMaxConns)
+	}
+	if c.Tenancy.EagerLoadMax == 0 {
+		c.Tenancy.EagerLoadMax = 100
+	}
+	if c.Tenancy.UsageInterval == 0 {
+		c.Tenancy.UsageInterval = Duration(time.Minute)
+	}
+	if c.Tenancy.HibernateAfter < 0 {
+		return fmt.Errorf("tenancy.hibernate_after %s is negative (0 never hibernates)", c.Tenancy.HibernateAfter.D())
 	}
 	if c.SchemaPoll == 0 {
 		c.SchemaPoll = Duration(2 * time.Second)
@@ -839,6 +893,12 @@ func (c *Config) NormalizeTenant(t *TenantConfig) error {
 		l = *t.Limits
 	}
 	l = l.withDefaults(c.Limits.withDefaults(DefaultLimits))
+	if t.Pool.Weight < 0 {
+		return fmt.Errorf("tenant %q: pool.weight %d is negative", t.Name, t.Pool.Weight)
+	}
+	if l.QuotaWindow < 0 || l.QuotaRequests < 0 || l.QuotaDBSeconds < 0 || l.QuotaDatabaseBytes < 0 {
+		return fmt.Errorf("tenant %q: limits.quota_* must not be negative (0: no quota)", t.Name)
+	}
 	if l.MaxWireConnections < 0 {
 		return fmt.Errorf("tenant %q: limits.max_wire_connections %d is negative", t.Name, l.MaxWireConnections)
 	}
@@ -1066,6 +1126,18 @@ func (l Limits) withDefaults(d Limits) Limits {
 	}
 	if l.RealtimeMaxMessagesPerSecond == 0 {
 		l.RealtimeMaxMessagesPerSecond = d.RealtimeMaxMessagesPerSecond
+	}
+	if l.QuotaWindow == 0 {
+		l.QuotaWindow = d.QuotaWindow
+	}
+	if l.QuotaRequests == 0 {
+		l.QuotaRequests = d.QuotaRequests
+	}
+	if l.QuotaDBSeconds == 0 {
+		l.QuotaDBSeconds = d.QuotaDBSeconds
+	}
+	if l.QuotaDatabaseBytes == 0 {
+		l.QuotaDatabaseBytes = d.QuotaDatabaseBytes
 	}
 	return l
 }

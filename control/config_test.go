@@ -53,6 +53,30 @@ func TestObservabilityDefaults(t *testing.T) {
 	}
 }
 
+func TestTenancyDefaultsLoadUpToAHundredTenantsEagerlyAndNeverHibernate(t *testing.T) {
+	cases := []struct {
+		name      string
+		in        TenancyConfig
+		eager     int
+		hibernate time.Duration
+	}{
+		{"unset gives the defaults", TenancyConfig{}, 100, 0},
+		{"a negative eager_load_max stays: always lazy", TenancyConfig{EagerLoadMax: -1}, -1, 0},
+		{"explicit values stay", TenancyConfig{EagerLoadMax: 5, HibernateAfter: Duration(time.Hour)}, 5, time.Hour},
+	}
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			cfg := &Config{Tenancy: tc.in}
+			if err := cfg.Normalize(); err != nil {
+				t.Fatal(err)
+			}
+			if cfg.Tenancy.EagerLoadMax != tc.eager || cfg.Tenancy.HibernateAfter.D() != tc.hibernate {
+				t.Fatalf("tenancy %+v, want eager_load_max %d, hibernate_after %s", cfg.Tenancy, tc.eager, tc.hibernate)
+			}
+		})
+	}
+}
+
 func TestDropInServesOneDatabaseAsTheDefaultTenant(t *testing.T) {
 	cfg := &Config{}
 	cfg.DropIn("postgres://u@db:5432/app", "postgres://u@bouncer:6432/app", []string{"public", "api"})
@@ -109,7 +133,8 @@ func TestBadConfigsAreRefusedWithAReason(t *testing.T) {
 		"public url with a query":      "public_url: 'https://api.example.com/?x=1'",
 		"external url with credentials": "upstreams: {u: {url: 'postgres://x@y/z'}}\ntenants: [{name: a, auth: {jwt_secret: 0123456789abcdef0123456789abcdef, " +
 			"authenticated_role: a_user, users: {external_url: 'https://u:p@login.example.com/auth/v1'}}}]",
-		"cors origin with a path": "cors: {allowed_origins: ['https://app.example.com/app']}",
+		"cors origin with a path":  "cors: {allowed_origins: ['https://app.example.com/app']}",
+		"negative hibernate_after": "tenancy: {hibernate_after: -1s}",
 	}
 	for name, body := range cases {
 		t.Run(name, func(t *testing.T) {

@@ -237,6 +237,9 @@ func (s *Store) tenantTx(ctx context.Context, t *Tenant, opts pgx.TxOptions, f f
 	if err := s.reg.cfg.CheckManaged(t.Config, "migrating tenant "+t.Name); err != nil {
 		return err
 	}
+	if err := s.notMoving(t.Name); err != nil {
+		return err
+	}
 	pool, err := s.directPool(ctx, t.DirectURL)
 	if err != nil {
 		return err

@@ -170,7 +170,9 @@ func (s *Store) warmDatabase(ctx context.Context, conn *pgx.Conn, t *template) e
 	var comment *string
 	err := conn.QueryRow(ctx, "SELECT shobj_description(oid, 'pg_database') FROM pg_database WHERE datname = $1",
 		t.database()).Scan(&comment)
-	if err == nil && comment != nil && *comment == t.checksum {
+	// The event trigger it carries is part of what it is: a newer one rebuilds it.
+	sum := checksum(t.checksum, installTriggerSQL)
+	if err == nil && comment != nil && *comment == sum {
 		return nil
 	}
 	if err != nil && !errors.Is(err, pgx.ErrNoRows) {
@@ -207,7 +209,7 @@ func (s *Store) warmDatabase(ctx context.Context, conn *pgx.Conn, t *template) e
 	if err != nil {
 		return err
 	}
-	_, err = conn.Exec(ctx, "COMMENT ON DATABASE "+q+" IS "+quoteLiteral(t.checksum)+"; ALTER DATABASE "+q+" IS_TEMPLATE true")
+	_, err = conn.Exec(ctx, "COMMENT ON DATABASE "+q+" IS "+quoteLiteral(sum)+"; ALTER DATABASE "+q+" IS_TEMPLATE true")
 	return err
 }
 
@@ -248,6 +250,15 @@ type Created struct {
 
 var objectNameRE = regexp.MustCompile(`^[a-z_][a-z0-9_]{0,62}$`)
 
+// checkObjectName refuses obj as the name of a tenant's schema or database (kind).
+func checkObjectName(obj, kind string) error {
+	if !objectNameRE.MatchString(obj) || strings.HasPrefix(obj, "pg_") || strings.HasPrefix(obj, "kapok") ||
+		obj == "public" || obj == "information_schema" {
+		return fmt.Errorf("%w: %q cannot name a tenant's %s", ErrInvalid, obj, kind)
+	}
+	return nil
+}
+
 // tenantConfig validates a creation request into a normalized tenant configuration.
 func (s *Store) tenantConfig(req *CreateTenant) (*TenantConfig, error) {
 	if !ValidTenantName(req.Name) {
@@ -278,9 +289,8 @@ func (s *Store) tenantConfig(req *CreateTenant) (*TenantConfig, error) {
 	default:
 		return nil, fmt.Errorf("%w: mode %q is not schema or database", ErrInvalid, tc.Mode)
 	}
-	if !objectNameRE.MatchString(obj) || strings.HasPrefix(obj, "pg_") || strings.HasPrefix(obj, "kapok") ||
-		obj == "public" || obj == "information_schema" {
-		return nil, fmt.Errorf("%w: %q cannot name a tenant's %s", ErrInvalid, obj, tc.Mode)
+	if err := checkObjectName(obj, tc.Mode); err != nil {
+		return nil, err
 	}
 	if err := DecodeSection(req.Pool, &tc.Pool); err != nil {
 		return nil, fmt.Errorf("pool: %w", err)
@@ -502,6 +512,9 @@ func (s *Store) EnsureLiveTenantRole(ctx context.Context, conn *pgx.Conn, tc *Te
 // DeleteTenant stops serving a control-table tenant everywhere and drops its schema or
 // database and its migration log.
 func (s *Store) DeleteTenant(ctx context.Context, name string) error {
+	if err := s.notMoving(name); err != nil {
+		return err
+	}
 	s.syncMu.Lock()
 	defer s.syncMu.Unlock()
 	if _, ok := s.managed[name]; !ok && s.reg.Tenant(name) != nil {

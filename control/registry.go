@@ -12,6 +12,7 @@ import (
 
 	"github.com/jackc/pgx/v5/pgconn"
 	"github.com/jackc/pgx/v5/pgxpool"
+	"golang.org/x/sync/singleflight"
 
 	"github.com/kapok-dev/kapok/planner/catalog"
 )
@@ -38,18 +39,81 @@ type Tenant struct {
 	ExecMode  string
 
 	snap    atomic.Pointer[Snapshot]
-	loadErr atomic.Pointer[error]
+	loadErr atomic.Pointer[loadFailure]
+	// loadMu orders the tenant's loads and its hibernation: two loads cannot swap an older
+	// catalog over a newer one, and hibernation cannot drop a catalog a load is installing.
+	loadMu sync.Mutex
+	// watched: the schema watcher keeps this catalog current. Set before a load (Start's when
+	// eager, a first request's, the admin API's), so DDL during the load is not lost; cleared
+	// by hibernation, so that a cold tenant costs no introspection until it is used.
+	watched atomic.Bool
+	// slept is the version hibernation gave back, nil unless the tenant is hibernated.
+	slept atomic.Pointer[string]
+	// used is the registry's coarse clock (Registry.clock) when a request last used the
+	// catalog: a store only when that clock moved, so requests do not contend on it.
+	used atomic.Int64
+	// retired: the registry serves the tenant from another database now (ReplaceTenant), or
+	// not at all.
+	retired atomic.Bool
 }
 
-// Snapshot returns the current catalog snapshot, or nil before the first load.
+// Retired reports whether the registry stopped serving this Tenant: it was removed, or
+// replaced by one in another database (a move). A request that resolved it must resolve
+// the tenant's name again.
+func (t *Tenant) Retired() bool { return t.retired.Load() }
+
+type loadFailure struct {
+	err error
+	at  time.Time
+}
+
+// TenantState says whether a tenant's catalog is in memory.
+type TenantState string
+
+const (
+	// TenantCold has never been loaded: its first request loads it.
+	TenantCold TenantState = "cold"
+	// TenantResident has a catalog.
+	TenantResident TenantState = "resident"
+	// TenantHibernated was loaded and gave its catalog back after tenancy.hibernate_after
+	// unused: its next request loads it again.
+	TenantHibernated TenantState = "hibernated"
+	// TenantFailed has no catalog because loading it failed (LoadError says why).
+	TenantFailed TenantState = "failed"
+)
+
+// State reports whether the tenant's catalog is loaded, without loading it.
+func (t *Tenant) State() TenantState {
+	switch {
+	case t.snap.Load() != nil:
+		return TenantResident
+	case t.loadErr.Load() != nil:
+		return TenantFailed
+	case t.slept.Load() != nil:
+		return TenantHibernated
+	}
+	return TenantCold
+}
+
+// Snapshot returns the current catalog snapshot without loading it: nil while the tenant is
+// cold, hibernated or failed. Requests use Registry.Ensure.
 func (t *Tenant) Snapshot() *Snapshot { return t.snap.Load() }
 
 // LoadError is the last load failure, nil after a successful load.
 func (t *Tenant) LoadError() error {
-	if p := t.loadErr.Load(); p != nil {
-		return *p
+	if f := t.loadErr.Load(); f != nil {
+		return f.err
 	}
 	return nil
+}
+
+// inherit carries prev's catalog and load state over to t, its replacement.
+func (t *Tenant) inherit(prev *Tenant) {
+	t.snap.Store(prev.snap.Load())
+	t.loadErr.Store(prev.loadErr.Load())
+	t.watched.Store(prev.watched.Load())
+	t.slept.Store(prev.slept.Load())
+	t.used.Store(prev.used.Load())
 }
 
 // Registry holds the tenants and keeps their catalogs current.
@@ -61,8 +125,20 @@ type Registry struct {
 	tenants  atomic.Pointer[map[string]*Tenant]
 	dbs      map[string]*database // by direct URL
 	onChange []func(t *Tenant, old, cur *Snapshot)
+	awake    []func(t *Tenant) bool
 	reloads  atomic.Int64
 	failures atomic.Int64
+	// introspections counts catalog loads started, whatever they found: Reloads counts only
+	// new versions, so it cannot tell one load from two.
+	introspections atomic.Int64
+	// loads lets concurrent first requests of a tenant share one load.
+	loads        singleflight.Group
+	hibernations atomic.Int64
+	// clock is the time (unix nanoseconds) that Ensure records as a tenant's last use; the
+	// hibernation sweeper advances it, so the request path never reads the time.
+	clock     atomic.Int64
+	stopSweep chan struct{}
+	swept     chan struct{}
 	// store holds the control tables once OpenStore attached them (nil: file tenants only).
 	store atomic.Pointer[Store]
 }
@@ -76,6 +152,7 @@ func NewRegistry(cfg *Config, log *slog.Logger) *Registry {
 		log = slog.Default()
 	}
 	r := &Registry{cfg: cfg, log: log, dbs: map[string]*database{}}
+	r.clock.Store(time.Now().UnixNano())
 	m := map[string]*Tenant{}
 	for _, tc := range cfg.Tenants {
 		m[tc.Name] = r.newTenant(tc)
@@ -99,7 +176,10 @@ func (r *Registry) Config() *Config { return r.cfg }
 
 // OnChange registers fn to run after a tenant's snapshot changes version, and on its first
 // load before the tenant is served (so a first load's fn may prepare what requests need).
-// Register before Start.
+// A hibernating tenant's fn gets cur == nil, after the snapshot is gone: it releases what
+// was built from old. Waking up to a catalog that changed while the tenant slept is a first
+// load again (old == nil), so what a first load prepares must be idempotent; waking up to
+// the version it gave back runs no fn. Register before Start.
 func (r *Registry) OnChange(fn func(t *Tenant, old, cur *Snapshot)) {
 	r.onChange = append(r.onChange, fn)
 }
@@ -127,24 +207,42 @@ func (r *Registry) Reloads() int64 { return r.reloads.Load() }
 // stays not ready when it has none).
 func (r *Registry) LoadFailures() int64 { return r.failures.Load() }
 
-// Unloaded counts the tenants whose catalog could not be loaded, or whose last load failed.
+// Unloaded counts the tenants whose last catalog load failed (with or without an older
+// catalog to serve); cold and hibernated tenants are not failures.
 func (r *Registry) Unloaded() int {
 	n := 0
 	for _, t := range *r.tenants.Load() {
-		if t.Snapshot() == nil || t.LoadError() != nil {
+		if t.loadErr.Load() != nil {
 			n++
 		}
 	}
 	return n
 }
 
-// Start loads every tenant's catalog and starts one watcher per upstream database. Load
+// Resident counts the tenants whose catalog is in memory.
+func (r *Registry) Resident() int {
+	n := 0
+	for _, t := range *r.tenants.Load() {
+		if t.snap.Load() != nil {
+			n++
+		}
+	}
+	return n
+}
+
+// Hibernations counts the catalogs given back after tenancy.hibernate_after unused.
+func (r *Registry) Hibernations() int64 { return r.hibernations.Load() }
+
+// Start starts one watcher per upstream database and, when the registry holds at most
+// tenancy.eager_load_max tenants, loads every catalog before returning; beyond that the
+// tenants stay cold until Ensure, so that thousands of them do not hold up start-up. Load
 // failures do not fail Start: the tenant stays not-ready and is retried by its watcher.
 func (r *Registry) Start(ctx context.Context) error {
 	r.mu.Lock()
 	defer r.mu.Unlock()
-	var wg sync.WaitGroup
-	for _, t := range r.Tenants() {
+	tenants := r.Tenants()
+	eager := r.cfg.Tenancy.EagerLoadMax >= 0 && len(tenants) <= r.cfg.Tenancy.EagerLoadMax
+	for _, t := range tenants {
 		db, err := r.databaseLocked(ctx, t)
 		if err != nil {
 			r.setErr(t, err)
@@ -153,22 +251,92 @@ func (r *Registry) Start(ctx context.Context) error {
 		if err := r.checkRole(ctx, db, t); err != nil {
 			return err
 		}
+		t.watched.Store(eager)
 		db.add(t)
 	}
 	// Listen first, then load: a change between the load and the LISTEN would be missed.
 	for _, db := range r.dbs {
 		db.start()
 	}
+	if after := r.cfg.Tenancy.HibernateAfter.D(); after > 0 && r.stopSweep == nil {
+		r.stopSweep, r.swept = make(chan struct{}), make(chan struct{})
+		go r.sweep(r.stopSweep, r.swept, after)
+	}
+	if !eager {
+		r.log.Info("tenant catalogs load on first use", "tenants", len(tenants), "eager_load_max", r.cfg.Tenancy.EagerLoadMax)
+		return nil
+	}
+	var wg sync.WaitGroup
 	for _, db := range r.dbs {
 		wg.Add(1)
 		go func(db *database) {
 			defer wg.Done()
 			db.waitListening(5 * time.Second)
-			db.reloadAll(ctx)
+			db.reloadSchemas(ctx, nil)
 		}(db)
 	}
 	wg.Wait()
 	return nil
+}
+
+// Ensure returns the tenant's catalog snapshot, loading it when the tenant is cold or
+// hibernated, and records the use that keeps it from hibernating. Concurrent callers share
+// one load; ctx bounds only the caller's wait. Without a catalog the error is the load's
+// (or ErrNotLoaded), as a nil Snapshot was before.
+func (r *Registry) Ensure(ctx context.Context, t *Tenant) (*Snapshot, error) {
+	if c := r.clock.Load(); t.used.Load() != c {
+		t.used.Store(c)
+	}
+	if s := t.snap.Load(); s != nil {
+		return s, nil
+	}
+	return r.load(ctx, t)
+}
+
+// loadRetry is how long a failed load answers requests with its error before one of them
+// tries again: a database that is down must not get one introspection per request, nor the
+// log one line each.
+const loadRetry = time.Second
+
+func (r *Registry) load(ctx context.Context, t *Tenant) (*Snapshot, error) {
+	if f := t.loadErr.Load(); f != nil && time.Since(f.at) < loadRetry {
+		return nil, f.err
+	}
+	// Keyed by the Tenant, not its name: UpdateTenant replaces it, and a caller holding the
+	// replacement must not be answered by the old one's load.
+	key := fmt.Sprintf("%p", t)
+	ch := r.loads.DoChan(key, func() (any, error) {
+		r.mu.Lock()
+		db := r.dbs[t.DirectURL]
+		r.mu.Unlock()
+		if db == nil {
+			// Start has not run, or the tenant's database failed it (and said why).
+			if err := t.LoadError(); err != nil {
+				return nil, err
+			}
+			return nil, ErrNotLoaded
+		}
+		// As at Start: listen first, so that DDL after the load cannot go unseen.
+		db.waitListening(5 * time.Second)
+		// Not the caller's context: the load is shared, and one caller giving up must not
+		// fail it for the others.
+		return nil, db.ensure(context.Background(), t)
+	})
+	select {
+	case res := <-ch:
+		if s := t.snap.Load(); s != nil {
+			return s, nil
+		}
+		if res.Err != nil {
+			return nil, res.Err
+		}
+		if err := t.LoadError(); err != nil {
+			return nil, err
+		}
+		return nil, ErrNotLoaded
+	case <-ctx.Done():
+		return nil, fmt.Errorf("%w: %w", ErrNotLoaded, ctx.Err())
+	}
 }
 
 // databaseLocked returns the watcher of the database at url, creating it. r.mu is held.
@@ -227,6 +395,58 @@ func (r *Registry) AddTenant(ctx context.Context, tc *TenantConfig) (*Tenant, er
 	return t, nil
 }
 
+// RegisterTenants starts serving tenants the control tables hold (Store.Sync): in one
+// swap of the tenant map, however many there are, and cold unless the registry then holds
+// at most tenancy.eager_load_max tenants, so that a replica starting with thousands of them
+// serves at once. A tenant that cannot be registered is left out with its error.
+func (r *Registry) RegisterTenants(ctx context.Context, tcs []*TenantConfig) ([]*Tenant, []error) {
+	errs := make([]error, len(tcs))
+	added := make([]*Tenant, 0, len(tcs))
+	r.mu.Lock()
+	old := *r.tenants.Load()
+	m := make(map[string]*Tenant, len(old)+len(tcs))
+	for k, v := range old {
+		m[k] = v
+	}
+	eager := r.cfg.Tenancy.EagerLoadMax >= 0 && len(old)+len(tcs) <= r.cfg.Tenancy.EagerLoadMax
+	dbs := map[*database]bool{}
+	for i, tc := range tcs {
+		if err := r.cfg.NormalizeTenant(tc); err != nil {
+			errs[i] = err
+			continue
+		}
+		if _, dup := m[tc.Name]; dup {
+			errs[i] = fmt.Errorf("tenant %q already exists", tc.Name)
+			continue
+		}
+		t := r.newTenant(tc)
+		db, err := r.databaseLocked(ctx, t)
+		if err != nil {
+			errs[i] = err
+			continue
+		}
+		db.start()
+		dbs[db] = true
+		t.watched.Store(eager)
+		db.add(t)
+		m[tc.Name] = t
+		added = append(added, t)
+	}
+	r.tenants.Store(&m)
+	r.mu.Unlock()
+	if eager {
+		for db := range dbs {
+			db.waitListening(5 * time.Second)
+		}
+		for _, t := range added {
+			// A failure leaves the tenant failed (not ready) and retried by its watcher,
+			// as at Start.
+			_, _ = r.Ensure(ctx, t)
+		}
+	}
+	return added, errs
+}
+
 // RemoveTenant stops serving a tenant.
 func (r *Registry) RemoveTenant(name string) bool {
 	r.mu.Lock()
@@ -243,20 +463,28 @@ func (r *Registry) RemoveTenant(name string) bool {
 		}
 	}
 	r.tenants.Store(&m)
-	if db := r.dbs[t.DirectURL]; db != nil {
-		db.remove(t)
-		// A tenant's own database that no tenant lives in any more (a dropped tenant
-		// database) must not keep a listener reconnecting to it.
-		if t.Config.Database != "" && len(db.list()) == 0 {
-			delete(r.dbs, t.DirectURL)
-			go db.close()
-		}
-	}
+	t.retired.Store(true)
+	r.unwatchLocked(t)
 	return true
 }
 
+// unwatchLocked takes t off its database's watcher. A tenant's own database that no tenant
+// lives in any more (a dropped tenant database, the one a tenant moved out of or failed to
+// move to) must not keep a listener reconnecting to it. r.mu is held.
+func (r *Registry) unwatchLocked(t *Tenant) {
+	db := r.dbs[t.DirectURL]
+	if db == nil {
+		return
+	}
+	db.remove(t)
+	if t.Config.Database != "" && len(db.list()) == 0 {
+		delete(r.dbs, t.DirectURL)
+		go db.close()
+	}
+}
+
 // UpdateTenant swaps the configuration of a served tenant (pool, limits, auth) and keeps
-// its catalog. The tenant's database cannot change.
+// its catalog. The tenant's database cannot change (ReplaceTenant serves a moved tenant).
 func (r *Registry) UpdateTenant(tc *TenantConfig) (*Tenant, error) {
 	if err := r.cfg.NormalizeTenant(tc); err != nil {
 		return nil, err
@@ -272,7 +500,7 @@ func (r *Registry) UpdateTenant(tc *TenantConfig) (*Tenant, error) {
 	if t.DirectURL != prev.DirectURL {
 		return nil, fmt.Errorf("tenant %q: its database cannot change", tc.Name)
 	}
-	t.snap.Store(prev.snap.Load())
+	t.inherit(prev)
 	if db := r.dbs[t.DirectURL]; db != nil {
 		db.add(t)
 	}
@@ -285,12 +513,51 @@ func (r *Registry) UpdateTenant(tc *TenantConfig) (*Tenant, error) {
 	return t, nil
 }
 
-// Reload re-introspects one tenant now (admin API, tests).
-func (r *Registry) Reload(ctx context.Context, name string) error {
-	t := r.Tenant(name)
-	if t == nil {
-		return ErrUnknownTenant
+// ReplaceTenant serves tc in place of the served tenant of its name when tc names another
+// database (a tenant moved to a database of its own, Store.MoveTenant, followed from the
+// control tables). Unlike UpdateTenant nothing of the old tenant is kept: its catalog and
+// load state were another database's. The new tenant is watched in its database and loads
+// its catalog now when the old one was loaded, else on its next request.
+func (r *Registry) ReplaceTenant(ctx context.Context, tc *TenantConfig) (*Tenant, error) {
+	if err := r.cfg.NormalizeTenant(tc); err != nil {
+		return nil, err
 	}
+	t, err := r.attach(ctx, tc)
+	if err != nil {
+		return nil, err
+	}
+	old, err := r.replace(t)
+	if err != nil {
+		r.detach(t)
+		return nil, err
+	}
+	if old.watched.Load() {
+		// A failure leaves the tenant failed and retried by its watcher, as at Start.
+		_, _ = r.Ensure(ctx, t)
+	}
+	return t, nil
+}
+
+// attach builds the tenant tc (normalized) describes and adds it to the watcher of its
+// database, started and listening, without serving it: replace serves it, detach drops it.
+func (r *Registry) attach(ctx context.Context, tc *TenantConfig) (*Tenant, error) {
+	r.mu.Lock()
+	t := r.newTenant(tc)
+	db, err := r.databaseLocked(ctx, t)
+	if err != nil {
+		r.mu.Unlock()
+		return nil, err
+	}
+	db.start()
+	db.add(t)
+	r.mu.Unlock()
+	db.waitListening(5 * time.Second)
+	return t, nil
+}
+
+// loadAttached loads the catalog of an attached tenant now, running the OnChange hooks of a
+// first load (its role and grants in its database) before it is served.
+func (r *Registry) loadAttached(ctx context.Context, t *Tenant) error {
 	r.mu.Lock()
 	db := r.dbs[t.DirectURL]
 	r.mu.Unlock()
@@ -300,14 +567,62 @@ func (r *Registry) Reload(ctx context.Context, name string) error {
 	return db.reload(ctx, t)
 }
 
-// Ready reports whether every tenant has a catalog and every upstream answers a ping.
+// replace serves the attached tenant t in place of the tenant of its name, which it returns
+// after taking it off its database's watcher.
+func (r *Registry) replace(t *Tenant) (*Tenant, error) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	old := *r.tenants.Load()
+	prev := old[t.Name]
+	if prev == nil {
+		return nil, ErrUnknownTenant
+	}
+	m := make(map[string]*Tenant, len(old))
+	for k, v := range old {
+		m[k] = v
+	}
+	m[t.Name] = t
+	r.tenants.Store(&m)
+	prev.retired.Store(true)
+	if prev.DirectURL != t.DirectURL {
+		r.unwatchLocked(prev)
+	}
+	return prev, nil
+}
+
+// detach drops an attached tenant that will not be served.
+func (r *Registry) detach(t *Tenant) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	r.unwatchLocked(t)
+}
+
+// Reload re-introspects one tenant now (admin API, migrations, tests); a cold or
+// hibernated tenant is loaded, and counts as used.
+func (r *Registry) Reload(ctx context.Context, name string) error {
+	t := r.Tenant(name)
+	if t == nil {
+		return ErrUnknownTenant
+	}
+	t.used.Store(r.clock.Load())
+	r.mu.Lock()
+	db := r.dbs[t.DirectURL]
+	r.mu.Unlock()
+	if db == nil {
+		return ErrNotLoaded
+	}
+	return db.reload(ctx, t)
+}
+
+// Ready reports whether no tenant is left without a catalog by a failed load, and every
+// upstream answers a ping. Cold and hibernated tenants are ready: their next request loads
+// them.
 func (r *Registry) Ready(ctx context.Context) error {
 	for _, t := range r.Tenants() {
 		if t.Snapshot() == nil {
 			if err := t.LoadError(); err != nil {
 				return fmt.Errorf("tenant %s: %w", t.Name, err)
 			}
-			return fmt.Errorf("tenant %s: %w", t.Name, ErrNotLoaded)
 		}
 	}
 	r.mu.Lock()
@@ -384,8 +699,16 @@ func (r *Registry) Warnings() []string {
 	return out
 }
 
-// Close stops the watchers and closes their connections.
+// Close stops the hibernation sweeper and the watchers, and closes their connections.
 func (r *Registry) Close() {
+	r.mu.Lock()
+	stop, swept := r.stopSweep, r.swept
+	r.stopSweep = nil
+	r.mu.Unlock()
+	if stop != nil {
+		close(stop)
+		<-swept
+	}
 	r.mu.Lock()
 	defer r.mu.Unlock()
 	for _, db := range r.dbs {
@@ -396,10 +719,11 @@ func (r *Registry) Close() {
 
 func (r *Registry) setErr(t *Tenant, err error) {
 	r.failures.Add(1)
-	t.loadErr.Store(&err)
+	t.loadErr.Store(&loadFailure{err: err, at: time.Now()})
 }
 
-// swap installs a newly loaded catalog; it reports whether the version changed.
+// swap installs a newly loaded catalog; it reports whether the version changed. t.loadMu
+// is held.
 func (r *Registry) swap(t *Tenant, cat *catalog.Schema) bool {
 	cur := &Snapshot{Catalog: cat, Version: cat.Version, LoadedAt: time.Now()}
 	t.loadErr.Store(nil)
@@ -407,15 +731,29 @@ func (r *Registry) swap(t *Tenant, cat *catalog.Schema) bool {
 	if old != nil && old.Version == cur.Version {
 		return false
 	}
-	r.reloads.Add(1)
 	if old == nil {
+		// A catalog loaded and never used hibernates hibernate_after from now, not from
+		// a use long before it went to sleep.
+		t.used.Store(r.clock.Load())
+		if slept := t.slept.Swap(nil); slept != nil && *slept == cur.Version {
+			// Nothing changed while it slept: privileges are part of the version, so its
+			// role and grants are as the hooks left them, and what they built from the
+			// catalog is rebuilt on demand. Running them again would re-run the tenant
+			// role's GRANTs, whose DDL notification reloads every watched tenant of the
+			// database.
+			t.snap.Store(cur)
+			return false
+		}
+		r.reloads.Add(1)
 		// A first load runs the hooks before the tenant is served: its role and grants
 		// exist before any request can run as them. Two first loads at once (Start's and
-		// the watcher's) both run them; the hooks are idempotent.
+		// the watcher's) both run them, and so does a wake-up to a changed catalog; the
+		// hooks are idempotent.
 		r.notify(t, nil, cur)
 		t.snap.Store(cur)
 		return true
 	}
+	r.reloads.Add(1)
 	t.snap.Store(cur)
 	r.notify(t, old, cur)
 	return true
@@ -425,4 +763,67 @@ func (r *Registry) notify(t *Tenant, old, cur *Snapshot) {
 	for _, fn := range r.onChange {
 		fn(t, old, cur)
 	}
+}
+
+// sweep hibernates, every quarter of after, the tenants whose catalog no request used for
+// after, until stop is closed.
+func (r *Registry) sweep(stop <-chan struct{}, done chan<- struct{}, after time.Duration) {
+	defer close(done)
+	every := min(max(after/4, time.Millisecond), time.Minute)
+	tick := time.NewTicker(every)
+	defer tick.Stop()
+	for {
+		select {
+		case <-stop:
+			return
+		case <-tick.C:
+		}
+		now := time.Now().UnixNano()
+		r.clock.Store(now)
+		// A use is recorded with the clock of the sweep before it, up to every earlier
+		// than it happened: waiting every longer never hibernates a tenant early.
+		idleSince := now - int64(after) - int64(every)
+		for _, t := range *r.tenants.Load() {
+			if t.snap.Load() != nil && t.used.Load() <= idleSince && !r.keptAwake(t) {
+				r.hibernate(t, idleSince)
+			}
+		}
+	}
+}
+
+// KeepAwake registers fn, asked before an idle tenant hibernates: true keeps it resident
+// (live subscriptions run plans of its catalog without a request to count as use).
+// Register before Start.
+func (r *Registry) KeepAwake(fn func(t *Tenant) bool) {
+	r.awake = append(r.awake, fn)
+}
+
+func (r *Registry) keptAwake(t *Tenant) bool {
+	for _, fn := range r.awake {
+		if fn(t) {
+			return true
+		}
+	}
+	return false
+}
+
+// hibernate drops t's catalog unless it was used after idleSince (or a load meanwhile
+// dropped it already), and stops watching it: its next Ensure loads the catalog as it is
+// then.
+func (r *Registry) hibernate(t *Tenant, idleSince int64) {
+	t.loadMu.Lock()
+	defer t.loadMu.Unlock()
+	old := t.snap.Load()
+	if old == nil || t.used.Load() > idleSince {
+		return
+	}
+	t.watched.Store(false)
+	// A failed reload's error was about the catalog given back; kept, it would make the
+	// process unready for a tenant nobody uses.
+	t.loadErr.Store(nil)
+	t.slept.Store(&old.Version)
+	t.snap.Store(nil)
+	r.hibernations.Add(1)
+	r.log.Debug("tenant hibernated", "tenant", t.Name, "version", shortVersion(old.Version))
+	r.notify(t, old, nil)
 }

@@ -106,6 +106,11 @@ type Store struct {
 	hooksMu  sync.Mutex
 	onRemove []func(name string)
 	onUpdate []func(t *Tenant)
+	onMove   []func(old, cur *Tenant)
+
+	// moving holds the tenants this replica is moving (MoveTenant): their changes wait.
+	moveMu sync.Mutex
+	moving map[string]bool
 
 	tmplMu sync.Mutex
 	tmpls  map[string]*template
@@ -172,7 +177,7 @@ func OpenStore(ctx context.Context, reg *Registry) (*Store, error) {
 		return nil, readOnlyError(name, "the control tables (tenants created through the admin API, migrations, templates)")
 	}
 	s := &Store{reg: reg, log: reg.log, url: url, pools: map[string]*pgxpool.Pool{},
-		managed: map[string]int64{}, tmpls: map[string]*template{}, listening: make(chan struct{})}
+		managed: map[string]int64{}, tmpls: map[string]*template{}, moving: map[string]bool{}, listening: make(chan struct{})}
 	if s.db, err = s.directPool(ctx, url); err != nil {
 		return nil, err
 	}
@@ -389,6 +394,8 @@ func (s *Store) Sync(ctx context.Context) error {
 		return fmt.Errorf("read kapok.tenants: %w", err)
 	}
 	seen := map[string]bool{}
+	var fresh []*TenantConfig
+	var revs []int64
 	for _, row := range rows {
 		seen[row.Name] = true
 		rev, managed := s.managed[row.Name]
@@ -405,7 +412,7 @@ func (s *Store) Sync(ctx context.Context) error {
 			continue
 		}
 		if managed {
-			t, err := s.reg.UpdateTenant(tc)
+			t, err := s.updateServed(ctx, tc)
 			if err != nil {
 				s.log.Error("tenant update failed", "tenant", row.Name, "err", err)
 				continue
@@ -414,11 +421,18 @@ func (s *Store) Sync(ctx context.Context) error {
 			s.runUpdate(t)
 			continue
 		}
-		if _, err := s.reg.AddTenant(ctx, tc); err != nil {
-			s.log.Error("cannot serve tenant from the control tables", "tenant", row.Name, "err", err)
+		fresh = append(fresh, tc)
+		revs = append(revs, row.Revision)
+	}
+	// New tenants are registered together: one swap of the tenant map for thousands of
+	// them, their catalogs loaded on first use (tenancy.eager_load_max).
+	_, errs := s.reg.RegisterTenants(ctx, fresh)
+	for i, tc := range fresh {
+		if errs[i] != nil {
+			s.log.Error("cannot serve tenant from the control tables", "tenant", tc.Name, "err", errs[i])
 			continue
 		}
-		s.managed[row.Name] = row.Revision
+		s.managed[tc.Name] = revs[i]
 	}
 	for name := range s.managed {
 		if !seen[name] {
@@ -536,6 +550,7 @@ type TenantInfo struct {
 	AllowCIDRs []string        `json:"allow_cidrs"`
 	Version    string          `json:"schema_version,omitempty"`
 	Ready      bool            `json:"ready"`
+	State      TenantState     `json:"state"` // of the catalog: cold, resident, hibernated or failed
 	LoadError  string          `json:"load_error,omitempty"`
 	CreatedAt  *time.Time      `json:"created_at,omitempty"`
 	UpdatedAt  *time.Time      `json:"updated_at,omitempty"`
@@ -607,8 +622,11 @@ func (s *Store) info(t *Tenant, row *tenantRow) (*TenantInfo, error) {
 			return nil, err
 		}
 	}
+	// Ready as Registry.Ready sees it: a cold or hibernated tenant serves its next request.
+	info.State = t.State()
+	info.Ready = info.State != TenantFailed
 	if snap := t.Snapshot(); snap != nil {
-		info.Version, info.Ready = snap.Version, true
+		info.Version = snap.Version
 	}
 	if err := t.LoadError(); err != nil {
 		info.LoadError = err.Error()
@@ -645,6 +663,9 @@ func (s *Store) UpdateTenant(ctx context.Context, name string, p *TenantPatch) (
 	}
 	if !s.Managed(name) {
 		return nil, fmt.Errorf("%w: tenant %q is defined in the config file; change it there", ErrConflict, name)
+	}
+	if err := s.notMoving(name); err != nil {
+		return nil, err
 	}
 	tc := *t.Config
 	if p.Pool != nil {

@@ -32,16 +32,22 @@ const (
 const pgrstChannel = "pgrst"
 
 // installTriggerSQL creates the DDL event trigger. It runs under an advisory lock so that
-// replicas starting together do not race, and only creates what is missing, since
-// re-creating would itself fire DDL notifications.
+// replicas starting together do not race, and only creates what is missing or of an older
+// version, since re-creating would itself fire DDL notifications.
+//
+// A command that names no schema (GRANT … TO a role, ALTER ROLE) notifies the schemas in
+// the transaction's kapok.ddl_schemas setting when it has one: Kapok's own role scripts
+// set it to the tenant's schemas, so granting one tenant's role reloads that tenant, not
+// every tenant of the database. Without it, the payload is empty: reload everything.
 const installTriggerSQL = `
 DO $install$
 BEGIN
   PERFORM pg_advisory_xact_lock(hashtext('kapok.install_event_trigger'));
-  IF NOT EXISTS (SELECT 1 FROM pg_event_trigger WHERE evtname = 'kapok_ddl_end')
-     OR NOT EXISTS (SELECT 1 FROM pg_event_trigger WHERE evtname = 'kapok_sql_drop') THEN
+  IF to_regproc('kapok.notify_ddl_v2') IS NULL
+     OR NOT EXISTS (SELECT 1 FROM pg_event_trigger WHERE evtname = 'kapok_ddl_end' AND evtfoid = to_regproc('kapok.notify_ddl_v2'))
+     OR NOT EXISTS (SELECT 1 FROM pg_event_trigger WHERE evtname = 'kapok_sql_drop' AND evtfoid = to_regproc('kapok.notify_ddl_v2')) THEN
     CREATE SCHEMA IF NOT EXISTS kapok;
-    CREATE OR REPLACE FUNCTION kapok.notify_ddl_v1() RETURNS event_trigger
+    CREATE OR REPLACE FUNCTION kapok.notify_ddl_v2() RETURNS event_trigger
     LANGUAGE plpgsql AS $fn$
     DECLARE
       affected text;
@@ -53,6 +59,9 @@ BEGIN
         SELECT string_agg(DISTINCT coalesce(schema_name, CASE WHEN object_type = 'schema' THEN object_identity END), ',')
           INTO affected FROM pg_event_trigger_ddl_commands();
       END IF;
+      IF affected IS NULL THEN
+        affected := nullif(current_setting('kapok.ddl_schemas', true), '');
+      END IF;
       IF affected IS NULL OR length(affected) > 7000 THEN
         affected := '';
       END IF;
@@ -61,8 +70,9 @@ BEGIN
     $fn$;
     DROP EVENT TRIGGER IF EXISTS kapok_ddl_end;
     DROP EVENT TRIGGER IF EXISTS kapok_sql_drop;
-    CREATE EVENT TRIGGER kapok_ddl_end ON ddl_command_end EXECUTE FUNCTION kapok.notify_ddl_v1();
-    CREATE EVENT TRIGGER kapok_sql_drop ON sql_drop EXECUTE FUNCTION kapok.notify_ddl_v1();
+    CREATE EVENT TRIGGER kapok_ddl_end ON ddl_command_end EXECUTE FUNCTION kapok.notify_ddl_v2();
+    CREATE EVENT TRIGGER kapok_sql_drop ON sql_drop EXECUTE FUNCTION kapok.notify_ddl_v2();
+    DROP FUNCTION IF EXISTS kapok.notify_ddl_v1();
   END IF;
 END
 $install$`
@@ -86,9 +96,6 @@ type database struct {
 	listenOnce sync.Once
 	// fingerprints of the poll fallback, by schema.
 	prints map[string]string
-	// loadMu serialises loads per database, so two reloads of one tenant cannot race
-	// and swap an older catalog over a newer one.
-	loadMu sync.Mutex
 }
 
 func newDatabase(r *Registry, url string, pool *pgxpool.Pool, managed bool) *database {
@@ -118,10 +125,38 @@ func (db *database) list() []*Tenant {
 	return out
 }
 
-// reload introspects one tenant and swaps its snapshot.
+// reload introspects one tenant and swaps its snapshot; from now on the watcher keeps it
+// current.
 func (db *database) reload(ctx context.Context, t *Tenant) error {
-	db.loadMu.Lock()
-	defer db.loadMu.Unlock()
+	t.loadMu.Lock()
+	defer t.loadMu.Unlock()
+	t.watched.Store(true)
+	return db.load(ctx, t)
+}
+
+// ensure loads t unless a load finished since the caller found it without a catalog.
+func (db *database) ensure(ctx context.Context, t *Tenant) error {
+	t.loadMu.Lock()
+	defer t.loadMu.Unlock()
+	if t.snap.Load() != nil {
+		return nil
+	}
+	t.watched.Store(true)
+	return db.load(ctx, t)
+}
+
+// refresh reloads t for the watcher, unless it hibernated since the watcher listed it.
+func (db *database) refresh(ctx context.Context, t *Tenant) {
+	t.loadMu.Lock()
+	defer t.loadMu.Unlock()
+	if t.watched.Load() {
+		_ = db.load(ctx, t)
+	}
+}
+
+// load introspects t and swaps its snapshot. t.loadMu is held.
+func (db *database) load(ctx context.Context, t *Tenant) error {
+	db.r.introspections.Add(1)
 	ctx, cancel := context.WithTimeout(ctx, 30*time.Second)
 	defer cancel()
 	cat, err := catalogload.Load(ctx, db.pool, t.Config.Schemas)
@@ -146,17 +181,13 @@ func shortVersion(v string) string {
 	return v
 }
 
-func (db *database) reloadAll(ctx context.Context) {
-	for _, t := range db.list() {
-		_ = db.reload(ctx, t)
-	}
-}
-
-// reloadSchemas reloads the tenants exposing any of schemas; nil means all.
+// reloadSchemas reloads the watched tenants exposing any of schemas; nil means all. A cold
+// or hibernated tenant is not watched: whatever changed, its next Ensure loads the catalog
+// as it is then.
 func (db *database) reloadSchemas(ctx context.Context, schemas map[string]bool) {
 	for _, t := range db.list() {
-		if schemas == nil || exposesAny(t, schemas) {
-			_ = db.reload(ctx, t)
+		if t.watched.Load() && (schemas == nil || exposesAny(t, schemas)) {
+			db.refresh(ctx, t)
 		}
 	}
 }
@@ -205,7 +236,7 @@ func (db *database) close() {
 }
 
 // run keeps a listener alive; after a lost connection it reconnects with backoff and
-// reloads everything, since notifications sent meanwhile are lost.
+// reloads every watched tenant, since notifications sent meanwhile are lost.
 func (db *database) run(ctx context.Context) {
 	defer close(db.done)
 	if !db.managed {
@@ -277,9 +308,9 @@ func processName(kind, host string, pid int) string {
 var errNoTrigger = errors.New("no event trigger")
 
 // listen holds one LISTEN connection until it fails or ctx ends; listened reports whether
-// it got as far as listening. After a reconnect (reloadFirst) it reloads every tenant of
-// the database once listening: notifications sent while no session listened are lost, and
-// the DDL they announced would otherwise stay unseen until the next change.
+// it got as far as listening. After a reconnect (reloadFirst) it reloads every watched
+// tenant of the database once listening: notifications sent while no session listened are
+// lost, and the DDL they announced would otherwise stay unseen until the next change.
 func (db *database) listen(ctx context.Context, reloadFirst bool) (listened bool, err error) {
 	cfg, err := pgx.ParseConfig(db.url)
 	if err != nil {
@@ -358,8 +389,9 @@ func (db *database) listen(ctx context.Context, reloadFirst bool) (listened bool
 }
 
 // poll is the fallback without an event trigger: one cheap fingerprint query per interval
-// for every schema of the database's tenants, and a full load only of the tenants whose
-// schemas changed.
+// for every schema of the database's tenants, and a full load only of the watched tenants
+// whose schemas changed. Cold tenants' schemas are fingerprinted too: a tenant loaded later
+// then has a baseline, and a change right after its load is seen.
 func (db *database) poll(ctx context.Context) {
 	tick := time.NewTicker(db.r.cfg.SchemaPoll.D())
 	defer tick.Stop()

@@ -9,6 +9,7 @@ import (
 	"fmt"
 	"net"
 	"sort"
+	"strconv"
 	"strings"
 	"sync"
 	"time"
@@ -97,6 +98,9 @@ func (call *adminCall) route(path string) int {
 	if len(parts) == 1 && parts[0] == "monitor" {
 		return call.monitorAll()
 	}
+	if len(parts) == 1 && parts[0] == "usage" {
+		return call.usageAll()
+	}
 	if parts[0] != "tenants" {
 		return call.fail(fasthttp.StatusNotFound, "not-found", "no admin route "+path+" (see /admin/v1/tenants)")
 	}
@@ -129,7 +133,9 @@ func (call *adminCall) route(path string) int {
 		"sql":                 {"POST": call.sql},
 		"schema":              {"GET": call.schema},
 		"reload":              {"POST": call.reload},
+		"move":                {"POST": call.moveTenant},
 		"stats":               {"GET": call.stats},
+		"usage":               {"GET": call.usage},
 		"keys":                {"GET": call.keys},
 		"keys/rotate":         {"POST": call.rotateKeys},
 		"token":               {"POST": call.mintToken},
@@ -160,6 +166,37 @@ func (call *adminCall) route(path string) int {
 		return call.fail(fasthttp.StatusNotFound, "tenant-not-found", fmt.Sprintf("tenant %q not found", name))
 	}
 	return fn(t)
+}
+
+// usage answers what the tenant spent, its quotas and what they refused.
+func (call *adminCall) usage(t *control.Tenant) int {
+	return call.reply(fasthttp.StatusOK, call.a.usageOf(t))
+}
+
+// usageAll answers the tenants that spent the most: ?by=requests|db_seconds|database_bytes
+// (default requests), ?top=N (default 20, at most 1000).
+func (call *adminCall) usageAll() int {
+	if !call.ctx.IsGet() {
+		return call.notAllowed("GET")
+	}
+	args := call.ctx.QueryArgs()
+	by := string(args.Peek("by"))
+	if by == "" {
+		by = quotaRequests
+	}
+	top := 20
+	if v := args.Peek("top"); len(v) > 0 {
+		n, err := strconv.Atoi(string(v))
+		if err != nil || n < 1 || n > 1000 {
+			return call.fail(fasthttp.StatusBadRequest, "invalid-parameter", "top must be a whole number from 1 to 1000")
+		}
+		top = n
+	}
+	out, err := call.a.topUsage(by, top)
+	if err != nil {
+		return call.fail(fasthttp.StatusBadRequest, "invalid-parameter", err.Error())
+	}
+	return call.reply(fasthttp.StatusOK, map[string]any{"by": by, "tenants": out})
 }
 
 func (call *adminCall) notAllowed(allow string) int {
@@ -338,9 +375,7 @@ func (call *adminCall) deleteTenant(name string) int {
 	if err := call.store.DeleteTenant(call.c, name); err != nil {
 		return call.failErr(err)
 	}
-	// Its plans are keyed by (tenant, version): with the tenant gone they are unreachable
-	// and age out of the cache.
-	call.a.pools.Remove(name)
+	call.a.forget(name)
 	return call.reply(fasthttp.StatusOK, map[string]any{"deleted": name})
 }
 
@@ -410,13 +445,9 @@ func (call *adminCall) sql(t *control.Tenant) int {
 }
 
 func (call *adminCall) schema(t *control.Tenant) int {
-	snap := t.Snapshot()
-	if snap == nil {
-		msg := "the tenant's schema is not loaded yet"
-		if err := t.LoadError(); err != nil {
-			msg += ": " + err.Error()
-		}
-		return call.fail(fasthttp.StatusServiceUnavailable, "schema-not-loaded", msg)
+	snap, err := call.a.s.reg.Ensure(call.c, t)
+	if err != nil {
+		return call.fail(fasthttp.StatusServiceUnavailable, "schema-not-loaded", "the tenant's schema could not be loaded: "+err.Error())
 	}
 	return call.reply(fasthttp.StatusOK, snap.Catalog)
 }
@@ -425,13 +456,17 @@ func (call *adminCall) reload(t *control.Tenant) int {
 	if err := call.a.s.reg.Reload(call.c, t.Name); err != nil {
 		return call.failErr(err)
 	}
-	snap := t.Snapshot()
+	snap, err := call.a.s.reg.Ensure(call.c, t)
+	if err != nil {
+		return call.failErr(err)
+	}
 	return call.reply(fasthttp.StatusOK, map[string]any{"tenant": t.Name, "version": snap.Version,
 		"tables": len(snap.Catalog.Tables), "loaded_at": snap.LoadedAt})
 }
 
+// stats describes the tenant as it is: a cold tenant is not loaded to be described.
 func (call *adminCall) stats(t *control.Tenant) int {
-	out := map[string]any{"tenant": t.Name, "plan_cache": call.a.plans.c.Stats()}
+	out := map[string]any{"tenant": t.Name, "plan_cache": call.a.plans.c.Stats(), "state": t.State()}
 	if snap := t.Snapshot(); snap != nil {
 		out["schema_version"] = snap.Version
 	}

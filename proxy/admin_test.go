@@ -342,10 +342,21 @@ func TestAdminDeleteRemovesEverything(t *testing.T) {
 			if _, ok := ts.srv.api.pools.Stats(name); ok {
 				t.Fatal("the deleted tenant's pool is still open")
 			}
+			if ts.srv.api.schemas.holds(name) {
+				t.Fatal("the deleted tenant's GraphQL schemas are still cached")
+			}
+			ts.srv.api.guardMu.Lock()
+			for tc := range ts.srv.api.guards {
+				if tc.Name == name {
+					t.Error("the deleted tenant's guard is still held")
+				}
+			}
+			ts.srv.api.guardMu.Unlock()
 			var left int
 			err := testenv.Conn(t).QueryRow(context.Background(), `SELECT
   (SELECT count(*) FROM pg_namespace WHERE nspname = $1) + (SELECT count(*) FROM pg_database WHERE datname = $1) +
-  (SELECT count(*) FROM kapok.tenants WHERE name = $2) + (SELECT count(*) FROM kapok.migrations WHERE tenant = $2)`, obj, name).Scan(&left)
+  (SELECT count(*) FROM kapok.tenants WHERE name = $2) + (SELECT count(*) FROM kapok.migrations WHERE tenant = $2) +
+  (SELECT count(*) FROM pg_roles WHERE rolname LIKE $3)`, obj, name, control.TenantRole(name)+"%").Scan(&left)
 			if err != nil || left != 0 {
 				t.Fatalf("%d objects left behind (%v)", left, err)
 			}

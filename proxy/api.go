@@ -3,8 +3,10 @@ package proxy
 import (
 	"context"
 	"fmt"
+	"github.com/jackc/pgx/v5/pgxpool"
 	"net/http"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/valyala/fasthttp"
@@ -30,6 +32,8 @@ type apis struct {
 	// hub runs GraphQL subscriptions; sockets are the open WebSocket connections.
 	hub     *realtime.Hub
 	sockets sockets
+	// gates hold a tenant's requests while a move switches its database.
+	gates tenantGates
 	// changes and channels serve Supabase Realtime; rtIdle closes a socket silent for
 	// that long.
 	changes  *realtime.Changes
@@ -38,7 +42,16 @@ type apis struct {
 
 	guardMu sync.Mutex
 	guards  map[*control.TenantConfig]*guard
-	httpc   *http.Client
+
+	// overStorage counts the tenants over their storage quota: while it is 0, writes do
+	// not look their tenant's usage up. stopUsage ends the storage measurements.
+	overStorage atomic.Int64
+	stopUsage   context.CancelFunc
+
+	// rolePools hold direct connections for managing tenant roles, by database URL.
+	rolePoolsMu sync.Mutex
+	rolePools   map[string]*pgxpool.Pool
+	httpc       *http.Client
 
 	// auth serves Kapok Auth (/auth/v1); authServe is its Serve, which tests replace to see
 	// the requests the proxy hands it.
@@ -63,17 +76,23 @@ func newAPIs(s *Server) (*apis, error) {
 		MaxPools:         s.cfg.Pools.MaxPools,
 		IdleTimeout:      s.cfg.Pools.IdleTimeout.D(),
 		GlobalMaxClients: s.cfg.Pools.MaxClients,
+		SharedMaxConns:   s.cfg.Pools.SharedMaxConns,
 		RequestTimeout:   s.cfg.Limits.RequestTimeout.D(),
 		Logger:           s.log,
 	})
-	s.metrics.reg.MustRegister(a.pools)
+	s.metrics.reg.MustRegister(a.pools, usageCollector{a})
+	if every := s.cfg.Tenancy.UsageInterval.D(); every > 0 {
+		var ctx context.Context
+		ctx, a.stopUsage = context.WithCancel(context.Background())
+		go a.measureUsage(ctx, every)
+	}
 	hm := realtime.NewMetrics()
 	s.metrics.reg.MustRegister(hm)
 	xm := realtime.NewChangesMetrics()
 	s.metrics.reg.MustRegister(xm)
 	// One change feed: postgres_changes and, where logical replication runs, the GraphQL
 	// subscriptions' table changes come from the same stream.
-	a.changes = realtime.NewChanges(realtime.ChangesOptions{Config: s.cfg, Pools: a.pools, Pool: a.pool, Logger: s.log, Metrics: xm})
+	a.changes = realtime.NewChanges(realtime.ChangesOptions{Config: s.cfg, Registry: s.reg, Pools: a.pools, Pool: a.pool, Logger: s.log, Metrics: xm})
 	a.hub = realtime.New(realtime.Options{Logger: s.log, Metrics: hm, Changes: a.changes})
 	cm := realtime.NewChannelMetrics()
 	s.metrics.reg.MustRegister(cm)
@@ -85,10 +104,20 @@ func newAPIs(s *Server) (*apis, error) {
 	}
 	a.auth = auth.New(auth.Options{Registry: s.reg, Logger: s.log, Metrics: am, HTTPClient: a.httpc})
 	a.authServe = a.auth.Serve
+	// Live subscriptions and channels use the catalog with no request to count as use.
+	s.reg.KeepAwake(func(t *control.Tenant) bool {
+		topics, _ := a.channels.TenantChannels(t.Name)
+		return a.hub.TenantSubscriptions(t.Name) > 0 || topics > 0
+	})
 	s.reg.OnChange(func(t *control.Tenant, old, cur *control.Snapshot) {
 		// Plans of the old version are unreachable (the version is in every key); the
 		// GraphQL schemas are rebuilt on the next request.
 		a.schemas.drop(t)
+		if cur == nil {
+			// Hibernated: the role, its grants and the auth store stay in the database,
+			// and waking up is a first load, which refreshes them.
+			return
+		}
 		a.refreshTenantRoles(t, old == nil)
 		a.prepareAuth(t)
 	})
@@ -110,6 +139,15 @@ func (a *apis) prepareAuth(t *control.Tenant) {
 	}
 }
 
+// prepare loads a cold tenant's catalog for a route that compiles nothing against it
+// (Kapok Auth, Realtime, the wire port, a GraphQL socket's connection_init): the first
+// load's change hooks create the tenant's role and grants and its auth store, which
+// authentication and the tenant's pool rely on. A failed load is no answer there: what it
+// would have prepared fails closed where it is missing, and the registry logged why.
+func (a *apis) prepare(ctx context.Context, t *control.Tenant) {
+	_, _ = a.s.reg.Ensure(ctx, t)
+}
+
 // drainSockets closes the WebSocket connections and stops the subscriptions; the HTTP
 // server's shutdown would otherwise wait for them.
 func (a *apis) drainSockets() {
@@ -119,12 +157,20 @@ func (a *apis) drainSockets() {
 }
 
 func (a *apis) close() {
+	if a.stopUsage != nil {
+		a.stopUsage()
+	}
 	a.auth.Close()
 	a.hub.Close()
 	a.channels.Close()
 	a.changes.Close()
 	a.pools.Close()
 	a.plans.close()
+	a.rolePoolsMu.Lock()
+	for _, p := range a.rolePools {
+		p.Close()
+	}
+	a.rolePoolsMu.Unlock()
 }
 
 // serve handles a request addressed to tenant t.
@@ -165,6 +211,32 @@ func (a *apis) guardFor(t *control.Tenant) (*guard, error) {
 	return g, nil
 }
 
+// forget releases what the proxy holds for a tenant that is gone: its pool (and its share
+// of a shared one), its GraphQL schemas and its guards. Its plans are keyed by (tenant,
+// version): unreachable now, they age out of the cache.
+func (a *apis) forget(tenant string) {
+	a.pools.Remove(tenant)
+	a.schemas.forget(tenant)
+	a.guardMu.Lock()
+	for tc := range a.guards {
+		if tc.Name == tenant {
+			delete(a.guards, tc)
+		}
+	}
+	a.guardMu.Unlock()
+}
+
+// dropStaleGuards forgets the guards built for t's earlier configurations.
+func (a *apis) dropStaleGuards(t *control.Tenant) {
+	a.guardMu.Lock()
+	defer a.guardMu.Unlock()
+	for tc := range a.guards {
+		if tc.Name == t.Name && tc != t.Config {
+			delete(a.guards, tc)
+		}
+	}
+}
+
 // pool returns the tenant's pool, opening it on first use.
 func (a *apis) pool(t *control.Tenant) (*poolmgr.Pool, error) {
 	c := t.Config
@@ -175,6 +247,7 @@ func (a *apis) pool(t *control.Tenant) (*poolmgr.Pool, error) {
 		MaxConns:         c.Pool.MaxConns,
 		MinIdleConns:     c.Pool.MinIdleConns,
 		MaxInFlight:      c.Pool.MaxInFlight,
+		Weight:           c.Pool.Weight,
 		QueueWait:        c.Pool.QueueTimeout.D(),
 		AcquireTimeout:   c.Pool.QueueTimeout.D(),
 		StatementTimeout: c.Limits.StatementTimeout.D(),

@@ -41,6 +41,7 @@ func (a *apis) authAPI(ctx *fasthttp.RequestCtx, t *control.Tenant, rest []byte)
 	if !a.admit(ctx, g, routeAuth) {
 		return outcomeRejected
 	}
+	a.prepare(ctx, t)
 	if ctx.IsOptions() {
 		ctx.Response.Header.Set("Allow", "OPTIONS,GET,HEAD,POST,PUT,PATCH,DELETE")
 		ctx.SetStatusCode(fasthttp.StatusOK)

@@ -15,6 +15,19 @@
 // GraphQL schemas are cached once per (tenant, catalog version, role) (schemaCache); plans,
 // of every API, in one cache keyed by (tenant, version, role, request shape).
 //
+// A request gets its tenant's catalog from control.Registry.Ensure, which loads a cold or
+// hibernated tenant's, before authenticating: that first load's change hooks create the
+// tenant's role and grants, which decide the roles a credential may name. Routes that compile
+// nothing (Kapok Auth, Realtime, the wire port) ensure the catalog for those hooks alone
+// (apis.prepare). A hibernating tenant's hook drops its GraphQL schemas; its plans stay in
+// the plan cache, which evicts them like any, and a wake-up to the same version finds them.
+//
+// Every resolved request passes its tenant's gate (move.go) and leaves it when answered, so
+// a move to a database of its own (POST …/move, control.Store.MoveTenant) can hold the
+// tenant's new requests and wait for those in flight; held ones resolve the tenant again
+// when it resumes, and run against the moved tenant. At the switch the tenant's old pool and
+// WebSockets close (control.Store.OnMove, on every replica).
+//
 // A request's body limit is chosen from its header before the body is read (the tenant's
 // max_body_bytes, the admin API's, a small one for everything unauthenticated), so no
 // request makes the process buffer more than its limit; a larger body is answered 413 in its

@@ -69,6 +69,11 @@ func (a *apis) execute(x *exchange, d door, compile func() (planner.Executable, 
 	}
 	x.buf = plan.Begin(&x.in, x.buf[:0])
 	var ends []int
+	if len(b.Statements) > 0 && a.storageRefused(x, b.Shareable) {
+		d.rejected(&x.w, fasthttp.StatusInsufficientStorage,
+			"the tenant's database is over its storage quota: writes are refused until it holds less (reads and REST DELETE go on)")
+		return outcomeRejected
+	}
 	if len(b.Statements) > 0 {
 		x.preq = poolmgr.Request{Statements: b.Statements, Admitted: true, Shareable: b.Shareable}
 		if x.session {
@@ -100,6 +105,7 @@ func (a *apis) execute(x *exchange, d door, compile func() (planner.Executable, 
 // values.
 func (a *apis) noteDBTime(x *exchange, d door, stmts []statement.Statement, took time.Duration) {
 	a.s.metrics.dbTime.Observe(took.Seconds())
+	a.s.metrics.tenant(x.pool.Tenant()).usage.addDB(took)
 	if slow := a.s.cfg.SlowQuery.D(); slow > 0 && took >= slow {
 		sql := make([]string, len(stmts))
 		for i := range stmts {

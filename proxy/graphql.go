@@ -80,6 +80,14 @@ func (a *apis) graphql(ctx *fasthttp.RequestCtx, t *control.Tenant) string {
 		writeGraphQLError(ctx, fasthttp.StatusOK, "validation-failed", "too many operations in one batch")
 		return outcomeClientError
 	}
+	// Before authenticating: a cold tenant's first load creates its role and grants (the
+	// registry's change hooks), and the roles a credential may name depend on them.
+	snap, err := a.s.reg.Ensure(ctx, t)
+	if err != nil {
+		retryAfter(ctx)
+		writeGraphQLError(ctx, fasthttp.StatusServiceUnavailable, gqlCodeUnavailable, msgNoSchema)
+		return outcomeError
+	}
 	who, err := g.authenticate(ctx)
 	if err != nil {
 		var ae *authError
@@ -93,12 +101,6 @@ func (a *apis) graphql(ctx *fasthttp.RequestCtx, t *control.Tenant) string {
 		}
 		writeGraphQLError(ctx, ae.status, code, ae.message)
 		return outcomeRejected
-	}
-	snap := t.Snapshot()
-	if snap == nil {
-		retryAfter(ctx)
-		writeGraphQLError(ctx, fasthttp.StatusServiceUnavailable, gqlCodeUnavailable, msgNoSchema)
-		return outcomeError
 	}
 	x := &st.x
 	x.reset()

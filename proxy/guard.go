@@ -10,8 +10,8 @@ import (
 	"sync/atomic"
 	"time"
 
-	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgconn"
+	"github.com/jackc/pgx/v5/pgxpool"
 	"github.com/valyala/fasthttp"
 
 	"github.com/kapok-dev/kapok/control"
@@ -27,6 +27,9 @@ type guard struct {
 	// loginRole is the pool's login role: no credential may pick it.
 	loginRole string
 	roles     requestRoles
+	// tenant and quota: the tenant's limits.quota_* per window (zero: none).
+	tenant string
+	quota  quotas
 }
 
 // errRoleRefused answers every role a request may not run as, whether the role exists or
@@ -151,7 +154,7 @@ func newGuard(adminKey string, tc *control.TenantConfig, a *apis) (*guard, error
 	if err != nil {
 		return nil, err
 	}
-	g := &guard{auth: ta}
+	g := &guard{auth: ta, tenant: tc.Name, quota: quotasOf(tc.Limits)}
 	if pc, err := pgconn.ParseConfig(a.s.cfg.LoginURL(tc)); err == nil {
 		g.loginRole = pc.User
 	}
@@ -246,6 +249,12 @@ func (a *apis) admit(ctx *fasthttp.RequestCtx, g *guard, route string) bool {
 			return false
 		}
 	}
+	if g.quota.perWindow() {
+		if quota, retry := a.s.metrics.tenant(g.tenant).usage.spend(g.quota, time.Now()); quota != "" {
+			a.quotaRefusal(ctx, route, quota, retry)
+			return false
+		}
+	}
 	return true
 }
 
@@ -258,6 +267,32 @@ func (a *apis) inConfigFile(name string) bool {
 		}
 	}
 	return false
+}
+
+// rolePool is a small pool of direct connections to the database at url, as the
+// upstream's own role, for managing tenant roles: a tenant's first load must not pay for
+// a connection of its own.
+func (a *apis) rolePool(url string) (*pgxpool.Pool, error) {
+	a.rolePoolsMu.Lock()
+	defer a.rolePoolsMu.Unlock()
+	if p := a.rolePools[url]; p != nil {
+		return p, nil
+	}
+	cfg, err := pgxpool.ParseConfig(url)
+	if err != nil {
+		return nil, err
+	}
+	cfg.MaxConns, cfg.MinConns, cfg.MaxConnIdleTime = 2, 0, time.Minute
+	cfg.ConnConfig.RuntimeParams["application_name"] = "kapok-roles"
+	p, err := pgxpool.NewWithConfig(context.Background(), cfg)
+	if err != nil {
+		return nil, err
+	}
+	if a.rolePools == nil {
+		a.rolePools = map[string]*pgxpool.Pool{}
+	}
+	a.rolePools[url] = p
+	return p, nil
 }
 
 // refreshTenantRoles creates or refreshes the Postgres role of a tenant that needs one
@@ -274,12 +309,17 @@ func (a *apis) refreshTenantRoles(t *control.Tenant, first bool) {
 	if pc, err := pgconn.ParseConfig(a.s.cfg.LoginURL(t.Config)); err == nil {
 		member = pc.User
 	}
-	conn, err := pgx.Connect(ctx, t.DirectURL)
+	pc, err := a.rolePool(t.DirectURL)
+	var pooled *pgxpool.Conn
+	if err == nil {
+		pooled, err = pc.Acquire(ctx)
+	}
 	if err != nil {
 		a.s.log.Error("tenant role", "tenant", t.Name, "err", err)
 		return
 	}
-	defer conn.Close(context.Background())
+	defer pooled.Release()
+	conn := pooled.Conn()
 	need, err := control.NeedsTenantRole(ctx, conn, t.Config, member)
 	if a.s.reg.Tenant(t.Name) != t && !first {
 		return // deleted or replaced meanwhile: creating its role now would outlive the tenant

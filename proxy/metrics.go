@@ -163,6 +163,7 @@ func (m *metrics) observe(route, outcome string, e *tenantEntry, seconds float64
 type tenantEntry struct {
 	series *tenantSeries
 	live   liveStats
+	usage  tenantUsage
 }
 
 // tenantSeries are the children of one tenant label, resolved on their first use and read

@@ -47,6 +47,7 @@ func (a *apis) realtime(ctx *fasthttp.RequestCtx, t *control.Tenant, rest []byte
 	if !a.admit(ctx, g, routeRealtime) {
 		return outcomeRejected
 	}
+	a.prepare(ctx, t)
 	switch {
 	case bytes.Equal(rest, pathRealtimeSocket):
 		return a.realtimeSocket(ctx, t, g)
@@ -128,8 +129,8 @@ func (a *apis) realtimeSocket(ctx *fasthttp.RequestCtx, t *control.Tenant, g *gu
 	err := rtUpgrader.Upgrade(ctx, func(c *websocket.Conn) {
 		r := &rtSocket{a: a, c: c, out: make(chan rtFrame, wsSendQueue), done: make(chan struct{})}
 		r.rc = a.channels.Connect(realtime.ConnOptions{Tenant: t, Vsn: vsn, Managed: managed, Authenticate: auth, Send: r.send})
-		if !a.sockets.add(r) {
-			r.closeNow(websocket.CloseServiceRestart, "the server is shutting down")
+		if reason := a.sockets.add(r, t); reason != "" {
+			r.closeNow(websocket.CloseServiceRestart, reason)
 			return
 		}
 		defer a.sockets.remove(r)

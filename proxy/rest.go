@@ -150,6 +150,13 @@ func (a *apis) restPrelude(ctx *fasthttp.RequestCtx, t *control.Tenant) (princip
 	if !a.admit(ctx, g, routeREST) {
 		return principal{}, nil, outcomeRejected
 	}
+	// Before authenticating: a cold tenant's first load creates its role and grants (the
+	// registry's change hooks), and the roles a credential may name depend on them.
+	snap, err := a.s.reg.Ensure(ctx, t)
+	if err != nil {
+		writeRESTFault(ctx, dbFault{status: fasthttp.StatusServiceUnavailable, code: "PGRST002", message: msgNoSchema})
+		return principal{}, nil, outcomeError
+	}
 	who, err := g.authenticate(ctx)
 	if err != nil {
 		var ae *authError
@@ -160,11 +167,6 @@ func (a *apis) restPrelude(ctx *fasthttp.RequestCtx, t *control.Tenant) (princip
 		}
 		writeRESTError(ctx, ae.status, code, ae.message, nil, nil)
 		return principal{}, nil, outcomeRejected
-	}
-	snap := t.Snapshot()
-	if snap == nil {
-		writeRESTFault(ctx, dbFault{status: fasthttp.StatusServiceUnavailable, code: "PGRST002", message: msgNoSchema})
-		return principal{}, nil, outcomeError
 	}
 	return who, snap, outcomeOK
 }

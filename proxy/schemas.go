@@ -77,8 +77,17 @@ func (c *schemaCache) get(t *control.Tenant, snap *control.Snapshot, role string
 }
 
 // drop forgets tenant t's schemas (its catalog changed, or it is gone).
-func (c *schemaCache) drop(t *control.Tenant) {
+func (c *schemaCache) drop(t *control.Tenant) { c.forget(t.Name) }
+
+func (c *schemaCache) forget(tenant string) {
 	c.mu.Lock()
-	delete(c.tenants, t.Name)
+	delete(c.tenants, tenant)
 	c.mu.Unlock()
+}
+
+// holds reports whether any schema of tenant is cached.
+func (c *schemaCache) holds(tenant string) bool {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.tenants[tenant] != nil
 }

@@ -87,11 +87,18 @@ func New(opts Options) (*Server, error) {
 			Help: "Tenant catalog loads that failed (the tenant keeps serving its last schema, or is not ready without one)."},
 			func() float64 { return float64(s.reg.LoadFailures()) }),
 		prometheus.NewGaugeFunc(prometheus.GaugeOpts{Name: "kapok_tenants_unloaded",
-			Help: "Tenants with no schema loaded, or whose last catalog load failed."},
+			Help: "Tenants whose last catalog load failed (cold and hibernated tenants are not counted)."},
 			func() float64 { return float64(s.reg.Unloaded()) }),
+		prometheus.NewGaugeFunc(prometheus.GaugeOpts{Name: "kapok_tenants_resident",
+			Help: "Tenants whose catalog is in memory (the others are cold or hibernated, and load on their next request)."},
+			func() float64 { return float64(s.reg.Resident()) }),
+		prometheus.NewCounterFunc(prometheus.CounterOpts{Name: "kapok_tenant_hibernations_total",
+			Help: "Tenant catalogs given back after tenancy.hibernate_after unused."},
+			func() float64 { return float64(s.reg.Hibernations()) }),
 	)
 	s.reg.OnChange(func(t *control.Tenant, old, cur *control.Snapshot) {
-		if old != nil {
+		// A first load or a wake-up (old nil) and a hibernation (cur nil) are no reload.
+		if old != nil && cur != nil {
 			s.metrics.reloads.Inc()
 		}
 	})
@@ -233,6 +240,18 @@ func (s *Server) dispatch(ctx *fasthttp.RequestCtx) (string, string, *control.Te
 		return routeOther, outcomeClientError, nil
 	}
 	t := s.resolveTenant(&ctx.Request.Header, ctx.Host(), tenantName)
+	if t != nil {
+		g, waited := s.api.gates.enter(t)
+		if g == nil {
+			writeRouteError(ctx, kind, fasthttp.StatusServiceUnavailable, "tenant-moving",
+				fmt.Sprintf("tenant %q is being moved to a database of its own and was paused longer than the request may wait; retry", t.Name))
+			return kind, outcomeError, t
+		}
+		defer g.exit()
+		if waited || t.Retired() { // a move held it, or switched before it entered: resolve again
+			t = s.resolveTenant(&ctx.Request.Header, ctx.Host(), tenantName)
+		}
+	}
 	if t == nil {
 		name := string(tenantName)
 		if name == "" {
@@ -330,13 +349,18 @@ func (s *Server) readyz(ctx *fasthttp.RequestCtx) string {
 }
 
 // AttachStore lets the server follow tenants of the control tables: a tenant removed by
-// any replica has its pool closed here at once, not at the next idle sweep, and a tenant
+// any replica has its pool closed and its schemas and guards dropped here at once, not at
+// the next idle sweep, a tenant moved to a database of its own has its old pool and its
+// WebSocket connections closed, and a tenant
 // whose configuration changed gets its new anonymous, authenticated and API-key roles
 // granted, and its Kapok Auth store when it turned auth.users on.
 func (s *Server) AttachStore(st *control.Store) {
-	st.OnRemove(s.api.pools.Remove)
+	st.OnRemove(s.api.forget)
+	st.OnRemove(s.api.gates.forget)
 	st.OnRemove(s.metrics.forgetTenant)
+	st.OnMove(s.api.movedTenant)
 	st.OnUpdate(func(t *control.Tenant) {
+		s.api.dropStaleGuards(t)
 		s.api.refreshTenantRoles(t, false)
 		s.api.prepareAuth(t)
 	})

@@ -61,13 +61,13 @@ func TestHealthReadinessAndMetrics(t *testing.T) {
 	}
 	for _, want := range []string{
 		`kapok_realtime_connections`, `kapok_realtime_pushed_total`, `kapok_realtime_deliveries_total`,
-		`kapok_pool_total_conns{tenant="one"}`,
+		`kapok_pool_acquired_conns{tenant="one"}`, `kapok_shared_pool_max_conns{pool="`,
 		`kapok_requests_total{outcome="ok",route="graphql"} 1`,
 		`kapok_request_duration_seconds_bucket{route="graphql"`,
 		`kapok_plan_cache_misses_total`,
 		`go_goroutines`, `process_cpu_seconds_total`,
 		`kapok_pool_max_conns{tenant="two"}`, // opened at start-up: it keeps idle connections
-		`kapok_schema_load_failures_total 0`, `kapok_tenants_unloaded 0`,
+		`kapok_schema_load_failures_total 0`, `kapok_tenants_unloaded 0`, `kapok_tenants_resident 2`, `kapok_tenant_hibernations_total 0`,
 		`kapok_db_execution_seconds_count 1`,
 		`kapok_tenant_requests_total{api="graphql",outcome="ok",tenant="one"} 1`,
 	} {

@@ -1,6 +1,8 @@
 package proxy
 
 import (
+	"context"
+
 	"github.com/valyala/fasthttp"
 
 	"github.com/kapok-dev/kapok/control"
@@ -50,5 +52,6 @@ func (w *WireAuth) guard(tenant string) (*guard, error) {
 	if t == nil {
 		return nil, control.ErrUnknownTenant
 	}
+	w.s.api.prepare(context.Background(), t)
 	return w.s.api.guardFor(t)
 }

@@ -100,8 +100,8 @@ func (a *apis) graphqlSocket(ctx *fasthttp.RequestCtx, t *control.Tenant) string
 		w := &wsConn{a: a, t: t, c: c, legacy: c.Subprotocol() != protoTransportWS, base: base, log: log,
 			maxSubs: t.Config.Limits.MaxSubscriptionsPerConnection,
 			out:     make(chan wsFrame, wsSendQueue), done: make(chan struct{}), ops: map[string]*realtime.Sub{}}
-		if !a.sockets.add(w) {
-			w.closeNow(websocket.CloseServiceRestart, "the server is shutting down")
+		if reason := a.sockets.add(w, t); reason != "" {
+			w.closeNow(websocket.CloseServiceRestart, reason)
 			return
 		}
 		defer a.sockets.remove(w)
@@ -236,6 +236,7 @@ func (w *wsConn) init(payload json.RawMessage) bool {
 		w.log.Error("tenant guard", "tenant", w.t.Name, "err", err)
 		return w.refuse("the tenant's access settings are invalid")
 	}
+	w.a.prepare(context.Background(), w.t)
 	who, err := g.authenticate(&rc)
 	if err != nil {
 		var ae *authError
@@ -334,8 +335,8 @@ func (w *wsConn) start(id string, payload json.RawMessage) bool {
 	}
 	r := reqs[0]
 	a, t := w.a, w.t
-	snap := t.Snapshot()
-	if snap == nil {
+	snap, err := a.s.reg.Ensure(context.Background(), t)
+	if err != nil {
 		w.forget(id)
 		w.opError(id, gqlCodeUnavailable, msgNoSchema)
 		return true
@@ -427,8 +428,8 @@ func (w *wsConn) once1(id string, who principal, r *gqlRequest) {
 	x.from = origin{sock: w.log}
 	defer func() { x.from = origin{} }()
 	body := func() []byte {
-		snap := t.Snapshot()
-		if snap == nil {
+		snap, err := a.s.reg.Ensure(context.Background(), t)
+		if err != nil {
 			return planner.AppendGraphQLErrors(nil, gqlCodeUnavailable, msgNoSchema, "$")
 		}
 		pool, err := a.pool(t)
@@ -628,24 +629,49 @@ type socket interface {
 	closeNow(code int, reason string)
 }
 
-// sockets tracks open WebSocket connections, for the drain at shutdown.
+// sockets tracks open WebSocket connections and their tenants, for the drain at shutdown
+// and a tenant's move.
 type sockets struct {
 	mu     sync.Mutex
-	open   map[socket]struct{}
+	open   map[socket]*control.Tenant
 	closed bool
 }
 
-func (s *sockets) add(w socket) bool {
+// add registers w, a socket of tenant t; a non-empty answer is why it must close instead.
+// A tenant retired since the upgrade resolved it (a move switched it, closeTenant) is
+// refused: the check and closeTenant's sweep both hold mu, and the registry retires the
+// tenant before closeTenant runs.
+func (s *sockets) add(w socket, t *control.Tenant) string {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	if s.closed {
-		return false
+		return "the server is shutting down"
+	}
+	if t.Retired() {
+		return "the tenant is served from elsewhere now: reconnect"
 	}
 	if s.open == nil {
-		s.open = map[socket]struct{}{}
+		s.open = map[socket]*control.Tenant{}
 	}
-	s.open[w] = struct{}{}
-	return true
+	s.open[w] = t
+	return ""
+}
+
+// closeTenant closes the sockets of old, a tenant that moved to another database, with
+// 1012 (service restart): clients reconnect, to the tenant where it is now.
+func (s *sockets) closeTenant(old *control.Tenant) {
+	s.mu.Lock()
+	var gone []socket
+	for w, t := range s.open {
+		if t.Name == old.Name && t.DirectURL == old.DirectURL {
+			gone = append(gone, w)
+			delete(s.open, w)
+		}
+	}
+	s.mu.Unlock()
+	for _, w := range gone {
+		w.closeNow(websocket.CloseServiceRestart, "the tenant moved to a database of its own: reconnect")
+	}
 }
 
 func (s *sockets) remove(w socket) {

@@ -28,8 +28,11 @@ type ChangeSpec struct{ Event, Schema, Table, Filter string }
 
 // ChangesOptions configure a Changes.
 type ChangesOptions struct {
-	Config *control.Config  // required
-	Pools  *poolmgr.Manager // required unless Pool is set
+	Config *control.Config // required
+	// Registry loads a cold or hibernated tenant's catalog when it subscribes; nil: a tenant
+	// without a loaded catalog cannot subscribe.
+	Registry *control.Registry
+	Pools    *poolmgr.Manager // required unless Pool is set
 	// Pool returns the tenant's request pool, which runs the row-level security checks; nil
 	// builds it from Config and Pools as the proxy does.
 	Pool    func(*control.Tenant) (*poolmgr.Pool, error)
@@ -114,12 +117,15 @@ type rowFilter struct {
 // Validate reports a spec the tenant cannot subscribe to (unknown schema, table or column,
 // a bad filter) with a message the client can show. It names only the tenant's own objects.
 func (c *Changes) Validate(t *control.Tenant, spec ChangeSpec) error {
-	_, err := resolve(t, spec)
+	_, err := c.resolve(t, spec)
 	return err
 }
 
-func resolve(t *control.Tenant, spec ChangeSpec) (*changeSub, error) {
+func (c *Changes) resolve(t *control.Tenant, spec ChangeSpec) (*changeSub, error) {
 	snap := t.Snapshot()
+	if c.opts.Registry != nil {
+		snap, _ = c.opts.Registry.Ensure(context.Background(), t)
+	}
 	if snap == nil || snap.Catalog == nil {
 		return nil, errors.New("the database schema is not loaded yet; try again shortly")
 	}
@@ -313,7 +319,7 @@ type subscription struct {
 // delivered; those after it are, while the replication connection holds (a lost connection
 // is reopened, and what committed in between is lost, as with Supabase).
 func (c *Changes) Subscribe(t *control.Tenant, spec ChangeSpec, s poolmgr.Session, deliver func(data []byte)) (cancel func(), err error) {
-	b, err := resolve(t, spec)
+	b, err := c.resolve(t, spec)
 	if err != nil {
 		return nil, err
 	}
@@ -399,6 +405,7 @@ func (c *Changes) pool(t *control.Tenant) (*poolmgr.Pool, error) {
 		MaxConns:         tc.Pool.MaxConns,
 		MinIdleConns:     tc.Pool.MinIdleConns,
 		MaxInFlight:      tc.Pool.MaxInFlight,
+		Weight:           tc.Pool.Weight,
 		QueueWait:        tc.Pool.QueueTimeout.D(),
 		AcquireTimeout:   tc.Pool.QueueTimeout.D(),
 		StatementTimeout: tc.Limits.StatementTimeout.D(),

@@ -211,6 +211,24 @@ func (e *Engine) Forget(tenant string) {
 	}
 }
 
+// DrainTenant closes the sessions of a tenant that moved to another database, as Drain
+// does (at once when idle, else when their transaction ends), and its server connections:
+// clients reconnect to the tenant where it is now.
+func (e *Engine) DrainTenant(tenant string) {
+	e.mu.Lock()
+	var ss []*session
+	for s := range e.sessions {
+		if s.id.Tenant.Name == tenant {
+			ss = append(ss, s)
+		}
+	}
+	e.mu.Unlock()
+	for _, s := range ss {
+		s.drain()
+	}
+	e.Forget(tenant)
+}
+
 // Cancel cancels what the session with this BackendKeyData runs on its server connection.
 func (e *Engine) Cancel(pid, secret uint32) {
 	e.mu.Lock()

@@ -33,6 +33,7 @@ const tenantUsage = `usage:
   kapok tenant list
   kapok tenant show NAME
   kapok tenant keys NAME       (the anon and service_role keys, for supabase-js)
+  kapok tenant move NAME --to database [--database DB]   (live: requests pause under a second)
   kapok tenant delete NAME --yes
 
 flags (every command): --url (or KAPOK_URL, default http://127.0.0.1:8080), --admin-key (or KAPOK_ADMIN_KEY), --json
@@ -178,6 +179,7 @@ type tenantView struct {
 	Limits        json.RawMessage `json:"limits"`
 	SchemaVersion string          `json:"schema_version"`
 	Ready         bool            `json:"ready"`
+	State         string          `json:"state"`
 	LoadError     string          `json:"load_error"`
 	CreatedAt     *time.Time      `json:"created_at"`
 }
@@ -211,6 +213,11 @@ func tenantCommand(ctx context.Context, args []string, stdout, stderr io.Writer)
 	}
 	if sub == "delete" {
 		fs.BoolVar(&yes, "yes", false, "really drop the tenant's schema or database and all its data")
+	}
+	var to, database string
+	if sub == "move" {
+		fs.StringVar(&to, "to", "", "where the tenant goes: database (a database of its own)")
+		fs.StringVar(&database, "database", "", "the new database's name (default: the tenant's name with '-' as '_')")
 	}
 	pos, err := parseInterspersed(fs, args)
 	if err != nil {
@@ -259,13 +266,13 @@ func tenantCommand(ctx context.Context, args []string, stdout, stderr io.Writer)
 		}
 		if !c.json {
 			w := tabwriter.NewWriter(stdout, 0, 4, 2, ' ', 0)
-			fmt.Fprintln(w, "NAME\tMODE\tWHERE\tSOURCE\tSCHEMA VERSION\tREADY")
+			fmt.Fprintln(w, "NAME\tMODE\tWHERE\tSOURCE\tSCHEMA VERSION\tSTATE\tREADY")
 			for _, t := range out.Tenants {
 				where := strings.Join(t.Schemas, ",")
 				if t.Mode == "database" {
 					where = t.Database
 				}
-				fmt.Fprintf(w, "%s\t%s\t%s\t%s\t%s\t%v\n", t.Name, t.Mode, where, t.Source, short(t.SchemaVersion), t.Ready)
+				fmt.Fprintf(w, "%s\t%s\t%s\t%s\t%s\t%s\t%v\n", t.Name, t.Mode, where, t.Source, short(t.SchemaVersion), t.State, t.Ready)
 			}
 			w.Flush()
 		}
@@ -285,8 +292,8 @@ func tenantCommand(ctx context.Context, args []string, stdout, stderr io.Writer)
 			if t.Database != "" {
 				fmt.Fprintf(w, "database\t%s\n", t.Database)
 			}
-			fmt.Fprintf(w, "schemas\t%s\nschema version\t%s\nready\t%v\npool\t%s\nlimits\t%s\n",
-				strings.Join(t.Schemas, ", "), t.SchemaVersion, t.Ready, t.Pool, t.Limits)
+			fmt.Fprintf(w, "schemas\t%s\nschema version\t%s\nstate\t%s\nready\t%v\npool\t%s\nlimits\t%s\n",
+				strings.Join(t.Schemas, ", "), t.SchemaVersion, t.State, t.Ready, t.Pool, t.Limits)
 			if t.Template != "" {
 				fmt.Fprintf(w, "template\t%s\n", t.Template)
 			}
@@ -297,6 +304,40 @@ func tenantCommand(ctx context.Context, args []string, stdout, stderr io.Writer)
 				fmt.Fprintf(w, "load error\t%s\n", t.LoadError)
 			}
 			w.Flush()
+		}
+		return exitOK
+	case "move":
+		name, ok := needName()
+		if !ok {
+			return exitUsage
+		}
+		if to != "database" {
+			fmt.Fprintf(stderr, "kapok tenant move: give --to database (a tenant moves from its schema to a database of its own)\n\n%s", tenantUsage)
+			return exitUsage
+		}
+		var out struct {
+			Tenant    tenantView `json:"tenant"`
+			Database  string     `json:"database"`
+			Tables    int        `json:"tables"`
+			CopyMS    float64    `json:"copy_ms"`
+			CatchUpMS float64    `json:"catch_up_ms"`
+			PauseMS   float64    `json:"pause_ms"`
+			TotalMS   float64    `json:"total_ms"`
+			Warnings  []string   `json:"warnings"`
+		}
+		req := map[string]any{"mode": to}
+		if database != "" {
+			req["database"] = database
+		}
+		if err := c.call(ctx, "POST", "/tenants/"+url.PathEscape(name)+"/move", req, &out); err != nil {
+			return c.fail(err)
+		}
+		if !c.json {
+			fmt.Fprintf(stdout, "moved tenant %s to database %s (%d tables): copy %.0f ms, catch-up %.1f ms, requests paused %.1f ms, total %.0f ms\n",
+				name, out.Database, out.Tables, out.CopyMS, out.CatchUpMS, out.PauseMS, out.TotalMS)
+			for _, w := range out.Warnings {
+				fmt.Fprintf(stdout, "warning: %s\n", w)
+			}
 		}
 		return exitOK
 	case "delete":

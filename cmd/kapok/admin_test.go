@@ -145,6 +145,11 @@ func TestCLIManagesTenantsAndMigrations(t *testing.T) {
 	step(0, "rolled back 1 migration(s)", append([]string{"migrate", "rollback", "--to", "0"}, mig...)...)
 	step(2, "--tenant is required", "migrate", "up", "--dir", dir)
 
+	step(2, "give --to database", "tenant", "move", name)
+	step(0, "moved tenant "+name+" to database "+obj, "tenant", "move", name, "--to", "database")
+	step(0, "database "+obj, "tenant", "show", name)
+	step(1, "already has a database", "tenant", "move", name, "--to", "database")
+
 	step(2, "--yes", "tenant", "delete", name)
 	step(0, "deleted tenant "+name, "tenant", "delete", name, "--yes")
 	step(3, `unknown tenant "`+name+`"`, "tenant", "delete", name, "--yes")

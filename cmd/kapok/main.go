@@ -224,6 +224,11 @@ func serveDraining(ctx context.Context, cfg *control.Config, log *slog.Logger, o
 		if onStore != nil {
 			onStore(ctx, st, reg)
 		}
+		st.OnMove(func(old, _ *control.Tenant) {
+			if engine != nil {
+				engine.DrainTenant(old.Name)
+			}
+		})
 		st.OnRemove(func(name string) {
 			if engine != nil {
 				engine.Forget(name)

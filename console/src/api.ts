@@ -103,6 +103,7 @@ export interface TenantInfo {
   allow_cidrs: string[] | null;
   schema_version?: string;
   ready: boolean;
+  state: "cold" | "resident" | "hibernated" | "failed";
   load_error?: string;
   created_at?: string;
   updated_at?: string;

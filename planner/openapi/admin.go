@@ -130,6 +130,21 @@ func (g *generator) admin() {
 		"command":       obj{"type": "string", "description": "Command tag, e.g. `SELECT 3`."},
 	}}
 	s["ReloadResult"] = obj{"type": "object", "properties": obj{"version": obj{"type": "string"}, "changed": obj{"type": "boolean"}}}
+	s["TenantMove"] = obj{"type": "object", "required": []string{"mode"}, "properties": obj{
+		"mode":     obj{"type": "string", "enum": []string{"database"}, "description": "Where the tenant goes: a database of its own."},
+		"database": str("The new database's name (default: the tenant's name with `-` as `_`). It must not exist."),
+	}}
+	ms := func(desc string) obj { return obj{"type": "number", "description": desc + " In milliseconds."} }
+	s["MoveResult"] = obj{"type": "object", "properties": obj{
+		"tenant": ref("schemas", "Tenant"), "database": obj{"type": "string"},
+		"tables":      obj{"type": "integer", "description": "Tables copied (the tenant's and its Kapok Auth store's)."},
+		"copy_ms":     ms("Creating the database, restoring the structure and copying every table, while the tenant was served."),
+		"catch_up_ms": ms("The final catch-up with the last writes, requests paused."),
+		"pause_ms":    ms("How long the tenant's requests were held (writes paused); held requests then ran against the moved tenant."),
+		"cleanup_ms":  ms("Dropping the subscription, slot, publication and old schemas, after the requests resumed."),
+		"total_ms":    ms("The whole call."),
+		"warnings":    obj{"type": "array", "items": obj{"type": "string"}, "description": "Clean-up steps that failed (what they name was left behind); the move itself succeeded."},
+	}}
 	s["TenantStats"] = obj{"type": "object", "description": "Pool, request, plan-cache and database figures.", "properties": obj{
 		"pool":       obj{"type": "object", "description": "pgxpool statistics: acquired, idle, total connections, waits, wait time."},
 		"requests":   obj{"type": "object", "description": "Request counts by API and outcome."},
@@ -201,6 +216,11 @@ func (g *generator) admin() {
 		"parameters": []any{tenantParam},
 		"post":       op("reload_schema", "Reload the tenant's catalog now", obj{"200": okResp("The catalog version after the reload.", ref("schemas", "ReloadResult"))}),
 	})
+	add("/tenants/{tenant}/move", obj{
+		"parameters": []any{tenantParam},
+		"post": withBody(op("move_tenant", "Move a schema-mode tenant of the control tables to a database of its own while it is served: its structure (pg_dump) and data (logical replication) are copied, then its requests pause for the final catch-up (well under a second) and resume against the new database; the old schemas are dropped. Refused (409) for a tenant of the config file, one with its own database already, or one with event triggers; a failure before the switch undoes everything",
+			obj{"200": okResp("Moved; the timings of each phase.", ref("schemas", "MoveResult"))}), "TenantMove"),
+	})
 	add("/tenants/{tenant}/keys", obj{
 		"parameters": []any{tenantParam},
 		"get": op("tenant_keys", "The tenant's anon and service_role keys for supabase-js (HS256 JWTs signed with its jwt_secret; 409 when it has none)",
@@ -227,6 +247,15 @@ func (g *generator) admin() {
 	add("/monitor", obj{
 		"get": op("monitor", "Every tenant's live request counts, latency histogram and pool, from this process's memory (no query)",
 			obj{"200": okResp("The figures, by tenant.", obj{"type": "object", "properties": obj{"at": obj{"type": "integer", "description": "Server time, Unix milliseconds."}, "tenants": obj{"type": "object"}}})}),
+	})
+	add("/tenants/{tenant}/usage", obj{
+		"parameters": []any{tenantParam},
+		"get": op("tenant_usage", "What the tenant spent: requests and database seconds counted by this process, its storage as last measured (database_bytes, rows_read, rows_written), its current quota window, its quotas (limits.quota_*) and the requests they refused",
+			obj{"200": okResp("The tenant's usage.", obj{"type": "object"})}),
+	})
+	add("/usage", obj{
+		"get": op("usage", "The tenants that spent the most: ?by=requests|db_seconds|database_bytes (default requests), ?top=N (default 20, at most 1000)",
+			obj{"200": okResp("The top tenants' usage.", obj{"type": "object"})}),
 	})
 	add("/tenants/{tenant}/stats", obj{
 		"parameters": []any{tenantParam},

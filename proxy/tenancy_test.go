@@ -1,0 +1,161 @@
+package proxy
+
+import (
+	"encoding/json"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/kapok-dev/kapok/control"
+	"github.com/kapok-dev/kapok/internal/testenv"
+)
+
+// tenancyAdminKey is the admin key of this file's servers; requests that send it
+// (tenancyAdminHeader) run as the tenant's own role.
+const (
+	tenancyAdminKey    = "tenancy-test-key"
+	tenancyAdminHeader = "X-Kapok-Admin-Key: " + tenancyAdminKey
+)
+
+// waitTenantState waits until the tenant is in state want, failing after limit.
+func waitTenantState(t *testing.T, ts *testServer, tenant string, want control.TenantState, limit time.Duration) {
+	t.Helper()
+	deadline := time.Now().Add(limit)
+	for ts.reg.Tenant(tenant).State() != want {
+		if time.Now().After(deadline) {
+			t.Fatalf("tenant %s is %s after %s, want %s", tenant, ts.reg.Tenant(tenant).State(), limit, want)
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+}
+
+// tenantStates lists the admin API's state of every tenant, as "name=state".
+func tenantStates(t *testing.T, ts *testServer) string {
+	t.Helper()
+	r := ts.do("GET", "/admin/v1/tenants", "", tenancyAdminHeader)
+	if r.status != 200 {
+		t.Fatalf("tenant list: %d %s", r.status, r.body)
+	}
+	var out struct {
+		Tenants []struct{ Name, State string }
+	}
+	if err := json.Unmarshal([]byte(r.body), &out); err != nil {
+		t.Fatal(err)
+	}
+	var states []string
+	for _, tn := range out.Tenants {
+		states = append(states, tn.Name+"="+tn.State)
+	}
+	return strings.Join(states, " ")
+}
+
+func TestAHibernatedTenantAnswersWithTheColumnAddedWhileItSlept(t *testing.T) {
+	testenv.FreshSchema(t, "proxy_t_hib", tenantDDL+`INSERT INTO customers VALUES (1,'hib-a')`)
+	ts := startServer(t, &control.Config{
+		AdminKey: tenancyAdminKey,
+		Tenants:  []*control.TenantConfig{{Name: "hib", Schemas: []string{"proxy_t_hib"}}},
+		Tenancy:  control.TenancyConfig{HibernateAfter: control.Duration(100 * time.Millisecond)},
+	})
+	if r := ts.gql("/t/hib/v1/graphql", "{ customers { id name } }", nil, tenancyAdminHeader); r.status != 200 {
+		t.Fatalf("before hibernating: %d %s", r.status, r.body)
+	}
+
+	waitTenantState(t, ts, "hib", control.TenantHibernated, 3*time.Second)
+	ts.srv.api.schemas.mu.Lock()
+	_, cached := ts.srv.api.schemas.tenants["hib"]
+	ts.srv.api.schemas.mu.Unlock()
+	if cached {
+		t.Fatal("the hibernated tenant's GraphQL schemas are still cached")
+	}
+	if got := tenantStates(t, ts); got != "hib=hibernated" {
+		t.Fatalf("admin API states: %s", got)
+	}
+	m := ts.do("GET", "/metrics", "").body
+	for _, want := range []string{"kapok_tenants_resident 0", "kapok_tenant_hibernations_total 1", "kapok_schema_reloads_total 0", "kapok_tenants_unloaded 0"} {
+		if !strings.Contains(m, want+"\n") {
+			t.Errorf("/metrics lacks %q", want)
+		}
+	}
+	if r := ts.do("GET", "/readyz", ""); r.status != 200 {
+		t.Fatalf("a hibernated tenant made the process unready: %d %s", r.status, r.body)
+	}
+
+	testenv.Exec(t, "ALTER TABLE proxy_t_hib.customers ADD COLUMN nickname text")
+	testenv.Exec(t, "UPDATE proxy_t_hib.customers SET nickname = 'asleep'")
+	time.Sleep(300 * time.Millisecond) // past the debounce: DDL must not have woken it
+	if st := ts.reg.Tenant("hib").State(); st != control.TenantHibernated {
+		t.Fatalf("DDL made the hibernated tenant %s", st)
+	}
+	r := ts.gql("/t/hib/v1/graphql", "{ customers { id nickname } }", nil, tenancyAdminHeader)
+	if r.status != 200 {
+		t.Fatalf("after waking up: %d %s", r.status, r.body)
+	}
+	jsonEq(t, r.body, `{"data":{"customers":[{"id":1,"nickname":"asleep"}]}}`)
+}
+
+func TestColdTenantsLoadOnTheirFirstRequest(t *testing.T) {
+	ts := twoTenants(t, func(c *control.Config) {
+		c.AdminKey = tenancyAdminKey
+		c.Tenancy.EagerLoadMax = -1
+	})
+	if got := tenantStates(t, ts); got != "one=cold two=cold" {
+		t.Fatalf("admin API states after start: %s", got)
+	}
+	if r := ts.do("GET", "/readyz", ""); r.status != 200 {
+		t.Fatalf("cold tenants made the process unready: %d %s", r.status, r.body)
+	}
+	cases := []struct {
+		name   string
+		ask    func() response
+		want   string
+		states string
+	}{
+		{"a GraphQL request loads its tenant only",
+			func() response {
+				return ts.gql("/t/one/v1/graphql", "{ customers(order_by: {id: asc}) { name } }", nil, tenancyAdminHeader)
+			},
+			`{"data":{"customers":[{"name":"one-a"},{"name":"one-b"}]}}`, "one=resident two=cold"},
+		{"a REST request loads its tenant",
+			func() response { return ts.do("GET", "/t/two/rest/v1/customers?select=name", "", tenancyAdminHeader) },
+			`[{"name":"two-a"}]`, "one=resident two=resident"},
+	}
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			r := tc.ask()
+			if r.status != 200 {
+				t.Fatalf("status %d: %s", r.status, r.body)
+			}
+			jsonEq(t, r.body, tc.want)
+			if got := tenantStates(t, ts); got != tc.states {
+				t.Fatalf("admin API states: %s, want %s", got, tc.states)
+			}
+		})
+	}
+}
+
+func TestAColdTenantsFirstRequestMayUseARoleItsFirstLoadGrants(t *testing.T) {
+	testenv.Exec(t, `DO $$BEGIN CREATE ROLE tenancy_t_anon NOLOGIN; EXCEPTION WHEN duplicate_object OR unique_violation THEN NULL; END$$`)
+	testenv.FreshSchema(t, "proxy_t_coldauth", `CREATE TABLE notes (id int PRIMARY KEY, body text);
+INSERT INTO notes VALUES (1, 'first');
+GRANT USAGE ON SCHEMA proxy_t_coldauth TO tenancy_t_anon;
+GRANT SELECT ON notes TO tenancy_t_anon;`)
+	// No tenant role yet: the first load creates it and grants it the anonymous role, which
+	// authentication then has to find usable.
+	const name = "tenancy-coldauth"
+	testenv.DropTenant(name, control.TenantRole(name))
+	t.Cleanup(func() { testenv.DropTenant(name, control.TenantRole(name)) })
+	auth := &control.AuthConfig{JWTSecret: "tenancy-t-secret-0123456789abcdef0123", AnonRole: "tenancy_t_anon"}
+	ts := startServer(t, &control.Config{
+		Tenants: []*control.TenantConfig{{Name: name, Schemas: []string{"proxy_t_coldauth"}, Auth: auth}},
+		Tenancy: control.TenancyConfig{EagerLoadMax: -1},
+	})
+	keys, err := control.KeysFor(name, auth)
+	if err != nil {
+		t.Fatal(err)
+	}
+	r := ts.do("GET", "/t/"+name+"/rest/v1/notes?select=body", "", "apikey: "+keys.Anon)
+	if r.status != 200 {
+		t.Fatalf("the first request, with the anon key: %d %s", r.status, r.body)
+	}
+	jsonEq(t, r.body, `[{"body":"first"}]`)
+}
