@@ -8,7 +8,6 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
-	"net/url"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -21,6 +20,8 @@ import (
 	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgconn"
 	"github.com/jackc/pgx/v5/pgxpool"
+
+	"github.com/kapok-dev/kapok/internal/pgtool"
 )
 
 // A move takes a schema-mode tenant to a database of its own while it is served
@@ -1063,11 +1064,9 @@ func runTool(ctx context.Context, tool, dbURL string, args ...string) ([]byte, e
 	cmd := exec.CommandContext(ctx, tool)
 	env := os.Environ()
 	if dbURL != "" {
-		dsn, password := splitPassword(dbURL)
-		args = append([]string{"-d", dsn}, args...)
-		if password != "" {
-			env = append(env, "PGPASSWORD="+password)
-		}
+		var pw []string
+		args, pw = pgtool.Connect(dbURL, args)
+		env = append(env, pw...)
 	}
 	cmd.Args = append(cmd.Args, args...)
 	cmd.Env = env
@@ -1081,18 +1080,4 @@ func runTool(ctx context.Context, tool, dbURL string, args ...string) ([]byte, e
 		return nil, fmt.Errorf("%s: %s", filepath.Base(tool), msg)
 	}
 	return stdout.Bytes(), nil
-}
-
-// splitPassword takes the password out of a URL.
-func splitPassword(raw string) (string, string) {
-	u, err := url.Parse(raw)
-	if err != nil || u.User == nil {
-		return raw, ""
-	}
-	password, ok := u.User.Password()
-	if !ok {
-		return raw, ""
-	}
-	u.User = url.User(u.User.Username())
-	return u.String(), password
 }

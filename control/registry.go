@@ -555,8 +555,9 @@ func (r *Registry) attach(ctx context.Context, tc *TenantConfig) (*Tenant, error
 	return t, nil
 }
 
-// loadAttached loads the catalog of an attached tenant now, running the OnChange hooks of a
-// first load (its role and grants in its database) before it is served.
+// loadAttached loads t's catalog now on its database's watcher: for a tenant attached but
+// not yet served, the OnChange hooks of a first load (its role and grants in its database)
+// run before it is.
 func (r *Registry) loadAttached(ctx context.Context, t *Tenant) error {
 	r.mu.Lock()
 	db := r.dbs[t.DirectURL]
@@ -605,13 +606,7 @@ func (r *Registry) Reload(ctx context.Context, name string) error {
 		return ErrUnknownTenant
 	}
 	t.used.Store(r.clock.Load())
-	r.mu.Lock()
-	db := r.dbs[t.DirectURL]
-	r.mu.Unlock()
-	if db == nil {
-		return ErrNotLoaded
-	}
-	return db.reload(ctx, t)
+	return r.loadAttached(ctx, t)
 }
 
 // Ready reports whether no tenant is left without a catalog by a failed load, and every

@@ -85,13 +85,3 @@ func TestAsideNamesFitPostgresIdentifiers(t *testing.T) {
 		t.Errorf("asideName of 63 bytes = %s (%d)", got, len(got))
 	}
 }
-
-func TestSplitPasswordKeepsItOutOfArguments(t *testing.T) {
-	dsn, pw := splitPassword("postgres://kapok:s3cret@db:5432/app?sslmode=require")
-	if pw != "s3cret" || strings.Contains(dsn, "s3cret") || !strings.Contains(dsn, "kapok@db:5432/app") {
-		t.Errorf("splitPassword = %q, %q", dsn, pw)
-	}
-	if dsn, pw := splitPassword("postgres://kapok@db/app"); pw != "" || dsn != "postgres://kapok@db/app" {
-		t.Errorf("without a password: %q, %q", dsn, pw)
-	}
-}

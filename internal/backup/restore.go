@@ -6,7 +6,6 @@ import (
 	"fmt"
 	"io"
 	"net"
-	"net/url"
 	"os"
 	"path/filepath"
 	"strconv"
@@ -15,6 +14,8 @@ import (
 	"time"
 
 	"github.com/jackc/pgx/v5"
+
+	"github.com/kapok-dev/kapok/internal/pgtool"
 )
 
 // ParseTime reads a restore target: RFC 3339 ("2025-03-01T14:05:00Z"), or PostgreSQL's
@@ -303,11 +304,7 @@ func (sc *scratch) stop() {
 func (sc *scratch) tool(ctx context.Context, name, dbURL string, args ...string) error {
 	var env []string
 	if dbURL != "" {
-		dsn, password := splitPassword(dbURL)
-		args = append([]string{"-d", dsn}, args...)
-		if password != "" {
-			env = []string{"PGPASSWORD=" + password}
-		}
+		args, env = pgtool.Connect(dbURL, args)
 	}
 	_, err := self.run(ctx, env, filepath.Join(sc.bin, name), args...)
 	return err
@@ -324,20 +321,6 @@ func (sc *scratch) psql(ctx context.Context, dbURL, name, script string) error {
 		return err
 	}
 	return sc.tool(ctx, "psql", dbURL, "-X", "-q", "--single-transaction", "-f", path)
-}
-
-// splitPassword takes the password out of a URL.
-func splitPassword(raw string) (string, string) {
-	u, err := url.Parse(raw)
-	if err != nil || u.User == nil {
-		return raw, ""
-	}
-	password, ok := u.User.Password()
-	if !ok {
-		return raw, ""
-	}
-	u.User = url.User(u.User.Username())
-	return u.String(), password
 }
 
 // freePort asks the kernel for a free loopback TCP port.
