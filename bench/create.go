@@ -30,7 +30,8 @@ const createLoadTenants = 100
 type TenantCreation struct {
 	Schema   Creations `json:"schema"`
 	Database Creations `json:"database"`
-	Load     *Side     `json:"load"` // the tenants under load meanwhile
+	Load     *Side     `json:"load"`                // the tenants under load meanwhile
+	LoadRate float64   `json:"load_rate,omitempty"` // its open-loop rate (0: a closed loop)
 	Error    string    `json:"error,omitempty"`
 }
 
@@ -50,7 +51,7 @@ type Creations struct {
 // time, while createLoadTenants tenants are driven, then deletes them.
 func (r *tenantsRun) create(ctx context.Context) (*TenantCreation, error) {
 	o := r.o
-	c := &TenantCreation{Load: &Side{}}
+	c := &TenantCreation{Load: &Side{}, LoadRate: o.createLoadRate}
 	so, err := o.kapok(len(o.counts)+2, createLoadTenants)
 	if err != nil {
 		return nil, err
@@ -107,7 +108,7 @@ func (r *tenantsRun) create(ctx context.Context) (*TenantCreation, error) {
 	loadFor := time.Duration(total)*200*time.Millisecond + 3*time.Second
 	loaded := make(chan error, 1)
 	go func() {
-		res, err := Run(ctx, LoadConfig{Target: url, Connections: o.connections / 2, Duration: loadFor, Timeout: 5 * time.Second, Seed: 7}, s)
+		res, err := Run(ctx, LoadConfig{Target: url, Connections: o.connections / 2, Rate: o.createLoadRate, Duration: loadFor, Timeout: 5 * time.Second, Seed: 7}, s)
 		if err == nil {
 			c.Load.add(res)
 			c.Load.finish()
@@ -195,8 +196,12 @@ func percentile(xs []float64, q float64) float64 {
 }
 
 func writeCreation(w io.Writer, c *TenantCreation) {
-	fmt.Fprintf(w, "\ntenant creation through the admin API, one at a time, while %d tenants are under load (targets: schema p99 < %s, database p99 < %s)\n",
-		createLoadTenants, createSchemaTarget, createDatabaseTarget)
+	load := "a closed loop as fast as it goes"
+	if c.LoadRate > 0 {
+		load = fmt.Sprintf("%.0f req/s, open loop", c.LoadRate)
+	}
+	fmt.Fprintf(w, "\ntenant creation through the admin API, one at a time, while %d tenants are under load (%s; targets: schema p99 < %s, database p99 < %s)\n",
+		createLoadTenants, load, createSchemaTarget, createDatabaseTarget)
 	if c.Error != "" {
 		fmt.Fprintf(w, "  not measured: %s\n", briefly(c.Error))
 		return

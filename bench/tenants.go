@@ -50,6 +50,7 @@ type tenantsOptions struct {
 	queueTimeout   time.Duration
 	createSchemas  int // create phase: schema tenants…
 	createDBs      int // …and database tenants created under load
+	createLoadRate float64
 }
 
 // TenantsReport is the JSON output of `kapok bench tenants`.
@@ -173,6 +174,7 @@ func cmdTenants(ctx context.Context, args []string, stdout, stderr io.Writer) in
 	fs.DurationVar(&o.queueTimeout, "queue-timeout", 100*time.Millisecond, "noisy: pool.queue_timeout of every tenant, the longest a request over max_in_flight waits, and any request for a connection (0: Kapok's default)")
 	fs.IntVar(&o.createSchemas, "create-schemas", 30, "create: schema tenants created through the admin API while 100 tenants are under load")
 	fs.IntVar(&o.createDBs, "create-databases", 10, "create: database tenants created likewise")
+	fs.Float64Var(&o.createLoadRate, "create-load-rate", 0, "create: requests/s of the load meanwhile, open loop (0: a closed loop of half of -c connections, as fast as it goes)")
 	fs.BoolVar(&o.asJSON, "json", false, "print the report as JSON")
 	if code, ok := parseFlags(fs, args, stderr); !ok {
 		return code
