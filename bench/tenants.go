@@ -93,6 +93,14 @@ type TenantsMemory struct {
 	RSSAfterKB  int64 `json:"rss_after_kb"`
 	// RSSPerActiveKB is (after - before) ÷ active.
 	RSSPerActiveKB float64 `json:"rss_per_active_tenant_kb"`
+	// Resident tenants and the Go heap in use (go_memstats_heap_inuse_bytes) after the
+	// load, and with --hibernate-after once it passed idle: the memory hibernation gives
+	// back (the Go runtime returns it to the system lazily, so RSS lags the heap).
+	Resident       int     `json:"resident_after_load"`
+	HeapMiB        float64 `json:"heap_inuse_after_load_mib"`
+	ResidentAsleep int     `json:"resident_after_hibernation,omitempty"`
+	HeapAsleepMiB  float64 `json:"heap_inuse_after_hibernation_mib,omitempty"`
+	RSSAsleepKB    int64   `json:"rss_after_hibernation_kb,omitempty"`
 	Touch          touched `json:"first_requests"`
 	Load           *Side   `json:"load"`
 	Gauges         gauges  `json:"gauges"`
@@ -607,9 +615,38 @@ func (r *tenantsRun) memory(ctx context.Context) (*TenantsMemory, error) {
 		return m, nil
 	}
 	m.RSSPerActiveKB = float64(m.RSSAfterKB-m.RSSBeforeKB) / float64(o.active)
+	if m.Resident, m.HeapMiB, err = residentAndHeap(url); err != nil {
+		m.Error = err.Error()
+		return m, nil
+	}
+	if o.hibernateAfter > 0 {
+		// Idle past hibernate_after and a sweep: every active tenant gives its catalog back.
+		select {
+		case <-time.After(2*o.hibernateAfter + time.Second):
+		case <-ctx.Done():
+			return nil, ctx.Err()
+		}
+		if m.ResidentAsleep, m.HeapAsleepMiB, err = residentAndHeap(url); err != nil {
+			m.Error = err.Error()
+			return m, nil
+		}
+		if m.RSSAsleepKB, err = rssKB(pid); err != nil {
+			m.Error = err.Error()
+			return m, nil
+		}
+	}
 	r.logf("memory: %d registered, %d active: started in %.1fs, RSS %.1f MiB before, %.1f MiB after (%.1f KiB per active tenant)",
 		o.registered, o.active, m.StartupSeconds, float64(m.RSSBeforeKB)/1024, float64(m.RSSAfterKB)/1024, m.RSSPerActiveKB)
 	return m, nil
+}
+
+// residentAndHeap reads Kapok's resident tenants and Go heap in use from its /metrics.
+func residentAndHeap(url string) (int, float64, error) {
+	p, err := scrapeMetrics(url)
+	if err != nil {
+		return 0, 0, err
+	}
+	return int(p.sums["kapok_tenants_resident"]), p.sums["go_memstats_heap_inuse_bytes"] / (1 << 20), nil
 }
 
 // noisy measures the quiet tenants (bench-t001…) at o.quietRate together, open loop,
@@ -756,6 +793,10 @@ func WriteTenantsReport(w io.Writer, rep TenantsReport) {
 			fmt.Fprintf(tw, "%.2fs\t%s\t%s\t%s\t%.1f KiB\t%.1fs\t%.0f\t%.2fms\t%s\t  %s\n", m.StartupSeconds, mib(m.RSSBeforeKB), mib(m.RSSAfterKB), mib(m.Gauges.RSSKB),
 				m.RSSPerActiveKB, m.Touch.Seconds, m.Load.RPS, m.Load.P99, backends(m.Gauges), failures(m.Touch, m.Load))
 			tw.Flush()
+			fmt.Fprintf(w, "  after the load: %d tenants resident, Go heap in use %.1f MiB\n", m.Resident, m.HeapMiB)
+			if m.HibernateAfter != "" {
+				fmt.Fprintf(w, "  idle past hibernate_after %s: %d resident, Go heap in use %.1f MiB, RSS %s\n", m.HibernateAfter, m.ResidentAsleep, m.HeapAsleepMiB, mib(m.RSSAsleepKB))
+			}
 		}
 	}
 	if n := rep.Noisy; n != nil {

@@ -126,6 +126,9 @@ func (c *Cache[V]) GetOrCompile(key []byte, compile func() (v V, cost int64, err
 	return r.(V), false, nil
 }
 
+// Del drops the entry under key, if any.
+func (c *Cache[V]) Del(key []byte) { c.rc.Del(key) }
+
 // Wait blocks until every Set so far has been applied (or dropped).
 func (c *Cache[V]) Wait() { c.rc.Wait() }
 

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"runtime/debug"
 	"sort"
 	"sync"
 	"sync/atomic"
@@ -778,10 +779,16 @@ func (r *Registry) sweep(stop <-chan struct{}, done chan<- struct{}, after time.
 		// A use is recorded with the clock of the sweep before it, up to every earlier
 		// than it happened: waiting every longer never hibernates a tenant early.
 		idleSince := now - int64(after) - int64(every)
+		slept := false
 		for _, t := range *r.tenants.Load() {
 			if t.snap.Load() != nil && t.used.Load() <= idleSince && !r.keptAwake(t) {
-				r.hibernate(t, idleSince)
+				slept = r.hibernate(t, idleSince) || slept
 			}
+		}
+		if slept {
+			// Give the memory back now: an idle process allocates too little to start a
+			// collection, and the runtime returns freed memory to the system lazily.
+			debug.FreeOSMemory()
 		}
 	}
 }
@@ -805,12 +812,12 @@ func (r *Registry) keptAwake(t *Tenant) bool {
 // hibernate drops t's catalog unless it was used after idleSince (or a load meanwhile
 // dropped it already), and stops watching it: its next Ensure loads the catalog as it is
 // then.
-func (r *Registry) hibernate(t *Tenant, idleSince int64) {
+func (r *Registry) hibernate(t *Tenant, idleSince int64) bool {
 	t.loadMu.Lock()
 	defer t.loadMu.Unlock()
 	old := t.snap.Load()
 	if old == nil || t.used.Load() > idleSince {
-		return
+		return false
 	}
 	t.watched.Store(false)
 	// A failed reload's error was about the catalog given back; kept, it would make the
@@ -821,4 +828,5 @@ func (r *Registry) hibernate(t *Tenant, idleSince int64) {
 	r.hibernations.Add(1)
 	r.log.Debug("tenant hibernated", "tenant", t.Name, "version", shortVersion(old.Version))
 	r.notify(t, old, nil)
+	return true
 }

@@ -110,9 +110,11 @@ func newAPIs(s *Server) (*apis, error) {
 		return a.hub.TenantSubscriptions(t.Name) > 0 || topics > 0
 	})
 	s.reg.OnChange(func(t *control.Tenant, old, cur *control.Snapshot) {
-		// Plans of the old version are unreachable (the version is in every key); the
-		// GraphQL schemas are rebuilt on the next request.
+		// Plans of the old version are unreachable (the version is in every key): dropped
+		// now, they free the catalog they hold. The GraphQL schemas are rebuilt on the
+		// next request.
 		a.schemas.drop(t)
+		a.plans.forget(t.Name)
 		if cur == nil {
 			// Hibernated: the role, its grants and the auth store stay in the database,
 			// and waking up is a first load, which refreshes them.
@@ -217,6 +219,7 @@ func (a *apis) guardFor(t *control.Tenant) (*guard, error) {
 func (a *apis) forget(tenant string) {
 	a.pools.Remove(tenant)
 	a.schemas.forget(tenant)
+	a.plans.forget(tenant)
 	a.guardMu.Lock()
 	for tc := range a.guards {
 		if tc.Name == tenant {

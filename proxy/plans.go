@@ -1,7 +1,9 @@
 package proxy
 
 import (
+	"bytes"
 	"encoding/binary"
+	"sync"
 
 	"github.com/cespare/xxhash/v2"
 	"github.com/prometheus/client_golang/prometheus"
@@ -17,6 +19,11 @@ import (
 // tenant's plan.
 type planCache struct {
 	c *cache.Cache[planner.Executable]
+	// keys lists the keys compiled per tenant, so that a tenant that hibernates, changes
+	// version or is deleted frees its plans (and the catalog they hold) at once, not when
+	// the cache gets round to evicting them.
+	mu   sync.Mutex
+	keys map[string][]string
 }
 
 func newPlanCache(reg *prometheus.Registry) (*planCache, error) {
@@ -25,7 +32,7 @@ func newPlanCache(reg *prometheus.Registry) (*planCache, error) {
 		return nil, err
 	}
 	reg.MustRegister(c)
-	return &planCache{c: c}, nil
+	return &planCache{c: c, keys: map[string][]string{}}, nil
 }
 
 // shapeHash hashes length-prefixed parts of a request shape (query text, operationName…).
@@ -47,9 +54,35 @@ func (pc *planCache) get(key []byte, compile func() (planner.Executable, error))
 		if err != nil {
 			return nil, 0, err
 		}
+		if i := bytes.IndexByte(key, 0); i > 0 {
+			pc.mu.Lock()
+			keys := pc.keys[string(key[:i])]
+			if len(keys) >= maxListedPlans {
+				// A tenant of endless ad-hoc shapes: its oldest plans are left to the
+				// cache's own eviction rather than listed without bound.
+				keys = append(keys[:0], keys[len(keys)/2:]...)
+			}
+			pc.keys[string(key[:i])] = append(keys, string(key))
+			pc.mu.Unlock()
+		}
 		return p, p.Size(), nil
 	})
 	return p, err
+}
+
+// maxListedPlans bounds the keys listed per tenant.
+const maxListedPlans = 1024
+
+// forget drops every plan compiled for tenant (all but the oldest of a tenant that compiled
+// more than maxListedPlans).
+func (pc *planCache) forget(tenant string) {
+	pc.mu.Lock()
+	keys := pc.keys[tenant]
+	delete(pc.keys, tenant)
+	pc.mu.Unlock()
+	for _, k := range keys {
+		pc.c.Del([]byte(k))
+	}
 }
 
 func (pc *planCache) close() { pc.c.Close() }

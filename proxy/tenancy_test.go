@@ -159,3 +159,32 @@ GRANT SELECT ON notes TO tenancy_t_anon;`)
 	}
 	jsonEq(t, r.body, `[{"body":"first"}]`)
 }
+
+func TestAGoneTenantsPlansAreDropped(t *testing.T) {
+	ts := twoTenants(t, nil)
+	for _, tenant := range []string{"one", "two"} {
+		if r := ts.gql("/t/"+tenant+"/v1/graphql", "{ customers { id } }", nil); r.status != 200 {
+			t.Fatalf("%d %s", r.status, r.body)
+		}
+	}
+	pc := ts.srv.api.plans
+	keysOf := func(tenant string) []string {
+		pc.mu.Lock()
+		defer pc.mu.Unlock()
+		return append([]string(nil), pc.keys[tenant]...)
+	}
+	one, two := keysOf("one"), keysOf("two")
+	if len(one) == 0 || len(two) == 0 {
+		t.Fatal("compiled plans are not listed under their tenants")
+	}
+	ts.srv.api.forget("one")
+	pc.c.Wait()
+	for _, k := range one {
+		if _, ok := pc.c.Get([]byte(k)); ok {
+			t.Fatal("a plan of the forgotten tenant is still cached")
+		}
+	}
+	if _, ok := pc.c.Get([]byte(two[0])); !ok {
+		t.Fatal("another tenant's plan was dropped")
+	}
+}
