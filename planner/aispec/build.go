@@ -295,6 +295,7 @@ func (w *writer) conventions() {
 	if len(w.cat.Schemas) > 1 {
 		w.p("- REST reads `%s` by default; send `Accept-Profile: <schema>` (reads) or `Content-Profile: <schema>` (writes) for %s.", def, codeList(w.cat.Schemas[1:]))
 	}
+	w.p("- Limits: HTTP 429 with `Retry-After` (code `too-many-requests` for the rate limit, `quota-exceeded` for the tenant's request or database-time quota) means wait that many seconds, then retry; HTTP 507 means the tenant is over its storage quota: writes are refused until rows are deleted (reads and REST `DELETE` still work).")
 	w.p("- Column flags below: PK primary key, UQ unique, FK foreign key; `?` after a type = nullable; `= x` = default.")
 	w.p("")
 }
