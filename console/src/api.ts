@@ -246,6 +246,10 @@ export interface TenantCounters {
     total_conns: number;
     max_conns: number;
     in_flight: number;
+    /** the shared pool the tenant draws on (isolation: role); idle and total are that pool's */
+    shared_pool?: string;
+    /** the tenant's requests waiting for their turn at the shared pool */
+    waiting?: number;
   } | null;
 }
 

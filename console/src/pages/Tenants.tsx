@@ -296,6 +296,16 @@ function Row({
           <span className="flex basis-full flex-wrap items-center gap-1 pl-3.5 sm:basis-auto sm:pl-0">
             <Badge tone={t.mode === "database" ? "blue" : "zinc"}>{t.mode}</Badge>
             {t.source === "config" && <Badge>config</Badge>}
+            {t.state === "cold" && (
+              <span title="Not loaded yet: its first request loads its catalog">
+                <Badge>cold</Badge>
+              </span>
+            )}
+            {t.state === "hibernated" && (
+              <span title="Unused for tenancy.hibernate_after: its catalog was given back, and its next request loads it again">
+                <Badge>asleep</Badge>
+              </span>
+            )}
             {status}
             {t.ready && <span className="sr-only">ready</span>}
           </span>
@@ -314,7 +324,14 @@ function Row({
       </td>
       <td className="hidden px-3 py-2.5 lg:table-cell">
         {pool ? (
-          <div className="flex items-center gap-2" title={`${pool.acquired_conns} acquired, ${pool.idle_conns} idle, ${pool.total_conns} open of ${pool.max_conns}`}>
+          <div
+            className="flex items-center gap-2"
+            title={
+              pool.shared_pool
+                ? `${pool.acquired_conns} held of its ${pool.max_conns}, ${pool.waiting ?? 0} waiting its turn; shared pool ${pool.shared_pool}: ${pool.total_conns} open, ${pool.idle_conns} idle`
+                : `${pool.acquired_conns} acquired, ${pool.idle_conns} idle, ${pool.total_conns} open of ${pool.max_conns}`
+            }
+          >
             <span className="w-12 font-mono text-xs tabular-nums text-zinc-300">
               {pool.acquired_conns}/{pool.max_conns}
             </span>
