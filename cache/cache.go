@@ -3,6 +3,7 @@ package cache
 import (
 	"bytes"
 	"errors"
+	"sync"
 	"time"
 
 	"github.com/dgraph-io/ristretto/v2"
@@ -27,6 +28,11 @@ type Cache[V any] struct {
 	rc      *ristretto.Cache[[]byte, *entry[V]]
 	sf      singleflight.Group
 	metrics *metrics
+	// life orders Close after the writes in progress: ristretto's Set, Del and Wait send
+	// on a channel that its Close closes, and a tenant's plans may be dropped (Del) by a
+	// catalog reload while the server shuts down.
+	life   sync.RWMutex
+	closed bool
 }
 
 type entry[V any] struct {
@@ -85,6 +91,11 @@ func (c *Cache[V]) Get(key []byte) (V, bool) {
 // Set stores v under a copy of key. It is asynchronous: a Get right after it may miss (Wait
 // makes it visible), and the admission policy may drop it; both only cost a recompile.
 func (c *Cache[V]) Set(key []byte, v V, cost int64) bool {
+	c.life.RLock()
+	defer c.life.RUnlock()
+	if c.closed {
+		return false
+	}
 	k := bytes.Clone(key)
 	return c.rc.Set(k, &entry[V]{key: k, val: v}, cost+int64(len(k))+entryOverhead)
 }
@@ -116,7 +127,7 @@ func (c *Cache[V]) GetOrCompile(key []byte, compile func() (v V, cost int64, err
 			return nil, err
 		}
 		c.Set(key, v, cost)
-		c.rc.Wait() // later Gets see it; misses are rare, so the wait is cheap overall
+		c.Wait() // later Gets see it; misses are rare, so the wait is cheap overall
 		return v, nil
 	})
 	if err != nil {
@@ -127,13 +138,38 @@ func (c *Cache[V]) GetOrCompile(key []byte, compile func() (v V, cost int64, err
 }
 
 // Del drops the entry under key, if any.
-func (c *Cache[V]) Del(key []byte) { c.rc.Del(key) }
+func (c *Cache[V]) Del(key []byte) {
+	c.life.RLock()
+	defer c.life.RUnlock()
+	if !c.closed {
+		c.rc.Del(key)
+	}
+}
 
 // Wait blocks until every Set so far has been applied (or dropped).
-func (c *Cache[V]) Wait() { c.rc.Wait() }
+func (c *Cache[V]) Wait() {
+	c.life.RLock()
+	defer c.life.RUnlock()
+	if !c.closed {
+		c.rc.Wait()
+	}
+}
 
 // Clear drops every entry.
-func (c *Cache[V]) Clear() { c.rc.Clear() }
+func (c *Cache[V]) Clear() {
+	c.life.Lock()
+	defer c.life.Unlock()
+	if !c.closed {
+		c.rc.Clear()
+	}
+}
 
 // Close stops the cache's goroutines; Get then always misses and Set does nothing.
-func (c *Cache[V]) Close() { c.rc.Close() }
+func (c *Cache[V]) Close() {
+	c.life.Lock()
+	defer c.life.Unlock()
+	if !c.closed {
+		c.closed = true
+		c.rc.Close()
+	}
+}

@@ -309,3 +309,32 @@ func BenchmarkGetHit(b *testing.B) {
 		})
 	})
 }
+
+func TestClosingWhilePlansAreDroppedAndStored(t *testing.T) {
+	// A catalog reload drops a tenant's plans while the server shuts down: neither may
+	// send on the channels Close closes (go test -race).
+	for range 20 {
+		c, err := New[string](Config{MaxCost: 1 << 20})
+		if err != nil {
+			t.Fatal(err)
+		}
+		var wg sync.WaitGroup
+		for i := range 4 {
+			wg.Add(1)
+			go func() {
+				defer wg.Done()
+				for j := range 200 {
+					key := []byte{byte(i), byte(j)}
+					c.Set(key, "plan", 1)
+					c.Del(key)
+					c.Wait()
+				}
+			}()
+		}
+		c.Close()
+		wg.Wait()
+		if _, ok := c.Get([]byte{0, 0}); ok {
+			t.Fatal("a closed cache answered")
+		}
+	}
+}
