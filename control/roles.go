@@ -314,9 +314,15 @@ BEGIN
   PERFORM pg_advisory_xact_lock(hashtext('kapok tenant role ' || r));
   IF NOT EXISTS (SELECT 1 FROM pg_roles WHERE rolname = r) THEN
     BEGIN
-      EXECUTE format('CREATE ROLE %I NOLOGIN NOINHERIT BYPASSRLS', r);
-    EXCEPTION WHEN insufficient_privilege THEN
-      EXECUTE format('CREATE ROLE %I NOLOGIN NOINHERIT', r);
+      BEGIN
+        EXECUTE format('CREATE ROLE %I NOLOGIN NOINHERIT BYPASSRLS', r);
+      EXCEPTION WHEN insufficient_privilege THEN
+        EXECUTE format('CREATE ROLE %I NOLOGIN NOINHERIT', r);
+      END;
+    EXCEPTION WHEN duplicate_object OR unique_violation THEN
+      -- Created meanwhile by this script in another database (a database tenant's own and
+      -- the control database): roles are the cluster's, advisory locks each database's.
+      NULL;
     END;
   END IF;
   IF login AND NOT (SELECT rolcanlogin FROM pg_roles WHERE rolname = r) THEN

@@ -3,6 +3,8 @@ package control
 import (
 	"context"
 	"errors"
+	"fmt"
+	"os"
 	"sort"
 	"strings"
 	"sync"
@@ -246,4 +248,40 @@ func usableList(rr *RequestRoles) string {
 	}
 	sort.Strings(names)
 	return strings.Join(names, ",")
+}
+
+func TestTwoDatabasesCreatingOneTenantRoleAtOnceBothSucceed(t *testing.T) {
+	// A database tenant's role is made from its own database (its first load) and from the
+	// control database (provisioning, tests) at once; advisory locks do not span databases.
+	var roles []string
+	// Registered first, so it runs after the private database is gone: the roles then hold
+	// privileges in the control database only.
+	t.Cleanup(func() {
+		for _, role := range roles {
+			testenv.Exec(t, `DO $$ BEGIN IF EXISTS (SELECT 1 FROM pg_roles WHERE rolname = '`+role+`') THEN
+  DROP OWNED BY "`+role+`"; DROP ROLE "`+role+`"; END IF; END $$`)
+		}
+	})
+	other := testenv.ConnTo(t, privateDatabase(t, "control_t_roles_race"))
+	main := testenv.Conn(t)
+	ctx := context.Background()
+	for i := range 10 {
+		tc := &TenantConfig{Name: fmt.Sprintf("roles-race-%d-%d", os.Getpid(), i), Schemas: []string{"public"}}
+		roles = append(roles, TenantRole(tc.Name))
+		var wg sync.WaitGroup
+		errs := make([]error, 2)
+		for j, c := range []*pgx.Conn{main, other} {
+			wg.Add(1)
+			go func() {
+				defer wg.Done()
+				_, errs[j] = EnsureTenantRole(ctx, c, tc, "")
+			}()
+		}
+		wg.Wait()
+		for _, err := range errs {
+			if err != nil {
+				t.Fatalf("round %d: %v", i, err)
+			}
+		}
+	}
 }
