@@ -6,7 +6,6 @@ import (
 	"fmt"
 	"io"
 	"os"
-	"slices"
 	"text/tabwriter"
 	"time"
 
@@ -117,7 +116,7 @@ func (r *tenantsRun) create(ctx context.Context) (*TenantCreation, error) {
 	}()
 	time.Sleep(time.Second) // the load under way first
 	measure := func(kind string, n int, into *Creations) {
-		var took, prov []float64
+		var took, prov Histogram
 		for i := range n {
 			name := fmt.Sprintf("%s-%s%03d", prefix, kind[:1], i)
 			start := time.Now()
@@ -131,11 +130,11 @@ func (r *tenantsRun) create(ctx context.Context) (*TenantCreation, error) {
 				continue
 			}
 			made = append(made, name)
-			took = append(took, float64(time.Since(start).Microseconds())/1000)
-			prov = append(prov, p)
+			took.Record(time.Since(start))
+			prov.Record(time.Duration(p * float64(time.Millisecond)))
 		}
-		into.P50, into.P99, into.Max = percentile(took, 0.50), percentile(took, 0.99), percentile(took, 1)
-		into.ProvisionP99 = percentile(prov, 0.99)
+		into.P50, into.P99, into.Max = ms(took.Quantile(0.50)), ms(took.Quantile(0.99)), ms(took.Max())
+		into.ProvisionP99 = ms(prov.Quantile(0.99))
 	}
 	measure("schema", o.createSchemas, &c.Schema)
 	measure("database", o.createDBs, &c.Database)
@@ -182,17 +181,6 @@ func adminCall(client *fasthttp.Client, method, url string, body []byte) (int, [
 		return 0, nil, err
 	}
 	return resp.StatusCode(), append([]byte(nil), resp.Body()...), nil
-}
-
-// percentile is the q-quantile of xs (nearest rank); 0 for none.
-func percentile(xs []float64, q float64) float64 {
-	if len(xs) == 0 {
-		return 0
-	}
-	s := slices.Clone(xs)
-	slices.Sort(s)
-	i := int(q*float64(len(s))+0.999999) - 1
-	return s[min(max(i, 0), len(s)-1)]
 }
 
 func writeCreation(w io.Writer, c *TenantCreation) {

@@ -197,13 +197,6 @@ func (g *fairGate) leaveRing(t *tenantGate) {
 	}
 }
 
-// counts are the connections t holds and its requests waiting for one.
-func (t *tenantGate) counts() (held, waiting int) {
-	t.g.mu.Lock()
-	defer t.g.mu.Unlock()
-	return t.active, len(t.waiting)
-}
-
 // gateStats are a tenant's figures at a shared pool, as its metrics report them.
 type gateStats struct {
 	held, waiting              int

@@ -102,8 +102,8 @@ func TestFairGateKeepsATenantUnderItsOwnCap(t *testing.T) {
 	if !other.acquire(context.Background()) {
 		t.Fatal("another tenant waited while the pool had free connections")
 	}
-	if held, waiting := capped.counts(); held != 1 || waiting != 0 {
-		t.Errorf("capped tenant holds %d and has %d waiting, want 1 and 0 after its wait gave up", held, waiting)
+	if gs := capped.stats(); gs.held != 1 || gs.waiting != 0 {
+		t.Errorf("capped tenant holds %d and has %d waiting, want 1 and 0 after its wait gave up", gs.held, gs.waiting)
 	}
 	// Its waiter is served as soon as its own connection comes back.
 	done := make(chan bool)

@@ -3,12 +3,12 @@ package proxy
 import (
 	"context"
 	"fmt"
-	"github.com/jackc/pgx/v5/pgxpool"
 	"net/http"
 	"sync"
 	"sync/atomic"
 	"time"
 
+	"github.com/jackc/pgx/v5/pgxpool"
 	"github.com/valyala/fasthttp"
 
 	"github.com/kapok-dev/kapok/auth"
@@ -214,27 +214,23 @@ func (a *apis) guardFor(t *control.Tenant) (*guard, error) {
 }
 
 // forget releases what the proxy holds for a tenant that is gone: its pool (and its share
-// of a shared one), its GraphQL schemas and its guards. Its plans are keyed by (tenant,
-// version): unreachable now, they age out of the cache.
+// of a shared one), its GraphQL schemas, its plans and its guards.
 func (a *apis) forget(tenant string) {
 	a.pools.Remove(tenant)
 	a.schemas.forget(tenant)
 	a.plans.forget(tenant)
-	a.guardMu.Lock()
-	for tc := range a.guards {
-		if tc.Name == tenant {
-			delete(a.guards, tc)
-		}
-	}
-	a.guardMu.Unlock()
+	a.dropGuards(tenant, nil)
 }
 
 // dropStaleGuards forgets the guards built for t's earlier configurations.
-func (a *apis) dropStaleGuards(t *control.Tenant) {
+func (a *apis) dropStaleGuards(t *control.Tenant) { a.dropGuards(t.Name, t.Config) }
+
+// dropGuards forgets the guards of tenant, but the one built for keep.
+func (a *apis) dropGuards(tenant string, keep *control.TenantConfig) {
 	a.guardMu.Lock()
 	defer a.guardMu.Unlock()
 	for tc := range a.guards {
-		if tc.Name == t.Name && tc != t.Config {
+		if tc.Name == tenant && tc != keep {
 			delete(a.guards, tc)
 		}
 	}
