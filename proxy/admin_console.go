@@ -150,8 +150,8 @@ func (a *apis) serviceKeyOpens(ctx *fasthttp.RequestCtx, path string, key []byte
 }
 
 // serviceKeyRefused says why a tenant's service_role key may not take this route: changing
-// or deleting the tenant, and rotating its keys (which would lock the key itself out), need
-// the admin key.
+// or deleting the tenant, rotating its keys (which would lock the key itself out) and moving
+// it (a database of the platform's) need the admin key.
 func serviceKeyRefused(method, path string) string {
 	parts := strings.Split(strings.Trim(path, "/"), "/")
 	switch {
@@ -159,6 +159,8 @@ func serviceKeyRefused(method, path string) string {
 		return "changing or deleting a tenant needs the admin key, not the tenant's service_role key"
 	case len(parts) == 4 && parts[2] == "keys" && parts[3] == "rotate":
 		return "rotating a tenant's keys needs the admin key, not the tenant's service_role key"
+	case len(parts) == 3 && parts[2] == "move":
+		return "moving a tenant to a database of its own needs the admin key, not the tenant's service_role key"
 	}
 	return ""
 }

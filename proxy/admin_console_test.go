@@ -51,6 +51,10 @@ func TestAServiceKeyOpensItsOwnTenantsAdminRoutesOnly(t *testing.T) {
 		{"deleting it", ka.ServiceRole, "DELETE", "/tenants/" + a + "?confirm=" + a, "", 403, "needs the admin key"},
 		{"changing it", ka.ServiceRole, "PATCH", "/tenants/" + a, `{"allow_cidrs":[]}`, 403, "needs the admin key"},
 		{"rotating its keys", ka.ServiceRole, "POST", "/tenants/" + a + "/keys/rotate", "", 403, "needs the admin key"},
+		{"moving it", ka.ServiceRole, "POST", "/tenants/" + a + "/move", `{"mode":"database"}`, 403, "needs the admin key"},
+		{"its usage", ka.ServiceRole, "GET", "/tenants/" + a + "/usage", "", 200, `"db_seconds"`},
+		{"another tenant's usage", ka.ServiceRole, "GET", "/tenants/" + b + "/usage", "", 401, "invalid admin key"},
+		{"every tenant's usage", ka.ServiceRole, "GET", "/usage", "", 401, "invalid admin key"},
 		{"the other's key on its own tenant", kb.ServiceRole, "GET", "/tenants/" + b + "/schema", "", 200, `"tables"`},
 	} {
 		r := as(c.key, c.method, c.path, c.body)
