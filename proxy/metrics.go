@@ -152,8 +152,12 @@ func (m *metrics) observe(route, outcome string, e *tenantEntry, seconds float64
 	m.latChild[r].Observe(seconds)
 	if e != nil {
 		e.live.observe(o, seconds)
-		e.series.counter(m, r, o).Inc()
-		e.series.observer(m, r).Observe(seconds)
+		ts := e.series.Load()
+		if ts == nil {
+			ts = m.tenants.label(e)
+		}
+		ts.counter(m, r, o).Inc()
+		ts.observer(m, r).Observe(seconds)
 	}
 }
 
@@ -161,7 +165,10 @@ func (m *metrics) observe(route, outcome string, e *tenantEntry, seconds float64
 // "other" ones for the tenants beyond the labelled) and its own live counts, which the
 // console reads whatever the labels.
 type tenantEntry struct {
-	series *tenantSeries
+	name string
+	// series is decided on the tenant's first counted request (label): storage measured or
+	// usage read before it gives no tenant a label.
+	series atomic.Pointer[tenantSeries]
 	live   liveStats
 	usage  tenantUsage
 }
@@ -208,7 +215,7 @@ func (ts *tenantSeries) observer(m *metrics, r int) prometheus.Observer {
 }
 
 // tenantLabels decides which tenants get a label of their own: the first MaxTenantLabels
-// served, or only those listed in TenantLabels. The map is copied on write, so a request
+// served (a request counted, not a storage measurement or a usage read), or only those listed in TenantLabels. The map is copied on write, so a request
 // reads it with one atomic load and no lock.
 type tenantLabels struct {
 	byName atomic.Pointer[map[string]*tenantEntry]
@@ -254,11 +261,7 @@ func (l *tenantLabels) assign(name string) *tenantEntry {
 	if e := cur[name]; e != nil {
 		return e
 	}
-	e := &tenantEntry{series: l.other}
-	if l.own < l.max && (l.listed == nil || l.listed[name]) {
-		e.series = &tenantSeries{label: name}
-		l.own++
-	}
+	e := &tenantEntry{name: name}
 	next := make(map[string]*tenantEntry, len(cur)+1)
 	for k, v := range cur {
 		next[k] = v
@@ -266,6 +269,23 @@ func (l *tenantLabels) assign(name string) *tenantEntry {
 	next[name] = e
 	l.byName.Store(&next)
 	return e
+}
+
+// label gives e its series on its tenant's first counted request: a label of its own while
+// fewer than max tenants have one, the shared "other" ones after that or once it is removed.
+func (l *tenantLabels) label(e *tenantEntry) *tenantSeries {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	if ts := e.series.Load(); ts != nil {
+		return ts
+	}
+	ts := l.other
+	if (*l.byName.Load())[e.name] == e && l.own < l.max && (l.listed == nil || l.listed[e.name]) {
+		ts = &tenantSeries{label: e.name}
+		l.own++
+	}
+	e.series.Store(ts)
+	return ts
 }
 
 // forgetTenant deletes a removed tenant's series and frees its label for another tenant.
@@ -278,7 +298,7 @@ func (m *metrics) forgetTenant(name string) {
 	if e == nil {
 		return
 	}
-	ts := e.series
+	ts := e.series.Load()
 	next := make(map[string]*tenantEntry, len(cur))
 	for k, v := range cur {
 		if k != name {
@@ -286,7 +306,7 @@ func (m *metrics) forgetTenant(name string) {
 		}
 	}
 	l.byName.Store(&next)
-	if ts == l.other {
+	if ts == nil || ts == l.other {
 		return
 	}
 	l.own--

@@ -47,7 +47,8 @@ func hasLine(lines []string, want string) bool {
 func TestTenantsBeyondTheLabelCapAreCountedAsOther(t *testing.T) {
 	ts := twoTenants(t, func(c *control.Config) { c.Metrics.MaxTenantLabels = 1 })
 	q := "{ customers { id } }"
-	ts.gql("/t/two/v1/graphql", q, nil) // first served: gets the one label
+	ts.srv.api.measureOnce(context.Background()) // measuring storage labels nobody
+	ts.gql("/t/two/v1/graphql", q, nil)          // first served: gets the one label
 	ts.gql("/t/one/v1/graphql", q, nil)
 	ts.gql("/t/one/v1/graphql", q, nil)
 	ts.gql("/t/one/v1/graphql", "{ nope }", nil)
@@ -102,18 +103,26 @@ func TestOnlyListedTenantsGetALabel(t *testing.T) {
 
 func TestARemovedTenantFreesItsLabel(t *testing.T) {
 	m := newMetrics(control.MetricsConfig{MaxTenantLabels: 1})
-	a := m.tenant("a")
-	if a.series.label != "a" || m.tenant("b").series.label != tenantOther {
-		t.Fatalf("labels a=%q b=%q", a.series.label, m.tenant("b").series.label)
+	served := func(name string) string { // the label a request of name's counts under
+		e := m.tenant(name)
+		m.observe(routeGraphQL, outcomeOK, e, 0.001)
+		return e.series.Load().label
 	}
-	m.observe(routeGraphQL, outcomeOK, a, 0.001)
+	m.tenant("measured") // storage measured, usage read: no request, no label taken
+	a := m.tenant("a")
+	if la, lb := served("a"), served("b"); la != "a" || lb != tenantOther {
+		t.Fatalf("labels a=%q b=%q", la, lb)
+	}
 	m.forgetTenant("a")
 	m.observe(routeGraphQL, outcomeOK, a, 0.001) // a request still in flight
-	if got := m.tenant("c").series.label; got != "c" {
+	if got := served("c"); got != "c" {
 		t.Fatalf("the freed label went to %q", got)
 	}
-	if got := m.tenant("b").series.label; got != tenantOther {
+	if got := served("b"); got != tenantOther {
 		t.Fatalf("b, counted as other before, is now %q", got)
+	}
+	if got := served("measured"); got != tenantOther {
+		t.Fatalf("measured, first served after c, is %q", got)
 	}
 	fams, err := m.reg.Gather()
 	if err != nil {

@@ -262,7 +262,7 @@ func (c usageCollector) Describe(ch chan<- *prometheus.Desc) {
 
 func (c usageCollector) Collect(ch chan<- prometheus.Metric) {
 	for name, e := range *c.a.s.metrics.tenants.byName.Load() {
-		if e.series.label != name {
+		if ts := e.series.Load(); ts == nil || ts.label != name {
 			continue // counted as "other": no label of its own
 		}
 		u := &e.usage
