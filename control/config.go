@@ -362,6 +362,10 @@ type TenancyConfig struct {
 	// written) is measured, for the admin API, the metrics and limits.quota_database_bytes
 	// (default 1m; negative: never).
 	UsageInterval Duration `yaml:"usage_interval"`
+	// SpareSchemas is how many schemas made from each template wait, per upstream, for the
+	// next schema tenants, which get one renamed instead of replaying the template (default
+	// 8; negative: none). A background fill replaces each one taken.
+	SpareSchemas int `yaml:"spare_schemas"`
 	// PgDump is the pg_dump that copies a moving tenant's structure (Store.MoveTenant;
 	// pg_restore is taken from the same directory). Empty: pg_dump on PATH when it is at
 	// least the server's version, else the server binaries' directory.
@@ -735,6 +739,9 @@ func (c *Config) Normalize() error {
 	}
 	if c.Tenancy.EagerLoadMax == 0 {
 		c.Tenancy.EagerLoadMax = 100
+	}
+	if c.Tenancy.SpareSchemas == 0 {
+		c.Tenancy.SpareSchemas = 8
 	}
 	if c.Tenancy.UsageInterval == 0 {
 		c.Tenancy.UsageInterval = Duration(time.Minute)

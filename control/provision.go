@@ -216,9 +216,20 @@ func (s *Store) warmDatabase(ctx context.Context, conn *pgx.Conn, t *template) e
 func quoteLiteral(s string) string { return "'" + strings.ReplaceAll(s, "'", "''") + "'" }
 
 // WarmTemplates prepares the default template so the first tenant creation pays nothing.
+// With tenancy.spare_schemas, it also makes the template's spares in the upstream that
+// schema tenants get when they name none.
 func (s *Store) WarmTemplates(ctx context.Context) error {
-	_, err := s.template(ctx, DefaultTemplate)
-	return err
+	t, err := s.template(ctx, DefaultTemplate)
+	if err != nil {
+		return err
+	}
+	probe := &TenantConfig{Name: "spare-probe", Mode: "schema", Schemas: []string{"spare_probe"}}
+	if s.reg.cfg.NormalizeTenant(probe) == nil {
+		if up := s.reg.cfg.Upstreams[probe.Upstream]; up != nil && up.Managed() {
+			s.fillSpares(up.URL, t)
+		}
+	}
+	return nil
 }
 
 // CreateTenant is the admin API's tenant creation request.
@@ -387,13 +398,32 @@ func (s *Store) provision(ctx context.Context, tc *TenantConfig, tmpl *template)
 			" TEMPLATE "+pgx.Identifier{tmpl.database()}.Sanitize())
 		return provisionErr(err, "database", tc.Database)
 	}
-	err = pgx.BeginFunc(ctx, pool, func(tx pgx.Tx) error {
-		if err := applyTemplate(ctx, tx, tc.Schemas[0], tmpl); err != nil {
-			return err
+	spare := s.reg.cfg.Tenancy.SpareSchemas > 0 && tmpl.spareable()
+	for {
+		claimed := false
+		err = pgx.BeginFunc(ctx, pool, func(tx pgx.Tx) error {
+			if spare {
+				var err error
+				if claimed, err = claimSpare(ctx, tx, tmpl, tc.Schemas[0]); err != nil {
+					return err
+				}
+			}
+			if !claimed {
+				if err := applyTemplate(ctx, tx, tc.Schemas[0], tmpl); err != nil {
+					return err
+				}
+			}
+			return s.grantTenantRole(ctx, tx, tc)
+		})
+		if spare && isSpareRace(err) {
+			spare = false // another replica renamed the same spare first
+			continue
 		}
-		return s.grantTenantRole(ctx, tx, tc)
-	})
-	return provisionErr(err, "schema", tc.Schemas[0])
+		if spare {
+			s.fillSpares(up.URL, tmpl) // replace the one claimed, or make the first ones
+		}
+		return provisionErr(err, "schema", tc.Schemas[0])
+	}
 }
 
 func provisionErr(err error, kind, name string) error {

@@ -114,6 +114,9 @@ type Store struct {
 
 	tmplMu sync.Mutex
 	tmpls  map[string]*template
+	spares spares
+	// bg is the store's life: background work (spare schemas) stops with it.
+	bg context.Context
 
 	cancel    context.CancelFunc
 	done      chan struct{}
@@ -186,7 +189,7 @@ func OpenStore(ctx context.Context, reg *Registry) (*Store, error) {
 		return nil, fmt.Errorf("control tables: %w", err)
 	}
 	lctx, cancel := context.WithCancel(context.Background())
-	s.cancel, s.done = cancel, make(chan struct{})
+	s.cancel, s.done, s.bg = cancel, make(chan struct{}), lctx
 	go s.run(lctx)
 	select {
 	case <-s.listening:
@@ -210,8 +213,11 @@ func OpenStore(ctx context.Context, reg *Registry) (*Store, error) {
 func (s *Store) Close() {
 	s.reg.store.CompareAndSwap(s, nil)
 	if s.cancel != nil {
+		s.spares.mu.Lock() // no fill starts after this
 		s.cancel()
+		s.spares.mu.Unlock()
 		<-s.done
+		s.spares.wg.Wait()
 	}
 	s.closePools()
 }

@@ -2,6 +2,7 @@ package catalogload
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"sort"
 
@@ -87,8 +88,10 @@ func inSnapshot(ctx context.Context, q Querier, f func(Querier) error) error {
 	return f(tx)
 }
 
-// Every query below filters on nspname = ANY($1) and returns rows in no particular
-// order: catalog.Schema.Finish sorts in Go (byte order), so the result does not depend on
+// The queries below filter on nspname = ANY($1), or, those after relations, on the
+// relations' OIDs (= ANY($1::oid[]): pg_class has no index on its namespace, so in a
+// database of thousands of schemas each namespace filter is a scan of all of pg_class).
+// They return rows in no particular order: catalog.Schema.Finish sorts in Go (byte order), so the result does not depend on
 // the database's collation.
 
 const relationsSQL = `
@@ -117,10 +120,9 @@ SELECT a.attrelid, a.attnum::int, a.attname::text, format_type(a.atttypid, a.att
             ELSE c.relkind IN ('r', 'p') END
 FROM pg_attribute a
 JOIN pg_class c ON c.oid = a.attrelid
-JOIN pg_namespace n ON n.oid = c.relnamespace
 LEFT JOIN pg_attrdef ad ON ad.adrelid = a.attrelid AND ad.adnum = a.attnum
 LEFT JOIN pg_description d ON d.objoid = a.attrelid AND d.classoid = 'pg_class'::regclass AND d.objsubid = a.attnum
-WHERE n.nspname = ANY($1) AND c.relkind IN ('r', 'v', 'm', 'f', 'p') AND a.attnum > 0 AND NOT a.attisdropped`
+WHERE a.attrelid = ANY($1::oid[]) AND a.attnum > 0 AND NOT a.attisdropped`
 
 // Constraints cloned onto the referencing table for each partition of a referenced
 // partitioned table (same conrelid as their parent constraint) are skipped: they
@@ -129,9 +131,7 @@ const constraintsSQL = `
 SELECT con.conrelid, con.conname::text, con.contype::text, con.conkey, con.confrelid,
        coalesce(con.confkey, '{}'), con.confdeltype::text, con.confupdtype::text
 FROM pg_constraint con
-JOIN pg_class c ON c.oid = con.conrelid
-JOIN pg_namespace n ON n.oid = c.relnamespace
-WHERE n.nspname = ANY($1) AND con.contype IN ('p', 'u', 'f')
+WHERE con.conrelid = ANY($1::oid[]) AND con.contype IN ('p', 'u', 'f')
   AND (con.conparentid = 0 OR NOT EXISTS (SELECT 1 FROM pg_constraint pcon
                   WHERE pcon.oid = con.conparentid AND pcon.conrelid = con.conrelid))`
 
@@ -147,9 +147,7 @@ SELECT i.indrelid, ic.relname::text, i.indisunique, i.indisprimary, am.amname::t
 FROM pg_index i
 JOIN pg_class ic ON ic.oid = i.indexrelid
 JOIN pg_am am ON am.oid = ic.relam
-JOIN pg_class c ON c.oid = i.indrelid
-JOIN pg_namespace n ON n.oid = c.relnamespace
-WHERE n.nspname = ANY($1)`
+WHERE i.indrelid = ANY($1::oid[])`
 
 const enumsSQL = `
 SELECT n.nspname::text, t.typname::text,
@@ -196,12 +194,15 @@ WHERE n.nspname = ANY($1) AND p.prokind = 'f'
   AND p.prorettype NOT IN ('pg_catalog.trigger'::regtype, 'pg_catalog.event_trigger'::regtype)`
 
 // typesSQL reads the given types and, transitively, the base types of domains and the
-// element types of arrays.
+// element types of arrays. Each type is looked up by its OID (the OFFSET 0 subqueries stay
+// nested loops over the index: as joins, the recursive CTE's row estimate makes them a
+// scan of all of pg_type, thousands of rows per tenant schema).
 const typesSQL = `
 WITH RECURSIVE ty(oid) AS (
   SELECT unnest($1::oid[])
   UNION
-  SELECT v.x FROM ty JOIN pg_type t ON t.oid = ty.oid
+  SELECT v.x FROM ty
+  CROSS JOIN LATERAL (SELECT t.typbasetype, t.typelem FROM pg_type t WHERE t.oid = ty.oid OFFSET 0) t
   CROSS JOIN LATERAL (VALUES (t.typbasetype), (t.typelem)) v(x)
   WHERE v.x <> 0
 )
@@ -209,7 +210,7 @@ SELECT t.oid, n.nspname::text, t.typname::text, t.typtype::text, t.typcategory::
        t.typelem, t.typbasetype, t.typrelid, format_type(t.oid, NULL),
        t.typnotnull, t.typdefaultbin IS NOT NULL
 FROM ty
-JOIN pg_type t ON t.oid = ty.oid
+CROSS JOIN LATERAL (SELECT * FROM pg_type t WHERE t.oid = ty.oid OFFSET 0) t
 JOIN pg_namespace n ON n.oid = t.typnamespace`
 
 var relKinds = map[string]catalog.TableKind{
@@ -233,6 +234,8 @@ type loader struct {
 	cols  []rawColumn
 	fns   []*rawFunction
 	types map[uint32]*pgType
+	// batch collects the queries that need nothing from one another (load).
+	batch *pgx.Batch
 }
 
 // rawColumn keeps what resolving the column's type needs until the types are loaded.
@@ -253,19 +256,86 @@ type rawFunction struct {
 func load(ctx context.Context, q Querier, schemas []string) (*catalog.Schema, error) {
 	l := &loader{q: q, schemas: schemas, byOID: map[uint32]*catalog.Table{},
 		s: &catalog.Schema{Schemas: append([]string{}, schemas...), Tables: []*catalog.Table{}, Enums: []*catalog.Enum{}, Domains: []*catalog.Domain{}}}
-	// Columns before constraints and indexes, which name them by attnum.
-	for _, step := range []func(context.Context) error{
-		l.relations, l.columns, l.constraints, l.indexes, l.enums, l.domains, l.functions, l.resolveTypes, l.privileges,
-	} {
-		if err := step(ctx); err != nil {
-			return nil, err
+	// Relations first: the queries of the second round read their OIDs. Columns before
+	// constraints and indexes, which name them by attnum. The types query reads the
+	// columns' and functions' types. Each round is one batch where q can send one.
+	rounds := [][]func(context.Context) error{
+		{l.relations, l.enums, l.domains, l.functions},
+		{l.columns, l.constraints, l.indexes, l.privileges},
+	}
+	b, batches := q.(batchSender)
+	batches = batches && batchLoads
+	for _, steps := range rounds {
+		if batches {
+			l.batch = &pgx.Batch{}
 		}
+		for _, step := range steps {
+			if err := step(ctx); err != nil {
+				return nil, err
+			}
+		}
+		if batches {
+			err := b.SendBatch(ctx, l.batch).Close()
+			l.batch = nil
+			var le *LoadError
+			if err != nil && !errors.As(err, &le) {
+				err = &LoadError{Step: "batch", Err: err}
+			}
+			if err != nil {
+				return nil, err
+			}
+		}
+	}
+	if err := l.resolveTypes(ctx); err != nil {
+		return nil, err
 	}
 	return l.s, nil
 }
 
+// relOIDs are the OIDs of the relations loaded.
+func (l *loader) relOIDs() []uint32 {
+	oids := make([]uint32, 0, len(l.s.Tables))
+	for _, t := range l.s.Tables {
+		oids = append(oids, t.OID)
+	}
+	return oids
+}
+
+// batchLoads lets a test load one query at a time, as with a Querier that cannot batch.
+var batchLoads = true
+
+// batchSender sends a batch of queries in one round trip (pgx.Tx, *pgx.Conn, pools).
+type batchSender interface {
+	SendBatch(ctx context.Context, b *pgx.Batch) pgx.BatchResults
+}
+
+// each runs one of the loader's queries, with arg as $1, calling row for every row and
+// then after (if any). While l.batch is set it queues the query instead: row and after
+// run, in queue order, when the batch's results are read.
+func (l *loader) each(ctx context.Context, step, sql string, arg any, row func(pgx.Rows) error, after func() error) error {
+	if l.batch != nil {
+		l.batch.Queue(sql, arg).Query(func(rows pgx.Rows) error {
+			if err := scanRows(rows, row); err != nil {
+				return &LoadError{Step: step, Err: err}
+			}
+			if after != nil {
+				return after()
+			}
+			return nil
+		})
+		return nil
+	}
+	if err := each(ctx, l.q, step, sql, arg, row); err != nil {
+		return err
+	}
+	if after != nil {
+		return after()
+	}
+	return nil
+}
+
 func (l *loader) relations(ctx context.Context) error {
-	return each(ctx, l.q, "relations", relationsSQL, l.schemas, func(r pgx.Rows) error {
+	return l.each(ctx, "relations", relationsSQL, l.schemas, func(r pgx.Rows) error {
 		t := &catalog.Table{}
 		var kind, parentSchema, parentName string
 		var mask int32
@@ -282,11 +352,11 @@ func (l *loader) relations(ctx context.Context) error {
 		l.byOID[t.OID] = t
 		l.s.Tables = append(l.s.Tables, t)
 		return nil
-	})
+	}, nil)
 }
 
 func (l *loader) columns(ctx context.Context) error {
-	err := each(ctx, l.q, "columns", columnsSQL, l.schemas, func(r pgx.Rows) error {
+	return l.each(ctx, "columns", columnsSQL, l.relOIDs(), func(r pgx.Rows) error {
 		c := &catalog.Column{}
 		var rel uint32
 		var notNull, updatable bool
@@ -310,11 +380,12 @@ func (l *loader) columns(ctx context.Context) error {
 			l.cols = append(l.cols, rawColumn{c, c.TypeOID})
 		}
 		return nil
+	}, func() error {
+		for _, t := range l.s.Tables {
+			sort.Slice(t.Columns, func(i, j int) bool { return t.Columns[i].Position < t.Columns[j].Position })
+		}
+		return nil
 	})
-	for _, t := range l.s.Tables {
-		sort.Slice(t.Columns, func(i, j int) bool { return t.Columns[i].Position < t.Columns[j].Position })
-	}
-	return err
 }
 
 func (l *loader) constraints(ctx context.Context) error {
@@ -325,7 +396,7 @@ func (l *loader) constraints(ctx context.Context) error {
 		refNums []int16
 	}
 	var fks []rawFK
-	err := each(ctx, l.q, "constraints", constraintsSQL, l.schemas, func(r pgx.Rows) error {
+	return l.each(ctx, "constraints", constraintsSQL, l.relOIDs(), func(r pgx.Rows) error {
 		var rel, refRel uint32
 		var name, typ, onDelete, onUpdate string
 		var nums, refNums []int16
@@ -352,23 +423,21 @@ func (l *loader) constraints(ctx context.Context) error {
 			}
 		}
 		return nil
-	})
-	if err != nil {
-		return err
-	}
-	for _, f := range fks {
-		refCols, err := columnNames(f.ref, f.refNums)
-		if err != nil {
-			return &LoadError{Step: "constraints", Err: fmt.Errorf("constraint %s: %w", f.fk.Name, err)}
+	}, func() error {
+		for _, f := range fks {
+			refCols, err := columnNames(f.ref, f.refNums)
+			if err != nil {
+				return &LoadError{Step: "constraints", Err: fmt.Errorf("constraint %s: %w", f.fk.Name, err)}
+			}
+			f.fk.RefColumns = refCols
+			f.t.ForeignKeys = append(f.t.ForeignKeys, f.fk)
 		}
-		f.fk.RefColumns = refCols
-		f.t.ForeignKeys = append(f.t.ForeignKeys, f.fk)
-	}
-	return nil
+		return nil
+	})
 }
 
 func (l *loader) indexes(ctx context.Context) error {
-	return each(ctx, l.q, "indexes", indexesSQL, l.schemas, func(r pgx.Rows) error {
+	return l.each(ctx, "indexes", indexesSQL, l.relOIDs(), func(r pgx.Rows) error {
 		ix := &catalog.Index{}
 		var rel uint32
 		var nKey int
@@ -403,22 +472,22 @@ func (l *loader) indexes(ctx context.Context) error {
 		}
 		t.Indexes = append(t.Indexes, ix)
 		return nil
-	})
+	}, nil)
 }
 
 func (l *loader) enums(ctx context.Context) error {
-	return each(ctx, l.q, "enums", enumsSQL, l.schemas, func(r pgx.Rows) error {
+	return l.each(ctx, "enums", enumsSQL, l.schemas, func(r pgx.Rows) error {
 		e := &catalog.Enum{}
 		if err := r.Scan(&e.Schema, &e.Name, &e.Values, &e.Comment); err != nil {
 			return err
 		}
 		l.s.Enums = append(l.s.Enums, e)
 		return nil
-	})
+	}, nil)
 }
 
 func (l *loader) domains(ctx context.Context) error {
-	return each(ctx, l.q, "domains", domainsSQL, l.schemas, func(r pgx.Rows) error {
+	return l.each(ctx, "domains", domainsSQL, l.schemas, func(r pgx.Rows) error {
 		d := &catalog.Domain{}
 		if err := r.Scan(&d.Schema, &d.Name, &d.BaseType, &d.NotNull, &d.Default, &d.Checks, &d.Comment); err != nil {
 			return err
@@ -428,11 +497,11 @@ func (l *loader) domains(ctx context.Context) error {
 		}
 		l.s.Domains = append(l.s.Domains, d)
 		return nil
-	})
+	}, nil)
 }
 
 func (l *loader) functions(ctx context.Context) error {
-	return each(ctx, l.q, "functions", functionsSQL, l.schemas, func(r pgx.Rows) error {
+	return l.each(ctx, "functions", functionsSQL, l.schemas, func(r pgx.Rows) error {
 		f := &rawFunction{fn: &catalog.Function{}}
 		if err := r.Scan(&f.fn.OID, &f.fn.Schema, &f.fn.Name, &f.fn.IdentityArgs, &f.argOIDs, &f.modes, &f.names,
 			&f.dflts, &f.retOID, &f.fn.ReturnsSet, &f.fn.Volatility, &f.fn.Strict, &f.fn.SecurityDefiner,
@@ -441,7 +510,7 @@ func (l *loader) functions(ctx context.Context) error {
 		}
 		l.fns = append(l.fns, f)
 		return nil
-	})
+	}, nil)
 }
 
 // resolveTypes loads every type the columns and functions use and fills in what the
@@ -642,14 +711,19 @@ func each(ctx context.Context, q Querier, step, sql string, arg any, f func(pgx.
 	if err != nil {
 		return &LoadError{Step: step, Err: err}
 	}
-	defer rows.Close()
-	for rows.Next() {
-		if err := f(rows); err != nil {
-			return &LoadError{Step: step, Err: err}
-		}
-	}
-	if err := rows.Err(); err != nil {
+	if err := scanRows(rows, f); err != nil {
 		return &LoadError{Step: step, Err: err}
 	}
 	return nil
+}
+
+// scanRows calls f for every row of rows, and closes them.
+func scanRows(rows pgx.Rows, f func(pgx.Rows) error) error {
+	defer rows.Close()
+	for rows.Next() {
+		if err := f(rows); err != nil {
+			return err
+		}
+	}
+	return rows.Err()
 }

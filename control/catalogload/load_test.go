@@ -173,6 +173,19 @@ func TestLoadGivesExactlyTheExpectedModel(t *testing.T) {
 	}
 	compareGolden(t, "schema.json", append(got, '\n'))
 
+	t.Run("one query at a time gives the same model as one batch", func(t *testing.T) {
+		batchLoads = false
+		defer func() { batchLoads = true }()
+		one, err := Load(context.Background(), testenv.Conn(t), exposed)
+		if err != nil {
+			t.Fatal(err)
+		}
+		again, _ := json.MarshalIndent(one, "", "  ")
+		if string(again) != string(got) {
+			t.Error("the query-at-a-time load differs from the batched one")
+		}
+	})
+
 	t.Run("lookups find tables, columns, relationships and enums", func(t *testing.T) {
 		a := s.Table(schemaModel, "article")
 		if a == nil || a.Column("author_id") == nil || a.Relationship("author") == nil {

@@ -15,8 +15,7 @@ import (
 const privilegesSQL = `
 WITH RECURSIVE rel AS (
   SELECT c.oid, c.relowner, c.relacl, c.relnamespace AS nsp
-  FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace
-  WHERE n.nspname = ANY($1) AND c.relkind IN ('r', 'v', 'm', 'f', 'p')
+  FROM pg_class c WHERE c.oid = ANY($1::oid[])
 ),
 grantee(oid) AS (
   SELECT (aclexplode(coalesce(relacl, acldefault('r', relowner)))).grantee FROM rel
@@ -46,7 +45,7 @@ GROUP BY who.oid, who.name, rel.oid, rel.nsp`
 // privileges loads catalog.Privileges; it runs after relations.
 func (l *loader) privileges(ctx context.Context) error {
 	byRole := map[string]*catalog.RolePrivileges{}
-	err := each(ctx, l.q, "privileges", privilegesSQL, l.schemas, func(r pgx.Rows) error {
+	return l.each(ctx, "privileges", privilegesSQL, l.relOIDs(), func(r pgx.Rows) error {
 		var role string
 		var rel uint32
 		tp := &catalog.TablePrivileges{}
@@ -65,15 +64,13 @@ func (l *loader) privileges(ctx context.Context) error {
 		}
 		rp.Tables = append(rp.Tables, tp)
 		return nil
+	}, func() error {
+		// catalog.Schema.Finish sorts the roles and their tables.
+		p := &catalog.Privileges{Roles: make([]*catalog.RolePrivileges, 0, len(byRole))}
+		for _, rp := range byRole {
+			p.Roles = append(p.Roles, rp)
+		}
+		l.s.Privileges = p
+		return nil
 	})
-	if err != nil {
-		return err
-	}
-	// catalog.Schema.Finish sorts the roles and their tables.
-	p := &catalog.Privileges{Roles: make([]*catalog.RolePrivileges, 0, len(byRole))}
-	for _, rp := range byRole {
-		p.Roles = append(p.Roles, rp)
-	}
-	l.s.Privileges = p
-	return nil
 }

@@ -1,0 +1,210 @@
+package control
+
+import (
+	"context"
+	"crypto/rand"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"strings"
+	"sync"
+
+	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/pgconn"
+)
+
+// Spare schemas keep schema tenants' creation off the template's DDL: for each template
+// and upstream, tenancy.spare_schemas schemas made from the template wait, named
+// kapok_spare_<template>_<random> and commented with the template's checksum. Creating a
+// tenant renames one (a catalog update, not tables and indexes made under load), and a
+// background fill makes its replacement. A spare of an older checksum is dropped, never
+// handed out. Templates that read current_schema() while they are replayed get no spares:
+// what they wrote would still name the spare.
+
+const sparePrefix = "kapok_spare_"
+
+// sparePattern is the LIKE pattern of the spares of template t ('_' escaped).
+func sparePattern(t *template) string {
+	return strings.ReplaceAll(sparePrefix+t.name+"_", "_", `\_`) + "%"
+}
+
+// spareable reports whether t's spares can be renamed into tenants: nothing in the
+// template captures its schema's name but functions' SET search_path FROM CURRENT, which
+// the claim rewrites.
+func (t *template) spareable() bool {
+	text := strings.ToLower(t.ddl + "\n" + t.seed)
+	return !strings.Contains(text, "current_schema")
+}
+
+type spareKey struct{ url, tmpl string }
+
+// spares tracks the fills in progress, one per (upstream, template); again asks a fill for
+// one more round (a spare was claimed while it ran).
+type spares struct {
+	mu      sync.Mutex
+	filling map[spareKey]*spareFill
+	wg      sync.WaitGroup
+}
+
+type spareFill struct{ again bool }
+
+// claimSpare renames a spare of t into schema, in tx: false when there is none.
+func claimSpare(ctx context.Context, tx pgx.Tx, t *template, schema string) (bool, error) {
+	var spare string
+	err := tx.QueryRow(ctx, `SELECT nspname FROM pg_catalog.pg_namespace
+WHERE nspname LIKE $1 AND pg_catalog.obj_description(oid, 'pg_namespace') = $2 ORDER BY oid LIMIT 1`,
+		sparePattern(t), t.checksum).Scan(&spare)
+	if errors.Is(err, pgx.ErrNoRows) {
+		return false, nil
+	}
+	if err != nil {
+		return false, err
+	}
+	q := pgx.Identifier{schema}.Sanitize()
+	if _, err := tx.Exec(ctx, "ALTER SCHEMA "+pgx.Identifier{spare}.Sanitize()+" RENAME TO "+q+"; COMMENT ON SCHEMA "+q+" IS NULL"); err != nil {
+		return false, err
+	}
+	// Functions made with SET search_path FROM CURRENT hold the spare's name as text.
+	rows, err := tx.Query(ctx, `SELECT p.oid::regprocedure::text, substr(c, length('search_path=') + 1)
+FROM pg_catalog.pg_proc p, unnest(p.proconfig) AS c
+WHERE p.pronamespace = $1::regnamespace AND c LIKE 'search_path=%'`, q)
+	if err != nil {
+		return false, err
+	}
+	type fix struct{ fn, path string }
+	var fixes []fix
+	for rows.Next() {
+		var f fix
+		if err := rows.Scan(&f.fn, &f.path); err != nil {
+			rows.Close()
+			return false, err
+		}
+		fixes = append(fixes, f)
+	}
+	if err := rows.Err(); err != nil {
+		return false, err
+	}
+	for _, f := range fixes {
+		path := strings.ReplaceAll(f.path, `"`+spare+`"`, q)
+		path = renameWord(path, spare, q)
+		if path == f.path {
+			continue
+		}
+		if _, err := tx.Exec(ctx, "ALTER FUNCTION "+f.fn+" SET search_path TO "+path); err != nil {
+			return false, fmt.Errorf("function %s after its schema's rename: %w", f.fn, err)
+		}
+	}
+	return true, nil
+}
+
+// renameWord replaces the unquoted list element old of a search_path value by repl.
+func renameWord(path, old, repl string) string {
+	parts := strings.Split(path, ",")
+	for i, p := range parts {
+		if strings.TrimSpace(p) == old {
+			parts[i] = repl
+		}
+	}
+	return strings.Join(parts, ",")
+}
+
+// fillSpares makes t's spares in the database at url up to tenancy.spare_schemas, and
+// drops those of an older checksum, in the background. A fill already running for them
+// goes round once more instead.
+func (s *Store) fillSpares(url string, t *template) {
+	want := s.reg.cfg.Tenancy.SpareSchemas
+	if want <= 0 || !t.spareable() || s.bg == nil {
+		return
+	}
+	key := spareKey{url, t.name}
+	s.spares.mu.Lock()
+	defer s.spares.mu.Unlock()
+	if f := s.spares.filling[key]; f != nil {
+		f.again = true
+		return
+	}
+	if s.bg.Err() != nil {
+		return
+	}
+	if s.spares.filling == nil {
+		s.spares.filling = map[spareKey]*spareFill{}
+	}
+	f := &spareFill{again: true}
+	s.spares.filling[key] = f
+	s.spares.wg.Add(1)
+	go func() {
+		defer s.spares.wg.Done()
+		for {
+			s.spares.mu.Lock()
+			if !f.again || s.bg.Err() != nil {
+				delete(s.spares.filling, key)
+				s.spares.mu.Unlock()
+				return
+			}
+			f.again = false
+			s.spares.mu.Unlock()
+			if err := s.fillOnce(s.bg, url, t, want); err != nil && s.bg.Err() == nil {
+				s.log.Warn("spare tenant schemas not made", "template", t.name, "err", err)
+			}
+		}
+	}()
+}
+
+func (s *Store) fillOnce(ctx context.Context, url string, t *template, want int) error {
+	pool, err := s.directPool(ctx, url)
+	if err != nil {
+		return err
+	}
+	rows, err := pool.Query(ctx, `SELECT nspname, coalesce(pg_catalog.obj_description(oid, 'pg_namespace'), '') = $2
+FROM pg_catalog.pg_namespace WHERE nspname LIKE $1`, sparePattern(t), t.checksum)
+	if err != nil {
+		return err
+	}
+	have := 0
+	var stale []string
+	for rows.Next() {
+		var name string
+		var current bool
+		if err := rows.Scan(&name, &current); err != nil {
+			rows.Close()
+			return err
+		}
+		if current {
+			have++
+		} else {
+			stale = append(stale, name)
+		}
+	}
+	if err := rows.Err(); err != nil {
+		return err
+	}
+	for _, name := range stale {
+		if _, err := pool.Exec(ctx, "DROP SCHEMA IF EXISTS "+pgx.Identifier{name}.Sanitize()+" CASCADE"); err != nil {
+			return err
+		}
+	}
+	for ; have < want; have++ {
+		var b [4]byte
+		if _, err := rand.Read(b[:]); err != nil {
+			return err
+		}
+		name := sparePrefix + t.name + "_" + hex.EncodeToString(b[:])
+		err := pgx.BeginFunc(ctx, pool, func(tx pgx.Tx) error {
+			if err := applyTemplate(ctx, tx, name, t); err != nil {
+				return err
+			}
+			_, err := tx.Exec(ctx, "COMMENT ON SCHEMA "+pgx.Identifier{name}.Sanitize()+" IS "+quoteLiteral(t.checksum))
+			return err
+		})
+		if err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// isSpareRace reports whether err is another replica having claimed the same spare.
+func isSpareRace(err error) bool {
+	var pgErr *pgconn.PgError
+	return errors.As(err, &pgErr) && pgErr.Code == "3F000"
+}
