@@ -67,7 +67,7 @@ func (t *tenantGate) room() bool { return t.limit <= 0 || t.active < t.limit }
 func (t *tenantGate) acquire(ctx context.Context) bool {
 	g := t.g
 	g.mu.Lock()
-	if g.busy < g.size && t.room() && len(t.waiting) == 0 {
+	if t.free() {
 		t.take()
 		g.mu.Unlock()
 		return true
@@ -113,6 +113,23 @@ func (t *tenantGate) acquire(ctx context.Context) bool {
 }
 
 // take counts one connection more for t. g.mu is held.
+// free reports whether a request of t takes a connection at once. g.mu is held.
+func (t *tenantGate) free() bool {
+	return t.g.busy < t.g.size && t.room() && len(t.waiting) == 0
+}
+
+// tryAcquire takes a connection for t if one is free now, without waiting.
+func (t *tenantGate) tryAcquire() bool {
+	g := t.g
+	g.mu.Lock()
+	defer g.mu.Unlock()
+	if !t.free() {
+		return false
+	}
+	t.take()
+	return true
+}
+
 func (t *tenantGate) take() {
 	t.acquires++
 	t.active++

@@ -305,13 +305,24 @@ func (p *Pool) failure(ctx context.Context, c *pgxpool.Conn, err error) (error, 
 }
 
 func (p *Pool) acquire(ctx context.Context) (*pgxpool.Conn, error) {
+	start := time.Now()
+	if _, bounded := ctx.Deadline(); bounded && p.gate != nil && p.gate.tryAcquire() {
+		// A shared pool's gate hands out no more connections than the pool holds: past it
+		// nothing queues, so this needs no acquire timer (one less per request). Dialing a
+		// connection, if pgxpool must, is under the request's deadline.
+		c, err := p.pool.Acquire(ctx)
+		if err == nil {
+			return c, nil
+		}
+		p.gate.release()
+		return nil, p.acquireFailed(ctx, ctx, start, err)
+	}
 	actx := ctx
 	if p.cfg.AcquireTimeout > 0 {
 		var cancel context.CancelFunc
 		actx, cancel = context.WithTimeout(ctx, p.cfg.AcquireTimeout)
 		defer cancel()
 	}
-	start := time.Now()
 	var c *pgxpool.Conn
 	err := actx.Err()
 	if p.gate == nil || p.gate.acquire(actx) {
@@ -323,18 +334,24 @@ func (p *Pool) acquire(ctx context.Context) (*pgxpool.Conn, error) {
 			p.gate.release()
 		}
 	}
+	return nil, p.acquireFailed(ctx, actx, start, err)
+}
+
+// acquireFailed is the error of an acquire that failed with err: ctx is the request's,
+// actx the one acquiring (under the acquire timeout).
+func (p *Pool) acquireFailed(ctx, actx context.Context, start time.Time, err error) error {
 	switch {
 	case p.closed.Load():
-		return nil, fmt.Errorf("%w: tenant %s: pool closed", ErrUnavailable, p.tenant)
+		return fmt.Errorf("%w: tenant %s: pool closed", ErrUnavailable, p.tenant)
 	case ctx.Err() != nil:
-		return nil, fmt.Errorf("%w: %w", ErrRequestTimeout, ctx.Err())
+		return fmt.Errorf("%w: %w", ErrRequestTimeout, ctx.Err())
 	case actx.Err() != nil:
-		return nil, p.reject(context.Background(), ReasonAcquireTimeout, time.Since(start))
+		return p.reject(context.Background(), ReasonAcquireTimeout, time.Since(start))
 	}
 	if ue, ok := asUnavailable(p.tenant, err, true, true); ok {
-		return nil, ue
+		return ue
 	}
-	return nil, &UnavailableError{Tenant: p.tenant, Connect: true, Err: err}
+	return &UnavailableError{Tenant: p.tenant, Connect: true, Err: err}
 }
 
 // release gives c back to the pool, and its turn at a shared pool to the next tenant.

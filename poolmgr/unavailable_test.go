@@ -57,6 +57,30 @@ func TestRunReportsAnUnreachableDatabaseAsUnavailable(t *testing.T) {
 		}
 	})
 
+	t.Run("a refused connection at a shared pool is a connect failure, and its turn is given back", func(t *testing.T) {
+		ln, err := net.Listen("tcp", "127.0.0.1:0")
+		if err != nil {
+			t.Fatal(err)
+		}
+		addr := ln.Addr().String()
+		_ = ln.Close()
+		// ctx has a deadline: the gate lets the request through at once, no acquire timer.
+		p, err := m.Get(ctx, "poolmgr_t_refused_shared", PoolConfig{URL: "postgres://kapok@" + addr + "/kapok?connect_timeout=2", SharedLogin: true, MaxConns: 1})
+		if err != nil {
+			t.Fatal(err)
+		}
+		for range 3 { // a turn not given back would leave the next request waiting at the gate
+			_, _, err = p.Run(ctx, &Request{Statements: one.Statements, Session: &Session{Role: loginRole}}, nil)
+			var ue *UnavailableError
+			if !errors.As(err, &ue) || !ue.Connect {
+				t.Fatalf("got %v (%T), want an UnavailableError with Connect", err, err)
+			}
+		}
+		if s := p.gate.stats(); s.held != 0 {
+			t.Fatalf("the gate still counts %d connections taken", s.held)
+		}
+	})
+
 	t.Run("the server ending the session (57P01) is a lost connection, and the next request succeeds", func(t *testing.T) {
 		p, err := m.Get(ctx, "poolmgr_t_57p01", PoolConfig{URL: asUser(t, testenv.DirectURL(), loginRole), MaxConns: 1})
 		if err != nil {
