@@ -146,7 +146,7 @@ func (s *Store) warmSchema(ctx context.Context, conn *pgx.Conn, t *template) err
 		if _, err := tx.Exec(ctx, "DROP SCHEMA IF EXISTS "+q+" CASCADE"); err != nil {
 			return err
 		}
-		if err := applyTemplate(ctx, tx, t.schema(), t); err != nil {
+		if err := applyTemplate(ctx, tx, t.schema(), t, true); err != nil {
 			return err
 		}
 		_, err := tx.Exec(ctx, "COMMENT ON SCHEMA "+q+" IS "+quoteLiteral(t.checksum))
@@ -154,12 +154,16 @@ func (s *Store) warmSchema(ctx context.Context, conn *pgx.Conn, t *template) err
 	})
 }
 
-// applyTemplate creates schema and replays the template set in it, in tx.
-func applyTemplate(ctx context.Context, tx pgx.Tx, schema string, t *template) error {
+// applyTemplate creates schema and replays the template set in it, in tx: its DDL, and its
+// seed rows unless seed is false (a spare schema gets them when it is taken).
+func applyTemplate(ctx context.Context, tx pgx.Tx, schema string, t *template, seed bool) error {
 	q := pgx.Identifier{schema}.Sanitize()
+	sql := "CREATE SCHEMA " + q + "; SELECT pg_catalog.set_config('search_path', " + quoteLiteral(q) + ", true);\n" + t.ddl
+	if seed {
+		sql += "\n;\n" + t.seed
+	}
 	// One round trip: the simple protocol carries every statement.
-	_, err := tx.Exec(ctx, "CREATE SCHEMA "+q+"; SELECT pg_catalog.set_config('search_path', "+quoteLiteral(q)+", true);\n"+
-		t.ddl+"\n;\n"+t.seed)
+	_, err := tx.Exec(ctx, sql)
 	return err
 }
 
@@ -409,7 +413,7 @@ func (s *Store) provision(ctx context.Context, tc *TenantConfig, tmpl *template)
 				}
 			}
 			if !claimed {
-				if err := applyTemplate(ctx, tx, tc.Schemas[0], tmpl); err != nil {
+				if err := applyTemplate(ctx, tx, tc.Schemas[0], tmpl, true); err != nil {
 					return err
 				}
 			}

@@ -14,12 +14,13 @@ import (
 )
 
 // Spare schemas keep schema tenants' creation off the template's DDL: for each template
-// and upstream, tenancy.spare_schemas schemas made from the template wait, named
-// kapok_spare_<template>_<random> and commented with the template's checksum. Creating a
-// tenant renames one (a catalog update, not tables and indexes made under load), and a
-// background fill makes its replacement. A spare of an older checksum is dropped, never
-// handed out. Templates that read current_schema() while they are replayed get no spares:
-// what they wrote would still name the spare.
+// and upstream, tenancy.spare_schemas schemas made from the template's DDL wait, named
+// kapok_spare_<template>_<random> and commented with spareMark. Creating a tenant renames
+// one (a catalog update, not tables and indexes made under load) and runs the template's
+// seed in it, so that its rows are as new as the tenant; a background fill makes its
+// replacement. A spare of another mark (an older template) is dropped, never handed out.
+// Templates whose DDL reads current_schema() get no spares: what it wrote would still
+// name the spare.
 
 const sparePrefix = "kapok_spare_"
 
@@ -29,12 +30,15 @@ func sparePattern(t *template) string {
 }
 
 // spareable reports whether t's spares can be renamed into tenants: nothing in the
-// template captures its schema's name but functions' SET search_path FROM CURRENT, which
-// the claim rewrites.
+// template's DDL captures its schema's name but functions' SET search_path FROM CURRENT,
+// which the claim rewrites. (The seed runs after the rename.)
 func (t *template) spareable() bool {
-	text := strings.ToLower(t.ddl + "\n" + t.seed)
-	return !strings.Contains(text, "current_schema")
+	return !strings.Contains(strings.ToLower(t.ddl), "current_schema")
 }
+
+// spareMark is the comment of t's current spares: its checksum, and that they hold no seed
+// rows yet.
+func (t *template) spareMark() string { return t.checksum + " unseeded" }
 
 type spareKey struct{ url, tmpl string }
 
@@ -53,7 +57,7 @@ func claimSpare(ctx context.Context, tx pgx.Tx, t *template, schema string) (boo
 	var spare string
 	err := tx.QueryRow(ctx, `SELECT nspname FROM pg_catalog.pg_namespace
 WHERE nspname LIKE $1 AND pg_catalog.obj_description(oid, 'pg_namespace') = $2 ORDER BY oid LIMIT 1`,
-		sparePattern(t), t.checksum).Scan(&spare)
+		sparePattern(t), t.spareMark()).Scan(&spare)
 	if errors.Is(err, pgx.ErrNoRows) {
 		return false, nil
 	}
@@ -92,6 +96,11 @@ WHERE p.pronamespace = $1::regnamespace AND c LIKE 'search_path=%'`, q)
 		}
 		if _, err := tx.Exec(ctx, "ALTER FUNCTION "+f.fn+" SET search_path TO "+path); err != nil {
 			return false, fmt.Errorf("function %s after its schema's rename: %w", f.fn, err)
+		}
+	}
+	if strings.TrimSpace(t.seed) != "" {
+		if _, err := tx.Exec(ctx, "SELECT pg_catalog.set_config('search_path', "+quoteLiteral(q)+", true);\n"+t.seed); err != nil {
+			return false, err
 		}
 	}
 	return true, nil
@@ -156,7 +165,7 @@ func (s *Store) fillOnce(ctx context.Context, url string, t *template, want int)
 		return err
 	}
 	rows, err := pool.Query(ctx, `SELECT nspname, coalesce(pg_catalog.obj_description(oid, 'pg_namespace'), '') = $2
-FROM pg_catalog.pg_namespace WHERE nspname LIKE $1`, sparePattern(t), t.checksum)
+FROM pg_catalog.pg_namespace WHERE nspname LIKE $1`, sparePattern(t), t.spareMark())
 	if err != nil {
 		return err
 	}
@@ -190,10 +199,10 @@ FROM pg_catalog.pg_namespace WHERE nspname LIKE $1`, sparePattern(t), t.checksum
 		}
 		name := sparePrefix + t.name + "_" + hex.EncodeToString(b[:])
 		err := pgx.BeginFunc(ctx, pool, func(tx pgx.Tx) error {
-			if err := applyTemplate(ctx, tx, name, t); err != nil {
+			if err := applyTemplate(ctx, tx, name, t, false); err != nil {
 				return err
 			}
-			_, err := tx.Exec(ctx, "COMMENT ON SCHEMA "+pgx.Identifier{name}.Sanitize()+" IS "+quoteLiteral(t.checksum))
+			_, err := tx.Exec(ctx, "COMMENT ON SCHEMA "+pgx.Identifier{name}.Sanitize()+" IS "+quoteLiteral(t.spareMark()))
 			return err
 		})
 		if err != nil {

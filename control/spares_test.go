@@ -21,7 +21,7 @@ func spareOIDs(t *testing.T, s *Store) map[uint32]string {
 		t.Fatal(err)
 	}
 	rows, err := testenv.Conn(t).Query(context.Background(), `SELECT oid, nspname FROM pg_namespace
-WHERE nspname LIKE $1 AND obj_description(oid, 'pg_namespace') = $2`, sparePattern(tmpl), tmpl.checksum)
+WHERE nspname LIKE $1 AND obj_description(oid, 'pg_namespace') = $2`, sparePattern(tmpl), tmpl.spareMark())
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -57,10 +57,14 @@ func TestASchemaTenantIsASpareRenamedAndTheSpareIsReplaced(t *testing.T) {
 	name := testTenantName("control-t-spare")
 	schema := strings.ReplaceAll(name, "-", "_")
 	dropTestTenant(t, name)
+	c := testenv.Conn(t)
+	var before time.Time
+	if err := c.QueryRow(ctx, "SELECT now()").Scan(&before); err != nil {
+		t.Fatal(err)
+	}
 	if _, err := s.CreateTenant(ctx, &CreateTenant{Name: name}); err != nil {
 		t.Fatal(err)
 	}
-	c := testenv.Conn(t)
 	var oid uint32
 	var comment *string
 	if err := c.QueryRow(ctx, "SELECT oid, obj_description(oid, 'pg_namespace') FROM pg_namespace WHERE nspname = $1", schema).Scan(&oid, &comment); err != nil {
@@ -78,6 +82,11 @@ func TestASchemaTenantIsASpareRenamedAndTheSpareIsReplaced(t *testing.T) {
 	var n int
 	if err := c.QueryRow(ctx, "SELECT count(*) FROM "+schema+".open_todos(1)").Scan(&n); err != nil || n != 2 {
 		t.Fatalf("open_todos in the renamed spare: %d rows, %v", n, err)
+	}
+	// The seed rows are the tenant's, made with it, not when the spare was.
+	var fresh bool
+	if err := c.QueryRow(ctx, "SELECT bool_and(created_at >= $1) FROM "+schema+".todos", before).Scan(&fresh); err != nil || !fresh {
+		t.Fatalf("seed rows older than the tenant (%v)", err)
 	}
 	var cfg string
 	if err := c.QueryRow(ctx, `SELECT array_to_string(proconfig, ',') FROM pg_proc
