@@ -30,6 +30,18 @@ func (c *breakableConn) Read(p []byte) (int, error) {
 	return c.Conn.Read(p)
 }
 
+// refusingURL is a database URL at an address where nothing listens.
+func refusingURL(t *testing.T) string {
+	t.Helper()
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	addr := ln.Addr().String()
+	_ = ln.Close()
+	return "postgres://kapok@" + addr + "/kapok?connect_timeout=2"
+}
+
 func TestRunReportsAnUnreachableDatabaseAsUnavailable(t *testing.T) {
 	setupRoles(t)
 	ctx := ctx5s(t)
@@ -37,13 +49,7 @@ func TestRunReportsAnUnreachableDatabaseAsUnavailable(t *testing.T) {
 	one := &Request{Statements: []statement.Statement{stmt(`SELECT to_json($1::int4)`, "7")}}
 
 	t.Run("a refused connection is a connect failure", func(t *testing.T) {
-		ln, err := net.Listen("tcp", "127.0.0.1:0")
-		if err != nil {
-			t.Fatal(err)
-		}
-		addr := ln.Addr().String()
-		_ = ln.Close()
-		p, err := m.Get(ctx, "poolmgr_t_refused", PoolConfig{URL: "postgres://kapok@" + addr + "/kapok?connect_timeout=2", MaxConns: 1})
+		p, err := m.Get(ctx, "poolmgr_t_refused", PoolConfig{URL: refusingURL(t), MaxConns: 1})
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -58,14 +64,8 @@ func TestRunReportsAnUnreachableDatabaseAsUnavailable(t *testing.T) {
 	})
 
 	t.Run("a refused connection at a shared pool is a connect failure, and its turn is given back", func(t *testing.T) {
-		ln, err := net.Listen("tcp", "127.0.0.1:0")
-		if err != nil {
-			t.Fatal(err)
-		}
-		addr := ln.Addr().String()
-		_ = ln.Close()
 		// ctx has a deadline: the gate lets the request through at once, no acquire timer.
-		p, err := m.Get(ctx, "poolmgr_t_refused_shared", PoolConfig{URL: "postgres://kapok@" + addr + "/kapok?connect_timeout=2", SharedLogin: true, MaxConns: 1})
+		p, err := m.Get(ctx, "poolmgr_t_refused_shared", PoolConfig{URL: refusingURL(t), SharedLogin: true, MaxConns: 1})
 		if err != nil {
 			t.Fatal(err)
 		}
