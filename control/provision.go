@@ -403,7 +403,7 @@ func (s *Store) provision(ctx context.Context, tc *TenantConfig, tmpl *template)
 		return provisionErr(err, "database", tc.Database)
 	}
 	spare := s.reg.cfg.Tenancy.SpareSchemas > 0 && tmpl.spareable()
-	for {
+	for races := 0; ; races++ {
 		claimed := false
 		err = pgx.BeginFunc(ctx, pool, func(tx pgx.Tx) error {
 			if spare {
@@ -420,7 +420,9 @@ func (s *Store) provision(ctx context.Context, tc *TenantConfig, tmpl *template)
 			return s.grantTenantRole(ctx, tx, tc)
 		})
 		if spare && isSpareRace(err) {
-			spare = false // another replica renamed the same spare first
+			// Another creation renamed the same spare first: take another, or, after
+			// twice, replay the template.
+			spare = races < 2
 			continue
 		}
 		if spare {

@@ -54,10 +54,15 @@ type spareFill struct{ again bool }
 
 // claimSpare renames a spare of t into schema, in tx: false when there is none.
 func claimSpare(ctx context.Context, tx pgx.Tx, t *template, schema string) (bool, error) {
+	// The first spare no other creation holds (replicas, and other Kapoks on the database,
+	// take spares from the same schemas): its advisory lock is held until tx ends. The lock
+	// is a volatile qual, so it stays above the ordered subquery and is taken row by row.
 	var spare string
-	err := tx.QueryRow(ctx, `SELECT nspname FROM pg_catalog.pg_namespace
-WHERE nspname LIKE $1 AND pg_catalog.obj_description(oid, 'pg_namespace') = $2 ORDER BY oid LIMIT 1`,
-		sparePattern(t), t.spareMark()).Scan(&spare)
+	err := tx.QueryRow(ctx, `SELECT nspname FROM (
+  SELECT oid, nspname FROM pg_catalog.pg_namespace
+  WHERE nspname LIKE $1 AND pg_catalog.obj_description(oid, 'pg_namespace') = $2 ORDER BY oid) s
+WHERE pg_catalog.pg_try_advisory_xact_lock($3::int8 | s.oid::int8) LIMIT 1`,
+		sparePattern(t), t.spareMark(), spareLockSpace).Scan(&spare)
 	if errors.Is(err, pgx.ErrNoRows) {
 		return false, nil
 	}
@@ -212,8 +217,13 @@ FROM pg_catalog.pg_namespace WHERE nspname LIKE $1`, sparePattern(t), t.spareMar
 	return nil
 }
 
-// isSpareRace reports whether err is another replica having claimed the same spare.
+// spareLockSpace keeps the advisory locks of spares (their OIDs, below 2^32) apart from
+// the int4 keys of Kapok's other advisory locks.
+const spareLockSpace int64 = 0x4b53 << 40
+
+// isSpareRace reports whether err is another creation having renamed the same spare first
+// (gone by the time the rename ran, or renamed concurrently).
 func isSpareRace(err error) bool {
 	var pgErr *pgconn.PgError
-	return errors.As(err, &pgErr) && pgErr.Code == "3F000"
+	return errors.As(err, &pgErr) && pgErr.Code == "3F000" || ConcurrentCatalogUpdate(err)
 }

@@ -149,3 +149,37 @@ func TestATemplateReadingItsSchemaNameGetsNoSpares(t *testing.T) {
 		}
 	}
 }
+
+func TestCreationsAtOnceFromTwoReplicasEachTakeTheirOwnSpare(t *testing.T) {
+	_, a := openTestStore(t)
+	_, b := openTestStore(t)
+	waitFor(t, "spare schemas", func() bool { return len(spareOIDs(t, a)) >= 4 })
+	ctx := context.Background()
+	const n = 8
+	errs := make(chan error, n)
+	for i := range n {
+		name := testTenantName(fmt.Sprintf("control-t-race%d", i))
+		dropTestTenant(t, name)
+		s := a
+		if i%2 == 1 {
+			s = b
+		}
+		go func() {
+			_, err := s.CreateTenant(ctx, &CreateTenant{Name: name})
+			errs <- err
+		}()
+	}
+	for range n {
+		if err := <-errs; err != nil {
+			t.Error(err)
+		}
+	}
+	c := testenv.Conn(t)
+	for i := range n {
+		schema := strings.ReplaceAll(testTenantName(fmt.Sprintf("control-t-race%d", i)), "-", "_")
+		var rows int
+		if err := c.QueryRow(ctx, "SELECT count(*) FROM "+schema+".todos").Scan(&rows); err != nil || rows != 2 {
+			t.Errorf("%s: %d seed rows, %v", schema, rows, err)
+		}
+	}
+}
