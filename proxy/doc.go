@@ -19,8 +19,9 @@
 // hibernated tenant's, before authenticating: that first load's change hooks create the
 // tenant's role and grants, which decide the roles a credential may name. Routes that compile
 // nothing (Kapok Auth, Realtime, the wire port) ensure the catalog for those hooks alone
-// (apis.prepare). A hibernating tenant's hook drops its GraphQL schemas; its plans stay in
-// the plan cache, which evicts them like any, and a wake-up to the same version finds them.
+// (apis.prepare). A hibernating tenant's hook drops its GraphQL schemas and its plans (which
+// hold its catalog), as a new catalog version or the tenant's deletion does; a wake-up
+// compiles them afresh.
 //
 // Every resolved request passes its tenant's gate (move.go) and leaves it when answered, so
 // a move to a database of its own (POST …/move, control.Store.MoveTenant) can hold the
