@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"io"
 	"os"
+	"strconv"
 	"text/tabwriter"
 	"time"
 
@@ -47,7 +48,9 @@ type Creations struct {
 	P99          float64 `json:"p99_ms,omitempty"`
 	Max          float64 `json:"max_ms,omitempty"`
 	ProvisionP99 float64 `json:"provision_p99_ms,omitempty"`
-	FirstError   string  `json:"first_error,omitempty"`
+	// FromSpare counts the schema tenants made by renaming a spare schema.
+	FromSpare  int    `json:"from_spare,omitempty"`
+	FirstError string `json:"first_error,omitempty"`
 }
 
 // create creates o.createSchemas schema tenants and o.createDBs database tenants, one at a
@@ -101,7 +104,7 @@ func (r *tenantsRun) create(ctx context.Context, rate float64) (*TenantCreation,
 	// One of each first, not counted: the templates are kept warm from then on.
 	for _, mode := range []string{"schema", "database"} {
 		name := fmt.Sprintf("%s-warm-%s", prefix, mode[:1])
-		if _, err := createTenant(client, url, name, mode); err != nil {
+		if _, _, err := createTenant(client, url, name, mode); err != nil {
 			c.Error = fmt.Sprintf("warming the %s template: %v", mode, err)
 			return c, nil
 		}
@@ -125,7 +128,7 @@ func (r *tenantsRun) create(ctx context.Context, rate float64) (*TenantCreation,
 		for i := range n {
 			name := fmt.Sprintf("%s-%s%03d", prefix, kind[:1], i)
 			start := time.Now()
-			p, err := createTenant(client, url, name, kind)
+			p, spare, err := createTenant(client, url, name, kind)
 			into.N++
 			if err != nil {
 				into.Failed++
@@ -135,6 +138,9 @@ func (r *tenantsRun) create(ctx context.Context, rate float64) (*TenantCreation,
 				continue
 			}
 			made = append(made, name)
+			if spare {
+				into.FromSpare++
+			}
 			took.Record(time.Since(start))
 			prov.Record(time.Duration(p * float64(time.Millisecond)))
 		}
@@ -154,21 +160,22 @@ func (r *tenantsRun) create(ctx context.Context, rate float64) (*TenantCreation,
 }
 
 // createTenant creates a tenant through the admin API and returns Kapok's provisioning time
-// (ms).
-func createTenant(client *fasthttp.Client, url, name, mode string) (float64, error) {
+// (ms) and whether the tenant's schema was a spare renamed.
+func createTenant(client *fasthttp.Client, url, name, mode string) (float64, bool, error) {
 	body, _ := json.Marshal(map[string]string{"name": name, "mode": mode})
 	status, resp, err := adminCall(client, "POST", url+"/admin/v1/tenants", body)
 	if err != nil {
-		return 0, err
+		return 0, false, err
 	}
 	if status != fasthttp.StatusCreated {
-		return 0, fmt.Errorf("create %s tenant %s: %d %s", mode, name, status, briefly(string(resp)))
+		return 0, false, fmt.Errorf("create %s tenant %s: %d %s", mode, name, status, briefly(string(resp)))
 	}
 	var out struct {
 		ProvisionMS float64 `json:"provision_ms"`
+		FromSpare   bool    `json:"from_spare"`
 	}
 	_ = json.Unmarshal(resp, &out)
-	return out.ProvisionMS, nil
+	return out.ProvisionMS, out.FromSpare, nil
 }
 
 func adminCall(client *fasthttp.Client, method, url string, body []byte) (int, []byte, error) {
@@ -200,7 +207,7 @@ func writeCreation(w io.Writer, c *TenantCreation) {
 		return
 	}
 	tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', tabwriter.AlignRight)
-	fmt.Fprintln(tw, "mode\ttenants\tfailed\tp50\tp99\tmax\tprovision p99\tload req/s\t")
+	fmt.Fprintln(tw, "mode\ttenants\tfailed\tfrom spares\tp50\tp99\tmax\tprovision p99\tload req/s\t")
 	for _, row := range []struct {
 		mode   string
 		c      Creations
@@ -214,7 +221,11 @@ func writeCreation(w io.Writer, c *TenantCreation) {
 		} else if row.c.P99 >= float64(row.target.Milliseconds()) {
 			verdict = fmt.Sprintf("missed: p99 %.0f ms ≥ %s", row.c.P99, row.target)
 		}
-		fmt.Fprintf(tw, "%s\t%d\t%d\t%.0fms\t%.0fms\t%.0fms\t%.0fms\t%.0f\t  %s\n", row.mode, row.c.N, row.c.Failed, row.c.P50, row.c.P99, row.c.Max,
+		spares := "-"
+		if row.mode == "schema" {
+			spares = strconv.Itoa(row.c.FromSpare)
+		}
+		fmt.Fprintf(tw, "%s\t%d\t%d\t%s\t%.0fms\t%.0fms\t%.0fms\t%.0fms\t%.0f\t  %s\n", row.mode, row.c.N, row.c.Failed, spares, row.c.P50, row.c.P99, row.c.Max,
 			row.c.ProvisionP99, c.Load.RPS, verdict)
 	}
 	tw.Flush()

@@ -364,7 +364,8 @@ type TenancyConfig struct {
 	UsageInterval Duration `yaml:"usage_interval"`
 	// SpareSchemas is how many schemas made from each template wait, per upstream, for the
 	// next schema tenants, which get one renamed instead of replaying the template (default
-	// 8; negative: none). A background fill replaces each one taken.
+	// 16, enough for a burst of creations while the fill catches up; negative: none). A
+	// background fill replaces each one taken.
 	SpareSchemas int `yaml:"spare_schemas"`
 	// PgDump is the pg_dump that copies a moving tenant's structure (Store.MoveTenant;
 	// pg_restore is taken from the same directory). Empty: pg_dump on PATH when it is at
@@ -741,7 +742,7 @@ func (c *Config) Normalize() error {
 		c.Tenancy.EagerLoadMax = 100
 	}
 	if c.Tenancy.SpareSchemas == 0 {
-		c.Tenancy.SpareSchemas = 8
+		c.Tenancy.SpareSchemas = 16
 	}
 	if c.Tenancy.UsageInterval == 0 {
 		c.Tenancy.UsageInterval = Duration(time.Minute)

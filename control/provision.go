@@ -261,6 +261,9 @@ type Created struct {
 	// Provision is the time spent creating the schema or database from the template;
 	// Total includes recording the tenant and loading its catalog (it is served after).
 	Provision, Total time.Duration
+	// FromSpare: the schema was a spare renamed (tenancy.spare_schemas), not the template
+	// replayed.
+	FromSpare bool
 }
 
 var objectNameRE = regexp.MustCompile(`^[a-z_][a-z0-9_]{0,62}$`)
@@ -366,7 +369,8 @@ func (s *Store) CreateTenant(ctx context.Context, req *CreateTenant) (*Created, 
 		return nil, fmt.Errorf("%w: %q", ErrTenantExists, tc.Name)
 	}
 	pstart := time.Now()
-	if err := s.provision(ctx, tc, tmpl); err != nil {
+	fromSpare, err := s.provision(ctx, tc, tmpl)
+	if err != nil {
 		return nil, err
 	}
 	provision := time.Since(pstart)
@@ -386,21 +390,21 @@ func (s *Store) CreateTenant(ctx context.Context, req *CreateTenant) (*Created, 
 		return nil, fmt.Errorf("serve the new tenant: %w", err)
 	}
 	s.managed[tc.Name] = 1
-	return &Created{Tenant: t, Provision: provision, Total: time.Since(start)}, nil
+	return &Created{Tenant: t, Provision: provision, Total: time.Since(start), FromSpare: fromSpare}, nil
 }
 
 // provision creates the tenant's schema or database from the template.
-func (s *Store) provision(ctx context.Context, tc *TenantConfig, tmpl *template) error {
+func (s *Store) provision(ctx context.Context, tc *TenantConfig, tmpl *template) (fromSpare bool, err error) {
 	up := s.reg.cfg.Upstreams[tc.Upstream]
 	pool, err := s.directPool(ctx, up.URL)
 	if err != nil {
-		return err
+		return false, err
 	}
 	if tc.Mode == "database" {
 		// CREATE DATABASE cannot run in a transaction; the template has no connections.
 		_, err := pool.Exec(ctx, "CREATE DATABASE "+pgx.Identifier{tc.Database}.Sanitize()+
 			" TEMPLATE "+pgx.Identifier{tmpl.database()}.Sanitize())
-		return provisionErr(err, "database", tc.Database)
+		return false, provisionErr(err, "database", tc.Database)
 	}
 	spare := s.reg.cfg.Tenancy.SpareSchemas > 0 && tmpl.spareable()
 	for races := 0; ; races++ {
@@ -428,7 +432,7 @@ func (s *Store) provision(ctx context.Context, tc *TenantConfig, tmpl *template)
 		if spare {
 			s.fillSpares(up.URL, tmpl) // replace the one claimed, or make the first ones
 		}
-		return provisionErr(err, "schema", tc.Schemas[0])
+		return claimed && err == nil, provisionErr(err, "schema", tc.Schemas[0])
 	}
 }
 

@@ -324,6 +324,7 @@ func (call *adminCall) createTenant() int {
 		"tenant":       info,
 		"provision_ms": float64(created.Provision.Microseconds()) / 1000,
 		"total_ms":     float64(created.Total.Microseconds()) / 1000,
+		"from_spare":   created.FromSpare,
 	})
 }
 

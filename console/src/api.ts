@@ -320,7 +320,7 @@ export const api = {
   tenants: () => admin<{ tenants: TenantInfo[] }>("GET", "/tenants").then((r) => r.tenants),
   tenant: (name: string) => admin<TenantInfo>("GET", `/tenants/${enc(name)}`),
   createTenant: (req: CreateTenantRequest) =>
-    admin<{ tenant: TenantInfo; provision_ms: number; total_ms: number }>("POST", "/tenants", req),
+    admin<{ tenant: TenantInfo; provision_ms: number; total_ms: number; from_spare: boolean }>("POST", "/tenants", req),
   patchTenant: (name: string, patch: { limits?: unknown; allow_cidrs?: string[]; pool?: unknown }) =>
     admin<TenantInfo>("PATCH", `/tenants/${enc(name)}`, patch),
   deleteTenant: (name: string) => admin<{ deleted: string }>("DELETE", `/tenants/${enc(name)}?confirm=${enc(name)}`),

@@ -145,6 +145,12 @@ func (g *generator) admin() {
 		"total_ms":    ms("The whole call."),
 		"warnings":    obj{"type": "array", "items": obj{"type": "string"}, "description": "Clean-up steps that failed (what they name was left behind); the move itself succeeded."},
 	}}
+	s["TenantCreated"] = obj{"type": "object", "properties": obj{
+		"tenant":       ref("schemas", "Tenant"),
+		"provision_ms": ms("Making the tenant's schema or database from its template (and its role's grants)."),
+		"total_ms":     ms("The whole call: provisioning, recording the tenant and loading its catalog."),
+		"from_spare":   obj{"type": "boolean", "description": "The schema was a spare made from the template ahead of need (`tenancy.spare_schemas`), renamed, rather than the template replayed."},
+	}}
 	s["TenantStats"] = obj{"type": "object", "description": "Pool, request, plan-cache and database figures.", "properties": obj{
 		"pool":       obj{"type": "object", "description": "pgxpool statistics: acquired, idle, total connections, waits, wait time."},
 		"requests":   obj{"type": "object", "description": "Request counts by API and outcome."},
@@ -180,7 +186,7 @@ func (g *generator) admin() {
 	add("/tenants", obj{
 		"get": op("list_tenants", "List tenants", obj{"200": okResp("Every tenant.", obj{"type": "array", "items": ref("schemas", "Tenant")})}),
 		"post": withBody(op("create_tenant", "Create a tenant from a warm template; it serves GraphQL and REST when the call returns",
-			obj{"201": okResp("Created.", ref("schemas", "Tenant"))}), "TenantCreate"),
+			obj{"201": okResp("Created, and served.", ref("schemas", "TenantCreated"))}), "TenantCreate"),
 	})
 	add("/tenants/{tenant}", obj{
 		"parameters": []any{tenantParam},
