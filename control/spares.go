@@ -24,9 +24,11 @@ import (
 
 const sparePrefix = "kapok_spare_"
 
-// sparePattern is the LIKE pattern of the spares of template t ('_' escaped).
+// sparePattern is the regular expression of the names of t's spares: exactly, so that
+// those of a template named t's name and more ("default" and "default_eu") stay apart.
+// Template names are [a-z0-9_], nothing a regular expression reads specially.
 func sparePattern(t *template) string {
-	return strings.ReplaceAll(sparePrefix+t.name+"_", "_", `\_`) + "%"
+	return "^" + sparePrefix + t.name + "_[0-9a-f]{8}$"
 }
 
 // spareable reports whether t's spares can be renamed into tenants: nothing in the
@@ -60,7 +62,7 @@ func claimSpare(ctx context.Context, tx pgx.Tx, t *template, schema string) (boo
 	var spare string
 	err := tx.QueryRow(ctx, `SELECT nspname FROM (
   SELECT oid, nspname FROM pg_catalog.pg_namespace
-  WHERE nspname LIKE $1 AND pg_catalog.obj_description(oid, 'pg_namespace') = $2 ORDER BY oid) s
+  WHERE nspname ~ $1 AND pg_catalog.obj_description(oid, 'pg_namespace') = $2 ORDER BY oid) s
 WHERE pg_catalog.pg_try_advisory_xact_lock($3::int8 | s.oid::int8) LIMIT 1`,
 		sparePattern(t), t.spareMark(), spareLockSpace).Scan(&spare)
 	if errors.Is(err, pgx.ErrNoRows) {
@@ -170,7 +172,7 @@ func (s *Store) fillOnce(ctx context.Context, url string, t *template, want int)
 		return err
 	}
 	rows, err := pool.Query(ctx, `SELECT nspname, coalesce(pg_catalog.obj_description(oid, 'pg_namespace'), '') = $2
-FROM pg_catalog.pg_namespace WHERE nspname LIKE $1`, sparePattern(t), t.spareMark())
+FROM pg_catalog.pg_namespace WHERE nspname ~ $1`, sparePattern(t), t.spareMark())
 	if err != nil {
 		return err
 	}

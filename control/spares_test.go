@@ -17,7 +17,7 @@ import (
 func spareOIDs(t *testing.T, tmpl *template) map[uint32]string {
 	t.Helper()
 	rows, err := testenv.Conn(t).Query(context.Background(), `SELECT oid, nspname FROM pg_namespace
-WHERE nspname LIKE $1 AND obj_description(oid, 'pg_namespace') = $2`, sparePattern(tmpl), tmpl.spareMark())
+WHERE nspname ~ $1 AND obj_description(oid, 'pg_namespace') = $2`, sparePattern(tmpl), tmpl.spareMark())
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -60,7 +60,7 @@ CREATE FUNCTION note_count() RETURNS bigint LANGUAGE sql STABLE SET search_path 
 	s.tmplMu.Unlock()
 	drop := func() {
 		c := testenv.Conn(t)
-		rows, err := c.Query(context.Background(), "SELECT nspname FROM pg_namespace WHERE nspname LIKE $1", sparePattern(tmpl))
+		rows, err := c.Query(context.Background(), "SELECT nspname FROM pg_namespace WHERE nspname ~ $1", sparePattern(tmpl))
 		if err != nil {
 			return
 		}
@@ -154,18 +154,29 @@ func TestAStaleSpareIsDroppedNotHandedOut(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	stale := fmt.Sprintf("%s%s_stale%d", sparePrefix, tmpl.name, os.Getpid())
+	stale := fmt.Sprintf("%s%s_%08x", sparePrefix, tmpl.name, 0xa0000000|os.Getpid())
 	c := testenv.Conn(t)
 	if _, err := c.Exec(ctx, "DROP SCHEMA IF EXISTS "+stale+" CASCADE; CREATE SCHEMA "+stale+"; COMMENT ON SCHEMA "+stale+" IS 'an older template'"); err != nil {
 		t.Fatal(err)
 	}
-	t.Cleanup(func() { _, _ = testenv.Conn(t).Exec(context.Background(), "DROP SCHEMA IF EXISTS "+stale+" CASCADE") })
-	s.fillSpares(testenv.DirectURL(), tmpl)
-	waitFor(t, "the stale spare dropped", func() bool {
-		var n int
-		_ = c.QueryRow(ctx, "SELECT count(*) FROM pg_namespace WHERE nspname = $1", stale).Scan(&n)
-		return n == 0
+	// A spare of template "default_eu" is not "default"'s, stale or not.
+	other := fmt.Sprintf("%s%s_eu_%08x", sparePrefix, tmpl.name, 0xa0000000|os.Getpid())
+	if _, err := c.Exec(ctx, "DROP SCHEMA IF EXISTS "+other+" CASCADE; CREATE SCHEMA "+other+"; COMMENT ON SCHEMA "+other+" IS 'another template'"); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() {
+		_, _ = testenv.Conn(t).Exec(context.Background(), "DROP SCHEMA IF EXISTS "+stale+" CASCADE; DROP SCHEMA IF EXISTS "+other+" CASCADE")
 	})
+	s.fillSpares(testenv.DirectURL(), tmpl)
+	exists := func(name string) bool {
+		var n int
+		_ = c.QueryRow(ctx, "SELECT count(*) FROM pg_namespace WHERE nspname = $1", name).Scan(&n)
+		return n > 0
+	}
+	waitFor(t, "the stale spare dropped", func() bool { return !exists(stale) })
+	if !exists(other) {
+		t.Fatal("the fill of template default dropped a spare of template default_eu")
+	}
 }
 
 func TestATemplateReadingItsSchemaNameGetsNoSpares(t *testing.T) {
