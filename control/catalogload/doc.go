@@ -2,7 +2,8 @@
 // model, and computes the DDL fingerprint that pollers compare.
 //
 // Load reads the catalog with a handful of bulk queries (one per kind of object, never
-// one per table) inside one read-only snapshot, then hands the result to
+// one per table) inside one read-only snapshot, sent in two batches (three round trips
+// with the types) where the connection can batch, then hands the result to
 // catalog.Schema.Finish, which sorts it, derives relationships and stamps Version.
 // Fingerprint (and Fingerprints, per schema, for many tenants at once) is a single query
 // that detects DDL, for pollers that cannot install an event trigger; it is a change hint,

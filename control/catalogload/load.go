@@ -91,8 +91,8 @@ func inSnapshot(ctx context.Context, q Querier, f func(Querier) error) error {
 // The queries below filter on nspname = ANY($1), or, those after relations, on the
 // relations' OIDs (= ANY($1::oid[]): pg_class has no index on its namespace, so in a
 // database of thousands of schemas each namespace filter is a scan of all of pg_class).
-// They return rows in no particular order: catalog.Schema.Finish sorts in Go (byte order), so the result does not depend on
-// the database's collation.
+// They return rows in no particular order: catalog.Schema.Finish sorts in Go (byte
+// order), so the result does not depend on the database's collation.
 
 const relationsSQL = `
 SELECT c.oid, n.nspname::text, c.relname::text, c.relkind::text,
