@@ -7,6 +7,7 @@ import (
 	"sort"
 
 	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/pgconn"
 
 	"github.com/kapok-dev/kapok/planner/catalog"
 )
@@ -43,9 +44,9 @@ func Load(ctx context.Context, q Querier, schemas []string) (*catalog.Schema, er
 		schemas = []string{}
 	}
 	var s *catalog.Schema
-	err := inSnapshot(ctx, q, func(q Querier) error {
+	err := inSnapshot(ctx, q, func(q Querier, settings string) error {
 		var err error
-		s, err = load(ctx, q, schemas)
+		s, err = load(ctx, q, schemas, settings)
 		return err
 	})
 	if err != nil {
@@ -63,9 +64,16 @@ type beginner interface {
 	Begin(ctx context.Context) (pgx.Tx, error)
 }
 
+// snapshotSettingsSQL sets search_path to pg_catalog, and turns JIT off: compiling these
+// small catalog queries costs far more than running them. Local to the transaction.
+const snapshotSettingsSQL = "SELECT pg_catalog.set_config('search_path', 'pg_catalog', true), " +
+	"pg_catalog.set_config('jit', 'off', true)"
+
 // inSnapshot runs f inside a read-only transaction (or a savepoint) with search_path set
-// to pg_catalog, and always rolls it back: nothing is written.
-func inSnapshot(ctx context.Context, q Querier, f func(Querier) error) error {
+// to pg_catalog, and always rolls it back: nothing is written. Where the transaction can
+// batch, f gets snapshotSettingsSQL to send first in its first batch (a round trip less);
+// else the settings are made before f runs, and f gets "".
+func inSnapshot(ctx context.Context, q Querier, f func(q Querier, settings string) error) error {
 	var tx pgx.Tx
 	var err error
 	switch b := q.(type) {
@@ -74,18 +82,19 @@ func inSnapshot(ctx context.Context, q Querier, f func(Querier) error) error {
 	case beginner:
 		tx, err = b.Begin(ctx)
 	default:
-		return f(q)
+		return f(q, "")
 	}
 	if err != nil {
 		return &LoadError{Step: "begin", Err: err}
 	}
 	defer func() { _ = tx.Rollback(context.WithoutCancel(ctx)) }()
-	// JIT compiling these small catalog queries costs far more than running them.
-	if _, err := tx.Exec(ctx, "SELECT pg_catalog.set_config('search_path', 'pg_catalog', true), "+
-		"pg_catalog.set_config('jit', 'off', true)"); err != nil {
+	if _, batches := tx.(batchSender); batches && batchLoads {
+		return f(tx, snapshotSettingsSQL)
+	}
+	if _, err := tx.Exec(ctx, snapshotSettingsSQL); err != nil {
 		return &LoadError{Step: "search_path", Err: err}
 	}
-	return f(tx)
+	return f(tx, "")
 }
 
 // The queries below filter on nspname = ANY($1), or, those after relations, on the
@@ -253,7 +262,7 @@ type rawFunction struct {
 	retOID  uint32
 }
 
-func load(ctx context.Context, q Querier, schemas []string) (*catalog.Schema, error) {
+func load(ctx context.Context, q Querier, schemas []string, settings string) (*catalog.Schema, error) {
 	l := &loader{q: q, schemas: schemas, byOID: map[uint32]*catalog.Table{},
 		s: &catalog.Schema{Schemas: append([]string{}, schemas...), Tables: []*catalog.Table{}, Enums: []*catalog.Enum{}, Domains: []*catalog.Domain{}}}
 	// Relations first: the queries of the second round read their OIDs. Columns before
@@ -265,9 +274,22 @@ func load(ctx context.Context, q Querier, schemas []string) (*catalog.Schema, er
 	}
 	b, batches := q.(batchSender)
 	batches = batches && batchLoads
-	for _, steps := range rounds {
+	if settings != "" && !batches {
+		rows, err := q.Query(ctx, settings)
+		if err == nil {
+			rows.Close()
+			err = rows.Err()
+		}
+		if err != nil {
+			return nil, &LoadError{Step: "search_path", Err: err}
+		}
+	}
+	for i, steps := range rounds {
 		if batches {
 			l.batch = &pgx.Batch{}
+			if i == 0 && settings != "" {
+				l.batch.Queue(settings).Exec(func(pgconn.CommandTag) error { return nil })
+			}
 		}
 		for _, step := range steps {
 			if err := step(ctx); err != nil {
