@@ -104,6 +104,59 @@ func TestRunReportsAnUnreachableDatabaseAsUnavailable(t *testing.T) {
 		}
 	})
 
+	t.Run("a reset connection at a shared pool drops its idle connections for every tenant, and both go on", func(t *testing.T) {
+		var b breakableConns
+		m := newManager(t, Config{SharedMaxConns: 3})
+		m.wrapConn = b.wrap
+		url := asUser(t, testenv.PoolerURL(), loginRole)
+		a, err := m.Get(ctx, "poolmgr_t_reset_a", PoolConfig{URL: url, SharedLogin: true})
+		if err != nil {
+			t.Fatal(err)
+		}
+		other, err := m.Get(ctx, "poolmgr_t_reset_b", PoolConfig{URL: url, SharedLogin: true})
+		if err != nil {
+			t.Fatal(err)
+		}
+		// Tenant a's three requests at once leave the shared pool's three connections idle.
+		slow := &Request{Statements: []statement.Statement{stmt(`SELECT to_json(pg_sleep(0.1))`)}, Session: &Session{Role: role1}}
+		errs := make(chan error, 3)
+		for range 3 {
+			go func() { _, _, err := a.Run(ctx, slow, nil); errs <- err }()
+		}
+		for range 3 {
+			if err := <-errs; err != nil {
+				t.Fatal(err)
+			}
+		}
+		if n := other.Stats().IdleConns; n != 3 {
+			t.Fatalf("tenant b sees %d idle connections of the shared pool, want 3", n)
+		}
+		// The pooler restarts, as far as the next read can tell: tenant b meets it.
+		b.armed.Store(true)
+		asB := &Request{Statements: one.Statements, Session: &Session{Role: role2}}
+		_, _, err = other.Run(ctx, asB, nil)
+		// The batch path (a session's prelude) may meet the reset in pgconn's background
+		// reader, and then report the connection closed rather than the reset itself.
+		var ue *UnavailableError
+		if !errors.As(err, &ue) || ue.Connect {
+			t.Fatalf("got %v (%T), want a lost connection", err, err)
+		}
+		if n := a.Stats().IdleConns; n != 0 {
+			t.Errorf("%d idle connections of the shared pool left after a reset, want them dropped", n)
+		}
+		for _, r := range []struct {
+			p   *Pool
+			req *Request
+		}{{a, &Request{Statements: one.Statements, Session: &Session{Role: role1}}}, {other, asB}} {
+			if out, _, err := r.p.Run(ctx, r.req, nil); err != nil || string(out) != "7" {
+				t.Fatalf("%s after the reset: %q, %v", r.p.tenant, out, err)
+			}
+			if s := r.p.gate.stats(); s.held != 0 {
+				t.Errorf("%s still holds %d turns at the gate", r.p.tenant, s.held)
+			}
+		}
+	})
+
 	t.Run("a reset connection is a lost connection and drops the pool's idle connections", func(t *testing.T) {
 		var b breakableConns
 		m := newManager(t, Config{})
