@@ -374,6 +374,12 @@ func (s *Store) CreateTenant(ctx context.Context, req *CreateTenant) (*Created, 
 		return nil, err
 	}
 	provision := time.Since(pstart)
+	if tc.Mode == "schema" && tc.UsesTenantRole() {
+		// Its role and grants were made in the provisioning transaction: the first load's
+		// hooks need not run the role script again (RoleMadeAtCreation).
+		s.rolesMade.Store(tc.Name, struct{}{})
+		defer s.rolesMade.Delete(tc.Name)
+	}
 	undo := func() {
 		if err := s.dropObjects(context.WithoutCancel(ctx), tc); err != nil {
 			s.log.Error("cleanup after failed tenant creation", "tenant", tc.Name, "err", err)
@@ -391,6 +397,14 @@ func (s *Store) CreateTenant(ctx context.Context, req *CreateTenant) (*Created, 
 	}
 	s.managed[tc.Name] = 1
 	return &Created{Tenant: t, Provision: provision, Total: time.Since(start), FromSpare: fromSpare}, nil
+}
+
+// RoleMadeAtCreation reports whether the tenant named name is being created by this store
+// and its role and grants were made with its schema, a moment ago: its first load need not
+// make them again.
+func (s *Store) RoleMadeAtCreation(name string) bool {
+	_, ok := s.rolesMade.Load(name)
+	return ok
 }
 
 // provision creates the tenant's schema or database from the template.

@@ -115,6 +115,8 @@ type Store struct {
 	tmplMu sync.Mutex
 	tmpls  map[string]*template
 	spares spares
+	// rolesMade: tenants CreateTenant is serving whose role it made (RoleMadeAtCreation).
+	rolesMade sync.Map
 	// bg is the store's life: background work (spare schemas) stops with it.
 	bg context.Context
 

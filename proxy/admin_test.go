@@ -109,8 +109,14 @@ func TestAdminCreatesTenantsServedWhenTheCallReturns(t *testing.T) {
 	for _, mode := range []string{"schema", "database"} {
 		t.Run("in "+mode+" mode", func(t *testing.T) {
 			name := testTenantName("admin-t-new-" + mode)
+			ensures := ts.srv.api.roleEnsures.Load()
 			created := createTenant(t, ts, name, mode)
 			t.Logf("%s tenant: provision %.1f ms, total %.1f ms", mode, created["provision_ms"], created["total_ms"])
+			// A schema tenant's role is made with its schema, in the provisioning
+			// transaction; a database tenant's at its first load, in its database.
+			if n := ts.srv.api.roleEnsures.Load() - ensures; (mode == "schema") != (n == 0) {
+				t.Errorf("%s tenant: the first load's hooks ran the role script %d times", mode, n)
+			}
 			r := ts.gql("/t/"+name+"/v1/graphql", `{ todos(order_by: {id: asc}) { id title profile { email } } }`, nil,
 				"X-Kapok-Admin-Key: "+adminTestKey)
 			jsonEq(t, r.body, `{"data":{"todos":[

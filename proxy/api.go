@@ -23,6 +23,8 @@ type apis struct {
 	s     *Server
 	pools *poolmgr.Manager
 	plans *planCache
+	// roleEnsures counts the tenant-role scripts run by catalog-load hooks.
+	roleEnsures atomic.Int64
 
 	schemas *schemaCache
 	// run executes a request on a tenant pool; tests replace it to keep Postgres out of

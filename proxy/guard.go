@@ -302,6 +302,13 @@ func (a *apis) rolePool(url string) (*pgxpool.Pool, error) {
 // their grants. It uses a direct connection as the upstream's own role: under isolation
 // "login" the tenant's pool logs in as the very role this creates. A failure is logged and
 // fails closed: requests cannot SET a missing role, nor name a role not loaded.
+// roleMadeAtCreation reports whether this replica's store is creating the tenant and made
+// its role in the provisioning transaction.
+func (a *apis) roleMadeAtCreation(name string) bool {
+	store := a.s.reg.Store()
+	return store != nil && store.RoleMadeAtCreation(name)
+}
+
 func (a *apis) refreshTenantRoles(t *control.Tenant, first bool) {
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 	defer cancel()
@@ -324,7 +331,11 @@ func (a *apis) refreshTenantRoles(t *control.Tenant, first bool) {
 	if a.s.reg.Tenant(t.Name) != t && !first {
 		return // deleted or replaced meanwhile: creating its role now would outlive the tenant
 	}
+	if err == nil && need && first && t.Config.UsesTenantRole() && a.roleMadeAtCreation(t.Name) {
+		need = false // made with its schema in the creation's transaction, a moment ago
+	}
 	if err == nil && need {
+		a.roleEnsures.Add(1)
 		if first && !t.Config.UsesTenantRole() {
 			a.s.log.Info("the login role is a superuser: the tenant's requests run as its own role instead",
 				"tenant", t.Name, "login", member, "role", t.Config.OwnRole())
