@@ -834,6 +834,17 @@ func (c *Config) Normalize() error {
 	return nil
 }
 
+// defaultUpstream names the upstream of a tenant that names none: the only one
+// configured, else "default".
+func (c *Config) defaultUpstream() string {
+	if len(c.Upstreams) == 1 {
+		for name := range c.Upstreams {
+			return name
+		}
+	}
+	return "default"
+}
+
 // NormalizeTenant fills a tenant's defaults from c and validates it.
 func (c *Config) NormalizeTenant(t *TenantConfig) error {
 	if !ValidTenantName(t.Name) {
@@ -863,13 +874,7 @@ func (c *Config) NormalizeTenant(t *TenantConfig) error {
 		}
 	}
 	if t.Upstream == "" {
-		if len(c.Upstreams) == 1 {
-			for name := range c.Upstreams {
-				t.Upstream = name
-			}
-		} else {
-			t.Upstream = "default"
-		}
+		t.Upstream = c.defaultUpstream()
 	}
 	if c.Upstreams[t.Upstream] == nil {
 		return fmt.Errorf("tenant %q: upstream %q is not configured", t.Name, t.Upstream)

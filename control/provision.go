@@ -227,11 +227,8 @@ func (s *Store) WarmTemplates(ctx context.Context) error {
 	if err != nil {
 		return err
 	}
-	probe := &TenantConfig{Name: "spare-probe", Mode: "schema", Schemas: []string{"spare_probe"}}
-	if s.reg.cfg.NormalizeTenant(probe) == nil {
-		if up := s.reg.cfg.Upstreams[probe.Upstream]; up != nil && up.Managed() {
-			s.fillSpares(up.URL, t)
-		}
+	if up := s.reg.cfg.Upstreams[s.reg.cfg.defaultUpstream()]; up != nil && up.Managed() {
+		s.fillSpares(up.URL, t)
 	}
 	return nil
 }

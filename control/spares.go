@@ -82,27 +82,19 @@ WHERE p.pronamespace = $1::regnamespace AND c LIKE 'search_path=%'`, q)
 	if err != nil {
 		return false, err
 	}
-	type fix struct{ fn, path string }
-	var fixes []fix
-	for rows.Next() {
-		var f fix
-		if err := rows.Scan(&f.fn, &f.path); err != nil {
-			rows.Close()
-			return false, err
-		}
-		fixes = append(fixes, f)
-	}
-	if err := rows.Err(); err != nil {
+	type fix struct{ Fn, Path string } // exported: pgx fills them by position
+	fixes, err := pgx.CollectRows(rows, pgx.RowToStructByPos[fix])
+	if err != nil {
 		return false, err
 	}
 	for _, f := range fixes {
-		path := strings.ReplaceAll(f.path, `"`+spare+`"`, q)
+		path := strings.ReplaceAll(f.Path, `"`+spare+`"`, q)
 		path = renameWord(path, spare, q)
-		if path == f.path {
+		if path == f.Path {
 			continue
 		}
-		if _, err := tx.Exec(ctx, "ALTER FUNCTION "+f.fn+" SET search_path TO "+path); err != nil {
-			return false, fmt.Errorf("function %s after its schema's rename: %w", f.fn, err)
+		if _, err := tx.Exec(ctx, "ALTER FUNCTION "+f.Fn+" SET search_path TO "+path); err != nil {
+			return false, fmt.Errorf("function %s after its schema's rename: %w", f.Fn, err)
 		}
 	}
 	if strings.TrimSpace(t.seed) != "" {
@@ -176,26 +168,21 @@ FROM pg_catalog.pg_namespace WHERE nspname ~ $1`, sparePattern(t), t.spareMark()
 	if err != nil {
 		return err
 	}
-	have := 0
-	var stale []string
-	for rows.Next() {
-		var name string
-		var current bool
-		if err := rows.Scan(&name, &current); err != nil {
-			rows.Close()
-			return err
-		}
-		if current {
-			have++
-		} else {
-			stale = append(stale, name)
-		}
+	type spare struct { // exported: pgx fills them by position
+		Name    string
+		Current bool
 	}
-	if err := rows.Err(); err != nil {
+	found, err := pgx.CollectRows(rows, pgx.RowToStructByPos[spare])
+	if err != nil {
 		return err
 	}
-	for _, name := range stale {
-		if _, err := pool.Exec(ctx, "DROP SCHEMA IF EXISTS "+pgx.Identifier{name}.Sanitize()+" CASCADE"); err != nil {
+	have := 0
+	for _, sp := range found {
+		if sp.Current {
+			have++
+			continue
+		}
+		if _, err := pool.Exec(ctx, "DROP SCHEMA IF EXISTS "+pgx.Identifier{sp.Name}.Sanitize()+" CASCADE"); err != nil {
 			return err
 		}
 	}

@@ -112,7 +112,6 @@ func (t *tenantGate) acquire(ctx context.Context) bool {
 	return false
 }
 
-// take counts one connection more for t. g.mu is held.
 // free reports whether a request of t takes a connection at once. g.mu is held.
 func (t *tenantGate) free() bool {
 	return t.g.busy < t.g.size && t.room() && len(t.waiting) == 0
@@ -130,6 +129,7 @@ func (t *tenantGate) tryAcquire() bool {
 	return true
 }
 
+// take counts one connection more for t. g.mu is held.
 func (t *tenantGate) take() {
 	t.acquires++
 	t.active++

@@ -1,6 +1,7 @@
 package poolmgr
 
 import (
+	"context"
 	"errors"
 	"net"
 	"sync/atomic"
@@ -40,6 +41,22 @@ func refusingURL(t *testing.T) string {
 	addr := ln.Addr().String()
 	_ = ln.Close()
 	return "postgres://kapok@" + addr + "/kapok?connect_timeout=2"
+}
+
+// runAtOnce runs n requests of session s (nil: none) on p at once, each holding its
+// connection for 0.1 s, so that p is left with n connections.
+func runAtOnce(t *testing.T, ctx context.Context, p *Pool, n int, s *Session) {
+	t.Helper()
+	slow := &Request{Statements: []statement.Statement{stmt(`SELECT to_json(pg_sleep(0.1))`)}, Session: s}
+	errs := make(chan error, n)
+	for range n {
+		go func() { _, _, err := p.Run(ctx, slow, nil); errs <- err }()
+	}
+	for range n {
+		if err := <-errs; err != nil {
+			t.Fatal(err)
+		}
+	}
 }
 
 func TestRunReportsAnUnreachableDatabaseAsUnavailable(t *testing.T) {
@@ -118,16 +135,7 @@ func TestRunReportsAnUnreachableDatabaseAsUnavailable(t *testing.T) {
 			t.Fatal(err)
 		}
 		// Tenant a's three requests at once leave the shared pool's three connections idle.
-		slow := &Request{Statements: []statement.Statement{stmt(`SELECT to_json(pg_sleep(0.1))`)}, Session: &Session{Role: role1}}
-		errs := make(chan error, 3)
-		for range 3 {
-			go func() { _, _, err := a.Run(ctx, slow, nil); errs <- err }()
-		}
-		for range 3 {
-			if err := <-errs; err != nil {
-				t.Fatal(err)
-			}
-		}
+		runAtOnce(t, ctx, a, 3, &Session{Role: role1})
 		if n := other.Stats().IdleConns; n != 3 {
 			t.Fatalf("tenant b sees %d idle connections of the shared pool, want 3", n)
 		}
@@ -166,16 +174,7 @@ func TestRunReportsAnUnreachableDatabaseAsUnavailable(t *testing.T) {
 			t.Fatal(err)
 		}
 		// Three requests at once leave three idle connections behind.
-		slow := &Request{Statements: []statement.Statement{stmt(`SELECT to_json(pg_sleep(0.1))`)}}
-		errs := make(chan error, 3)
-		for range 3 {
-			go func() { _, _, err := p.Run(ctx, slow, nil); errs <- err }()
-		}
-		for range 3 {
-			if err := <-errs; err != nil {
-				t.Fatal(err)
-			}
-		}
+		runAtOnce(t, ctx, p, 3, nil)
 		if n := p.Stats().IdleConns; n != 3 {
 			t.Fatalf("%d idle connections, want 3", n)
 		}

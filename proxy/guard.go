@@ -295,13 +295,6 @@ func (a *apis) rolePool(url string) (*pgxpool.Pool, error) {
 	return p, nil
 }
 
-// refreshTenantRoles creates or refreshes the Postgres role of a tenant that needs one
-// (control.NeedsTenantRole: isolation "role" and "login", and "none" when the login role is
-// a superuser) and reloads the roles its requests may run as. The registry's change hook
-// calls it on the first load and on every new schema version, so tables created since get
-// their grants. It uses a direct connection as the upstream's own role: under isolation
-// "login" the tenant's pool logs in as the very role this creates. A failure is logged and
-// fails closed: requests cannot SET a missing role, nor name a role not loaded.
 // roleMadeAtCreation reports whether this replica's store is creating the tenant and made
 // its role in the provisioning transaction.
 func (a *apis) roleMadeAtCreation(name string) bool {
@@ -309,6 +302,13 @@ func (a *apis) roleMadeAtCreation(name string) bool {
 	return store != nil && store.RoleMadeAtCreation(name)
 }
 
+// refreshTenantRoles creates or refreshes the Postgres role of a tenant that needs one
+// (control.NeedsTenantRole: isolation "role" and "login", and "none" when the login role is
+// a superuser) and reloads the roles its requests may run as. The registry's change hook
+// calls it on the first load and on every new schema version, so tables created since get
+// their grants. It uses a direct connection as the upstream's own role: under isolation
+// "login" the tenant's pool logs in as the very role this creates. A failure is logged and
+// fails closed: requests cannot SET a missing role, nor name a role not loaded.
 func (a *apis) refreshTenantRoles(t *control.Tenant, first bool) {
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 	defer cancel()

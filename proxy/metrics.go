@@ -215,8 +215,9 @@ func (ts *tenantSeries) observer(m *metrics, r int) prometheus.Observer {
 }
 
 // tenantLabels decides which tenants get a label of their own: the first MaxTenantLabels
-// served (a request counted, not a storage measurement or a usage read), or only those listed in TenantLabels. The map is copied on write, so a request
-// reads it with one atomic load and no lock.
+// served (a request counted, not a storage measurement or a usage read), or only those
+// listed in TenantLabels. The map is copied on write, so a request reads it with one
+// atomic load and no lock.
 type tenantLabels struct {
 	byName atomic.Pointer[map[string]*tenantEntry]
 	mu     sync.Mutex

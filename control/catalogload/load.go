@@ -88,7 +88,7 @@ func inSnapshot(ctx context.Context, q Querier, f func(q Querier, settings strin
 		return &LoadError{Step: "begin", Err: err}
 	}
 	defer func() { _ = tx.Rollback(context.WithoutCancel(ctx)) }()
-	if _, batches := tx.(batchSender); batches && batchLoads {
+	if _, batches := batchesOn(tx); batches {
 		return f(tx, snapshotSettingsSQL)
 	}
 	if _, err := tx.Exec(ctx, snapshotSettingsSQL); err != nil {
@@ -272,18 +272,7 @@ func load(ctx context.Context, q Querier, schemas []string, settings string) (*c
 		{l.relations, l.enums, l.domains, l.functions},
 		{l.columns, l.constraints, l.indexes, l.privileges},
 	}
-	b, batches := q.(batchSender)
-	batches = batches && batchLoads
-	if settings != "" && !batches {
-		rows, err := q.Query(ctx, settings)
-		if err == nil {
-			rows.Close()
-			err = rows.Err()
-		}
-		if err != nil {
-			return nil, &LoadError{Step: "search_path", Err: err}
-		}
-	}
+	b, batches := batchesOn(q) // as inSnapshot found, which then left settings to send
 	for i, steps := range rounds {
 		if batches {
 			l.batch = &pgx.Batch{}
@@ -325,6 +314,12 @@ func (l *loader) relOIDs() []uint32 {
 
 // batchLoads lets a test load one query at a time, as with a Querier that cannot batch.
 var batchLoads = true
+
+// batchesOn returns q as a batchSender, if it is one and loads may batch.
+func batchesOn(q Querier) (batchSender, bool) {
+	b, ok := q.(batchSender)
+	return b, ok && batchLoads
+}
 
 // batchSender sends a batch of queries in one round trip (pgx.Tx, *pgx.Conn, pools).
 type batchSender interface {
