@@ -423,7 +423,7 @@ func (s *Store) provision(ctx context.Context, tc *TenantConfig, tmpl *template)
 		err = pgx.BeginFunc(ctx, pool, func(tx pgx.Tx) error {
 			if spare {
 				var err error
-				if claimed, err = claimSpare(ctx, tx, tmpl, tc.Schemas[0]); err != nil {
+				if claimed, err = claimSpare(ctx, tx, tmpl, tc.Schemas[0], spareRoleFor(tc)); err != nil {
 					return err
 				}
 			}
@@ -445,6 +445,16 @@ func (s *Store) provision(ctx context.Context, tc *TenantConfig, tmpl *template)
 		}
 		return claimed && err == nil, provisionErr(err, "schema", tc.Schemas[0])
 	}
+}
+
+// spareRoleFor is the role a spare's role becomes when tc claims it: the tenant's own role,
+// which EnsureTenantRole completes; none for a tenant that has none, or whose role is its
+// owner's (tenant.role).
+func spareRoleFor(tc *TenantConfig) string {
+	if !tc.UsesTenantRole() || tc.Role != "" {
+		return ""
+	}
+	return TenantRole(tc.Name)
 }
 
 func provisionErr(err error, kind, name string) error {

@@ -307,6 +307,7 @@ DECLARE
   m text := ` + scriptLiteral(member) + `;
   login bool := ` + loginLit + `;
   s text;
+  nsp oid;
 BEGIN
   -- The GRANTs below name no schema: their DDL notification names the tenant's (see
   -- installTriggerSQL), so other tenants are not reloaded.
@@ -341,38 +342,41 @@ BEGIN
   -- Only what is missing is granted: every GRANT is DDL that makes every replica reload
   -- the tenant, and a tenant loads (first request, wake-up, replica start) far more often
   -- than its grants change.
+  -- Each check compares the namespace's OID first (the cheapest qual runs first), so
+  -- ACLs are exploded for this schema's objects only, not for the whole catalog's.
   FOREACH s IN ARRAY ARRAY[` + strings.Join(lits, ", ") + `]::text[] LOOP
-    CONTINUE WHEN NOT EXISTS (SELECT 1 FROM pg_namespace WHERE nspname = s);
+    nsp := (SELECT oid FROM pg_namespace WHERE nspname = s);
+    CONTINUE WHEN nsp IS NULL;
     IF NOT EXISTS (SELECT 1 FROM pg_namespace n, aclexplode(n.nspacl) a
-                   WHERE n.nspname = s AND a.grantee = r::regrole AND a.privilege_type = 'USAGE') THEN
+                   WHERE n.oid = nsp AND a.grantee = r::regrole AND a.privilege_type = 'USAGE') THEN
       EXECUTE format('GRANT USAGE ON SCHEMA %I TO %I', s, r);
     END IF;
-    IF EXISTS (SELECT 1 FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace
-               WHERE n.nspname = s AND c.relkind IN ('r', 'v', 'm', 'f', 'p')
+    IF EXISTS (SELECT 1 FROM pg_class c
+               WHERE c.relnamespace = nsp AND c.relkind IN ('r', 'v', 'm', 'f', 'p')
                  AND (SELECT count(DISTINCT a.privilege_type) FROM aclexplode(coalesce(c.relacl, acldefault('r', c.relowner))) a
                       WHERE a.grantee = r::regrole AND a.privilege_type IN ('SELECT', 'INSERT', 'UPDATE', 'DELETE')) < 4) THEN
       EXECUTE format('GRANT SELECT, INSERT, UPDATE, DELETE ON ALL TABLES IN SCHEMA %I TO %I', s, r);
     END IF;
-    IF EXISTS (SELECT 1 FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace
-               WHERE n.nspname = s AND c.relkind = 'S'
+    IF EXISTS (SELECT 1 FROM pg_class c
+               WHERE c.relnamespace = nsp AND c.relkind = 'S'
                  AND (SELECT count(DISTINCT a.privilege_type) FROM aclexplode(coalesce(c.relacl, acldefault('s', c.relowner))) a
                       WHERE a.grantee = r::regrole AND a.privilege_type IN ('USAGE', 'SELECT')) < 2) THEN
       EXECUTE format('GRANT USAGE, SELECT ON ALL SEQUENCES IN SCHEMA %I TO %I', s, r);
     END IF;
-    IF EXISTS (SELECT 1 FROM pg_proc p JOIN pg_namespace n ON n.oid = p.pronamespace
-               WHERE n.nspname = s AND p.prokind IN ('f', 'a', 'w')
+    IF EXISTS (SELECT 1 FROM pg_proc p
+               WHERE p.pronamespace = nsp AND p.prokind IN ('f', 'a', 'w')
                  AND NOT EXISTS (SELECT 1 FROM aclexplode(coalesce(p.proacl, acldefault('f', p.proowner))) a
                                  WHERE a.grantee = r::regrole AND a.privilege_type = 'EXECUTE')) THEN
       EXECUTE format('GRANT EXECUTE ON ALL FUNCTIONS IN SCHEMA %I TO %I', s, r);
     END IF;
-    IF NOT EXISTS (SELECT 1 FROM pg_default_acl d JOIN pg_namespace n ON n.oid = d.defaclnamespace
-                   WHERE n.nspname = s AND d.defaclrole = current_user::regrole AND d.defaclobjtype = 'r'
+    IF NOT EXISTS (SELECT 1 FROM pg_default_acl d
+                   WHERE d.defaclnamespace = nsp AND d.defaclrole = current_user::regrole AND d.defaclobjtype = 'r'
                      AND (SELECT count(DISTINCT a.privilege_type) FROM aclexplode(d.defaclacl) a
                           WHERE a.grantee = r::regrole AND a.privilege_type IN ('SELECT', 'INSERT', 'UPDATE', 'DELETE')) = 4) THEN
       EXECUTE format('ALTER DEFAULT PRIVILEGES IN SCHEMA %I GRANT SELECT, INSERT, UPDATE, DELETE ON TABLES TO %I', s, r);
     END IF;
-    IF NOT EXISTS (SELECT 1 FROM pg_default_acl d JOIN pg_namespace n ON n.oid = d.defaclnamespace
-                   WHERE n.nspname = s AND d.defaclrole = current_user::regrole AND d.defaclobjtype = 'S'
+    IF NOT EXISTS (SELECT 1 FROM pg_default_acl d
+                   WHERE d.defaclnamespace = nsp AND d.defaclrole = current_user::regrole AND d.defaclobjtype = 'S'
                      AND (SELECT count(DISTINCT a.privilege_type) FROM aclexplode(d.defaclacl) a
                           WHERE a.grantee = r::regrole AND a.privilege_type IN ('USAGE', 'SELECT')) = 2) THEN
       EXECUTE format('ALTER DEFAULT PRIVILEGES IN SCHEMA %I GRANT USAGE, SELECT ON SEQUENCES TO %I', s, r);

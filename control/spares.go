@@ -21,6 +21,15 @@ import (
 // replacement. A spare of another mark (an older template) is dropped, never handed out.
 // Templates whose DDL reads current_schema() get no spares: what it wrote would still
 // name the spare.
+//
+// A spare also comes with a role of its name, made by the tenant role script for the
+// spare's schema alone: its grants on the schema, its tables, sequences and functions and
+// its default privileges, which are most of a new tenant role's DDL (each GRANT runs the
+// DDL event trigger). It can log in nowhere and has no members. The claim renames it to
+// the tenant's role, whose script then finds those grants made and only adds what is the
+// tenant's own (membership of the login role, API roles); a tenant that has no role of its
+// own, or whose role already exists, drops the spare's instead. Where Kapok may not create
+// roles, spares have none.
 
 const sparePrefix = "kapok_spare_"
 
@@ -39,8 +48,9 @@ func (t *template) spareable() bool {
 }
 
 // spareMark is the comment of t's current spares: its checksum, and that they hold no seed
-// rows yet.
-func (t *template) spareMark() string { return t.checksum + " unseeded" }
+// rows yet and come with their role (where Kapok may create one). Spares of an older mark
+// are dropped and made again.
+func (t *template) spareMark() string { return t.checksum + " unseeded, with role" }
 
 type spareKey struct{ url, tmpl string }
 
@@ -54,8 +64,9 @@ type spares struct {
 
 type spareFill struct{ again bool }
 
-// claimSpare renames a spare of t into schema, in tx: false when there is none.
-func claimSpare(ctx context.Context, tx pgx.Tx, t *template, schema string) (bool, error) {
+// claimSpare renames a spare of t into schema, in tx: false when there is none. The
+// spare's role becomes role, the tenant's (none: the spare's role is dropped).
+func claimSpare(ctx context.Context, tx pgx.Tx, t *template, schema, role string) (bool, error) {
 	// The first spare no other creation holds (replicas, and other Kapoks on the database,
 	// take spares from the same schemas): its advisory lock is held until tx ends. The lock
 	// is a volatile qual, so it stays above the ordered subquery and is taken row by row.
@@ -73,6 +84,9 @@ WHERE pg_catalog.pg_try_advisory_xact_lock($3::int8 | s.oid::int8) LIMIT 1`,
 	}
 	q := pgx.Identifier{schema}.Sanitize()
 	if _, err := tx.Exec(ctx, "ALTER SCHEMA "+pgx.Identifier{spare}.Sanitize()+" RENAME TO "+q+"; COMMENT ON SCHEMA "+q+" IS NULL"); err != nil {
+		return false, err
+	}
+	if err := claimSpareRole(ctx, tx, spare, role); err != nil {
 		return false, err
 	}
 	// Functions made with SET search_path FROM CURRENT hold the spare's name as text.
@@ -103,6 +117,23 @@ WHERE p.pronamespace = $1::regnamespace AND c LIKE 'search_path=%'`, q)
 		}
 	}
 	return true, nil
+}
+
+// claimSpareRole renames the role of the spare named spare, if it has one, to role; when
+// role is empty or already exists, it drops the spare's role and its grants instead.
+func claimSpareRole(ctx context.Context, tx pgx.Tx, spare, role string) error {
+	var has, taken bool
+	if err := tx.QueryRow(ctx, `SELECT EXISTS (SELECT 1 FROM pg_catalog.pg_roles WHERE rolname = $1),
+  EXISTS (SELECT 1 FROM pg_catalog.pg_roles WHERE rolname = $2)`, spare, role).Scan(&has, &taken); err != nil || !has {
+		return err
+	}
+	sr := pgx.Identifier{spare}.Sanitize()
+	if role == "" || taken {
+		_, err := tx.Exec(ctx, "DROP OWNED BY "+sr+"; DROP ROLE "+sr)
+		return err
+	}
+	_, err := tx.Exec(ctx, "ALTER ROLE "+sr+" RENAME TO "+pgx.Identifier{role}.Sanitize())
+	return err
 }
 
 // renameWord replaces the unquoted list element old of a search_path value by repl.
@@ -186,6 +217,7 @@ FROM pg_catalog.pg_namespace WHERE nspname ~ $1`, sparePattern(t), t.spareMark()
 			return err
 		}
 	}
+	dropOrphanSpareRoles(ctx, pool, t)
 	for ; have < want; have++ {
 		var b [4]byte
 		if _, err := rand.Read(b[:]); err != nil {
@@ -196,14 +228,56 @@ FROM pg_catalog.pg_namespace WHERE nspname ~ $1`, sparePattern(t), t.spareMark()
 			if err := applyTemplate(ctx, tx, name, t, false); err != nil {
 				return err
 			}
-			_, err := tx.Exec(ctx, "COMMENT ON SCHEMA "+pgx.Identifier{name}.Sanitize()+" IS "+quoteLiteral(t.spareMark()))
-			return err
+			if _, err := tx.Exec(ctx, "COMMENT ON SCHEMA "+pgx.Identifier{name}.Sanitize()+" IS "+quoteLiteral(t.spareMark())); err != nil {
+				return err
+			}
+			return makeSpareRole(ctx, tx, name)
 		})
 		if err != nil {
 			return err
 		}
 	}
 	return nil
+}
+
+// makeSpareRole makes the role of the spare named name, in a savepoint of tx: where Kapok
+// may not create roles, the spare has none.
+func makeSpareRole(ctx context.Context, tx pgx.Tx, name string) error {
+	script, err := tenantRoleScript(name, "", false, nil, []string{name})
+	if err != nil {
+		return err
+	}
+	err = pgx.BeginFunc(ctx, tx, func(sp pgx.Tx) error {
+		_, err := sp.Exec(ctx, script)
+		return err
+	})
+	var pgErr *pgconn.PgError
+	if errors.As(err, &pgErr) && pgErr.Code == "42501" { // insufficient_privilege
+		return nil
+	}
+	return err
+}
+
+// dropOrphanSpareRoles drops the roles of t's spares whose schema is gone (dropped as
+// stale, or by hand). Roles are the cluster's: a role still granted something, in this
+// database or another (a spare of the same template on another upstream of the same
+// cluster), is not dropped, and that refusal is no error.
+func dropOrphanSpareRoles(ctx context.Context, pool interface {
+	Query(ctx context.Context, sql string, args ...any) (pgx.Rows, error)
+	Exec(ctx context.Context, sql string, args ...any) (pgconn.CommandTag, error)
+}, t *template) {
+	rows, err := pool.Query(ctx, `SELECT r.rolname FROM pg_catalog.pg_roles r
+WHERE r.rolname ~ $1 AND NOT EXISTS (SELECT 1 FROM pg_catalog.pg_namespace n WHERE n.nspname = r.rolname)`, sparePattern(t))
+	if err != nil {
+		return
+	}
+	names, err := pgx.CollectRows(rows, pgx.RowTo[string])
+	if err != nil {
+		return
+	}
+	for _, n := range names {
+		_, _ = pool.Exec(ctx, "DROP ROLE IF EXISTS "+pgx.Identifier{n}.Sanitize())
+	}
 }
 
 // spareLockSpace keeps the advisory locks of spares (their OIDs, below 2^32) apart from

@@ -68,6 +68,7 @@ CREATE FUNCTION note_count() RETURNS bigint LANGUAGE sql STABLE SET search_path 
 		for _, n := range names {
 			_, _ = c.Exec(context.Background(), "DROP SCHEMA IF EXISTS "+pgx.Identifier{n}.Sanitize()+" CASCADE")
 		}
+		dropOrphanSpareRoles(context.Background(), c, tmpl)
 	}
 	drop()
 	t.Cleanup(func() {
@@ -84,6 +85,15 @@ func TestASchemaTenantIsASpareRenamedAndTheSpareIsReplaced(t *testing.T) {
 	s.fillSpares(testenv.DirectURL(), tmpl)
 	var spares map[uint32]string
 	waitFor(t, "a spare schema", func() bool { spares = spareOIDs(t, tmpl); return len(spares) > 0 })
+	// Each spare comes with its role, of its name.
+	spareRoles := map[uint32]string{}
+	for _, n := range spares {
+		var oid uint32
+		if err := testenv.Conn(t).QueryRow(context.Background(), "SELECT oid FROM pg_roles WHERE rolname = $1", n).Scan(&oid); err != nil {
+			t.Fatalf("the role of spare %s: %v", n, err)
+		}
+		spareRoles[oid] = n
+	}
 
 	name := testTenantName("control-t-spare")
 	schema := strings.ReplaceAll(name, "-", "_")
@@ -108,6 +118,16 @@ func TestASchemaTenantIsASpareRenamedAndTheSpareIsReplaced(t *testing.T) {
 	}
 	if comment != nil {
 		t.Errorf("the tenant's schema kept the spare's comment %q", *comment)
+	}
+	// The tenant's role is the spare's, renamed; the spare's name is no role's any more.
+	var roleOID uint32
+	var left int
+	if err := c.QueryRow(ctx, "SELECT (SELECT oid FROM pg_roles WHERE rolname = $1), (SELECT count(*) FROM pg_roles WHERE rolname = $2)",
+		TenantRole(name), spares[oid]).Scan(&roleOID, &left); err != nil {
+		t.Fatal(err)
+	}
+	if spareRoles[roleOID] != spares[oid] || left != 0 {
+		t.Errorf("the tenant's role (oid %d) is not the role of spare %s renamed (spare roles %v; %d left of its name)", roleOID, spares[oid], spareRoles, left)
 	}
 	// The function made with SET search_path FROM CURRENT follows the rename.
 	var n int
@@ -147,6 +167,61 @@ WHERE proname = 'note_count' AND pronamespace = $1::regnamespace`, schema).Scan(
 	})
 }
 
+// A tenant whose role exists already (made by hand, or left by an older Kapok) keeps it:
+// the spare's role is dropped with its grants, and the tenant's role gets the grants.
+func TestASpareClaimedByATenantWithARoleDropsTheSparesRole(t *testing.T) {
+	_, s := openTestStore(t)
+	ctx := context.Background()
+	tmpl := privateTemplate(t, s)
+	s.fillSpares(testenv.DirectURL(), tmpl)
+	waitFor(t, "a spare schema", func() bool { return len(spareOIDs(t, tmpl)) > 0 })
+	name := testTenantName("control-t-sparerole")
+	schema := strings.ReplaceAll(name, "-", "_")
+	dropTestTenant(t, name)
+	c := testenv.Conn(t)
+	role := pgx.Identifier{TenantRole(name)}.Sanitize()
+	if _, err := c.Exec(ctx, "CREATE ROLE "+role+" NOLOGIN"); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() {
+		_, _ = testenv.Conn(t).Exec(context.Background(), "DROP OWNED BY "+role+"; DROP ROLE IF EXISTS "+role)
+	})
+	var before uint32
+	if err := c.QueryRow(ctx, "SELECT oid FROM pg_roles WHERE rolname = $1", TenantRole(name)).Scan(&before); err != nil {
+		t.Fatal(err)
+	}
+	created, err := s.CreateTenant(ctx, &CreateTenant{Name: name, Template: tmpl.name})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !created.FromSpare {
+		t.Fatal("the tenant was not made from a spare")
+	}
+	var after uint32
+	var spareRoles, granted int
+	if err := c.QueryRow(ctx, `SELECT (SELECT oid FROM pg_roles WHERE rolname = $1),
+  (SELECT count(*) FROM pg_roles r WHERE r.rolname ~ $2 AND NOT EXISTS (SELECT 1 FROM pg_namespace n WHERE n.nspname = r.rolname)),
+  (SELECT count(*) FROM pg_class c, aclexplode(c.relacl) a WHERE c.relnamespace = $3::regnamespace AND a.grantee NOT IN (c.relowner, $4))`,
+		TenantRole(name), sparePattern(tmpl), schema, before).Scan(&after, &spareRoles, &granted); err != nil {
+		t.Fatal(err)
+	}
+	if after != before {
+		t.Errorf("the tenant's role was replaced (oid %d, was %d)", after, before)
+	}
+	if spareRoles != 0 || granted != 0 {
+		t.Errorf("the claimed spare's role is left: %d roles without their spare, %d grants on the tenant's tables to another role", spareRoles, granted)
+	}
+	var n int
+	if _, err := c.Exec(ctx, "SET ROLE "+role); err != nil {
+		t.Fatal(err)
+	}
+	err = c.QueryRow(ctx, "SELECT count(*) FROM "+schema+".notes").Scan(&n)
+	_, _ = c.Exec(ctx, "RESET ROLE")
+	if err != nil || n != 2 {
+		t.Fatalf("the tenant's own role reads %d notes: %v", n, err)
+	}
+}
+
 func TestAStaleSpareIsDroppedNotHandedOut(t *testing.T) {
 	_, s := openTestStore(t)
 	ctx := context.Background()
@@ -159,13 +234,17 @@ func TestAStaleSpareIsDroppedNotHandedOut(t *testing.T) {
 	if _, err := c.Exec(ctx, "DROP SCHEMA IF EXISTS "+stale+" CASCADE; CREATE SCHEMA "+stale+"; COMMENT ON SCHEMA "+stale+" IS 'an older template'"); err != nil {
 		t.Fatal(err)
 	}
+	// With its role, granted its schema.
+	if _, err := c.Exec(ctx, "DROP ROLE IF EXISTS "+stale+"; CREATE ROLE "+stale+" NOLOGIN; GRANT USAGE ON SCHEMA "+stale+" TO "+stale); err != nil {
+		t.Fatal(err)
+	}
 	// A spare of template "default_eu" is not "default"'s, stale or not.
 	other := fmt.Sprintf("%s%s_eu_%08x", sparePrefix, tmpl.name, 0xa0000000|os.Getpid())
 	if _, err := c.Exec(ctx, "DROP SCHEMA IF EXISTS "+other+" CASCADE; CREATE SCHEMA "+other+"; COMMENT ON SCHEMA "+other+" IS 'another template'"); err != nil {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() {
-		_, _ = testenv.Conn(t).Exec(context.Background(), "DROP SCHEMA IF EXISTS "+stale+" CASCADE; DROP SCHEMA IF EXISTS "+other+" CASCADE")
+		_, _ = testenv.Conn(t).Exec(context.Background(), "DROP SCHEMA IF EXISTS "+stale+" CASCADE; DROP SCHEMA IF EXISTS "+other+" CASCADE; DROP ROLE IF EXISTS "+stale)
 	})
 	s.fillSpares(testenv.DirectURL(), tmpl)
 	exists := func(name string) bool {
@@ -174,6 +253,11 @@ func TestAStaleSpareIsDroppedNotHandedOut(t *testing.T) {
 		return n > 0
 	}
 	waitFor(t, "the stale spare dropped", func() bool { return !exists(stale) })
+	waitFor(t, "the stale spare's role dropped", func() bool {
+		var n int
+		_ = c.QueryRow(ctx, "SELECT count(*) FROM pg_roles WHERE rolname = $1", stale).Scan(&n)
+		return n == 0
+	})
 	if !exists(other) {
 		t.Fatal("the fill of template default dropped a spare of template default_eu")
 	}

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"sort"
+	"strconv"
 
 	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgconn"
@@ -19,7 +20,7 @@ import (
 // connection), a savepoint for a pgx.Tx (so a migration can introspect its own
 // uncommitted DDL). Either way search_path is set to pg_catalog for the duration, so
 // that type names and expressions print the same whatever the session's search_path,
-// and jit is turned off; both are put back afterwards. A connection inside a transaction
+// and jit and custom plans are turned off; all are put back afterwards. A connection inside a transaction
 // begun with a plain SQL BEGIN must not be passed (Load would end that transaction): pass
 // the pgx.Tx.
 type Querier interface {
@@ -64,10 +65,13 @@ type beginner interface {
 	Begin(ctx context.Context) (pgx.Tx, error)
 }
 
-// snapshotSettingsSQL sets search_path to pg_catalog, and turns JIT off: compiling these
-// small catalog queries costs far more than running them. Local to the transaction.
+// snapshotSettingsSQL sets search_path to pg_catalog, turns JIT off (compiling these
+// small catalog queries costs far more than running them) and makes the queries' plans
+// generic: planned once per connection (their prepared statements stay in the
+// connection's statement cache) instead of at every load for its schemas and OIDs, which
+// cost more than running most of them. Local to the transaction.
 const snapshotSettingsSQL = "SELECT pg_catalog.set_config('search_path', 'pg_catalog', true), " +
-	"pg_catalog.set_config('jit', 'off', true)"
+	"pg_catalog.set_config('jit', 'off', true), pg_catalog.set_config('plan_cache_mode', 'force_generic_plan', true)"
 
 // inSnapshot runs f inside a read-only transaction (or a savepoint) with search_path set
 // to pg_catalog, and always rolls it back: nothing is written. Where the transaction can
@@ -97,11 +101,49 @@ func inSnapshot(ctx context.Context, q Querier, f func(q Querier, settings strin
 	return f(tx, "")
 }
 
-// The queries below filter on nspname = ANY($1), or, those after relations, on the
-// relations' OIDs (= ANY($1::oid[]): pg_class has no index on its namespace, so in a
-// database of thousands of schemas each namespace filter is a scan of all of pg_class).
-// They return rows in no particular order: catalog.Schema.Finish sorts in Go (byte
-// order), so the result does not depend on the database's collation.
+// The queries below take the schemas' names as $1 (those after relations take the
+// relations' OIDs, = ANY($1::oid[])). They return rows in no particular order:
+// catalog.Schema.Finish sorts in Go (byte order), so the result does not depend on the
+// database's collation.
+//
+// pg_class, pg_type and pg_proc have no index on their namespace: a filter on it scans
+// the whole catalog, every schema's rows, so in a database of thousands of tenant
+// schemas each tenant's load would cost as much as the largest. Every object made in a
+// schema that initdb did not make has a pg_depend row ('n') naming it, found through
+// pg_depend's index on what is referenced: inSchemas lists a schema's objects from
+// there, and scans only for the schemas initdb made (public among them, OID below
+// FirstNormalObjectId), whose objects may have no such row.
+
+// firstNormalObjectID is PostgreSQL's FirstNormalObjectId: OIDs from it on are the
+// database's own, never initdb's.
+const firstNormalObjectID = 16384
+
+// scanNamespaces makes inSchemas scan the catalog for every schema: a test compares the
+// two ways of finding a schema's objects.
+var scanNamespaces = false
+
+// inSchemas prefixes query with two CTEs: ns, the schemas named in $1 (oid, nspname), and
+// member, the OIDs of the objects of catalog table class (pg_class, pg_type, pg_proc)
+// whose namespace column nsCol names one of them. The scan branch is gated by a
+// one-time filter: with no initdb schema among $1 it never runs. Queries take each
+// member's row by its OID in an OFFSET 0 subquery, which keeps that a lookup in the
+// catalog's OID index: as a join, member's row estimate (the scan branch's, however
+// gated) can make it a scan of the whole catalog.
+func inSchemas(class, nsCol, query string) string {
+	scan := "SELECT x.oid FROM " + class + " x WHERE x." + nsCol + " IN (SELECT oid FROM ns)"
+	if !scanNamespaces {
+		scan = `SELECT d.objid FROM ns JOIN pg_depend d ON d.refclassid = 'pg_namespace'::regclass AND d.refobjid = ns.oid AND d.refobjsubid = 0
+  WHERE ns.oid >= ` + strconv.Itoa(firstNormalObjectID) + ` AND d.classid = '` + class + `'::regclass AND d.deptype = 'n'
+  UNION ALL
+  SELECT x.oid FROM ` + class + ` x
+  WHERE (SELECT bool_or(oid < ` + strconv.Itoa(firstNormalObjectID) + `) FROM ns)
+    AND x.` + nsCol + ` IN (SELECT oid FROM ns WHERE oid < ` + strconv.Itoa(firstNormalObjectID) + `)`
+	}
+	return `WITH ns AS (SELECT oid, nspname FROM pg_namespace WHERE nspname = ANY($1)),
+member(oid) AS (
+  ` + scan + `
+)` + query
+}
 
 const relationsSQL = `
 SELECT c.oid, n.nspname::text, c.relname::text, c.relkind::text,
@@ -109,13 +151,14 @@ SELECT c.oid, n.nspname::text, c.relname::text, c.relkind::text,
        CASE WHEN c.relkind IN ('v', 'f') THEN pg_relation_is_updatable(c.oid, true)
             WHEN c.relkind IN ('r', 'p') THEN 28 /* insert, update, delete */ ELSE 0 END,
        coalesce(pn.nspname::text, ''), coalesce(pc.relname::text, '')
-FROM pg_class c
-JOIN pg_namespace n ON n.oid = c.relnamespace
+FROM member m
+CROSS JOIN LATERAL (SELECT * FROM pg_class c WHERE c.oid = m.oid OFFSET 0) c
+JOIN ns n ON n.oid = c.relnamespace
 LEFT JOIN pg_description d ON d.objoid = c.oid AND d.classoid = 'pg_class'::regclass AND d.objsubid = 0
 LEFT JOIN pg_inherits i ON c.relispartition AND i.inhrelid = c.oid
 LEFT JOIN pg_class pc ON pc.oid = i.inhparent
 LEFT JOIN pg_namespace pn ON pn.oid = pc.relnamespace
-WHERE n.nspname = ANY($1) AND c.relkind IN ('r', 'v', 'm', 'f', 'p')`
+WHERE c.relkind IN ('r', 'v', 'm', 'f', 'p')`
 
 // pg_relation_is_updatable and pg_column_is_updatable open the relation (and lock it until
 // the transaction ends), so they are called for views and foreign tables only: a
@@ -162,11 +205,12 @@ const enumsSQL = `
 SELECT n.nspname::text, t.typname::text,
        coalesce(array_agg(e.enumlabel::text ORDER BY e.enumsortorder) FILTER (WHERE e.enumlabel IS NOT NULL), '{}'),
        coalesce(d.description, '')
-FROM pg_type t
-JOIN pg_namespace n ON n.oid = t.typnamespace
+FROM member m
+CROSS JOIN LATERAL (SELECT * FROM pg_type t WHERE t.oid = m.oid OFFSET 0) t
+JOIN ns n ON n.oid = t.typnamespace
 LEFT JOIN pg_enum e ON e.enumtypid = t.oid
 LEFT JOIN pg_description d ON d.objoid = t.oid AND d.classoid = 'pg_type'::regclass AND d.objsubid = 0
-WHERE n.nspname = ANY($1) AND t.typtype = 'e'
+WHERE t.typtype = 'e'
 GROUP BY n.nspname, t.typname, d.description`
 
 const domainsSQL = `
@@ -175,10 +219,11 @@ SELECT n.nspname::text, t.typname::text, format_type(t.typbasetype, t.typtypmod)
        coalesce((SELECT array_agg(pg_get_constraintdef(con.oid, true) ORDER BY con.conname COLLATE "C")
                  FROM pg_constraint con WHERE con.contypid = t.oid AND con.contype = 'c'), '{}'),
        coalesce(d.description, '')
-FROM pg_type t
-JOIN pg_namespace n ON n.oid = t.typnamespace
+FROM member m
+CROSS JOIN LATERAL (SELECT * FROM pg_type t WHERE t.oid = m.oid OFFSET 0) t
+JOIN ns n ON n.oid = t.typnamespace
 LEFT JOIN pg_description d ON d.objoid = t.oid AND d.classoid = 'pg_type'::regclass AND d.objsubid = 0
-WHERE n.nspname = ANY($1) AND t.typtype = 'd'`
+WHERE t.typtype = 'd'`
 
 // pg_get_function_arg_default counts positions over all arguments (IN and OUT), like
 // proallargtypes and proargmodes.
@@ -191,15 +236,16 @@ SELECT p.oid, n.nspname::text, p.proname::text, pg_get_function_identity_argumen
        p.prorettype, p.proretset, p.provolatile::text, p.proisstrict, p.prosecdef, l.lanname::text,
        md5(pg_get_functiondef(p.oid)),
        coalesce(d.description, '')
-FROM pg_proc p
-JOIN pg_namespace n ON n.oid = p.pronamespace
+FROM member m
+CROSS JOIN LATERAL (SELECT * FROM pg_proc p WHERE p.oid = m.oid OFFSET 0) p
+JOIN ns n ON n.oid = p.pronamespace
 JOIN pg_language l ON l.oid = p.prolang
 LEFT JOIN pg_description d ON d.objoid = p.oid AND d.classoid = 'pg_proc'::regclass AND d.objsubid = 0
 LEFT JOIN LATERAL (
   SELECT array_agg(coalesce(pg_get_function_arg_default(p.oid, u.ord::int), '') ORDER BY u.ord) AS defaults
   FROM unnest(coalesce(p.proallargtypes, p.proargtypes::oid[])) WITH ORDINALITY u(typ, ord)
 ) ad ON true
-WHERE n.nspname = ANY($1) AND p.prokind = 'f'
+WHERE p.prokind = 'f'
   AND p.prorettype NOT IN ('pg_catalog.trigger'::regtype, 'pg_catalog.event_trigger'::regtype)`
 
 // typesSQL reads the given types and, transitively, the base types of domains and the
@@ -352,7 +398,7 @@ func (l *loader) each(ctx context.Context, step, sql string, arg any, row func(p
 }
 
 func (l *loader) relations(ctx context.Context) error {
-	return l.each(ctx, "relations", relationsSQL, l.schemas, func(r pgx.Rows) error {
+	return l.each(ctx, "relations", inSchemas("pg_class", "relnamespace", relationsSQL), l.schemas, func(r pgx.Rows) error {
 		t := &catalog.Table{}
 		var kind, parentSchema, parentName string
 		var mask int32
@@ -493,7 +539,7 @@ func (l *loader) indexes(ctx context.Context) error {
 }
 
 func (l *loader) enums(ctx context.Context) error {
-	return l.each(ctx, "enums", enumsSQL, l.schemas, func(r pgx.Rows) error {
+	return l.each(ctx, "enums", inSchemas("pg_type", "typnamespace", enumsSQL), l.schemas, func(r pgx.Rows) error {
 		e := &catalog.Enum{}
 		if err := r.Scan(&e.Schema, &e.Name, &e.Values, &e.Comment); err != nil {
 			return err
@@ -504,7 +550,7 @@ func (l *loader) enums(ctx context.Context) error {
 }
 
 func (l *loader) domains(ctx context.Context) error {
-	return l.each(ctx, "domains", domainsSQL, l.schemas, func(r pgx.Rows) error {
+	return l.each(ctx, "domains", inSchemas("pg_type", "typnamespace", domainsSQL), l.schemas, func(r pgx.Rows) error {
 		d := &catalog.Domain{}
 		if err := r.Scan(&d.Schema, &d.Name, &d.BaseType, &d.NotNull, &d.Default, &d.Checks, &d.Comment); err != nil {
 			return err
@@ -518,7 +564,7 @@ func (l *loader) domains(ctx context.Context) error {
 }
 
 func (l *loader) functions(ctx context.Context) error {
-	return l.each(ctx, "functions", functionsSQL, l.schemas, func(r pgx.Rows) error {
+	return l.each(ctx, "functions", inSchemas("pg_proc", "pronamespace", functionsSQL), l.schemas, func(r pgx.Rows) error {
 		f := &rawFunction{fn: &catalog.Function{}}
 		if err := r.Scan(&f.fn.OID, &f.fn.Schema, &f.fn.Name, &f.fn.IdentityArgs, &f.argOIDs, &f.modes, &f.names,
 			&f.dflts, &f.retOID, &f.fn.ReturnsSet, &f.fn.Volatility, &f.fn.Strict, &f.fn.SecurityDefiner,

@@ -186,6 +186,13 @@ func TestLoadGivesExactlyTheExpectedModel(t *testing.T) {
 		}
 	})
 
+	t.Run("scanning the catalogs for the schemas gives the same model as pg_depend", func(t *testing.T) {
+		scan := loadJSON(t, true, exposed)
+		if scan != string(got) {
+			t.Error("the model found by scanning pg_class, pg_type and pg_proc differs from the one found through pg_depend")
+		}
+	})
+
 	t.Run("lookups find tables, columns, relationships and enums", func(t *testing.T) {
 		a := s.Table(schemaModel, "article")
 		if a == nil || a.Column("author_id") == nil || a.Relationship("author") == nil {
@@ -230,6 +237,84 @@ func TestLoadGivesExactlyTheExpectedModel(t *testing.T) {
 			t.Errorf("cross-schema object relationship invoice.customer: %+v", inv)
 		}
 	})
+}
+
+// loadJSON loads schemas, finding their objects by scanning the catalogs or through
+// pg_depend, and returns the model as JSON.
+func loadJSON(t *testing.T, scan bool, schemas []string) string {
+	t.Helper()
+	scanNamespaces = scan
+	defer func() { scanNamespaces = false }()
+	s, err := Load(context.Background(), testenv.Conn(t), schemas)
+	if err != nil {
+		t.Fatal(err)
+	}
+	b, err := json.MarshalIndent(s, "", "  ")
+	if err != nil {
+		t.Fatal(err)
+	}
+	return string(b)
+}
+
+// Objects moved into a schema (ALTER ... SET SCHEMA), renamed with it, or made in public
+// (a schema initdb made, whose objects pg_depend may not list) are found as by a scan of
+// the catalogs, and objects moved out are gone.
+func TestObjectsOfASchemaAreFoundWhereverTheyWereMade(t *testing.T) {
+	const from, to, renamed = "catalog_t_from", "catalog_t_to", "catalog_t_renamed"
+	testenv.FreshSchema(t, renamed, "")
+	testenv.FreshSchema(t, from, `
+CREATE TYPE tone AS ENUM ('low', 'high');
+CREATE DOMAIN percent AS int CHECK (VALUE BETWEEN 0 AND 100);
+CREATE TABLE moved (id int PRIMARY KEY, t tone, p percent);
+CREATE TABLE stays (id int PRIMARY KEY, moved_id int REFERENCES moved (id));
+CREATE VIEW moved_view AS SELECT id FROM moved;
+CREATE FUNCTION moved_fn(n int) RETURNS int LANGUAGE sql IMMUTABLE AS 'SELECT n'`)
+	testenv.FreshSchema(t, to, `CREATE TABLE native (id int PRIMARY KEY)`)
+	c := testenv.Conn(t)
+	ctx := context.Background()
+	for _, ddl := range []string{
+		"ALTER TABLE catalog_t_from.moved SET SCHEMA catalog_t_to",
+		"ALTER VIEW catalog_t_from.moved_view SET SCHEMA catalog_t_to",
+		"ALTER TYPE catalog_t_from.tone SET SCHEMA catalog_t_to",
+		"ALTER DOMAIN catalog_t_from.percent SET SCHEMA catalog_t_to",
+		"ALTER FUNCTION catalog_t_from.moved_fn(int) SET SCHEMA catalog_t_to",
+		"DROP SCHEMA catalog_t_renamed; ALTER SCHEMA catalog_t_to RENAME TO catalog_t_renamed",
+		"CREATE TABLE public.catalog_t_public (id int PRIMARY KEY, note text)",
+		"CREATE FUNCTION public.catalog_t_public_fn() RETURNS int LANGUAGE sql AS 'SELECT 1'",
+	} {
+		if _, err := c.Exec(ctx, ddl); err != nil {
+			t.Fatalf("%s: %v", ddl, err)
+		}
+	}
+	t.Cleanup(func() {
+		_, _ = c.Exec(context.Background(), "DROP SCHEMA IF EXISTS catalog_t_renamed CASCADE; DROP TABLE IF EXISTS public.catalog_t_public; DROP FUNCTION IF EXISTS public.catalog_t_public_fn()")
+	})
+	for _, schemas := range [][]string{{renamed}, {from}, {renamed, from}, {"public"}, {"public", renamed}} {
+		byDepend, byScan := loadJSON(t, false, schemas), loadJSON(t, true, schemas)
+		if byDepend != byScan {
+			t.Errorf("%v: the model found through pg_depend differs from a scan's:\n%s\nscan:\n%s", schemas, byDepend, byScan)
+		}
+	}
+	s, err := Load(ctx, c, []string{renamed})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if s.Table(renamed, "moved") == nil || s.Table(renamed, "moved_view") == nil || s.Table(renamed, "native") == nil ||
+		s.Enum(renamed, "tone") == nil || len(s.FunctionsNamed(renamed, "moved_fn")) != 1 || len(s.Domains) != 1 {
+		t.Errorf("the objects moved into %s, or made there, are missing: %d tables, %d enums, %d domains", renamed, len(s.Tables), len(s.Enums), len(s.Domains))
+	}
+	if s, err = Load(ctx, c, []string{from}); err != nil {
+		t.Fatal(err)
+	}
+	if len(s.Tables) != 1 || s.Table(from, "stays") == nil || len(s.Enums) != 0 || len(s.Domains) != 0 || len(s.Functions) != 0 {
+		t.Errorf("%s keeps only its table stays: %d tables, %d enums, %d domains, %d functions", from, len(s.Tables), len(s.Enums), len(s.Domains), len(s.Functions))
+	}
+	if s, err = Load(ctx, c, []string{"public"}); err != nil {
+		t.Fatal(err)
+	}
+	if s.Table("public", "catalog_t_public") == nil || len(s.FunctionsNamed("public", "catalog_t_public_fn")) != 1 {
+		t.Error("a table and a function made in public are missing")
+	}
 }
 
 func TestVersionIsStableAndTracksChanges(t *testing.T) {
