@@ -43,8 +43,9 @@
 //
 // It provisions tenants from templates (provision.go): a database tenant is CREATE DATABASE
 // … TEMPLATE of the template's database; a schema tenant takes a spare schema made from the
-// template's DDL ahead of need and renamed (spares.go, tenancy.spare_schemas), its seed run
-// then, with a background fill replacing it, or the template replayed when none is left.
+// template's DDL ahead of need and renamed (spares.go, tenancy.spare_schemas), with the role
+// made for it renamed to the tenant's, its seed run then, with a background fill replacing
+// it, or the template replayed when none is left.
 //
 // It moves a control-table tenant from its schemas in a shared database to a database of
 // its own while it is served (move.go, Store.MoveTenant): the structure through pg_dump, the

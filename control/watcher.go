@@ -35,29 +35,44 @@ const pgrstChannel = "pgrst"
 // replicas starting together do not race, and only creates what is missing or of an older
 // version, since re-creating would itself fire DDL notifications.
 //
-// A command that names no schema (GRANT … TO a role, ALTER ROLE) notifies the schemas in
-// the transaction's kapok.ddl_schemas setting when it has one: Kapok's own role scripts
-// set it to the tenant's schemas, so granting one tenant's role reloads that tenant, not
-// every tenant of the database. Without it, the payload is empty: reload everything.
+// Policies, triggers and rules have no schema of their own: they notify their table's
+// (found by OID when made or altered, and from the address of what was dropped). A DROP's
+// objects are notified by sql_drop; its ddl_command_end lists nothing and notifies nothing.
+// A command that still names no schema (GRANT … TO a role, ALTER DEFAULT PRIVILEGES)
+// notifies the schemas in the transaction's kapok.ddl_schemas setting when it has one:
+// Kapok's own role scripts set it to the tenant's schemas, so granting one tenant's role
+// reloads that tenant, not every tenant of the database. Without it, the payload is empty:
+// reload everything.
 const installTriggerSQL = `
 DO $install$
 BEGIN
   PERFORM pg_advisory_xact_lock(hashtext('kapok.install_event_trigger'));
-  IF to_regproc('kapok.notify_ddl_v2') IS NULL
-     OR NOT EXISTS (SELECT 1 FROM pg_event_trigger WHERE evtname = 'kapok_ddl_end' AND evtfoid = to_regproc('kapok.notify_ddl_v2'))
-     OR NOT EXISTS (SELECT 1 FROM pg_event_trigger WHERE evtname = 'kapok_sql_drop' AND evtfoid = to_regproc('kapok.notify_ddl_v2')) THEN
+  IF to_regproc('kapok.notify_ddl_v3') IS NULL
+     OR NOT EXISTS (SELECT 1 FROM pg_event_trigger WHERE evtname = 'kapok_ddl_end' AND evtfoid = to_regproc('kapok.notify_ddl_v3'))
+     OR NOT EXISTS (SELECT 1 FROM pg_event_trigger WHERE evtname = 'kapok_sql_drop' AND evtfoid = to_regproc('kapok.notify_ddl_v3')) THEN
     CREATE SCHEMA IF NOT EXISTS kapok;
-    CREATE OR REPLACE FUNCTION kapok.notify_ddl_v2() RETURNS event_trigger
+    CREATE OR REPLACE FUNCTION kapok.notify_ddl_v3() RETURNS event_trigger
     LANGUAGE plpgsql AS $fn$
     DECLARE
       affected text;
+      commands int;
     BEGIN
       IF tg_event = 'sql_drop' THEN
-        SELECT string_agg(DISTINCT coalesce(schema_name, CASE WHEN object_type = 'schema' THEN object_identity END), ',')
+        SELECT string_agg(DISTINCT coalesce(schema_name, CASE WHEN object_type = 'schema' THEN object_identity END,
+                 CASE WHEN object_type IN ('policy', 'trigger', 'rule') THEN address_names[1] END), ',')
           INTO affected FROM pg_event_trigger_dropped_objects();
       ELSE
-        SELECT string_agg(DISTINCT coalesce(schema_name, CASE WHEN object_type = 'schema' THEN object_identity END), ',')
-          INTO affected FROM pg_event_trigger_ddl_commands();
+        SELECT string_agg(DISTINCT coalesce(c.schema_name, CASE WHEN c.object_type = 'schema' THEN c.object_identity END,
+                 (SELECT n.nspname FROM pg_catalog.pg_class r JOIN pg_catalog.pg_namespace n ON n.oid = r.relnamespace
+                  WHERE r.oid = CASE c.classid
+                    WHEN 'pg_catalog.pg_policy'::regclass THEN (SELECT p.polrelid FROM pg_catalog.pg_policy p WHERE p.oid = c.objid)
+                    WHEN 'pg_catalog.pg_trigger'::regclass THEN (SELECT t.tgrelid FROM pg_catalog.pg_trigger t WHERE t.oid = c.objid)
+                    WHEN 'pg_catalog.pg_rewrite'::regclass THEN (SELECT w.ev_class FROM pg_catalog.pg_rewrite w WHERE w.oid = c.objid)
+                  END)), ','), count(*)
+          INTO affected, commands FROM pg_event_trigger_ddl_commands() c;
+        IF commands = 0 AND tg_tag LIKE 'DROP %' AND tg_tag <> 'DROP OWNED' THEN
+          RETURN;
+        END IF;
       END IF;
       IF affected IS NULL THEN
         affected := nullif(current_setting('kapok.ddl_schemas', true), '');
@@ -70,8 +85,9 @@ BEGIN
     $fn$;
     DROP EVENT TRIGGER IF EXISTS kapok_ddl_end;
     DROP EVENT TRIGGER IF EXISTS kapok_sql_drop;
-    CREATE EVENT TRIGGER kapok_ddl_end ON ddl_command_end EXECUTE FUNCTION kapok.notify_ddl_v2();
-    CREATE EVENT TRIGGER kapok_sql_drop ON sql_drop EXECUTE FUNCTION kapok.notify_ddl_v2();
+    CREATE EVENT TRIGGER kapok_ddl_end ON ddl_command_end EXECUTE FUNCTION kapok.notify_ddl_v3();
+    CREATE EVENT TRIGGER kapok_sql_drop ON sql_drop EXECUTE FUNCTION kapok.notify_ddl_v3();
+    DROP FUNCTION IF EXISTS kapok.notify_ddl_v2();
     DROP FUNCTION IF EXISTS kapok.notify_ddl_v1();
   END IF;
 END

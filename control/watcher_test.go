@@ -114,6 +114,44 @@ func TestPostgRESTsReloadNotificationIsHonoured(t *testing.T) {
 	}
 }
 
+// Policies, triggers and rules name no schema in their DDL events, and a DROP's
+// ddl_command_end lists nothing: none of them may reload every tenant of the database
+// (a thousand tenants' catalogs for one policy of one tenant's), only the tenant whose
+// table they are on.
+func TestDDLOnPoliciesTriggersRulesAndDropsReloadsOnlyItsTenant(t *testing.T) {
+	direct := privateDatabase(t, "control_t_ddlscope")
+	c := testenv.ConnTo(t, direct)
+	ctx := context.Background()
+	if _, err := c.Exec(ctx, `CREATE SCHEMA a; CREATE SCHEMA b;
+CREATE TABLE a.items (id int PRIMARY KEY); CREATE TABLE a.extra (id int);
+CREATE TABLE b.items (id int PRIMARY KEY);
+CREATE FUNCTION a.touch() RETURNS trigger LANGUAGE plpgsql AS $$BEGIN RETURN NEW; END$$`); err != nil {
+		t.Fatal(err)
+	}
+	r := newTestRegistry(t, direct, map[string]string{"a": "a", "b": "b"})
+	debounce := r.cfg.ReloadDebounce.D()
+	for _, step := range []struct{ what, ddl string }{
+		{"a policy, a trigger and a rule made", `CREATE POLICY mine ON a.items USING (id > 0);
+CREATE TRIGGER touch BEFORE UPDATE ON a.items FOR EACH ROW EXECUTE FUNCTION a.touch();
+CREATE RULE quiet AS ON DELETE TO a.extra DO INSTEAD NOTHING`},
+		{"a policy altered", "ALTER POLICY mine ON a.items USING (id > 1)"},
+		{"a policy, a trigger and a rule dropped", "DROP POLICY mine ON a.items; DROP TRIGGER touch ON a.items; DROP RULE quiet ON a.extra"},
+		{"a table dropped", "DROP TABLE a.extra"},
+	} {
+		before := r.introspections.Load()
+		if _, err := c.Exec(ctx, "BEGIN; "+step.ddl+"; COMMIT"); err != nil {
+			t.Fatalf("%s: %v", step.what, err)
+		}
+		time.Sleep(debounce + 400*time.Millisecond)
+		if n := r.introspections.Load() - before; n != 1 {
+			t.Errorf("%s in tenant a's schema: %d catalog loads, want 1 (tenant a's)", step.what, n)
+		}
+	}
+	if r.Tenant("a").Snapshot().Catalog.Table("a", "extra") != nil {
+		t.Error("tenant a still has the dropped table")
+	}
+}
+
 func TestTheListenerSurvivesBeingTerminated(t *testing.T) {
 	testenv.FreshSchema(t, "control_t_term", "CREATE TABLE t (id int PRIMARY KEY)")
 	r := newTestRegistry(t, testenv.DirectURL(), map[string]string{"term": "control_t_term"})

@@ -5,6 +5,7 @@ import (
 	"context"
 	"encoding/json"
 	"flag"
+	"net/url"
 	"os"
 	"path/filepath"
 	"testing"
@@ -260,25 +261,41 @@ func loadJSON(t *testing.T, scan bool, schemas []string) string {
 // (a schema initdb made, whose objects pg_depend may not list) are found as by a scan of
 // the catalogs, and objects moved out are gone.
 func TestObjectsOfASchemaAreFoundWhereverTheyWereMade(t *testing.T) {
-	const from, to, renamed = "catalog_t_from", "catalog_t_to", "catalog_t_renamed"
-	testenv.FreshSchema(t, renamed, "")
-	testenv.FreshSchema(t, from, `
+	// A database of its own: the test makes objects in public, which other packages'
+	// tests running meanwhile on the shared database must not see.
+	const db = "catalog_t_depend"
+	admin := testenv.Conn(t)
+	ctx := context.Background()
+	if _, err := admin.Exec(ctx, "DROP DATABASE IF EXISTS "+db+" WITH (FORCE)"); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := admin.Exec(ctx, "CREATE DATABASE "+db); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _, _ = admin.Exec(context.Background(), "DROP DATABASE IF EXISTS "+db+" WITH (FORCE)") })
+	u, err := url.Parse(testenv.DirectURL())
+	if err != nil {
+		t.Fatal(err)
+	}
+	u.Path = "/" + db
+	c := testenv.ConnTo(t, u.String())
+	const from, renamed = "catalog_t_from", "catalog_t_renamed"
+	for _, ddl := range []string{
+		`CREATE SCHEMA catalog_t_from; SET search_path TO catalog_t_from;
 CREATE TYPE tone AS ENUM ('low', 'high');
 CREATE DOMAIN percent AS int CHECK (VALUE BETWEEN 0 AND 100);
 CREATE TABLE moved (id int PRIMARY KEY, t tone, p percent);
 CREATE TABLE stays (id int PRIMARY KEY, moved_id int REFERENCES moved (id));
 CREATE VIEW moved_view AS SELECT id FROM moved;
-CREATE FUNCTION moved_fn(n int) RETURNS int LANGUAGE sql IMMUTABLE AS 'SELECT n'`)
-	testenv.FreshSchema(t, to, `CREATE TABLE native (id int PRIMARY KEY)`)
-	c := testenv.Conn(t)
-	ctx := context.Background()
-	for _, ddl := range []string{
+CREATE FUNCTION moved_fn(n int) RETURNS int LANGUAGE sql IMMUTABLE AS 'SELECT n';
+RESET search_path`,
+		"CREATE SCHEMA catalog_t_to; CREATE TABLE catalog_t_to.native (id int PRIMARY KEY)",
 		"ALTER TABLE catalog_t_from.moved SET SCHEMA catalog_t_to",
 		"ALTER VIEW catalog_t_from.moved_view SET SCHEMA catalog_t_to",
 		"ALTER TYPE catalog_t_from.tone SET SCHEMA catalog_t_to",
 		"ALTER DOMAIN catalog_t_from.percent SET SCHEMA catalog_t_to",
 		"ALTER FUNCTION catalog_t_from.moved_fn(int) SET SCHEMA catalog_t_to",
-		"DROP SCHEMA catalog_t_renamed; ALTER SCHEMA catalog_t_to RENAME TO catalog_t_renamed",
+		"ALTER SCHEMA catalog_t_to RENAME TO catalog_t_renamed",
 		"CREATE TABLE public.catalog_t_public (id int PRIMARY KEY, note text)",
 		"CREATE FUNCTION public.catalog_t_public_fn() RETURNS int LANGUAGE sql AS 'SELECT 1'",
 	} {
@@ -286,32 +303,37 @@ CREATE FUNCTION moved_fn(n int) RETURNS int LANGUAGE sql IMMUTABLE AS 'SELECT n'
 			t.Fatalf("%s: %v", ddl, err)
 		}
 	}
-	t.Cleanup(func() {
-		_, _ = c.Exec(context.Background(), "DROP SCHEMA IF EXISTS catalog_t_renamed CASCADE; DROP TABLE IF EXISTS public.catalog_t_public; DROP FUNCTION IF EXISTS public.catalog_t_public_fn()")
-	})
+	load := func(scan bool, schemas []string) (*catalog.Schema, string) {
+		t.Helper()
+		scanNamespaces = scan
+		defer func() { scanNamespaces = false }()
+		s, err := Load(ctx, c, schemas)
+		if err != nil {
+			t.Fatal(err)
+		}
+		b, err := json.MarshalIndent(s, "", "  ")
+		if err != nil {
+			t.Fatal(err)
+		}
+		return s, string(b)
+	}
 	for _, schemas := range [][]string{{renamed}, {from}, {renamed, from}, {"public"}, {"public", renamed}} {
-		byDepend, byScan := loadJSON(t, false, schemas), loadJSON(t, true, schemas)
+		_, byDepend := load(false, schemas)
+		_, byScan := load(true, schemas)
 		if byDepend != byScan {
 			t.Errorf("%v: the model found through pg_depend differs from a scan's:\n%s\nscan:\n%s", schemas, byDepend, byScan)
 		}
 	}
-	s, err := Load(ctx, c, []string{renamed})
-	if err != nil {
-		t.Fatal(err)
-	}
+	s, _ := load(false, []string{renamed})
 	if s.Table(renamed, "moved") == nil || s.Table(renamed, "moved_view") == nil || s.Table(renamed, "native") == nil ||
 		s.Enum(renamed, "tone") == nil || len(s.FunctionsNamed(renamed, "moved_fn")) != 1 || len(s.Domains) != 1 {
 		t.Errorf("the objects moved into %s, or made there, are missing: %d tables, %d enums, %d domains", renamed, len(s.Tables), len(s.Enums), len(s.Domains))
 	}
-	if s, err = Load(ctx, c, []string{from}); err != nil {
-		t.Fatal(err)
-	}
+	s, _ = load(false, []string{from})
 	if len(s.Tables) != 1 || s.Table(from, "stays") == nil || len(s.Enums) != 0 || len(s.Domains) != 0 || len(s.Functions) != 0 {
 		t.Errorf("%s keeps only its table stays: %d tables, %d enums, %d domains, %d functions", from, len(s.Tables), len(s.Enums), len(s.Domains), len(s.Functions))
 	}
-	if s, err = Load(ctx, c, []string{"public"}); err != nil {
-		t.Fatal(err)
-	}
+	s, _ = load(false, []string{"public"})
 	if s.Table("public", "catalog_t_public") == nil || len(s.FunctionsNamed("public", "catalog_t_public_fn")) != 1 {
 		t.Error("a table and a function made in public are missing")
 	}
