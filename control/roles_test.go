@@ -262,7 +262,7 @@ func TestTwoDatabasesCreatingOneTenantRoleAtOnceBothSucceed(t *testing.T) {
   DROP OWNED BY "`+role+`"; DROP ROLE "`+role+`"; END IF; END $$`)
 		}
 	})
-	other := testenv.ConnTo(t, privateDatabase(t, "control_t_roles_race"))
+	other := testenv.ConnTo(t, testenv.FreshDatabase(t, "control_t_roles_race"))
 	main := testenv.Conn(t)
 	ctx := context.Background()
 	for i := range 10 {

@@ -82,7 +82,7 @@ func waitState(t *testing.T, r *Registry, tenant string, want TenantState, limit
 func TestAboveEagerLoadMaxTenantsStartColdAndLoadOnceOnFirstUse(t *testing.T) {
 	// A database of its own: another package's DDL can make every watched catalog reload,
 	// and this test counts loads.
-	direct := privateDatabase(t, "control_t_lazy")
+	direct := testenv.FreshDatabase(t, "control_t_lazy")
 	c := testenv.ConnTo(t, direct)
 	ctx := context.Background()
 	if _, err := c.Exec(ctx, "CREATE SCHEMA a; CREATE TABLE a.items (id int PRIMARY KEY); CREATE SCHEMA b; CREATE TABLE b.items (id int PRIMARY KEY)"); err != nil {
@@ -195,7 +195,7 @@ func TestAHibernatedTenantWakesUpWithTheSchemaChangedWhileItSlept(t *testing.T) 
 }
 
 func TestTheWatcherLeavesColdTenantsCold(t *testing.T) {
-	direct := privateDatabase(t, "control_t_cold")
+	direct := testenv.FreshDatabase(t, "control_t_cold")
 	c := testenv.ConnTo(t, direct)
 	ctx := context.Background()
 	if _, err := c.Exec(ctx, "CREATE SCHEMA cold; CREATE TABLE cold.items (id int PRIMARY KEY); CREATE SCHEMA warm; CREATE TABLE warm.items (id int PRIMARY KEY)"); err != nil {
@@ -243,7 +243,7 @@ func TestTheWatcherLeavesColdTenantsCold(t *testing.T) {
 }
 
 func TestReadyIsFineWithColdTenantsAndReportsAFailedOne(t *testing.T) {
-	gone := privateDatabase(t, "control_t_gone")
+	gone := testenv.FreshDatabase(t, "control_t_gone")
 	g := testenv.ConnTo(t, gone)
 	if _, err := g.Exec(context.Background(), "CREATE SCHEMA app"); err != nil {
 		t.Fatal(err)
@@ -286,7 +286,7 @@ func TestReadyIsFineWithColdTenantsAndReportsAFailedOne(t *testing.T) {
 }
 
 func TestGrantingOneTenantsRoleReloadsThatTenantAlone(t *testing.T) {
-	direct := privateDatabase(t, "control_t_grantone")
+	direct := testenv.FreshDatabase(t, "control_t_grantone")
 	c := testenv.ConnTo(t, direct)
 	ctx := context.Background()
 	if _, err := c.Exec(ctx, "CREATE SCHEMA ga; CREATE TABLE ga.items (id int PRIMARY KEY); CREATE SCHEMA gb; CREATE TABLE gb.items (id int PRIMARY KEY)"); err != nil {

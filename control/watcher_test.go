@@ -66,28 +66,8 @@ func TestDDLChangesOnlyTheAffectedTenantsVersionWithinASecond(t *testing.T) {
 
 }
 
-// privateDatabase creates a database only this test uses, so no other package's DDL
-// notifications reach its listener.
-func privateDatabase(t *testing.T, name string) string {
-	t.Helper()
-	admin := testenv.Conn(t)
-	ctx := context.Background()
-	if _, err := admin.Exec(ctx, "DROP DATABASE IF EXISTS "+name+" WITH (FORCE)"); err != nil {
-		t.Fatal(err)
-	}
-	if _, err := admin.Exec(ctx, "CREATE DATABASE "+name); err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() {
-		_, _ = admin.Exec(context.Background(), "DROP DATABASE IF EXISTS "+name+" WITH (FORCE)")
-	})
-	u, _ := url.Parse(testenv.DirectURL())
-	u.Path = "/" + name
-	return u.String()
-}
-
 func TestPostgRESTsReloadNotificationIsHonoured(t *testing.T) {
-	direct := privateDatabase(t, "control_t_pgrst")
+	direct := testenv.FreshDatabase(t, "control_t_pgrst")
 	c := testenv.ConnTo(t, direct)
 	ctx := context.Background()
 	if _, err := c.Exec(ctx, "CREATE SCHEMA app; CREATE TABLE app.items (id int PRIMARY KEY); COMMENT ON TABLE app.items IS 'before'"); err != nil {
@@ -119,7 +99,7 @@ func TestPostgRESTsReloadNotificationIsHonoured(t *testing.T) {
 // (a thousand tenants' catalogs for one policy of one tenant's), only the tenant whose
 // table they are on.
 func TestDDLOnPoliciesTriggersRulesAndDropsReloadsOnlyItsTenant(t *testing.T) {
-	direct := privateDatabase(t, "control_t_ddlscope")
+	direct := testenv.FreshDatabase(t, "control_t_ddlscope")
 	c := testenv.ConnTo(t, direct)
 	ctx := context.Background()
 	if _, err := c.Exec(ctx, `CREATE SCHEMA a; CREATE SCHEMA b;
@@ -178,7 +158,7 @@ func TestTheListenerSurvivesBeingTerminated(t *testing.T) {
 }
 
 func TestDDLWhileTheListenerIsDownIsSeenAfterItReconnects(t *testing.T) {
-	direct := privateDatabase(t, "control_t_cut")
+	direct := testenv.FreshDatabase(t, "control_t_cut")
 	c := testenv.ConnTo(t, direct)
 	ctx := context.Background()
 	if _, err := c.Exec(ctx, "CREATE SCHEMA app; CREATE TABLE app.items (id int PRIMARY KEY)"); err != nil {

@@ -5,7 +5,6 @@ import (
 	"context"
 	"encoding/json"
 	"flag"
-	"net/url"
 	"os"
 	"path/filepath"
 	"testing"
@@ -188,7 +187,7 @@ func TestLoadGivesExactlyTheExpectedModel(t *testing.T) {
 	})
 
 	t.Run("scanning the catalogs for the schemas gives the same model as pg_depend", func(t *testing.T) {
-		scan := loadJSON(t, true, exposed)
+		_, scan := loadJSON(t, testenv.Conn(t), true, exposed)
 		if scan != string(got) {
 			t.Error("the model found by scanning pg_class, pg_type and pg_proc differs from the one found through pg_depend")
 		}
@@ -240,13 +239,13 @@ func TestLoadGivesExactlyTheExpectedModel(t *testing.T) {
 	})
 }
 
-// loadJSON loads schemas, finding their objects by scanning the catalogs or through
-// pg_depend, and returns the model as JSON.
-func loadJSON(t *testing.T, scan bool, schemas []string) string {
+// loadJSON loads schemas through q, finding their objects by scanning the catalogs or
+// through pg_depend, and returns the model and its JSON.
+func loadJSON(t *testing.T, q Querier, scan bool, schemas []string) (*catalog.Schema, string) {
 	t.Helper()
 	scanNamespaces = scan
 	defer func() { scanNamespaces = false }()
-	s, err := Load(context.Background(), testenv.Conn(t), schemas)
+	s, err := Load(context.Background(), q, schemas)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -254,7 +253,7 @@ func loadJSON(t *testing.T, scan bool, schemas []string) string {
 	if err != nil {
 		t.Fatal(err)
 	}
-	return string(b)
+	return s, string(b)
 }
 
 // Objects moved into a schema (ALTER ... SET SCHEMA), renamed with it, or made in public
@@ -263,22 +262,8 @@ func loadJSON(t *testing.T, scan bool, schemas []string) string {
 func TestObjectsOfASchemaAreFoundWhereverTheyWereMade(t *testing.T) {
 	// A database of its own: the test makes objects in public, which other packages'
 	// tests running meanwhile on the shared database must not see.
-	const db = "catalog_t_depend"
-	admin := testenv.Conn(t)
+	c := testenv.ConnTo(t, testenv.FreshDatabase(t, "catalog_t_depend"))
 	ctx := context.Background()
-	if _, err := admin.Exec(ctx, "DROP DATABASE IF EXISTS "+db+" WITH (FORCE)"); err != nil {
-		t.Fatal(err)
-	}
-	if _, err := admin.Exec(ctx, "CREATE DATABASE "+db); err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { _, _ = admin.Exec(context.Background(), "DROP DATABASE IF EXISTS "+db+" WITH (FORCE)") })
-	u, err := url.Parse(testenv.DirectURL())
-	if err != nil {
-		t.Fatal(err)
-	}
-	u.Path = "/" + db
-	c := testenv.ConnTo(t, u.String())
 	const from, renamed = "catalog_t_from", "catalog_t_renamed"
 	for _, ddl := range []string{
 		`CREATE SCHEMA catalog_t_from; SET search_path TO catalog_t_from;
@@ -303,20 +288,7 @@ RESET search_path`,
 			t.Fatalf("%s: %v", ddl, err)
 		}
 	}
-	load := func(scan bool, schemas []string) (*catalog.Schema, string) {
-		t.Helper()
-		scanNamespaces = scan
-		defer func() { scanNamespaces = false }()
-		s, err := Load(ctx, c, schemas)
-		if err != nil {
-			t.Fatal(err)
-		}
-		b, err := json.MarshalIndent(s, "", "  ")
-		if err != nil {
-			t.Fatal(err)
-		}
-		return s, string(b)
-	}
+	load := func(scan bool, schemas []string) (*catalog.Schema, string) { return loadJSON(t, c, scan, schemas) }
 	for _, schemas := range [][]string{{renamed}, {from}, {renamed, from}, {"public"}, {"public", renamed}} {
 		_, byDepend := load(false, schemas)
 		_, byScan := load(true, schemas)

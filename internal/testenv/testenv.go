@@ -8,6 +8,7 @@ package testenv
 
 import (
 	"context"
+	"net/url"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -119,6 +120,35 @@ func FreshSchema(t testing.TB, name, ddl string) {
 		defer c.Close(context.Background())
 		_, _ = c.Exec(context.Background(), "DROP SCHEMA IF EXISTS "+q+" CASCADE")
 	})
+}
+
+// FreshDatabase creates (again) a database named name that only this test uses, so that
+// no other package's tests see its objects or DDL notifications, and returns its direct
+// URL; the database is dropped when the test ends.
+func FreshDatabase(t testing.TB, name string) string {
+	t.Helper()
+	admin := Conn(t)
+	q := pgx.Identifier{name}.Sanitize()
+	if _, err := admin.Exec(context.Background(), "DROP DATABASE IF EXISTS "+q+" WITH (FORCE)"); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := admin.Exec(context.Background(), "CREATE DATABASE "+q); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() {
+		c, err := pgx.Connect(context.Background(), DirectURL())
+		if err != nil {
+			return
+		}
+		defer c.Close(context.Background())
+		_, _ = c.Exec(context.Background(), "DROP DATABASE IF EXISTS "+q+" WITH (FORCE)")
+	})
+	u, err := url.Parse(DirectURL())
+	if err != nil {
+		t.Fatal(err)
+	}
+	u.Path = "/" + name
+	return u.String()
 }
 
 var npmMu sync.Mutex
