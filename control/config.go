@@ -24,8 +24,14 @@ type Config struct {
 	WireListen string `yaml:"wire_listen"`
 	// DefaultTenant serves requests that name no tenant ("" = such requests get 404).
 	DefaultTenant string `yaml:"default_tenant"`
-	// AdminKey grants full access to every tenant and to the admin API.
+	// AdminKey grants full access to every tenant and to the admin API. It also closes
+	// the tenants with no auth section: they answer the admin key only (unless
+	// OpenWithoutAuth).
 	AdminKey string `yaml:"admin_key"`
+	// OpenWithoutAuth keeps the tenants with no auth section open although AdminKey is
+	// set: `kapok dev` serves with a key of its own for the admin API and the console,
+	// and the demo tenants stay open as they are without a key. Not read from the file.
+	OpenWithoutAuth bool `yaml:"-"`
 	// AdminAllowCIDRs restricts the admin API to these client addresses (empty = anyone
 	// holding the admin key).
 	AdminAllowCIDRs []string `yaml:"admin_allow_cidrs"`

@@ -129,6 +129,12 @@ func TestSupabaseJSDefaultsWork(t *testing.T) {
 	open := startServer(t, &control.Config{Tenants: []*control.TenantConfig{
 		{Name: "supaopen", Schemas: []string{"supa_t_open", "supa_t_open2"}},
 	}})
+	// kapok dev: the stack's own admin key guards the admin API; the tenants with no auth
+	// section stay open, as the README's first requests (no key) need.
+	dev := startServer(t, &control.Config{AdminKey: "supa-dev-admin", OpenWithoutAuth: true, Tenants: []*control.TenantConfig{
+		{Name: "supadevopen", Schemas: []string{"supa_t_open"}},
+		{Name: "supadevauth", Schemas: []string{"supa_t_open2"}, Auth: &control.AuthConfig{JWTSecret: secret}},
+	}})
 	keys, err := control.KeysFor("supakeys", auth)
 	if err != nil {
 		t.Fatal(err)
@@ -151,6 +157,23 @@ func TestSupabaseJSDefaultsWork(t *testing.T) {
 		{name: "a second schema is still chosen by name", method: "GET", path: "/things", headers: []string{"apikey: x", "Accept-Profile: supa_t_open2"}, status: 200, want: `[{"id":8}]`},
 		{name: "an unknown profile is still refused", method: "GET", path: "/items", headers: []string{"Accept-Profile: nope"}, status: 406},
 	})
+
+	runRESTCasesAt(t, dev, "/t/supadevopen/rest/v1", []restCase{
+		{name: "kapok dev: a tenant with no auth section answers no key", method: "GET", path: "/items", status: 200, want: `[{"id":7}]`},
+		{name: "kapok dev: and any key", method: "GET", path: "/items", headers: []string{"apikey: anon", "Authorization: Bearer anon"}, status: 200, want: `[{"id":7}]`},
+		{name: "kapok dev: and the admin key", method: "GET", path: "/items", headers: []string{"X-Kapok-Admin-Key: supa-dev-admin"}, status: 200, want: `[{"id":7}]`},
+		{name: "kapok dev: a wrong admin key is still refused", method: "GET", path: "/items", headers: []string{"X-Kapok-Admin-Key: wrong"}, status: 401},
+	})
+	runRESTCasesAt(t, dev, "/t/supadevauth/rest/v1", []restCase{
+		{name: "kapok dev: a tenant with an auth section still wants credentials", method: "GET", path: "/things", status: 401},
+		{name: "kapok dev: it takes the admin key", method: "GET", path: "/things", headers: []string{"X-Kapok-Admin-Key: supa-dev-admin"}, status: 200, want: `[{"id":8}]`},
+	})
+	if r := dev.do("GET", "/admin/v1/tenants", ""); r.status != 401 {
+		t.Fatalf("kapok dev: the admin API without its key: %d %s", r.status, r.body)
+	}
+	if r := dev.do("GET", "/t/supadevopen/ai-spec.md", ""); r.status != 200 || !strings.Contains(r.body, "REST=") || strings.Contains(r.body, "TOKEN=") {
+		t.Fatalf("kapok dev: the open tenant's ai-spec asks for no credential: %d %.600s", r.status, r.body)
+	}
 
 	t.Run("the admin API shows the keys", func(t *testing.T) {
 		r := ts.do("GET", "/admin/v1/tenants/supakeys/keys", "", "X-Kapok-Admin-Key: supa-admin")

@@ -144,10 +144,13 @@ func devCommand(ctx context.Context, args []string, stdout, stderr io.Writer) in
 			return err
 		}
 		if cfg.AdminKey == "" {
-			// The console and the admin API need a key: the stack keeps one of its own.
+			// The console and the admin API need a key: the stack keeps one of its own,
+			// which leaves the tenants with no auth section open, as they are without one
+			// (the README's first requests send no key).
 			if cfg.AdminKey, err = st.AdminKey(); err != nil {
 				return err
 			}
+			cfg.OpenWithoutAuth = true
 		}
 		if !project {
 			devstack.PrintDemoTry(stdout, cfg)
