@@ -15,7 +15,9 @@
 //     connection it gets last served another session;
 //   - client prepared statements that survive transaction pooling (prepared.go): each named
 //     statement is prepared once per server connection under a name derived from its text,
-//     and re-prepared transparently on the next server connection that lacks it. Server
+//     and re-prepared transparently on the next server connection that lacks it; outside
+//     a transaction, a statement a server of the pool already parsed under the same
+//     session state is taken without waiting for a server connection. Server
 //     connections go straight to PostgreSQL: through a transaction-mode pooler (PgBouncer
 //     1.18) neither statements nor settings would survive between Kapok's own messages;
 //   - the relay (engine.go, frames.go, rawconn_linux.go): a batch that ends in Sync or is

@@ -782,6 +782,20 @@ func (s *session) parse(m *pgproto3.Parse) {
 		s.refuseExtended(ref)
 		return
 	}
+	if ref == nil && m.Name != "" && s.sc == nil {
+		// Outside a transaction, a statement a server of the pool parsed under the same
+		// session state is taken without a server connection: it is prepared on the one
+		// that runs it (ensureLocked). A client that prepares synchronously while its
+		// other connections hold every server connection in open transactions (pgbench
+		// -M prepared, one thread for several clients) would wait for one of them, which
+		// waits for it.
+		if st := newStmt(m.Query, m.ParameterOIDs, effects); s.pool.parsedBefore(parsedKey(st.server, s.sig)) {
+			s.stmts[m.Name] = st
+			s.e.met.Prepare("client")
+			s.be.Send(&pgproto3.ParseComplete{})
+			return
+		}
+	}
 	if !s.hold(false) {
 		return
 	}
@@ -1405,6 +1419,9 @@ func (s *session) complete(sc *serverConn, e *pending, want byte, f []byte) bool
 	}
 	if e.how == howForward {
 		s.forward(f)
+	}
+	if want == 'P' && !e.unnamed && e.server != "" && s.status == 'I' && s.sig == sc.sig {
+		s.pool.noteParsed(parsedKey(e.server, s.sig))
 	}
 	s.pop()
 	s.emitSynthetic()

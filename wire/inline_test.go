@@ -315,3 +315,54 @@ func TestLongStatementHandedOverAndClientGoneCancelsIt(t *testing.T) {
 	_ = c.conn.Close()
 	f.waitStopped("SELECT pg_sleep(20)")
 }
+
+// A statement a server of the pool parsed outside a transaction is taken without a server
+// connection when another session prepares it outside a transaction: a client that
+// prepares synchronously while its other sessions hold every server connection (pgbench
+// -M prepared with several clients per thread) does not wait for them.
+func TestPrepareOfAParsedStatementNeedsNoServerConnection(t *testing.T) {
+	f := newFixture(t, 1, "") // one server connection; a wait for it lasts 5 s
+	const sql = "SELECT (41 + $1::int)::text"
+	a := f.raw("app")
+	a.fe.Send(&pgproto3.Parse{Name: "s1", Query: sql})
+	a.fe.Send(&pgproto3.Sync{})
+	a.flush()
+	if kinds, _ := a.until('Z'); kinds != "1Z" {
+		t.Fatalf("first prepare: %q", kinds)
+	}
+	if kinds, _ := a.query("BEGIN"); kinds != "CZ" { // a holds the only server connection
+		t.Fatalf("begin: %q", kinds)
+	}
+
+	b := f.raw("app")
+	b.fe.Send(&pgproto3.Parse{Name: "mine", Query: sql})
+	b.fe.Send(&pgproto3.Sync{})
+	b.flush()
+	_ = b.conn.SetReadDeadline(time.Now().Add(2 * time.Second))
+	if kinds, _ := b.until('Z'); kinds != "1Z" {
+		t.Fatalf("prepare of the statement a parsed: %q", kinds)
+	}
+	// A text no server parsed needs the server: it waits for a's transaction to end.
+	b.fe.Send(&pgproto3.Parse{Name: "other", Query: "SELECT 'other'"})
+	b.fe.Send(&pgproto3.Sync{})
+	b.flush()
+	_ = b.conn.SetReadDeadline(time.Now().Add(300 * time.Millisecond))
+	if _, err := b.fe.Receive(); err == nil {
+		t.Fatal("a statement no server parsed was answered while the only server connection was taken")
+	}
+	// The timed-out read may have consumed part of a message: a fresh client goes on.
+	if kinds, _ := a.query("COMMIT"); kinds != "CZ" {
+		t.Fatalf("commit: %q", kinds)
+	}
+	_ = b.conn.Close()
+
+	c := f.raw("app")
+	c.fe.Send(&pgproto3.Parse{Name: "mine", Query: sql})
+	c.fe.Send(&pgproto3.Bind{PreparedStatement: "mine", Parameters: [][]byte{[]byte("1")}})
+	c.fe.Send(&pgproto3.Execute{})
+	c.fe.Send(&pgproto3.Sync{})
+	c.flush()
+	if kinds, rows := c.until('Z'); kinds != "12DCZ" || len(rows) != 1 || rows[0] != "42" {
+		t.Fatalf("the statement taken without a server, run: %q %q", kinds, rows)
+	}
+}

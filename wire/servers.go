@@ -74,6 +74,32 @@ type serverPool struct {
 	waiters []chan *serverConn // FIFO; a nil handed over means "dial in my place"
 	params  map[string]string
 	closed  bool
+	parsed  map[string]struct{} // statements a server parsed outside a transaction (parsedKey)
+}
+
+// maxParsed bounds a pool's parsed set; a full set starts again empty.
+const maxParsed = 4096
+
+// parsedKey names a statement (its server name: text and parameter types) parsed under
+// a session state (signature: role, claims, settings), on which its parse depends.
+func parsedKey(server, sig string) string { return server + "\x00" + sig }
+
+// parsedBefore reports whether a server of this pool parsed the statement key names.
+func (p *serverPool) parsedBefore(key string) bool {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	_, ok := p.parsed[key]
+	return ok
+}
+
+// noteParsed records that a server parsed the statement key names.
+func (p *serverPool) noteParsed(key string) {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	if p.parsed == nil || len(p.parsed) >= maxParsed {
+		p.parsed = map[string]struct{}{}
+	}
+	p.parsed[key] = struct{}{}
 }
 
 func newServerPool(e *Engine, t *control.Tenant, url string) *serverPool {
