@@ -1193,6 +1193,12 @@ func (c *Config) PoolerURL(t *TenantConfig) string {
 	return u.String()
 }
 
+// OpenTenant reports whether t answers requests without credentials: it has no auth
+// section, and no admin key closes it (none is set, or OpenWithoutAuth).
+func (c *Config) OpenTenant(t *TenantConfig) bool {
+	return t.Auth == nil && (c.AdminKey == "" || c.OpenWithoutAuth)
+}
+
 // LoginURL is the pooler URL with the upstream's own login role, whatever the isolation.
 func (c *Config) LoginURL(t *TenantConfig) string {
 	u := c.Upstreams[t.Upstream]

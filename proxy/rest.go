@@ -207,7 +207,7 @@ func (a *apis) docs(ctx *fasthttp.RequestCtx, t *control.Tenant, path []byte) st
 		contentType := "application/openapi+json; charset=utf-8"
 		if bytes.Equal(path, pathAISpec) {
 			opts := aispec.Options{Tenant: t.Name, URL: "http://" + host, AnonRole: anon,
-				Open: (a.s.cfg.AdminKey == "" || a.s.cfg.OpenWithoutAuth) && t.Config.Auth == nil, AdminDisabled: a.s.cfg.AdminKey == ""}
+				Open: a.s.cfg.OpenTenant(t.Config), AdminDisabled: a.s.cfg.AdminKey == ""}
 			if !a.s.cfg.Wire.Disabled && a.s.cfg.WireListen != "" {
 				opts.WireAddr = a.s.cfg.WireListen
 			}

@@ -782,14 +782,16 @@ func (s *session) parse(m *pgproto3.Parse) {
 		s.refuseExtended(ref)
 		return
 	}
-	if ref == nil && m.Name != "" && s.sc == nil {
-		// Outside a transaction, a statement a server of the pool parsed under the same
-		// session state is taken without a server connection: it is prepared on the one
-		// that runs it (ensureLocked). A client that prepares synchronously while its
-		// other connections hold every server connection in open transactions (pgbench
-		// -M prepared, one thread for several clients) would wait for one of them, which
-		// waits for it.
-		if st := newStmt(m.Query, m.ParameterOIDs, effects); s.pool.parsedBefore(parsedKey(st.server, s.sig)) {
+	var st *stmt // a named statement's, made once
+	if ref == nil && m.Name != "" {
+		st = newStmt(m.Query, m.ParameterOIDs, effects)
+		if s.sc == nil && s.pool.parsedBefore(parsedKey(st.server, s.sig)) {
+			// Outside a transaction, a statement a server of the pool parsed under the
+			// same session state is taken without a server connection: it is prepared on
+			// the one that runs it (ensureLocked). A client that prepares synchronously
+			// while its other connections hold every server connection in open
+			// transactions (pgbench -M prepared, one thread for several clients) would
+			// wait for one of them, which waits for it.
 			s.stmts[m.Name] = st
 			s.e.met.Prepare("client")
 			s.be.Send(&pgproto3.ParseComplete{})
@@ -804,9 +806,11 @@ func (s *session) parse(m *pgproto3.Parse) {
 		s.refuseExtended(ref)
 		return
 	}
-	st := s.unnamed
-	if m.Name != "" || st == nil || effects != nil || st.effects != nil || st.query != m.Query || !slices.Equal(st.oids, m.ParameterOIDs) {
-		st = newStmt(m.Query, m.ParameterOIDs, effects)
+	if st == nil {
+		st = s.unnamed
+		if st == nil || effects != nil || st.effects != nil || st.query != m.Query || !slices.Equal(st.oids, m.ParameterOIDs) {
+			st = newStmt(m.Query, m.ParameterOIDs, effects)
+		}
 	}
 	s.parseLocked(m, st)
 }
