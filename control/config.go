@@ -377,6 +377,10 @@ type TenancyConfig struct {
 	// pg_restore is taken from the same directory). Empty: pg_dump on PATH when it is at
 	// least the server's version, else the server binaries' directory.
 	PgDump string `yaml:"pg_dump"`
+	// SchemaCacheMB bounds the GraphQL schemas kept for compiling requests the plan cache
+	// does not hold, least recently used dropped first and built again when next needed
+	// (default 64; negative: unbounded). Plans compiled already need none.
+	SchemaCacheMB int `yaml:"schema_cache_mb"`
 }
 
 // ShareReads reports whether tc's reads may be batched and coalesced.
@@ -749,6 +753,9 @@ func (c *Config) Normalize() error {
 	}
 	if c.Tenancy.SpareSchemas == 0 {
 		c.Tenancy.SpareSchemas = 16
+	}
+	if c.Tenancy.SchemaCacheMB == 0 {
+		c.Tenancy.SchemaCacheMB = 64
 	}
 	if c.Tenancy.UsageInterval == 0 {
 		c.Tenancy.UsageInterval = Duration(time.Minute)

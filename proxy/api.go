@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"github.com/jackc/pgx/v5/pgxpool"
+	"github.com/prometheus/client_golang/prometheus"
 	"github.com/valyala/fasthttp"
 
 	"github.com/kapok-dev/kapok/auth"
@@ -69,7 +70,7 @@ func newAPIs(s *Server) (*apis, error) {
 	a := &apis{
 		s:       s,
 		plans:   pc,
-		schemas: newSchemaCache(),
+		schemas: newSchemaCache(int64(s.cfg.Tenancy.SchemaCacheMB) << 20),
 		guards:  map[*control.TenantConfig]*guard{},
 		httpc:   &http.Client{Timeout: 5 * time.Second},
 		run:     (*poolmgr.Pool).Run,
@@ -82,7 +83,17 @@ func newAPIs(s *Server) (*apis, error) {
 		RequestTimeout:   s.cfg.Limits.RequestTimeout.D(),
 		Logger:           s.log,
 	})
-	s.metrics.reg.MustRegister(a.pools, usageCollector{a})
+	s.metrics.reg.MustRegister(a.pools, usageCollector{a},
+		prometheus.NewGaugeFunc(prometheus.GaugeOpts{Name: "kapok_graphql_schemas",
+			Help: "GraphQL schemas held for compiling requests (one per tenant and role in use)."},
+			func() float64 { n, _, _ := a.schemas.stats(); return float64(n) }),
+		prometheus.NewGaugeFunc(prometheus.GaugeOpts{Name: "kapok_graphql_schema_bytes",
+			Help: "Estimated heap of the GraphQL schemas held, bounded by tenancy.schema_cache_mb."},
+			func() float64 { _, b, _ := a.schemas.stats(); return float64(b) }),
+		prometheus.NewCounterFunc(prometheus.CounterOpts{Name: "kapok_graphql_schema_evictions_total",
+			Help: "GraphQL schemas dropped to stay under tenancy.schema_cache_mb (built again on their next compilation)."},
+			func() float64 { _, _, e := a.schemas.stats(); return float64(e) }),
+	)
 	if every := s.cfg.Tenancy.UsageInterval.D(); every > 0 {
 		var ctx context.Context
 		ctx, a.stopUsage = context.WithCancel(context.Background())

@@ -1,6 +1,7 @@
 package proxy
 
 import (
+	"container/list"
 	"sync"
 
 	"golang.org/x/sync/singleflight"
@@ -13,21 +14,40 @@ import (
 // role: "" is the whole schema (admin requests), any other role the schema of its
 // privileges. Privileges are part of the catalog version, so a GRANT gives new schemas; a
 // new version drops the tenant's old ones.
+//
+// A schema is needed only to compile a request the plan cache does not hold, and it is
+// the largest thing Kapok keeps per tenant (about 300 KB for four tables), so the cache is
+// bounded: past budget bytes (gqlschema.Schema.Footprint, a document shared by tenants of
+// one structure counted once) the schemas least recently used are dropped, and built again
+// on their tenant's next compilation. Plans already compiled keep working without them.
 type schemaCache struct {
 	mu      sync.Mutex
 	tenants map[string]*tenantSchemas
+	lru     list.List // of *cachedSchema, most recently used first
+	docs    map[any]int
+	used    int64
+	budget  int64 // <= 0: unbounded
+	evicted uint64
 	sf      singleflight.Group
 }
 
 type tenantSchemas struct {
 	version string
-	roles   map[string]*gqlschema.Schema
+	roles   map[string]*cachedSchema
 }
 
-func newSchemaCache() *schemaCache { return &schemaCache{tenants: map[string]*tenantSchemas{}} }
+type cachedSchema struct {
+	tenant, role string
+	s            *gqlschema.Schema
+	elem         *list.Element
+}
+
+func newSchemaCache(budget int64) *schemaCache {
+	return &schemaCache{tenants: map[string]*tenantSchemas{}, docs: map[any]int{}, budget: budget}
+}
 
 // get returns the GraphQL schema that role sees in snapshot snap of tenant t, building it
-// once per (tenant, version, role).
+// once per (tenant, version, role) while it stays cached.
 func (c *schemaCache) get(t *control.Tenant, snap *control.Snapshot, role string) (*gqlschema.Schema, error) {
 	if role != "" {
 		// Roles the catalog does not know have PUBLIC's privileges: they share its schema,
@@ -35,10 +55,12 @@ func (c *schemaCache) get(t *control.Tenant, snap *control.Snapshot, role string
 		role = snap.Catalog.Privileges.For(role).Role
 	}
 	c.mu.Lock()
-	ts := c.tenants[t.Name]
 	var s *gqlschema.Schema
-	if ts != nil && ts.version == snap.Version {
-		s = ts.roles[role]
+	if ts := c.tenants[t.Name]; ts != nil && ts.version == snap.Version {
+		if e := ts.roles[role]; e != nil {
+			c.lru.MoveToFront(e.elem)
+			s = e.s
+		}
 	}
 	c.mu.Unlock()
 	if s != nil {
@@ -64,10 +86,35 @@ func (c *schemaCache) get(t *control.Tenant, snap *control.Snapshot, role string
 		}
 		ts := c.tenants[t.Name]
 		if ts == nil || ts.version != snap.Version {
-			ts = &tenantSchemas{version: snap.Version, roles: map[string]*gqlschema.Schema{}}
+			if ts != nil {
+				c.removeLocked(ts)
+			}
+			ts = &tenantSchemas{version: snap.Version, roles: map[string]*cachedSchema{}}
 			c.tenants[t.Name] = ts
 		}
-		ts.roles[role] = s
+		if old := ts.roles[role]; old != nil {
+			c.unlinkLocked(old)
+		}
+		e := &cachedSchema{tenant: t.Name, role: role, s: s}
+		e.elem = c.lru.PushFront(e)
+		ts.roles[role] = e
+		own, doc := s.Footprint()
+		c.used += own
+		if c.docs[s.Document()]++; c.docs[s.Document()] == 1 {
+			c.used += doc
+		}
+		// The schema just built stays: the request that built it compiles against it.
+		for c.budget > 0 && c.used > c.budget && c.lru.Len() > 1 {
+			last := c.lru.Back().Value.(*cachedSchema)
+			c.unlinkLocked(last)
+			if lt := c.tenants[last.tenant]; lt != nil && lt.roles[last.role] == last {
+				delete(lt.roles, last.role)
+				if len(lt.roles) == 0 {
+					delete(c.tenants, last.tenant)
+				}
+			}
+			c.evicted++
+		}
 		return s, nil
 	})
 	if err != nil {
@@ -76,12 +123,34 @@ func (c *schemaCache) get(t *control.Tenant, snap *control.Snapshot, role string
 	return v.(*gqlschema.Schema), nil
 }
 
+// unlinkLocked takes e out of the LRU list and its bytes out of the count.
+func (c *schemaCache) unlinkLocked(e *cachedSchema) {
+	c.lru.Remove(e.elem)
+	own, doc := e.s.Footprint()
+	c.used -= own
+	d := e.s.Document()
+	if c.docs[d]--; c.docs[d] <= 0 {
+		delete(c.docs, d)
+		c.used -= doc
+	}
+}
+
+// removeLocked unlinks every schema of ts.
+func (c *schemaCache) removeLocked(ts *tenantSchemas) {
+	for _, e := range ts.roles {
+		c.unlinkLocked(e)
+	}
+}
+
 // drop forgets tenant t's schemas (its catalog changed, or it is gone).
 func (c *schemaCache) drop(t *control.Tenant) { c.forget(t.Name) }
 
 func (c *schemaCache) forget(tenant string) {
 	c.mu.Lock()
-	delete(c.tenants, tenant)
+	if ts := c.tenants[tenant]; ts != nil {
+		c.removeLocked(ts)
+		delete(c.tenants, tenant)
+	}
 	c.mu.Unlock()
 }
 
@@ -90,4 +159,12 @@ func (c *schemaCache) holds(tenant string) bool {
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	return c.tenants[tenant] != nil
+}
+
+// stats reports the schemas held, the bytes they are estimated to hold, and how many were
+// dropped to stay under the budget.
+func (c *schemaCache) stats() (schemas int, bytes int64, evicted uint64) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.lru.Len(), c.used, c.evicted
 }

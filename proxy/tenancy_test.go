@@ -188,3 +188,83 @@ func TestAGoneTenantsPlansAreDropped(t *testing.T) {
 		t.Fatal("another tenant's plan was dropped")
 	}
 }
+
+// schemaCacheState reads the schema cache: schemas held, estimated bytes, evictions, and
+// whether each tenant named has a schema in it.
+func schemaCacheState(ts *testServer, tenants ...string) (n int, bytes int64, evicted uint64, held string) {
+	n, bytes, evicted = ts.srv.api.schemas.stats()
+	var h []string
+	for _, tn := range tenants {
+		if ts.srv.api.schemas.holds(tn) {
+			h = append(h, tn)
+		}
+	}
+	return n, bytes, evicted, strings.Join(h, ",")
+}
+
+func TestGraphQLSchemasStayUnderTheirBudget(t *testing.T) {
+	testenv.FreshSchema(t, "proxy_t_sc_a", tenantDDL+`INSERT INTO customers VALUES (1,'sc-a')`)
+	testenv.FreshSchema(t, "proxy_t_sc_b", tenantDDL+`INSERT INTO customers VALUES (2,'sc-b')`)
+	ts := startServer(t, &control.Config{
+		AdminKey: tenancyAdminKey,
+		Tenants: []*control.TenantConfig{
+			{Name: "sca", Schemas: []string{"proxy_t_sc_a"}},
+			{Name: "scb", Schemas: []string{"proxy_t_sc_b"}},
+		},
+	})
+	q := func(tenant, query, want string) {
+		t.Helper()
+		r := ts.gql("/t/"+tenant+"/v1/graphql", query, nil, tenancyAdminHeader)
+		if r.status != 200 || !strings.Contains(r.body, want) {
+			t.Fatalf("%s %s: %d %s, want %s", tenant, query, r.status, r.body, want)
+		}
+	}
+	q("sca", "{ customers { id name } }", `"name":"sc-a"`)
+	n, first, _, held := schemaCacheState(ts, "sca", "scb")
+	if n != 1 || held != "sca" || first <= 0 {
+		t.Fatalf("after one tenant's first query: %d schemas of %d bytes, held for %q", n, first, held)
+	}
+	ts.srv.api.schemas.mu.Lock()
+	own, doc := ts.srv.api.schemas.tenants["sca"].roles[""].s.Footprint()
+	// Room for one schema and half another: the second tenant's pushes the first out.
+	ts.srv.api.schemas.budget = first + own/2
+	ts.srv.api.schemas.mu.Unlock()
+	if first != own+doc {
+		t.Fatalf("one schema counts %d bytes, its footprint is %d + %d", first, own, doc)
+	}
+
+	q("scb", "{ customers { id name } }", `"name":"sc-b"`)
+	if n, b, ev, held := schemaCacheState(ts, "sca", "scb"); n != 1 || ev != 1 || held != "scb" || b != first {
+		t.Fatalf("over budget: %d schemas of %d bytes, %d evicted, held for %q; want 1 of %d, 1 evicted, scb", n, b, ev, held, first)
+	}
+	// A plan compiled before the eviction runs without its schema.
+	q("sca", "{ customers { id name } }", `"name":"sc-a"`)
+	if _, _, ev, held := schemaCacheState(ts, "sca", "scb"); ev != 1 || held != "scb" {
+		t.Fatalf("a cached plan rebuilt its tenant's schema: %d evicted, held for %q", ev, held)
+	}
+	// A new shape needs the schema again: built, and the other tenant's goes.
+	q("sca", "{ customers(where: {id: {_eq: 1}}) { name } orders { id } }", `"name":"sc-a"`)
+	if n, _, ev, held := schemaCacheState(ts, "sca", "scb"); n != 1 || ev != 2 || held != "sca" {
+		t.Fatalf("after a new shape on the evicted tenant: %d schemas, %d evicted, held for %q", n, ev, held)
+	}
+
+	// Unbounded, both stay, and the document they share is counted once.
+	ts.srv.api.schemas.mu.Lock()
+	ts.srv.api.schemas.budget = 0
+	ts.srv.api.schemas.mu.Unlock()
+	q("scb", "{ orders { id } }", `"orders":[]`)
+	if n, b, _, held := schemaCacheState(ts, "sca", "scb"); n != 2 || held != "sca,scb" || b != doc+2*own {
+		t.Fatalf("unbounded: %d schemas of %d bytes, held for %q; want 2 of %d (one document)", n, b, held, doc+2*own)
+	}
+	m := ts.do("GET", "/metrics", "").body
+	for _, want := range []string{"kapok_graphql_schemas 2", "kapok_graphql_schema_evictions_total 2"} {
+		if !strings.Contains(m, want+"\n") {
+			t.Errorf("/metrics lacks %q", want)
+		}
+	}
+	// A tenant's next catalog version replaces its schemas and their bytes.
+	ts.srv.api.schemas.forget("sca")
+	if n, b, _, held := schemaCacheState(ts, "sca", "scb"); n != 1 || held != "scb" || b != first {
+		t.Fatalf("after forgetting a tenant: %d schemas of %d bytes, held for %q", n, b, held)
+	}
+}

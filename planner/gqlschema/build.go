@@ -58,6 +58,10 @@ func Build(cat *catalog.Schema, opts Options) (*Schema, error) {
 	s.loaded, s.SDL, s.Record, s.AST = p, p.sdl, p.record, p.ast
 	s.introType = newIntrospectionTypes(s)
 	sort.Strings(s.Skipped)
+	s.entries = len(s.types)
+	for _, ti := range s.types {
+		s.entries += len(ti.Fields) + len(ti.Values)
+	}
 	return s, nil
 }
 
