@@ -12,7 +12,8 @@
 // restDoor): requests that do not compile, refusals, database faults, timeouts. It never
 // builds SQL text and never decodes the bytes Postgres returns.
 //
-// GraphQL schemas are cached once per (tenant, catalog version, role) (schemaCache); plans,
+// GraphQL schemas are cached once per (tenant, catalog version, role) (schemaCache), up to
+// tenancy.schema_cache_mb, least recently used dropped first: only compiling needs one; plans,
 // of every API, in one cache keyed by (tenant, version, role, request shape).
 //
 // A request gets its tenant's catalog from control.Registry.Ensure, which loads a cold or
