@@ -2,7 +2,9 @@ package proxy
 
 import (
 	"encoding/json"
+	"fmt"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -266,5 +268,44 @@ func TestGraphQLSchemasStayUnderTheirBudget(t *testing.T) {
 	ts.srv.api.schemas.forget("sca")
 	if n, b, _, held := schemaCacheState(ts, "sca", "scb"); n != 1 || held != "scb" || b != first {
 		t.Fatalf("after forgetting a tenant: %d schemas of %d bytes, held for %q", n, b, held)
+	}
+
+	// Room for one schema only, and new shapes of both tenants compiled at once: every
+	// answer is its own tenant's, and the count comes back to what the cache holds.
+	ts.srv.api.schemas.mu.Lock()
+	ts.srv.api.schemas.budget = 1
+	ts.srv.api.schemas.mu.Unlock()
+	var wg sync.WaitGroup
+	errs := make(chan string, 40)
+	for g := range 4 {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for i := range 10 {
+				tenant, want := "sca", `"name":"sc-a"`
+				if (g+i)%2 == 1 {
+					tenant, want = "scb", `"name":"sc-b"`
+				}
+				q := fmt.Sprintf("{ c%d_%d: customers { id name } }", g, i)
+				if r := ts.gql("/t/"+tenant+"/v1/graphql", q, nil, tenancyAdminHeader); r.status != 200 || !strings.Contains(r.body, want) {
+					errs <- fmt.Sprintf("%s %s: %d %s", tenant, q, r.status, r.body)
+				}
+			}
+		}()
+	}
+	wg.Wait()
+	close(errs)
+	for e := range errs {
+		t.Error(e)
+	}
+	ts.srv.api.schemas.mu.Lock()
+	var counted int64
+	for e := ts.srv.api.schemas.lru.Front(); e != nil; e = e.Next() {
+		own, doc := e.Value.(*cachedSchema).s.Footprint()
+		counted += own + doc
+	}
+	ts.srv.api.schemas.mu.Unlock()
+	if n, b, _, _ := schemaCacheState(ts); n != 1 || b != counted {
+		t.Fatalf("after concurrent compilations under a budget of one: %d schemas counted as %d bytes, want 1 of %d", n, b, counted)
 	}
 }
