@@ -18,7 +18,10 @@ import (
 // kapok_spare_<template>_<random> and commented with spareMark. Creating a tenant renames
 // one (a catalog update, not tables and indexes made under load) and runs the template's
 // seed in it, so that its rows are as new as the tenant; a background fill makes its
-// replacement. A spare of another mark (an older template) is dropped, never handed out.
+// replacement. A spare of another mark (an older template) is never handed out; it is
+// dropped by the first fill of each template version in a process, unless a claim holds it
+// (the claim's lock), and not again: during a rolling change of a template, replicas of
+// either version would otherwise drop each other's spares at every fill.
 // Templates whose DDL reads current_schema() get no spares: what it wrote would still
 // name the spare.
 //
@@ -54,11 +57,16 @@ func (t *template) spareMark() string { return t.checksum + " unseeded, with rol
 
 type spareKey struct{ url, tmpl string }
 
+// sweepKey is one version of a template on one upstream.
+type sweepKey struct{ url, tmpl, checksum string }
+
 // spares tracks the fills in progress, one per (upstream, template); again asks a fill for
-// one more round (a spare was claimed while it ran).
+// one more round (a spare was claimed while it ran). swept holds the template versions
+// whose stale spares a fill dropped already.
 type spares struct {
 	mu      sync.Mutex
 	filling map[spareKey]*spareFill
+	swept   map[sweepKey]bool
 	wg      sync.WaitGroup
 }
 
@@ -182,14 +190,29 @@ func (s *Store) fillSpares(url string, t *template) {
 			}
 			f.again = false
 			s.spares.mu.Unlock()
-			if err := s.fillOnce(s.bg, url, t, want); err != nil && s.bg.Err() == nil {
-				s.log.Warn("spare tenant schemas not made", "template", t.name, "err", err)
+			sk := sweepKey{url, t.name, t.checksum}
+			s.spares.mu.Lock()
+			sweep := !s.spares.swept[sk]
+			s.spares.mu.Unlock()
+			if err := s.fillOnce(s.bg, url, t, want, sweep); err != nil {
+				if s.bg.Err() == nil {
+					s.log.Warn("spare tenant schemas not made", "template", t.name, "err", err)
+				}
+			} else if sweep {
+				s.spares.mu.Lock()
+				if s.spares.swept == nil {
+					s.spares.swept = map[sweepKey]bool{}
+				}
+				s.spares.swept[sk] = true
+				s.spares.mu.Unlock()
 			}
 		}
 	}()
 }
 
-func (s *Store) fillOnce(ctx context.Context, url string, t *template, want int) error {
+// fillOnce makes t's spares at url up to want; with sweep, it first drops the spares of
+// other versions of t that no claim holds.
+func (s *Store) fillOnce(ctx context.Context, url string, t *template, want int, sweep bool) error {
 	pool, err := s.directPool(ctx, url)
 	if err != nil {
 		return err
@@ -213,11 +236,30 @@ FROM pg_catalog.pg_namespace WHERE nspname ~ $1`, sparePattern(t), t.spareMark()
 			have++
 			continue
 		}
-		if _, err := pool.Exec(ctx, "DROP SCHEMA IF EXISTS "+pgx.Identifier{sp.Name}.Sanitize()+" CASCADE"); err != nil {
+		if !sweep {
+			continue
+		}
+		// Under the claims' lock: a spare a creation is renaming is left to it.
+		err := pgx.BeginFunc(ctx, pool, func(tx pgx.Tx) error {
+			var locked bool
+			err := tx.QueryRow(ctx, `SELECT pg_catalog.pg_try_advisory_xact_lock($1::int8 | oid::int8)
+FROM pg_catalog.pg_namespace WHERE nspname = $2`, spareLockSpace, sp.Name).Scan(&locked)
+			if errors.Is(err, pgx.ErrNoRows) || (err == nil && !locked) {
+				return nil
+			}
+			if err != nil {
+				return err
+			}
+			_, err = tx.Exec(ctx, "DROP SCHEMA IF EXISTS "+pgx.Identifier{sp.Name}.Sanitize()+" CASCADE")
+			return err
+		})
+		if err != nil {
 			return err
 		}
 	}
-	dropOrphanSpareRoles(ctx, pool, t)
+	if sweep {
+		dropOrphanSpareRoles(ctx, pool, t)
+	}
 	for ; have < want; have++ {
 		var b [4]byte
 		if _, err := rand.Read(b[:]); err != nil {

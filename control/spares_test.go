@@ -223,12 +223,10 @@ func TestASpareClaimedByATenantWithARoleDropsTheSparesRole(t *testing.T) {
 }
 
 func TestAStaleSpareIsDroppedNotHandedOut(t *testing.T) {
-	_, s := openTestStore(t)
+	// Made before the store starts: its first fill of the template is the one that drops
+	// the spares of other versions.
 	ctx := context.Background()
-	tmpl, err := s.template(ctx, DefaultTemplate)
-	if err != nil {
-		t.Fatal(err)
-	}
+	tmpl := &template{name: DefaultTemplate}
 	stale := fmt.Sprintf("%s%s_%08x", sparePrefix, tmpl.name, 0xa0000000|os.Getpid())
 	c := testenv.Conn(t)
 	if _, err := c.Exec(ctx, "DROP SCHEMA IF EXISTS "+stale+" CASCADE; CREATE SCHEMA "+stale+"; COMMENT ON SCHEMA "+stale+" IS 'an older template'"); err != nil {
@@ -246,7 +244,10 @@ func TestAStaleSpareIsDroppedNotHandedOut(t *testing.T) {
 	t.Cleanup(func() {
 		_, _ = testenv.Conn(t).Exec(context.Background(), "DROP SCHEMA IF EXISTS "+stale+" CASCADE; DROP SCHEMA IF EXISTS "+other+" CASCADE; DROP ROLE IF EXISTS "+stale)
 	})
-	s.fillSpares(testenv.DirectURL(), tmpl)
+	_, s := openTestStore(t)
+	if _, err := s.template(ctx, DefaultTemplate); err != nil {
+		t.Fatal(err)
+	}
 	exists := func(name string) bool {
 		var n int
 		_ = c.QueryRow(ctx, "SELECT count(*) FROM pg_namespace WHERE nspname = $1", name).Scan(&n)
@@ -311,5 +312,86 @@ func TestCreationsAtOnceFromTwoReplicasEachTakeTheirOwnSpare(t *testing.T) {
 		if err := c.QueryRow(ctx, "SELECT count(*) FROM "+schema+".todos").Scan(&rows); err != nil || rows != 2 {
 			t.Errorf("%s: %d seed rows, %v", schema, rows, err)
 		}
+	}
+}
+
+// spareMarks counts the spares of template name tmpl by their mark.
+func spareMarks(t *testing.T, tmpl *template) map[string]int {
+	t.Helper()
+	rows, err := testenv.Conn(t).Query(context.Background(), `SELECT coalesce(obj_description(oid, 'pg_namespace'), '')
+FROM pg_namespace WHERE nspname ~ $1`, sparePattern(tmpl))
+	if err != nil {
+		t.Fatal(err)
+	}
+	marks, err := pgx.CollectRows(rows, pgx.RowTo[string])
+	if err != nil {
+		t.Fatal(err)
+	}
+	n := map[string]int{}
+	for _, m := range marks {
+		n[m]++
+	}
+	return n
+}
+
+func TestReplicasOfTwoTemplateVersionsDoNotDropEachOthersSpares(t *testing.T) {
+	_, a := openTestStore(t)
+	_, b := openTestStore(t)
+	_, c := openTestStore(t)
+	url := testenv.DirectURL()
+	older := privateTemplate(t, a)
+	// The same template, changed: the replicas deployed after the change have this one.
+	newer := &template{name: older.name, ddl: older.ddl, seed: older.seed + "\nINSERT INTO notes (body) VALUES ('third');"}
+	newer.checksum = checksum(newer.ddl, newer.seed)
+	for _, s := range []*Store{b, c} {
+		s.tmplMu.Lock()
+		s.tmpls[newer.name] = newer
+		s.tmplMu.Unlock()
+	}
+	want := a.reg.cfg.Tenancy.SpareSchemas
+	fill := func(s *Store, tmpl *template) {
+		s.fillSpares(url, tmpl)
+		s.spares.wg.Wait()
+	}
+
+	fill(a, older)
+	if got := spareMarks(t, older); got[older.spareMark()] != want {
+		t.Fatalf("after the older replica's fill: %v, want %d of %q", got, want, older.spareMark())
+	}
+	// The first fill of the newer version drops the older version's spares...
+	fill(b, newer)
+	if got := spareMarks(t, older); got[older.spareMark()] != 0 || got[newer.spareMark()] != want {
+		t.Fatalf("after the newer replica's first fill: %v", got)
+	}
+	// ...and the older replica's next fill (a tenant created there) makes its own again
+	// without dropping the newer version's, nor does the newer replica's next fill.
+	fill(a, older)
+	fill(b, newer)
+	if got := spareMarks(t, older); got[older.spareMark()] != want || got[newer.spareMark()] != want {
+		t.Fatalf("after a fill on each replica again: %v, want %d of each version", got, want)
+	}
+
+	// A stale spare a claim holds (its lock taken) is left to the claim by a first fill.
+	ctx := context.Background()
+	held := spareOIDs(t, older)
+	var oid uint32
+	for o := range held {
+		oid = o
+		break
+	}
+	tx, err := testenv.Conn(t).Begin(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer tx.Rollback(ctx) //nolint:errcheck
+	if _, err := tx.Exec(ctx, "SELECT pg_advisory_xact_lock($1::int8 | $2::int8)", spareLockSpace, int64(oid)); err != nil {
+		t.Fatal(err)
+	}
+	fill(c, newer)
+	if got := spareMarks(t, older); got[older.spareMark()] != 1 {
+		t.Fatalf("a first fill with one stale spare locked by a claim: %v, want that one left", got)
+	}
+	if _, ok := spareOIDs(t, older)[oid]; !ok {
+		t.Fatal("the stale spare the claim holds was dropped")
 	}
 }
