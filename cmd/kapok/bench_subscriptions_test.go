@@ -67,7 +67,9 @@ func TestBenchSubscriptionsAgainstKapok(t *testing.T) {
 		t.Errorf("groups %d (want 2 tenants × 4 shapes), writes %d (failed %d, skipped %d)", r.Groups, r.Writes, r.WritesFailed, r.WritesSkipped)
 	}
 	if r.PushExpected == 0 || r.PushSeen != r.PushExpected || r.PushLatency.P50 <= 0 {
-		t.Errorf("pushes seen %d of %d expected, latency %+v", r.PushSeen, r.PushExpected, r.PushLatency)
+		// What else the run saw, for a failure that only a loaded machine shows.
+		t.Errorf("pushes seen %d of %d expected, latency %+v; writes %d (skipped %d), group refreshes due %d, server %+v\n%s",
+			r.PushSeen, r.PushExpected, r.PushLatency, r.Writes, r.WritesSkipped, r.GroupRefreshes, r.Server, stderr)
 	}
 	s := r.Server
 	if !s.Metrics || s.Active != subs || s.Groups != 8 || s.RefreshStatements <= 0 || s.Messages <= 0 {
