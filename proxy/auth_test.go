@@ -41,7 +41,8 @@ func hs256(t *testing.T, secret string, claims jwt.MapClaims) string {
 // issued for.
 func mustAuth(t *testing.T, admin string, ac *control.AuthConfig) *tenantAuth {
 	t.Helper()
-	a, err := newTenantAuth("shop", admin, ac, http.DefaultClient)
+	open := (&control.Config{AdminKey: admin}).OpenTenant(&control.TenantConfig{Auth: ac})
+	a, err := newTenantAuth("shop", admin, ac, open, http.DefaultClient)
 	if err != nil {
 		t.Fatal(err)
 	}

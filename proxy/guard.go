@@ -150,12 +150,9 @@ func (r *requestRoles) reload() *loadedRoles {
 }
 
 func newGuard(adminKey string, tc *control.TenantConfig, a *apis) (*guard, error) {
-	ta, err := newTenantAuth(tc.Name, adminKey, tc.Auth, a.httpc)
+	ta, err := newTenantAuth(tc.Name, adminKey, tc.Auth, a.s.cfg.OpenTenant(tc), a.httpc)
 	if err != nil {
 		return nil, err
-	}
-	if a.s.cfg.OpenTenant(tc) {
-		ta.required = false // kapok dev: its own admin key guards the admin API, not the demo
 	}
 	g := &guard{auth: ta, tenant: tc.Name, quota: quotasOf(tc.Limits)}
 	if pc, err := pgconn.ParseConfig(a.s.cfg.LoginURL(tc)); err == nil {
