@@ -96,13 +96,8 @@ func (c *schemaCache) get(t *control.Tenant, snap *control.Snapshot, role string
 			c.unlinkLocked(old)
 		}
 		e := &cachedSchema{tenant: t.Name, role: role, s: s}
-		e.elem = c.lru.PushFront(e)
+		c.linkLocked(e)
 		ts.roles[role] = e
-		own, doc := s.Footprint()
-		c.used += own
-		if c.docs[s.Document()]++; c.docs[s.Document()] == 1 {
-			c.used += doc
-		}
 		// The schema just built stays: the request that built it compiles against it.
 		for c.budget > 0 && c.used > c.budget && c.lru.Len() > 1 {
 			last := c.lru.Back().Value.(*cachedSchema)
@@ -121,6 +116,17 @@ func (c *schemaCache) get(t *control.Tenant, snap *control.Snapshot, role string
 		return nil, err
 	}
 	return v.(*gqlschema.Schema), nil
+}
+
+// linkLocked puts e first in the LRU list and its bytes in the count (its document's once).
+func (c *schemaCache) linkLocked(e *cachedSchema) {
+	e.elem = c.lru.PushFront(e)
+	own, doc := e.s.Footprint()
+	c.used += own
+	d := e.s.Document()
+	if c.docs[d]++; c.docs[d] == 1 {
+		c.used += doc
+	}
 }
 
 // unlinkLocked takes e out of the LRU list and its bytes out of the count.
