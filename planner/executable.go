@@ -57,12 +57,15 @@ type Batch struct {
 	// (poolmgr.Request.Shareable). Writes, function calls and transaction options never
 	// set it.
 	Shareable bool
+	// RoleOnly says the statements see nothing of the request's session but its role (see
+	// ir.RoleOnly): the executor may set the role alone, not the request's settings.
+	RoleOnly bool
 }
 
 // Reset empties b, keeping its storage.
 func (b *Batch) Reset() {
 	clear(b.Args)
-	b.Statements, b.Args, b.Shareable = b.Statements[:0], b.Args[:0], false
+	b.Statements, b.Args, b.Shareable, b.RoleOnly = b.Statements[:0], b.Args[:0], false, false
 }
 
 // Add appends a statement whose arguments are b.Args[from:].

@@ -49,6 +49,9 @@ type Plan struct {
 	// Reads lists the relations the operation's statements read (mutations: not the
 	// relations they write), for a server that reruns the plan when they change.
 	Reads []Relation
+	// RoleOnly: the query's statement reads plain tables only, so nothing of the
+	// request's session but its role can change its result (ir.RoleOnly).
+	RoleOnly bool
 	// Stream is set for a streaming subscription compiled with its cursor (see
 	// graphql.Limits.StreamCursor).
 	Stream *Stream

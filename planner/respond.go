@@ -35,6 +35,7 @@ func (p *Plan) Bind(in *Input, b *Batch) error {
 		b.Add(p.Statements[i].SQL, p.Statements[i].Result, n)
 	}
 	b.Shareable = p.Kind == KindQuery && len(p.Statements) == 1
+	b.RoleOnly = p.Kind == KindQuery && p.RoleOnly
 	return nil
 }
 

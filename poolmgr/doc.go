@@ -15,7 +15,7 @@
 // requests that share a plan can slide in behind it without touching callers.
 //
 // What it must not do: import anything of ours but internal/statement, build or edit SQL from request data (the
-// only SQL it writes is the fixed set_config prelude, every value a bound parameter), decode
+// only SQL it writes are the two fixed set_config preludes, every value a bound parameter), decode
 // or re-encode the JSON it returns, map errors to HTTP/GraphQL/REST shapes (the proxy does
 // that from the typed errors here), or hold a connection after Run returns.
 //

@@ -133,6 +133,29 @@ func TestRun(t *testing.T) {
 			t.Fatalf("got %s, want %s", out, want)
 		}
 	})
+
+	t.Run("a RoleOnly session sets the role and the timeout alone", func(t *testing.T) {
+		read := stmt(`SELECT json_build_object('user', current_user, 'claims', coalesce(current_setting('request.jwt.claims', true), ''),
+			'method', coalesce(current_setting('request.method', true), ''), 'h', coalesce(current_setting('request.headers', true), ''),
+			'timeout', current_setting('statement_timeout'))`)
+		for range 3 { // the connection has run full preludes before: nothing of theirs is left
+			out, _, err := p.Run(ctx, &Request{
+				Session:    &Session{Role: "pg_monitor", Claims: []byte(`{"sub":"u1"}`), Method: "POST", Path: "/rest/v1/x", Headers: []byte(`{"h":"v"}`), StatementTimeout: 1500 * time.Millisecond, RoleOnly: true},
+				Statements: []statement.Statement{read},
+			}, nil)
+			if err != nil {
+				t.Fatal(err)
+			}
+			want := `{"user" : "pg_monitor", "claims" : "", "method" : "", "h" : "", "timeout" : "1500ms"}`
+			if string(out) != want {
+				t.Fatalf("got %s, want %s", out, want)
+			}
+			if _, _, err := p.Run(ctx, &Request{Session: &Session{Role: "pg_monitor", Claims: []byte(`{"sub":"u2"}`), Method: "GET"},
+				Statements: []statement.Statement{stmt(`SELECT '1'::json`)}}, nil); err != nil {
+				t.Fatal(err)
+			}
+		}
+	})
 }
 
 func TestRunMapsPostgresErrors(t *testing.T) {

@@ -62,9 +62,16 @@ func newShareMetrics() *shareMetrics {
 }
 
 // shareKey is what requests must have in common to share a statement: the session (role,
-// claims and every setting of the prelude) and the statement's text.
+// claims and every setting of the prelude; the role and timeout alone of a RoleOnly one,
+// whose statement cannot see the rest) and the statement's text.
 func shareKey(dst []byte, s *Session, sql string, r statement.Result) []byte {
-	if s != nil {
+	if s != nil && s.RoleOnly {
+		dst = append(dst, 2)
+		dst = append(dst, s.Role...)
+		dst = append(dst, 0)
+		dst = strconv.AppendInt(dst, int64(s.StatementTimeout), 10)
+	} else if s != nil {
+		dst = append(dst, 3)
 		dst = append(dst, s.Role...)
 		dst = append(dst, 0)
 		dst = append(dst, s.Claims...)

@@ -240,3 +240,29 @@ func TestOneSQLReadAsTwoResultsIsNotShared(t *testing.T) {
 	}
 	wg.Wait()
 }
+
+// A RoleOnly read cannot see the session's claims and request settings, so reads of one
+// role share whatever their claims; a full session's settings all count, and the two
+// kinds never share.
+func TestRoleOnlyReadsShareAcrossClaims(t *testing.T) {
+	key := func(s *Session) string { return string(shareKey(nil, s, "SELECT 1", statement.Value)) }
+	a := &Session{Role: "r", Claims: []byte(`{"sub":"a"}`), Method: "GET", Path: "/a", Headers: []byte(`{}`), RoleOnly: true}
+	b := &Session{Role: "r", Claims: []byte(`{"sub":"b"}`), Method: "HEAD", Path: "/b", Headers: []byte(`{"x":"y"}`), RoleOnly: true}
+	if key(a) != key(b) {
+		t.Error("RoleOnly reads of one role with other claims do not share")
+	}
+	for name, s := range map[string]*Session{
+		"another role":    {Role: "r2", RoleOnly: true},
+		"another timeout": {Role: "r", StatementTimeout: time.Second, RoleOnly: true},
+		"a full session":  {Role: "r", Claims: a.Claims, Method: a.Method, Path: a.Path, Headers: a.Headers},
+		"no session":      nil,
+	} {
+		if key(s) == key(a) {
+			t.Errorf("%s shares with a RoleOnly read", name)
+		}
+	}
+	full := func(claims string) *Session { return &Session{Role: "r", Claims: []byte(claims)} }
+	if key(full(`{"sub":"a"}`)) == key(full(`{"sub":"b"}`)) {
+		t.Error("full sessions with other claims share")
+	}
+}

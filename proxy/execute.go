@@ -24,6 +24,10 @@ type exchange struct {
 	sess  poolmgr.Session
 	// session is set when the request runs with a role and request settings (sess).
 	session bool
+	// header, when set, is the request's headers, which execute writes into sess.Headers
+	// as JSON (headers its buffer) for a plan that can read them; handlers clear it.
+	header  *fasthttp.RequestHeader
+	headers []byte
 	preq    poolmgr.Request
 	// from names the request in log lines and parents its database span; handlers set it
 	// and clear it before the exchange goes back to its pool.
@@ -77,6 +81,13 @@ func (a *apis) execute(x *exchange, d door, compile func() (planner.Executable, 
 	if len(b.Statements) > 0 {
 		x.preq = poolmgr.Request{Statements: b.Statements, Admitted: true, Shareable: b.Shareable}
 		if x.session {
+			// A plan that sees the role alone (a read of plain tables) gets a prelude that
+			// sets nothing else, and its headers are not even written.
+			x.sess.RoleOnly = b.RoleOnly
+			if !b.RoleOnly && x.header != nil && x.sess.Headers == nil {
+				x.headers = appendHeadersJSON(x.headers[:0], x.header)
+				x.sess.Headers = x.headers
+			}
 			x.preq.Session = &x.sess
 		}
 		// No deadline here: the pool bounds every wait (QueueWait, AcquireTimeout) and every

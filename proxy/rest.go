@@ -21,11 +21,10 @@ import (
 // restState is the per-request scratch space of the REST handler, pooled so a cache
 // hit allocates almost nothing.
 type restState struct {
-	x       exchange
-	shaper  rest.Shaper
-	vals    [][]byte
-	headers []byte
-	path    string // the last request path, reused while it repeats
+	x      exchange
+	shaper rest.Shaper
+	vals   [][]byte
+	path   string // the last request path, reused while it repeats
 }
 
 var restStates = sync.Pool{New: func() any { return &restState{x: exchange{buf: make([]byte, 0, 4096)}} }}
@@ -39,7 +38,7 @@ var (
 func (a *apis) rest(ctx *fasthttp.RequestCtx, t *control.Tenant, path []byte) string {
 	st := restStates.Get().(*restState)
 	defer func() {
-		st.x.from = origin{}
+		st.x.from, st.x.header = origin{}, nil
 		if cap(st.x.buf) <= 1<<20 && cap(st.x.w.Scratch) <= 1<<20 {
 			restStates.Put(st)
 		}
@@ -108,12 +107,11 @@ func (a *apis) rest(ctx *fasthttp.RequestCtx, t *control.Tenant, path []byte) st
 	x.from = origin{req: ctx}
 	x.session = who.withSession()
 	if x.session {
-		st.headers = appendHeadersJSON(st.headers[:0], h)
 		if p := ctx.Path(); st.path != string(p) {
 			st.path = string(p)
 		}
 		x.sess = who.session(methodName(method), st.path)
-		x.sess.Headers = st.headers
+		x.header = h // written into x.sess.Headers only if the plan can read it
 	}
 	outcome = a.execute(x, restDoor{}, func() (planner.Executable, error) {
 		req, err := rest.ParseRequest(string(method), string(res), rawQuery, h)

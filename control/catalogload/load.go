@@ -150,7 +150,7 @@ SELECT c.oid, n.nspname::text, c.relname::text, c.relkind::text,
        coalesce(d.description, ''),
        CASE WHEN c.relkind IN ('v', 'f') THEN pg_relation_is_updatable(c.oid, true)
             WHEN c.relkind IN ('r', 'p') THEN 28 /* insert, update, delete */ ELSE 0 END,
-       coalesce(pn.nspname::text, ''), coalesce(pc.relname::text, '')
+       coalesce(pn.nspname::text, ''), coalesce(pc.relname::text, ''), c.relrowsecurity
 FROM member m
 CROSS JOIN LATERAL (SELECT * FROM pg_class c WHERE c.oid = m.oid OFFSET 0) c
 JOIN ns n ON n.oid = c.relnamespace
@@ -402,7 +402,7 @@ func (l *loader) relations(ctx context.Context) error {
 		t := &catalog.Table{}
 		var kind, parentSchema, parentName string
 		var mask int32
-		if err := r.Scan(&t.OID, &t.Schema, &t.Name, &kind, &t.Comment, &mask, &parentSchema, &parentName); err != nil {
+		if err := r.Scan(&t.OID, &t.Schema, &t.Name, &kind, &t.Comment, &mask, &parentSchema, &parentName, &t.RowSecurity); err != nil {
 			return err
 		}
 		t.Kind = relKinds[kind]

@@ -402,6 +402,7 @@ func TestVersionIsStableAndTracksChanges(t *testing.T) {
 			"ALTER FUNCTION noop() STABLE",
 			"COMMENT ON FUNCTION noop() IS 'Does nothing'",
 			"CREATE VIEW team_names AS SELECT name FROM team",
+			"ALTER TABLE team ENABLE ROW LEVEL SECURITY",
 			"ALTER TABLE team RENAME TO squad",
 			"CREATE TYPE colour AS ENUM ('red')",
 		}
@@ -450,6 +451,10 @@ func TestVersionIsStableAndTracksChanges(t *testing.T) {
 				t.Errorf("after %q the fingerprint did not change", ddl)
 			}
 			fp = next
+		}
+		if s := load(); !s.Table(schemaModel, "squad").RowSecurity || s.Table(schemaModel, "game").RowSecurity ||
+			s.PlainTable(schemaModel, "squad") || !s.PlainTable(schemaModel, "game") || s.PlainTable(schemaModel, "team_names") {
+			t.Error("row security is not read as enabled on squad alone, or PlainTable disagrees")
 		}
 		if _, err := conn.Exec(ctx, "VACUUM ANALYZE catalog_t_model.article"); err != nil {
 			t.Fatal(err)

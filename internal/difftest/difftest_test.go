@@ -37,8 +37,27 @@ const (
 
 // kapok is an in-process Kapok on an in-memory listener serving the fixture's tenant.
 type kapok struct {
-	c  *fasthttp.Client
-	ln *fasthttputil.InmemoryListener
+	c    *fasthttp.Client
+	ln   *fasthttputil.InmemoryListener
+	name string // the tenant's
+	// bearer, when set, is the token every request carries (withBearer).
+	bearer string
+}
+
+func (k *kapok) tenant() string { return k.name }
+
+// authorize gives req k's bearer token, if it has one.
+func (k *kapok) authorize(req *fasthttp.Request) {
+	if k.bearer != "" {
+		req.Header.Set("Authorization", "Bearer "+k.bearer)
+	}
+}
+
+// withBearer is k sending token with every request.
+func (k *kapok) withBearer(token string) *kapok {
+	c := *k
+	c.bearer = token
+	return &c
 }
 
 func startKapok(t *testing.T) *kapok { return startKapokPool(t, workers) }
@@ -51,12 +70,19 @@ func startKapokPool(t *testing.T, conns int32) *kapok {
 
 // startKapokOn starts Kapok serving tenant over schema with a pool of conns connections.
 func startKapokOn(t *testing.T, tenant, schema string, conns int32) *kapok {
+	return startKapokFor(t, &control.TenantConfig{Name: tenant, Schemas: []string{schema}, Pool: control.PoolConfig{MaxConns: conns}})
+}
+
+// startKapokFor starts Kapok serving tc, whose reads may queue for a minute and cost
+// anything.
+func startKapokFor(t *testing.T, tc *control.TenantConfig) *kapok {
 	t.Helper()
+	tc.Pool.QueueTimeout = control.Duration(time.Minute)
+	// Nested lists without limits are the point here, not the cost guard.
+	tc.Limits = &control.Limits{MaxCost: math.MaxInt64 / 4}
 	cfg := &control.Config{
 		Upstreams: map[string]*control.Upstream{"dev": {URL: testenv.DirectURL(), Pooler: testenv.PoolerURL()}},
-		Tenants: []*control.TenantConfig{{Name: tenant, Schemas: []string{schema}, Pool: control.PoolConfig{MaxConns: conns, QueueTimeout: control.Duration(time.Minute)},
-			// Nested lists without limits are the point here, not the cost guard.
-			Limits: &control.Limits{MaxCost: math.MaxInt64 / 4}}},
+		Tenants:   []*control.TenantConfig{tc},
 	}
 	if err := cfg.Normalize(); err != nil {
 		t.Fatal(err)
@@ -78,7 +104,7 @@ func startKapokOn(t *testing.T, tenant, schema string, conns int32) *kapok {
 		_ = srv.Shutdown(ctx)
 		reg.Close()
 	})
-	return &kapok{c: &fasthttp.Client{Dial: func(string) (net.Conn, error) { return ln.Dial() }, MaxConnsPerHost: 64}, ln: ln}
+	return &kapok{c: &fasthttp.Client{Dial: func(string) (net.Conn, error) { return ln.Dial() }, MaxConnsPerHost: 64}, ln: ln, name: tc.Name}
 }
 
 // get returns the body of a GET of path.
@@ -104,7 +130,8 @@ func (k *kapok) ask(req *Request) (any, error) {
 	hreq, resp := fasthttp.AcquireRequest(), fasthttp.AcquireResponse()
 	defer fasthttp.ReleaseRequest(hreq)
 	defer fasthttp.ReleaseResponse(resp)
-	hreq.SetRequestURI("http://kapok.test/t/" + tenantName + "/rest/v1" + path)
+	hreq.SetRequestURI("http://kapok.test/t/" + k.tenant() + "/rest/v1" + path)
+	k.authorize(hreq)
 	if err := k.c.DoTimeout(hreq, resp, 30*time.Second); err != nil {
 		return nil, err
 	}
@@ -125,7 +152,8 @@ func (k *kapok) graphql(query string, vars map[string]any) (any, error) {
 	defer fasthttp.ReleaseRequest(hreq)
 	defer fasthttp.ReleaseResponse(resp)
 	body, _ := json.Marshal(map[string]any{"query": query, "variables": vars})
-	hreq.SetRequestURI("http://kapok.test/t/" + tenantName + "/v1/graphql")
+	hreq.SetRequestURI("http://kapok.test/t/" + k.tenant() + "/v1/graphql")
+	k.authorize(hreq)
 	hreq.Header.SetMethod("POST")
 	hreq.Header.SetContentType("application/json")
 	hreq.SetBody(body)

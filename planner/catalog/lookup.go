@@ -8,6 +8,15 @@ func (s *Schema) Table(schema, name string) *Table {
 	return s.tableIndex[QualifiedName{schema, name}]
 }
 
+// PlainTable reports whether schema.name is a table (partitioned or not) without row
+// security: reading it runs none of the tenant's code, so nothing of the request's
+// session but its role can change what it returns. Views, materialized views and foreign
+// tables are not plain: a view may call anything, a foreign table reaches another server.
+func (s *Schema) PlainTable(schema, name string) bool {
+	t := s.Table(schema, name)
+	return t != nil && (t.Kind == KindTable || t.Kind == KindPartitionedTable) && !t.RowSecurity
+}
+
 // Enum returns the enum type schema.name when it is defined in an exposed schema, or nil.
 func (s *Schema) Enum(schema, name string) *Enum {
 	if s.enumIndex == nil {

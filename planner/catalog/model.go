@@ -66,6 +66,9 @@ type Table struct {
 	Insertable bool `json:"insertable"`
 	Updatable  bool `json:"updatable"`
 	Deletable  bool `json:"deletable"`
+	// RowSecurity is set when row-level security is enabled on the relation
+	// (pg_class.relrowsecurity): its policies may read the request's settings.
+	RowSecurity bool `json:"row_security,omitempty"`
 	// PartitionOf names the partitioned table this table is a partition of, else nil.
 	PartitionOf *QualifiedName `json:"partition_of,omitempty"`
 	// OID is pg_class.oid. It changes when identical DDL is replayed, so it is left out of

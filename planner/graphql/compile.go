@@ -392,6 +392,8 @@ func (c *compiler) operation() error {
 		c.plan.Data = c.staticData(q)
 		return nil
 	}
+	cat := c.s.Catalog
+	c.plan.RoleOnly = ir.RoleOnly(q, func(r ir.Relation) bool { return cat.PlainTable(r.Schema, r.Name) })
 	if len(c.cursorSlots) > 0 && len(q.Roots) != 1 {
 		return validationf("$", "a streaming subscription must have exactly one root field")
 	}

@@ -46,6 +46,9 @@ type Statement struct {
 	Location bool
 	// Offset is the request value that holds the root offset, for Content-Range; -1: none.
 	Offset int
+	// RoleOnly: a read of plain tables only, which nothing of the request's session but
+	// its role can change (ir.RoleOnly).
+	RoleOnly bool
 	// Inserted says the envelope's total is the number of rows an upsert inserted (not
 	// updated), for the status: 201 when one was, else 200 (PostgREST v12).
 	Inserted bool
@@ -66,6 +69,7 @@ func Compile(cat *catalog.Schema, req *ApiRequest, body []byte) (*Statement, err
 			return nil, err
 		}
 		st.Representation = true
+		st.RoleOnly = ir.RoleOnly(p.Query, func(r ir.Relation) bool { return cat.PlainTable(r.Schema, r.Name) })
 		if rg := req.RootRange(); rg != nil && rg.Offset != nil {
 			st.Offset = rg.Offset.Slot
 		} else if req.HeaderRange != nil && rg == nil {

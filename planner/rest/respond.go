@@ -30,6 +30,7 @@ func (s *Statement) Bind(in *planner.Input, b *planner.Batch) error {
 	b.Add(s.SQL, s.Result, n)
 	// Reads of tables and views; a function may be volatile, and tx= is the request's own.
 	b.Shareable = s.Action == ActionRead && s.Prefer.Tx == ""
+	b.RoleOnly = s.RoleOnly
 	return nil
 }
 
