@@ -5,6 +5,11 @@
 // speaks them: broadcast, presence and postgres_changes), whose broadcasts and presences
 // cross Kapok processes through a NOTIFY relay on each upstream database.
 //
+// Where a managed database runs logical replication, the live queries' feed is that
+// stream (TableWatcher): a commit is reported once other sessions see it, and a stream that
+// falls behind (the WAL of every tenant of the database flows through it) counts as down,
+// so its groups poll every half second until it catches up.
+//
 // It runs plans (planner.Plan) through a tenant's pool (poolmgr) and knows nothing of
 // sockets or HTTP: the proxy owns the WebSocket endpoints, authenticates credentials, and
 // hands each subscription a push function and each Realtime socket its frames (Conn.Handle)

@@ -233,10 +233,13 @@ func (f *feed) replicate(db *feedDB, managed bool) bool {
 				f.h.changed(gs)
 			}
 		},
+		Watches: func(oid uint32) bool { return len(f.groupsOfRel(relID{db: db.url, oid: oid})) > 0 },
 		Up: func(up bool) {
 			db.up.Store(up)
 			if gs := f.groupsOf(db.url); up && len(gs) > 0 {
 				f.h.changed(gs) // missed while down
+			} else if !up {
+				f.h.signal() // its groups poll from now on
 			}
 		},
 	}
@@ -348,6 +351,7 @@ func (f *feed) listen(ctx context.Context, db *feedDB) {
 	for ctx.Err() == nil {
 		err := f.listenOnce(ctx, db)
 		db.up.Store(false)
+		f.h.signal() // its groups poll from now on
 		db.readyOnce.Do(func() { close(db.ready) })
 		if ctx.Err() != nil {
 			return

@@ -347,6 +347,20 @@ func (g *group) polledNow() bool {
 	return g.polled || g.fdb == nil || !g.fdb.up.Load()
 }
 
+// catchUpPoll bounds the poll interval of a group whose database feed is down or behind
+// (the subscriptions' poll is for tables no feed covers, a second by default): its
+// subscribers were promised changes within about one.
+const catchUpPoll = 500 * time.Millisecond
+
+// pollEvery is how often g runs while polledNow: its poll interval where no feed covers
+// it, at most catchUpPoll (and no less than its interval) while its feed is down.
+func (g *group) pollEvery() time.Duration {
+	if g.polled || g.fdb == nil || g.poll <= catchUpPoll {
+		return g.poll
+	}
+	return max(catchUpPoll, g.interval)
+}
+
 // dueAt is when g should run next; false: nothing to do until something changes.
 func (g *group) dueAt() (time.Time, bool) {
 	var at time.Time
@@ -364,7 +378,7 @@ func (g *group) dueAt() (time.Time, bool) {
 	case g.dirty:
 		at, ok = g.lastRun.Add(g.interval), true
 	case g.polledNow():
-		at, ok = g.lastRun.Add(g.poll), true
+		at, ok = g.lastRun.Add(g.pollEvery()), true
 	}
 	if ok && at.Before(g.backoff) {
 		at = g.backoff
@@ -393,7 +407,7 @@ func (h *Hub) worker() {
 func (h *Hub) refresh(g *group) {
 	now := time.Now()
 	h.mu.Lock()
-	full := g.dirty || (g.polledNow() && !now.Before(g.lastRun.Add(g.poll)))
+	full := g.dirty || (g.polledNow() && !now.Before(g.lastRun.Add(g.pollEvery())))
 	since := g.dirtySince
 	var subs []*Sub
 	for _, s := range g.subs {

@@ -367,10 +367,14 @@ func (c *Changes) Subscribe(t *control.Tenant, spec ChangeSpec, s poolmgr.Sessio
 // deletes, truncates), whoever may read them: the GraphQL subscription hub's feed, which
 // reruns its queries as each subscriber. Changed gets the tables' oids; Up(false) says the
 // stream is down, Up(true) that it is back and the changes in between are unknown. Both run
-// on the stream's goroutine and must not block.
+// on the stream's goroutine and must not block. Watches, when set, says whether the watcher
+// reruns anything for a table: a commit that changed one is reported only once other
+// sessions see it (the WAL sender may decode a commit a moment before), or the rerun could
+// miss the change it was told of.
 type TableWatcher struct {
 	Changed func(oids []uint32)
 	Up      func(up bool)
+	Watches func(oid uint32) bool
 }
 
 // WatchTables attaches w to the replication stream of the database at url, starting it (a

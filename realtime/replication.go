@@ -28,8 +28,15 @@ const Publication = "kapok_realtime"
 // Timing of a stream.
 const (
 	statusInterval = 10 * time.Second // standby status updates, at least
-	lagInterval    = 3 * time.Second  // slot lag samples
-	maxTxChanges   = 100000           // changes of one transaction kept for delivery
+	// A stream that sends a transaction's changes more than watcherLate after its commit
+	// tells its table watchers it is down, so that the GraphQL subscriptions over it poll
+	// meanwhile; it tells them it is up again once it sends within watcherOnTime. The WAL
+	// of every table of the database flows through the stream, so another tenant's bulk
+	// writes can hold it back for seconds.
+	watcherLate   = 500 * time.Millisecond
+	watcherOnTime = 100 * time.Millisecond
+	lagInterval   = 3 * time.Second // slot lag samples
+	maxTxChanges  = 100000          // changes of one transaction kept for delivery
 )
 
 // ErrNotLogical means the upstream does not run with wal_level=logical.
@@ -77,7 +84,10 @@ type stream struct {
 	stopping bool
 	lag      float64 // bytes, -1 before the first sample
 	up       bool
-	slot     string // the current temporary slot
+	// behind: the stream delivers too late for the table watchers, which were told it is
+	// down (noteDelay).
+	behind bool
+	slot   string // the current temporary slot
 
 	cancel context.CancelFunc
 	done   chan struct{}
@@ -174,6 +184,44 @@ func (st *stream) tableWatchers() []*TableWatcher {
 		out = append(out, w)
 	}
 	return out
+}
+
+// walNow is the server's current WAL position, 0 when it cannot be read.
+func (st *stream) walNow(ctx context.Context, aux *pgx.Conn) pglogrepl.LSN {
+	ctx, cancel := context.WithTimeout(ctx, time.Second)
+	defer cancel()
+	var s string
+	if err := aux.QueryRow(ctx, `SELECT pg_current_wal_lsn()::text`).Scan(&s); err != nil {
+		return 0
+	}
+	lsn, err := pglogrepl.ParseLSN(s)
+	if err != nil {
+		return 0
+	}
+	return lsn
+}
+
+// noteDelay takes how long after its commit a change was sent: past watcherLate the table
+// watchers hear that the stream is down, back within watcherOnTime that it is up.
+func (st *stream) noteDelay(d time.Duration) {
+	st.mu.Lock()
+	was := st.behind
+	switch {
+	case !st.behind && d > watcherLate:
+		st.behind = true
+	case st.behind && d < watcherOnTime:
+		st.behind = false
+	}
+	now := st.behind
+	st.mu.Unlock()
+	if now == was {
+		return
+	}
+	if now {
+		st.c.log.Info("postgres_changes: the stream is behind; GraphQL subscriptions over it poll until it catches up",
+			"database", dbName(st.url), "delay", d.Round(time.Millisecond))
+	}
+	st.watchersUp(!now)
 }
 
 // watchersUp tells the table watchers the stream went down or came back.
@@ -317,7 +365,7 @@ END $$`); err != nil {
 	}
 	cancel()
 	st.mu.Lock()
-	st.up, st.slot = true, slot
+	st.up, st.slot, st.behind = true, slot, false
 	st.mu.Unlock()
 	started()
 	st.c.log.Debug("postgres_changes: streaming", "database", dbName(st.url), "slot", slot, "from", start)
@@ -332,6 +380,12 @@ END $$`); err != nil {
 	}
 	nextStatus := time.Now().Add(statusInterval)
 	nextLag := time.Now()
+	// Every watcherLate, the server's WAL position: WAL written at the previous look and
+	// not delivered yet means the stream is that late, even while the sender is still
+	// decoding a large transaction and sends nothing to tell by.
+	var walThen pglogrepl.LSN
+	var walAt time.Time
+	nextLook := time.Now()
 	for {
 		now := time.Now()
 		if !now.Before(nextStatus) {
@@ -344,9 +398,19 @@ END $$`); err != nil {
 			st.sampleLag(ctx, aux, slot)
 			nextLag = now.Add(lagInterval)
 		}
+		if !now.Before(nextLook) {
+			if walThen != 0 && acked < walThen {
+				st.noteDelay(now.Sub(walAt))
+			}
+			walThen, walAt = st.walNow(ctx, aux), now
+			nextLook = now.Add(watcherLate)
+		}
 		wake := nextStatus
 		if nextLag.Before(wake) {
 			wake = nextLag
+		}
+		if nextLook.Before(wake) {
+			wake = nextLook
 		}
 		rctx, rcancel := context.WithDeadline(ctx, wake)
 		msg, err := conn.ReceiveMessage(rctx)
@@ -380,6 +444,8 @@ END $$`); err != nil {
 						return err
 					}
 					nextStatus = time.Now().Add(statusInterval)
+				} else if !d.inTx {
+					st.noteDelay(0) // the sender waits for WAL: nothing is held back
 				}
 			case pglogrepl.XLogDataByteID:
 				x, err := pglogrepl.ParseXLogData(m.Data[1:])
@@ -389,6 +455,11 @@ END $$`); err != nil {
 				end, err := d.handle(ctx, x.WALData)
 				if err != nil {
 					return err
+				}
+				if !d.commitTS.IsZero() && !x.ServerTime.IsZero() {
+					// Both times are the server's clock: how long after its commit the
+					// transaction's change was sent.
+					st.noteDelay(x.ServerTime.Sub(d.commitTS))
 				}
 				if end != 0 { // a commit was delivered
 					if err := ack(end); err != nil {
@@ -426,6 +497,7 @@ type decoder struct {
 	inTx     bool
 	xid      uint32
 	commitTS time.Time
+	visible  bool // awaitVisible saw the transaction visible
 	changes  []*change
 	dropped  int
 	touched  map[uint32]bool // the tables the transaction changed, for the table watchers
@@ -454,7 +526,7 @@ func (d *decoder) handle(ctx context.Context, data []byte) (end pglogrepl.LSN, e
 		}
 		d.rels[m.RelationID] = rel
 	case *pglogrepl.BeginMessage:
-		d.inTx, d.xid, d.commitTS, d.changes, d.dropped = true, m.Xid, m.CommitTime, d.changes[:0], 0
+		d.inTx, d.xid, d.commitTS, d.changes, d.dropped, d.visible = true, m.Xid, m.CommitTime, d.changes[:0], 0, false
 		clear(d.touched)
 	case *pglogrepl.InsertMessage:
 		d.add(m.RelationID, "INSERT", m.Tuple, nil, 0)
@@ -474,6 +546,9 @@ func (d *decoder) handle(ctx context.Context, data []byte) (end pglogrepl.LSN, e
 				oids := make([]uint32, 0, len(d.touched))
 				for id := range d.touched {
 					oids = append(oids, id)
+				}
+				if watched(ws, oids) {
+					d.awaitVisible(ctx)
 				}
 				for _, w := range ws {
 					w.Changed(oids)
@@ -497,12 +572,31 @@ func (d *decoder) handle(ctx context.Context, data []byte) (end pglogrepl.LSN, e
 	return 0, nil
 }
 
+// watched reports whether a watcher reruns something for one of oids.
+func watched(ws []*TableWatcher, oids []uint32) bool {
+	for _, w := range ws {
+		if w.Watches == nil {
+			return true
+		}
+		for _, oid := range oids {
+			if w.Watches(oid) {
+				return true
+			}
+		}
+	}
+	return false
+}
+
 // awaitVisible waits (up to a second) until the transaction being delivered is visible to
 // other sessions. The WAL sender may decode a commit a moment before its backend leaves
 // the list of running transactions; a row-level security check run in that moment would
 // not see the rows. Where the login may not see other sessions' transactions in
 // pg_stat_activity, there is nothing to wait on.
 func (d *decoder) awaitVisible(ctx context.Context) {
+	if d.visible {
+		return
+	}
+	d.visible = true
 	deadline := time.Now().Add(time.Second)
 	for {
 		var running bool
