@@ -189,8 +189,11 @@ func TestAHibernatedTenantWakesUpWithTheSchemaChangedWhileItSlept(t *testing.T) 
 	if again.Version != snap.Version {
 		t.Fatalf("woke up to version %s, it went to sleep with %s", again.Version, snap.Version)
 	}
-	if got := changes.of("hib"); len(got) != len(seen) {
-		t.Fatalf("waking up to the same version ran hooks: %v, then %v", seen, got)
+	// It may sleep once more meanwhile (50ms): only a hibernate hook may follow.
+	for _, h := range changes.of("hib")[len(seen):] {
+		if h != "hibernate" {
+			t.Fatalf("waking up to the same version ran hooks: %v, then %v", seen, changes.of("hib"))
+		}
 	}
 }
 

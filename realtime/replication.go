@@ -186,19 +186,58 @@ func (st *stream) tableWatchers() []*TableWatcher {
 	return out
 }
 
-// walNow is the server's current WAL position, 0 when it cannot be read.
-func (st *stream) walNow(ctx context.Context, aux *pgx.Conn) pglogrepl.LSN {
-	ctx, cancel := context.WithTimeout(ctx, time.Second)
-	defer cancel()
-	var s string
-	if err := aux.QueryRow(ctx, `SELECT pg_current_wal_lsn()::text`).Scan(&s); err != nil {
-		return 0
+// walProbe reads the server's WAL position every watcherLate on a connection of its own,
+// off the stream's goroutine: a slow or failed read neither holds the stream back nor
+// breaks the side connection it needs (a query that times out closes its connection).
+type walProbe struct {
+	mu  sync.Mutex
+	lsn pglogrepl.LSN // 0: none read yet, or the last read failed
+	at  time.Time
+}
+
+// run reads until ctx ends.
+func (p *walProbe) run(ctx context.Context, cfg *pgx.ConnConfig) {
+	var conn *pgx.Conn
+	defer func() {
+		if conn != nil {
+			conn.Close(context.Background())
+		}
+	}()
+	tick := time.NewTicker(watcherLate)
+	defer tick.Stop()
+	for {
+		var lsn pglogrepl.LSN
+		at := time.Now()
+		qctx, cancel := context.WithTimeout(ctx, 5*time.Second)
+		if conn == nil {
+			conn, _ = pgx.ConnectConfig(qctx, cfg)
+		}
+		if conn != nil {
+			var s string
+			if err := conn.QueryRow(qctx, `SELECT pg_current_wal_lsn()::text`).Scan(&s); err != nil {
+				conn.Close(context.Background())
+				conn = nil
+			} else {
+				lsn, _ = pglogrepl.ParseLSN(s)
+			}
+		}
+		cancel()
+		p.mu.Lock()
+		p.lsn, p.at = lsn, at
+		p.mu.Unlock()
+		select {
+		case <-ctx.Done():
+			return
+		case <-tick.C:
+		}
 	}
-	lsn, err := pglogrepl.ParseLSN(s)
-	if err != nil {
-		return 0
-	}
-	return lsn
+}
+
+// last is the last position read and when its read began.
+func (p *walProbe) last() (pglogrepl.LSN, time.Time) {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	return p.lsn, p.at
 }
 
 // noteDelay takes how long after its commit a change was sent: past watcherLate the table
@@ -383,9 +422,13 @@ END $$`); err != nil {
 	// Every watcherLate, the server's WAL position: WAL written at the previous look and
 	// not delivered yet means the stream is that late, even while the sender is still
 	// decoding a large transaction and sends nothing to tell by.
+	var probe walProbe
+	pctx, stopProbe := context.WithCancel(ctx)
+	defer stopProbe()
+	go probe.run(pctx, acfg.Copy())
 	var walThen pglogrepl.LSN
 	var walAt time.Time
-	nextLook := time.Now()
+	nextLook := time.Now().Add(watcherLate)
 	for {
 		now := time.Now()
 		if !now.Before(nextStatus) {
@@ -402,7 +445,7 @@ END $$`); err != nil {
 			if walThen != 0 && acked < walThen {
 				st.noteDelay(now.Sub(walAt))
 			}
-			walThen, walAt = st.walNow(ctx, aux), now
+			walThen, walAt = probe.last()
 			nextLook = now.Add(watcherLate)
 		}
 		wake := nextStatus
