@@ -72,6 +72,7 @@ func TestAGroupWhoseFeedIsDownPollsToCatchUp(t *testing.T) {
 		{"feed down", group{fdb: down, poll: time.Second, interval: 100 * time.Millisecond}, catchUpPoll},
 		{"feed down, a long interval", group{fdb: down, poll: 3 * time.Second, interval: 2 * time.Second}, 2 * time.Second},
 		{"feed down, a short poll", group{fdb: down, poll: 200 * time.Millisecond}, 200 * time.Millisecond},
+		{"feed down, an interval longer than the poll", group{fdb: down, poll: time.Second, interval: 2 * time.Second}, time.Second},
 		{"a table no feed covers", group{fdb: up, polled: true, poll: time.Second}, time.Second},
 		{"no feed", group{poll: time.Second}, time.Second},
 	} {

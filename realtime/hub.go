@@ -353,12 +353,13 @@ func (g *group) polledNow() bool {
 const catchUpPoll = 500 * time.Millisecond
 
 // pollEvery is how often g runs while polledNow: its poll interval where no feed covers
-// it, at most catchUpPoll (and no less than its interval) while its feed is down.
+// it; while its feed is down, catchUpPoll (no less than its interval), never less often
+// than its poll interval.
 func (g *group) pollEvery() time.Duration {
-	if g.polled || g.fdb == nil || g.poll <= catchUpPoll {
+	if g.polled || g.fdb == nil {
 		return g.poll
 	}
-	return max(catchUpPoll, g.interval)
+	return min(g.poll, max(catchUpPoll, g.interval))
 }
 
 // dueAt is when g should run next; false: nothing to do until something changes.

@@ -84,10 +84,12 @@ type stream struct {
 	stopping bool
 	lag      float64 // bytes, -1 before the first sample
 	up       bool
+	slot     string // the current temporary slot
+
 	// behind: the stream delivers too late for the table watchers, which were told it is
-	// down (noteDelay).
+	// down (noteDelay). Only the stream's goroutine reads and writes it, once per message:
+	// no lock.
 	behind bool
-	slot   string // the current temporary slot
 
 	cancel context.CancelFunc
 	done   chan struct{}
@@ -243,24 +245,17 @@ func (p *walProbe) last() (pglogrepl.LSN, time.Time) {
 // noteDelay takes how long after its commit a change was sent: past watcherLate the table
 // watchers hear that the stream is down, back within watcherOnTime that it is up.
 func (st *stream) noteDelay(d time.Duration) {
-	st.mu.Lock()
-	was := st.behind
 	switch {
 	case !st.behind && d > watcherLate:
 		st.behind = true
-	case st.behind && d < watcherOnTime:
-		st.behind = false
-	}
-	now := st.behind
-	st.mu.Unlock()
-	if now == was {
-		return
-	}
-	if now {
 		st.c.log.Info("postgres_changes: the stream is behind; GraphQL subscriptions over it poll until it catches up",
 			"database", dbName(st.url), "delay", d.Round(time.Millisecond))
+	case st.behind && d < watcherOnTime:
+		st.behind = false
+	default:
+		return
 	}
-	st.watchersUp(!now)
+	st.watchersUp(!st.behind)
 }
 
 // watchersUp tells the table watchers the stream went down or came back.
@@ -404,8 +399,9 @@ END $$`); err != nil {
 	}
 	cancel()
 	st.mu.Lock()
-	st.up, st.slot, st.behind = true, slot, false
+	st.up, st.slot = true, slot
 	st.mu.Unlock()
+	st.behind = false
 	started()
 	st.c.log.Debug("postgres_changes: streaming", "database", dbName(st.url), "slot", slot, "from", start)
 

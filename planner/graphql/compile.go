@@ -392,8 +392,7 @@ func (c *compiler) operation() error {
 		c.plan.Data = c.staticData(q)
 		return nil
 	}
-	cat := c.s.Catalog
-	c.plan.RoleOnly = ir.RoleOnly(q, func(r ir.Relation) bool { return cat.PlainTable(r.Schema, r.Name) })
+	c.plan.RoleOnly = ir.RoleOnly(q, c.s.Catalog)
 	if len(c.cursorSlots) > 0 && len(q.Roots) != 1 {
 		return validationf("$", "a streaming subscription must have exactly one root field")
 	}

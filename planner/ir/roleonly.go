@@ -7,22 +7,27 @@ import "strings"
 // settings PostgREST gives functions and policies), it returns the same rows. That holds
 // when no code of the tenant's runs:
 //
-//   - every relation it reads is plain (plain reports it: a table without row security;
-//     a view, a foreign table or a policy may read anything);
+//   - every relation it reads is plain (tables.PlainTable reports it: a table without row
+//     security; a view, a foreign table or a policy may read anything);
 //   - every type it casts to is built in (a bare name, see TypeName): a domain's checks
 //     may call functions, and a user type's input or operators are code;
 //   - every function it calls is one of the built-ins the front ends write.
 //
 // Anything else, or anything this walk does not know, gives false: the executor then sets
 // every setting, as always.
-func RoleOnly(q *Query, plain func(Relation) bool) bool {
-	w := roleWalk{plain: plain}
+func RoleOnly(q *Query, tables PlainTables) bool {
+	w := roleWalk{plain: func(r Relation) bool { return tables.PlainTable(r.Schema, r.Name) }}
 	for _, r := range q.Roots {
 		if !w.value(r.Value) {
 			return false
 		}
 	}
 	return true
+}
+
+// PlainTables says which relations are plain tables (catalog.Schema does).
+type PlainTables interface {
+	PlainTable(schema, name string) bool
 }
 
 type roleWalk struct {

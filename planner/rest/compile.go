@@ -69,7 +69,7 @@ func Compile(cat *catalog.Schema, req *ApiRequest, body []byte) (*Statement, err
 			return nil, err
 		}
 		st.Representation = true
-		st.RoleOnly = ir.RoleOnly(p.Query, func(r ir.Relation) bool { return cat.PlainTable(r.Schema, r.Name) })
+		st.RoleOnly = ir.RoleOnly(p.Query, cat)
 		if rg := req.RootRange(); rg != nil && rg.Offset != nil {
 			st.Offset = rg.Offset.Slot
 		} else if req.HeaderRange != nil && rg == nil {
