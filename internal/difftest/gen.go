@@ -241,8 +241,17 @@ func (g *Generator) fields(table string, depth int) []*Field {
 				f.Sub = g.aggregate(rel.Target, rel, depth+1)
 			} else {
 				f.Sub = g.list(rel.Target, rel, depth+1)
-				if g.rest && g.p(0.25) {
+				switch {
+				case g.rest && g.p(0.25):
 					g.restAggregates(f.Sub)
+				case g.rest && g.p(0.15):
+					// rel() or rel!inner(): there only for its filters.
+					f.Sub.Empty, f.Sub.Sel, f.Sub.Star = true, nil, false
+				}
+				if g.rest && !grouped(f.Sub) && g.p(0.12) {
+					// rel=is.null or rel=not.is.null; a page would decide it alone.
+					f.Sub.NullFilter = 1 + g.r.IntN(2)
+					f.Sub.Limit, f.Sub.Offset = -1, 0
 				}
 			}
 			if !g.rest && g.p(0.1) {

@@ -153,26 +153,32 @@ func (o *Oracle) rows(q *Query, rows []Row, rest bool) []Row {
 	return kept
 }
 
-// innerHolds is PostgREST's !inner: the parent stays only with a non-empty embed.
+// innerHolds is PostgREST's !inner and its null filters on embeds: with !inner or
+// rel=not.is.null the parent stays only with a non-empty embed, with rel=is.null only
+// with an empty one.
 func (o *Oracle) innerHolds(q *Query, r Row) bool {
 	for _, f := range q.Sel {
-		if f.Sub == nil || !f.Sub.Inner {
+		if f.Sub == nil || (!f.Sub.Inner && f.Sub.NullFilter == 0) {
 			continue
 		}
+		var has bool
 		if grouped(f.Sub) {
 			// An aggregate makes a group even over no rows; !inner asks for matching rows.
-			if !o.matches(f.Sub, r) {
-				return false
+			has = o.matches(f.Sub, r)
+		} else {
+			switch v := o.field(f.Sub, r, true).(type) {
+			case nil:
+			case []any:
+				has = len(v) > 0
+			default:
+				has = true
 			}
-			continue
 		}
-		switch v := o.field(f.Sub, r, true).(type) {
-		case nil:
+		if (f.Sub.Inner || f.Sub.NullFilter == 2) && !has {
 			return false
-		case []any:
-			if len(v) == 0 {
-				return false
-			}
+		}
+		if f.Sub.NullFilter == 1 && has {
+			return false
 		}
 	}
 	return true
@@ -257,6 +263,9 @@ func (o *Oracle) project(q *Query, r Row, rest bool) map[string]any {
 		}
 		if f.Sub == nil {
 			m[f.key(rest)] = r[f.Col]
+			continue
+		}
+		if f.Sub.Empty {
 			continue
 		}
 		m[f.key(rest)] = o.field(f.Sub, r, rest)

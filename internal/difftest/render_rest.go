@@ -78,9 +78,16 @@ func restParams(q *Query, prefix string, params *[][2]string) {
 		*params = append(*params, [2]string{prefix + "offset", fmt.Sprint(q.Offset)})
 	}
 	for _, f := range q.Sel {
-		if f.Sub != nil {
-			restParams(f.Sub, prefix+f.Sub.Rel.RESTKey+".", params)
+		if f.Sub == nil {
+			continue
 		}
+		switch f.Sub.NullFilter {
+		case 1:
+			*params = append(*params, [2]string{prefix + f.Sub.Rel.RESTKey, "is.null"})
+		case 2:
+			*params = append(*params, [2]string{prefix + f.Sub.Rel.RESTKey, "not.is.null"})
+		}
+		restParams(f.Sub, prefix+f.Sub.Rel.RESTKey+".", params)
 	}
 }
 

@@ -20,6 +20,12 @@ type Query struct {
 	// DistinctOn columns lead Order (Hasura's rule).
 	DistinctOn []string
 	Inner      bool // REST !inner
+	// Empty is a REST embed written rel() or rel!inner(): it selects nothing and the
+	// response leaves it out, but its filters and !inner still decide its parent's rows.
+	Empty bool
+	// NullFilter is a REST filter on an embed itself: rel=is.null (1) keeps the parent
+	// only when the embed has no matching row, rel=not.is.null (2) only when it has one.
+	NullFilter int
 	Star       bool // REST select=*
 	Sel        []*Field
 }

@@ -76,6 +76,9 @@ func queryVariants(q *Query) []*Query {
 	if q.Inner {
 		with(func(c *Query) { c.Inner = false })
 	}
+	if q.NullFilter != 0 {
+		with(func(c *Query) { c.NullFilter = 0 })
+	}
 	if q.Star && len(q.Sel) > 0 {
 		with(func(c *Query) { c.Star = false })
 	}
@@ -176,7 +179,7 @@ func validQuery(q *Query, rest bool) bool {
 		if q.Agg.Nodes && len(q.Sel) == 0 {
 			return false
 		}
-	} else if len(q.Sel) == 0 && !q.Star {
+	} else if len(q.Sel) == 0 && !q.Star && !q.Empty {
 		return false
 	}
 	if rest && !groupedOK(q) {

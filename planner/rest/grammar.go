@@ -266,6 +266,13 @@ func (p *scanner) embedBody(it *SelectItem, depth int) bool {
 	if !p.expect('(', `"("`) {
 		return false
 	}
+	p.skipWS()
+	if p.peek() == ')' {
+		// rel(): an empty embed, there to filter (rel!inner(), rel=not.is.null,
+		// rel.col=…) and left out of the response.
+		p.pos++
+		return p.itemEnd()
+	}
 	kids, ok := p.forest(depth + 1)
 	if !ok {
 		return false

@@ -76,6 +76,10 @@ func TestSelectGrammarFollowsPostgRESTExamples(t *testing.T) {
 		{"hint and inner in either order", "a:rel!inner!fk(*),rel!fk!left(*)", []SelectItem{
 			{Kind: SelectEmbed, Alias: "a", Relation: "rel", Hint: "fk", Join: JoinInner, Children: []SelectItem{star}},
 			{Kind: SelectEmbed, Relation: "rel", Hint: "fk", Join: JoinLeft, Children: []SelectItem{star}}}},
+		{"empty embeds", "title,actors!inner(),directors( ),...studios()", []SelectItem{col("title"),
+			{Kind: SelectEmbed, Relation: "actors", Join: JoinInner},
+			{Kind: SelectEmbed, Relation: "directors"},
+			{Kind: SelectSpread, Relation: "studios"}}},
 		{"nested embeds", "*,client(*,nested(*))", []SelectItem{star,
 			{Kind: SelectEmbed, Relation: "client", Children: []SelectItem{star, {Kind: SelectEmbed, Relation: "nested", Children: []SelectItem{star}}}}}},
 		{"spread", "title,...directors(director_last_name:last_name)", []SelectItem{col("title"),
@@ -104,7 +108,7 @@ func TestSelectGrammarFollowsPostgRESTExamples(t *testing.T) {
 }
 
 func TestMalformedSelectIsPGRST100(t *testing.T) {
-	for _, sel := range []string{"id,,name", "id,clients(name[])", "name!hint", "*!hint", "name::", "rel(", "rel(id", "id)", "data->>--34", "a.foo()", "a.sum(", `"unterminated`} {
+	for _, sel := range []string{"id,,name", "id,clients(name[])", "name!hint", "*!hint", "name::", "rel(", "rel(id", "rel(,)", "rel()x", "id)", "data->>--34", "a.foo()", "a.sum(", `"unterminated`} {
 		t.Run(sel, func(t *testing.T) {
 			_, err := ParseRequest("GET", "/t", []byte("select="+sel), nil)
 			var e *Error

@@ -325,6 +325,9 @@ func (l *lowering) selectFor(t *catalog.Table, items []SelectItem, path []string
 				where = append(where, &ir.Exists{Relation: child.From, Link: child.Link, Where: child.Where})
 			}
 			embeds[name] = &embedInfo{rel: rel, sel: child}
+			if len(it.Children) == 0 {
+				continue // rel(): it filters, and the response leaves it out
+			}
 			sel.Output.Fields = append(sel.Output.Fields, ir.Field{Name: name, Value: &ir.Nested{Select: child}})
 		}
 	}
