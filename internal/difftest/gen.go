@@ -73,6 +73,7 @@ func (g *Generator) REST() *Request {
 	if g.p(0.08) {
 		g.restAggregates(q)
 	}
+	g.embedNullIn(q)
 	return &Request{REST: true, Roots: []*Query{q}}
 }
 
@@ -104,6 +105,31 @@ func (g *Generator) list(table string, rel *Rel, depth int) *Query {
 		q.Sel = nil
 	}
 	return q
+}
+
+// embedNullIn adds, now and then, or=(rel.not.is.null,…) or or=(rel.is.null,…) on one of
+// q's embeds to its conditions: PostgREST's null filter on an embed, inside a logic tree.
+// It comes after q's aggregates are drawn, which replace its embeds.
+func (g *Generator) embedNullIn(q *Query) {
+	if grouped(q) || !g.p(0.12) {
+		return
+	}
+	var subs []*Query
+	for _, f := range q.Sel {
+		if f.Sub != nil && !grouped(f.Sub) {
+			subs = append(subs, f.Sub)
+		}
+	}
+	if len(subs) == 0 {
+		return
+	}
+	sub := subs[g.r.IntN(len(subs))]
+	sub.Limit, sub.Offset = -1, 0 // a page would decide it alone
+	var x Expr = Or{Args: []Expr{EmbedNull{Sub: sub, Has: g.p(0.6)}, g.expr(q.Table, 1)}}
+	if q.Where != nil {
+		x = And{Args: []Expr{q.Where, x}}
+	}
+	q.Where = x
 }
 
 func (g *Generator) aggregate(table string, rel *Rel, depth int) *Query {
@@ -247,6 +273,9 @@ func (g *Generator) fields(table string, depth int) []*Field {
 				case g.rest && g.p(0.15):
 					// rel() or rel!inner(): there only for its filters.
 					f.Sub.Empty, f.Sub.Sel, f.Sub.Star = true, nil, false
+				}
+				if g.rest {
+					g.embedNullIn(f.Sub)
 				}
 				if g.rest && !grouped(f.Sub) && g.p(0.12) {
 					// rel=is.null or rel=not.is.null; a page would decide it alone.

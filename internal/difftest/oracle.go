@@ -161,25 +161,28 @@ func (o *Oracle) innerHolds(q *Query, r Row) bool {
 		if f.Sub == nil || (!f.Sub.Inner && f.Sub.NullFilter == 0) {
 			continue
 		}
-		var has bool
-		if grouped(f.Sub) {
-			// An aggregate makes a group even over no rows; !inner asks for matching rows.
-			has = o.matches(f.Sub, r)
-		} else {
-			switch v := o.field(f.Sub, r, true).(type) {
-			case nil:
-			case []any:
-				has = len(v) > 0
-			default:
-				has = true
-			}
-		}
+		has := o.embedHas(f.Sub, r)
 		if (f.Sub.Inner || f.Sub.NullFilter == 2) && !has {
 			return false
 		}
 		if f.Sub.NullFilter == 1 && has {
 			return false
 		}
+	}
+	return true
+}
+
+// embedHas tells whether the REST embed sub has a row for the parent r, after its filters.
+func (o *Oracle) embedHas(sub *Query, r Row) bool {
+	if grouped(sub) {
+		// An aggregate makes a group even over no rows; !inner asks for matching rows.
+		return o.matches(sub, r)
+	}
+	switch v := o.field(sub, r, true).(type) {
+	case nil:
+		return false
+	case []any:
+		return len(v) > 0
 	}
 	return true
 }
@@ -371,6 +374,11 @@ func (o *Oracle) eval(e Expr, table string, r Row) tv {
 			if e.Where == nil || o.eval(e.Where, e.Rel.Target, c) == tTrue {
 				return tTrue
 			}
+		}
+		return tFalse
+	case EmbedNull:
+		if o.embedHas(e.Sub, r) == e.Has {
+			return tTrue
 		}
 		return tFalse
 	case Cmp:

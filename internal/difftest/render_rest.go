@@ -120,6 +120,8 @@ func restTop(e Expr) (key, val string) {
 		return "and", "(" + restTree(e.Args) + ")"
 	case Or:
 		return "or", "(" + restTree(e.Args) + ")"
+	case EmbedNull:
+		return "and", "(" + restNode(e) + ")"
 	case Not:
 		switch a := e.Arg.(type) {
 		case Cmp:
@@ -152,6 +154,11 @@ func restNode(e Expr) string {
 		return "and(" + restTree(e.Args) + ")"
 	case Or:
 		return "or(" + restTree(e.Args) + ")"
+	case EmbedNull:
+		if e.Has {
+			return e.Sub.Rel.RESTKey + ".not.is.null"
+		}
+		return e.Sub.Rel.RESTKey + ".is.null"
 	case Not:
 		switch a := e.Arg.(type) {
 		case Cmp:

@@ -104,13 +104,20 @@ type (
 		Rel   *Rel
 		Where Expr
 	}
+	// EmbedNull is REST's rel.not.is.null (Has) or rel.is.null inside and=/or=: whether
+	// Sub, an embed of the query whose condition this is, has a row for the parent.
+	EmbedNull struct {
+		Sub *Query
+		Has bool
+	}
 )
 
-func (And) isExpr()    {}
-func (Or) isExpr()     {}
-func (Not) isExpr()    {}
-func (Cmp) isExpr()    {}
-func (Exists) isExpr() {}
+func (And) isExpr()       {}
+func (Or) isExpr()        {}
+func (Not) isExpr()       {}
+func (Cmp) isExpr()       {}
+func (Exists) isExpr()    {}
+func (EmbedNull) isExpr() {}
 
 func (q *Query) key() string {
 	if q.Alias != "" {

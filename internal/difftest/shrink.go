@@ -190,7 +190,7 @@ func validQuery(q *Query, rest bool) bool {
 			return false
 		}
 	}
-	if rest && q.Where != nil && !validREST(q.Where) {
+	if rest && q.Where != nil && (!validREST(q.Where) || !embedsSelected(q.Where, q)) {
 		return false
 	}
 	for _, f := range q.Sel {
@@ -202,6 +202,34 @@ func validQuery(q *Query, rest bool) bool {
 }
 
 // validREST: PostgREST has no empty and=()/or=().
+// embedsSelected tells whether every embed e's null filters name is one of q's.
+func embedsSelected(e Expr, q *Query) bool {
+	switch e := e.(type) {
+	case And:
+		for _, a := range e.Args {
+			if !embedsSelected(a, q) {
+				return false
+			}
+		}
+	case Or:
+		for _, a := range e.Args {
+			if !embedsSelected(a, q) {
+				return false
+			}
+		}
+	case Not:
+		return embedsSelected(e.Arg, q)
+	case EmbedNull:
+		for _, f := range q.Sel {
+			if f.Sub == e.Sub {
+				return !grouped(f.Sub)
+			}
+		}
+		return false
+	}
+	return true
+}
+
 func validREST(e Expr) bool {
 	switch e := e.(type) {
 	case And:

@@ -28,7 +28,7 @@ func (g *generator) shared() {
 		"Columns to return, comma-separated: `*`, `col`, `alias:col`, `col::type`, JSON paths `data->a->>b`, "+
 			"embedded resources through foreign keys `rel(col,...)` with `rel!fk_or_column` hints and `rel!inner` joins, "+
 			"spreads `...rel(col)`, empty embeds `rel!inner()` that filter the rows and are left out of them "+
-			"(with `rel=not.is.null` / `rel=is.null`: parents with / without matching rows).", str(), "*", "id,name", "id,orders(id,total)")
+			"(with `rel=not.is.null` / `rel=is.null`, also inside `or=`: parents with / without matching rows).", str(), "*", "id,name", "id,orders(id,total)")
 	g.params["order"] = q("order",
 		"Sort order: `col.asc`, `col.desc`, with `.nullsfirst` / `.nullslast`, comma-separated; "+
 			"`rel(col).desc` sorts by a to-one embedded column.", str(), "id.desc", "created_at.desc.nullslast,id")

@@ -335,21 +335,7 @@ func (l *lowering) selectFor(t *catalog.Table, items []SelectItem, path []string
 		if !equalPath(f.Path, path) {
 			continue
 		}
-		if e := embeds[f.Field.Name]; e != nil && t.Column(f.Field.Name) == nil && len(f.Field.JSON) == 0 {
-			// rel=is.null / rel=not.is.null: the embed has (no) matching row.
-			if f.Expr.Op != "is" || f.Expr.Is != "null" {
-				return nil, &Error{Status: 400, Code: CodeEmbeddedFilter,
-					Message: "Bad operator on the '" + f.Field.Name + "' embedded resource",
-					Hint:    "Only is null or not is null filters are allowed on embedded resources"}
-			}
-			var x ir.Expr = &ir.Exists{Relation: e.sel.From, Link: e.sel.Link, Where: e.sel.Where}
-			if !f.Expr.Negate {
-				x = &ir.Not{Expr: x}
-			}
-			where = append(where, x)
-			continue
-		}
-		x, err := l.filter(t, f.Field, f.Expr)
+		x, err := l.filterAt(t, embeds, f.Field, f.Expr)
 		if err != nil {
 			return nil, err
 		}
@@ -359,7 +345,7 @@ func (l *lowering) selectFor(t *catalog.Table, items []SelectItem, path []string
 		if !equalPath(lg.Path, path) {
 			continue
 		}
-		x, err := l.logic(t, &lg.Tree)
+		x, err := l.logic(t, embeds, &lg.Tree)
 		if err != nil {
 			return nil, err
 		}
@@ -528,13 +514,33 @@ func arrayOf(typ string) string {
 	return typ + "[]"
 }
 
-func (l *lowering) logic(t *catalog.Table, tree *LogicTree) (ir.Expr, error) {
+// filterAt lowers a filter on t, at a level whose embeds are embeds: a column's, or, on an
+// embed that is not also a column, rel=is.null / rel=not.is.null (the embed has no / some
+// matching row), in a parameter of its own or inside and=/or=.
+func (l *lowering) filterAt(t *catalog.Table, embeds map[string]*embedInfo, fld Field, ex OpExpr) (ir.Expr, error) {
+	e := embeds[fld.Name]
+	if e == nil || t.Column(fld.Name) != nil || len(fld.JSON) > 0 {
+		return l.filter(t, fld, ex)
+	}
+	if ex.Op != "is" || ex.Is != "null" {
+		return nil, &Error{Status: 400, Code: CodeEmbeddedFilter,
+			Message: "Bad operator on the '" + fld.Name + "' embedded resource",
+			Hint:    "Only is null or not is null filters are allowed on embedded resources"}
+	}
+	var x ir.Expr = &ir.Exists{Relation: e.sel.From, Link: e.sel.Link, Where: e.sel.Where}
+	if !ex.Negate {
+		x = &ir.Not{Expr: x}
+	}
+	return x, nil
+}
+
+func (l *lowering) logic(t *catalog.Table, embeds map[string]*embedInfo, tree *LogicTree) (ir.Expr, error) {
 	if tree.Leaf != nil {
-		return l.filter(t, tree.Leaf.Field, tree.Leaf.Expr)
+		return l.filterAt(t, embeds, tree.Leaf.Field, tree.Leaf.Expr)
 	}
 	kids := make([]ir.Expr, 0, len(tree.Children))
 	for i := range tree.Children {
-		x, err := l.logic(t, &tree.Children[i])
+		x, err := l.logic(t, embeds, &tree.Children[i])
 		if err != nil {
 			return nil, err
 		}
