@@ -190,7 +190,7 @@ func validQuery(q *Query, rest bool) bool {
 			return false
 		}
 	}
-	if rest && q.Where != nil && (!validREST(q.Where) || !embedsSelected(q.Where, q)) {
+	if rest && q.Where != nil && !validREST(q.Where, q) {
 		return false
 	}
 	for _, f := range q.Sel {
@@ -201,24 +201,30 @@ func validQuery(q *Query, rest bool) bool {
 	return true
 }
 
-// validREST: PostgREST has no empty and=()/or=().
-// embedsSelected tells whether every embed e's null filters name is one of q's.
-func embedsSelected(e Expr, q *Query) bool {
+// validREST: PostgREST has no empty and=()/or=(), and a null filter on an embed inside
+// them names an embed q still selects, without aggregates.
+func validREST(e Expr, q *Query) bool {
 	switch e := e.(type) {
 	case And:
+		if len(e.Args) == 0 {
+			return false
+		}
 		for _, a := range e.Args {
-			if !embedsSelected(a, q) {
+			if !validREST(a, q) {
 				return false
 			}
 		}
 	case Or:
+		if len(e.Args) == 0 {
+			return false
+		}
 		for _, a := range e.Args {
-			if !embedsSelected(a, q) {
+			if !validREST(a, q) {
 				return false
 			}
 		}
 	case Not:
-		return embedsSelected(e.Arg, q)
+		return validREST(e.Arg, q)
 	case EmbedNull:
 		for _, f := range q.Sel {
 			if f.Sub == e.Sub {
@@ -226,32 +232,6 @@ func embedsSelected(e Expr, q *Query) bool {
 			}
 		}
 		return false
-	}
-	return true
-}
-
-func validREST(e Expr) bool {
-	switch e := e.(type) {
-	case And:
-		if len(e.Args) == 0 {
-			return false
-		}
-		for _, a := range e.Args {
-			if !validREST(a) {
-				return false
-			}
-		}
-	case Or:
-		if len(e.Args) == 0 {
-			return false
-		}
-		for _, a := range e.Args {
-			if !validREST(a) {
-				return false
-			}
-		}
-	case Not:
-		return validREST(e.Arg)
 	}
 	return true
 }
