@@ -135,6 +135,11 @@ func newAPIs(s *Server) (*apis, error) {
 		}
 		a.refreshTenantRoles(t, old == nil)
 		a.prepareAuth(t)
+		if old != nil {
+			// Live subscriptions hold plans of the old version: compiled again, off the
+			// reload's path.
+			go a.sockets.replan(t)
+		}
 	})
 	return a, nil
 }

@@ -81,8 +81,10 @@ type wsConn struct {
 	inited bool
 	acked  bool
 	who    principal
-	ops    map[string]*realtime.Sub // live subscriptions by id; nil value: a one-shot operation running
+	ops    map[string]*wsOp // live subscriptions by id; nil value: a one-shot operation running
 	expiry *time.Timer
+
+	replanMu sync.Mutex // one replan at a time
 }
 
 // graphqlSocket upgrades a GraphQL request to a WebSocket. Allow-list and rate limit were
@@ -99,7 +101,7 @@ func (a *apis) graphqlSocket(ctx *fasthttp.RequestCtx, t *control.Tenant) string
 	err := wsUpgrader.Upgrade(ctx, func(c *websocket.Conn) {
 		w := &wsConn{a: a, t: t, c: c, legacy: c.Subprotocol() != protoTransportWS, base: base, log: log,
 			maxSubs: t.Config.Limits.MaxSubscriptionsPerConnection,
-			out:     make(chan wsFrame, wsSendQueue), done: make(chan struct{}), ops: map[string]*realtime.Sub{}}
+			out:     make(chan wsFrame, wsSendQueue), done: make(chan struct{}), ops: map[string]*wsOp{}}
 		if reason := a.sockets.add(w, t); reason != "" {
 			w.closeNow(websocket.CloseServiceRestart, reason)
 			return
@@ -327,6 +329,7 @@ func (w *wsConn) start(id string, payload json.RawMessage) bool {
 	who := w.who
 	w.mu.Unlock()
 
+	// payload is the frame's own copy (json.RawMessage): the request may keep it.
 	reqs, _, err := parseGraphQLBody(payload, nil)
 	if err != nil || len(reqs) != 1 {
 		w.forget(id)
@@ -334,21 +337,60 @@ func (w *wsConn) start(id string, payload json.RawMessage) bool {
 		return true
 	}
 	r := reqs[0]
-	a, t := w.a, w.t
-	snap, err := a.s.reg.Ensure(context.Background(), t)
-	if err != nil {
-		w.forget(id)
-		w.opError(id, gqlCodeUnavailable, msgNoSchema)
-		return true
-	}
 	if len(r.Query) == 0 {
 		w.forget(id)
 		w.opError(id, "validation-failed", "the request has no query")
 		return true
 	}
+	op := &wsOp{req: r, who: who}
+	op.started = op
+	q, fail, once := w.compile(op)
+	switch {
+	case fail != nil:
+		w.forget(id)
+		w.opErrorBody(id, fail)
+		return true
+	case once:
+		go w.once1(id, who, &r)
+		return true
+	}
+	w.mu.Lock()
+	if cur, still := w.ops[id]; !still || cur != nil || w.closed() {
+		w.mu.Unlock()
+		return true // completed by the client meanwhile
+	}
+	w.ops[id] = op
+	w.mu.Unlock()
+	sub, err := w.a.hub.Subscribe(context.Background(), q, w.pusher(id, op.started))
+	w.attach(id, op, q, sub, err)
+	return true
+}
+
+// wsOp is a live subscription of the connection, with what compiling it again needs.
+type wsOp struct {
+	req gqlRequest // its frame is its own: the request keeps it
+	who principal
+	// started is the operation as the client started it, before any replan: results are
+	// sent while the operation id is still that operation, whichever plan gave them.
+	started *wsOp
+	// version is the catalog version sub's plan was compiled against; sub is nil until
+	// the hub took it.
+	version string
+	sub     *realtime.Sub
+}
+
+// compile plans op against the tenant's current catalog: the hub's query of a
+// subscription, or once for a query or mutation (it runs once and completes), or fail,
+// the errors to answer with.
+func (w *wsConn) compile(op *wsOp) (q realtime.Query, fail []byte, once bool) {
+	a, t, who, r := w.a, w.t, op.who, &op.req
+	snap, err := a.s.reg.Ensure(context.Background(), t)
+	if err != nil {
+		return q, planner.AppendGraphQLErrors(nil, gqlCodeUnavailable, msgNoSchema, "$"), false
+	}
 	var st gqlState
 	key := cache.AppendKey(nil, t.Name, snap.Version, who.Role, shapeHash(&st.hash, []byte("socket\x00"), r.Query, r.OperationName))
-	compile := func() (planner.Executable, error) { return a.compileGraphQL(t, snap, who, &r, true) }
+	compile := func() (planner.Executable, error) { return a.compileGraphQL(t, snap, who, r, true) }
 	in := planner.Input{Variables: r.Variables}
 	plan, err := a.plans.get(key, compile)
 	if err == nil {
@@ -360,22 +402,18 @@ func (w *wsConn) start(id string, payload json.RawMessage) bool {
 	if err != nil {
 		var resp planner.Response
 		graphqlDoor{}.compileFailure(a, origin{sock: w.log}, &resp, err)
-		w.forget(id)
-		w.opErrorBody(id, resp.Body)
-		return true
+		return q, resp.Body, false
 	}
 	p, ok := plan.(*planner.Plan)
 	if !ok || !p.Subscription {
-		go w.once1(id, who, &r)
-		return true
+		return q, nil, true
 	}
 	pool, err := a.pool(t)
 	if err != nil {
-		w.forget(id)
-		w.opError(id, gqlCodeUnavailable, msgConnection)
-		return true
+		return q, planner.AppendGraphQLErrors(nil, gqlCodeUnavailable, msgConnection, "$"), false
 	}
-	q := realtime.Query{Tenant: t.Name, DirectURL: t.DirectURL, Managed: a.s.cfg.CheckManaged(t.Config, "") == nil,
+	op.version = snap.Version
+	q = realtime.Query{Tenant: t.Name, DirectURL: t.DirectURL, Managed: a.s.cfg.CheckManaged(t.Config, "") == nil,
 		Key: key, Plan: p, Variables: append([]byte(nil), r.Variables...), Pool: pool,
 		Interval: t.Config.Limits.SubscriptionInterval.D(), Poll: t.Config.Limits.SubscriptionPoll.D(),
 		Max: t.Config.Limits.MaxSubscriptions}
@@ -383,39 +421,116 @@ func (w *wsConn) start(id string, payload json.RawMessage) bool {
 		sess := who.session("POST", "/v1/graphql")
 		q.Session = &sess
 	}
+	return q, nil, false
+}
+
+// pusher sends the hub's results for the operation started, while it is the connection's
+// operation id (replanned or not).
+func (w *wsConn) pusher(id string, started *wsOp) realtime.Push {
 	msgType := "next"
 	if w.legacy {
 		msgType = "data"
 	}
-	sub, err := a.hub.Subscribe(context.Background(), q, func(body []byte) {
-		w.send(appendFrame(nil, msgType, &id, body))
-	})
+	return func(body []byte) {
+		w.mu.Lock()
+		cur := w.ops[id]
+		live := cur != nil && cur.started == started
+		w.mu.Unlock()
+		if live {
+			w.send(appendFrame(nil, msgType, &id, body))
+		}
+	}
+}
+
+// attach gives op the subscription the hub made of q (or its refusal, err): op stays the
+// operation id unless the client completed it, or the connection closed, meanwhile.
+func (w *wsConn) attach(id string, op *wsOp, q realtime.Query, sub *realtime.Sub, err error) {
 	if err != nil {
-		w.forget(id)
+		w.mu.Lock()
+		mine := w.ops[id] == op
+		if mine {
+			delete(w.ops, id)
+		}
+		w.mu.Unlock()
+		if !mine {
+			return
+		}
 		var resp planner.Response
-		if !p.Fail(&in, err, &resp) {
+		in := planner.Input{Variables: q.Variables}
+		if !q.Plan.Fail(&in, err, &resp) {
 			switch {
 			case errors.Is(err, realtime.ErrTooMany):
 				planner.WriteGraphQLError(&resp, 200, "too-many-requests", err.Error(), "$")
 			case errors.Is(err, realtime.ErrClosed):
 				planner.WriteGraphQLError(&resp, 200, gqlCodeUnavailable, err.Error(), "$")
 			default:
-				w.log.Error("subscribe", "tenant", t.Name, "err", err)
+				w.log.Error("subscribe", "tenant", w.t.Name, "err", err)
 				planner.WriteGraphQLError(&resp, 200, "unexpected", "could not start the subscription", "$")
 			}
 		}
 		w.opErrorBody(id, resp.Body)
-		return true
+		return
 	}
 	w.mu.Lock()
-	if _, still := w.ops[id]; still && !w.closed() {
-		w.ops[id] = sub
+	if w.ops[id] == op && !w.closed() {
+		op.sub = sub
 		w.mu.Unlock()
-		return true
+		return
 	}
 	w.mu.Unlock()
-	sub.Cancel() // completed by the client meanwhile
-	return true
+	sub.Cancel()
+}
+
+// replan compiles the connection's subscriptions again against the tenant's current
+// catalog, after it changed: a subscription that still validates goes on under its new
+// plan (without sending its unchanged result again, a stream after the last row it
+// sent); one that no longer does (a field it reads was dropped or renamed, or its role
+// lost the privilege) ends with the errors a new subscription would get.
+func (w *wsConn) replan() {
+	w.replanMu.Lock()
+	defer w.replanMu.Unlock()
+	snap := w.t.Snapshot()
+	if snap == nil {
+		return // hibernated: no subscription keeps it awake
+	}
+	w.mu.Lock()
+	stale := map[string]*wsOp{}
+	for id, op := range w.ops {
+		if op != nil && op.sub != nil && op.version != snap.Version {
+			stale[id] = op
+		}
+	}
+	w.mu.Unlock()
+	for id, old := range stale {
+		op := &wsOp{req: old.req, who: old.who, started: old.started}
+		q, fail, once := w.compile(op)
+		if fail == nil && once {
+			fail = planner.AppendGraphQLErrors(nil, "validation-failed", "the subscription is no longer a subscription", "$")
+		}
+		w.mu.Lock()
+		mine := w.ops[id] == old && !w.closed()
+		if mine {
+			if fail != nil {
+				delete(w.ops, id)
+			} else {
+				w.ops[id] = op
+			}
+		}
+		w.mu.Unlock()
+		if !mine {
+			continue // completed by the client meanwhile, which cancelled old
+		}
+		if fail != nil {
+			old.sub.Cancel()
+			w.opErrorBody(id, fail)
+			continue
+		}
+		sub, err := w.a.hub.Replace(context.Background(), old.sub, q, w.pusher(id, op.started))
+		if errors.Is(err, realtime.ErrGone) {
+			continue
+		}
+		w.attach(id, op, q, sub, err)
+	}
 }
 
 // once1 answers a query or mutation sent over the socket with one result, then complete.
@@ -466,11 +581,11 @@ func (w *wsConn) once1(id string, who principal, r *gqlRequest) {
 // stopOp ends the client's operation id. The legacy protocol answers stop with complete.
 func (w *wsConn) stopOp(id string, answer bool) {
 	w.mu.Lock()
-	sub, ok := w.ops[id]
+	op, ok := w.ops[id]
 	delete(w.ops, id)
 	w.mu.Unlock()
-	if sub != nil {
-		sub.Cancel()
+	if op != nil && op.sub != nil {
+		op.sub.Cancel()
 	}
 	if ok && answer {
 		w.send(appendFrame(nil, "complete", &id, nil))
@@ -587,14 +702,14 @@ func (w *wsConn) stop() {
 		close(w.done)
 		w.mu.Lock()
 		ops := w.ops
-		w.ops = map[string]*realtime.Sub{}
+		w.ops = map[string]*wsOp{}
 		if w.expiry != nil {
 			w.expiry.Stop()
 		}
 		w.mu.Unlock()
-		for _, s := range ops {
-			if s != nil {
-				s.Cancel()
+		for _, op := range ops {
+			if op != nil && op.sub != nil {
+				op.sub.Cancel()
 			}
 		}
 		_ = w.c.NetConn().SetReadDeadline(time.Now())
@@ -671,6 +786,22 @@ func (s *sockets) closeTenant(old *control.Tenant) {
 	s.mu.Unlock()
 	for _, w := range gone {
 		w.closeNow(websocket.CloseServiceRestart, "the tenant moved to a database of its own: reconnect")
+	}
+}
+
+// replan has the GraphQL sockets of tenant t compile their subscriptions again, after its
+// catalog changed (wsConn.replan).
+func (s *sockets) replan(t *control.Tenant) {
+	s.mu.Lock()
+	var ws []*wsConn
+	for so, st := range s.open {
+		if w, ok := so.(*wsConn); ok && st == t {
+			ws = append(ws, w)
+		}
+	}
+	s.mu.Unlock()
+	for _, w := range ws {
+		w.replan()
 	}
 }
 

@@ -10,8 +10,10 @@
 // falls behind (the WAL of every tenant of the database flows through it) counts as down,
 // so its groups poll every half second until it catches up.
 //
-// It runs plans (planner.Plan) through a tenant's pool (poolmgr) and knows nothing of
-// sockets or HTTP: the proxy owns the WebSocket endpoints, authenticates credentials, and
+// It runs plans (planner.Plan) through a tenant's pool (poolmgr) and compiles none: when a
+// tenant's catalog changes, the proxy compiles each subscription again and hands the hub
+// the new plan (Hub.Replace), which carries over what the subscriber was sent. It knows
+// nothing of sockets or HTTP: the proxy owns the WebSocket endpoints, authenticates credentials, and
 // hands each subscription a push function and each Realtime socket its frames (Conn.Handle)
 // and a send function. It must never run a plan or deliver a change as anyone but the
 // subscriber's own role and claims, nor refresh a group whose tables did not change when a

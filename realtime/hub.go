@@ -18,6 +18,9 @@ import (
 // ErrTooMany refuses a subscription over the tenant's max_subscriptions.
 var ErrTooMany = errors.New("too many subscriptions for this tenant")
 
+// ErrGone refuses to replace a subscription that was cancelled first.
+var ErrGone = errors.New("the subscription has ended")
+
 // ErrClosed refuses a subscription while the hub drains.
 var ErrClosed = errors.New("the server is shutting down")
 
@@ -118,9 +121,19 @@ type Sub struct {
 	fresh bool // waits for its first result
 	gone  bool
 
-	// Owned by the group's refresh (one at a time).
-	hash uint64
-	sent bool
+	// Written by the group's refresh (one at a time) under Hub.mu, once the result is
+	// pushed: its hash, and a stream's cursor past the last row pushed (the row's
+	// planner.CursorKey object). Replace carries them over.
+	hash   uint64
+	sent   bool
+	cursor []byte
+}
+
+// delivered is what a replaced subscription had pushed.
+type delivered struct {
+	hash   uint64
+	sent   bool
+	cursor []byte
 }
 
 // New starts a hub.
@@ -167,6 +180,26 @@ func (h *Hub) Close() {
 // time the result changes (a live query) or rows come after the cursor (a stream). The
 // returned Sub stops with Cancel.
 func (h *Hub) Subscribe(ctx context.Context, q Query, push Push) (*Sub, error) {
+	return h.subscribe(ctx, q, push, nil)
+}
+
+// Replace ends old and subscribes q in its place: the same operation compiled anew (the
+// tenant's catalog changed). What old pushed carries over, so a live query whose result
+// is unchanged sends nothing and a stream goes on after the last row it sent. ErrGone:
+// old was cancelled first.
+func (h *Hub) Replace(ctx context.Context, old *Sub, q Query, push Push) (*Sub, error) {
+	h.mu.Lock()
+	if old.gone {
+		h.mu.Unlock()
+		return nil, ErrGone
+	}
+	d := delivered{hash: old.hash, sent: old.sent, cursor: old.cursor}
+	old.cancelLocked()
+	h.mu.Unlock()
+	return h.subscribe(ctx, q, push, &d)
+}
+
+func (h *Hub) subscribe(ctx context.Context, q Query, push Push, d *delivered) (*Sub, error) {
 	s := &Sub{h: h, push: push, fresh: true, in: planner.Input{Variables: q.Variables}}
 	var b planner.Batch
 	if err := q.Plan.Bind(&s.in, &b); err != nil {
@@ -192,6 +225,13 @@ func (h *Hub) Subscribe(ctx context.Context, q Query, push Push) (*Sub, error) {
 			}
 		}
 		s.args = append(s.args, a)
+	}
+	if d != nil {
+		s.hash, s.sent = d.hash, d.sent
+		if st := q.Plan.Stream; st != nil && d.cursor != nil {
+			s.cursor = d.cursor
+			s.advance(st, d.cursor)
+		}
 	}
 	key := string(kb)
 
@@ -251,9 +291,13 @@ func (h *Hub) Subscribe(ctx context.Context, q Query, push Push) (*Sub, error) {
 // Cancel ends the subscription; no push follows once it returns, except one already
 // under way.
 func (s *Sub) Cancel() {
+	s.h.mu.Lock()
+	defer s.h.mu.Unlock()
+	s.cancelLocked()
+}
+
+func (s *Sub) cancelLocked() {
 	h := s.h
-	h.mu.Lock()
-	defer h.mu.Unlock()
 	if s.gone {
 		return
 	}
@@ -536,6 +580,7 @@ func (h *Hub) deliver(s *Sub, vals [][]byte, runErr error, since time.Time) bool
 	var w planner.Response
 	stream := g.plan.Stream
 	got := false
+	var cursor []byte
 	if runErr != nil {
 		if !g.plan.Fail(&s.in, runErr, &w) {
 			return false
@@ -553,6 +598,7 @@ func (h *Hub) deliver(s *Sub, vals [][]byte, runErr error, since time.Time) bool
 			if n > 0 {
 				got = true
 				s.advance(stream, last)
+				cursor = append([]byte(nil), last...)
 			}
 			vals = [][]byte{rows}
 		}
@@ -573,11 +619,16 @@ func (h *Hub) deliver(s *Sub, vals [][]byte, runErr error, since time.Time) bool
 	}
 	h.mu.Lock()
 	gone := s.gone
+	if !gone {
+		s.hash, s.sent = sum, true
+		if cursor != nil {
+			s.cursor = cursor
+		}
+	}
 	h.mu.Unlock()
 	if gone {
 		return false
 	}
-	s.hash, s.sent = sum, true
 	s.push(w.Body)
 	h.m.messages.Inc()
 	if !since.IsZero() {
