@@ -11,6 +11,7 @@ import (
 	"net"
 	"os"
 	"os/exec"
+	"runtime"
 	"slices"
 	"strconv"
 	"strings"
@@ -185,7 +186,7 @@ func cmdTenants(ctx context.Context, args []string, stdout, stderr io.Writer) in
 	fs.Float64Var(&o.quietRate, "quiet-rate", 200, "noisy: requests/s of the quiet tenants together, open loop")
 	fs.Float64Var(&o.noisyFactor, "noisy-factor", 10, "noisy: the noisy tenant's rate, as a multiple of --quiet-rate (all the quiet tenants together)")
 	fs.DurationVar(&o.noisyDuration, "noisy-duration", 0, "noisy: measured time of each quiet run (default 10s, quick 2s)")
-	fs.IntVar(&o.maxInFlight, "max-in-flight", 4, "noisy: pool.max_in_flight of every tenant (0: Kapok's default)")
+	fs.IntVar(&o.maxInFlight, "max-in-flight", -1, "noisy: pool.max_in_flight of every tenant (-1: half this machine's CPUs, at least 1, as README's Thousands of tenants advises for a database on these cores; 0: Kapok's default)")
 	fs.DurationVar(&o.queueTimeout, "queue-timeout", 100*time.Millisecond, "noisy: pool.queue_timeout of every tenant, the longest a request over max_in_flight waits, and any request for a connection (0: Kapok's default)")
 	fs.IntVar(&o.createSchemas, "create-schemas", 100, "create: schema tenants created through the admin API while 100 tenants are under load (a p99 needs a hundred)")
 	fs.IntVar(&o.createDBs, "create-databases", 20, "create: database tenants created likewise")
@@ -234,6 +235,10 @@ func (o *tenantsOptions) parse(counts, phases string) error {
 	o.defaultDuration(&o.warmup, 2*time.Second, 400*time.Millisecond)
 	o.defaultDuration(&o.load, 30*time.Second, 5*time.Second)
 	o.defaultDuration(&o.noisyDuration, 10*time.Second, 2*time.Second)
+	if o.maxInFlight < 0 {
+		// PostgreSQL runs on this machine: a tenant never holds every core of it.
+		o.maxInFlight = max(1, runtime.NumCPU()/2)
+	}
 	if o.rounds <= 0 {
 		o.rounds = map[bool]int{false: 4, true: 2}[o.quick]
 	}
