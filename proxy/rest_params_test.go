@@ -3,6 +3,7 @@ package proxy
 import (
 	"encoding/json"
 	"net/url"
+	"strings"
 	"testing"
 )
 
@@ -55,4 +56,52 @@ func TestRESTPagingAndCastMistakesAreRefused(t *testing.T) {
 		{name: "a cast to a built-in type in upper case still works", method: "GET", path: "/tags?select=id::TEXT&id=eq.1", status: 200, want: `[{"id":"1"}]`},
 		{name: "a cast to a built-in type of two words still works", method: "GET", path: "/tags?select=id::double%20precision&id=eq.1", status: 200, want: `[{"id":1}]`},
 	})
+}
+
+// TestRESTRangeHeaderMeetsLimitAndOffset: a Range header with limit/offset parameters
+// asks for their intersection, as PostgREST serves it; an empty one is 416. Each case runs
+// after a request of the same shape with other values, so the cached plan answers it too.
+func TestRESTRangeHeaderMeetsLimitAndOffset(t *testing.T) {
+	ts := restServer(t, "ranges")
+	for _, c := range []struct {
+		name, query, rng string
+		warm, warmRange  string // a request of the same shape, other values
+		status           int
+		want, contentRng string
+	}{
+		{"a limit cuts the header's range", "limit=2", "1-3", "limit=3", "0-3", 200, `[{"id":2}]`, "1-1/*"},
+		{"an offset moves the header's lower bound", "offset=2", "0-3", "offset=1", "0-2", 200, `[{"id":3},{"id":4}]`, "2-3/*"},
+		{"an open-ended header meets limit and offset", "limit=2&offset=1", "1-", "limit=3&offset=0", "1-", 200, `[{"id":2},{"id":3}]`, "1-2/*"},
+		{"the header's bounds win inside a wider page", "limit=10&offset=0", "2-2", "limit=9&offset=1", "1-3", 200, `[{"id":3}]`, "2-2/*"},
+		{"limit=0 answers no rows whatever the header", "limit=0", "2-3", "limit=2", "0-3", 200, `[]`, ""},
+		{"an empty intersection is unsatisfiable", "limit=2", "3-3", "limit=2", "0-3", 416, "", ""},
+		{"on a function's rows too", "offset=1", "0-1", "offset=0", "0-1", 200, `[{"id":2}]`, "1-1/*"},
+	} {
+		t.Run(c.name, func(t *testing.T) {
+			path := "/t/blog/rest/v1/articles?select=id&order=id&"
+			if strings.HasPrefix(c.name, "on a function") {
+				path = "/t/blog/rest/v1/rpc/articles_by?author=1&select=id&order=id&"
+			}
+			if r := ts.do("GET", path+c.warm, "", "Range: "+c.warmRange); r.status >= 300 {
+				t.Fatalf("warm-up: status %d: %s", r.status, r.body)
+			}
+			for range 2 {
+				r := ts.do("GET", path+c.query, "", "Range: "+c.rng)
+				if r.status != c.status {
+					t.Fatalf("status %d, want %d: %s", r.status, c.status, r.body)
+				}
+				if c.status == 416 {
+					var e struct{ Code, Details string }
+					if err := json.Unmarshal([]byte(r.body), &e); err != nil || e.Code != "PGRST103" || e.Details != "Limit should be greater than or equal to zero." {
+						t.Fatalf("body %s", r.body)
+					}
+					continue
+				}
+				jsonEq(t, r.body, c.want)
+				if c.contentRng != "" && r.header["Content-Range"] != c.contentRng {
+					t.Fatalf("Content-Range %q, want %q", r.header["Content-Range"], c.contentRng)
+				}
+			}
+		})
+	}
 }

@@ -132,6 +132,9 @@ func (k *kapok) ask(req *Request) (any, error) {
 	defer fasthttp.ReleaseResponse(resp)
 	hreq.SetRequestURI("http://kapok.test/t/" + k.tenant() + "/rest/v1" + path)
 	k.authorize(hreq)
+	if rng := RangeHeader(req); rng != "" {
+		hreq.Header.Set("Range", rng)
+	}
 	if err := k.c.DoTimeout(hreq, resp, 30*time.Second); err != nil {
 		return nil, err
 	}
@@ -247,6 +250,9 @@ func caseRequest(db *DB, seed uint64, i int, avoid Avoid) *Request {
 func describe(req *Request) string {
 	if req.REST {
 		readable, _ := REST(req)
+		if rng := RangeHeader(req); rng != "" {
+			readable += "\nRange: " + rng
+		}
 		return "GET /rest/v1" + readable
 	}
 	return describeDocument(GraphQL(req))

@@ -74,8 +74,35 @@ func (g *Generator) REST() *Request {
 		g.restAggregates(q)
 	}
 	g.embedNullIn(q)
+	if !grouped(q) && g.p(0.15) { // groups come in no order: no page of them
+		lo, up := g.r.IntN(4), -1
+		if g.p(0.7) {
+			up = lo + g.r.IntN(5)
+		}
+		if rng := [2]int{lo, up}; pageMeets(q, rng) {
+			q.Range = &rng
+		}
+	}
 	return &Request{REST: true, Roots: []*Query{q}}
 }
+
+// pageMeets reports whether a Range header rng has items in common with q's page, or q
+// asks for none (limit=0): PostgREST refuses the other pairs with 416.
+func pageMeets(q *Query, rng [2]int) bool {
+	if q.Limit == 0 {
+		return true
+	}
+	for i := 0; i <= max(rng[0], q.Offset); i++ {
+		if inPage(q, i) && inRange(rng, i) {
+			return true
+		}
+	}
+	return false
+}
+
+func inPage(q *Query, i int) bool { return i >= q.Offset && (q.Limit < 0 || i < q.Offset+q.Limit) }
+
+func inRange(rng [2]int, i int) bool { return i >= rng[0] && (rng[1] < 0 || i <= rng[1]) }
 
 func (g *Generator) list(table string, rel *Rel, depth int) *Query {
 	q := &Query{Table: table, Rel: rel, Limit: -1}

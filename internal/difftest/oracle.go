@@ -140,6 +140,16 @@ func (o *Oracle) rows(q *Query, rows []Row, rest bool) []Row {
 		}
 		kept = d
 	}
+	if q.Range != nil {
+		// The Range header and the page: the rows whose position is in both.
+		var page []Row
+		for i, r := range kept {
+			if inPage(q, i) && inRange(*q.Range, i) {
+				page = append(page, r)
+			}
+		}
+		return page
+	}
 	if q.Offset > 0 {
 		if q.Offset >= len(kept) {
 			kept = nil

@@ -23,6 +23,18 @@ func REST(req *Request) (readable, escaped string) {
 	return "/" + q.Table + "?" + strings.Join(r, "&"), "/" + q.Table + "?" + strings.Join(e, "&")
 }
 
+// RangeHeader is the value of req's Range header, "" when it has none.
+func RangeHeader(req *Request) string {
+	rng := req.Roots[0].Range
+	switch {
+	case rng == nil:
+		return ""
+	case rng[1] < 0:
+		return fmt.Sprintf("%d-", rng[0])
+	}
+	return fmt.Sprintf("%d-%d", rng[0], rng[1])
+}
+
 func restSelect(q *Query) string {
 	var parts []string
 	if q.Star {

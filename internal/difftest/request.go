@@ -28,6 +28,9 @@ type Query struct {
 	NullFilter int
 	Star       bool // REST select=*
 	Sel        []*Field
+	// Range is a REST root's Range header, items Range[0] to Range[1] (-1: open-ended):
+	// PostgREST serves the rows that are both in it and in the page of Offset and Limit.
+	Range *[2]int
 }
 
 // Field is one selected field.

@@ -69,7 +69,7 @@ func groupedOK(q *Query) bool {
 				return false
 			}
 		}
-		return len(q.Order) == 0 && q.Limit < 0 && q.Offset == 0 && !q.Star
+		return len(q.Order) == 0 && q.Limit < 0 && q.Offset == 0 && q.Range == nil && !q.Star
 	}
 	return len(q.Order) > 0 || (q.Rel != nil && !q.Rel.Many) || q.ByPK != nil
 }

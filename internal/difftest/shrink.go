@@ -73,6 +73,9 @@ func queryVariants(q *Query) []*Query {
 	if q.Offset > 0 {
 		with(func(c *Query) { c.Offset = 0 })
 	}
+	if q.Range != nil {
+		with(func(c *Query) { c.Range = nil })
+	}
 	if q.Inner {
 		with(func(c *Query) { c.Inner = false })
 	}
@@ -191,6 +194,9 @@ func validQuery(q *Query, rest bool) bool {
 		}
 	}
 	if rest && q.Where != nil && !validREST(q.Where, q) {
+		return false
+	}
+	if q.Range != nil && !pageMeets(q, *q.Range) {
 		return false
 	}
 	for _, f := range q.Sel {

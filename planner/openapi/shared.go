@@ -46,7 +46,7 @@ func (g *generator) shared() {
 	g.params["on_conflict"] = q("on_conflict",
 		"Comma-separated columns of a unique constraint for an upsert (with `Prefer: resolution=…`); the primary key by default.",
 		str(), "email")
-	g.params["range"] = h("Rows to return, zero-based and inclusive, e.g. `0-24`; the response carries `Content-Range`.",
+	g.params["range"] = h("Rows to return, zero-based and inclusive, e.g. `0-24`; with `limit`/`offset`, the rows in both (none in common: 416); the response carries `Content-Range`.",
 		obj{"type": "string", "pattern": "^[0-9]+-[0-9]*$"}, "Range")
 	g.params["rangeUnit"] = h("Unit of `Range`; only `items` is supported.", obj{"type": "string", "default": "items"}, "Range-Unit")
 	g.params["preferRead"] = h("`count=exact|planned|estimated`: report the total row count in `Content-Range`.",

@@ -70,10 +70,8 @@ func Compile(cat *catalog.Schema, req *ApiRequest, body []byte) (*Statement, err
 		}
 		st.Representation = true
 		st.RoleOnly = ir.RoleOnly(p.Query, cat)
-		if rg := req.RootRange(); rg != nil && rg.Offset != nil {
-			st.Offset = rg.Offset.Slot
-		} else if req.HeaderRange != nil && rg == nil {
-			st.Offset = req.HeaderRange.Offset.Slot
+		if off, _ := req.Page(); off != nil {
+			st.Offset = off.Slot
 		}
 	case *MutatePlan:
 		st.PrimaryKey = p.Table.PrimaryKey
@@ -87,6 +85,9 @@ func Compile(cat *catalog.Schema, req *ApiRequest, body []byte) (*Statement, err
 		st.Scalar = !p.Call.Set
 		st.Void = p.Call.Void
 		st.Representation = true
+		if off, _ := req.Page(); off != nil && p.Call.Rows != nil {
+			st.Offset = off.Slot
+		}
 		if stmt, err = sqlgen.BuildRESTCall(p.Call); err != nil {
 			return nil, err
 		}
@@ -337,14 +338,7 @@ func (l *lowering) call(schema string, body []byte) (*ir.RESTCall, error) {
 		}
 		sel.From = ir.CallRows
 		sel.Shape = ir.ShapeArray
-		if rg := req.RootRange(); rg != nil {
-			if rg.Limit != nil {
-				sel.Limit = &ir.Param{Slot: rg.Limit.Slot, Type: "int8"}
-			}
-			if rg.Offset != nil {
-				sel.Offset = &ir.Param{Slot: rg.Offset.Slot, Type: "int8"}
-			}
-		}
+		page(sel, req)
 		c.Rows = sel
 	}
 	return c, nil

@@ -14,6 +14,10 @@ func fuzzSeeds(f *testing.F) {
 		f.Add("GET", "/t", q, "", "")
 	}
 	f.Add("POST", "/rpc/fn", "columns=a,b&on_conflict=a", "return=representation,resolution=merge-duplicates", "")
+	// A Range header with the root's limit and offset: their intersection is bound.
+	f.Add("GET", "/items", "limit=2&offset=1", "", "1-5")
+	f.Add("GET", "/items", "offset=3&a.limit=1", "", "0-1")
+	f.Add("GET", "/rpc/fn", "limit=00", "", "3-")
 }
 
 // FuzzParseRequest: no panics; errors are typed PostgREST errors; an accepted request

@@ -157,6 +157,9 @@ func parseRequest(method, path string, rawQuery []byte, h HeaderGetter) (*ApiReq
 				hr.Limit = &Value{Slot: next(), Text: strconv.FormatInt(atoi(up)-atoi(lo)+1, 10)}
 			}
 			r.HeaderRange = hr
+			if err := r.intersectPage(); err != nil {
+				return nil, err
+			}
 		}
 	}
 	r.NumValues = slots
@@ -186,6 +189,36 @@ func parseRequest(method, path string, rawQuery []byte, h HeaderGetter) (*ApiReq
 		return nil, err
 	}
 	return r, nil
+}
+
+// intersectPage sets the root's page to the intersection of the Range header and the
+// root's offset and limit parameters, when both are given; limit=0 stays as it is.
+func (r *ApiRequest) intersectPage() *Error {
+	rg, hr := r.RootRange(), r.HeaderRange
+	if rg == nil || hr == nil || (rg.Limit != nil && atoi([]byte(rg.Limit.Text)) == 0) {
+		return nil
+	}
+	count, offset, limit := int64(-1), int64(-1), int64(-1)
+	if hr.Limit != nil {
+		count = atoi([]byte(hr.Limit.Text))
+	}
+	if rg.Offset != nil {
+		offset = atoi([]byte(rg.Offset.Text))
+	}
+	if rg.Limit != nil {
+		limit = atoi([]byte(rg.Limit.Text))
+	}
+	off, lim, ok := pageOf(atoi([]byte(hr.Offset.Text)), count, offset, limit)
+	if !ok {
+		return &Error{Status: 416, Code: CodeInvalidRange, Message: "Requested range not satisfiable",
+			Details: "Limit should be greater than or equal to zero."}
+	}
+	ov, lv := r.Page()
+	ov.Text = strconv.FormatInt(off, 10)
+	if lim >= 0 {
+		lv.Text = strconv.FormatInt(lim, 10)
+	}
+	return nil
 }
 
 func rangeApplies(method string) bool { return method == "GET" || method == "HEAD" }

@@ -403,3 +403,38 @@ func TestErrorBodyIsPostgRESTs(t *testing.T) {
 		t.Fatalf("got %s", b)
 	}
 }
+
+func TestRangeHeaderMeetsLimitAndOffset(t *testing.T) {
+	for _, c := range []struct {
+		lower, count, offset, limit int64
+		off, lim                    int64
+		ok                          bool
+	}{
+		{1, 3, -1, 2, 1, 1, true},    // 1-3 and limit=2: item 1
+		{0, 4, 2, -1, 2, 2, true},    // 0-3 and offset=2: items 2-3
+		{1, -1, 1, 2, 1, 2, true},    // 1- with limit=2&offset=1: items 1-2
+		{5, -1, 2, -1, 5, -1, true},  // 5- and offset=2: from 5 on
+		{0, -1, 7, -1, 7, -1, true},  // 0- and offset=7: from 7 on
+		{2, 1, 0, 10, 2, 1, true},    // 2-2 inside limit=10: item 2
+		{3, 1, -1, 2, 0, 0, false},   // 3-3 and limit=2 (items 0-1): nothing in common
+		{0, 2, 5, 3, 0, 0, false},    // 0-1 and offset=5: nothing in common
+		{4, 3, 5, 1, 5, 1, true},     // 4-6 and limit=1&offset=5: item 5
+		{0, 10, 9, 5, 9, 1, true},    // 0-9 and items 9-13: item 9
+		{10, 10, 0, 11, 10, 1, true}, // 10-19 and items 0-10: item 10
+	} {
+		off, lim, ok := pageOf(c.lower, c.count, c.offset, c.limit)
+		if off != c.off || lim != c.lim || ok != c.ok {
+			t.Errorf("pageOf(%d, %d, %d, %d) = %d, %d, %v; want %d, %d, %v", c.lower, c.count, c.offset, c.limit, off, lim, ok, c.off, c.lim, c.ok)
+		}
+	}
+	r := mustParse(t, "GET", "/t", "select=id,a(id)&limit=2&offset=1&a.limit=5", hdrs{"Range": {"2-9"}})
+	if off, lim := r.Page(); off == nil || lim == nil || off.Text != "2" || lim.Text != "1" {
+		t.Fatalf("page %+v %+v", off, lim)
+	}
+	if g := r.Ranges[1]; g.Limit.Text != "5" { // an embed's page is its own
+		t.Fatalf("embed limit %q", g.Limit.Text)
+	}
+	if _, err := ParseRequest("GET", "/t", []byte("offset=4"), hdrs{"Range": {"0-3"}}); err == nil || err.(*Error).Status != 416 {
+		t.Fatalf("empty intersection: %v", err)
+	}
+}

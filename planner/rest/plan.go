@@ -107,6 +107,17 @@ func (l *lowering) slots() Slots {
 	return Slots{Schema: l.schema, NumValues: l.req.NumValues, Consts: l.consts}
 }
 
+// page gives sel, the root of a read or of a function's rows, the request's page.
+func page(sel *ir.Select, req *ApiRequest) {
+	off, lim := req.Page()
+	if off != nil {
+		sel.Offset = &ir.Param{Slot: off.Slot, Type: "int8"}
+	}
+	if lim != nil {
+		sel.Limit = &ir.Param{Slot: lim.Slot, Type: "int8"}
+	}
+}
+
 // read lowers GET and HEAD of a table or view.
 func (l *lowering) read() (*ReadPlan, error) {
 	req := l.req
@@ -119,19 +130,7 @@ func (l *lowering) read() (*ReadPlan, error) {
 		return nil, err
 	}
 	sel.Shape = ir.ShapeArray
-	if rg := req.RootRange(); rg != nil {
-		if rg.Limit != nil {
-			sel.Limit = &ir.Param{Slot: rg.Limit.Slot, Type: "int8"}
-		}
-		if rg.Offset != nil {
-			sel.Offset = &ir.Param{Slot: rg.Offset.Slot, Type: "int8"}
-		}
-	} else if hr := req.HeaderRange; hr != nil {
-		sel.Offset = &ir.Param{Slot: hr.Offset.Slot, Type: "int8"}
-		if hr.Limit != nil {
-			sel.Limit = &ir.Param{Slot: hr.Limit.Slot, Type: "int8"}
-		}
-	}
+	page(sel, req)
 	grouped := hasAgg(sel.Output)
 	if grouped {
 		if err := checkGrouped(sel.Output); err != nil {

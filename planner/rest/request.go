@@ -186,6 +186,50 @@ type RangeHeader struct {
 	Limit  *Value
 }
 
+// Page returns the values of the root's offset and limit, nil where there is none: the
+// root's offset and limit parameters where given, else the Range header's bounds. With
+// both, parse has set them to the intersection of the two (pageOf), and the Shaper the
+// values it binds.
+func (r *ApiRequest) Page() (offset, limit *Value) {
+	if hr := r.HeaderRange; hr != nil {
+		offset, limit = &hr.Offset, hr.Limit
+	}
+	if rg := r.RootRange(); rg != nil {
+		if rg.Offset != nil {
+			offset = rg.Offset
+		}
+		if rg.Limit != nil {
+			limit = rg.Limit
+		}
+	}
+	return offset, limit
+}
+
+// pageOf is the page a Range header (its lower bound and item count, count -1 when it is
+// open-ended) and the root's offset and limit parameters (-1 when absent; limit > 0)
+// ask for together: PostgREST serves the intersection of the two ranges. It returns its
+// offset and limit (-1: unbounded), ok false when it is empty, which PostgREST answers
+// with 416.
+func pageOf(lower, count, offset, limit int64) (off, lim int64, ok bool) {
+	off, lim = max(lower, offset, 0), -1
+	end, bounded := int64(0), false // the last item
+	if count >= 0 {
+		end, bounded = lower+count-1, true
+	}
+	if limit >= 0 {
+		if e := max(offset, 0) + limit - 1; !bounded || e < end {
+			end, bounded = e, true
+		}
+	}
+	if !bounded {
+		return off, -1, true
+	}
+	if end < off {
+		return 0, 0, false
+	}
+	return off, end - off + 1, true
+}
+
 // RootRange returns the limit/offset parameters of the root level, or nil.
 func (r *ApiRequest) RootRange() *Range {
 	for i := range r.Ranges {

@@ -46,6 +46,7 @@ func (s *Shaper) Shape(method, path, rawQuery []byte, h HeaderGetter, dst []byte
 	s.key = escapeKey(s.key, bstr(path))
 	s.key = append(s.key, '?')
 	first := true
+	rootOff, rootLim := -1, -1 // the indexes in vals of the root's offset and limit
 	for i := 0; i < len(rawQuery); {
 		rn, rv, hasEq, nx := nextPair(rawQuery, i)
 		i = nx
@@ -68,6 +69,12 @@ func (s *Shaper) Shape(method, path, rawQuery []byte, h HeaderGetter, dst []byte
 			s.key = escapeKey(s.key, value)
 		case kindLimit, kindOffset:
 			if allDigits([]byte(value)) {
+				switch name {
+				case "limit":
+					rootLim = len(s.vals)
+				case "offset":
+					rootOff = len(s.vals)
+				}
 				s.value(value)
 			} else {
 				s.verbatim(value)
@@ -91,13 +98,16 @@ func (s *Shaper) Shape(method, path, rawQuery []byte, h HeaderGetter, dst []byte
 			if len(up) > 0 && atoi(lo) > atoi(up) {
 				s.key = append(s.key, '!')
 			} else {
+				hOff, hLim := len(s.vals), -1
 				s.value(bstr(lo))
 				if len(up) > 0 {
 					s.key = append(s.key, '-')
 					m := len(s.sc)
 					s.sc = strconv.AppendInt(s.sc, atoi(up)-atoi(lo)+1, 10)
+					hLim = len(s.vals)
 					s.value(bstr(s.sc[m:]))
 				}
+				s.intersectPage(hOff, hLim, rootOff, rootLim)
 			}
 		}
 	}
@@ -107,6 +117,42 @@ func (s *Shaper) Shape(method, path, rawQuery []byte, h HeaderGetter, dst []byte
 	s.header(h, HeaderContentProfile, "\x00CP:")
 	s.header(h, HeaderContentType, "\x00CT:")
 	return s.key, s.vals
+}
+
+// intersectPage binds the intersection of the Range header (its values at hOff and hLim)
+// and the root's offset and limit (at rootOff and rootLim; -1 where absent) in the
+// slots ApiRequest.Page names, as parse does (ApiRequest.intersectPage). An empty one
+// marks the key: parse refuses it.
+func (s *Shaper) intersectPage(hOff, hLim, rootOff, rootLim int) {
+	if (rootOff < 0 && rootLim < 0) || (rootLim >= 0 && atoi(s.vals[rootLim]) == 0) {
+		return
+	}
+	num := func(i int) int64 {
+		if i < 0 {
+			return -1
+		}
+		return atoi(s.vals[i])
+	}
+	off, lim, ok := pageOf(num(hOff), num(hLim), num(rootOff), num(rootLim))
+	if !ok {
+		s.key = append(s.key, '!')
+		return
+	}
+	set := func(i int, n int64) {
+		m := len(s.sc)
+		s.sc = strconv.AppendInt(s.sc, n, 10)
+		s.vals[i] = s.sc[m:]
+	}
+	if rootOff >= 0 {
+		hOff = rootOff
+	}
+	set(hOff, off)
+	if rootLim >= 0 {
+		hLim = rootLim
+	}
+	if lim >= 0 {
+		set(hLim, lim)
+	}
 }
 
 func (s *Shaper) header(h HeaderGetter, name, tag string) {
