@@ -373,7 +373,7 @@ func FuzzInspect(f *testing.F) {
 			t.Fatalf("inspect(%q): effects %+v with a refusal", sql, e1)
 		}
 		for _, e := range e1 {
-			if e.Kind < effectSet || e.Kind > effectDiscardAll {
+			if e.Kind < effectSet || e.Kind > effectTouch {
 				t.Fatalf("inspect(%q): effect of unknown kind %+v", sql, e)
 			}
 			if e.Kind == effectSetRole && e.Value != "" && !usableRoles(e.Value) {
