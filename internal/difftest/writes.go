@@ -16,6 +16,9 @@ type Mutation struct {
 	Table  string
 	Where  Expr
 	Set    []Assign // an update's new values, in column order
+	// MaxAffected, for a PostgREST write, sends Prefer: handling=strict, max-affected=n:
+	// more rows touched than that refuse the write (PGRST124). -1: none.
+	MaxAffected int
 }
 
 // Assign is one column an update sets; a nil Val sets NULL.
@@ -39,7 +42,7 @@ func (g *Generator) Mutation(rest bool) *Mutation {
 		table = "authors"
 	}
 	t := g.db.Tables[table]
-	m := &Mutation{REST: rest, Table: table, Delete: g.p(0.4), Where: g.expr(table, 0)}
+	m := &Mutation{REST: rest, Table: table, Delete: g.p(0.4), Where: g.expr(table, 0), MaxAffected: -1}
 	if !m.Delete {
 		cols := g.pick(colNames(t, func(c Column) bool { return c.Name != "id" }), 1+g.r.IntN(2))
 		sort.Slice(cols, func(i, j int) bool { return colIndex(t, cols[i]) < colIndex(t, cols[j]) })
@@ -51,6 +54,9 @@ func (g *Generator) Mutation(rest bool) *Mutation {
 			}
 			m.Set = append(m.Set, a)
 		}
+	}
+	if rest && g.p(0.2) {
+		m.MaxAffected = g.r.IntN(4)
 	}
 	return m
 }
@@ -68,10 +74,13 @@ func colIndex(t *Table, name string) int {
 // as they were before a delete) and the table after it; or, when it breaks a constraint,
 // the violation's SQLSTATE, and then the table stays as it was.
 type Outcome struct {
-	Touched   []Row
-	After     []Row
-	Violation string // "23503" (foreign key), "" when none
-	Inserted  int    // rows an insert added (not updated by an upsert)
+	Touched []Row
+	After   []Row
+	// Violation is the code of the error: "23503" (foreign key), "PGRST124" (more rows
+	// than max-affected), "23503|PGRST124" when either may be named (PostgREST checks
+	// max-affected after the statement, Kapok inside it); "" when none.
+	Violation string
+	Inserted  int // rows an insert added (not updated by an upsert)
 }
 
 // Apply predicts m over the oracle's rows, which it leaves as they are.
@@ -129,6 +138,9 @@ func (o *Oracle) Apply(m *Mutation) Outcome {
 				}
 			}
 		}
+	}
+	if m.MaxAffected >= 0 && len(touched) > m.MaxAffected {
+		out.Violation = strings.TrimPrefix(out.Violation+"|PGRST124", "|")
 	}
 	if out.Violation != "" {
 		out.Touched, out.After = nil, t.Rows

@@ -60,7 +60,15 @@ type RESTWrite struct {
 	// Singular fails the statement, undoing the write, unless exactly one row was
 	// affected: the error is SQLSTATE 42704 on the setting SingularSetting + the count.
 	Singular bool
+	// MaxAffected, when set (Prefer: handling=strict, max-affected=n on PATCH and
+	// DELETE), fails the statement, undoing the write, when it affected more rows: the
+	// error is SQLSTATE 42704 on the setting MaxAffectedSetting + the count.
+	MaxAffected *int64
 }
+
+// MaxAffectedSetting prefixes the unknown setting a write or call over its MaxAffected
+// reads to fail: the error message names it followed by the number of rows.
+const MaxAffectedSetting = "kapok.max_affected_rows."
 
 // SingularSetting prefixes the unknown setting a Singular write reads to fail: the error
 // message names it followed by the number of affected rows.
@@ -76,6 +84,9 @@ type RESTCall struct {
 	// Set is true for set-returning functions, Composite when the rows have columns,
 	// Void when the function returns nothing (the body is null).
 	Set, Composite, Void bool
+	// MaxAffected fails a set-returning call that returns more rows, undoing what the
+	// function wrote (RESTWrite.MaxAffected).
+	MaxAffected *int64
 	// Rows, for composite results, is the Select over the rows (From is CallRows); nil
 	// for a scalar or a set of scalars.
 	Rows *Select

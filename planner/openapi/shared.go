@@ -55,8 +55,9 @@ func (g *generator) shared() {
 		"`resolution=merge-duplicates|ignore-duplicates` (upsert on the primary key or `on_conflict`), "+
 		"`missing=default` (absent columns take their default), `count=exact`.",
 		obj{"type": "string", "examples": []string{"return=representation", "return=minimal", "resolution=merge-duplicates,return=representation", "missing=default,return=headers-only"}}, "Prefer")
-	g.params["preferWrite"] = h("Comma-separated preferences: `return=minimal|headers-only|representation`, `count=exact`.",
-		obj{"type": "string", "examples": []string{"return=representation", "return=minimal,count=exact"}}, "Prefer")
+	g.params["preferWrite"] = h("Comma-separated preferences: `return=minimal|headers-only|representation`, `count=exact`, "+
+		"`handling=strict, max-affected=n` (PATCH, DELETE: a write over n rows is refused, 400 PGRST124, and undone).",
+		obj{"type": "string", "examples": []string{"return=representation", "return=minimal,count=exact", "handling=strict,max-affected=1"}}, "Prefer")
 	g.params["preferCall"] = h("`count=exact|planned|estimated` for set-returning functions.",
 		obj{"type": "string", "enum": []string{"count=exact", "count=planned", "count=estimated"}}, "Prefer")
 	if g.multiSchema {

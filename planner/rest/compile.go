@@ -167,6 +167,9 @@ func (l *lowering) write(t *catalog.Table, body []byte) (*ir.RESTWrite, error) {
 	req := l.req
 	w := &ir.RESTWrite{Table: ir.Relation{Schema: t.Schema, Name: t.Name}, Body: &ir.Param{Slot: SourceBody, Type: "json"},
 		Singular: req.Accept == MediaObject, BodyObject: BodyIsObject(body)}
+	if req.Action == ActionUpdate || req.Action == ActionDelete {
+		w.MaxAffected = req.Prefer.maxAffected()
+	}
 	if req.Action != ActionDelete {
 		cols := req.Columns
 		if !req.HasColumns {
@@ -304,7 +307,12 @@ func (l *lowering) call(schema string, body []byte) (*ir.RESTCall, error) {
 		return nil, &Error{Status: 405, Code: "25006", Message: "cannot execute a volatile function in a read-only request",
 			Hint: "call it with POST"}
 	}
-	c := &ir.RESTCall{Function: ir.Relation{Schema: f.Schema, Name: f.Name}, Set: f.ReturnsSet, Total: req.Prefer.Count != ""}
+	c := &ir.RESTCall{Function: ir.Relation{Schema: f.Schema, Name: f.Name}, Set: f.ReturnsSet, Total: req.Prefer.Count != "",
+		MaxAffected: req.Prefer.maxAffected()}
+	if c.MaxAffected != nil && !c.Set {
+		return nil, &Error{Status: 400, Code: CodeMaxAffectedRPC,
+			Message: "Function must return SETOF or TABLE when max-affected preference is used with handling=strict"}
+	}
 	for _, a := range req.RPCArgs {
 		fa := funcArg(f, a.Name)
 		c.Args = append(c.Args, ir.NamedArg{Name: a.Name, Value: &ir.Param{Slot: a.Value.Slot, Type: ir.TypeName(fa.TypeSchema, fa.TypeName, fa.IsArray)}})

@@ -86,6 +86,8 @@ const (
 	CodeSpreadToMany     = "PGRST119" // 400 spread of a to-many relationship
 	CodeEmbeddedFilter   = "PGRST120" // 400 bad operator on an embedded resource
 	CodePreferences      = "PGRST122" // 400 invalid preferences with handling=strict
+	CodeMaxAffected      = "PGRST124" // 400 more rows affected than max-affected allows
+	CodeMaxAffectedRPC   = "PGRST128" // 400 max-affected on a function returning one value
 	CodeInvalidPath      = "PGRST125" // 404 invalid resource path
 	CodeNoRelationship   = "PGRST200" // 400 no relationship found
 	CodeAmbiguousEmbed   = "PGRST201" // 300 more than one relationship

@@ -37,6 +37,15 @@ type Preferences struct {
 	Invalid []string
 }
 
+// maxAffected is the cap on the rows a PATCH, DELETE or set-returning call may affect:
+// max-affected, which PostgREST enforces only with handling=strict; nil without one.
+func (p *Preferences) maxAffected() *int64 {
+	if p.Handling != "strict" {
+		return nil
+	}
+	return p.MaxAffected
+}
+
 func parsePrefer(h HeaderGetter) (Preferences, *Error) {
 	var pr Preferences
 	if h == nil {

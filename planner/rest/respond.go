@@ -150,7 +150,8 @@ var errEnvelope = errors.New("rest: the statement's value is not an envelope")
 
 // applied is the Preference-Applied header of a write: the preferences it honoured.
 func (s *Statement) applied() string {
-	// PostgREST v12's order: resolution, missing, return, count.
+	// PostgREST v12's order: resolution, missing, return, count, handling, max-affected (with
+	// handling=strict only).
 	var parts []string
 	if s.Prefer.Resolution != "" && s.Action == ActionInsert {
 		parts = append(parts, "resolution="+s.Prefer.Resolution)
@@ -163,6 +164,12 @@ func (s *Statement) applied() string {
 	}
 	if s.Prefer.Count != "" {
 		parts = append(parts, "count="+s.Prefer.Count)
+	}
+	if s.Prefer.Handling != "" {
+		parts = append(parts, "handling="+s.Prefer.Handling)
+	}
+	if n := s.Prefer.maxAffected(); n != nil && (s.Action == ActionUpdate || s.Action == ActionDelete) {
+		parts = append(parts, "max-affected="+strconv.FormatInt(*n, 10))
 	}
 	return strings.Join(parts, ", ")
 }
@@ -179,8 +186,13 @@ func (s *Statement) Fail(in *planner.Input, err error, w *planner.Response) bool
 		return false
 	}
 	state := se.SQLState()
-	if n, ok := singularRows(state, se.Message()); ok {
+	if n, ok := settingRows(state, se.Message(), ir.SingularSetting); ok {
 		WriteError(w, singularError(n))
+		return true
+	}
+	if n, ok := settingRows(state, se.Message(), ir.MaxAffectedSetting); ok {
+		WriteError(w, &Error{Status: 400, Code: CodeMaxAffected, Message: "Query result exceeds max-affected preference constraint",
+			Details: "The query affects " + n + " rows"})
 		return true
 	}
 	WriteError(w, &Error{Status: StatusOf(state, in.Anonymous), Code: state, Message: se.Message(), Details: se.Detail(), Hint: se.Hint()})
@@ -192,17 +204,18 @@ func singularError(rows string) *Error {
 		Details: "The result contains " + rows + " rows"}
 }
 
-// singularRows recognises the failure a singular write raises when it did not affect
-// exactly one row (the write is undone), and returns the row count it names.
-func singularRows(state, msg string) (string, bool) {
+// settingRows recognises the failure a statement raises by reading the unknown setting
+// prefix + its row count (a singular write that did not affect exactly one row, a write
+// over its max-affected; the write is undone), and returns the row count it names.
+func settingRows(state, msg, prefix string) (string, bool) {
 	if state != "42704" {
 		return "", false
 	}
-	i := strings.Index(msg, ir.SingularSetting)
+	i := strings.Index(msg, prefix)
 	if i < 0 {
 		return "", false
 	}
-	n := msg[i+len(ir.SingularSetting):]
+	n := msg[i+len(prefix):]
 	j := 0
 	for j < len(n) && n[j] >= '0' && n[j] <= '9' {
 		j++

@@ -2,6 +2,7 @@ package sqlgen
 
 import (
 	"fmt"
+	"strconv"
 	"strings"
 
 	"github.com/kapok-dev/kapok/internal/statement"
@@ -151,7 +152,7 @@ func (g *gen) groupedEnvelope(b *strings.Builder, sel *ir.Select, perRow bool) b
 // BuildRESTWrite renders a REST write as `WITH "m" AS (<dml> RETURNING *)` and the
 // envelope over the affected rows.
 func BuildRESTWrite(w *ir.RESTWrite) (Statement, error) {
-	g := &gen{slot: map[int]int{}}
+	g := &gen{slot: map[int]int{}, maxAffected: w.MaxAffected, affected: `(SELECT count(*) FROM "m")`}
 	var b strings.Builder
 	a := g.alias("t")
 	returning := true
@@ -249,7 +250,7 @@ func BuildRESTWrite(w *ir.RESTWrite) (Statement, error) {
 	default:
 		g.fail("rest write op %d", w.Op)
 	}
-	if w.Returning == nil && !w.Singular && insertedCount == "" {
+	if w.Returning == nil && !w.Singular && insertedCount == "" && w.MaxAffected == nil {
 		// Only the count is wanted: the statement alone, whose command tag has it.
 		st, err := g.done(&b)
 		st.Result = statement.Count
@@ -268,7 +269,7 @@ func BuildRESTWrite(w *ir.RESTWrite) (Statement, error) {
 		if insertedCount != "" {
 			total = insertedCount
 		}
-		b.WriteString(`SELECT ` + singular(w.Singular, `count(*)`, envelopeSQL(`count(*)`, total, `'[]'`)) + ` FROM "m"`)
+		b.WriteString(`SELECT ` + g.capped(singular(w.Singular, `count(*)`, envelopeSQL(`count(*)`, total, `'[]'`))) + ` FROM "m"`)
 	default:
 		g.envelopeOf(&b, w.Returning, false, w.Singular, insertedCount)
 	}
@@ -285,6 +286,16 @@ func bumpInserted(op string) string {
 	return "set_config(" + quoteLiteral(insertedSetting) + ", (" + cur + " " + op + " 1)::text, true)"
 }
 
+// capped wraps the envelope expression so that a statement over more rows than
+// g.maxAffected fails, undoing its writes (see ir.RESTWrite.MaxAffected).
+func (g *gen) capped(env string) string {
+	if g.maxAffected == nil {
+		return env
+	}
+	return "CASE WHEN " + g.affected + " <= " + strconv.FormatInt(*g.maxAffected, 10) + " THEN " + env +
+		" ELSE current_setting(" + quoteLiteral(ir.MaxAffectedSetting) + " || " + g.affected + ") END"
+}
+
 // singular wraps the envelope expression so that a row count n other than 1 fails the
 // statement (see ir.RESTWrite.Singular).
 func singular(on bool, n, env string) string {
@@ -297,7 +308,10 @@ func singular(on bool, n, env string) string {
 // BuildRESTCall renders a function call: `WITH "c" AS (SELECT * FROM fn(…))` and the
 // envelope over its rows. A scalar result's body is the value itself.
 func BuildRESTCall(c *ir.RESTCall) (Statement, error) {
-	g := &gen{slot: map[int]int{}}
+	g := &gen{slot: map[int]int{}, maxAffected: c.MaxAffected, affected: `(SELECT count(*) FROM "c")`}
+	if c.MaxAffected != nil && !c.Set {
+		return Statement{}, fmt.Errorf("%w: max-affected on a call that returns one value", ErrInvalid)
+	}
 	var b strings.Builder
 	var call strings.Builder
 	call.WriteString(relation(c.Function) + "(")
@@ -342,7 +356,7 @@ func BuildRESTCall(c *ir.RESTCall) (Statement, error) {
 		g.envelope(&b, c.Rows, c.Total)
 	case c.Set:
 		b.WriteString(`WITH "c" AS (SELECT y AS "v" FROM` + strings.TrimPrefix(from, " FROM") + sep(from) + "LATERAL " + call.String() + " AS y) ")
-		b.WriteString(`SELECT ` + envelopeSQL(`count(*)`, `NULL`, jsonArray(`to_json(c."v")`, nil)) + ` FROM "c" AS c`)
+		b.WriteString(`SELECT ` + g.capped(envelopeSQL(`count(*)`, `NULL`, jsonArray(`to_json(c."v")`, nil))) + ` FROM "c" AS c`)
 	default:
 		b.WriteString(`SELECT ` + envelopeSQL(`1`, `NULL`, `coalesce(to_json(`+call.String()+`), 'null'::json)`) + from)
 	}
@@ -400,7 +414,7 @@ func (g *gen) envelopeOf(b *strings.Builder, sel *ir.Select, total, one bool, to
 	} else {
 		body, from = jsonArray(jsonObject(pairs), outerOrder), fromRows(rows, sc)
 	}
-	b.WriteString(`SELECT ` + singular(one, `count(*)`, envelopeSQL(`count(*)`, t, body)) + ` FROM ` + from)
+	b.WriteString(`SELECT ` + g.capped(singular(one, `count(*)`, envelopeSQL(`count(*)`, t, body))) + ` FROM ` + from)
 }
 
 // envelopeSQL is the statement's one value: `<rows>,<total>,<body>`, the total empty

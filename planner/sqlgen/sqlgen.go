@@ -31,6 +31,10 @@ type gen struct {
 	// writes otherwise). steps lists every step, for affected_rows.
 	inserted map[ir.Relation][]string
 	steps    []string
+	// maxAffected caps the rows of a REST write or call at the count affected, an SQL
+	// expression (capped).
+	maxAffected *int64
+	affected    string
 }
 
 // Build renders q as one statement.
