@@ -344,7 +344,7 @@ func (w *wsConn) start(id string, payload json.RawMessage) bool {
 	}
 	op := &wsOp{req: r, who: who}
 	op.started = op
-	q, fail, once := w.compile(op)
+	q, fail, once, _ := w.compile(op)
 	switch {
 	case fail != nil:
 		w.forget(id)
@@ -381,12 +381,13 @@ type wsOp struct {
 
 // compile plans op against the tenant's current catalog: the hub's query of a
 // subscription, or once for a query or mutation (it runs once and completes), or fail,
-// the errors to answer with.
-func (w *wsConn) compile(op *wsOp) (q realtime.Query, fail []byte, once bool) {
+// the errors to answer with; transient when they are the server's (no catalog, no
+// pool), not the operation's.
+func (w *wsConn) compile(op *wsOp) (q realtime.Query, fail []byte, once, transient bool) {
 	a, t, who, r := w.a, w.t, op.who, &op.req
 	snap, err := a.s.reg.Ensure(context.Background(), t)
 	if err != nil {
-		return q, planner.AppendGraphQLErrors(nil, gqlCodeUnavailable, msgNoSchema, "$"), false
+		return q, planner.AppendGraphQLErrors(nil, gqlCodeUnavailable, msgNoSchema, "$"), false, true
 	}
 	var st gqlState
 	key := cache.AppendKey(nil, t.Name, snap.Version, who.Role, shapeHash(&st.hash, []byte("socket\x00"), r.Query, r.OperationName))
@@ -402,15 +403,15 @@ func (w *wsConn) compile(op *wsOp) (q realtime.Query, fail []byte, once bool) {
 	if err != nil {
 		var resp planner.Response
 		graphqlDoor{}.compileFailure(a, origin{sock: w.log}, &resp, err)
-		return q, resp.Body, false
+		return q, resp.Body, false, false
 	}
 	p, ok := plan.(*planner.Plan)
 	if !ok || !p.Subscription {
-		return q, nil, true
+		return q, nil, true, false
 	}
 	pool, err := a.pool(t)
 	if err != nil {
-		return q, planner.AppendGraphQLErrors(nil, gqlCodeUnavailable, msgConnection, "$"), false
+		return q, planner.AppendGraphQLErrors(nil, gqlCodeUnavailable, msgConnection, "$"), false, true
 	}
 	op.version = snap.Version
 	q = realtime.Query{Tenant: t.Name, DirectURL: t.DirectURL, Managed: a.s.cfg.CheckManaged(t.Config, "") == nil,
@@ -421,7 +422,7 @@ func (w *wsConn) compile(op *wsOp) (q realtime.Query, fail []byte, once bool) {
 		sess := who.session("POST", "/v1/graphql")
 		q.Session = &sess
 	}
-	return q, nil, false
+	return q, nil, false, false
 }
 
 // pusher sends the hub's results for the operation started, while it is the connection's
@@ -485,7 +486,8 @@ func (w *wsConn) attach(id string, op *wsOp, q realtime.Query, sub *realtime.Sub
 // catalog, after it changed: a subscription that still validates goes on under its new
 // plan (without sending its unchanged result again, a stream after the last row it
 // sent); one that no longer does (a field it reads was dropped or renamed, or its role
-// lost the privilege) ends with the errors a new subscription would get.
+// lost the privilege) ends with the errors a new subscription would get. When the
+// server cannot compile (no catalog, no pool), a subscription keeps its plan.
 func (w *wsConn) replan() {
 	w.replanMu.Lock()
 	defer w.replanMu.Unlock()
@@ -503,7 +505,13 @@ func (w *wsConn) replan() {
 	w.mu.Unlock()
 	for id, old := range stale {
 		op := &wsOp{req: old.req, who: old.who, started: old.started}
-		q, fail, once := w.compile(op)
+		q, fail, once, transient := w.compile(op)
+		if transient {
+			// The catalog or the pool failed, not the operation: it keeps its plan, and
+			// the tenant's next change tries again.
+			w.log.Warn("subscription replan", "tenant", w.t.Name, "err", string(fail))
+			continue
+		}
 		if fail == nil && once {
 			fail = planner.AppendGraphQLErrors(nil, "validation-failed", "the subscription is no longer a subscription", "$")
 		}
