@@ -109,3 +109,12 @@ func parseError(what, input string, pos int, details string) *Error {
 		Details: details,
 	}
 }
+
+// rangeNotSatisfiable is PostgREST's 416 (PGRST103) with details saying why.
+func rangeNotSatisfiable(details string) *Error {
+	return &Error{Status: 416, Code: CodeInvalidRange, Message: "Requested range not satisfiable", Details: details}
+}
+
+// detailNegativeLimit is PostgREST's details for a negative limit, and for a Range header
+// with nothing in common with the limit and offset parameters.
+const detailNegativeLimit = "Limit should be greater than or equal to zero."

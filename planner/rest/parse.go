@@ -95,9 +95,7 @@ func parseRequest(method, path string, rawQuery []byte, h HeaderGetter) (*ApiReq
 		case kindLimit, kindOffset:
 			if !allDigits([]byte(value)) {
 				if len(value) > 1 && value[0] == '-' && allDigits([]byte(value[1:])) && kind == kindLimit {
-					return nil, &Error{Status: 416, Code: CodeInvalidRange,
-						Message: "Requested range not satisfiable",
-						Details: "Limit should be greater than or equal to zero."}
+					return nil, rangeNotSatisfiable(detailNegativeLimit)
 				}
 				// PostgREST drops a limit or offset it cannot read and answers every row;
 				// a client that asked for a page must learn that it did not get one.
@@ -148,9 +146,7 @@ func parseRequest(method, path string, rawQuery []byte, h HeaderGetter) (*ApiReq
 		}
 		if ok {
 			if len(up) > 0 && atoi(lo) > atoi(up) {
-				return nil, &Error{Status: 416, Code: CodeInvalidRange,
-					Message: "Requested range not satisfiable",
-					Details: "The lower boundary must be lower than or equal to the upper boundary in the Range header."}
+				return nil, rangeNotSatisfiable("The lower boundary must be lower than or equal to the upper boundary in the Range header.")
 			}
 			hr := &RangeHeader{Offset: Value{Slot: next(), Text: string(lo)}}
 			if len(up) > 0 {
@@ -210,8 +206,8 @@ func (r *ApiRequest) intersectPage() *Error {
 	}
 	off, lim, ok := pageOf(atoi([]byte(hr.Offset.Text)), count, offset, limit)
 	if !ok {
-		return &Error{Status: 416, Code: CodeInvalidRange, Message: "Requested range not satisfiable",
-			Details: "Limit should be greater than or equal to zero."}
+		// PostgREST's words for an empty intersection, as for a negative limit.
+		return rangeNotSatisfiable(detailNegativeLimit)
 	}
 	ov, lv := r.Page()
 	ov.Text = strconv.FormatInt(off, 10)

@@ -72,9 +72,8 @@ func (s *Statement) Respond(in *planner.Input, buf []byte, ends []int, w *planne
 	case ActionRead, ActionCall:
 		if !s.Scalar {
 			if env.Total >= 0 && env.N == 0 && lower > 0 && lower >= env.Total {
-				WriteError(w, &Error{Status: 416, Code: CodeInvalidRange, Message: "Requested range not satisfiable",
-					Details: "An offset of " + strconv.FormatInt(lower, 10) + " was requested, but there are only " +
-						strconv.FormatInt(env.Total, 10) + " rows."})
+				WriteError(w, rangeNotSatisfiable("An offset of "+strconv.FormatInt(lower, 10)+" was requested, but there are only "+
+					strconv.FormatInt(env.Total, 10)+" rows."))
 				w.SetHeader("Content-Range", append(append(w.Scratch[len(w.Scratch):], "*/"...), strconv.FormatInt(env.Total, 10)...))
 				return nil
 			}
