@@ -84,13 +84,19 @@ func TestWireFlags(t *testing.T) {
 		code := Main(context.Background(), []string{"wire", "--print-config", "-c", "12", "--tenant", "bench-w", "--wire-listen", "127.0.0.1:7001"}, &out, &errb)
 		cfg := out.String()
 		for _, want := range []string{"\nwire_listen: 127.0.0.1:7001\nwire:\n  upstream: direct\n", "  - name: bench-w\n", "schemas: [bench_w]",
-			"isolation: login", "pool: {max_conns: 12}", "url: postgres://postgres@127.0.0.1:54320/kapok_bench"} {
+			"isolation: login", "pool: {max_conns: 12}", "url: postgres://postgres@127.0.0.1:54320/kapok_bench", "\nprocs: 1\n"} {
 			if code != 0 || !strings.Contains(cfg, want) {
 				t.Errorf("exit %d, no %q in:\n%s%s", code, want, cfg, errb.String())
 			}
 		}
 	})
-	for _, args := range [][]string{{"--script", "tpc-c"}, {"-c", "0"}, {"--tenant", "Bench"}, {"--tenant", strings.Repeat("t", 56)}} {
+	t.Run("--kapok-procs 0 leaves GOMAXPROCS to Go", func(t *testing.T) {
+		var out, errb bytes.Buffer
+		if code := Main(context.Background(), []string{"wire", "--print-config", "--kapok-procs", "0"}, &out, &errb); code != 0 || strings.Contains(out.String(), "procs:") {
+			t.Errorf("exit %d:\n%s%s", code, out.String(), errb.String())
+		}
+	})
+	for _, args := range [][]string{{"--kapok-procs", "-1"}, {"--script", "tpc-c"}, {"-c", "0"}, {"--tenant", "Bench"}, {"--tenant", strings.Repeat("t", 56)}} {
 		t.Run("refuses "+strings.Join(args, " "), func(t *testing.T) {
 			var errb bytes.Buffer
 			if code := Main(context.Background(), append([]string{"wire", "--print-config"}, args...), &bytes.Buffer{}, &errb); code != 2 {
@@ -207,8 +213,8 @@ func TestWireBenchStartsKapok(t *testing.T) {
 			t.Errorf("%s: CPU %.1f µs/tx of %q", s.Name, s.CPUPerTx, s.Process)
 		}
 	}
-	if rep.PoolMaxConns != 4 || rep.Script != "tpcb-like" {
-		t.Errorf("pool %d, script %s", rep.PoolMaxConns, rep.Script)
+	if rep.PoolMaxConns != 4 || rep.Script != "tpcb-like" || rep.KapokProcs != 1 {
+		t.Errorf("pool %d, script %s, GOMAXPROCS %d", rep.PoolMaxConns, rep.Script, rep.KapokProcs)
 	}
 }
 

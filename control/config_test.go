@@ -53,6 +53,33 @@ func TestObservabilityDefaults(t *testing.T) {
 	}
 }
 
+func TestProcsIsReadAndNeverNegative(t *testing.T) {
+	dir := t.TempDir()
+	path := filepath.Join(dir, "kapok.yaml")
+	write := func(procs string) {
+		body := "procs: " + procs + "\nupstreams:\n  default:\n    url: postgres://u@h:1/d\ntenants:\n  - name: a\n    schemas: [a]\n"
+		if err := os.WriteFile(path, []byte(body), 0o600); err != nil {
+			t.Fatal(err)
+		}
+	}
+	write("1")
+	cfg, err := LoadConfig(path)
+	if err == nil {
+		err = cfg.Normalize()
+	}
+	if err != nil || cfg.Procs != 1 {
+		t.Fatalf("procs %d, %v", cfg.Procs, err)
+	}
+	write("-2")
+	cfg, err = LoadConfig(path)
+	if err == nil {
+		err = cfg.Normalize()
+	}
+	if err == nil || !strings.Contains(err.Error(), "procs -2 is negative") {
+		t.Errorf("procs -2: %v", err)
+	}
+}
+
 func TestTenancyDefaultsLoadUpToAHundredTenantsEagerlyAndNeverHibernate(t *testing.T) {
 	cases := []struct {
 		name      string

@@ -15,6 +15,7 @@ import (
 	"net/http/pprof"
 	"os"
 	"os/signal"
+	"runtime"
 	"sync"
 	"syscall"
 	"time"
@@ -147,6 +148,15 @@ func loadConfig(f serveFlags) (*control.Config, error) {
 	return cfg, cfg.Normalize()
 }
 
+// applyProcs sets GOMAXPROCS to the config's procs, unless that is 0 or the GOMAXPROCS
+// environment variable chose already, and returns the setting in force.
+func applyProcs(cfg *control.Config) int {
+	if cfg.Procs > 0 && os.Getenv("GOMAXPROCS") == "" {
+		runtime.GOMAXPROCS(cfg.Procs)
+	}
+	return runtime.GOMAXPROCS(0)
+}
+
 func newLogger(level string, w io.Writer) *slog.Logger {
 	var l slog.Level
 	if err := l.UnmarshalText([]byte(level)); err != nil || level == "" {
@@ -170,6 +180,7 @@ func serve(ctx context.Context, cfg *control.Config, log *slog.Logger, onStore f
 // before it closes what is left. onStore, when not nil, runs with the control store once
 // it is open (`kapok dev` applies migrations there).
 func serveDraining(ctx context.Context, cfg *control.Config, log *slog.Logger, onStore func(context.Context, *control.Store, *control.Registry), drain time.Duration) error {
+	procs := applyProcs(cfg)
 	reg := control.NewRegistry(cfg, log)
 	// The admin API manages events even where this process does not deliver them.
 	ev := events.New(events.Options{Registry: reg, Logger: log, Concurrency: cfg.Events.Concurrency,
@@ -271,7 +282,7 @@ func serveDraining(ctx context.Context, cfg *control.Config, log *slog.Logger, o
 			}
 		}()
 	}
-	log.Info("kapok serving", "http", scheme+ln.Addr().String(), "wire", wireAddr, "tenants", len(reg.Tenants()), "default_tenant", cfg.DefaultTenant)
+	log.Info("kapok serving", "http", scheme+ln.Addr().String(), "wire", wireAddr, "tenants", len(reg.Tenants()), "default_tenant", cfg.DefaultTenant, "procs", procs)
 	go func() {
 		if https != nil {
 			errc <- srv.ServeTLS(ln, https.tls)
