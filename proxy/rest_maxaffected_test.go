@@ -55,7 +55,7 @@ CREATE FUNCTION delete_articles_of(author int) RETURNS SETOF articles LANGUAGE s
 			wantHeaders: map[string]string{"Preference-Applied": "handling=lenient"}},
 		{name: "a function's rows within the cap", method: "POST", path: "/rpc/delete_articles_of?select=id&order=id", body: `{"author":1}`,
 			headers: []string{"Prefer: handling=strict, max-affected=2", "Content-Type: application/json"}, status: 200,
-			want: `[{"id":1},{"id":2}]`},
+			want: `[{"id":1},{"id":2}]`, wantHeaders: map[string]string{"Preference-Applied": "handling=strict, max-affected=2"}},
 		{name: "a function returning one value refuses the cap", method: "POST", path: "/rpc/add", body: `{"a":1,"b":2}`,
 			headers: []string{"Prefer: handling=strict, max-affected=1", "Content-Type: application/json"}, status: 400,
 			want: `{"code":"PGRST128","details":null,"hint":null,"message":"Function must return SETOF or TABLE when max-affected preference is used with handling=strict"}`},

@@ -110,6 +110,12 @@ func diff(path string, want, got any) string {
 		if !ts.Equal(w) {
 			return fmt.Sprintf("%s: want %s, got %s", path, show(want), s)
 		}
+		// A timestamp the oracle put in a zone (Prefer: timezone) must carry its offset.
+		if _, wo := w.Zone(); w.Location() != time.UTC {
+			if _, gotOff := ts.Zone(); gotOff != wo {
+				return fmt.Sprintf("%s: want %s (offset %+ds), got %s", path, w.Format(time.RFC3339), wo, s)
+			}
+		}
 		return ""
 	case Date:
 		if s, ok := got.(string); !ok || s != string(w) {

@@ -16,6 +16,7 @@ import (
 	"sync/atomic"
 	"testing"
 	"time"
+	_ "time/tzdata" // the oracle's zones, where the machine has no zoneinfo
 
 	"github.com/valyala/fasthttp"
 	"github.com/valyala/fasthttp/fasthttputil"
@@ -135,6 +136,9 @@ func (k *kapok) ask(req *Request) (any, error) {
 	if rng := RangeHeader(req); rng != "" {
 		hreq.Header.Set("Range", rng)
 	}
+	if p := PreferHeader(req); p != "" {
+		hreq.Header.Set("Prefer", p)
+	}
 	if err := k.c.DoTimeout(hreq, resp, 30*time.Second); err != nil {
 		return nil, err
 	}
@@ -252,6 +256,9 @@ func describe(req *Request) string {
 		readable, _ := REST(req)
 		if rng := RangeHeader(req); rng != "" {
 			readable += "\nRange: " + rng
+		}
+		if p := PreferHeader(req); p != "" {
+			readable += "\nPrefer: " + p
 		}
 		return "GET /rest/v1" + readable
 	}

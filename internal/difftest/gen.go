@@ -83,8 +83,17 @@ func (g *Generator) REST() *Request {
 			q.Range = &rng
 		}
 	}
-	return &Request{REST: true, Roots: []*Query{q}}
+	req := &Request{REST: true, Roots: []*Query{q}}
+	if g.p(0.12) {
+		req.Timezone = Timezones[g.r.IntN(len(Timezones))]
+	}
+	return req
 }
+
+// Timezones are the zones a REST read may ask its timestamps in: offsets behind and ahead
+// of UTC, half and quarter hours, with and without summer time.
+var Timezones = []string{"America/Los_Angeles", "America/St_Johns", "Europe/Paris", "Asia/Kolkata", "Asia/Kathmandu",
+	"Australia/Adelaide", "Pacific/Chatham", "Asia/Tokyo"}
 
 // pageMeets reports whether a Range header rng has items in common with q's page, or q
 // asks for none (limit=0): PostgREST refuses the other pairs with 416.

@@ -5,6 +5,7 @@ import (
 	"math/big"
 	"sort"
 	"strings"
+	"time"
 )
 
 // Approx is a value PostgreSQL computes with rounding (avg): equal within 1e-9 relative.
@@ -48,7 +49,15 @@ func NewOracle(db *DB) *Oracle {
 // Answer is the oracle's answer to req: GraphQL's data object or REST's array.
 func (o *Oracle) Answer(req *Request) any {
 	if req.REST {
-		return o.field(req.Roots[0], nil, true)
+		a := o.field(req.Roots[0], nil, true)
+		if req.Timezone != "" {
+			loc, err := time.LoadLocation(req.Timezone)
+			if err != nil {
+				panic(fmt.Sprintf("difftest: zone %s: %v", req.Timezone, err))
+			}
+			a = inZone(a, loc)
+		}
+		return a
 	}
 	data := map[string]any{}
 	for _, q := range req.Roots {
@@ -547,4 +556,27 @@ func groups(gs *GroupSel, rows []Row) []any {
 		out = append(out, map[string]any{"keys": keys, "aggregate": aggregate(&AggSel{Count: true, Funcs: gs.Funcs}, gr.rows)})
 	}
 	return out
+}
+
+// inZone is answer a with its timestamps in loc, the zone PostgreSQL renders them in.
+func inZone(a any, loc *time.Location) any {
+	switch x := a.(type) {
+	case time.Time:
+		return x.In(loc)
+	case map[string]any:
+		m := make(map[string]any, len(x))
+		for k, v := range x {
+			m[k] = inZone(v, loc)
+		}
+		return m
+	case []any:
+		l := make([]any, len(x))
+		for i, v := range x {
+			l[i] = inZone(v, loc)
+		}
+		return l
+	case Unordered:
+		return Unordered(inZone([]any(x), loc).([]any))
+	}
+	return a
 }

@@ -23,6 +23,14 @@ func REST(req *Request) (readable, escaped string) {
 	return "/" + q.Table + "?" + strings.Join(r, "&"), "/" + q.Table + "?" + strings.Join(e, "&")
 }
 
+// PreferHeader is the value of req's Prefer header, "" when it has none.
+func PreferHeader(req *Request) string {
+	if req.Timezone == "" {
+		return ""
+	}
+	return "timezone=" + req.Timezone
+}
+
 // RangeHeader is the value of req's Range header, "" when it has none.
 func RangeHeader(req *Request) string {
 	rng := req.Roots[0].Range

@@ -4,6 +4,9 @@ package difftest
 type Request struct {
 	REST  bool
 	Roots []*Query // GraphQL: one or more root fields; REST: exactly one
+	// Timezone is a REST read's Prefer: timezone=… (an IANA zone, "" for none): PostgREST
+	// renders timestamps in it.
+	Timezone string
 }
 
 // Query is a list of rows of one table: a root field, a nested relationship or an embed.

@@ -28,6 +28,11 @@ func Shrink(req *Request, fails func(*Request) bool, budget int) *Request {
 
 func requestVariants(req *Request) []*Request {
 	var out []*Request
+	if req.Timezone != "" {
+		c := *req
+		c.Timezone = ""
+		out = append(out, &c)
+	}
 	if len(req.Roots) > 1 {
 		for i := range req.Roots {
 			c := *req

@@ -49,17 +49,18 @@ func (g *generator) shared() {
 	g.params["range"] = h("Rows to return, zero-based and inclusive, e.g. `0-24`; with `limit`/`offset`, the rows in both (none in common: 416); the response carries `Content-Range`.",
 		obj{"type": "string", "pattern": "^[0-9]+-[0-9]*$"}, "Range")
 	g.params["rangeUnit"] = h("Unit of `Range`; only `items` is supported.", obj{"type": "string", "default": "items"}, "Range-Unit")
-	g.params["preferRead"] = h("`count=exact|planned|estimated`: report the total row count in `Content-Range`.",
-		obj{"type": "string", "enum": []string{"count=exact", "count=planned", "count=estimated"}}, "Prefer")
+	g.params["preferRead"] = h("Comma-separated preferences: `count=exact|planned|estimated` (the total row count in `Content-Range`), "+
+		"`timezone=<IANA zone>` (timestamps rendered, and zone-less literals read, in that zone; an unknown zone is a 400).",
+		obj{"type": "string", "examples": []string{"count=exact", "count=planned", "timezone=America/New_York", "count=exact,timezone=Europe/Paris"}}, "Prefer")
 	g.params["preferInsert"] = h("Comma-separated preferences: `return=minimal|headers-only|representation`, "+
 		"`resolution=merge-duplicates|ignore-duplicates` (upsert on the primary key or `on_conflict`), "+
-		"`missing=default` (absent columns take their default), `count=exact`.",
+		"`missing=default` (absent columns take their default), `count=exact`, `timezone=<IANA zone>`.",
 		obj{"type": "string", "examples": []string{"return=representation", "return=minimal", "resolution=merge-duplicates,return=representation", "missing=default,return=headers-only"}}, "Prefer")
-	g.params["preferWrite"] = h("Comma-separated preferences: `return=minimal|headers-only|representation`, `count=exact`, "+
+	g.params["preferWrite"] = h("Comma-separated preferences: `return=minimal|headers-only|representation`, `count=exact`, `timezone=<IANA zone>`, "+
 		"`handling=strict, max-affected=n` (PATCH, DELETE: a write over n rows is refused, 400 PGRST124, and undone).",
 		obj{"type": "string", "examples": []string{"return=representation", "return=minimal,count=exact", "handling=strict,max-affected=1"}}, "Prefer")
-	g.params["preferCall"] = h("`count=exact|planned|estimated` for set-returning functions.",
-		obj{"type": "string", "enum": []string{"count=exact", "count=planned", "count=estimated"}}, "Prefer")
+	g.params["preferCall"] = h("Comma-separated preferences: `count=exact|planned|estimated` for set-returning functions, `timezone=<IANA zone>`.",
+		obj{"type": "string", "examples": []string{"count=exact", "timezone=America/New_York"}}, "Prefer")
 	if g.multiSchema {
 		en := obj{"type": "string", "enum": g.cat.Schemas, "default": g.cat.Schemas[0]}
 		g.params["acceptProfile"] = h("Exposed schema to read from (GET, HEAD).", en, "Accept-Profile")

@@ -52,6 +52,9 @@ type Statement struct {
 	// Inserted says the envelope's total is the number of rows an upsert inserted (not
 	// updated), for the status: 201 when one was, else 200 (PostgREST v12).
 	Inserted bool
+
+	applied  []byte // Preference-Applied, "" for none: the same for every request of the plan
+	timezone []byte // Prefer: timezone=…, the argument of sqlgen.SetTimezone
 }
 
 // Compile resolves req against the tenant catalog, plans it (Plan) and writes its
@@ -105,6 +108,7 @@ func Compile(cat *catalog.Schema, req *ApiRequest, body []byte) (*Statement, err
 			st.Sources[i] = -2 - (s - sl.NumValues)
 		}
 	}
+	st.applied, st.timezone = []byte(st.preferenceApplied()), []byte(req.Prefer.Timezone)
 	return st, nil
 }
 

@@ -23,7 +23,8 @@
 //     status, Content-Range, 206/416, Preference-Applied, Location and singular answers
 //     without decoding the body, and Fail answers database errors with PostgREST's status.
 //     Write bodies bind as one json parameter; a Statement's Sources say where each
-//     placeholder's text comes from.
+//     placeholder's text comes from. A Prefer: timezone=… puts sqlgen.SetTimezone before
+//     the statement, in the same transaction.
 //
 // Malformed input yields an *Error carrying PostgREST's code, message, details, hint and
 // HTTP status (WriteError writes it). The package does no I/O, holds no mutable state,

@@ -11,10 +11,12 @@ import (
 	"github.com/kapok-dev/kapok/internal/statement"
 	"github.com/kapok-dev/kapok/planner"
 	"github.com/kapok-dev/kapok/planner/ir"
+	"github.com/kapok-dev/kapok/planner/sqlgen"
 )
 
 // A Statement is the REST front end's Executable: one statement whose value is the
-// envelope `N,T,BODY` (statement.EnvelopeValue), answered as PostgREST answers: the body
+// envelope `N,T,BODY` (statement.EnvelopeValue), after sqlgen.SetTimezone for Prefer:
+// timezone=…, answered as PostgREST answers: the body
 // as it is, Content-Range from the counts, the status and Preference-Applied from the
 // action and the Prefer header, 406 for a singular response that is not one row.
 
@@ -25,11 +27,17 @@ func (s *Statement) AppendKey(key []byte, _ *planner.Input) ([]byte, bool) { ret
 
 // Bind implements planner.Executable.
 func (s *Statement) Bind(in *planner.Input, b *planner.Batch) error {
+	if s.Prefer.Timezone != "" {
+		n := len(b.Args)
+		b.Args = append(b.Args, s.timezone)
+		b.Add(sqlgen.SetTimezone, statement.Value, n)
+	}
 	n := len(b.Args)
 	b.Args = s.AppendArgs(b.Args, in.Values, in.Body)
 	b.Add(s.SQL, s.Result, n)
-	// Reads of tables and views; a function may be volatile, and tx= is the request's own.
-	b.Shareable = s.Action == ActionRead && s.Prefer.Tx == ""
+	// Reads of tables and views; a function may be volatile, and tx= and timezone= are the
+	// request's own.
+	b.Shareable = s.Action == ActionRead && s.Prefer.Tx == "" && s.Prefer.Timezone == ""
 	b.RoleOnly = s.RoleOnly
 	return nil
 }
@@ -38,14 +46,20 @@ func (s *Statement) Bind(in *planner.Input, b *planner.Batch) error {
 func (s *Statement) Begin(_ *planner.Input, buf []byte) []byte { return buf }
 
 // Size implements planner.Executable.
-func (s *Statement) Size() int64 { return int64(256 + len(s.SQL) + 16*len(s.Sources)) }
+func (s *Statement) Size() int64 {
+	return int64(256 + len(s.SQL) + 16*len(s.Sources) + len(s.applied) + len(s.timezone))
+}
 
 // Respond implements planner.Executable.
 func (s *Statement) Respond(in *planner.Input, buf []byte, ends []int, w *planner.Response) error {
+	from := 0
+	if s.Prefer.Timezone != "" && len(ends) == 2 {
+		from, ends = ends[0], ends[1:] // the new TimeZone set_config answered
+	}
 	if len(ends) != 1 {
 		return errEnvelope
 	}
-	env, ok := statement.SplitEnvelope(buf[:ends[0]])
+	env, ok := statement.SplitEnvelope(buf[from:ends[0]])
 	if !ok {
 		return errEnvelope
 	}
@@ -82,6 +96,9 @@ func (s *Statement) Respond(in *planner.Input, buf []byte, ends []int, w *planne
 				status = 206
 			}
 		}
+		if len(s.applied) > 0 {
+			w.SetHeader("Preference-Applied", s.applied)
+		}
 		if s.Void {
 			w.Status = 204
 			return nil
@@ -114,8 +131,8 @@ func (s *Statement) Respond(in *planner.Input, buf []byte, ends []int, w *planne
 		case s.Action == ActionInsert, s.Action == ActionUpsert && inserted > 0:
 			status = 201
 		}
-		if applied := s.applied(); applied != "" {
-			w.SetHeader("Preference-Applied", []byte(applied))
+		if len(s.applied) > 0 {
+			w.SetHeader("Preference-Applied", s.applied)
 		}
 		if s.Location {
 			if loc := locationHeader(s.Table, s.PrimaryKey, body); loc != "" {
@@ -147,10 +164,11 @@ func (s *Statement) Respond(in *planner.Input, buf []byte, ends []int, w *planne
 
 var errEnvelope = errors.New("rest: the statement's value is not an envelope")
 
-// applied is the Preference-Applied header of a write: the preferences it honoured.
-func (s *Statement) applied() string {
-	// PostgREST v12's order: resolution, missing, return, count, handling, max-affected (with
-	// handling=strict only).
+// preferenceApplied is the Preference-Applied header: the preferences the request
+// honoured (Compile keeps it in s.applied).
+func (s *Statement) preferenceApplied() string {
+	// PostgREST's order: resolution, missing, return, count, handling, timezone,
+	// max-affected (with handling=strict only); a read honours no return=.
 	var parts []string
 	if s.Prefer.Resolution != "" && s.Action == ActionInsert {
 		parts = append(parts, "resolution="+s.Prefer.Resolution)
@@ -158,7 +176,7 @@ func (s *Statement) applied() string {
 	if s.Prefer.Missing == "default" && s.Action == ActionInsert {
 		parts = append(parts, "missing=default")
 	}
-	if s.Prefer.Return != "" {
+	if s.Prefer.Return != "" && s.Action != ActionRead && s.Action != ActionCall {
 		parts = append(parts, "return="+s.Prefer.Return)
 	}
 	if s.Prefer.Count != "" {
@@ -167,7 +185,10 @@ func (s *Statement) applied() string {
 	if s.Prefer.Handling != "" {
 		parts = append(parts, "handling="+s.Prefer.Handling)
 	}
-	if n := s.Prefer.maxAffected(); n != nil && (s.Action == ActionUpdate || s.Action == ActionDelete) {
+	if s.Prefer.Timezone != "" {
+		parts = append(parts, "timezone="+s.Prefer.Timezone)
+	}
+	if n := s.Prefer.maxAffected(); n != nil && (s.Action == ActionUpdate || s.Action == ActionDelete || s.Action == ActionCall) {
 		parts = append(parts, "max-affected="+strconv.FormatInt(*n, 10))
 	}
 	return strings.Join(parts, ", ")

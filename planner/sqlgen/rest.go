@@ -480,3 +480,8 @@ func (g *gen) total(sel *ir.Select, want bool) string {
 	}
 	return "(SELECT count(*) FROM (" + rows.sql() + ") AS " + tc.alias + ")"
 }
+
+// SetTimezone sets the transaction's TimeZone to $1, for PostgREST's Prefer: timezone=…:
+// timestamps are rendered, and literals without an offset read, in that zone.
+// PostgreSQL refuses a zone it does not know (22023).
+const SetTimezone = "SELECT set_config('timezone', $1::text, true)"
