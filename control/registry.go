@@ -48,6 +48,10 @@ type Tenant struct {
 	// eager, a first request's, the admin API's), so DDL during the load is not lost; cleared
 	// by hibernation, so that a cold tenant costs no introspection until it is used.
 	watched atomic.Bool
+	// loadedFrom is when the last load that succeeded began (guarded by loadMu): its
+	// snapshot holds every change committed before then, so a notification heard before
+	// then needs no load of its own (database.refresh).
+	loadedFrom time.Time
 	// slept is the version hibernation gave back, nil unless the tenant is hibernated.
 	slept atomic.Pointer[string]
 	// used is the registry's coarse clock (Registry.clock) when a request last used the
@@ -273,7 +277,7 @@ func (r *Registry) Start(ctx context.Context) error {
 		go func(db *database) {
 			defer wg.Done()
 			db.waitListening(5 * time.Second)
-			db.reloadSchemas(ctx, nil)
+			db.reloadSchemas(ctx, nil, time.Time{})
 		}(db)
 	}
 	wg.Wait()

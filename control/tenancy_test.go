@@ -372,3 +372,52 @@ func TestATenantKeptAwakeDoesNotHibernate(t *testing.T) {
 	live.Unlock()
 	waitState(t, r, "awake", TenantHibernated, 2*time.Second)
 }
+
+// A load that began after the watcher heard of a change already holds it (the
+// notification is sent at commit): the debounced refresh must not introspect again. A
+// tenant created through the admin API is loaded right after its schema's DDL commits, and
+// used to be introspected a second time when that DDL's notification came round.
+func TestALoadBegunAfterTheWatcherHeardOfAChangeIsNotRepeated(t *testing.T) {
+	direct := testenv.FreshDatabase(t, "control_t_heard")
+	c := testenv.ConnTo(t, direct)
+	ctx := context.Background()
+	if _, err := c.Exec(ctx, "CREATE SCHEMA a; CREATE TABLE a.items (id int PRIMARY KEY)"); err != nil {
+		t.Fatal(err)
+	}
+	r := startRegistry(t, tenantsOf(direct, TenancyConfig{}, map[string]string{"heard-a": "a"}))
+	tn := r.Tenant("heard-a")
+	if _, err := r.Ensure(ctx, tn); err != nil {
+		t.Fatal(err)
+	}
+	r.mu.Lock()
+	db := r.dbs[tn.DirectURL]
+	r.mu.Unlock()
+
+	// No DDL until the end: the watcher has nothing to load meanwhile, the count is ours.
+	heard := time.Now()
+	if err := db.reload(ctx, tn); err != nil { // as CreateTenant's AddTenant, after the commit
+		t.Fatal(err)
+	}
+	n := r.introspections.Load()
+	db.refresh(ctx, tn, heard)
+	if got := r.introspections.Load(); got != n {
+		t.Fatalf("a change heard before the last load began was introspected again (%d loads, want %d)", got, n)
+	}
+	// Heard after the load began, or at an unknown time: the load may predate the commit.
+	db.refresh(ctx, tn, time.Now())
+	db.refresh(ctx, tn, time.Time{})
+	if got := r.introspections.Load(); got != n+2 {
+		t.Fatalf("%d loads after two refreshes the last load does not cover, want %d", got, n+2)
+	}
+	// End to end: DDL after the last load is still seen through the watcher.
+	if _, err := c.Exec(ctx, "CREATE TABLE a.after (id int)"); err != nil {
+		t.Fatal(err)
+	}
+	deadline := time.Now().Add(5 * time.Second)
+	for tn.Snapshot().Catalog.Table("a", "after") == nil {
+		if time.Now().After(deadline) {
+			t.Fatal("the watcher did not load a.after, made after the last load")
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+}

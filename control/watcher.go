@@ -161,13 +161,19 @@ func (db *database) ensure(ctx context.Context, t *Tenant) error {
 	return db.load(ctx, t)
 }
 
-// refresh reloads t for the watcher, unless it hibernated since the watcher listed it.
-func (db *database) refresh(ctx context.Context, t *Tenant) {
+// refresh reloads t for the watcher, unless it hibernated since the watcher listed it or
+// a load that began after heard (when the watcher heard of the change; zero: unknown)
+// already holds the change: a notification is sent at its transaction's commit, so a
+// snapshot taken after it was heard sees that commit. A tenant created through the admin
+// API is loaded right after its schema's DDL commits, before the debounced notification
+// of that DDL comes round: this keeps it from being introspected twice.
+func (db *database) refresh(ctx context.Context, t *Tenant, heard time.Time) {
 	t.loadMu.Lock()
 	defer t.loadMu.Unlock()
-	if t.watched.Load() {
-		_ = db.load(ctx, t)
+	if !t.watched.Load() || (!heard.IsZero() && t.loadedFrom.After(heard)) {
+		return
 	}
+	_ = db.load(ctx, t)
 }
 
 // load introspects t and swaps its snapshot. t.loadMu is held.
@@ -175,12 +181,14 @@ func (db *database) load(ctx context.Context, t *Tenant) error {
 	db.r.introspections.Add(1)
 	ctx, cancel := context.WithTimeout(ctx, 30*time.Second)
 	defer cancel()
+	began := time.Now()
 	cat, err := catalogload.Load(ctx, db.pool, t.Config.Schemas)
 	if err != nil {
 		db.r.setErr(t, err)
 		db.r.log.Error("schema load failed", "tenant", t.Name, "err", err)
 		return err
 	}
+	t.loadedFrom = began
 	if db.r.swap(t, cat) {
 		db.r.log.Info("schema loaded", "tenant", t.Name, "version", shortVersion(cat.Version), "tables", len(cat.Tables))
 		if len(cat.Tables) == 0 {
@@ -199,11 +207,11 @@ func shortVersion(v string) string {
 
 // reloadSchemas reloads the watched tenants exposing any of schemas; nil means all. A cold
 // or hibernated tenant is not watched: whatever changed, its next Ensure loads the catalog
-// as it is then.
-func (db *database) reloadSchemas(ctx context.Context, schemas map[string]bool) {
+// as it is then. Every change was heard before heard (zero: unknown, reload regardless).
+func (db *database) reloadSchemas(ctx context.Context, schemas map[string]bool, heard time.Time) {
 	for _, t := range db.list() {
 		if t.watched.Load() && (schemas == nil || exposesAny(t, schemas)) {
-			db.refresh(ctx, t)
+			db.refresh(ctx, t, heard)
 		}
 	}
 }
@@ -352,7 +360,7 @@ func (db *database) listen(ctx context.Context, reloadFirst bool) (listened bool
 	}
 	db.markListening()
 	if reloadFirst {
-		db.reloadSchemas(ctx, nil)
+		db.reloadSchemas(ctx, nil, time.Time{})
 	}
 	// A reader goroutine turns notifications into events; this goroutine debounces them,
 	// so the connection is never interrupted by a timer.
@@ -372,11 +380,13 @@ func (db *database) listen(ctx context.Context, reloadFirst bool) (listened bool
 	var pending map[string]bool
 	all := false
 	var timer <-chan time.Time
+	var heard time.Time // the last notification of the batch
 	for {
 		select {
 		case err := <-errc:
 			return true, err
 		case n := <-events:
+			heard = time.Now()
 			if timer == nil {
 				timer = time.After(debounce)
 				pending = map[string]bool{}
@@ -395,9 +405,9 @@ func (db *database) listen(ctx context.Context, reloadFirst bool) (listened bool
 			}
 		case <-timer:
 			if all {
-				db.reloadSchemas(ctx, nil)
+				db.reloadSchemas(ctx, nil, heard)
 			} else {
-				db.reloadSchemas(ctx, pending)
+				db.reloadSchemas(ctx, pending, heard)
 			}
 			timer, pending, all = nil, nil, false
 		}
@@ -432,9 +442,9 @@ func (db *database) poll(ctx context.Context) {
 			case first:
 				// A change between the initial load and this first fingerprint would go
 				// unseen: load once more now that the baseline is taken.
-				db.reloadSchemas(ctx, nil)
+				db.reloadSchemas(ctx, nil, time.Time{})
 			case len(changed) > 0:
-				db.reloadSchemas(ctx, changed)
+				db.reloadSchemas(ctx, changed, time.Time{})
 			}
 		}
 		select {
