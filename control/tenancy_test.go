@@ -403,6 +403,12 @@ func TestALoadBegunAfterTheWatcherHeardOfAChangeIsNotRepeated(t *testing.T) {
 	if got := r.introspections.Load(); got != n {
 		t.Fatalf("a change heard before the last load began was introspected again (%d loads, want %d)", got, n)
 	}
+	// The debounced batch also names other schemas, heard later (tenants created one
+	// after the other): what counts is when this tenant's schema was heard of.
+	db.reloadSchemas(ctx, map[string]time.Time{"a": heard, "other": time.Now()}, time.Time{})
+	if got := r.introspections.Load(); got != n {
+		t.Fatalf("a batch naming a later change of another schema reloaded heard-a (%d loads, want %d)", got, n)
+	}
 	// Heard after the load began, or at an unknown time: the load may predate the commit.
 	db.refresh(ctx, tn, time.Now())
 	db.refresh(ctx, tn, time.Time{})

@@ -205,24 +205,42 @@ func shortVersion(v string) string {
 	return v
 }
 
-// reloadSchemas reloads the watched tenants exposing any of schemas; nil means all. A cold
-// or hibernated tenant is not watched: whatever changed, its next Ensure loads the catalog
-// as it is then. Every change was heard before heard (zero: unknown, reload regardless).
-func (db *database) reloadSchemas(ctx context.Context, schemas map[string]bool, heard time.Time) {
+// reloadSchemas reloads the watched tenants exposing any of schemas, each mapped to when
+// the watcher last heard of a change in it (zero: unknown); schemas nil means every tenant,
+// the change heard at everyone. A cold or hibernated tenant is not watched: whatever
+// changed, its next Ensure loads the catalog as it is then.
+func (db *database) reloadSchemas(ctx context.Context, schemas map[string]time.Time, everyone time.Time) {
 	for _, t := range db.list() {
-		if t.watched.Load() && (schemas == nil || exposesAny(t, schemas)) {
+		if !t.watched.Load() {
+			continue
+		}
+		if schemas == nil {
+			db.refresh(ctx, t, everyone)
+		} else if heard, ok := lastHeard(t, schemas); ok {
 			db.refresh(ctx, t, heard)
 		}
 	}
 }
 
-func exposesAny(t *Tenant, schemas map[string]bool) bool {
+// lastHeard is when the watcher last heard of a change in one of t's schemas (zero when
+// one of them was heard at an unknown time); false: none of them changed.
+func lastHeard(t *Tenant, schemas map[string]time.Time) (time.Time, bool) {
+	var last time.Time
+	found := false
 	for _, s := range t.Config.Schemas {
-		if schemas[s] {
-			return true
+		at, ok := schemas[s]
+		if !ok {
+			continue
 		}
+		if at.IsZero() {
+			return time.Time{}, true
+		}
+		if !found || at.After(last) {
+			last = at
+		}
+		found = true
 	}
-	return false
+	return last, found
 }
 
 func (db *database) markListening() { db.listenOnce.Do(func() { close(db.listening) }) }
@@ -377,10 +395,12 @@ func (db *database) listen(ctx context.Context, reloadFirst bool) (listened bool
 		}
 	}()
 	debounce := db.r.cfg.ReloadDebounce.D()
-	var pending map[string]bool
+	// pending: the schemas named since the last reload, each with when it was last heard
+	// of; heard: the batch's last notification, for a reload of everything.
+	var pending map[string]time.Time
 	all := false
 	var timer <-chan time.Time
-	var heard time.Time // the last notification of the batch
+	var heard time.Time
 	for {
 		select {
 		case err := <-errc:
@@ -389,7 +409,7 @@ func (db *database) listen(ctx context.Context, reloadFirst bool) (listened bool
 			heard = time.Now()
 			if timer == nil {
 				timer = time.After(debounce)
-				pending = map[string]bool{}
+				pending = map[string]time.Time{}
 			}
 			switch {
 			case n.Channel == pgrstChannel:
@@ -400,7 +420,7 @@ func (db *database) listen(ctx context.Context, reloadFirst bool) (listened bool
 				all = true
 			default:
 				for _, s := range strings.Split(n.Payload, ",") {
-					pending[s] = true
+					pending[s] = heard
 				}
 			}
 		case <-timer:
@@ -429,11 +449,11 @@ func (db *database) poll(ctx context.Context) {
 		}
 		prints, err := catalogload.Fingerprints(ctx, db.pool, schemas)
 		if err == nil {
-			changed := map[string]bool{}
+			changed := map[string]time.Time{} // heard at an unknown time: reload regardless
 			db.mu.Lock()
 			for _, s := range schemas {
 				if prev, seen := db.prints[s]; seen && prev != prints[s] {
-					changed[s] = true
+					changed[s] = time.Time{}
 				}
 				db.prints[s] = prints[s]
 			}
