@@ -499,29 +499,7 @@ func (s *Store) dropObjects(ctx context.Context, tc *TenantConfig) error {
 			return err
 		}
 	}
-	role := TenantRole(tc.Name)
-	drop := func(tx pgx.Tx) error {
-		// Another replica may be granting the tenant's role right now (it takes this lock).
-		if _, err := tx.Exec(ctx, "SELECT pg_advisory_xact_lock(hashtext('kapok tenant role ' || $1))", role); err != nil {
-			return err
-		}
-		if tc.Mode == "schema" {
-			// The tenant's Kapok Auth store (users, sessions) goes with its schema.
-			for _, schema := range []string{tc.Schemas[0], AuthSchema(tc)} {
-				if _, err := tx.Exec(ctx, "DROP SCHEMA IF EXISTS "+pgx.Identifier{schema}.Sanitize()+" CASCADE"); err != nil {
-					return err
-				}
-			}
-		}
-		// Whatever the isolation: a superuser login makes even an isolation "none" tenant
-		// get its role. Roles are cluster-wide, so a database tenant's outlives its
-		// database unless dropped here.
-		if _, err := tx.Exec(ctx, "SELECT set_config('kapok.drop_role', $1::text, true)", role); err != nil {
-			return err
-		}
-		_, err := tx.Exec(ctx, dropTenantRolesSQL)
-		return err
-	}
+	drop := func(tx pgx.Tx) error { return dropTenantTx(ctx, tx, tc) }
 	for attempt := 0; ; attempt++ {
 		err = pgx.BeginFunc(ctx, pool, drop)
 		if attempt < 3 && ConcurrentCatalogUpdate(err) {
@@ -529,6 +507,37 @@ func (s *Store) dropObjects(ctx context.Context, tc *TenantConfig) error {
 		}
 		return err
 	}
+}
+
+// dropTenantTx drops, in tx, the schemas of a schema tenant (its Kapok Auth store too) and
+// the tenant's roles. Its DDL notifications name the tenant's schemas (kapok.ddl_schemas):
+// DROP OWNED names none of its own, and would otherwise make every watched tenant of the
+// database reload its catalog whenever one tenant is deleted.
+func dropTenantTx(ctx context.Context, tx pgx.Tx, tc *TenantConfig) error {
+	role := TenantRole(tc.Name)
+	// Another replica may be granting the tenant's role right now (it takes this lock).
+	if _, err := tx.Exec(ctx, "SELECT pg_advisory_xact_lock(hashtext('kapok tenant role ' || $1))", role); err != nil {
+		return err
+	}
+	schemas := tc.Schemas
+	if tc.Mode == "schema" {
+		schemas = []string{tc.Schemas[0], AuthSchema(tc)}
+		// The tenant's Kapok Auth store (users, sessions) goes with its schema.
+		for _, schema := range schemas {
+			if _, err := tx.Exec(ctx, "DROP SCHEMA IF EXISTS "+pgx.Identifier{schema}.Sanitize()+" CASCADE"); err != nil {
+				return err
+			}
+		}
+	}
+	// Whatever the isolation: a superuser login makes even an isolation "none" tenant
+	// get its role. Roles are cluster-wide, so a database tenant's outlives its
+	// database unless dropped here.
+	if _, err := tx.Exec(ctx, "SELECT set_config('kapok.drop_role', $1::text, true), set_config('kapok.ddl_schemas', $2::text, true)",
+		role, strings.Join(schemas, ",")); err != nil {
+		return err
+	}
+	_, err := tx.Exec(ctx, dropTenantRolesSQL)
+	return err
 }
 
 // dropTenantRolesSQL drops the tenant's role (setting kapok.drop_role: a DO block takes no

@@ -342,3 +342,60 @@ func TestEnsureLiveTenantRoleCreatesNoRoleForADeletedTenant(t *testing.T) {
 		t.Fatal("the deleted tenant's role was created again")
 	}
 }
+
+// Deleting a tenant must not make every watched tenant of its database reload: the DDL
+// notifications of the drop name the tenant's schemas, none is empty (reload everything).
+// DROP OWNED names no schema of its own, which is what the drop sets kapok.ddl_schemas for.
+func TestDroppingATenantNotifiesItsOwnSchemasOnly(t *testing.T) {
+	openTestStore(t) // the event trigger is installed
+	ctx := context.Background()
+	name := testTenantName("drop-notify")
+	dropTestTenant(t, name)
+	tc := &TenantConfig{Name: name, Mode: "schema", Schemas: []string{strings.ReplaceAll(name, "-", "_")}}
+	role := TenantRole(name)
+	db := testenv.Conn(t)
+	if _, err := db.Exec(ctx, "CREATE SCHEMA "+pgx.Identifier{tc.Schemas[0]}.Sanitize()+"; CREATE TABLE "+
+		pgx.Identifier{tc.Schemas[0], "items"}.Sanitize()+" (id int PRIMARY KEY, note text)"); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := EnsureTenantRole(ctx, db, tc, ""); err != nil {
+		t.Fatal(err)
+	}
+	listener := testenv.Conn(t)
+	if _, err := listener.Exec(ctx, "LISTEN "+SchemaChannel); err != nil {
+		t.Fatal(err)
+	}
+	dropper := testenv.Conn(t)
+	if err := pgx.BeginFunc(ctx, dropper, func(tx pgx.Tx) error { return dropTenantTx(ctx, tx, tc) }); err != nil {
+		t.Fatal(err)
+	}
+	var exists bool
+	if err := db.QueryRow(ctx, "SELECT EXISTS (SELECT 1 FROM pg_roles WHERE rolname = $1)", role).Scan(&exists); err != nil || exists {
+		t.Fatalf("role %s still exists (%v)", role, err)
+	}
+	allowed := map[string]bool{tc.Schemas[0]: true, AuthSchema(tc): true, "pg_toast": true}
+	ours := 0
+	for {
+		wctx, cancel := context.WithTimeout(ctx, 300*time.Millisecond)
+		n, err := listener.WaitForNotification(wctx)
+		cancel()
+		if err != nil {
+			break // quiet for 300 ms: all delivered
+		}
+		if n.PID != dropper.PgConn().PID() {
+			continue // another test's DDL
+		}
+		ours++
+		if n.Payload == "" {
+			t.Errorf("the drop notified an empty payload: every watched tenant of the database reloads")
+		}
+		for _, s := range strings.Split(n.Payload, ",") {
+			if s != "" && !allowed[s] {
+				t.Errorf("the drop notified schema %q, not the tenant's (payload %q)", s, n.Payload)
+			}
+		}
+	}
+	if ours == 0 {
+		t.Fatal("the drop sent no notification at all: the tenants exposing its schema would not reload")
+	}
+}
