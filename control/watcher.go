@@ -206,9 +206,9 @@ func shortVersion(v string) string {
 }
 
 // reloadSchemas reloads the watched tenants exposing any of schemas, each mapped to when
-// the watcher last heard of a change in it (zero: unknown); schemas nil means every tenant,
-// the change heard at everyone. A cold or hibernated tenant is not watched: whatever
-// changed, its next Ensure loads the catalog as it is then.
+// the watcher last heard of a change in it (zero: unknown); schemas nil means every
+// tenant, the change heard of at everyone (zero: unknown). A cold or hibernated tenant is
+// not watched: whatever changed, its next Ensure loads the catalog as it is then.
 func (db *database) reloadSchemas(ctx context.Context, schemas map[string]time.Time, everyone time.Time) {
 	for _, t := range db.list() {
 		if !t.watched.Load() {
