@@ -17,7 +17,8 @@
 //     the baseline's statements, interleaved, with CPU per request;
 //   - `kapok bench wire`: pgbench through Kapok's Postgres wire port (-M extended and -M
 //     prepared) and through PgBouncer (-M extended), interleaved, with CPU per transaction
-//     (the Kapok it starts runs on one thread at a time, procs: 1, as PgBouncer does);
+//     and the machine's idle and stolen CPU time per target (the Kapok it starts runs on one
+//     thread at a time, procs: 1, as PgBouncer does);
 //   - `kapok bench tenants`: the multitenant scenario at several tenant counts against the
 //     baseline, with PostgreSQL's connections and Kapok's memory sampled meanwhile; Kapok's
 //     memory with many tenants registered and some active; quiet tenants' latency beside a

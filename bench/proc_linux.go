@@ -122,3 +122,12 @@ func procStatCPU(pid int) (time.Duration, error) {
 	}
 	return time.Duration(ticks) * time.Second / userHZ, nil
 }
+
+// machineTicks reads the machine's CPU time from /proc/stat.
+func machineTicks() (cpuTicks, error) {
+	data, err := os.ReadFile("/proc/stat")
+	if err != nil {
+		return cpuTicks{}, err
+	}
+	return parseCPULine(data)
+}

@@ -21,3 +21,7 @@ func processCPU(int) (time.Duration, error) {
 }
 
 func procStatCPU(int) (time.Duration, error) { return processCPU(0) }
+
+func machineTicks() (cpuTicks, error) {
+	return cpuTicks{}, errors.New("the machine's CPU time is read on Linux only")
+}

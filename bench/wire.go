@@ -45,7 +45,15 @@ type WireSide struct {
 	// transaction (0: not measured); Process names it.
 	CPUPerTx float64 `json:"cpu_us_per_tx,omitempty"`
 	Process  string  `json:"process,omitempty"`
+	// IdlePct and StealPct are the shares of the machine's CPU time, while this target
+	// ran, that no thread used (every client waiting on a stalled relay leaves the CPUs
+	// idle) and that the hypervisor gave other guests (a noisy host, not the target).
+	// MachineTicks is the CPU time they are shares of, in clock ticks (0: not measured).
+	IdlePct      float64 `json:"machine_idle_pct"`
+	StealPct     float64 `json:"machine_steal_pct"`
+	MachineTicks uint64  `json:"machine_ticks,omitempty"`
 
+	machine   cpuTicks
 	seconds   float64
 	latencyMS float64 // sum of latency × transactions
 	pid       int
@@ -70,6 +78,8 @@ func (s *WireSide) finish() {
 			s.CPUPerTx = float64(s.cpu.Microseconds()) / float64(s.Transactions)
 		}
 	}
+	s.IdlePct, s.StealPct = s.machine.shares()
+	s.MachineTicks = s.machine.busy + s.machine.idle + s.machine.steal
 }
 
 // WireRatio is the median over rounds of one side's tps over another's in the same round.
@@ -365,9 +375,13 @@ func runWire(ctx context.Context, o wireOptions, stdout, stderr io.Writer) (int,
 		for i := range targets {
 			t := targets[(round+i)%len(targets)]
 			before, berr := processCPU(t.side.pid)
+			mBefore, merr := machineTicks()
 			sum, err := run(t, o.seconds)
 			if err != nil {
 				return 1, err
+			}
+			if mAfter, err := machineTicks(); merr == nil && err == nil {
+				t.side.machine = t.side.machine.add(mAfter.sub(mBefore))
 			}
 			if after, aerr := processCPU(t.side.pid); t.side.pid != 0 && berr == nil && aerr == nil {
 				t.side.cpu += after - before
@@ -426,13 +440,13 @@ func WriteWireTable(w io.Writer, r WireReport) {
 	fmt.Fprintf(w, "pgbench %s, scale %d, %d clients, %d threads, %d rounds of %d s; Kapok %s%s, PgBouncer %s\n",
 		r.Script, r.Scale, r.Clients, r.Threads, r.Rounds, r.Seconds, r.KapokWire, procs, r.Pooler)
 	tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', tabwriter.AlignRight)
-	fmt.Fprintln(tw, "target\ttps\tlatency avg\tfailed\tCPU µs/tx\tprocess\t")
+	fmt.Fprintln(tw, "target\ttps\tlatency avg\tfailed\tCPU µs/tx\tprocess\tmachine idle\tsteal\t")
 	for _, s := range r.Sides {
 		cpu, proc := "-", "-"
 		if s.CPUPerTx > 0 {
 			cpu, proc = fmt.Sprintf("%.1f", s.CPUPerTx), s.Process
 		}
-		fmt.Fprintf(tw, "%s\t%.0f\t%.3f ms\t%d\t%s\t%s\t\n", s.Name, s.TPS, s.LatencyMS, s.Failed, cpu, proc)
+		fmt.Fprintf(tw, "%s\t%.0f\t%.3f ms\t%d\t%s\t%s\t%.0f%%\t%.0f%%\t\n", s.Name, s.TPS, s.LatencyMS, s.Failed, cpu, proc, s.IdlePct, s.StealPct)
 	}
 	tw.Flush()
 	fmt.Fprintln(w)

@@ -153,6 +153,13 @@ func checkWireReport(t *testing.T, rep WireReport, rounds int) {
 	if b := rep.Sides[1]; b.Via != "pgbouncer" || b.CPUPerTx <= 0 || !strings.Contains(b.Process, "pgbouncer") {
 		t.Errorf("PgBouncer's CPU: %+v", b)
 	}
+	for _, s := range rep.Sides {
+		// The machine was sampled around every run, and pgbench, the relay and PostgreSQL
+		// kept its CPUs busy some of the time.
+		if s.MachineTicks == 0 || s.IdlePct+s.StealPct >= 100 || s.IdlePct < 0 || s.StealPct < 0 {
+			t.Errorf("%s: machine idle %.1f%%, steal %.1f%% of %d ticks", s.Name, s.IdlePct, s.StealPct, s.MachineTicks)
+		}
+	}
 }
 
 // TestWireBenchAgainstPostgreSQLInKapoksPlace runs the whole command with PostgreSQL itself
@@ -239,5 +246,26 @@ func TestProcessCPUOfThisProcessComesFromGetrusage(t *testing.T) {
 	}
 	if got := processLabel(os.Getpid()); !strings.HasPrefix(got, "in-process") {
 		t.Errorf("label %q", got)
+	}
+}
+
+func TestParseCPULineSplitsIdleStealAndBusy(t *testing.T) {
+	stat := []byte("cpu  100 5 40 900 20 3 7 11 50 0\ncpu0 50 2 20 450 10 1 3 5 25 0\nintr 1 2 3\n")
+	got, err := parseCPULine(stat)
+	// busy: user+nice+system+irq+softirq (guest is inside user); idle: idle+iowait.
+	if want := (cpuTicks{busy: 155, idle: 920, steal: 11}); err != nil || got != want {
+		t.Fatalf("got %+v (err %v), want %+v", got, err, want)
+	}
+	idle, steal := got.shares()
+	if idle < 84.71 || idle > 84.72 || steal < 1.01 || steal > 1.02 {
+		t.Errorf("shares idle %.3f%%, steal %.3f%%", idle, steal)
+	}
+	for _, bad := range []string{"", "cpu 1 2 3\n", "cpu 1 2 3 x 5 6 7 8\n", "intr 1\n"} {
+		if _, err := parseCPULine([]byte(bad)); err == nil {
+			t.Errorf("%q: no error", bad)
+		}
+	}
+	if tk, err := machineTicks(); err != nil || tk.busy+tk.idle == 0 {
+		t.Errorf("this machine's /proc/stat: %+v, %v", tk, err)
 	}
 }
