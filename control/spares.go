@@ -94,7 +94,7 @@ WHERE pg_catalog.pg_try_advisory_xact_lock($3::int8 | s.oid::int8) LIMIT 1`,
 	if _, err := tx.Exec(ctx, "ALTER SCHEMA "+pgx.Identifier{spare}.Sanitize()+" RENAME TO "+q+"; COMMENT ON SCHEMA "+q+" IS NULL"); err != nil {
 		return false, err
 	}
-	if err := claimSpareRole(ctx, tx, spare, role); err != nil {
+	if err := claimSpareRole(ctx, tx, spare, role, schema); err != nil {
 		return false, err
 	}
 	// Functions made with SET search_path FROM CURRENT hold the spare's name as text.
@@ -128,11 +128,15 @@ WHERE p.pronamespace = $1::regnamespace AND c LIKE 'search_path=%'`, q)
 }
 
 // claimSpareRole renames the role of the spare named spare, if it has one, to role; when
-// role is empty or already exists, it drops the spare's role and its grants instead.
-func claimSpareRole(ctx context.Context, tx pgx.Tx, spare, role string) error {
+// role is empty or already exists, it drops the spare's role and its grants instead. The
+// DDL notifications of the rest of tx name schema, the spare's new name (kapok.ddl_schemas):
+// DROP OWNED names no schema of its own, and would make every watched tenant of the
+// database reload.
+func claimSpareRole(ctx context.Context, tx pgx.Tx, spare, role, schema string) error {
 	var has, taken bool
 	if err := tx.QueryRow(ctx, `SELECT EXISTS (SELECT 1 FROM pg_catalog.pg_roles WHERE rolname = $1),
-  EXISTS (SELECT 1 FROM pg_catalog.pg_roles WHERE rolname = $2)`, spare, role).Scan(&has, &taken); err != nil || !has {
+  EXISTS (SELECT 1 FROM pg_catalog.pg_roles WHERE rolname = $2), pg_catalog.set_config('kapok.ddl_schemas', $3::text, true)`,
+		spare, role, schema).Scan(&has, &taken, nil); err != nil || !has {
 		return err
 	}
 	sr := pgx.Identifier{spare}.Sanitize()

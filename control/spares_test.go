@@ -395,3 +395,39 @@ func TestReplicasOfTwoTemplateVersionsDoNotDropEachOthersSpares(t *testing.T) {
 		t.Fatal("the stale spare the claim holds was dropped")
 	}
 }
+
+// A spare claimed by a tenant that takes no role of the spare's (its owner's role, or a
+// role already there) has the spare's role dropped with DROP OWNED, which names no schema:
+// the claim's notifications must still name the tenant's schema only.
+func TestClaimingASpareWithoutItsRoleNotifiesTheTenantsSchemaOnly(t *testing.T) {
+	openTestStore(t) // the event trigger is installed
+	ctx := context.Background()
+	name := testTenantName("claim-notify")
+	schema := strings.ReplaceAll(name, "-", "_")
+	spare := schema + "_spare"
+	db := testenv.Conn(t)
+	drop := func() {
+		_, _ = db.Exec(context.Background(), "DROP SCHEMA IF EXISTS "+pgx.Identifier{schema}.Sanitize()+" CASCADE")
+		_, _ = db.Exec(context.Background(), "DROP OWNED BY "+pgx.Identifier{spare}.Sanitize())
+		_, _ = db.Exec(context.Background(), "DROP ROLE IF EXISTS "+pgx.Identifier{spare}.Sanitize())
+	}
+	drop()
+	t.Cleanup(drop)
+	if _, err := db.Exec(ctx, "CREATE SCHEMA "+pgx.Identifier{schema}.Sanitize()+"; CREATE ROLE "+pgx.Identifier{spare}.Sanitize()+
+		" NOLOGIN; GRANT USAGE ON SCHEMA "+pgx.Identifier{schema}.Sanitize()+" TO "+pgx.Identifier{spare}.Sanitize()); err != nil {
+		t.Fatal(err)
+	}
+	listener := testenv.Conn(t)
+	if _, err := listener.Exec(ctx, "LISTEN "+SchemaChannel); err != nil {
+		t.Fatal(err)
+	}
+	claimer := testenv.Conn(t)
+	if err := pgx.BeginFunc(ctx, claimer, func(tx pgx.Tx) error { return claimSpareRole(ctx, tx, spare, "", schema) }); err != nil {
+		t.Fatal(err)
+	}
+	var left bool
+	if err := db.QueryRow(ctx, "SELECT EXISTS (SELECT 1 FROM pg_roles WHERE rolname = $1)", spare).Scan(&left); err != nil || left {
+		t.Fatalf("the spare's role is still there (%v)", err)
+	}
+	checkDDLNotifications(t, listener, claimer, "dropping the spare's role", schema)
+}

@@ -373,29 +373,41 @@ func TestDroppingATenantNotifiesItsOwnSchemasOnly(t *testing.T) {
 	if err := db.QueryRow(ctx, "SELECT EXISTS (SELECT 1 FROM pg_roles WHERE rolname = $1)", role).Scan(&exists); err != nil || exists {
 		t.Fatalf("role %s still exists (%v)", role, err)
 	}
-	allowed := map[string]bool{tc.Schemas[0]: true, AuthSchema(tc): true, "pg_toast": true}
+	checkDDLNotifications(t, listener, dropper, "the drop", tc.Schemas[0], AuthSchema(tc))
+}
+
+// checkDDLNotifications reads listener's kapok_schema notifications until it has been
+// quiet for 300 ms and checks those sent by from's backend (other tests' DDL runs
+// meanwhile): at least one, none empty (reload everything), none naming a schema other
+// than schemas (or pg_toast, of dropped tables).
+func checkDDLNotifications(t *testing.T, listener, from *pgx.Conn, what string, schemas ...string) {
+	t.Helper()
+	allowed := map[string]bool{"pg_toast": true}
+	for _, s := range schemas {
+		allowed[s] = true
+	}
 	ours := 0
 	for {
-		wctx, cancel := context.WithTimeout(ctx, 300*time.Millisecond)
+		wctx, cancel := context.WithTimeout(context.Background(), 300*time.Millisecond)
 		n, err := listener.WaitForNotification(wctx)
 		cancel()
 		if err != nil {
 			break // quiet for 300 ms: all delivered
 		}
-		if n.PID != dropper.PgConn().PID() {
+		if n.PID != from.PgConn().PID() {
 			continue // another test's DDL
 		}
 		ours++
 		if n.Payload == "" {
-			t.Errorf("the drop notified an empty payload: every watched tenant of the database reloads")
+			t.Errorf("%s notified an empty payload: every watched tenant of the database reloads", what)
 		}
 		for _, s := range strings.Split(n.Payload, ",") {
 			if s != "" && !allowed[s] {
-				t.Errorf("the drop notified schema %q, not the tenant's (payload %q)", s, n.Payload)
+				t.Errorf("%s notified schema %q, not %v (payload %q)", what, s, schemas, n.Payload)
 			}
 		}
 	}
 	if ours == 0 {
-		t.Fatal("the drop sent no notification at all: the tenants exposing its schema would not reload")
+		t.Fatalf("%s sent no notification at all: the tenants exposing %v would not reload", what, schemas)
 	}
 }
