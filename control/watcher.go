@@ -425,10 +425,9 @@ func (db *database) listen(ctx context.Context, reloadFirst bool) (listened bool
 			}
 		case <-timer:
 			if all {
-				db.reloadSchemas(ctx, nil, heard)
-			} else {
-				db.reloadSchemas(ctx, pending, heard)
+				pending = nil // every tenant, heard of at the batch's last notification
 			}
+			db.reloadSchemas(ctx, pending, heard)
 			timer, pending, all = nil, nil, false
 		}
 	}
