@@ -1099,9 +1099,21 @@ func (s *session) flushServer(batchEnd bool) {
 	}
 	s.unflushed = 0
 	s.writing = true
+	// Answers read inline next: the write itself waits for the first of them
+	// (awaitReply), which spares the read a first attempt that would find nothing. The
+	// wait counts as readInline's, which watchInline may cut short.
+	await := batchEnd && !s.reading && s.fifoLen() > 0 && awaitReply(sc.conn, true)
+	if await {
+		s.inlineSC = sc
+		s.inlineSince.Store(time.Now().UnixNano())
+	}
 	s.mu.Unlock()
 	err := sc.fe.Flush()
 	s.mu.Lock()
+	if await {
+		awaitReply(sc.conn, false)
+		s.endInline()
+	}
 	s.writing = false
 	if s.sc != sc {
 		return

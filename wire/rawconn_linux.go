@@ -22,6 +22,7 @@ func fast(conn net.Conn) net.Conn {
 	c := &rawConn{TCPConn: tc, rc: rc}
 	c.r.fn = func(fd uintptr) bool { return c.r.call(fd, false) }
 	c.w.fn = func(fd uintptr) bool { return c.w.call(fd, true) }
+	c.awaitFn = c.sendThenAwait
 	return c
 }
 
@@ -41,6 +42,25 @@ type rawConn struct {
 	*net.TCPConn
 	rc   syscall.RawConn
 	r, w rawOp
+
+	// awaitReply makes the next Write wait for the socket to turn readable (awaitWrite);
+	// awaitFn and awaitSent are that wait's function and state, kept here so that it
+	// allocates nothing.
+	awaitReply bool
+	awaitSent  bool
+	awaitFn    func(fd uintptr) bool
+}
+
+// awaitReply, when conn is a rawConn (it reports whether), makes its next Write return
+// only once the socket has something to read, its read deadline passed or it closed (on),
+// or ends that (off). The session turns it on before it writes a batch whose answers it
+// reads next, and off after: nobody else may be reading conn meanwhile.
+func awaitReply(conn net.Conn, on bool) bool {
+	c, ok := conn.(*rawConn)
+	if ok {
+		c.awaitReply = on
+	}
+	return ok
 }
 
 // rawOp is one direction's call: the function given to the RawConn is made once, with
@@ -86,7 +106,56 @@ func (o *rawOp) call(fd uintptr, write bool) bool {
 
 func (c *rawConn) Read(p []byte) (int, error) { return c.do(&c.r, false, p) }
 
-func (c *rawConn) Write(p []byte) (int, error) { return c.do(&c.w, true, p) }
+func (c *rawConn) Write(p []byte) (int, error) {
+	if c.awaitReply {
+		c.awaitReply = false
+		n, done, err := c.awaitWrite(p)
+		if done || err != nil {
+			return n, err
+		}
+		m, err := c.do(&c.w, true, p[n:])
+		return n + m, err
+	}
+	return c.do(&c.w, true, p)
+}
+
+// awaitWrite sends p and then waits, without reading, until the socket is readable: the
+// peer's answer to p. The wait is the read that follows, minus its first attempt, which
+// would find nothing (EAGAIN) and cost a system call for nothing: the peer cannot have
+// answered what it has not yet received.
+//
+// Both happen in one rc.Read, whose start clears the poller's record of readiness: a
+// reply that arrives after the send, even before the wait begins, is recorded and ends
+// the wait. The caller reads next, so a wait ended by a read deadline or a close is
+// reported by that read, not here. done is false when the socket took only p[:n] without
+// blocking (or the wait could not begin): the caller writes the rest as usual.
+func (c *rawConn) awaitWrite(p []byte) (n int, done bool, err error) {
+	o := &c.w
+	o.mu.Lock()
+	defer o.mu.Unlock()
+	o.p, o.n, o.err, o.eof = p, 0, 0, false
+	c.awaitSent = false
+	_ = c.rc.Read(c.awaitFn)
+	n, done = o.n, c.awaitSent
+	o.p = nil
+	if o.err != 0 {
+		return n, false, c.opError("write", o.err)
+	}
+	return n, done, nil
+}
+
+// sendThenAwait is awaitWrite's function for rc.Read: its first call sends (true, to
+// stop, when the socket would block or failed), the next one, once readable, stops.
+func (c *rawConn) sendThenAwait(fd uintptr) bool {
+	if c.awaitSent {
+		return true
+	}
+	if !c.w.call(fd, true) || c.w.err != 0 {
+		return true
+	}
+	c.awaitSent = true
+	return false
+}
 
 // do makes o's call on p, through the RawConn, which holds the descriptor meanwhile.
 func (c *rawConn) do(o *rawOp, write bool, p []byte) (int, error) {

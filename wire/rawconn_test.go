@@ -98,3 +98,114 @@ func TestRawConnPeerGone(t *testing.T) {
 		t.Fatalf("write to a closed peer: %v", err)
 	}
 }
+
+// TestRawConnAwaitReply checks the write that waits for the peer's answer: it returns
+// once the answer is there (however soon it comes), when the read deadline passes or the
+// connection closes, and writes that the socket cannot take at once complete as usual.
+func TestRawConnAwaitReply(t *testing.T) {
+	if runtime.GOOS != "linux" {
+		t.Skip("writes wait for the answer on Linux only")
+	}
+	a, b := tcpPair(t)
+	p := make([]byte, 16)
+
+	// The write returns after the answer, not before.
+	answered := make(chan struct{})
+	go func() {
+		if _, err := io.ReadFull(b, p[:4]); err != nil {
+			return
+		}
+		time.Sleep(30 * time.Millisecond)
+		close(answered)
+		_, _ = b.Write([]byte("pong"))
+	}()
+	awaitReply(a, true)
+	if n, err := a.Write([]byte("ping")); err != nil || n != 4 {
+		t.Fatalf("write: %d, %v", n, err)
+	}
+	awaitReply(a, false)
+	select {
+	case <-answered:
+	default:
+		t.Fatal("the write returned before the peer answered")
+	}
+	if n, err := a.Read(p); err != nil || string(p[:n]) != "pong" {
+		t.Fatalf("read: %q, %v", p[:n], err)
+	}
+
+	// An answer that comes at once, even before the wait begins, ends the wait: none is
+	// missed in many round trips.
+	go func() {
+		q := make([]byte, 1)
+		for {
+			if _, err := io.ReadFull(b, q); err != nil {
+				return
+			}
+			if _, err := b.Write(q); err != nil {
+				return
+			}
+		}
+	}()
+	_ = a.SetReadDeadline(time.Now().Add(5 * time.Second))
+	for i := range 2000 {
+		awaitReply(a, true)
+		if _, err := a.Write([]byte{byte(i)}); err != nil {
+			t.Fatalf("round trip %d: write: %v", i, err)
+		}
+		awaitReply(a, false)
+		if n, err := a.Read(p); err != nil || n != 1 || p[0] != byte(i) {
+			t.Fatalf("round trip %d: read %v, %v (a missed answer leaves the write waiting to the deadline)", i, p[:n], err)
+		}
+	}
+
+	// The read deadline ends a wait for an answer that does not come; the read says so.
+	_ = a.SetReadDeadline(time.Now().Add(50 * time.Millisecond))
+	awaitReply(a, true)
+	if _, err := a.Write([]byte{0xff}); err != nil {
+		t.Fatalf("write: %v", err)
+	}
+	awaitReply(a, false)
+	if n, err := a.Read(p); err == nil && n == 1 && p[0] == 0xff {
+		// The echo came before the deadline: the wait ended for it. Nothing more comes.
+		_, err = a.Read(p)
+		if !errors.Is(err, os.ErrDeadlineExceeded) {
+			t.Fatalf("read past the deadline: %v", err)
+		}
+	} else if !errors.Is(err, os.ErrDeadlineExceeded) {
+		t.Fatalf("read past the deadline: %d, %v", n, err)
+	}
+	_ = a.SetReadDeadline(time.Time{})
+}
+
+func TestRawConnAwaitReplyLargeWriteAndClose(t *testing.T) {
+	if runtime.GOOS != "linux" {
+		t.Skip("writes wait for the answer on Linux only")
+	}
+	a, b := tcpPair(t)
+	// More than the socket takes at once: the write completes as the peer reads, without
+	// waiting for an answer the peer never sends.
+	big := bytes.Repeat([]byte("0123456789abcdef"), 1<<20) // 16 MiB
+	got := make(chan int, 1)
+	go func() {
+		n, _ := io.Copy(io.Discard, io.LimitReader(b, int64(len(big))))
+		got <- int(n)
+	}()
+	awaitReply(a, true)
+	if n, err := a.Write(big); err != nil || n != len(big) {
+		t.Fatalf("write: %d, %v", n, err)
+	}
+	awaitReply(a, false)
+	if n := <-got; n != len(big) {
+		t.Fatalf("the peer read %d bytes, want %d", n, len(big))
+	}
+
+	// Close while the write waits for an answer: the write returns, the read says closed.
+	time.AfterFunc(30*time.Millisecond, func() { a.Close() })
+	awaitReply(a, true)
+	if _, err := a.Write([]byte("ping")); err != nil {
+		t.Fatalf("write: %v", err)
+	}
+	if _, err := a.Read(make([]byte, 4)); !errors.Is(err, net.ErrClosed) {
+		t.Fatalf("read after close: %v", err)
+	}
+}
