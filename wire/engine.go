@@ -45,6 +45,11 @@ type Engine struct {
 	// inspect is the statement guard (a field so the engine's tests can script verdicts).
 	inspect func(sql string, p policy) ([]effect, *refusal)
 
+	// ticks counts watchInline's ticks (from 1), clock is the time of the last one (unix
+	// nanoseconds): the hot path stamps inline waits and idle server connections with
+	// them instead of reading the clock, several times a transaction.
+	ticks, clock atomic.Int64
+
 	mu       sync.Mutex
 	sessions map[*session]struct{}
 	byPID    map[uint32]*session
@@ -66,6 +71,8 @@ func NewEngine(opts EngineOptions) *Engine {
 		sessions: map[*session]struct{}{}, byPID: map[uint32]*session{}, pools: map[poolKey]*serverPool{},
 		stop: make(chan struct{}),
 	}
+	e.ticks.Store(1)
+	e.clock.Store(time.Now().UnixNano())
 	if e.log == nil {
 		e.log = slog.Default()
 	}
@@ -91,7 +98,12 @@ func NewEngine(opts EngineOptions) *Engine {
 // during a long statement is then noticed, and its statement cancelled.
 const inlineWait = 100 * time.Millisecond
 
-// watchInline interrupts the inline waits that last longer than inlineWait.
+// now is the time of watchInline's last tick: at most inlineWait old.
+func (e *Engine) now() time.Time { return time.Unix(0, e.clock.Load()) }
+
+// watchInline keeps ticks and clock, and interrupts the inline waits that last longer
+// than inlineWait: those stamped two ticks ago or earlier (inlineSince), which began
+// between one and two inlineWaits ago.
 func (e *Engine) watchInline() {
 	defer e.janitor.Done()
 	t := time.NewTicker(inlineWait)
@@ -102,11 +114,12 @@ func (e *Engine) watchInline() {
 		case <-e.stop:
 			return
 		case now := <-t.C:
-			cutoff := now.Add(-inlineWait).UnixNano()
+			e.clock.Store(now.UnixNano())
+			cutoff := e.ticks.Add(1) - 2
 			slow = slow[:0]
 			e.mu.Lock()
 			for s := range e.sessions {
-				if since := s.inlineSince.Load(); since != 0 && since < cutoff {
+				if since := s.inlineSince.Load(); since != 0 && since <= cutoff {
 					slow = append(slow, s)
 				}
 			}
@@ -395,8 +408,8 @@ type session struct {
 	clean      string // the last text the guard found to change nothing (check)
 
 	// inlineSC is the server connection readInline waits on (nil: none), since
-	// inlineSince (unix nanoseconds, 0: not waiting); interrupted: watchInline set its read
-	// deadline in the past.
+	// inlineSince (the engine's tick count then, 0: not waiting); interrupted: watchInline
+	// set its read deadline in the past.
 	inlineSC    *serverConn
 	inlineSince atomic.Int64
 	interrupted bool
@@ -937,8 +950,14 @@ func (s *session) hold(simple bool) bool {
 		return false
 	}
 	s.mu.Unlock()
-	start := time.Now()
-	sc, err := s.pool.acquire(s.done)
+	// An idle connection is taken without a wait to time (nor a clock to read).
+	var waited time.Duration
+	sc, err := s.pool.takeIdle(), error(nil)
+	if sc == nil {
+		start := time.Now()
+		sc, err = s.pool.acquire(s.done)
+		waited = time.Since(start)
+	}
 	if err == nil {
 		err = s.apply(sc)
 	}
@@ -975,7 +994,7 @@ func (s *session) hold(simple bool) bool {
 	if s.txCount == nil {
 		s.txCount = s.e.met.Transactions(s.id.Tenant.Name)
 	}
-	s.e.met.Transaction(s.txCount, time.Since(start).Seconds())
+	s.e.met.Transaction(s.txCount, waited.Seconds())
 	s.sc = sc
 	s.current.Store(sc)
 	s.status = 'I'
@@ -1105,7 +1124,7 @@ func (s *session) flushServer(batchEnd bool) {
 	await := batchEnd && !s.reading && s.fifoLen() > 0 && awaitReply(sc.conn, true)
 	if await {
 		s.inlineSC = sc
-		s.inlineSince.Store(time.Now().UnixNano())
+		s.inlineSince.Store(s.e.ticks.Load())
 	}
 	s.mu.Unlock()
 	err := sc.fe.Flush()
@@ -1146,7 +1165,7 @@ func (s *session) flushServer(batchEnd bool) {
 func (s *session) readInline(sc *serverConn) {
 	s.reading = true
 	s.inlineSC = sc
-	s.inlineSince.Store(time.Now().UnixNano())
+	s.inlineSince.Store(s.e.ticks.Load())
 	defer s.endInline()
 	for {
 		s.mu.Unlock()

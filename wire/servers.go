@@ -117,25 +117,13 @@ func newServerPool(e *Engine, t *control.Tenant, url string) *serverPool {
 // acquire returns a server connection for one transaction, waiting at most the tenant's
 // queue timeout for one to come free.
 func (p *serverPool) acquire(ctx context.Context) (*serverConn, error) {
+	if sc := p.takeIdle(); sc != nil {
+		return sc, nil
+	}
 	p.mu.Lock()
-	for {
-		if p.closed {
-			p.mu.Unlock()
-			return nil, errPoolClosed
-		}
-		n := len(p.idle)
-		if n == 0 {
-			break
-		}
-		sc := p.idle[n-1]
-		p.idle[n-1] = nil
-		p.idle = p.idle[:n-1]
+	if p.closed {
 		p.mu.Unlock()
-		if sc.usable() {
-			return sc, nil
-		}
-		p.discard(sc)
-		p.mu.Lock()
+		return nil, errPoolClosed
 	}
 	if p.open < p.max {
 		p.open++
@@ -189,6 +177,26 @@ func (p *serverPool) acquire(ctx context.Context) (*serverConn, error) {
 	return p.dialSlot(ctx)
 }
 
+// takeIdle returns the most recently idle connection that is still usable (closing those
+// that are not), or nil: none is idle, or the pool is closed.
+func (p *serverPool) takeIdle() *serverConn {
+	p.mu.Lock()
+	for !p.closed && len(p.idle) > 0 {
+		n := len(p.idle)
+		sc := p.idle[n-1]
+		p.idle[n-1] = nil
+		p.idle = p.idle[:n-1]
+		p.mu.Unlock()
+		if sc.usable() {
+			return sc
+		}
+		p.discard(sc)
+		p.mu.Lock()
+	}
+	p.mu.Unlock()
+	return nil
+}
+
 // dialSlot opens a connection in a slot already counted in p.open.
 func (p *serverPool) dialSlot(ctx context.Context) (*serverConn, error) {
 	sc, err := p.dial(ctx)
@@ -227,7 +235,7 @@ func (p *serverPool) release(sc *serverConn) {
 		w <- sc
 		return
 	}
-	sc.idleSince = time.Now()
+	sc.idleSince = p.e.now()
 	p.idle = append(p.idle, sc)
 	p.mu.Unlock()
 }
@@ -249,7 +257,7 @@ func (sc *serverConn) usable() bool {
 	if sc.rd.buffered() > 0 {
 		return false
 	}
-	if time.Since(sc.idleSince) < time.Second {
+	if sc.pool.e.now().Sub(sc.idleSince) < time.Second {
 		return true
 	}
 	c, ok := sc.conn.(syscall.Conn)
