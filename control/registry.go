@@ -827,9 +827,10 @@ func (r *Registry) hibernate(t *Tenant, idleSince int64) bool {
 	// A failed reload's error was about the catalog given back; kept, it would make the
 	// process unready for a tenant nobody uses.
 	t.loadErr.Store(nil)
+	// Counted before the tenant shows as hibernated: whoever sees the state sees the count.
+	r.hibernations.Add(1)
 	t.slept.Store(&old.Version)
 	t.snap.Store(nil)
-	r.hibernations.Add(1)
 	r.log.Debug("tenant hibernated", "tenant", t.Name, "version", shortVersion(old.Version))
 	r.notify(t, old, nil)
 	return true
