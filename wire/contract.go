@@ -64,4 +64,8 @@ type Client struct {
 	// PID and Secret are the BackendKeyData Engine.Serve sends; a CancelRequest carrying
 	// them cancels what the session runs (Engine.Cancel).
 	PID, Secret uint32
+
+	// reader is what Backend reads the client through, when the front made it so: it
+	// tells the session whether the client sent more than the Backend returned.
+	reader *messageReader
 }

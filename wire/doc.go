@@ -24,7 +24,10 @@
 //     a Query is answered on the client's goroutine, the server's messages go to the client
 //     as the frames they came in, and TCP sockets are read and written with raw system
 //     calls the Go scheduler does not hand off; the write of such a batch waits for the
-//     server's answer itself, so that reading it takes no attempt that finds nothing;
+//     server's answer itself, and the write of the answer that ends a transaction waits
+//     for the client's next message (the client is read through a messageReader, which
+//     shows whether it sent more already), so that no read takes an attempt that finds
+//     nothing;
 //   - the statement guard (guard.go): what would escape the tenant or break under
 //     transaction pooling (SET ROLE to a role the tenant may not use, SET SESSION
 //     AUTHORIZATION, LISTEN, session advisory locks, temporary tables that outlive a

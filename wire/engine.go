@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"math"
 	"net"
 	"os"
 	"runtime/debug"
@@ -108,7 +109,7 @@ func (e *Engine) watchInline() {
 	defer e.janitor.Done()
 	t := time.NewTicker(inlineWait)
 	defer t.Stop()
-	var slow []*session
+	var slow, idle []*session
 	for {
 		select {
 		case <-e.stop:
@@ -116,18 +117,25 @@ func (e *Engine) watchInline() {
 		case now := <-t.C:
 			e.clock.Store(now.UnixNano())
 			cutoff := e.ticks.Add(1) - 2
-			slow = slow[:0]
+			slow, idle = slow[:0], idle[:0]
 			e.mu.Lock()
 			for s := range e.sessions {
 				if since := s.inlineSince.Load(); since != 0 && since <= cutoff {
 					slow = append(slow, s)
+				}
+				if w := s.clientWait.Load(); w > 0 && w <= cutoff {
+					idle = append(idle, s)
 				}
 			}
 			e.mu.Unlock()
 			for _, s := range slow {
 				s.interruptInline()
 			}
+			for _, s := range idle {
+				s.cutClientWait(cutoff)
+			}
 			clear(slow)
+			clear(idle)
 		}
 	}
 }
@@ -413,6 +421,16 @@ type session struct {
 	inlineSC    *serverConn
 	inlineSince atomic.Int64
 	interrupted bool
+
+	// awaitClient: the answer that ends the transaction is still buffered, for run to write
+	// with a wait for the client's next message (flushAwaiting); clientWait is that wait's
+	// start (the engine's tick count; 0: none, -1: watchInline cut it short, under cutMu);
+	// noAwait: a cut wait found the client's message there, which the wait may have missed
+	// (a client that sends before it reads): this session's answers are written plainly.
+	awaitClient bool
+	noAwait     bool
+	clientWait  atomic.Int64
+	cutMu       sync.Mutex
 	fwd         frame // the frame being relayed (forward)
 	portals     map[string][]effect
 }
@@ -555,6 +573,59 @@ func (s *session) run() error {
 		if done := s.handle(m); done {
 			return nil
 		}
+		if s.awaitClient {
+			s.flushAwaiting()
+		}
+	}
+}
+
+// flushAwaiting writes the answer that ended a transaction and returns once the client's
+// next message is there to read (awaitReply): the read that follows then takes no attempt
+// that finds nothing, as a client waits for the answer before it sends again. A client
+// that sent more in the meantime, after the last read and before the wait began, is not
+// seen by the wait: watchInline cuts a wait short after one to two inlineWaits
+// (cutClientWait); if the client's message is then there, the session writes plainly from
+// then on.
+//
+// mu is held throughout, as for every write to the client: what else takes it (a drain)
+// waits at most for the cut.
+func (s *session) flushAwaiting() {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.awaitClient = false
+	if s.closed {
+		return
+	}
+	if !awaitReply(s.c.Conn, true) {
+		s.flushClient()
+		return
+	}
+	s.clientWait.Store(s.e.ticks.Load())
+	err := s.be.Flush()
+	awaitReply(s.c.Conn, false)
+	s.cutMu.Lock()
+	cut := s.clientWait.Swap(0) < 0
+	if cut {
+		_ = s.c.Conn.SetReadDeadline(time.Time{})
+	}
+	s.cutMu.Unlock()
+	if err != nil {
+		s.closeLocked(nil)
+		return
+	}
+	if cut && readable(s.c.Conn) {
+		s.noAwait = true
+	}
+}
+
+// cutClientWait ends flushAwaiting's wait begun at tick since or earlier with a read
+// deadline in the past; flushAwaiting takes the deadline back.
+func (s *session) cutClientWait(since int64) {
+	s.cutMu.Lock()
+	defer s.cutMu.Unlock()
+	if w := s.clientWait.Load(); w > 0 && w <= since {
+		s.clientWait.Store(-1)
+		_ = s.c.Conn.SetReadDeadline(time.Unix(1, 0))
 	}
 }
 
@@ -1205,7 +1276,11 @@ func (s *session) endInline() {
 
 // interruptInline ends readInline's wait on the server with a read deadline in the past.
 func (s *session) interruptInline() {
-	s.mu.Lock()
+	if !s.mu.TryLock() {
+		// Busy, perhaps in flushAwaiting's wait, which this goroutine alone can cut
+		// short: the next tick looks again.
+		return
+	}
 	defer s.mu.Unlock()
 	if sc := s.inlineSC; sc != nil && !s.interrupted {
 		s.interrupted = true
@@ -1418,7 +1493,13 @@ func (s *session) relay(sc *serverConn, f []byte) bool {
 		s.forward(f)
 		s.emitSynthetic()
 		s.transactionState()
-		s.flushClient()
+		if s.inlineSC == sc && s.releasable() && !s.noAwait && s.c.reader != nil && !s.c.reader.pending() {
+			// The client's turn, with nothing more of it received: the client goroutine
+			// writes this once it has released sc, and waits for the next message there.
+			s.awaitClient = true
+		} else {
+			s.flushClient()
+		}
 		if s.closed {
 			return false
 		}
@@ -1610,6 +1691,7 @@ func (s *session) closeLocked(fatal *pgproto3.ErrorResponse) {
 
 // drain closes the session now if it holds no server connection, else once it does not.
 func (s *session) drain() {
+	s.cutClientWait(math.MaxInt64) // flushAwaiting holds mu while it waits for the client
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	s.draining = true

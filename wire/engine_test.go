@@ -119,8 +119,10 @@ func newFixture(t *testing.T, maxConns int32, ddl string) *fixture {
 	return f
 }
 
-// startup does what the front does, without authentication.
+// startup does what the front does, without authentication: the session reads the
+// client through a messageReader over the connection made fast.
 func (f *fixture) startup(ctx context.Context, c net.Conn) {
+	c = fast(c)
 	be := pgproto3.NewBackend(c, c)
 	for {
 		m, err := be.ReceiveStartupMessage()
@@ -160,8 +162,10 @@ func (f *fixture) startup(ctx context.Context, c net.Conn) {
 			f.pidNext++
 			pid := f.pidNext
 			f.mu.Unlock()
+			mr := newMessageReader(c)
+			be = pgproto3.NewBackend(mr, c)
 			be.Send(&pgproto3.AuthenticationOk{})
-			_ = f.e.Serve(ctx, &Client{Conn: c, Backend: be, PID: pid, Secret: pid*7919 + 13}, id)
+			_ = f.e.Serve(ctx, &Client{Conn: c, Backend: be, PID: pid, Secret: pid*7919 + 13, reader: mr}, id)
 			_ = c.Close()
 			return
 		}

@@ -100,3 +100,81 @@ type noReader struct{}
 func (noReader) Read([]byte) (int, error) {
 	return 0, errors.New("wire: server connections are read through their frameReader")
 }
+
+// messageReader is the client's connection as the session's Backend reads it: a Read
+// hands over at most the rest of one message, so the Backend never holds bytes of a
+// message it has not returned. What the client sent and the session has not received is
+// then here, where pending sees it: the session's last answer to a transaction may wait
+// for the client's next message (session.flushAwaiting) only when nothing is pending.
+type messageReader struct {
+	r      io.Reader
+	buf    []byte
+	rp, wp int   // bytes read from r and not handed over: buf[rp:wp]
+	err    error // r's error, returned once buf is drained
+	hdr    [5]byte
+	hdrN   int  // bytes of the current message's header handed over one by one
+	left   int  // bytes of the current message not yet handed over, after its header
+	lost   bool // a length no message has: from there on, pending is always true
+}
+
+func newMessageReader(r io.Reader) *messageReader {
+	return &messageReader{r: r, buf: make([]byte, frameBufSize)}
+}
+
+func (m *messageReader) Read(p []byte) (int, error) {
+	if len(p) == 0 {
+		return 0, nil
+	}
+	if m.rp == m.wp {
+		if m.err != nil {
+			return 0, m.err
+		}
+		n, err := m.r.Read(m.buf)
+		if n <= 0 {
+			if err == nil {
+				err = io.ErrNoProgress
+			}
+			return 0, err
+		}
+		m.rp, m.wp, m.err = 0, n, err
+	}
+	avail := m.buf[m.rp:m.wp]
+	var n int
+	switch {
+	case m.lost:
+		n = copy(p, avail)
+	case m.left > 0:
+		n = copy(p, avail[:min(len(avail), m.left)])
+		m.left -= n
+	case m.hdrN == 0 && len(avail) >= 5 && len(p) >= 5:
+		// A whole header: the message, or as much of it as is here.
+		l := int(binary.BigEndian.Uint32(avail[1:5]))
+		if l < 4 {
+			m.lost = true
+			n = copy(p, avail)
+			break
+		}
+		n = copy(p, avail[:min(len(avail), 1+l)])
+		m.left = 1 + l - n
+	default:
+		// A header split between reads (or a tiny p): byte by byte until it is whole.
+		n = copy(p, avail[:min(len(avail), 5-m.hdrN)])
+		copy(m.hdr[m.hdrN:], avail[:n])
+		if m.hdrN += n; m.hdrN == 5 {
+			m.hdrN = 0
+			if l := int(binary.BigEndian.Uint32(m.hdr[1:5])); l < 4 {
+				m.lost = true
+			} else {
+				m.left = l - 4
+			}
+		}
+	}
+	m.rp += n
+	return n, nil
+}
+
+// pending reports whether the client sent bytes that the Backend has not yet returned
+// as messages (or the framing was lost, when nothing can be said).
+func (m *messageReader) pending() bool {
+	return m.rp < m.wp || m.hdrN > 0 || m.left > 0 || m.lost
+}

@@ -5,9 +5,12 @@ import (
 	"encoding/binary"
 	"errors"
 	"io"
+	"slices"
 	"strings"
 	"testing"
 	"testing/iotest"
+
+	"github.com/jackc/pgx/v5/pgproto3"
 )
 
 func testFrame(typ byte, body string) []byte {
@@ -58,4 +61,69 @@ func TestFrameReaderRefusesWhatIsNotAFrame(t *testing.T) {
 	if _, err := newFrameReader(bytes.NewReader(f[:len(f)-2])).next(); !errors.Is(err, io.ErrUnexpectedEOF) {
 		t.Fatalf("a cut frame: %v", err)
 	}
+}
+
+// The Backend reads the client through a messageReader: each Read stops at the end of a
+// message, so what the Backend has not returned is in the reader (pending).
+func TestMessageReaderHandsOverOneMessageAtATime(t *testing.T) {
+	a, b, c := testFrame('P', "parse\x00select 1\x00\x00\x00"), testFrame('S', ""), testFrame('Q', strings.Repeat("x", 100)+"\x00")
+	stream := slices.Concat(a, b, c)
+	for _, chunk := range []int{1, 3, 7, len(stream)} {
+		// The client's bytes arrive chunk bytes at a time.
+		mr := newMessageReader(iotest.OneByteReader(bytes.NewReader(stream)))
+		if chunk > 1 {
+			mr = newMessageReader(&chunkedReader{b: stream, n: chunk})
+		}
+		be := pgproto3.NewBackend(mr, io.Discard)
+		for i, want := range []byte{'P', 'S', 'Q'} {
+			m, err := be.Receive()
+			if err != nil {
+				t.Fatalf("chunks of %d, message %d: %v", chunk, i, err)
+			}
+			if got := frontendKind(m); got != want {
+				t.Fatalf("chunks of %d, message %d: %c, want %c", chunk, i, got, want)
+			}
+			// Read at once, the later messages are pending until received; read a byte
+			// at a time, none is: the reader read no further than the message.
+			want := chunk == len(stream) && i < 2
+			if chunk == 1 || chunk == len(stream) || i == 2 {
+				if mr.pending() != want {
+					t.Fatalf("chunks of %d, after message %d: pending %v, want %v", chunk, i, mr.pending(), want)
+				}
+			}
+		}
+	}
+	// A length no message has: nothing can be said of what is pending any more.
+	mr := newMessageReader(bytes.NewReader([]byte{'Q', 0, 0, 0, 1, 'x'}))
+	_, _ = pgproto3.NewBackend(mr, io.Discard).Receive()
+	if !mr.pending() {
+		t.Fatal("a broken length leaves nothing pending")
+	}
+}
+
+// chunkedReader reads b n bytes at a time.
+type chunkedReader struct {
+	b []byte
+	n int
+}
+
+func (r *chunkedReader) Read(p []byte) (int, error) {
+	if len(r.b) == 0 {
+		return 0, io.EOF
+	}
+	n := copy(p, r.b[:min(r.n, len(r.b))])
+	r.b = r.b[n:]
+	return n, nil
+}
+
+func frontendKind(m pgproto3.FrontendMessage) byte {
+	switch m.(type) {
+	case *pgproto3.Parse:
+		return 'P'
+	case *pgproto3.Sync:
+		return 'S'
+	case *pgproto3.Query:
+		return 'Q'
+	}
+	return '?'
 }

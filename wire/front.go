@@ -231,6 +231,7 @@ type clientConn struct {
 	tls  bool
 	cert *tls.Certificate // presented in the TLS handshake
 	be   *pgproto3.Backend
+	mr   *messageReader // be reads the client through it
 	addr netip.Addr
 
 	tenant   *control.Tenant
@@ -262,7 +263,8 @@ func (c *clientConn) run() {
 	if p == nil {
 		return // a cancel request, or the client went away
 	}
-	c.be = pgproto3.NewBackend(c.conn, c.conn)
+	c.mr = newMessageReader(c.conn)
+	c.be = pgproto3.NewBackend(c.mr, c.conn)
 	c.be.SetMaxBodyLen(s.cfg.Wire.MaxMessageBytes)
 	defer c.release()
 	id, err := c.authenticate(p)
@@ -283,7 +285,7 @@ func (c *clientConn) run() {
 	s.metrics.Connection(c.tenant.Name, OutcomeOK)
 	s.metrics.Clients(c.tenant.Name, 1)
 	defer s.metrics.Clients(c.tenant.Name, -1)
-	err = s.engine.Serve(s.ctx, &Client{Conn: c.conn, Backend: c.be, PID: pid, Secret: secret}, id)
+	err = s.engine.Serve(s.ctx, &Client{Conn: c.conn, Backend: c.be, PID: pid, Secret: secret, reader: c.mr}, id)
 	if err != nil && !errors.Is(err, net.ErrClosed) && !errors.Is(err, io.EOF) && !errors.Is(err, context.Canceled) {
 		s.log.Debug("wire: session ended", "tenant", c.tenant.Name, "err", err)
 	}

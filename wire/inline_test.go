@@ -366,3 +366,80 @@ func TestPrepareOfAParsedStatementNeedsNoServerConnection(t *testing.T) {
 		t.Fatalf("the statement taken without a server, run: %q %q", kinds, rows)
 	}
 }
+
+// A client that sends its next batch before it reads the answer to the previous one,
+// while the engine waits on the server: the engine's write of that answer, which would
+// wait for the client's next message, cannot see one that came before the write. The wait
+// is cut short (watchInline), the message is answered, and the session writes its
+// answers plainly from then on.
+func TestABatchSentDuringTheServersWorkIsAnswered(t *testing.T) {
+	f := newFixture(t, 1, "")
+	c := f.raw("app")
+	_ = c.conn.SetDeadline(time.Now().Add(5 * time.Second)) // a wait never cut fails here
+	for round := range 2 {
+		start := time.Now()
+		// Shorter than inlineWait, so that the client goroutine itself waits on the server.
+		c.execute("SELECT pg_sleep(0.06)::text")
+		c.fe.Send(&pgproto3.Sync{})
+		c.flush()
+		time.Sleep(20 * time.Millisecond) // the engine has read the batch and waits on PostgreSQL
+		c.execute("SELECT $1::text", "two")
+		c.fe.Send(&pgproto3.Sync{})
+		c.flush()
+		if kinds, _ := c.until('Z'); kinds != "12TDCZ" {
+			t.Fatalf("round %d, first batch: %q", round, kinds)
+		}
+		kinds, rows := c.until('Z')
+		if kinds != "12TDCZ" || len(rows) != 1 || rows[0] != "two" {
+			t.Fatalf("round %d, second batch: %q %q", round, kinds, rows)
+		}
+		// The first round may wait for the cut (one to two inlineWaits); none waits long.
+		if d := time.Since(start); d > 2*time.Second {
+			t.Fatalf("round %d took %s", round, d)
+		}
+		if round == 0 && !f.sessionsNoAwait() {
+			t.Fatal("the session still waits for the client's messages after one came during a wait")
+		}
+	}
+}
+
+// sessionsNoAwait reports whether every session of the engine writes its answers plainly.
+func (f *fixture) sessionsNoAwait() bool {
+	f.e.mu.Lock()
+	ss := make([]*session, 0, len(f.e.sessions))
+	for s := range f.e.sessions {
+		ss = append(ss, s)
+	}
+	f.e.mu.Unlock()
+	for _, s := range ss {
+		s.mu.Lock()
+		no := s.noAwait
+		s.mu.Unlock()
+		if !no {
+			return false
+		}
+	}
+	return len(ss) > 0
+}
+
+// A client idle for longer than the wait for its next message lasts: the wait is cut
+// short, and the session reads the client as usual, with no deadline left behind.
+func TestAnIdleClientIsServedAfterItsWaitIsCut(t *testing.T) {
+	f := newFixture(t, 1, "")
+	c := f.raw("app")
+	for i := range 3 {
+		c.execute("SELECT $1::text", fmt.Sprint(i))
+		c.fe.Send(&pgproto3.Sync{})
+		c.flush()
+		if kinds, rows := c.until('Z'); kinds != "12TDCZ" || len(rows) != 1 || rows[0] != fmt.Sprint(i) {
+			t.Fatalf("transaction %d: %q %q", i, kinds, rows)
+		}
+		time.Sleep(3 * inlineWait) // past the cut
+		if f.sessionsNoAwait() {
+			t.Fatal("an idle client's cut wait turned the session's waits off")
+		}
+	}
+	if kinds, rows := c.query("SELECT 'still here'"); kinds != "TDCZ" || len(rows) != 1 {
+		t.Fatalf("after idling: %q %q", kinds, rows)
+	}
+}
