@@ -111,6 +111,7 @@ type messageReader struct {
 	buf    []byte
 	rp, wp int   // bytes read from r and not handed over: buf[rp:wp]
 	err    error // r's error, returned once buf is drained
+	full   bool  // the last read from r filled buf: r may hold more already
 	hdr    [5]byte
 	hdrN   int  // bytes of the current message's header handed over one by one
 	left   int  // bytes of the current message not yet handed over, after its header
@@ -136,7 +137,7 @@ func (m *messageReader) Read(p []byte) (int, error) {
 			}
 			return 0, err
 		}
-		m.rp, m.wp, m.err = 0, n, err
+		m.rp, m.wp, m.err, m.full = 0, n, err, n == len(m.buf)
 	}
 	avail := m.buf[m.rp:m.wp]
 	var n int
@@ -174,7 +175,7 @@ func (m *messageReader) Read(p []byte) (int, error) {
 }
 
 // pending reports whether the client sent bytes that the Backend has not yet returned
-// as messages (or the framing was lost, when nothing can be said).
+// as messages, or may have (the last read filled the buffer, or the framing was lost).
 func (m *messageReader) pending() bool {
-	return m.rp < m.wp || m.hdrN > 0 || m.left > 0 || m.lost
+	return m.rp < m.wp || m.hdrN > 0 || m.left > 0 || m.lost || m.full
 }

@@ -93,8 +93,19 @@ func TestMessageReaderHandsOverOneMessageAtATime(t *testing.T) {
 			}
 		}
 	}
+	// A read that fills the buffer may have left more in the socket: pending, even once
+	// every message read is received.
+	mr := newMessageReader(bytes.NewReader(slices.Concat(testFrame('Q', strings.Repeat("y", frameBufSize-6)+"\x00"), b)))
+	be := pgproto3.NewBackend(mr, io.Discard)
+	if _, err := be.Receive(); err != nil || !mr.pending() {
+		t.Fatalf("after a message that filled the buffer: %v, pending %v", err, mr.pending())
+	}
+	if _, err := be.Receive(); err != nil || mr.pending() {
+		t.Fatalf("after the next read, shorter: %v, pending %v", err, mr.pending())
+	}
+
 	// A length no message has: nothing can be said of what is pending any more.
-	mr := newMessageReader(bytes.NewReader([]byte{'Q', 0, 0, 0, 1, 'x'}))
+	mr = newMessageReader(bytes.NewReader([]byte{'Q', 0, 0, 0, 1, 'x'}))
 	_, _ = pgproto3.NewBackend(mr, io.Discard).Receive()
 	if !mr.pending() {
 		t.Fatal("a broken length leaves nothing pending")
