@@ -613,7 +613,7 @@ func (s *session) flushAwaiting() {
 		s.closeLocked(nil)
 		return
 	}
-	if cut && readable(s.c.Conn) {
+	if cut && peek(s.c.Conn) == peekData {
 		s.noAwait = true
 	}
 }
@@ -1023,10 +1023,11 @@ func (s *session) hold(simple bool) bool {
 	s.mu.Unlock()
 	// An idle connection is taken without a wait to time (nor a clock to read).
 	var waited time.Duration
-	sc, err := s.pool.takeIdle(), error(nil)
+	var err error
+	sc := s.pool.takeIdle()
 	if sc == nil {
 		start := time.Now()
-		sc, err = s.pool.acquire(s.done)
+		sc, err = s.pool.dialOrQueue(s.done)
 		waited = time.Since(start)
 	}
 	if err == nil {
@@ -1194,8 +1195,7 @@ func (s *session) flushServer(batchEnd bool) {
 	// wait counts as readInline's, which watchInline may cut short.
 	await := batchEnd && !s.reading && s.fifoLen() > 0 && awaitReply(sc.conn, true)
 	if await {
-		s.inlineSC = sc
-		s.inlineSince.Store(s.e.ticks.Load())
+		s.beginInline(sc)
 	}
 	s.mu.Unlock()
 	err := sc.fe.Flush()
@@ -1235,8 +1235,7 @@ func (s *session) flushServer(batchEnd bool) {
 // a reader goroutine, and the client goroutine reads the client again.
 func (s *session) readInline(sc *serverConn) {
 	s.reading = true
-	s.inlineSC = sc
-	s.inlineSince.Store(s.e.ticks.Load())
+	s.beginInline(sc)
 	defer s.endInline()
 	for {
 		s.mu.Unlock()
@@ -1266,6 +1265,12 @@ func (s *session) readInline(sc *serverConn) {
 			return
 		}
 	}
+}
+
+// beginInline marks the start of a wait on sc that watchInline may cut short; mu is held.
+func (s *session) beginInline(sc *serverConn) {
+	s.inlineSC = sc
+	s.inlineSince.Store(s.e.ticks.Load())
 }
 
 // endInline marks the end of readInline's wait; mu is held.

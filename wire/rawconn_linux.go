@@ -188,19 +188,3 @@ func (c *rawConn) do(o *rawOp, write bool, p []byte) (int, error) {
 func (c *rawConn) opError(op string, e syscall.Errno) error {
 	return &net.OpError{Op: op, Net: "tcp", Source: c.LocalAddr(), Addr: c.RemoteAddr(), Err: os.NewSyscallError(op, e)}
 }
-
-// readable reports whether conn, a rawConn, has bytes to read now (a peek: they stay).
-func readable(conn net.Conn) bool {
-	c, ok := conn.(*rawConn)
-	if !ok {
-		return false
-	}
-	var b [1]byte
-	data := false
-	_ = c.rc.Read(func(fd uintptr) bool {
-		n, _, e := syscall.RawSyscall6(syscall.SYS_RECVFROM, fd, uintptr(unsafe.Pointer(&b[0])), 1, syscall.MSG_PEEK|syscall.MSG_DONTWAIT, 0, 0)
-		data = e == 0 && n > 0
-		return true
-	})
-	return data
-}

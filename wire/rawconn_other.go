@@ -9,6 +9,3 @@ func fast(conn net.Conn) net.Conn { return conn }
 
 // awaitReply reports false: outside Linux a write does not wait for the reply.
 func awaitReply(net.Conn, bool) bool { return false }
-
-// readable reports false: outside Linux no write waits for the client (awaitReply).
-func readable(net.Conn) bool { return false }

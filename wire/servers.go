@@ -120,6 +120,12 @@ func (p *serverPool) acquire(ctx context.Context) (*serverConn, error) {
 	if sc := p.takeIdle(); sc != nil {
 		return sc, nil
 	}
+	return p.dialOrQueue(ctx)
+}
+
+// dialOrQueue is acquire when no connection is idle: it dials one in a free slot, or
+// waits for one to come free.
+func (p *serverPool) dialOrQueue(ctx context.Context) (*serverConn, error) {
 	p.mu.Lock()
 	if p.closed {
 		p.mu.Unlock()
@@ -260,22 +266,46 @@ func (sc *serverConn) usable() bool {
 	if sc.pool.e.now().Sub(sc.idleSince) < time.Second {
 		return true
 	}
-	c, ok := sc.conn.(syscall.Conn)
+	st := peek(sc.conn)
+	return st == peekQuiet || st == peekUnknown
+}
+
+// peekState is what peek saw on a socket.
+type peekState int
+
+const (
+	peekUnknown peekState = iota // not a socket peek can look at
+	peekQuiet                    // open, nothing to read
+	peekData                     // bytes wait to be read
+	peekGone                     // closed by the peer, or failed
+)
+
+// peek looks at conn's socket without reading from it or waiting.
+func peek(conn net.Conn) peekState {
+	c, ok := conn.(syscall.Conn)
 	if !ok {
-		return true
+		return peekUnknown
 	}
 	raw, err := c.SyscallConn()
 	if err != nil {
-		return false
+		return peekGone
 	}
-	alive := false
+	st := peekGone
 	var b [1]byte
 	err = raw.Read(func(fd uintptr) bool {
-		_, _, err := syscall.Recvfrom(int(fd), b[:], syscall.MSG_PEEK|syscall.MSG_DONTWAIT)
-		alive = err == syscall.EAGAIN || err == syscall.EWOULDBLOCK
+		n, _, err := syscall.Recvfrom(int(fd), b[:], syscall.MSG_PEEK|syscall.MSG_DONTWAIT)
+		switch {
+		case err == syscall.EAGAIN || err == syscall.EWOULDBLOCK:
+			st = peekQuiet
+		case err == nil && n > 0:
+			st = peekData
+		}
 		return true
 	})
-	return err == nil && alive
+	if err != nil {
+		return peekGone
+	}
+	return st
 }
 
 // closeIdle closes connections idle since before cutoff (all of them for a zero cutoff).
